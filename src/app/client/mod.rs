@@ -1,0 +1,260 @@
+//! Workers: tokio tasks that run effects against etcd with etcd-client and send a `Msg` back. Each
+//! request has its own timeout, so a dead or frozen member only ever costs its own row.
+
+mod insecure;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, ConnectOptions, GetOptions};
+use tokio::sync::{mpsc, OnceCell};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+
+use crate::app::connection::ConnectConfig;
+use crate::app::effect::Effect;
+use crate::app::msg::{Alarm, MemberInfo, MemberList, Msg, StatusInfo};
+
+/// Runs effects. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct Worker {
+    pool: Arc<Pool>,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Worker {
+    pub fn new(config: ConnectConfig, tx: mpsc::UnboundedSender<Msg>) -> Self {
+        Self { pool: Arc::new(Pool { config, clients: Mutex::new(HashMap::new()) }), tx }
+    }
+
+    /// Starts the effect on the tokio runtime and returns at once; the reply arrives as a `Msg`.
+    pub fn run(&self, effect: Effect) {
+        let pool = self.pool.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let msg = pool.execute(effect).await;
+            // The receiver is gone only when the console is shutting down.
+            let _ = tx.send(msg);
+        });
+    }
+}
+
+/// One etcd-client per endpoint URL, created on first use and kept, so each refresh reuses the
+/// connection (and its HTTP/2 session) instead of dialing again.
+struct Pool {
+    config: ConnectConfig,
+    clients: Mutex<HashMap<String, Arc<OnceCell<Client>>>>,
+}
+
+impl Pool {
+    async fn execute(&self, effect: Effect) -> Msg {
+        match effect {
+            Effect::ListMembers { refresh } => {
+                Msg::Members { refresh, result: self.first_answer(|ep| self.member_list(ep)).await }
+            }
+            Effect::FetchStatus { refresh, member_id, endpoint } => {
+                Msg::Status { refresh, member_id, result: self.status(&endpoint).await }
+            }
+            Effect::CheckHealth { refresh, member_id, endpoint } => {
+                Msg::Health { refresh, member_id, result: self.health(&endpoint).await }
+            }
+        }
+    }
+
+    /// Asks every configured endpoint at once and takes the first success; if all fail, every
+    /// endpoint's error is reported.
+    async fn first_answer<'a, T, F, Fut>(&'a self, call: F) -> Result<T, String>
+    where
+        F: Fn(&'a str) -> Fut,
+        Fut: Future<Output = Result<T, String>> + 'a,
+    {
+        let attempts = self.config.endpoints.iter().map(|ep| {
+            let fut = call(ep.as_str());
+            Box::pin(async move { fut.await.map_err(|e| format!("{ep}: {e}")) })
+        });
+        match futures::future::select_ok(attempts).await {
+            Ok((value, _)) => Ok(value),
+            Err(last) => {
+                if self.config.endpoints.len() == 1 {
+                    Err(last)
+                } else {
+                    Err(format!("no endpoint answered (last error: {last})"))
+                }
+            }
+        }
+    }
+
+    async fn client(&self, endpoint: &str) -> Result<Client, String> {
+        let cell = {
+            let mut clients = self.clients.lock().map_err(|_| "connection pool poisoned".to_string())?;
+            clients.entry(endpoint.to_string()).or_default().clone()
+        };
+        let client = cell
+            .get_or_try_init(|| async {
+                let channel = self.channel(endpoint)?;
+                let mut options = ConnectOptions::new()
+                    .with_connect_timeout(self.config.dial_timeout)
+                    .with_timeout(self.config.command_timeout);
+                if let Some((user, password)) = &self.config.credentials {
+                    options = options.with_user(user.clone(), password.clone());
+                }
+                // With credentials this authenticates, which is a request: bound it.
+                with_timeout(
+                    self.config.dial_timeout + self.config.command_timeout,
+                    Client::from_channel(etcd_client::Channel::Tonic(channel), Some(options)),
+                )
+                .await
+            })
+            .await?;
+        Ok(client.clone())
+    }
+
+    fn channel(&self, endpoint: &str) -> Result<tonic::transport::Channel, String> {
+        let https = endpoint.starts_with("https://");
+        let tls = self.config.tls.as_ref().filter(|_| https);
+        // With --insecure-skip-tls-verify our own connector does TLS, so tonic must see plain http.
+        let uri = match tls {
+            Some(t) if t.skip_verify => endpoint.replacen("https://", "http://", 1),
+            _ => endpoint.to_string(),
+        };
+        let mut ep = Endpoint::from_shared(uri)
+            .map_err(|e| format!("invalid endpoint {endpoint}: {e}"))?
+            .connect_timeout(self.config.dial_timeout)
+            .timeout(self.config.command_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(self.config.command_timeout);
+        match tls {
+            Some(files) if files.skip_verify => {
+                let connector = insecure::connector(files)?;
+                Ok(ep.connect_with_connector_lazy(connector))
+            }
+            Some(files) => {
+                let mut tls = ClientTlsConfig::new();
+                if let Some(ca) = &files.ca_pem {
+                    tls = tls.ca_certificate(Certificate::from_pem(ca));
+                }
+                if let (Some(cert), Some(key)) = (&files.cert_pem, &files.key_pem) {
+                    tls = tls.identity(Identity::from_pem(cert, key));
+                }
+                ep = ep.tls_config(tls).map_err(|e| format!("TLS configuration: {}", error_text(&e)))?;
+                Ok(ep.connect_lazy())
+            }
+            None => Ok(ep.connect_lazy()),
+        }
+    }
+
+    async fn member_list(&self, endpoint: &str) -> Result<MemberList, String> {
+        let mut client = self.client(endpoint).await?;
+        let resp = with_timeout(self.config.command_timeout, client.member_list()).await?;
+        let members = resp
+            .members()
+            .iter()
+            .map(|m| MemberInfo {
+                id: m.id(),
+                name: m.name().to_string(),
+                peer_urls: m.peer_urls().to_vec(),
+                client_urls: m.client_urls().to_vec(),
+                is_learner: m.is_learner(),
+            })
+            .collect();
+        Ok(MemberList {
+            cluster_id: resp.header().map_or(0, |h| h.cluster_id()),
+            members,
+            answered_by: endpoint.to_string(),
+        })
+    }
+
+    async fn status(&self, endpoint: &str) -> Result<StatusInfo, String> {
+        let mut client = self.client(endpoint).await?;
+        let started = Instant::now();
+        let resp = with_timeout(self.config.command_timeout, client.status()).await?;
+        let rtt = started.elapsed();
+        let header = resp.header();
+        let (alarms, errors): (Vec<&String>, Vec<&String>) =
+            resp.errors().iter().partition(|e| Alarm::parse_status_error(e).is_some());
+        Ok(StatusInfo {
+            member_id: header.map_or(0, |h| h.member_id()),
+            cluster_id: header.map_or(0, |h| h.cluster_id()),
+            revision: header.map_or(0, |h| h.revision()),
+            version: resp.version().to_string(),
+            db_size: resp.db_size(),
+            db_size_in_use: resp.raft_used_db_size(),
+            leader: resp.leader(),
+            raft_term: resp.raft_term(),
+            raft_index: resp.raft_index(),
+            raft_applied_index: resp.raft_applied_index(),
+            errors: errors.into_iter().cloned().collect(),
+            alarms: alarms.iter().filter_map(|e| Alarm::parse_status_error(e)).collect(),
+            is_learner: resp.is_learner(),
+            rtt,
+        })
+    }
+
+    /// `etcdctl endpoint health`: a linearizable Get of "health"; permission denied still proves the
+    /// request went through consensus, so it counts as healthy.
+    async fn health(&self, endpoint: &str) -> Result<Duration, String> {
+        let mut client = self.client(endpoint).await?;
+        let started = Instant::now();
+        let result = tokio::time::timeout(
+            self.config.command_timeout,
+            client.get("health", Some(GetOptions::new().with_limit(1))),
+        )
+        .await;
+        match result {
+            Err(_) => Err(deadline_exceeded(self.config.command_timeout)),
+            Ok(Ok(_)) => Ok(started.elapsed()),
+            Ok(Err(etcd_client::Error::GRpcStatus(s))) if s.code() == tonic::Code::PermissionDenied => {
+                Ok(started.elapsed())
+            }
+            Ok(Err(e)) => Err(format!("failed to commit proposal: {}", error_text(&e))),
+        }
+    }
+}
+
+async fn with_timeout<T>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(error_text(&e)),
+        Err(_) => Err(deadline_exceeded(limit)),
+    }
+}
+
+/// etcd's clients print "context deadline exceeded" when a request runs out of time.
+fn deadline_exceeded(limit: Duration) -> String {
+    format!("context deadline exceeded (after {})", crate::app::duration::format_go_duration(limit))
+}
+
+/// One line for an error: a gRPC status shows etcd's own message ("etcdserver: ..."); other errors
+/// show their whole cause chain ("transport error: ... Connection refused (os error 111)").
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(etcd_client::Error::GRpcStatus(status)) = e.downcast_ref::<etcd_client::Error>() {
+        return status_text(status);
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(status) = err.downcast_ref::<tonic::Status>() {
+            parts.push(status_text(status));
+            break;
+        }
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
+}
+
+fn status_text(status: &tonic::Status) -> String {
+    if status.message().is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        status.message().to_string()
+    }
+}

@@ -1,0 +1,309 @@
+//! How the console reaches a cluster: etcdctl's connection flags, with etcdctl's names, defaults and
+//! ETCDCTL_* environment variables, validated into a [`ConnectConfig`] before anything dials.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::app::duration::parse_go_duration;
+
+/// etcdctl's global connection flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectionArgs {
+    /// gRPC endpoints, comma-separated
+    #[arg(
+        long,
+        env = "ETCDCTL_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:2379",
+        global = true
+    )]
+    pub endpoints: Vec<String>,
+
+    /// dial timeout for client connections (a Go duration: 2s, 500ms, 1m30s)
+    #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = parse_go_duration, global = true)]
+    pub dial_timeout: Duration,
+
+    /// timeout for short running command (excluding dial timeout)
+    #[arg(long, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "5s", value_parser = parse_go_duration, global = true)]
+    pub command_timeout: Duration,
+
+    /// verify certificates of TLS-enabled secure servers using this CA bundle
+    #[arg(long, env = "ETCDCTL_CACERT", global = true)]
+    pub cacert: Option<PathBuf>,
+
+    /// identify secure client using this TLS certificate file
+    #[arg(long, env = "ETCDCTL_CERT", global = true)]
+    pub cert: Option<PathBuf>,
+
+    /// identify secure client using this TLS key file
+    #[arg(long, env = "ETCDCTL_KEY", global = true)]
+    pub key: Option<PathBuf>,
+
+    /// skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)
+    #[arg(long, env = "ETCDCTL_INSECURE_SKIP_TLS_VERIFY", global = true)]
+    pub insecure_skip_tls_verify: bool,
+
+    /// username[:password] for authentication (prompt if password is not supplied)
+    #[arg(long, env = "ETCDCTL_USER", global = true)]
+    pub user: Option<String>,
+
+    /// password for authentication (if this option is used, --user option shouldn't include password)
+    #[arg(long, env = "ETCDCTL_PASSWORD", global = true, hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+/// PEM material read from the files named by --cacert, --cert and --key.
+#[derive(Clone, Default)]
+pub struct TlsFiles {
+    pub ca_pem: Option<Vec<u8>>,
+    pub cert_pem: Option<Vec<u8>>,
+    pub key_pem: Option<Vec<u8>>,
+    pub skip_verify: bool,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    // Key material never reaches a log line or a panic message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("ca", &self.ca_pem.is_some())
+            .field("cert", &self.cert_pem.is_some())
+            .field("key", &self.key_pem.is_some())
+            .field("skip_verify", &self.skip_verify)
+            .finish()
+    }
+}
+
+/// A validated connection configuration.
+#[derive(Clone)]
+pub struct ConnectConfig {
+    /// Endpoint URLs with their scheme (`http://` or `https://`).
+    pub endpoints: Vec<String>,
+    pub dial_timeout: Duration,
+    pub command_timeout: Duration,
+    /// `None` for plain-text connections.
+    pub tls: Option<TlsFiles>,
+    /// User name and password for etcd's auth.
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for ConnectConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectConfig")
+            .field("endpoints", &self.endpoints)
+            .field("dial_timeout", &self.dial_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("tls", &self.tls)
+            .field("user", &self.user())
+            .finish()
+    }
+}
+
+impl ConnectConfig {
+    /// A plain-text configuration with etcdctl's default timeouts, for tests and tools.
+    pub fn plain(endpoints: &[String]) -> Result<Self, ConfigError> {
+        Self::build(endpoints, Duration::from_secs(2), Duration::from_secs(5), None, None)
+    }
+
+    fn build(
+        endpoints: &[String],
+        dial_timeout: Duration,
+        command_timeout: Duration,
+        tls: Option<TlsFiles>,
+        credentials: Option<(String, String)>,
+    ) -> Result<Self, ConfigError> {
+        if dial_timeout.is_zero() {
+            return Err(ConfigError::Invalid("--dial-timeout must be greater than 0".into()));
+        }
+        if command_timeout.is_zero() {
+            return Err(ConfigError::Invalid("--command-timeout must be greater than 0".into()));
+        }
+        let endpoints = endpoints
+            .iter()
+            .map(|e| e.trim())
+            .filter(|e| !e.is_empty())
+            .map(|e| normalize_endpoint(e, tls.is_some()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if endpoints.is_empty() {
+            return Err(ConfigError::Invalid("--endpoints: at least one endpoint is required".into()));
+        }
+        Ok(Self { endpoints, dial_timeout, command_timeout, tls, credentials })
+    }
+
+    /// The user name in use, if any (never the password).
+    pub fn user(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|(u, _)| u.as_str())
+    }
+}
+
+/// Why a connection configuration was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{flag}: cannot read {path}: {reason}")]
+    Unreadable { flag: &'static str, path: String, reason: String },
+    /// --user without a password, and no terminal to ask on.
+    #[error(
+        "password is required for user {0:?}: pass --password, --user name:password or ETCDCTL_PASSWORD"
+    )]
+    PasswordRequired(String),
+}
+
+impl ConnectionArgs {
+    /// Validates the flags and reads the TLS files. `prompt` is asked for a password when only a user
+    /// name was given (etcdctl prompts in that case); it returns `None` when it cannot ask.
+    pub fn resolve(&self, prompt: impl FnOnce(&str) -> Option<String>) -> Result<ConnectConfig, ConfigError> {
+        let read = |flag: &'static str, path: &Option<PathBuf>| -> Result<Option<Vec<u8>>, ConfigError> {
+            match path {
+                None => Ok(None),
+                Some(p) => std::fs::read(p).map(Some).map_err(|e| ConfigError::Unreadable {
+                    flag,
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                }),
+            }
+        };
+        if self.cert.is_some() != self.key.is_some() {
+            return Err(ConfigError::Invalid("--cert and --key must be given together".into()));
+        }
+        let tls_wanted = self.cacert.is_some()
+            || self.cert.is_some()
+            || self.insecure_skip_tls_verify
+            || self.endpoints.iter().any(|e| e.trim().starts_with("https://"));
+        let tls = if tls_wanted {
+            Some(TlsFiles {
+                ca_pem: read("--cacert", &self.cacert)?,
+                cert_pem: read("--cert", &self.cert)?,
+                key_pem: read("--key", &self.key)?,
+                skip_verify: self.insecure_skip_tls_verify,
+            })
+        } else {
+            None
+        };
+        let credentials = match (&self.user, &self.password) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid("--password requires --user".into()));
+            }
+            (Some(user), Some(password)) => {
+                if user.contains(':') {
+                    return Err(ConfigError::Invalid(
+                        "--user shouldn't include password when --password is set".into(),
+                    ));
+                }
+                Some((user.clone(), password.clone()))
+            }
+            (Some(user), None) => match user.split_once(':') {
+                Some((name, password)) => Some((name.to_string(), password.to_string())),
+                None => {
+                    let password = prompt(user).ok_or_else(|| ConfigError::PasswordRequired(user.clone()))?;
+                    Some((user.clone(), password))
+                }
+            },
+        };
+        if let Some((name, _)) = &credentials {
+            if name.is_empty() {
+                return Err(ConfigError::Invalid("--user: the user name is empty".into()));
+            }
+        }
+        ConnectConfig::build(&self.endpoints, self.dial_timeout, self.command_timeout, tls, credentials)
+    }
+}
+
+/// Gives an endpoint a scheme as etcdctl does: `host:port` is plain text unless TLS is configured.
+fn normalize_endpoint(endpoint: &str, tls: bool) -> Result<String, ConfigError> {
+    let bad = |why: &str| ConfigError::Invalid(format!("--endpoints: invalid endpoint {endpoint:?}: {why}"));
+    let (scheme, rest) = if let Some(rest) = endpoint.strip_prefix("http://") {
+        ("http", rest)
+    } else if let Some(rest) = endpoint.strip_prefix("https://") {
+        ("https", rest)
+    } else if endpoint.contains("://") {
+        return Err(bad("only http:// and https:// are supported"));
+    } else if tls {
+        ("https", endpoint)
+    } else {
+        ("http", endpoint)
+    };
+    let host_port = rest.trim_end_matches('/');
+    let port = host_port.rsplit_once(':').map(|(_, p)| p).ok_or_else(|| bad("expected host:port"))?;
+    if host_port.contains('/') {
+        return Err(bad("expected host:port"));
+    }
+    port.parse::<u16>().map_err(|_| bad("the port is not a number from 0 to 65535"))?;
+    Ok(format!("{scheme}://{host_port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        conn: ConnectionArgs,
+    }
+
+    fn args(list: &[&str]) -> ConnectionArgs {
+        let mut all = vec!["etcdeck"];
+        all.extend_from_slice(list);
+        Cli::try_parse_from(all).expect("flags parse").conn
+    }
+
+    #[test]
+    fn defaults_are_etcdctls() {
+        let cfg = args(&[]).resolve(|_| None).unwrap();
+        assert_eq!(cfg.endpoints, vec!["http://127.0.0.1:2379"]);
+        assert_eq!(cfg.dial_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.command_timeout, Duration::from_secs(5));
+        assert!(cfg.tls.is_none());
+        assert!(cfg.credentials.is_none());
+    }
+
+    #[test]
+    fn endpoints_are_comma_separated_and_get_a_scheme() {
+        let cfg =
+            args(&["--endpoints", "127.0.0.1:1,http://127.0.0.2:2,https://h:3"]).resolve(|_| None).unwrap();
+        assert_eq!(cfg.endpoints, vec!["https://127.0.0.1:1", "http://127.0.0.2:2", "https://h:3"]);
+    }
+
+    #[test]
+    fn bad_endpoints_are_named() {
+        let err = args(&["--endpoints", "localhost"]).resolve(|_| None).unwrap_err();
+        assert_eq!(err.to_string(), "--endpoints: invalid endpoint \"localhost\": expected host:port");
+        let err = args(&["--endpoints", "unix://x:1"]).resolve(|_| None).unwrap_err();
+        assert!(err.to_string().contains("only http:// and https://"), "{err}");
+        let err = args(&["--endpoints", "h:99999"]).resolve(|_| None).unwrap_err();
+        assert!(err.to_string().contains("port"), "{err}");
+    }
+
+    #[test]
+    fn user_forms_follow_etcdctl() {
+        let cfg = args(&["--user", "root:pw"]).resolve(|_| None).unwrap();
+        assert_eq!(cfg.credentials, Some(("root".into(), "pw".into())));
+        let cfg = args(&["--user", "root", "--password", "a:b"]).resolve(|_| None).unwrap();
+        assert_eq!(cfg.credentials, Some(("root".into(), "a:b".into())));
+        let cfg = args(&["--user", "root"]).resolve(|u| Some(format!("typed-for-{u}"))).unwrap();
+        assert_eq!(cfg.credentials, Some(("root".into(), "typed-for-root".into())));
+        let err = args(&["--user", "root"]).resolve(|_| None).unwrap_err();
+        assert_eq!(err, ConfigError::PasswordRequired("root".into()));
+        assert!(args(&["--password", "x"]).resolve(|_| None).is_err());
+        assert!(args(&["--user", "a:b", "--password", "x"]).resolve(|_| None).is_err());
+    }
+
+    #[test]
+    fn tls_files_are_read_up_front_with_the_flag_named() {
+        let err = args(&["--cacert", "/nonexistent/ca.pem"]).resolve(|_| None).unwrap_err();
+        assert!(err.to_string().starts_with("--cacert: cannot read /nonexistent/ca.pem"), "{err}");
+        let err = args(&["--cert", "/x"]).resolve(|_| None).unwrap_err();
+        assert_eq!(err.to_string(), "--cert and --key must be given together");
+    }
+
+    #[test]
+    fn durations_take_go_syntax_and_refuse_zero() {
+        let cfg = args(&["--dial-timeout", "1m30s", "--command-timeout", "250ms"]).resolve(|_| None).unwrap();
+        assert_eq!(cfg.dial_timeout, Duration::from_secs(90));
+        assert_eq!(cfg.command_timeout, Duration::from_millis(250));
+        assert!(args(&["--dial-timeout", "0"]).resolve(|_| None).is_err());
+    }
+}

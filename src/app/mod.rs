@@ -1,0 +1,20 @@
+//! The console's brain: no terminal and no ratatui here, so everything can be tested with plain values.
+
+pub mod action;
+pub mod client;
+pub mod connection;
+pub mod duration;
+pub mod effect;
+pub mod format;
+pub mod keymap;
+pub mod msg;
+pub mod report;
+pub mod runtime;
+pub mod state;
+pub mod update;
+
+pub use action::Action;
+pub use effect::Effect;
+pub use msg::Msg;
+pub use state::State;
+pub use update::{update, Input};

@@ -1,0 +1,95 @@
+//! The loop that joins `update` to the workers without a terminal: `etcdeck status` runs it for one
+//! refresh, tests run it for as long as they watch, and the console runs the same `apply` with key
+//! presses mixed in.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::app::client::Worker;
+use crate::app::connection::ConnectConfig;
+use crate::app::msg::Msg;
+use crate::app::state::State;
+use crate::app::update::{update, Input};
+
+pub struct Runtime {
+    pub state: State,
+    worker: Worker,
+    rx: mpsc::UnboundedReceiver<Msg>,
+}
+
+impl Runtime {
+    /// Must be called inside a tokio runtime: effects are spawned as tasks.
+    pub fn new(config: ConnectConfig, refresh_interval: Duration) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = State::new(config.endpoints.clone(), config.user().map(str::to_string), refresh_interval);
+        Self { state, worker: Worker::new(config, tx), rx }
+    }
+
+    /// Applies one input and hands its effects to the workers (never awaited here); returns how many
+    /// effects it started.
+    pub fn apply(&mut self, input: Input) -> usize {
+        let effects = update(&mut self.state, input);
+        let n = effects.len();
+        for effect in effects {
+            self.worker.run(effect);
+        }
+        n
+    }
+
+    /// Lets time pass; returns how many effects that started (non-zero when a refresh began).
+    pub fn tick(&mut self) -> usize {
+        self.apply(Input::Tick { now: Instant::now(), wall: SystemTime::now() })
+    }
+
+    /// Waits for the next worker report.
+    pub async fn recv(&mut self) -> Option<Msg> {
+        self.rx.recv().await
+    }
+
+    /// Applies every report already waiting, without waiting; returns how many there were.
+    pub fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(msg) = self.rx.try_recv() {
+            self.apply(Input::Msg(msg));
+            n += 1;
+        }
+        n
+    }
+
+    /// Ticks every `tick` and applies reports until `done` holds or `limit` passes; returns whether
+    /// `done` held.
+    pub async fn run_until(
+        &mut self,
+        limit: Duration,
+        tick: Duration,
+        mut done: impl FnMut(&State) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if done(&self.state) {
+                return true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return done(&self.state),
+                _ = ticker.tick() => { self.tick(); }
+                msg = self.rx.recv() => match msg {
+                    Some(msg) => { self.apply(Input::Msg(msg)); }
+                    None => return done(&self.state),
+                },
+            }
+        }
+    }
+
+    /// Runs exactly one complete refresh round and returns the state it produced.
+    pub async fn refresh_once(config: ConnectConfig) -> State {
+        // Every request has its own timeout, so one round ends within dial + 2 × command timeout
+        // (member list, then the new members' probes); the limit below is only a backstop.
+        let limit = config.dial_timeout + config.command_timeout * 3;
+        let mut rt = Runtime::new(config, Duration::from_secs(3600));
+        rt.run_until(limit, Duration::from_millis(50), State::has_complete_view).await;
+        rt.state
+    }
+}

@@ -1,0 +1,292 @@
+//! The console's state. One owner (the event loop) mutates it through `update`; rendering and the
+//! `status` report only read it.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::app::msg::{Alarm, MemberInfo, RefreshId, StatusInfo};
+
+/// Refresh periods the faster/slower keys step through.
+pub const REFRESH_STEPS: &[Duration] = &[
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+];
+
+/// One member row: what MemberList said, and the latest probes of the member's own endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub info: MemberInfo,
+    /// None until the first Status reply arrives.
+    pub status: Option<Result<StatusInfo, String>>,
+    /// The refresh that produced `status`; older replies are dropped.
+    pub status_refresh: RefreshId,
+    /// None until the first health reply arrives; Ok holds how long the linearizable read took.
+    pub health: Option<Result<Duration, String>>,
+    pub health_refresh: RefreshId,
+}
+
+impl Member {
+    pub fn new(info: MemberInfo) -> Self {
+        Self { info, status: None, status_refresh: 0, health: None, health_refresh: 0 }
+    }
+
+    pub fn status_ok(&self) -> Option<&StatusInfo> {
+        self.status.as_ref().and_then(|s| s.as_ref().ok())
+    }
+
+    /// Reachable: its last Status call succeeded.
+    pub fn is_up(&self) -> bool {
+        self.status_ok().is_some()
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        matches!(self.health, Some(Ok(_)))
+    }
+
+    /// The name to show: etcd leaves it empty until the member starts.
+    pub fn display_name(&self) -> &str {
+        if self.info.name.is_empty() {
+            "(unstarted)"
+        } else {
+            &self.info.name
+        }
+    }
+
+    /// The endpoint probes go to: the member's first client URL.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.info.client_urls.first().map(String::as_str)
+    }
+}
+
+/// Something drawn over the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    /// The detail pane of the member with this ID.
+    Detail(u64),
+}
+
+/// A reply the current refresh still waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Pending {
+    Members,
+    Status(u64),
+    Health(u64),
+}
+
+/// Bookkeeping of refresh rounds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Refresh {
+    /// The id the next round gets.
+    pub next_id: RefreshId,
+    /// The round in flight, if its replies are not all in.
+    pub current: Option<RefreshId>,
+    /// When the latest round started.
+    pub started_at: Option<Instant>,
+    pub pending: BTreeSet<Pending>,
+    /// How many rounds completed since start.
+    pub completed: u64,
+    /// Wall-clock time the latest round completed.
+    pub completed_at: Option<SystemTime>,
+    /// The newest round whose member list was applied.
+    pub members_refresh: RefreshId,
+}
+
+/// What the members say about leadership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leadership {
+    /// One leader, up, and every reachable member agrees.
+    Leader(u64),
+    /// Reachable members name different leaders.
+    Disputed(Vec<u64>),
+    /// The newest term names a leader that is not reachable.
+    LeaderDown(u64),
+    /// No reachable member knows a leader (election in progress or quorum lost).
+    NoLeader,
+    /// No member answered.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// The endpoints the console was pointed at (with scheme).
+    pub endpoints: Vec<String>,
+    pub user: Option<String>,
+    pub refresh_interval: Duration,
+    pub cluster_id: Option<u64>,
+    /// Sorted by name, then ID.
+    pub members: Vec<Member>,
+    /// Why the latest MemberList failed, if it did.
+    pub members_error: Option<String>,
+    pub members_answered_by: Option<String>,
+    pub refresh: Refresh,
+    /// Index into `members`.
+    pub selected: usize,
+    pub overlay: Overlay,
+    /// The instant and wall-clock time of the latest tick.
+    pub now: Option<Instant>,
+    pub wall: SystemTime,
+    pub should_quit: bool,
+    /// A one-line message for the footer.
+    pub notice: Option<String>,
+}
+
+impl State {
+    pub fn new(endpoints: Vec<String>, user: Option<String>, refresh_interval: Duration) -> Self {
+        Self {
+            endpoints,
+            user,
+            refresh_interval,
+            cluster_id: None,
+            members: Vec::new(),
+            members_error: None,
+            members_answered_by: None,
+            refresh: Refresh { next_id: 1, ..Refresh::default() },
+            selected: 0,
+            overlay: Overlay::None,
+            now: None,
+            wall: SystemTime::UNIX_EPOCH,
+            should_quit: false,
+            notice: None,
+        }
+    }
+
+    pub fn member(&self, id: u64) -> Option<&Member> {
+        self.members.iter().find(|m| m.info.id == id)
+    }
+
+    pub fn selected_member(&self) -> Option<&Member> {
+        self.members.get(self.selected)
+    }
+
+    /// True once one refresh round has every reply in: the dashboard is complete.
+    pub fn has_complete_view(&self) -> bool {
+        self.refresh.completed > 0
+    }
+
+    /// Leadership as the members with the newest raft term report it.
+    pub fn leadership(&self) -> Leadership {
+        let up: Vec<&StatusInfo> = self.members.iter().filter_map(Member::status_ok).collect();
+        let Some(max_term) = up.iter().map(|s| s.raft_term).max() else {
+            return Leadership::Unknown;
+        };
+        let claimed: BTreeSet<u64> =
+            up.iter().filter(|s| s.raft_term == max_term && s.leader != 0).map(|s| s.leader).collect();
+        match claimed.len() {
+            0 => Leadership::NoLeader,
+            1 => {
+                let id = *claimed.iter().next().unwrap_or(&0);
+                let leader_up = self.member(id).and_then(Member::status_ok).is_some_and(|s| s.leader == id);
+                if leader_up {
+                    Leadership::Leader(id)
+                } else {
+                    Leadership::LeaderDown(id)
+                }
+            }
+            _ => Leadership::Disputed(claimed.into_iter().collect()),
+        }
+    }
+
+    pub fn leader_id(&self) -> Option<u64> {
+        match self.leadership() {
+            Leadership::Leader(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// How far a member's applied index is behind the leader's committed index.
+    pub fn applied_lag(&self, member: &Member) -> Option<u64> {
+        let leader = self.member(self.leader_id()?)?.status_ok()?;
+        let own = member.status_ok()?;
+        Some(leader.raft_index.saturating_sub(own.raft_applied_index))
+    }
+
+    /// (reachable members, all members).
+    pub fn members_up(&self) -> (usize, usize) {
+        (self.members.iter().filter(|m| m.is_up()).count(), self.members.len())
+    }
+
+    /// Quorum holds when a leader is up and a majority of the voting members are up and healthy.
+    pub fn quorum_holds(&self) -> bool {
+        let voters: Vec<&Member> = self.members.iter().filter(|m| !m.info.is_learner).collect();
+        let healthy = voters.iter().filter(|m| m.is_up() && m.is_healthy()).count();
+        self.leader_id().is_some() && !voters.is_empty() && healthy > voters.len() / 2
+    }
+
+    /// The newest store revision any member reported.
+    pub fn revision(&self) -> Option<i64> {
+        self.members.iter().filter_map(Member::status_ok).map(|s| s.revision).max()
+    }
+
+    /// Active alarms as the reachable members report them; None when no member answered.
+    pub fn alarms(&self) -> Option<Vec<Alarm>> {
+        let mut up = self.members.iter().filter_map(Member::status_ok).peekable();
+        up.peek()?;
+        let set: BTreeSet<Alarm> = up.flat_map(|s| s.alarms.iter().copied()).collect();
+        Some(set.into_iter().collect())
+    }
+
+    pub fn active_alarms(&self) -> Vec<Alarm> {
+        self.alarms().unwrap_or_default()
+    }
+
+    /// Every reason the cluster is not healthy, for `etcdeck status` and the header. Empty means
+    /// healthy: every member reachable and healthy, exactly one leader, no alarm.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(err) = &self.members_error {
+            out.push(format!("cannot list members: {err}"));
+        }
+        if self.members.is_empty() && self.members_error.is_none() {
+            out.push("no member list yet".into());
+        }
+        for m in &self.members {
+            let who = format!("member {} ({:x})", m.display_name(), m.info.id);
+            if !m.info.is_started() {
+                out.push(format!("{who} is not started"));
+                continue;
+            }
+            match &m.status {
+                None => out.push(format!("{who}: no status yet")),
+                Some(Err(e)) => out.push(format!("{who} is unreachable: {e}")),
+                Some(Ok(s)) => {
+                    if !s.errors.is_empty() {
+                        out.push(format!("{who} reports errors: {}", s.errors.join("; ")));
+                    }
+                }
+            }
+            match &m.health {
+                Some(Err(e)) if m.is_up() => out.push(format!("{who} is unhealthy: {e}")),
+                None if m.is_up() => out.push(format!("{who}: no health check yet")),
+                _ => {}
+            }
+        }
+        match self.leadership() {
+            Leadership::Leader(_) | Leadership::Unknown => {}
+            Leadership::NoLeader => out.push("no leader".into()),
+            Leadership::LeaderDown(id) => out.push(format!(
+                "leader {} ({id:x}) is unreachable",
+                self.member(id).map_or("?", Member::display_name)
+            )),
+            Leadership::Disputed(ids) => out.push(format!(
+                "members disagree on the leader: {}",
+                ids.iter().map(|id| format!("{id:x}")).collect::<Vec<_>>().join(", ")
+            )),
+        }
+        for a in self.active_alarms() {
+            out.push(format!(
+                "alarm {} on member {} ({:x})",
+                a.kind,
+                self.member(a.member_id).map_or("?", Member::display_name),
+                a.member_id
+            ));
+        }
+        out
+    }
+}

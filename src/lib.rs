@@ -1,0 +1,7 @@
+//! etcdeck: a terminal console for etcd v3 clusters.
+//!
+//! `app` is the console's brain (state, actions, the pure update function and the workers that talk to
+//! etcd); `ui` is the terminal edge that renders `app::State` and feeds key presses back in.
+
+pub mod app;
+pub mod ui;

@@ -1,0 +1,156 @@
+//! etcdeck's command line. `etcdeck` (or `etcdeck console`) opens the console; `etcdeck status` prints
+//! the dashboard once for scripts.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use etcdeck::app::connection::{ConnectConfig, ConnectionArgs};
+use etcdeck::app::duration::parse_go_duration;
+use etcdeck::app::report;
+use etcdeck::app::runtime::Runtime;
+
+/// The dashboard's refresh period unless --refresh-interval says otherwise.
+const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
+
+#[derive(Parser)]
+#[command(name = "etcdeck", version, about = "A terminal console for etcd v3 clusters")]
+struct Cli {
+    #[command(flatten)]
+    conn: ConnectionArgs,
+
+    /// Console options, for `etcdeck` without a command
+    #[command(flatten)]
+    console: ConsoleArgs,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open the console (the default when no command is given)
+    Console(ConsoleArgs),
+    /// Print the cluster dashboard once; exit 0 only when the cluster is healthy
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+struct ConsoleArgs {
+    /// How often the dashboard refreshes, a Go duration [default: 2s]; + and - change it while running
+    #[arg(long, value_parser = parse_go_duration)]
+    refresh_interval: Option<Duration>,
+
+    /// On exit, print how long the first complete dashboard frame took after start
+    #[arg(long)]
+    timings: bool,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// Output format
+    #[arg(short = 'w', long = "write-out", value_enum, default_value_t = WriteOut::Table)]
+    write_out: WriteOut,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum WriteOut {
+    Table,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    let config = match cli.conn.resolve(prompt_password) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match cli.command {
+        Some(Command::Status(args)) => {
+            if cli.console.timings || cli.console.refresh_interval.is_some() {
+                eprintln!(
+                    "Error: --timings and --refresh-interval are console options; status refreshes once"
+                );
+                return ExitCode::from(1);
+            }
+            runtime.block_on(status(config, args))
+        }
+        Some(Command::Console(args)) => {
+            let merged = ConsoleArgs {
+                refresh_interval: args.refresh_interval.or(cli.console.refresh_interval),
+                timings: args.timings || cli.console.timings,
+            };
+            console(&runtime, config, merged, started)
+        }
+        None => console(&runtime, config, cli.console, started),
+    }
+}
+
+fn console(
+    runtime: &tokio::runtime::Runtime,
+    config: ConnectConfig,
+    args: ConsoleArgs,
+    started: Instant,
+) -> ExitCode {
+    let options = etcdeck::ui::ConsoleOptions {
+        refresh_interval: args.refresh_interval.unwrap_or(DEFAULT_REFRESH),
+        started,
+    };
+    match runtime.block_on(etcdeck::ui::run(config, options)) {
+        Ok(outcome) => {
+            if args.timings {
+                match outcome.first_complete_frame {
+                    Some(d) => eprintln!(
+                        "first complete dashboard frame: {:.1} ms after start",
+                        d.as_secs_f64() * 1e3
+                    ),
+                    None => eprintln!("first complete dashboard frame: never drawn"),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn status(config: ConnectConfig, args: StatusArgs) -> ExitCode {
+    let state = Runtime::refresh_once(config).await;
+    match args.write_out {
+        WriteOut::Table => print!("{}", report::table(&state)),
+        WriteOut::Json => println!("{}", report::json(&state)),
+    }
+    let problems = state.problems();
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        eprintln!("Error: unhealthy cluster");
+        ExitCode::from(1)
+    }
+}
+
+/// Asks for the password of `user` without echo, as etcdctl does; None when there is no terminal.
+fn prompt_password(user: &str) -> Option<String> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    rpassword::prompt_password(format!("Password for {user}: ")).ok()
+}

@@ -1,0 +1,180 @@
+//! The terminal edge: the event loop and `render`. Rendering reads `State`; only `update` changes it.
+
+pub mod terminal;
+pub mod theme;
+pub mod widgets;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use futures::{FutureExt, StreamExt};
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::app::action::Action;
+use crate::app::connection::ConnectConfig;
+use crate::app::keymap::{user_config_file, Key, KeyChord, Keymap};
+use crate::app::runtime::Runtime;
+use crate::app::state::{Overlay, State};
+use crate::app::update::Input;
+use crate::ui::theme::Theme;
+
+/// How often time is let pass in the loop; refreshes start on the first tick after they are due.
+const TICK: Duration = Duration::from_millis(100);
+
+pub struct ConsoleOptions {
+    pub refresh_interval: Duration,
+    /// When the process started, for --timings.
+    pub started: Instant,
+}
+
+pub struct Outcome {
+    /// Time from process start to the first drawn frame that held a complete refresh.
+    pub first_complete_frame: Option<Duration>,
+}
+
+/// Runs the console until the user quits.
+pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Result<Outcome> {
+    // Configuration mistakes are reported before the terminal changes mode.
+    let keymap = Keymap::load(user_config_file("keymap.toml").as_deref()).map_err(anyhow::Error::msg)?;
+    let theme = Theme::load(user_config_file("theme.toml").as_deref()).map_err(anyhow::Error::msg)?;
+    let mut rt = Runtime::new(config, options.refresh_interval);
+    rt.tick();
+
+    let mut guard = terminal::TerminalGuard::enter().context("cannot set up the terminal")?;
+    let mut events = EventStream::new();
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first_complete_frame = None;
+    let mut dirty = true;
+    loop {
+        if dirty {
+            guard.terminal.draw(|frame| render(frame, &rt.state, &keymap, &theme))?;
+            dirty = false;
+            if first_complete_frame.is_none() && rt.state.has_complete_view() {
+                first_complete_frame = Some(options.started.elapsed());
+            }
+        }
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(event)) => dirty |= on_event(&mut rt, &keymap, event),
+                Some(Err(e)) => return Err(e).context("reading terminal input"),
+                None => break,
+            },
+            _ = ticker.tick() => dirty |= rt.tick() > 0,
+            msg = rt.recv() => if let Some(msg) = msg {
+                rt.apply(Input::Msg(msg));
+                dirty = true;
+            },
+        }
+        // Drain everything else already waiting, then draw once.
+        dirty |= rt.drain() > 0;
+        while let Some(Some(Ok(event))) = events.next().now_or_never() {
+            dirty |= on_event(&mut rt, &keymap, event);
+        }
+        if rt.state.should_quit {
+            break;
+        }
+    }
+    drop(guard);
+    Ok(Outcome { first_complete_frame })
+}
+
+/// Returns whether the screen must be redrawn.
+fn on_event(rt: &mut Runtime, keymap: &Keymap, event: Event) -> bool {
+    match event {
+        Event::Key(key) if key.kind != KeyEventKind::Release => {
+            if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+                rt.apply(Input::Action(Action::Quit));
+                return true;
+            }
+            match chord(&key).and_then(|c| keymap.action(&c)) {
+                Some(action) => {
+                    rt.state.notice = None;
+                    rt.apply(Input::Action(action));
+                    true
+                }
+                None => false,
+            }
+        }
+        Event::Resize(_, _) => true,
+        _ => false,
+    }
+}
+
+/// crossterm's key event in the keymap's terms. Shift is folded into the character.
+pub fn chord(event: &KeyEvent) -> Option<KeyChord> {
+    let key = match event.code {
+        KeyCode::Char(c) => Key::Char(if event.modifiers.contains(KeyModifiers::CONTROL) {
+            c.to_ascii_lowercase()
+        } else {
+            c
+        }),
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Tab => Key::Tab,
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::F(n) => Key::F(n),
+        _ => return None,
+    };
+    Some(KeyChord {
+        key,
+        ctrl: event.modifiers.contains(KeyModifiers::CONTROL),
+        alt: event.modifiers.contains(KeyModifiers::ALT),
+    })
+}
+
+/// Draws the whole screen from the state.
+pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) {
+    let area = frame.area();
+    let table_height = (state.members.len() as u16).max(1) + 3;
+    let [header, table, problems, footer] = Layout::vertical([
+        Constraint::Length(widgets::status_header::HEIGHT),
+        Constraint::Length(table_height),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    widgets::status_header::render(frame, header, state, theme);
+    widgets::members_table::render(frame, table, state, theme);
+    widgets::problems::render(frame, problems, state, theme);
+
+    let hint = match &state.notice {
+        Some(notice) => Span::styled(format!(" {notice}"), Style::default().fg(theme.title)),
+        None => Span::styled(
+            format!(
+                " {} help  {} quit  {} detail  {} refresh  {}/{} interval",
+                keymap.describe(Action::Help),
+                keymap.describe(Action::Quit),
+                keymap.describe(Action::Open),
+                keymap.describe(Action::Refresh),
+                keymap.describe(Action::FasterRefresh),
+                keymap.describe(Action::SlowerRefresh),
+            ),
+            Style::default().fg(theme.hint),
+        ),
+    };
+    frame.render_widget(Paragraph::new(Line::from(hint)), footer);
+
+    match state.overlay {
+        Overlay::None => {}
+        Overlay::Help => widgets::help::render(frame, area, keymap, theme),
+        Overlay::Detail(id) => {
+            if let Some(member) = state.member(id) {
+                widgets::member_detail::render(frame, area, state, member, theme);
+            }
+        }
+    }
+}

@@ -5,6 +5,8 @@ pub mod client;
 pub mod connection;
 pub mod duration;
 pub mod effect;
+#[cfg(test)]
+pub mod fixtures;
 pub mod format;
 pub mod keymap;
 pub mod msg;

@@ -5,7 +5,8 @@ use serde::Serialize;
 use crate::app::format::{bytes, clock_utc, id_hex, millis};
 use crate::app::state::{Leadership, Member, State};
 
-/// A member's condition in one word, as the dashboard and the report show it.
+/// A member's condition in one word, as the dashboard and the report show it. "alarm": reachable and
+/// answering linearizable reads, but an alarm (NOSPACE, CORRUPT) is raised on it.
 pub fn member_health(m: &Member) -> &'static str {
     if !m.info.is_started() {
         return "unstarted";
@@ -13,6 +14,7 @@ pub fn member_health(m: &Member) -> &'static str {
     match (&m.status, &m.health) {
         (None, _) => "pending",
         (Some(Err(_)), _) => "down",
+        (Some(Ok(s)), Some(Ok(_))) if s.alarms.iter().any(|a| a.member_id == m.info.id) => "alarm",
         (Some(Ok(_)), Some(Ok(_))) => "healthy",
         (Some(Ok(_)), Some(Err(_))) => "unhealthy",
         (Some(Ok(_)), None) => "pending",

@@ -207,3 +207,311 @@ fn apply_member_list(state: &mut State, refresh: RefreshId, list: MemberList) ->
     }
     effects
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::app::fixtures::{self, ID1, ID2, ID3};
+    use crate::app::msg::{Alarm, AlarmKind, StatusInfo};
+    use crate::app::state::Leadership;
+
+    fn tick(state: &mut State, at: Instant) -> Vec<Effect> {
+        update(state, Input::Tick { now: at, wall: fixtures::wall() })
+    }
+
+    fn new_state() -> State {
+        State::new(vec!["http://127.0.0.1:2379".into()], None, Duration::from_secs(2))
+    }
+
+    fn status_msg(refresh: u64, id: u64, s: StatusInfo) -> Input {
+        Input::Msg(Msg::Status { refresh, member_id: id, result: Ok(s) })
+    }
+
+    fn health_msg(refresh: u64, id: u64, ok: bool) -> Input {
+        let result = if ok { Ok(Duration::from_millis(1)) } else { Err("context deadline exceeded".into()) };
+        Input::Msg(Msg::Health { refresh, member_id: id, result })
+    }
+
+    /// Answers every probe of a round with the given statuses (None: the member is down).
+    fn answer_probes(state: &mut State, effects: &[Effect], statuses: &[(u64, Option<StatusInfo>)]) {
+        for e in effects {
+            match e {
+                Effect::FetchStatus { refresh, member_id, .. } => {
+                    let s = statuses.iter().find(|(id, _)| id == member_id).and_then(|(_, s)| s.clone());
+                    let result = s.ok_or_else(|| "connection refused".to_string());
+                    update(
+                        state,
+                        Input::Msg(Msg::Status { refresh: *refresh, member_id: *member_id, result }),
+                    );
+                }
+                Effect::CheckHealth { refresh, member_id, .. } => {
+                    let up = statuses.iter().any(|(id, s)| id == member_id && s.is_some());
+                    update(state, health_msg(*refresh, *member_id, up));
+                }
+                Effect::ListMembers { .. } => {}
+            }
+        }
+    }
+
+    #[test]
+    fn first_tick_lists_members_then_probes_each_started_member() {
+        let mut state = new_state();
+        let t0 = Instant::now();
+        assert_eq!(tick(&mut state, t0), vec![Effect::ListMembers { refresh: 1 }]);
+        let mut list = fixtures::member_list();
+        list.members[2].name.clear();
+        list.members[2].client_urls.clear();
+        let effects = update(&mut state, Input::Msg(Msg::Members { refresh: 1, result: Ok(list) }));
+        assert_eq!(
+            effects,
+            vec![
+                Effect::FetchStatus { refresh: 1, member_id: ID1, endpoint: "http://127.0.0.1:2379".into() },
+                Effect::CheckHealth { refresh: 1, member_id: ID1, endpoint: "http://127.0.0.1:2379".into() },
+                Effect::FetchStatus { refresh: 1, member_id: ID2, endpoint: "http://127.0.0.2:2379".into() },
+                Effect::CheckHealth { refresh: 1, member_id: ID2, endpoint: "http://127.0.0.2:2379".into() },
+            ],
+            "the unstarted member is not probed"
+        );
+        assert!(!state.has_complete_view());
+        answer_probes(
+            &mut state,
+            &effects,
+            &[
+                (ID1, Some(fixtures::status(ID1, ID1, 2, 9, 9))),
+                (ID2, Some(fixtures::status(ID2, ID1, 2, 9, 9))),
+            ],
+        );
+        assert!(state.has_complete_view());
+        assert_eq!(state.refresh.completed_at, Some(fixtures::wall()));
+        assert_eq!(state.cluster_id, Some(fixtures::CLUSTER));
+        assert_eq!(state.leadership(), Leadership::Leader(ID1));
+        assert!(state.problems().iter().any(|p| p.contains("etcd-3") || p.contains("not started")));
+    }
+
+    #[test]
+    fn refreshes_start_on_the_interval_and_probe_known_members_at_once() {
+        let mut state = new_state();
+        let t0 = Instant::now();
+        tick(&mut state, t0);
+        update(&mut state, Input::Msg(Msg::Members { refresh: 1, result: Ok(fixtures::member_list()) }));
+        assert!(tick(&mut state, t0 + Duration::from_millis(1999)).is_empty());
+        let effects = tick(&mut state, t0 + Duration::from_secs(2));
+        assert_eq!(
+            effects.len(),
+            1 + 3 * 2,
+            "member list plus status and health for each member: {effects:?}"
+        );
+        assert!(effects.iter().all(|e| match e {
+            Effect::ListMembers { refresh }
+            | Effect::FetchStatus { refresh, .. }
+            | Effect::CheckHealth { refresh, .. } => *refresh == 2,
+        }));
+        // A manual refresh starts a round at once.
+        let effects = update(&mut state, Input::Action(Action::Refresh));
+        assert!(effects.contains(&Effect::ListMembers { refresh: 3 }));
+    }
+
+    #[test]
+    fn a_reply_older_than_what_is_shown_is_dropped() {
+        let mut state = new_state();
+        state.members = fixtures::degraded().members;
+        update(&mut state, status_msg(5, ID1, fixtures::status(ID1, ID1, 9, 100, 100)));
+        update(&mut state, status_msg(4, ID1, fixtures::status(ID1, ID1, 8, 50, 50)));
+        assert_eq!(state.member(ID1).and_then(|m| m.status_ok()).map(|s| s.raft_term), Some(9));
+        // An old round's reply is still news for a member that has nothing newer.
+        update(&mut state, status_msg(4, ID3, fixtures::status(ID3, ID1, 8, 50, 50)));
+        assert!(state.member(ID3).is_some_and(|m| m.is_up()));
+        // An old member list never replaces a newer one.
+        update(&mut state, Input::Msg(Msg::Members { refresh: 6, result: Ok(fixtures::member_list()) }));
+        let mut old = fixtures::member_list();
+        old.members.truncate(1);
+        update(&mut state, Input::Msg(Msg::Members { refresh: 5, result: Ok(old) }));
+        assert_eq!(state.members.len(), 3);
+    }
+
+    #[test]
+    fn a_member_that_goes_down_shows_down_with_its_error_and_a_new_leader() {
+        let mut state = fixtures::healthy();
+        let t0 = Instant::now();
+        let effects = tick(&mut state, t0);
+        // etcd-1, the leader, is killed; the others elect etcd-2 in term 8.
+        answer_probes(
+            &mut state,
+            &effects,
+            &[
+                (ID2, Some(fixtures::status(ID2, ID2, 8, 5300, 5300))),
+                (ID3, Some(fixtures::status(ID3, ID2, 8, 5300, 5300))),
+            ],
+        );
+        let m1 = state.member(ID1).expect("etcd-1 still listed");
+        assert_eq!(crate::app::report::member_health(m1), "down");
+        assert_eq!(m1.status, Some(Err("connection refused".into())));
+        assert_eq!(state.leadership(), Leadership::Leader(ID2));
+        assert_eq!(state.members_up(), (2, 3));
+        assert!(state.quorum_holds());
+        let problems = state.problems();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p == "member etcd-1 (8e9e05c52164694d) is unreachable: connection refused"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn leadership_while_the_old_leader_is_down_and_before_an_election() {
+        let mut state = fixtures::healthy();
+        state.members[0].status = Some(Err("refused".into()));
+        assert_eq!(state.leadership(), Leadership::LeaderDown(ID1));
+        assert!(!state.quorum_holds());
+        for m in &mut state.members[1..] {
+            m.status = Some(Ok(fixtures::status(m.info.id, 0, 8, 10, 10)));
+        }
+        assert_eq!(state.leadership(), Leadership::NoLeader);
+        assert!(state.problems().contains(&"no leader".to_string()));
+        state.members[1].status = Some(Ok(fixtures::status(ID2, ID2, 8, 10, 10)));
+        state.members[2].status = Some(Ok(fixtures::status(ID3, ID3, 8, 10, 10)));
+        assert_eq!(state.leadership(), Leadership::Disputed(vec![ID2, ID3]));
+        // A stale lower-term claim does not count against the newest term.
+        state.members[2].status = Some(Ok(fixtures::status(ID3, ID1, 7, 10, 10)));
+        assert_eq!(state.leadership(), Leadership::Leader(ID2));
+    }
+
+    #[test]
+    fn a_healthy_cluster_has_no_problems_and_a_degraded_one_names_each() {
+        assert_eq!(fixtures::healthy().problems(), Vec::<String>::new());
+        let problems = fixtures::degraded().problems();
+        assert_eq!(
+            problems,
+            vec![
+                "member etcd-3 (fd422379fda50e48) is unreachable: tcp connect error: Connection refused (os error 111)",
+                "alarm NOSPACE on member etcd-2 (91bc3c398fb3c146)",
+            ]
+        );
+    }
+
+    #[test]
+    fn lag_is_the_leaders_commit_index_minus_the_members_applied_index() {
+        let state = fixtures::degraded();
+        assert_eq!(state.applied_lag(&state.members[1]), Some(3));
+        assert_eq!(state.applied_lag(&state.members[0]), Some(0));
+        assert_eq!(state.applied_lag(&state.members[2]), None);
+    }
+
+    #[test]
+    fn a_removed_member_does_not_hold_the_round_open() {
+        let mut state = fixtures::healthy();
+        let effects = tick(&mut state, Instant::now());
+        let mut list = fixtures::member_list();
+        list.members.retain(|m| m.id != ID3);
+        update(&mut state, Input::Msg(Msg::Members { refresh: 1, result: Ok(list) }));
+        let rest: Vec<Effect> = effects
+            .into_iter()
+            .filter(|e| {
+                !matches!(
+                    e,
+                    Effect::FetchStatus { member_id: ID3, .. } | Effect::CheckHealth { member_id: ID3, .. }
+                )
+            })
+            .collect();
+        answer_probes(
+            &mut state,
+            &rest,
+            &[
+                (ID1, Some(fixtures::status(ID1, ID1, 7, 1, 1))),
+                (ID2, Some(fixtures::status(ID2, ID1, 7, 1, 1))),
+            ],
+        );
+        assert_eq!(state.members.len(), 2);
+        assert_eq!(state.refresh.current, None, "round complete without the removed member");
+        assert_eq!(state.refresh.completed, 5);
+    }
+
+    #[test]
+    fn member_list_failure_keeps_the_last_members_and_says_why() {
+        let mut state = fixtures::healthy();
+        tick(&mut state, Instant::now());
+        update(
+            &mut state,
+            Input::Msg(Msg::Members { refresh: 1, result: Err("context deadline exceeded".into()) }),
+        );
+        assert_eq!(state.members.len(), 3);
+        assert_eq!(state.problems()[0], "cannot list members: context deadline exceeded");
+    }
+
+    #[test]
+    fn keys_move_the_selection_and_open_and_close_panes() {
+        let mut state = fixtures::healthy();
+        update(&mut state, Input::Action(Action::Up));
+        assert_eq!(state.selected, 0);
+        update(&mut state, Input::Action(Action::Down));
+        update(&mut state, Input::Action(Action::Down));
+        update(&mut state, Input::Action(Action::Down));
+        assert_eq!(state.selected, 2);
+        update(&mut state, Input::Action(Action::Top));
+        assert_eq!(state.selected, 0);
+        update(&mut state, Input::Action(Action::Bottom));
+        update(&mut state, Input::Action(Action::Open));
+        assert_eq!(state.overlay, Overlay::Detail(ID3));
+        update(&mut state, Input::Action(Action::Back));
+        assert_eq!(state.overlay, Overlay::None);
+        update(&mut state, Input::Action(Action::Help));
+        assert_eq!(state.overlay, Overlay::Help);
+        update(&mut state, Input::Action(Action::Help));
+        assert_eq!(state.overlay, Overlay::None);
+        update(&mut state, Input::Action(Action::Quit));
+        assert!(state.should_quit);
+    }
+
+    #[test]
+    fn the_selection_follows_its_member_when_the_list_changes() {
+        let mut state = fixtures::healthy();
+        state.selected = 1; // etcd-2
+        update(&mut state, Input::Action(Action::Open));
+        let mut list = fixtures::member_list();
+        list.members.retain(|m| m.id != ID1);
+        update(&mut state, Input::Msg(Msg::Members { refresh: 1, result: Ok(list) }));
+        assert_eq!(state.selected_member().map(|m| m.info.id), Some(ID2));
+        assert_eq!(state.overlay, Overlay::Detail(ID2));
+        list = fixtures::member_list();
+        list.members.retain(|m| m.id == ID1);
+        update(&mut state, Input::Msg(Msg::Members { refresh: 2, result: Ok(list) }));
+        assert_eq!(state.overlay, Overlay::None, "the detail of a removed member closes");
+        assert_eq!(state.selected, 0);
+    }
+
+    #[test]
+    fn faster_and_slower_step_through_the_intervals() {
+        let mut state = new_state();
+        update(&mut state, Input::Action(Action::FasterRefresh));
+        assert_eq!(state.refresh_interval, Duration::from_secs(1));
+        update(&mut state, Input::Action(Action::FasterRefresh));
+        update(&mut state, Input::Action(Action::FasterRefresh));
+        assert_eq!(state.refresh_interval, Duration::from_millis(500));
+        update(&mut state, Input::Action(Action::SlowerRefresh));
+        assert_eq!(state.refresh_interval, Duration::from_secs(1));
+        assert_eq!(state.notice.as_deref(), Some("refreshing every 1s"));
+        // An interval between the steps moves to the neighbouring step.
+        state.refresh_interval = Duration::from_secs(3);
+        update(&mut state, Input::Action(Action::SlowerRefresh));
+        assert_eq!(state.refresh_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn alarms_come_from_status_errors() {
+        assert_eq!(
+            Alarm::parse_status_error("memberID:10276657743932975437 alarm:NOSPACE "),
+            Some(Alarm { member_id: 10276657743932975437, kind: AlarmKind::Nospace })
+        );
+        assert_eq!(
+            Alarm::parse_status_error("member_id:7 alarm:CORRUPT"),
+            Some(Alarm { member_id: 7, kind: AlarmKind::Corrupt })
+        );
+        assert_eq!(Alarm::parse_status_error("etcdserver: no leader"), None);
+        assert_eq!(Alarm::parse_status_error("memberID:x alarm:NOSPACE"), None);
+        let state = fixtures::degraded();
+        assert_eq!(state.active_alarms(), vec![Alarm { member_id: ID2, kind: AlarmKind::Nospace }]);
+    }
+}

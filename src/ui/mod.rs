@@ -178,3 +178,69 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    use super::*;
+    use crate::app::fixtures;
+
+    fn draw(state: &State, width: u16, height: u16) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+        let keymap = Keymap::defaults();
+        let theme = Theme::default();
+        terminal.draw(|f| render(f, state, &keymap, &theme)).expect("draw");
+        terminal.backend().to_string()
+    }
+
+    #[test]
+    fn dashboard_80x24_member_down_and_alarm() {
+        insta::assert_snapshot!(draw(&fixtures::degraded(), 80, 24));
+    }
+
+    #[test]
+    fn dashboard_160x48_member_down_and_alarm() {
+        insta::assert_snapshot!(draw(&fixtures::degraded(), 160, 48));
+    }
+
+    #[test]
+    fn dashboard_80x24_healthy() {
+        insta::assert_snapshot!(draw(&fixtures::healthy(), 80, 24));
+    }
+
+    #[test]
+    fn dashboard_before_the_first_answer() {
+        let state = State::new(vec!["http://127.0.0.1:2379".into()], None, Duration::from_secs(2));
+        insta::assert_snapshot!(draw(&state, 80, 24));
+    }
+
+    #[test]
+    fn help_overlay_80x24() {
+        let mut state = fixtures::healthy();
+        state.overlay = Overlay::Help;
+        insta::assert_snapshot!(draw(&state, 80, 24));
+    }
+
+    #[test]
+    fn detail_pane_of_a_down_member_80x24() {
+        let mut state = fixtures::degraded();
+        state.overlay = Overlay::Detail(fixtures::ID3);
+        insta::assert_snapshot!(draw(&state, 80, 24));
+    }
+
+    #[test]
+    fn detail_pane_of_the_leader_160x48() {
+        let mut state = fixtures::degraded();
+        state.overlay = Overlay::Detail(fixtures::ID1);
+        insta::assert_snapshot!(draw(&state, 160, 48));
+    }
+
+    #[test]
+    fn tiny_terminals_do_not_panic() {
+        for (w, h) in [(1, 1), (10, 5), (20, 3), (200, 2), (3, 60)] {
+            draw(&fixtures::degraded(), w, h);
+        }
+    }
+}

@@ -61,6 +61,7 @@ const COLUMNS: &[Column] = &[
             let style = match h {
                 "healthy" => Style::default().fg(t.healthy),
                 "down" => Style::default().fg(t.down).add_modifier(Modifier::BOLD),
+                "alarm" => Style::default().fg(t.alarm).add_modifier(Modifier::BOLD | Modifier::REVERSED),
                 "unhealthy" | "unstarted" => Style::default().fg(t.unhealthy).add_modifier(Modifier::BOLD),
                 _ => Style::default().fg(t.label),
             };
@@ -165,10 +166,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         let is_errors = COLUMNS[i].title == "ERRORS";
         let w = if is_errors { ERRORS_MIN.min(width_of(i)).max(6) } else { width_of(i) };
         let need = if used == 0 { w } else { w + 1 };
-        if used + need <= inner_width {
-            keep[i] = true;
-            used += need;
+        if used + need > inner_width {
+            // Stop at the first column that does not fit, so a narrow low-priority column never
+            // takes the place of a wider, more important one.
+            break;
         }
+        keep[i] = true;
+        used += need;
     }
     let shown: Vec<usize> = (0..COLUMNS.len()).filter(|&i| keep[i]).collect();
     let widths: Vec<Constraint> =

@@ -92,6 +92,8 @@ pub struct Refresh {
     pub pending: BTreeSet<Pending>,
     /// How many rounds completed since start.
     pub completed: u64,
+    /// The id of the latest round that completed.
+    pub completed_id: Option<RefreshId>,
     /// Wall-clock time the latest round completed.
     pub completed_at: Option<SystemTime>,
     /// The newest round whose member list was applied.

@@ -144,6 +144,7 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         if state.refresh.pending.is_empty() {
             state.refresh.current = None;
             state.refresh.completed += 1;
+            state.refresh.completed_id = Some(refresh);
             state.refresh.completed_at = Some(state.wall);
         }
     }

@@ -1,0 +1,77 @@
+//! The command line as a user meets it: flags, help and errors.
+
+use std::process::Command;
+
+use crate::support::etcdeck_bin;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out =
+        Command::new(etcdeck_bin()).args(args).env_remove("ETCDCTL_ENDPOINTS").output().expect("run etcdeck");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn help_lists_only_working_commands_and_etcdctls_flags() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for flag in [
+        "--endpoints",
+        "--dial-timeout",
+        "--command-timeout",
+        "--cacert",
+        "--cert",
+        "--key",
+        "--insecure-skip-tls-verify",
+        "--user",
+        "--password",
+        "ETCDCTL_ENDPOINTS",
+    ] {
+        assert!(out.contains(flag), "{flag} missing from --help");
+    }
+    let commands: Vec<&str> = out
+        .split("Commands:")
+        .nth(1)
+        .and_then(|s| s.split("Options:").next())
+        .expect("a Commands section")
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(commands, ["console", "status", "help"]);
+}
+
+#[test]
+fn bad_flags_get_one_clear_line_and_exit_1() {
+    let (code, _, err) = run(&["status", "--endpoints", "localhost"]);
+    assert_eq!(code, 1);
+    assert_eq!(err, "Error: --endpoints: invalid endpoint \"localhost\": expected host:port\n");
+    let (code, _, err) = run(&["status", "--dial-timeout", "5"]);
+    assert_eq!(code, 2, "clap's usage error");
+    assert!(err.contains("time: missing unit in duration \"5\""), "{err}");
+    let (code, _, err) = run(&["status", "--cacert", "/nonexistent/ca.crt"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("Error: --cacert: cannot read /nonexistent/ca.crt"), "{err}");
+    let (code, _, err) = run(&["--user", "root", "status"]);
+    assert_eq!(code, 1, "no terminal to prompt on");
+    assert!(err.contains("password is required for user \"root\""), "{err}");
+    let (code, _, err) = run(&["--timings", "status"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("console options"), "{err}");
+}
+
+#[test]
+fn endpoints_come_from_etcdctls_environment_variable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let out = Command::new(etcdeck_bin())
+        .args(["status", "-w", "json"])
+        .env("ETCDCTL_ENDPOINTS", format!("127.0.0.1:{port}"))
+        .env("ETCDCTL_DIAL_TIMEOUT", "500ms")
+        .output()
+        .expect("run");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["endpoints"][0], format!("http://127.0.0.1:{port}"));
+    assert_eq!(report["healthy"], false);
+}

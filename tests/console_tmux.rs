@@ -1,0 +1,141 @@
+//! The console as a person uses it: tmux runs it, send-keys types, capture-pane reads the screen.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{etcd_tools, etcdeck_bin, require_tool, EtcdCluster};
+
+/// A tmux server of our own (its own socket), killed with this handle.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str, width: u16, height: u16) -> Self {
+        let socket = format!("etcdeck-test-{}-{}", std::process::id(), rand_suffix());
+        let tmux = Tmux { socket };
+        let status = tmux
+            .cmd()
+            .args(["new-session", "-d", "-s", "t", "-x", &width.to_string(), "-y", &height.to_string()])
+            .arg(command)
+            .status()
+            .expect("run tmux");
+        assert!(status.success(), "tmux new-session failed");
+        tmux
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        c
+    }
+
+    fn screen(&self) -> String {
+        let out = self.cmd().args(["capture-pane", "-p", "-t", "t"]).output().expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = self.cmd().args(["send-keys", "-t", "t"]).args(keys).status().expect("send-keys");
+        assert!(status.success());
+    }
+
+    fn resize(&self, width: u16, height: u16) {
+        let status = self
+            .cmd()
+            .args(["resize-window", "-t", "t", "-x", &width.to_string(), "-y", &height.to_string()])
+            .status()
+            .expect("resize-window");
+        assert!(status.success());
+    }
+
+    /// Waits until the screen satisfies `pred`; panics with the screen after `limit`.
+    fn wait_for(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "waited {limit:?} for {what}; screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// The console's pane command: after etcdeck exits, the shell prints a marker with its exit status
+/// and stays, so the test can see the restored screen.
+fn pane_command(endpoints: &str, extra: &str) -> String {
+    format!(
+        "env TERM=xterm-256color {} --endpoints {endpoints} {extra}; echo \"etcdeck exited $?\"; sleep 60",
+        etcdeck_bin()
+    )
+}
+
+#[test]
+fn dashboard_keys_resize_and_quit_restore_the_terminal() {
+    let Some(tools) = etcd_tools() else { return };
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let cluster = EtcdCluster::start(&tools, 3);
+    cluster.wait_healthy(Duration::from_secs(30));
+    let tmux = Tmux::start(&pane_command(&cluster.client_urls()[0], "--refresh-interval 500ms"), 80, 24);
+
+    let screen = tmux.wait_for("a complete dashboard", Duration::from_secs(15), |s| {
+        s.contains("members 3/3 up") && s.contains("★ leader") && s.contains("cluster healthy")
+    });
+    for name in ["etcd-1", "etcd-2", "etcd-3"] {
+        assert!(screen.contains(name), "{name} missing:\n{screen}");
+    }
+    assert!(screen.contains("quorum ok"), "{screen}");
+
+    tmux.keys(&["?"]);
+    tmux.wait_for("the help overlay", Duration::from_secs(5), |s| s.contains("select the member above"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("help closed", Duration::from_secs(5), |s| !s.contains("select the member above"));
+
+    tmux.keys(&["j", "Enter"]);
+    let detail = tmux.wait_for("the detail pane", Duration::from_secs(5), |s| s.contains("(decimal "));
+    assert!(detail.contains("member etcd-2"), "j then Enter opens etcd-2:\n{detail}");
+    tmux.keys(&["Escape"]);
+
+    tmux.resize(160, 48);
+    tmux.wait_for("the wide layout", Duration::from_secs(5), |s| {
+        s.contains("CLIENT URLS") && s.contains("VERSION")
+    });
+    tmux.resize(80, 24);
+    tmux.wait_for("the narrow layout", Duration::from_secs(5), |s| {
+        !s.contains("CLIENT URLS") && s.contains("LAG")
+    });
+
+    tmux.keys(&["q"]);
+    let after = tmux.wait_for("etcdeck to exit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
+    assert!(after.contains("etcdeck exited 0"), "{after}");
+    assert!(!after.contains("members 3/3"), "the alternate screen was left:\n{after}");
+}
+
+#[test]
+fn ctrl_c_quits_even_while_every_endpoint_is_dead() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    // Nothing listens here: the console must still draw, show the error and quit at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let tmux = Tmux::start(&pane_command(&format!("127.0.0.1:{port}"), ""), 80, 24);
+    tmux.wait_for("the error on screen", Duration::from_secs(10), |s| s.contains("cannot list members"));
+    tmux.keys(&["C-c"]);
+    let after = tmux.wait_for("etcdeck to exit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
+    assert!(after.contains("etcdeck exited 0"), "{after}");
+    assert!(!after.contains("cannot list members"), "the alternate screen was left:\n{after}");
+}

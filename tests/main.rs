@@ -1,0 +1,11 @@
+//! Integration tests, in one binary to keep link time down.
+//!
+//! The tests against real etcd need Debian's `etcd` and `etcdctl` (3.4) on PATH (or ETCD_BIN and
+//! ETCDCTL_BIN), and the console tests need tmux. Without them they skip with a printed reason,
+//! unless ETCDECK_REQUIRE_INTEROP=1 (set by .ci/run), which makes a missing binary a failure.
+
+mod support;
+
+mod cli;
+mod console_tmux;
+mod dashboard_etcd;

@@ -1,0 +1,222 @@
+//! Test support: a real etcd cluster on free loopback ports, stopped by its own handle.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REQUIRE_INTEROP: &str = "ETCDECK_REQUIRE_INTEROP";
+
+/// Path of the etcdeck binary under test.
+pub fn etcdeck_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_etcdeck")
+}
+
+fn find_in_path(name: &str, env_override: Option<&str>) -> Option<PathBuf> {
+    if let Some(p) = env_override.and_then(std::env::var_os) {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A tool a test needs, from `env_override` or PATH; `None` means skip (the reason is printed).
+/// Panics when ETCDECK_REQUIRE_INTEROP=1, so CI cannot pass by skipping.
+pub fn require_tool(name: &str, env_override: Option<&str>) -> Option<PathBuf> {
+    match find_in_path(name, env_override) {
+        Some(p) => Some(p),
+        None => {
+            let msg = match env_override {
+                Some(var) => format!("{name} not found on PATH (nor in ${var})"),
+                None => format!("{name} not found on PATH"),
+            };
+            if std::env::var(REQUIRE_INTEROP).as_deref() == Ok("1") {
+                panic!("{msg}, and {REQUIRE_INTEROP}=1 makes that a failure");
+            }
+            eprintln!("SKIP: {msg}; install it (Debian: apt-get install etcd-server etcd-client tmux) to run this test");
+            None
+        }
+    }
+}
+
+pub struct EtcdTools {
+    pub etcd: PathBuf,
+    pub etcdctl: PathBuf,
+}
+
+pub fn etcd_tools() -> Option<EtcdTools> {
+    let etcd = require_tool("etcd", Some("ETCD_BIN"));
+    let etcdctl = require_tool("etcdctl", Some("ETCDCTL_BIN"));
+    Some(EtcdTools { etcd: etcd?, etcdctl: etcdctl? })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub struct EtcdMember {
+    pub name: String,
+    pub client_url: String,
+    pub peer_url: String,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+/// A real etcd cluster whose processes die with this handle.
+pub struct EtcdCluster {
+    pub members: Vec<EtcdMember>,
+    etcd: PathBuf,
+    pub etcdctl: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl EtcdCluster {
+    /// Starts `n` members with short raft timers (heartbeat 50 ms, election 500 ms) so elections in
+    /// tests take about a second.
+    pub fn start(tools: &EtcdTools, n: usize) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let token = format!("etcdeck-test-{}-{}", std::process::id(), ports[0].0);
+        let initial_cluster = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("etcd-{}=http://127.0.0.1:{peer}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let members = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (client, peer))| {
+                let name = format!("etcd-{}", i + 1);
+                let client_url = format!("http://127.0.0.1:{client}");
+                let peer_url = format!("http://127.0.0.1:{peer}");
+                let data_dir = dir.path().join(format!("{name}.etcd"));
+                let args = vec![
+                    format!("--name={name}"),
+                    format!("--data-dir={}", data_dir.display()),
+                    format!("--listen-client-urls={client_url}"),
+                    format!("--advertise-client-urls={client_url}"),
+                    format!("--listen-peer-urls={peer_url}"),
+                    format!("--initial-advertise-peer-urls={peer_url}"),
+                    format!("--initial-cluster={initial_cluster}"),
+                    format!("--initial-cluster-token={token}"),
+                    "--initial-cluster-state=new".into(),
+                    "--heartbeat-interval=50".into(),
+                    "--election-timeout=500".into(),
+                    "--logger=zap".into(),
+                    "--log-outputs=stderr".into(),
+                ];
+                let log = dir.path().join(format!("{name}.log"));
+                EtcdMember { name, client_url, peer_url, args, log, child: None }
+            })
+            .collect();
+        let mut cluster = Self { members, etcd: tools.etcd.clone(), etcdctl: tools.etcdctl.clone(), dir };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&m.log).expect("log file");
+        let child = Command::new(&self.etcd)
+            .args(&m.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        m.child = Some(child);
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a killed member again on its data dir.
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.members[i].child.is_none(), "member {i} is running");
+        self.spawn(i);
+    }
+
+    pub fn client_urls(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.client_url.clone()).collect()
+    }
+
+    pub fn index_of(&self, name: &str) -> usize {
+        self.members.iter().position(|m| m.name == name).expect("member by name")
+    }
+
+    pub fn log_tail(&self, i: usize) -> String {
+        let text = std::fs::read_to_string(&self.members[i].log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Runs etcdctl against the first member; returns (success, stdout, stderr).
+    pub fn etcdctl(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(&self.etcdctl)
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.members[0].client_url))
+            .arg("--command-timeout=5s")
+            .args(args)
+            .output()
+            .expect("run etcdctl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    /// Waits until `etcdctl endpoint health --cluster` passes for every member.
+    pub fn wait_healthy(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let endpoints = self.client_urls().join(",");
+            let out = Command::new(&self.etcdctl)
+                .env("ETCDCTL_API", "3")
+                .arg(format!("--endpoints={endpoints}"))
+                .args(["--command-timeout=2s", "endpoint", "health"])
+                .output()
+                .expect("run etcdctl");
+            if out.status.success() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "etcd cluster not healthy after {limit:?}: {}\nlog of etcd-1:\n{}",
+                    String::from_utf8_lossy(&out.stderr),
+                    self.log_tail(0)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}

@@ -251,10 +251,44 @@ pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// etcd's message for a status it sent ("etcdserver: request timed out"); for a status tonic made from
+/// a transport failure, the message followed by its causes ("tcp connect error: Connection refused").
 fn status_text(status: &tonic::Status) -> String {
-    if status.message().is_empty() {
+    let mut parts: Vec<String> = Vec::new();
+    if !status.message().is_empty() {
+        parts.push(status.message().to_string());
+    }
+    let mut cause = std::error::Error::source(status);
+    while let Some(err) = cause {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = err.source();
+    }
+    if parts.is_empty() {
         format!("{:?}", status.code())
     } else {
-        status.message().to_string()
+        parts.join(": ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_errors_show_etcds_message_and_transport_causes() {
+        let etcd =
+            etcd_client::Error::GRpcStatus(tonic::Status::unavailable("etcdserver: request timed out"));
+        assert_eq!(error_text(&etcd), "etcdserver: request timed out");
+        let refused =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused (os error 111)");
+        let mut status = tonic::Status::unavailable("tcp connect error");
+        status.set_source(std::sync::Arc::new(refused));
+        let err = etcd_client::Error::GRpcStatus(status);
+        assert_eq!(error_text(&err), "tcp connect error: Connection refused (os error 111)");
+        let bare = etcd_client::Error::GRpcStatus(tonic::Status::new(tonic::Code::Unavailable, ""));
+        assert_eq!(error_text(&bare), "Unavailable");
     }
 }

@@ -62,6 +62,74 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Server certificate, key and the CA that signs client certificates.
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+/// A throwaway CA with a server certificate for 127.0.0.1 and a client certificate (CN=root), made
+/// with the openssl command.
+pub struct TestPki {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn create(openssl: &Path) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let run = |args: &[&str]| {
+            let out = Command::new(openssl).current_dir(dir.path()).args(args).output().expect("run openssl");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=etcdeck-test-ca"],
+        ]
+        .concat());
+        std::fs::write(
+            dir.path().join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .expect("write ext");
+        std::fs::write(dir.path().join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("write ext");
+        for (name, cn) in [("server", "localhost"), ("client", "root")] {
+            let (key, csr, crt, ext) =
+                (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"), format!("{name}.ext"));
+            run(&[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", &format!("/CN={cn}")]]
+                .concat());
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ]);
+        }
+        Self { dir }
+    }
+
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    pub fn server(&self) -> ServerTls {
+        ServerTls { cert: self.path("server.crt"), key: self.path("server.key"), ca: self.path("ca.crt") }
+    }
+}
+
 pub struct EtcdMember {
     pub name: String,
     pub client_url: String,
@@ -83,6 +151,12 @@ impl EtcdCluster {
     /// Starts `n` members with short raft timers (heartbeat 50 ms, election 500 ms) so elections in
     /// tests take about a second.
     pub fn start(tools: &EtcdTools, n: usize) -> Self {
+        Self::start_with(tools, n, None)
+    }
+
+    /// As `start`; with `tls`, clients must connect over https with a certificate signed by its CA.
+    pub fn start_with(tools: &EtcdTools, n: usize, tls: Option<&ServerTls>) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let dir = tempfile::tempdir().expect("temp dir");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let token = format!("etcdeck-test-{}-{}", std::process::id(), ports[0].0);
@@ -97,7 +171,7 @@ impl EtcdCluster {
             .enumerate()
             .map(|(i, (client, peer))| {
                 let name = format!("etcd-{}", i + 1);
-                let client_url = format!("http://127.0.0.1:{client}");
+                let client_url = format!("{scheme}://127.0.0.1:{client}");
                 let peer_url = format!("http://127.0.0.1:{peer}");
                 let data_dir = dir.path().join(format!("{name}.etcd"));
                 let args = vec![
@@ -115,6 +189,13 @@ impl EtcdCluster {
                     "--logger=zap".into(),
                     "--log-outputs=stderr".into(),
                 ];
+                let mut args = args;
+                if let Some(tls) = tls {
+                    args.push(format!("--cert-file={}", tls.cert.display()));
+                    args.push(format!("--key-file={}", tls.key.display()));
+                    args.push(format!("--trusted-ca-file={}", tls.ca.display()));
+                    args.push("--client-cert-auth".into());
+                }
                 let log = dir.path().join(format!("{name}.log"));
                 EtcdMember { name, client_url, peer_url, args, log, child: None }
             })

@@ -9,4 +9,4 @@ mod support;
 mod cli;
 mod console_tmux;
 mod dashboard_etcd;
-mod tls_etcd;
+mod tls_auth_etcd;

@@ -1,4 +1,4 @@
-//! etcdctl's TLS flags against a real etcd that requires client certificates.
+//! etcdctl's TLS and auth flags against real etcd: client certificates, users and passwords.
 
 use std::process::Command;
 use std::time::Duration;
@@ -58,4 +58,41 @@ fn tls_flags_work_as_etcdctls() {
     assert_ne!(code, 0, "no client certificate must not pass");
     let (code, _) = status(&endpoint, &["--insecure-skip-tls-verify"]);
     assert_ne!(code, 0, "no client certificate must not pass, verified or not");
+}
+
+#[test]
+fn user_and_password_authenticate_as_etcdctls() {
+    let Some(tools) = etcd_tools() else { return };
+    let cluster = EtcdCluster::start(&tools, 1);
+    cluster.wait_healthy(Duration::from_secs(20));
+    for args in
+        [&["user", "add", "root:s3cret"][..], &["user", "grant-role", "root", "root"], &["auth", "enable"]]
+    {
+        let (ok, _, err) = cluster.etcdctl(args);
+        assert!(ok, "etcdctl {args:?}: {err}");
+    }
+    let endpoint = cluster.client_urls()[0].clone();
+    let (code, err) = status(&endpoint, &["--user", "root:s3cret"]);
+    assert_eq!(code, 0, "--user name:password: {err}");
+    let (code, err) = status(&endpoint, &["--user", "root", "--password", "s3cret"]);
+    assert_eq!(code, 0, "--user with --password: {err}");
+    let out = Command::new(etcdeck_bin())
+        .args(["status", "--endpoints", &endpoint])
+        .env("ETCDCTL_USER", "root")
+        .env("ETCDCTL_PASSWORD", "s3cret")
+        .output()
+        .expect("run etcdeck");
+    assert!(
+        out.status.success(),
+        "ETCDCTL_USER and ETCDCTL_PASSWORD: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (code, err) = status(&endpoint, &["--user", "root:wrong"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("etcdserver: authentication failed, invalid user ID or password"),
+        "etcd's words: {err}"
+    );
+    assert!(!err.contains("wrong"), "the password never reaches the output: {err}");
 }

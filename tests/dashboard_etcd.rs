@@ -221,3 +221,46 @@ fn status_against_nothing_fails_fast_with_the_reason() {
     assert!(err.contains("cannot list members: "), "{err}");
     assert!(started.elapsed() < Duration::from_secs(20), "bounded by its timeouts");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_member_shows_down_after_its_timeout_while_the_rest_keeps_refreshing() {
+    let Some(tools) = etcd_tools() else { return };
+    let cluster = EtcdCluster::start(&tools, 3);
+    cluster.wait_healthy(Duration::from_secs(30));
+    let mut config = ConnectConfig::plain(&cluster.client_urls()).expect("config");
+    config.command_timeout = Duration::from_secs(2);
+    let mut rt = Runtime::new(config, Duration::from_millis(500));
+    let settled = rt
+        .run_until(Duration::from_secs(30), Duration::from_millis(50), |s| {
+            s.has_complete_view() && s.problems().is_empty()
+        })
+        .await;
+    assert!(settled, "{:?}", rt.state.problems());
+    let leader = rt.state.leader_id().expect("leader");
+    let frozen = rt.state.members.iter().position(|m| m.info.id != leader).expect("a follower");
+    let frozen_id = rt.state.members[frozen].info.id;
+    let frozen_name = rt.state.members[frozen].info.name.clone();
+
+    cluster.signal(cluster.index_of(&frozen_name), "STOP");
+    let rounds_before = rt.state.refresh.completed;
+    let shows_timeout = |s: &State| {
+        s.member(frozen_id)
+            .and_then(|m| m.status.clone())
+            .is_some_and(|r| r.is_err_and(|e| e.starts_with("context deadline exceeded")))
+    };
+    let seen = rt.run_until(Duration::from_secs(15), Duration::from_millis(50), shows_timeout).await;
+    cluster.signal(cluster.index_of(&frozen_name), "CONT");
+    assert!(seen, "the frozen member never showed its timeout: {:?}", rt.state.problems());
+    // Rounds kept completing without it: each round skips a member whose request is still in flight.
+    assert!(
+        rt.state.refresh.completed >= rounds_before + 2,
+        "rounds stalled behind the frozen member: {} then {}",
+        rounds_before,
+        rt.state.refresh.completed
+    );
+    assert!(rt.state.leader_id().is_some(), "the two others still show a leader");
+    // Once it is thawed it comes back.
+    let back =
+        rt.run_until(Duration::from_secs(15), Duration::from_millis(50), |s| s.problems().is_empty()).await;
+    assert!(back, "after SIGCONT: {:?}", rt.state.problems());
+}

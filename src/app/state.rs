@@ -72,7 +72,7 @@ pub enum Overlay {
     Detail(u64),
 }
 
-/// A reply the current refresh still waits for.
+/// A request whose reply is awaited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Pending {
     Members,
@@ -89,7 +89,12 @@ pub struct Refresh {
     pub current: Option<RefreshId>,
     /// When the latest round started.
     pub started_at: Option<Instant>,
+    /// What the current round asked for and still waits for.
     pub pending: BTreeSet<Pending>,
+    /// Every request awaiting its reply, whichever round sent it. A member with a request in flight
+    /// (a frozen process holds it until the command timeout) is not asked again, so requests never
+    /// pile up on a struggling member, and later rounds complete without it.
+    pub in_flight: BTreeSet<Pending>,
     /// How many rounds completed since start.
     pub completed: u64,
     /// The id of the latest round that completed.

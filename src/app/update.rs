@@ -85,8 +85,10 @@ fn start_refresh(state: &mut State) -> Vec<Effect> {
     // A manual refresh before the first tick has no instant; the first tick then starts another.
     state.refresh.started_at = state.now;
     state.refresh.pending.clear();
-    state.refresh.pending.insert(Pending::Members);
-    let mut effects = vec![Effect::ListMembers { refresh: id }];
+    let mut effects = Vec::new();
+    if send(state, Pending::Members) {
+        effects.push(Effect::ListMembers { refresh: id });
+    }
     let members: Vec<Member> = state.members.clone();
     for m in &members {
         effects.extend(probe(state, id, m));
@@ -99,12 +101,23 @@ fn probe(state: &mut State, refresh: RefreshId, member: &Member) -> Vec<Effect> 
         return Vec::new();
     };
     let member_id = member.info.id;
-    state.refresh.pending.insert(Pending::Status(member_id));
-    state.refresh.pending.insert(Pending::Health(member_id));
-    vec![
-        Effect::FetchStatus { refresh, member_id, endpoint: endpoint.to_string() },
-        Effect::CheckHealth { refresh, member_id, endpoint: endpoint.to_string() },
-    ]
+    let mut effects = Vec::new();
+    if send(state, Pending::Status(member_id)) {
+        effects.push(Effect::FetchStatus { refresh, member_id, endpoint: endpoint.to_string() });
+    }
+    if send(state, Pending::Health(member_id)) {
+        effects.push(Effect::CheckHealth { refresh, member_id, endpoint: endpoint.to_string() });
+    }
+    effects
+}
+
+/// Records a request for the current round unless the same request is still in flight.
+fn send(state: &mut State, request: Pending) -> bool {
+    if !state.refresh.in_flight.insert(request) {
+        return false;
+    }
+    state.refresh.pending.insert(request);
+    true
 }
 
 fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
@@ -139,6 +152,7 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             (refresh, Pending::Health(member_id))
         }
     };
+    state.refresh.in_flight.remove(&done);
     if state.refresh.current == Some(refresh) {
         state.refresh.pending.remove(&done);
         if state.refresh.pending.is_empty() {
@@ -191,17 +205,14 @@ fn apply_member_list(state: &mut State, refresh: RefreshId, list: MemberList) ->
     if state.refresh.current == Some(refresh) {
         // Members removed from the cluster no longer hold the round open.
         let ids: Vec<u64> = state.members.iter().map(|m| m.info.id).collect();
-        state.refresh.pending.retain(|p| match p {
+        let known = |p: &Pending| match p {
             Pending::Status(id) | Pending::Health(id) => ids.contains(id),
-            _ => true,
-        });
-        let unprobed: Vec<Member> = state
-            .members
-            .iter()
-            .filter(|m| !state.refresh.pending.contains(&Pending::Status(m.info.id)))
-            .filter(|m| m.status_refresh < refresh)
-            .cloned()
-            .collect();
+            Pending::Members => true,
+        };
+        state.refresh.pending.retain(known);
+        state.refresh.in_flight.retain(known);
+        let unprobed: Vec<Member> =
+            state.members.iter().filter(|m| m.status_refresh < refresh).cloned().collect();
         for m in &unprobed {
             effects.extend(probe(state, refresh, m));
         }
@@ -296,7 +307,10 @@ mod tests {
         let mut state = new_state();
         let t0 = Instant::now();
         tick(&mut state, t0);
-        update(&mut state, Input::Msg(Msg::Members { refresh: 1, result: Ok(fixtures::member_list()) }));
+        let probes =
+            update(&mut state, Input::Msg(Msg::Members { refresh: 1, result: Ok(fixtures::member_list()) }));
+        let up = |id| (id, Some(fixtures::status(id, ID1, 7, 1, 1)));
+        answer_probes(&mut state, &probes, &[up(ID1), up(ID2), up(ID3)]);
         assert!(tick(&mut state, t0 + Duration::from_millis(1999)).is_empty());
         let effects = tick(&mut state, t0 + Duration::from_secs(2));
         assert_eq!(
@@ -310,6 +324,8 @@ mod tests {
             | Effect::CheckHealth { refresh, .. } => *refresh == 2,
         }));
         // A manual refresh starts a round at once.
+        update(&mut state, Input::Msg(Msg::Members { refresh: 2, result: Ok(fixtures::member_list()) }));
+        answer_probes(&mut state, &effects, &[up(ID1), up(ID2), up(ID3)]);
         let effects = update(&mut state, Input::Action(Action::Refresh));
         assert!(effects.contains(&Effect::ListMembers { refresh: 3 }));
     }
@@ -514,5 +530,67 @@ mod tests {
         assert_eq!(Alarm::parse_status_error("memberID:x alarm:NOSPACE"), None);
         let state = fixtures::degraded();
         assert_eq!(state.active_alarms(), vec![Alarm { member_id: ID2, kind: AlarmKind::Nospace }]);
+    }
+
+    #[test]
+    fn a_hung_member_is_not_asked_again_and_later_rounds_complete_without_it() {
+        let mut state = fixtures::healthy();
+        let t0 = Instant::now();
+        let first = tick(&mut state, t0);
+        // etcd-3 is frozen: its requests stay unanswered; everything else answers.
+        let answered: Vec<Effect> = first
+            .iter()
+            .filter(|e| {
+                !matches!(
+                    e,
+                    Effect::FetchStatus { member_id: ID3, .. } | Effect::CheckHealth { member_id: ID3, .. }
+                )
+            })
+            .cloned()
+            .collect();
+        update(&mut state, Input::Msg(Msg::Members { refresh: 1, result: Ok(fixtures::member_list()) }));
+        answer_probes(
+            &mut state,
+            &answered,
+            &[
+                (ID1, Some(fixtures::status(ID1, ID1, 7, 1, 1))),
+                (ID2, Some(fixtures::status(ID2, ID1, 7, 1, 1))),
+            ],
+        );
+        assert_eq!(state.refresh.current, Some(1), "round 1 waits for etcd-3");
+
+        let second = tick(&mut state, t0 + Duration::from_secs(2));
+        assert!(
+            !second.iter().any(|e| matches!(
+                e,
+                Effect::FetchStatus { member_id: ID3, .. } | Effect::CheckHealth { member_id: ID3, .. }
+            )),
+            "no second request to the hung member: {second:?}"
+        );
+        update(&mut state, Input::Msg(Msg::Members { refresh: 2, result: Ok(fixtures::member_list()) }));
+        answer_probes(
+            &mut state,
+            &second,
+            &[
+                (ID1, Some(fixtures::status(ID1, ID1, 7, 2, 2))),
+                (ID2, Some(fixtures::status(ID2, ID1, 7, 2, 2))),
+            ],
+        );
+        assert_eq!(state.refresh.completed_id, Some(2), "round 2 completes without the hung member");
+
+        // Its timeout finally arrives (from round 1) and still shows, being newer than what the row had.
+        update(
+            &mut state,
+            Input::Msg(Msg::Status {
+                refresh: 1,
+                member_id: ID3,
+                result: Err("context deadline exceeded (after 5s)".into()),
+            }),
+        );
+        update(&mut state, health_msg(1, ID3, false));
+        assert_eq!(crate::app::report::member_health(state.member(ID3).expect("etcd-3")), "down");
+        // And the next round asks it again.
+        let third = tick(&mut state, t0 + Duration::from_secs(4));
+        assert!(third.iter().any(|e| matches!(e, Effect::FetchStatus { member_id: ID3, .. })));
     }
 }

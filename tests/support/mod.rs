@@ -228,6 +228,13 @@ impl EtcdCluster {
         }
     }
 
+    /// Sends a signal by name (STOP, CONT) with the kill command.
+    pub fn signal(&self, i: usize, signal: &str) {
+        let pid = self.members[i].child.as_ref().expect("member is running").id();
+        let ok = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().expect("kill");
+        assert!(ok.success(), "kill -{signal} {pid}");
+    }
+
     /// Starts a killed member again on its data dir.
     pub fn restart(&mut self, i: usize) {
         assert!(self.members[i].child.is_none(), "member {i} is running");

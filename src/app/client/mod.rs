@@ -93,9 +93,7 @@ impl Pool {
         let client = cell
             .get_or_try_init(|| async {
                 let channel = self.channel(endpoint)?;
-                let mut options = ConnectOptions::new()
-                    .with_connect_timeout(self.config.dial_timeout)
-                    .with_timeout(self.config.command_timeout);
+                let mut options = ConnectOptions::new().with_connect_timeout(self.config.dial_timeout);
                 if let Some((user, password)) = &self.config.credentials {
                     options = options.with_user(user.clone(), password.clone());
                 }
@@ -120,8 +118,9 @@ impl Pool {
         };
         let mut ep = Endpoint::from_shared(uri)
             .map_err(|e| format!("invalid endpoint {endpoint}: {e}"))?
+            // No per-request timeout on the channel: every call is bounded by `with_timeout`, which
+            // reports etcd's own "context deadline exceeded".
             .connect_timeout(self.config.dial_timeout)
-            .timeout(self.config.command_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(self.config.command_timeout);

@@ -75,3 +75,22 @@ fn endpoints_come_from_etcdctls_environment_variable() {
     assert_eq!(report["endpoints"][0], format!("http://127.0.0.1:{port}"));
     assert_eq!(report["healthy"], false);
 }
+
+#[test]
+fn a_broken_user_keymap_or_theme_is_named_before_the_terminal_changes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("etcdeck")).expect("mkdir");
+    let keymap = dir.path().join("etcdeck/keymap.toml");
+    std::fs::write(&keymap, "[keys]\nfly = [\"f\"]\n").expect("write");
+    let out = Command::new(etcdeck_bin()).env("XDG_CONFIG_HOME", dir.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with(&format!("Error: {}: unknown action \"fly\"", keymap.display())), "{err}");
+
+    std::fs::remove_file(&keymap).expect("rm");
+    std::fs::write(dir.path().join("etcdeck/theme.toml"), "[colors]\ndown = \"blurple\"\n").expect("write");
+    let out = Command::new(etcdeck_bin()).env("XDG_CONFIG_HOME", dir.path()).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("colour \"down\": cannot read \"blurple\" as a colour"), "{err}");
+}

@@ -76,8 +76,12 @@ fn rand_suffix() -> u128 {
 /// The console's pane command: after etcdeck exits, the shell prints a marker with its exit status
 /// and stays, so the test can see the restored screen.
 fn pane_command(endpoints: &str, extra: &str) -> String {
+    pane_command_env(endpoints, extra, "")
+}
+
+fn pane_command_env(endpoints: &str, extra: &str, env: &str) -> String {
     format!(
-        "env TERM=xterm-256color {} --endpoints {endpoints} {extra}; echo \"etcdeck exited $?\"; sleep 60",
+        "env TERM=xterm-256color {env} {} --endpoints {endpoints} {extra}; echo \"etcdeck exited $?\"; sleep 60",
         etcdeck_bin()
     )
 }
@@ -138,4 +142,28 @@ fn ctrl_c_quits_even_while_every_endpoint_is_dead() {
     let after = tmux.wait_for("etcdeck to exit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
     assert!(after.contains("etcdeck exited 0"), "{after}");
     assert!(!after.contains("cannot list members"), "the alternate screen was left:\n{after}");
+}
+
+#[test]
+fn a_user_keymap_in_the_xdg_config_dir_rebinds_keys() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("etcdeck")).expect("mkdir");
+    std::fs::write(dir.path().join("etcdeck/keymap.toml"), "[keys]\nquit = [\"x\"]\nhelp = [\"h\"]\n")
+        .expect("write");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let env = format!("XDG_CONFIG_HOME={}", dir.path().display());
+    let tmux = Tmux::start(&pane_command_env(&format!("127.0.0.1:{port}"), "", &env), 80, 24);
+    tmux.wait_for("the footer with the user's keys", Duration::from_secs(10), |s| {
+        s.contains("h help  x quit")
+    });
+    tmux.keys(&["q"]);
+    tmux.keys(&["h"]);
+    let help = tmux.wait_for("help on h", Duration::from_secs(5), |s| s.contains("select the member above"));
+    assert!(!help.contains("etcdeck exited"), "q no longer quits:\n{help}");
+    tmux.keys(&["x"]);
+    let after = tmux.wait_for("x to quit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
+    assert!(after.contains("etcdeck exited 0"), "{after}");
 }

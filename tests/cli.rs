@@ -94,3 +94,10 @@ fn a_broken_user_keymap_or_theme_is_named_before_the_terminal_changes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("colour \"down\": cannot read \"blurple\" as a colour"), "{err}");
 }
+
+#[test]
+fn the_console_without_a_terminal_points_to_status() {
+    let (code, _, err) = run(&["--endpoints", "127.0.0.1:1"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the console needs a terminal") && err.contains("etcdeck status"), "{err}");
+}

@@ -167,3 +167,20 @@ fn a_user_keymap_in_the_xdg_config_dir_rebinds_keys() {
     let after = tmux.wait_for("x to quit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
     assert!(after.contains("etcdeck exited 0"), "{after}");
 }
+
+#[test]
+fn sigterm_quits_and_restores_the_terminal() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let endpoint = format!("127.0.0.1:{port}");
+    let tmux = Tmux::start(&pane_command(&endpoint, ""), 80, 24);
+    tmux.wait_for("the dashboard", Duration::from_secs(10), |s| s.contains("cannot list members"));
+    let pattern = format!("^{} --endpoints {endpoint}", etcdeck_bin());
+    let out = Command::new("pkill").args(["-TERM", "-f", &pattern]).status().expect("pkill");
+    assert!(out.success(), "etcdeck's process was not found");
+    let after = tmux.wait_for("etcdeck to exit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
+    assert!(after.contains("etcdeck exited 0"), "{after}");
+    assert!(!after.contains("cannot list members"), "the alternate screen was left:\n{after}");
+}

@@ -4,6 +4,7 @@ pub mod terminal;
 pub mod theme;
 pub mod widgets;
 
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -14,6 +15,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::app::action::Action;
 use crate::app::connection::ConnectConfig;
@@ -42,6 +44,14 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
     // Configuration mistakes are reported before the terminal changes mode.
     let keymap = Keymap::load(user_config_file("keymap.toml").as_deref()).map_err(anyhow::Error::msg)?;
     let theme = Theme::load(user_config_file("theme.toml").as_deref()).map_err(anyhow::Error::msg)?;
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(
+            "the console needs a terminal, and standard output is not one; for scripts use `etcdeck status`"
+        );
+    }
+    // SIGTERM and SIGHUP quit like `q`, so the terminal is restored when a session manager ends us.
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
     let mut rt = Runtime::new(config, options.refresh_interval);
     rt.tick();
 
@@ -66,6 +76,8 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
                 None => break,
             },
             _ = ticker.tick() => dirty |= rt.tick() > 0,
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
             msg = rt.recv() => if let Some(msg) = msg {
                 rt.apply(Input::Msg(msg));
                 dirty = true;

@@ -92,3 +92,25 @@ pub fn healthy() -> State {
     }
     state
 }
+
+pub const ID4: u64 = 0x0a1b2c3d4e5f6071;
+pub const ID5: u64 = 0x6c0ffee15600d042;
+
+/// The healthy three plus a learner catching up and a member added but not started yet.
+pub fn with_learner_and_unstarted() -> State {
+    let mut state = healthy();
+    let mut learner_info = info(ID4, 4);
+    learner_info.is_learner = true;
+    let mut learner = Member::new(learner_info);
+    let mut s = status(ID4, ID1, 7, 5210, 4100);
+    s.is_learner = true;
+    s.db_size = 1_048_576;
+    learner.status = Some(Ok(s));
+    learner.health = Some(Ok(Duration::from_micros(2100)));
+    let mut unstarted_info = info(ID5, 5);
+    unstarted_info.name.clear();
+    unstarted_info.client_urls.clear();
+    state.members.push(learner);
+    state.members.push(Member::new(unstarted_info));
+    state
+}

@@ -21,6 +21,20 @@ pub fn member_health(m: &Member) -> &'static str {
     }
 }
 
+/// A member's raft role: "leader", "learner", "follower" (up, following the leader), or "voter" when
+/// it is not answering, so its current role is unknown.
+pub fn member_role(state: &State, m: &Member) -> &'static str {
+    if state.leader_id() == Some(m.info.id) {
+        "leader"
+    } else if m.info.is_learner {
+        "learner"
+    } else if m.is_up() {
+        "follower"
+    } else {
+        "voter"
+    }
+}
+
 /// Every error known about a member, joined for one cell.
 pub fn member_errors(m: &Member) -> String {
     let mut errs: Vec<String> = Vec::new();

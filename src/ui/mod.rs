@@ -250,6 +250,16 @@ mod tests {
     }
 
     #[test]
+    fn dashboard_160x48_learner_and_unstarted_member() {
+        insta::assert_snapshot!(draw(&fixtures::with_learner_and_unstarted(), 160, 48));
+    }
+
+    #[test]
+    fn dashboard_80x24_learner_and_unstarted_member() {
+        insta::assert_snapshot!(draw(&fixtures::with_learner_and_unstarted(), 80, 24));
+    }
+
+    #[test]
     fn tiny_terminals_do_not_panic() {
         for (w, h) in [(1, 1), (10, 5), (20, 3), (200, 2), (3, 60)] {
             draw(&fixtures::degraded(), w, h);

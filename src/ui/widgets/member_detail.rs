@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::app::format::{bytes, id_hex, millis};
-use crate::app::report::member_health;
+use crate::app::report::{member_health, member_role};
 use crate::app::state::{Member, State};
 use crate::ui::theme::Theme;
 use crate::ui::widgets::centered;
@@ -17,13 +17,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, member: &Member, the
     let row = |name: &str, value: String| {
         Line::from(vec![Span::styled(format!("{name:<14}"), label), Span::raw(value)])
     };
-    let role = if state.leader_id() == Some(member.info.id) {
-        "leader"
-    } else if member.info.is_learner {
-        "learner"
-    } else {
-        "follower"
-    };
+    let role = member_role(state, member);
     let mut lines = vec![
         row("ID", format!("{} (decimal {})", id_hex(member.info.id), member.info.id)),
         row("Role", role.into()),

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 use ratatui::Frame;
 
 use crate::app::format::{bytes, id_hex, millis};
-use crate::app::report::member_health;
+use crate::app::report::{member_health, member_role};
 use crate::app::state::{Member, State};
 use crate::ui::theme::Theme;
 
@@ -42,14 +42,10 @@ const COLUMNS: &[Column] = &[
         title: "ROLE",
         priority: 1,
         max: 0,
-        cell: |s, m, t| {
-            if s.leader_id() == Some(m.info.id) {
-                Span::styled("★ leader", Style::default().fg(t.leader).add_modifier(Modifier::BOLD))
-            } else if m.info.is_learner {
-                Span::styled("learner", Style::default().fg(t.learner))
-            } else {
-                Span::raw("follower")
-            }
+        cell: |s, m, t| match member_role(s, m) {
+            "leader" => Span::styled("★ leader", Style::default().fg(t.leader).add_modifier(Modifier::BOLD)),
+            "learner" => Span::styled("learner", Style::default().fg(t.learner)),
+            role => Span::raw(role),
         },
     },
     Column {

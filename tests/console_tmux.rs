@@ -184,3 +184,43 @@ fn sigterm_quits_and_restores_the_terminal() {
     assert!(after.contains("etcdeck exited 0"), "{after}");
     assert!(!after.contains("cannot list members"), "the alternate screen was left:\n{after}");
 }
+
+/// examples/panic_in_console, which `cargo test` builds next to this test binary.
+fn panic_fixture() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/main-<hash> -> target/<profile>/examples/panic_in_console
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
+    profile_dir.join("examples").join("panic_in_console")
+}
+
+#[test]
+fn a_panic_restores_the_terminal_before_its_message() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let fixture = panic_fixture();
+    if !fixture.is_file() {
+        // A plain `cargo test` builds examples; `cargo test --test main` alone does not.
+        let msg = format!("{} is not built (cargo build --examples)", fixture.display());
+        if std::env::var(crate::support::REQUIRE_INTEROP).as_deref() == Ok("1") {
+            panic!("{msg}");
+        }
+        eprintln!("SKIP: {msg}");
+        return;
+    }
+    let command = format!(
+        "env TERM=xterm-256color RUST_BACKTRACE=0 {}; echo \"fixture exited $?\"; stty -a | tr ' ' '\\n' | grep -x -- '-*icanon'; sleep 60",
+        fixture.display()
+    );
+    let tmux = Tmux::start(&command, 100, 24);
+    let after = tmux.wait_for("the fixture to exit and stty to answer", Duration::from_secs(10), |s| {
+        s.contains("fixture exited") && s.lines().any(|l| l.trim().ends_with("icanon"))
+    });
+    assert!(after.contains("fixture exited 101"), "the panic's exit status: {after}");
+    assert!(
+        after.contains("deliberate panic inside the console's terminal mode"),
+        "the panic message is printed on the normal screen, after the restore:\n{after}"
+    );
+    let icanon = after.lines().find(|l| l.trim().ends_with("icanon")).expect("stty line").trim();
+    assert_eq!(icanon, "icanon", "raw mode is left (canonical input is back):\n{after}");
+}

@@ -2,6 +2,8 @@
 //! error (the guard's Drop) and panic (the hook restores the terminal before the panic is printed).
 
 use std::io::{self, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::execute;
@@ -20,6 +22,7 @@ impl TerminalGuard {
     pub fn enter() -> io::Result<Self> {
         install_panic_hook();
         enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
         if let Err(e) = execute!(io::stdout(), EnterAlternateScreen, Hide) {
             restore();
             return Err(e);
@@ -40,16 +43,26 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Leaves raw mode and the alternate screen; harmless when they are not active.
+/// Whether raw mode and the alternate screen are on.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Leaves raw mode and the alternate screen, once: after a panic both the hook and the guard's Drop
+/// call this, and leaving the alternate screen twice would move the cursor back over the panic
+/// message.
 pub fn restore() {
-    let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+    }
 }
 
 fn install_panic_hook() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore();
-        previous(info);
-    }));
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+    });
 }

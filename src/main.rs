@@ -40,7 +40,7 @@ enum Command {
 #[derive(clap::Args)]
 struct ConsoleArgs {
     /// How often the dashboard refreshes, a Go duration [default: 2s]; + and - change it while running
-    #[arg(long, value_parser = parse_go_duration)]
+    #[arg(long, value_parser = parse_refresh_interval)]
     refresh_interval: Option<Duration>,
 
     /// On exit, print how long the first complete dashboard frame took after start
@@ -145,6 +145,15 @@ async fn status(config: ConnectConfig, args: StatusArgs) -> ExitCode {
         eprintln!("Error: unhealthy cluster");
         ExitCode::from(1)
     }
+}
+
+/// At least 100 ms: the console's clock ticks that often, and a tighter loop would only load etcd.
+fn parse_refresh_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_go_duration(text)?;
+    if d < Duration::from_millis(100) {
+        return Err("must be at least 100ms".into());
+    }
+    Ok(d)
 }
 
 /// Asks for the password of `user` without echo, as etcdctl does; None when there is no terminal.

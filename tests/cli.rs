@@ -1,12 +1,9 @@
 //! The command line as a user meets it: flags, help and errors.
 
-use std::process::Command;
-
-use crate::support::etcdeck_bin;
+use crate::support::etcdeck;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out =
-        Command::new(etcdeck_bin()).args(args).env_remove("ETCDCTL_ENDPOINTS").output().expect("run etcdeck");
+    let out = etcdeck().args(args).output().expect("run etcdeck");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -57,6 +54,9 @@ fn bad_flags_get_one_clear_line_and_exit_1() {
     let (code, _, err) = run(&["--user", "root", "status"]);
     assert_eq!(code, 1, "no terminal to prompt on");
     assert!(err.contains("password is required for user \"root\""), "{err}");
+    let (code, _, err) = run(&["--refresh-interval", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("must be at least 100ms"), "{err}");
     let (code, _, err) = run(&["--timings", "status"]);
     assert_eq!(code, 1);
     assert!(err.contains("console options"), "{err}");
@@ -65,7 +65,7 @@ fn bad_flags_get_one_clear_line_and_exit_1() {
 #[test]
 fn endpoints_come_from_etcdctls_environment_variable() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-    let out = Command::new(etcdeck_bin())
+    let out = etcdeck()
         .args(["status", "-w", "json"])
         .env("ETCDCTL_ENDPOINTS", format!("127.0.0.1:{port}"))
         .env("ETCDCTL_DIAL_TIMEOUT", "500ms")
@@ -82,14 +82,14 @@ fn a_broken_user_keymap_or_theme_is_named_before_the_terminal_changes() {
     std::fs::create_dir_all(dir.path().join("etcdeck")).expect("mkdir");
     let keymap = dir.path().join("etcdeck/keymap.toml");
     std::fs::write(&keymap, "[keys]\nfly = [\"f\"]\n").expect("write");
-    let out = Command::new(etcdeck_bin()).env("XDG_CONFIG_HOME", dir.path()).output().expect("run");
+    let out = etcdeck().env("XDG_CONFIG_HOME", dir.path()).output().expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with(&format!("Error: {}: unknown action \"fly\"", keymap.display())), "{err}");
 
     std::fs::remove_file(&keymap).expect("rm");
     std::fs::write(dir.path().join("etcdeck/theme.toml"), "[colors]\ndown = \"blurple\"\n").expect("write");
-    let out = Command::new(etcdeck_bin()).env("XDG_CONFIG_HOME", dir.path()).output().expect("run");
+    let out = etcdeck().env("XDG_CONFIG_HOME", dir.path()).output().expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("colour \"down\": cannot read \"blurple\" as a colour"), "{err}");

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{etcd_tools, etcdeck_bin, require_tool, EtcdCluster};
+use crate::support::{etcd_tools, etcdeck_bin, require_tool, without_etcdctl_env, EtcdCluster};
 
 /// A tmux server of our own (its own socket), killed with this handle.
 struct Tmux {
@@ -27,6 +27,8 @@ impl Tmux {
     fn cmd(&self) -> Command {
         let mut c = Command::new("tmux");
         c.args(["-L", &self.socket, "-f", "/dev/null"]);
+        // The tmux server, and so the console in its pane, starts without the caller's ETCDCTL_*.
+        without_etcdctl_env(&mut c);
         c
     }
 

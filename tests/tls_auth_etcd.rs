@@ -1,12 +1,11 @@
 //! etcdctl's TLS and auth flags against real etcd: client certificates, users and passwords.
 
-use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{etcd_tools, etcdeck_bin, require_tool, EtcdCluster, TestPki};
+use crate::support::{etcd_tools, etcdeck, require_tool, EtcdCluster, TestPki};
 
 fn status(endpoint: &str, flags: &[&str]) -> (i32, String) {
-    let out = Command::new(etcdeck_bin())
+    let out = etcdeck()
         .args(["status", "--endpoints", endpoint, "--dial-timeout", "2s", "--command-timeout", "3s"])
         .args(flags)
         .output()
@@ -76,7 +75,7 @@ fn user_and_password_authenticate_as_etcdctls() {
     assert_eq!(code, 0, "--user name:password: {err}");
     let (code, err) = status(&endpoint, &["--user", "root", "--password", "s3cret"]);
     assert_eq!(code, 0, "--user with --password: {err}");
-    let out = Command::new(etcdeck_bin())
+    let out = etcdeck()
         .args(["status", "--endpoints", &endpoint])
         .env("ETCDCTL_USER", "root")
         .env("ETCDCTL_PASSWORD", "s3cret")

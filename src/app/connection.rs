@@ -236,7 +236,7 @@ fn normalize_endpoint(endpoint: &str, tls: bool) -> Result<String, ConfigError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use clap::{CommandFactory, FromArgMatches, Parser};
 
     #[derive(Parser)]
     struct Cli {
@@ -244,10 +244,14 @@ mod tests {
         conn: ConnectionArgs,
     }
 
+    /// Parses flags as the binary does, but blind to the environment: an ETCDCTL_* variable in the
+    /// shell running the tests must not change what they see.
     fn args(list: &[&str]) -> ConnectionArgs {
         let mut all = vec!["etcdeck"];
         all.extend_from_slice(list);
-        Cli::try_parse_from(all).expect("flags parse").conn
+        let command = Cli::command().mut_args(|a| a.env(None::<&'static str>));
+        let matches = command.try_get_matches_from(all).expect("flags parse");
+        Cli::from_arg_matches(&matches).expect("flags parse").conn
     }
 
     #[test]

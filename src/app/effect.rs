@@ -8,6 +8,7 @@ pub enum Effect {
     ListMembers { refresh: RefreshId },
     /// Maintenance.Status on one member's own client URL.
     FetchStatus { refresh: RefreshId, member_id: u64, endpoint: String },
-    /// A linearizable Get of key "health" on one member's own client URL.
-    CheckHealth { refresh: RefreshId, member_id: u64, endpoint: String },
+    /// A Get of key "health" on one member's own client URL: linearizable, as `etcdctl endpoint
+    /// health` does, or serializable for a learner, which refuses linearizable reads.
+    CheckHealth { refresh: RefreshId, member_id: u64, endpoint: String, serializable: bool },
 }

@@ -15,6 +15,12 @@ pub fn wall() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_304_412)
 }
 
+/// The client URL `info` gives a fixture member.
+pub fn endpoint(id: u64) -> String {
+    let n = [ID1, ID2, ID3, ID4, ID5].iter().position(|i| *i == id).map_or(9, |p| p + 1);
+    format!("http://127.0.0.{n}:2379")
+}
+
 pub fn info(id: u64, n: u8) -> MemberInfo {
     MemberInfo {
         id,

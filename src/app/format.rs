@@ -40,6 +40,11 @@ pub fn clock_utc(t: SystemTime) -> String {
     format!("{:02}:{:02}:{:02}Z", day / 3600, day / 60 % 60, day % 60)
 }
 
+/// UTC date and time, "2026-11-21T23:40:12Z".
+pub fn timestamp_utc(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +64,9 @@ mod tests {
         assert_eq!(id_hex(0x8e9e05c52164694d), "8e9e05c52164694d");
         assert_eq!(clock_utc(SystemTime::UNIX_EPOCH + Duration::from_secs(86_400 + 3_723)), "01:02:03Z");
         assert_eq!(millis(Duration::from_micros(1234)), "1.2ms");
+        assert_eq!(
+            timestamp_utc(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_304_412)),
+            "2026-11-21T23:40:12Z"
+        );
     }
 }

@@ -117,8 +117,8 @@ pub enum Msg {
     /// The cluster's member list, from the first endpoint that answered.
     Members { refresh: RefreshId, result: Result<MemberList, String> },
     /// Maintenance.Status of one member.
-    Status { refresh: RefreshId, member_id: u64, result: Result<StatusInfo, String> },
+    Status { refresh: RefreshId, member_id: u64, endpoint: String, result: Result<StatusInfo, String> },
     /// The health probe of one member: a linearizable Get, as `etcdctl endpoint health` does; Ok
     /// carries how long it took.
-    Health { refresh: RefreshId, member_id: u64, result: Result<Duration, String> },
+    Health { refresh: RefreshId, member_id: u64, endpoint: String, result: Result<Duration, String> },
 }

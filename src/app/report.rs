@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::app::format::{bytes, clock_utc, id_hex, millis};
+use crate::app::format::{bytes, id_hex, millis, timestamp_utc};
 use crate::app::state::{Leadership, Member, State};
 
 /// A member's condition in one word, as the dashboard and the report show it. "alarm": reachable and
@@ -92,6 +92,12 @@ pub fn table(state: &State) -> String {
         state.revision().map_or("unknown".into(), |r| r.to_string()),
         alarms_text(state),
     );
+    out.push_str(&format!(
+        "endpoints {} · user {} · at {}\n",
+        state.endpoints.join(","),
+        state.user.as_deref().unwrap_or("(none)"),
+        state.refresh.completed_at.map_or("(no complete refresh)".into(), timestamp_utc),
+    ));
     let header = [
         "ID",
         "NAME",
@@ -180,6 +186,7 @@ struct JsonReport<'a> {
     alarms: Vec<JsonAlarm>,
     members_error: Option<&'a str>,
     endpoints: &'a [String],
+    user: Option<&'a str>,
     refreshed_at: Option<String>,
     members: Vec<JsonMember<'a>>,
 }
@@ -249,7 +256,8 @@ pub fn json(state: &State) -> String {
             .collect(),
         members_error: state.members_error.as_deref(),
         endpoints: &state.endpoints,
-        refreshed_at: state.refresh.completed_at.map(clock_utc),
+        user: state.user.as_deref(),
+        refreshed_at: state.refresh.completed_at.map(timestamp_utc),
         members: state
             .members
             .iter()

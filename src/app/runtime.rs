@@ -85,9 +85,10 @@ impl Runtime {
 
     /// Runs exactly one complete refresh round and returns the state it produced.
     pub async fn refresh_once(config: ConnectConfig) -> State {
-        // Every request has its own timeout, so one round ends within dial + 2 × command timeout
-        // (member list, then the new members' probes); the limit below is only a backstop.
-        let limit = config.dial_timeout + config.command_timeout * 3;
+        // Every request has its own timeout, so one round ends within two steps (member list, then
+        // the new members' probes), each at most a dial, an authentication and a request:
+        // 2 × (dial + 2 × command). The limit below is only a backstop past that.
+        let limit = (config.dial_timeout + config.command_timeout * 2) * 2 + Duration::from_secs(1);
         let mut rt = Runtime::new(config, Duration::from_secs(3600));
         rt.run_until(limit, Duration::from_millis(50), State::has_complete_view).await;
         rt.state

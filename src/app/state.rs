@@ -177,9 +177,23 @@ impl State {
         self.refresh.completed > 0
     }
 
-    /// Leadership as the members with the newest raft term report it.
+    /// Leadership as the reachable members report it. A member that calls itself leader and is
+    /// followed by a majority of the voting members is the leader, whatever term a partitioned member
+    /// has run up meanwhile (etcd 3.4 runs without pre-vote, so a cut-off member keeps raising its
+    /// term). Otherwise the members with the newest term decide.
     pub fn leadership(&self) -> Leadership {
         let up: Vec<&StatusInfo> = self.members.iter().filter_map(Member::status_ok).collect();
+        let voters = self.members.iter().filter(|m| !m.info.is_learner).count();
+        let majority = voters / 2 + 1;
+        let confirmed: Vec<u64> = up
+            .iter()
+            .filter(|s| s.leader != 0 && s.leader == s.member_id)
+            .map(|s| s.member_id)
+            .filter(|id| up.iter().filter(|s| s.leader == *id).count() >= majority)
+            .collect();
+        if let [id] = confirmed[..] {
+            return Leadership::Leader(id);
+        }
         let Some(max_term) = up.iter().map(|s| s.raft_term).max() else {
             return Leadership::Unknown;
         };
@@ -260,7 +274,7 @@ impl State {
                 continue;
             }
             match &m.status {
-                None => out.push(format!("{who}: no status yet")),
+                None => out.push(format!("{who} has not answered yet")),
                 Some(Err(e)) => out.push(format!("{who} is unreachable: {e}")),
                 Some(Ok(s)) => {
                     if !s.errors.is_empty() {
@@ -270,7 +284,7 @@ impl State {
             }
             match &m.health {
                 Some(Err(e)) if m.is_up() => out.push(format!("{who} is unhealthy: {e}")),
-                None if m.is_up() => out.push(format!("{who}: no health check yet")),
+                None if m.is_up() => out.push(format!("{who} has not answered the health check yet")),
                 _ => {}
             }
         }

@@ -81,10 +81,9 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
 fn start_refresh(state: &mut State) -> Vec<Effect> {
     let id = state.refresh.next_id;
     state.refresh.next_id += 1;
-    state.refresh.current = Some(id);
+    let previous = (state.refresh.current.replace(id), std::mem::take(&mut state.refresh.pending));
     // A manual refresh before the first tick has no instant; the first tick then starts another.
     state.refresh.started_at = state.now;
-    state.refresh.pending.clear();
     let mut effects = Vec::new();
     if send(state, Pending::Members) {
         effects.push(Effect::ListMembers { refresh: id });
@@ -92,6 +91,11 @@ fn start_refresh(state: &mut State) -> Vec<Effect> {
     let members: Vec<Member> = state.members.clone();
     for m in &members {
         effects.extend(probe(state, id, m));
+    }
+    if effects.is_empty() {
+        // Everything is still in flight (a refresh key pressed twice in one round trip): the round
+        // in progress stays the current one, so its replies still complete it.
+        (state.refresh.current, state.refresh.pending) = previous;
     }
     effects
 }
@@ -106,7 +110,13 @@ fn probe(state: &mut State, refresh: RefreshId, member: &Member) -> Vec<Effect> 
         effects.push(Effect::FetchStatus { refresh, member_id, endpoint: endpoint.to_string() });
     }
     if send(state, Pending::Health(member_id)) {
-        effects.push(Effect::CheckHealth { refresh, member_id, endpoint: endpoint.to_string() });
+        effects.push(Effect::CheckHealth {
+            refresh,
+            member_id,
+            endpoint: endpoint.to_string(),
+            // etcd refuses linearizable reads on learners ("rpc not supported for learner").
+            serializable: member.info.is_learner,
+        });
     }
     effects
 }
@@ -133,18 +143,19 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             }
             (refresh, Pending::Members)
         }
-        Msg::Status { refresh, member_id, result } => {
+        Msg::Status { refresh, member_id, endpoint, result } => {
             if let Some(m) = state.members.iter_mut().find(|m| m.info.id == member_id) {
-                if refresh >= m.status_refresh {
+                // A reply from an endpoint the member no longer has is not news about it.
+                if refresh >= m.status_refresh && m.endpoint() == Some(endpoint.as_str()) {
                     m.status_refresh = refresh;
                     m.status = Some(result);
                 }
             }
             (refresh, Pending::Status(member_id))
         }
-        Msg::Health { refresh, member_id, result } => {
+        Msg::Health { refresh, member_id, endpoint, result } => {
             if let Some(m) = state.members.iter_mut().find(|m| m.info.id == member_id) {
-                if refresh >= m.health_refresh {
+                if refresh >= m.health_refresh && m.endpoint() == Some(endpoint.as_str()) {
                     m.health_refresh = refresh;
                     m.health = Some(result);
                 }
@@ -176,7 +187,17 @@ fn apply_member_list(state: &mut State, refresh: RefreshId, list: MemberList) ->
             Some(i) => {
                 let mut kept = old.swap_remove(i);
                 if kept.info.client_urls != info.client_urls {
-                    // A new endpoint: what the old one said no longer describes this member.
+                    // A new endpoint: what the old one said no longer describes this member, and a
+                    // request still out to the old one must not hold back probing the new one.
+                    let id = info.id;
+                    state
+                        .refresh
+                        .in_flight
+                        .retain(|p| !matches!(p, Pending::Status(m) | Pending::Health(m) if *m == id));
+                    state
+                        .refresh
+                        .pending
+                        .retain(|p| !matches!(p, Pending::Status(m) | Pending::Health(m) if *m == id));
                     kept = Member::new(info);
                 } else {
                     kept.info = info;
@@ -238,25 +259,23 @@ mod tests {
     }
 
     fn status_msg(refresh: u64, id: u64, s: StatusInfo) -> Input {
-        Input::Msg(Msg::Status { refresh, member_id: id, result: Ok(s) })
+        Input::Msg(Msg::Status { refresh, member_id: id, endpoint: fixtures::endpoint(id), result: Ok(s) })
     }
 
     fn health_msg(refresh: u64, id: u64, ok: bool) -> Input {
         let result = if ok { Ok(Duration::from_millis(1)) } else { Err("context deadline exceeded".into()) };
-        Input::Msg(Msg::Health { refresh, member_id: id, result })
+        Input::Msg(Msg::Health { refresh, member_id: id, endpoint: fixtures::endpoint(id), result })
     }
 
     /// Answers every probe of a round with the given statuses (None: the member is down).
     fn answer_probes(state: &mut State, effects: &[Effect], statuses: &[(u64, Option<StatusInfo>)]) {
         for e in effects {
             match e {
-                Effect::FetchStatus { refresh, member_id, .. } => {
+                Effect::FetchStatus { refresh, member_id, endpoint } => {
                     let s = statuses.iter().find(|(id, _)| id == member_id).and_then(|(_, s)| s.clone());
                     let result = s.ok_or_else(|| "connection refused".to_string());
-                    update(
-                        state,
-                        Input::Msg(Msg::Status { refresh: *refresh, member_id: *member_id, result }),
-                    );
+                    let (refresh, member_id, endpoint) = (*refresh, *member_id, endpoint.clone());
+                    update(state, Input::Msg(Msg::Status { refresh, member_id, endpoint, result }));
                 }
                 Effect::CheckHealth { refresh, member_id, .. } => {
                     let up = statuses.iter().any(|(id, s)| id == member_id && s.is_some());
@@ -280,9 +299,19 @@ mod tests {
             effects,
             vec![
                 Effect::FetchStatus { refresh: 1, member_id: ID1, endpoint: "http://127.0.0.1:2379".into() },
-                Effect::CheckHealth { refresh: 1, member_id: ID1, endpoint: "http://127.0.0.1:2379".into() },
+                Effect::CheckHealth {
+                    refresh: 1,
+                    member_id: ID1,
+                    endpoint: "http://127.0.0.1:2379".into(),
+                    serializable: false
+                },
                 Effect::FetchStatus { refresh: 1, member_id: ID2, endpoint: "http://127.0.0.2:2379".into() },
-                Effect::CheckHealth { refresh: 1, member_id: ID2, endpoint: "http://127.0.0.2:2379".into() },
+                Effect::CheckHealth {
+                    refresh: 1,
+                    member_id: ID2,
+                    endpoint: "http://127.0.0.2:2379".into(),
+                    serializable: false
+                },
             ],
             "the unstarted member is not probed"
         );
@@ -584,6 +613,7 @@ mod tests {
             Input::Msg(Msg::Status {
                 refresh: 1,
                 member_id: ID3,
+                endpoint: fixtures::endpoint(ID3),
                 result: Err("context deadline exceeded (after 5s)".into()),
             }),
         );
@@ -592,5 +622,69 @@ mod tests {
         // And the next round asks it again.
         let third = tick(&mut state, t0 + Duration::from_secs(4));
         assert!(third.iter().any(|e| matches!(e, Effect::FetchStatus { member_id: ID3, .. })));
+    }
+
+    #[test]
+    fn a_partitioned_member_with_a_higher_term_does_not_hide_the_majoritys_leader() {
+        let mut state = fixtures::healthy();
+        // etcd-3 is cut off: it runs elections on its own, term 12, knows no leader.
+        let mut cut_off = fixtures::status(ID3, 0, 12, 5210, 5210);
+        cut_off.errors = vec!["etcdserver: no leader".into()];
+        state.members[2].status = Some(Ok(cut_off));
+        state.members[2].health = Some(Err("context deadline exceeded".into()));
+        assert_eq!(state.leadership(), Leadership::Leader(ID1));
+        assert!(state.quorum_holds());
+        let problems = state.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems[0], "member etcd-3 (fd422379fda50e48) reports errors: etcdserver: no leader");
+        assert_eq!(problems[1], "member etcd-3 (fd422379fda50e48) is unhealthy: context deadline exceeded");
+    }
+
+    #[test]
+    fn pressing_refresh_twice_in_one_round_trip_keeps_the_round() {
+        let mut state = fixtures::healthy();
+        let effects = tick(&mut state, Instant::now());
+        assert!(update(&mut state, Input::Action(Action::Refresh)).is_empty(), "everything is in flight");
+        assert_eq!(state.refresh.current, Some(1), "round 1 is still the one being completed");
+        update(&mut state, Input::Msg(Msg::Members { refresh: 1, result: Ok(fixtures::member_list()) }));
+        let up = |id| (id, Some(fixtures::status(id, ID1, 7, 1, 1)));
+        answer_probes(&mut state, &effects, &[up(ID1), up(ID2), up(ID3)]);
+        assert_eq!(state.refresh.completed_id, Some(1));
+    }
+
+    #[test]
+    fn a_member_whose_client_url_changes_is_probed_at_the_new_one_and_old_replies_are_dropped() {
+        let mut state = fixtures::healthy();
+        let first = tick(&mut state, Instant::now());
+        let mut list = fixtures::member_list();
+        list.members[1].client_urls = vec!["http://127.0.0.22:2379".into()];
+        let effects = update(&mut state, Input::Msg(Msg::Members { refresh: 1, result: Ok(list) }));
+        assert!(
+            effects.contains(&Effect::FetchStatus {
+                refresh: 1,
+                member_id: ID2,
+                endpoint: "http://127.0.0.22:2379".into()
+            }),
+            "the new URL is probed although the old request is still out: {effects:?}"
+        );
+        // The old URL's reply arrives late and is not taken as news about the member.
+        answer_probes(&mut state, &first, &[(ID2, Some(fixtures::status(ID2, ID1, 7, 99, 99)))]);
+        assert_eq!(state.member(ID2).and_then(|m| m.status.clone()), None);
+    }
+
+    #[test]
+    fn learners_are_checked_with_a_serializable_read() {
+        let mut state = fixtures::with_learner_and_unstarted();
+        let effects = tick(&mut state, Instant::now());
+        let learner_check = effects.iter().find_map(|e| match e {
+            Effect::CheckHealth { member_id, serializable, .. } if *member_id == fixtures::ID4 => {
+                Some(*serializable)
+            }
+            _ => None,
+        });
+        assert_eq!(learner_check, Some(true));
+        assert!(effects
+            .iter()
+            .any(|e| matches!(e, Effect::CheckHealth { member_id: ID1, serializable: false, .. })));
     }
 }

@@ -49,9 +49,11 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
             "the console needs a terminal, and standard output is not one; for scripts use `etcdeck status`"
         );
     }
-    // SIGTERM and SIGHUP quit like `q`, so the terminal is restored when a session manager ends us.
+    // SIGTERM, SIGHUP and SIGINT quit like `q`, so the terminal is restored when something ends us.
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    // In raw mode Ctrl-C arrives as a key; SIGINT only comes from `kill -INT`.
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut rt = Runtime::new(config, options.refresh_interval);
     rt.tick();
 
@@ -78,6 +80,7 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
             _ = ticker.tick() => dirty |= rt.tick() > 0,
             _ = sigterm.recv() => break,
             _ = sighup.recv() => break,
+            _ = sigint.recv() => break,
             msg = rt.recv() => if let Some(msg) = msg {
                 rt.apply(Input::Msg(msg));
                 dirty = true;

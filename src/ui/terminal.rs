@@ -3,7 +3,8 @@
 
 use std::io::{self, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
+use std::sync::{Mutex, Once, OnceLock};
+use std::thread::ThreadId;
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::execute;
@@ -20,6 +21,7 @@ pub struct TerminalGuard {
 
 impl TerminalGuard {
     pub fn enter() -> io::Result<Self> {
+        let _ = UI_THREAD.set(std::thread::current().id());
         install_panic_hook();
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
@@ -53,14 +55,34 @@ pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = disable_raw_mode();
         let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+        if let Ok(mut held) = HELD_PANICS.lock() {
+            for message in held.drain(..) {
+                eprintln!("{message}");
+            }
+        }
     }
 }
+
+/// The thread that draws: a panic there ends the console, so the terminal is restored first.
+static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
+
+/// Panic messages from other threads while the console owns the screen; printing them then would
+/// scribble over the dashboard, so they are printed once the terminal is restored.
+static HELD_PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn install_panic_hook() {
     static INSTALLED: Once = Once::new();
     INSTALLED.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            let on_ui_thread = UI_THREAD.get() == Some(&std::thread::current().id());
+            if ACTIVE.load(Ordering::SeqCst) && !on_ui_thread {
+                // A worker's panic becomes an error reply (see app::client); the console goes on.
+                if let Ok(mut held) = HELD_PANICS.lock() {
+                    held.push(info.to_string());
+                }
+                return;
+            }
             restore();
             previous(info);
         }));

@@ -14,6 +14,22 @@ pub fn etcdeck_bin() -> &'static str {
     env!("CARGO_BIN_EXE_etcdeck")
 }
 
+/// A command for the etcdeck binary with no ETCDCTL_* variables from the caller's environment, so an
+/// operator's own ETCDCTL_USER or ETCDCTL_CACERT cannot change what a test sees.
+pub fn etcdeck() -> Command {
+    let mut cmd = Command::new(etcdeck_bin());
+    without_etcdctl_env(&mut cmd);
+    cmd
+}
+
+pub fn without_etcdctl_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ETCDCTL_") {
+            cmd.env_remove(name);
+        }
+    }
+}
+
 fn find_in_path(name: &str, env_override: Option<&str>) -> Option<PathBuf> {
     if let Some(p) = env_override.and_then(std::env::var_os) {
         return Some(PathBuf::from(p)).filter(|p| p.is_file());
@@ -257,7 +273,9 @@ impl EtcdCluster {
 
     /// Runs etcdctl against the first member; returns (success, stdout, stderr).
     pub fn etcdctl(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(&self.etcdctl)
+        let mut cmd = Command::new(&self.etcdctl);
+        without_etcdctl_env(&mut cmd);
+        let out = cmd
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.members[0].client_url))
             .arg("--command-timeout=5s")
@@ -276,7 +294,9 @@ impl EtcdCluster {
         let deadline = Instant::now() + limit;
         loop {
             let endpoints = self.client_urls().join(",");
-            let out = Command::new(&self.etcdctl)
+            let mut cmd = Command::new(&self.etcdctl);
+            without_etcdctl_env(&mut cmd);
+            let out = cmd
                 .env("ETCDCTL_API", "3")
                 .arg(format!("--endpoints={endpoints}"))
                 .args(["--command-timeout=2s", "endpoint", "health"])

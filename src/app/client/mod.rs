@@ -5,10 +5,12 @@ mod insecure;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, ConnectOptions, GetOptions};
+use futures::FutureExt;
 use tokio::sync::{mpsc, OnceCell};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
@@ -29,11 +31,16 @@ impl Worker {
     }
 
     /// Starts the effect on the tokio runtime and returns at once; the reply arrives as a `Msg`.
+    /// Every effect gets exactly one reply: a panic in the worker (a bug) becomes an error reply, so
+    /// the request does not stay in flight forever.
     pub fn run(&self, effect: Effect) {
         let pool = self.pool.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let msg = pool.execute(effect).await;
+            let msg = match AssertUnwindSafe(pool.execute(effect.clone())).catch_unwind().await {
+                Ok(msg) => msg,
+                Err(panic) => failed(effect, format!("internal error in etcdeck: {}", panic_text(&*panic))),
+            };
             // The receiver is gone only when the console is shutting down.
             let _ = tx.send(msg);
         });
@@ -54,10 +61,12 @@ impl Pool {
                 Msg::Members { refresh, result: self.first_answer(|ep| self.member_list(ep)).await }
             }
             Effect::FetchStatus { refresh, member_id, endpoint } => {
-                Msg::Status { refresh, member_id, result: self.status(&endpoint).await }
+                let result = self.status(&endpoint).await;
+                Msg::Status { refresh, member_id, endpoint, result }
             }
-            Effect::CheckHealth { refresh, member_id, endpoint } => {
-                Msg::Health { refresh, member_id, result: self.health(&endpoint).await }
+            Effect::CheckHealth { refresh, member_id, endpoint, serializable } => {
+                let result = self.health(&endpoint, serializable).await;
+                Msg::Health { refresh, member_id, endpoint, result }
             }
         }
     }
@@ -95,7 +104,9 @@ impl Pool {
                 let channel = self.channel(endpoint)?;
                 let mut options = ConnectOptions::new().with_connect_timeout(self.config.dial_timeout);
                 if let Some((user, password)) = &self.config.credentials {
-                    options = options.with_user(user.clone(), password.clone());
+                    // A member restart drops simple tokens and JWTs expire: authenticate again when
+                    // etcd says the token is invalid, instead of failing until etcdeck restarts.
+                    options = options.with_user(user.clone(), password.clone()).with_auto_token_refresh(true);
                 }
                 // With credentials this authenticates, which is a request: bound it.
                 with_timeout(
@@ -131,9 +142,10 @@ impl Pool {
             }
             Some(files) => {
                 let mut tls = ClientTlsConfig::new();
-                if let Some(ca) = &files.ca_pem {
-                    tls = tls.ca_certificate(Certificate::from_pem(ca));
-                }
+                tls = match &files.ca_pem {
+                    Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
+                    None => tls.with_native_roots(),
+                };
                 if let (Some(cert), Some(key)) = (&files.cert_pem, &files.key_pem) {
                     tls = tls.identity(Identity::from_pem(cert, key));
                 }
@@ -192,23 +204,47 @@ impl Pool {
     }
 
     /// `etcdctl endpoint health`: a linearizable Get of "health"; permission denied still proves the
-    /// request went through consensus, so it counts as healthy.
-    async fn health(&self, endpoint: &str) -> Result<Duration, String> {
+    /// request went through consensus, so it counts as healthy. Learners get a serializable Get.
+    async fn health(&self, endpoint: &str, serializable: bool) -> Result<Duration, String> {
         let mut client = self.client(endpoint).await?;
         let started = Instant::now();
-        let result = tokio::time::timeout(
-            self.config.command_timeout,
-            client.get("health", Some(GetOptions::new().with_limit(1))),
-        )
-        .await;
+        let mut options = GetOptions::new().with_limit(1);
+        if serializable {
+            options = options.with_serializable();
+        }
+        let result =
+            tokio::time::timeout(self.config.command_timeout, client.get("health", Some(options))).await;
         match result {
             Err(_) => Err(deadline_exceeded(self.config.command_timeout)),
             Ok(Ok(_)) => Ok(started.elapsed()),
             Ok(Err(etcd_client::Error::GRpcStatus(s))) if s.code() == tonic::Code::PermissionDenied => {
                 Ok(started.elapsed())
             }
-            Ok(Err(e)) => Err(format!("failed to commit proposal: {}", error_text(&e))),
+            Ok(Err(e)) => Err(error_text(&e)),
         }
+    }
+}
+
+/// The reply an effect gets when its worker failed without an answer from etcd.
+fn failed(effect: Effect, error: String) -> Msg {
+    match effect {
+        Effect::ListMembers { refresh } => Msg::Members { refresh, result: Err(error) },
+        Effect::FetchStatus { refresh, member_id, endpoint } => {
+            Msg::Status { refresh, member_id, endpoint, result: Err(error) }
+        }
+        Effect::CheckHealth { refresh, member_id, endpoint, .. } => {
+            Msg::Health { refresh, member_id, endpoint, result: Err(error) }
+        }
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".into()
     }
 }
 

@@ -71,8 +71,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, member: &Member, the
         ])),
         None => lines.push(row("Status", "waiting for the first answer".into())),
     }
-    let popup =
-        centered(area, area.width.saturating_sub(4).min(100), (lines.len() as u16 + 2).min(area.height));
+    let width = area.width.saturating_sub(4).min(100);
+    // Long errors wrap: count the rows they take, so the pane grows instead of cutting them off.
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let popup = centered(area, width, u16::try_from(rows + 2).unwrap_or(u16::MAX).min(area.height));
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(theme.title))

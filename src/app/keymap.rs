@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use crate::app::action::{Action, ACTIONS};
+use crate::app::config_file;
 
 pub const DEFAULT_KEYMAP: &str = include_str!("../../assets/keymap.toml");
 
@@ -125,19 +126,8 @@ impl Keymap {
 
     /// The defaults with the user's file (if it exists) laid over them.
     pub fn load(user_file: Option<&Path>) -> Result<Self, String> {
-        let user = match user_file {
-            Some(path) => match std::fs::read_to_string(path) {
-                Ok(text) => Some((path.display().to_string(), text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(format!("{}: {e}", path.display())),
-            },
-            None => None,
-        };
-        let mut layers = vec![("assets/keymap.toml", DEFAULT_KEYMAP)];
-        if let Some((name, text)) = &user {
-            layers.push((name.as_str(), text.as_str()));
-        }
-        Self::from_layers(&layers)
+        let layers = config_file::layers(("assets/keymap.toml", DEFAULT_KEYMAP), user_file)?;
+        Self::from_layers(&config_file::as_refs(&layers))
     }
 
     /// Each layer's actions replace the keys of the same action in the layers below.
@@ -192,15 +182,6 @@ impl Keymap {
         }
         keys.iter().map(ToString::to_string).collect::<Vec<_>>().join("/")
     }
-}
-
-/// `$XDG_CONFIG_HOME/etcdeck/<file>`, else `~/.config/etcdeck/<file>`.
-pub fn user_config_file(file: &str) -> Option<std::path::PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))?;
-    Some(base.join("etcdeck").join(file))
 }
 
 #[cfg(test)]

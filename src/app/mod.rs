@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod client;
+pub mod config_file;
 pub mod connection;
 pub mod duration;
 pub mod effect;

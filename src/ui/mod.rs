@@ -18,8 +18,9 @@ use ratatui::Frame;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::app::action::Action;
+use crate::app::config_file::user_config_file;
 use crate::app::connection::ConnectConfig;
-use crate::app::keymap::{user_config_file, Key, KeyChord, Keymap};
+use crate::app::keymap::{Key, KeyChord, Keymap};
 use crate::app::runtime::Runtime;
 use crate::app::state::{Overlay, State};
 use crate::app::update::Input;

@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use ratatui::style::Color;
 
+use crate::app::config_file;
+
 pub const DEFAULT_THEME: &str = include_str!("../../assets/theme.toml");
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,19 +54,8 @@ impl Default for Theme {
 
 impl Theme {
     pub fn load(user_file: Option<&Path>) -> Result<Self, String> {
-        let user = match user_file {
-            Some(path) => match std::fs::read_to_string(path) {
-                Ok(text) => Some((path.display().to_string(), text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(format!("{}: {e}", path.display())),
-            },
-            None => None,
-        };
-        let mut layers = vec![("assets/theme.toml", DEFAULT_THEME)];
-        if let Some((name, text)) = &user {
-            layers.push((name.as_str(), text.as_str()));
-        }
-        Self::from_layers(&layers)
+        let layers = config_file::layers(("assets/theme.toml", DEFAULT_THEME), user_file)?;
+        Self::from_layers(&config_file::as_refs(&layers))
     }
 
     pub fn from_layers(layers: &[(&str, &str)]) -> Result<Self, String> {

@@ -76,8 +76,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     Vec::new()
 }
 
-/// Starts a refresh round: the member list and alarms, and a probe of every known member at once (the
-/// member list's answer adds probes for members not known yet).
+/// Starts a refresh round: the member list, and a probe of every known member at once (the member
+/// list's answer adds probes for members not known yet).
 fn start_refresh(state: &mut State) -> Vec<Effect> {
     let id = state.refresh.next_id;
     state.refresh.next_id += 1;
@@ -145,8 +145,12 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Status { refresh, member_id, endpoint, result } => {
             if let Some(m) = state.members.iter_mut().find(|m| m.info.id == member_id) {
-                // A reply from an endpoint the member no longer has is not news about it.
-                if refresh >= m.status_refresh && m.endpoint() == Some(endpoint.as_str()) {
+                // A reply from an endpoint the member no longer has is not news about it, and the
+                // request to its new endpoint is still the one in flight.
+                if m.endpoint() != Some(endpoint.as_str()) {
+                    return effects;
+                }
+                if refresh >= m.status_refresh {
                     m.status_refresh = refresh;
                     m.status = Some(result);
                 }
@@ -155,7 +159,10 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Health { refresh, member_id, endpoint, result } => {
             if let Some(m) = state.members.iter_mut().find(|m| m.info.id == member_id) {
-                if refresh >= m.health_refresh && m.endpoint() == Some(endpoint.as_str()) {
+                if m.endpoint() != Some(endpoint.as_str()) {
+                    return effects;
+                }
+                if refresh >= m.health_refresh {
                     m.health_refresh = refresh;
                     m.health = Some(result);
                 }
@@ -667,9 +674,12 @@ mod tests {
             }),
             "the new URL is probed although the old request is still out: {effects:?}"
         );
-        // The old URL's reply arrives late and is not taken as news about the member.
+        // The old URL's reply arrives late: it is not news about the member, and the request to the
+        // new URL stays in flight, so the round still waits for it.
         answer_probes(&mut state, &first, &[(ID2, Some(fixtures::status(ID2, ID1, 7, 99, 99)))]);
         assert_eq!(state.member(ID2).and_then(|m| m.status.clone()), None);
+        assert!(state.refresh.in_flight.contains(&Pending::Status(ID2)));
+        assert!(state.refresh.pending.contains(&Pending::Status(ID2)));
     }
 
     #[test]

@@ -46,7 +46,14 @@ fn tls_flags_work_as_etcdctls() {
     let (code, err) = status(&endpoint, &["--cert", cert, "--key", key]);
     assert_ne!(code, 0, "an unknown CA must not pass");
     assert!(err.contains("UnknownIssuer"), "the reason names the certificate problem: {err}");
-    // ...unless verification is skipped on purpose.
+    // ...unless the system's CA store holds the CA (rustls-native-certs reads SSL_CERT_FILE)...
+    let out = etcdeck()
+        .args(["status", "--endpoints", &endpoint, "--cert", cert, "--key", key])
+        .env("SSL_CERT_FILE", ca)
+        .output()
+        .expect("run etcdeck");
+    assert!(out.status.success(), "system CA store: {}", String::from_utf8_lossy(&out.stderr));
+    // ...or verification is skipped on purpose.
     let (code, err) = status(&endpoint, &["--insecure-skip-tls-verify", "--cert", cert, "--key", key]);
     assert_eq!(code, 0, "--insecure-skip-tls-verify: {err}");
 

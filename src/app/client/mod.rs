@@ -71,8 +71,8 @@ impl Pool {
         }
     }
 
-    /// Asks every configured endpoint at once and takes the first success; if all fail, every
-    /// endpoint's error is reported.
+    /// Asks every configured endpoint at once and takes the first success; if all fail, the error
+    /// of the last to fail is reported, with its endpoint.
     async fn first_answer<'a, T, F, Fut>(&'a self, call: F) -> Result<T, String>
     where
         F: Fn(&'a str) -> Fut,
@@ -120,8 +120,10 @@ impl Pool {
     }
 
     fn channel(&self, endpoint: &str) -> Result<tonic::transport::Channel, String> {
-        let https = endpoint.starts_with("https://");
-        let tls = self.config.tls.as_ref().filter(|_| https);
+        // An https member URL gets TLS even when no TLS flag was given (then with the system's CA
+        // store), as etcdctl does.
+        let tls = endpoint.starts_with("https://").then(|| self.config.tls.clone().unwrap_or_default());
+        let tls = tls.as_ref();
         // With --insecure-skip-tls-verify our own connector does TLS, so tonic must see plain http.
         let uri = match tls {
             Some(t) if t.skip_verify => endpoint.replacen("https://", "http://", 1),

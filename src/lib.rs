@@ -4,4 +4,5 @@
 //! etcd); `ui` is the terminal edge that renders `app::State` and feeds key presses back in.
 
 pub mod app;
+pub mod node;
 pub mod ui;

@@ -1,0 +1,907 @@
+//! The node's configuration, taken as etcd takes it: etcd's flag names, defaults and help, each flag
+//! also as its ETCD_* environment variable (as a systemd EnvironmentFile sets them), or a YAML
+//! --config-file with etcd's keys. Everything is checked here, with etcd's error texts, before anything
+//! touches disk.
+//!
+//! Precedence is etcd's: a config file (--config-file or ETCD_CONFIG_FILE) is exclusive, and other
+//! flags and variables are then ignored; otherwise a flag wins over nothing, a variable fills a flag
+//! not given, and a variable that a given flag shadows is an error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::node::urls::EtcdUrl;
+
+/// One etcd setting: its flag name (also its YAML key), default and help, as etcd prints them.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// The settings the node takes, in the order `etcd --help` lists them.
+pub const SETTINGS: &[Setting] = &[
+    Setting { name: "name", default: "default", help: "Human-readable name for this member." },
+    Setting { name: "data-dir", default: "", help: "Path to the data directory. [default: ${name}.etcd]" },
+    Setting { name: "wal-dir", default: "", help: "Path to the dedicated wal directory." },
+    Setting {
+        name: "snapshot-count",
+        default: "100000",
+        help: "Number of committed transactions to trigger a snapshot to disk.",
+    },
+    Setting {
+        name: "heartbeat-interval",
+        default: "100",
+        help: "Time (in milliseconds) of a heartbeat interval.",
+    },
+    Setting {
+        name: "election-timeout",
+        default: "1000",
+        help: "Time (in milliseconds) for an election to timeout.",
+    },
+    Setting {
+        name: "listen-peer-urls",
+        default: "http://localhost:2380",
+        help: "List of URLs to listen on for peer traffic.",
+    },
+    Setting {
+        name: "listen-client-urls",
+        default: "http://localhost:2379",
+        help: "List of URLs to listen on for client traffic.",
+    },
+    Setting {
+        name: "max-request-bytes",
+        default: "1572864",
+        help: "Maximum client request size in bytes the server will accept.",
+    },
+    Setting {
+        name: "max-txn-ops",
+        default: "128",
+        help: "Maximum number of operations permitted in a transaction.",
+    },
+    Setting {
+        name: "quota-backend-bytes",
+        default: "0",
+        help: "Raise alarms when backend size exceeds the given quota. 0 means use the default quota.",
+    },
+    Setting {
+        name: "initial-advertise-peer-urls",
+        default: "http://localhost:2380",
+        help: "List of this member's peer URLs to advertise to the rest of the cluster.",
+    },
+    Setting {
+        name: "initial-cluster",
+        default: "default=http://localhost:2380",
+        help: "Initial cluster configuration for bootstrapping.",
+    },
+    Setting {
+        name: "initial-cluster-state",
+        default: "new",
+        help: "Initial cluster state ('new' or 'existing').",
+    },
+    Setting {
+        name: "initial-cluster-token",
+        default: "etcd-cluster",
+        help: "Initial cluster token for the etcd cluster during bootstrap.",
+    },
+    Setting {
+        name: "advertise-client-urls",
+        default: "http://localhost:2379",
+        help: "List of this member's client URLs to advertise to the public.",
+    },
+    Setting {
+        name: "auto-compaction-mode",
+        default: "periodic",
+        help: "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration \
+               based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' \
+               for revision number based retention.",
+    },
+    Setting {
+        name: "auto-compaction-retention",
+        default: "0",
+        help: "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.",
+    },
+];
+
+/// --config-file, which is not a setting of its own: it replaces all of them.
+pub const CONFIG_FILE: &str = "config-file";
+
+/// etcd's default backend quota when --quota-backend-bytes is 0.
+pub const DEFAULT_QUOTA_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+const MAX_RECOMMENDED_QUOTA_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+const MAX_RECOMMENDED_REQUEST_BYTES: u64 = 10 * 1024 * 1024;
+const DEFAULT_SNAPSHOT_COUNT: u64 = 100_000;
+const MAX_ELECTION_MS: u64 = 50_000;
+
+/// The environment variable etcd reads for a flag: ETCD_ and the name in upper snake case.
+pub fn env_name(flag: &str) -> String {
+    format!("ETCD_{}", flag.to_ascii_uppercase().replace('-', "_"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterState {
+    New,
+    Existing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoCompaction {
+    Disabled,
+    /// Keep this much history.
+    Periodic(Duration),
+    /// Keep this many revisions.
+    Revision(u64),
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    pub name: String,
+    pub data_dir: PathBuf,
+    /// None: `<data-dir>/member/wal`.
+    pub wal_dir: Option<PathBuf>,
+    pub listen_client_urls: Vec<EtcdUrl>,
+    pub advertise_client_urls: Vec<EtcdUrl>,
+    pub listen_peer_urls: Vec<EtcdUrl>,
+    pub initial_advertise_peer_urls: Vec<EtcdUrl>,
+    /// Member name to its peer URLs.
+    pub initial_cluster: BTreeMap<String, Vec<EtcdUrl>>,
+    pub initial_cluster_state: ClusterState,
+    pub initial_cluster_token: String,
+    pub heartbeat_interval: Duration,
+    pub election_timeout: Duration,
+    pub snapshot_count: u64,
+    /// As given: 0 means the 2 GiB default, negative disables the quota.
+    pub quota_backend_bytes: i64,
+    pub max_request_bytes: u64,
+    pub max_txn_ops: u64,
+    pub auto_compaction: AutoCompaction,
+}
+
+impl NodeConfig {
+    /// The backend quota in force, or None when disabled.
+    pub fn quota_bytes(&self) -> Option<u64> {
+        match self.quota_backend_bytes {
+            q if q < 0 => None,
+            0 => Some(DEFAULT_QUOTA_BYTES),
+            q => Some(q as u64),
+        }
+    }
+
+    /// Where the raft log lives.
+    pub fn wal_dir(&self) -> PathBuf {
+        self.wal_dir.clone().unwrap_or_else(|| self.data_dir.join("member").join("wal"))
+    }
+}
+
+/// A configuration and what is worth a warning about it (etcd logs these and starts anyway).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub config: NodeConfig,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// --help: print this and exit 0.
+    #[error("{0}")]
+    Help(String),
+    /// One line naming the setting; exit 1.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where a raw value came from, for error messages in etcd's forms.
+#[derive(Debug, Clone, PartialEq)]
+enum Origin {
+    Default,
+    Flag,
+    Env(String),
+    File(PathBuf),
+}
+
+impl Origin {
+    fn invalid(&self, name: &str, value: &str, why: &str) -> ConfigError {
+        ConfigError::Invalid(match self {
+            Origin::Default | Origin::Flag => format!("invalid value {value:?} for flag -{name}: {why}"),
+            Origin::Env(var) => format!("invalid value {value:?} for {var}: {why}"),
+            Origin::File(path) => format!("invalid value {value:?} for {name} in {}: {why}", path.display()),
+        })
+    }
+}
+
+/// The `etcdeck node` command line: etcd's flags, generated from [`SETTINGS`].
+pub fn command() -> clap::Command {
+    let mut cmd = clap::Command::new("node")
+        .about("Run an etcd member (etcd's flags and ETCD_* variables)")
+        .disable_help_subcommand(true);
+    for s in SETTINGS {
+        let help = if s.default.is_empty() {
+            s.help.to_string()
+        } else {
+            format!("{} [default: {}]", s.help, s.default)
+        };
+        cmd = cmd.arg(
+            clap::Arg::new(s.name).long(s.name).value_name("value").allow_negative_numbers(true).help(help),
+        );
+    }
+    cmd.arg(clap::Arg::new(CONFIG_FILE).long(CONFIG_FILE).value_name("path").help(
+        "Path to the server configuration file. Note that if a configuration file is provided, other \
+         command line flags and environment variables will be ignored.",
+    ))
+}
+
+/// Go's flag package also takes long flags with one dash (`-name x`), and old runbooks use them.
+fn with_double_dashes(args: &[String]) -> Vec<String> {
+    let known: BTreeSet<&str> = SETTINGS.iter().map(|s| s.name).chain([CONFIG_FILE]).collect();
+    args.iter()
+        .map(|a| {
+            let Some(rest) = a.strip_prefix('-').filter(|r| !r.starts_with('-')) else {
+                return a.clone();
+            };
+            let name = rest.split_once('=').map_or(rest, |(n, _)| n);
+            if known.contains(name) {
+                format!("-{a}")
+            } else {
+                a.clone()
+            }
+        })
+        .collect()
+}
+
+/// Reads the configuration from the arguments after `node`, the environment and, if one is named,
+/// the config file (`read_file` reads it; tests pass a fake).
+pub fn load(
+    args: &[String],
+    env: &[(String, String)],
+    read_file: impl Fn(&Path) -> std::io::Result<String>,
+) -> Result<Loaded, ConfigError> {
+    let argv: Vec<String> = std::iter::once("node".to_string()).chain(with_double_dashes(args)).collect();
+    let matches = command().try_get_matches_from(argv).map_err(clap_error)?;
+    let env_map: BTreeMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut warnings = Vec::new();
+
+    let flag = |name: &str| matches.get_one::<String>(name).cloned();
+    let config_file = flag(CONFIG_FILE).or_else(|| {
+        env_map.get(env_name(CONFIG_FILE).as_str()).filter(|v| !v.is_empty()).map(|v| v.to_string())
+    });
+
+    let mut raw: BTreeMap<&'static str, (String, Origin)> = BTreeMap::new();
+    let cli_mode = config_file.is_none();
+    match &config_file {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            let text = read_file(&path).map_err(|e| {
+                ConfigError::Invalid(format!("cannot read config file {}: {e}", path.display()))
+            })?;
+            for (key, value) in parse_yaml(&path, &text)? {
+                raw.insert(key, (value, Origin::File(path.clone())));
+            }
+            let ignored: Vec<String> = SETTINGS
+                .iter()
+                .filter(|s| flag(s.name).is_some())
+                .map(|s| format!("--{}", s.name))
+                .chain(SETTINGS.iter().map(|s| env_name(s.name)).filter(|v| env_map.contains_key(v.as_str())))
+                .collect();
+            if !ignored.is_empty() {
+                warnings.push(format!(
+                    "using configuration file {}; ignoring {}",
+                    path.display(),
+                    ignored.join(", ")
+                ));
+            }
+        }
+        None => {
+            for s in SETTINGS {
+                let var = env_name(s.name);
+                match (flag(s.name), env_map.get(var.as_str())) {
+                    (Some(_), Some(_)) => {
+                        return Err(ConfigError::Invalid(format!(
+                            "conflicting environment variable {var:?} is shadowed by corresponding \
+                             command-line flag (either unset environment variable or disable flag)"
+                        )));
+                    }
+                    (Some(v), None) => {
+                        raw.insert(s.name, (v, Origin::Flag));
+                    }
+                    (None, Some(v)) if !v.is_empty() => {
+                        raw.insert(s.name, (v.to_string(), Origin::Env(var)));
+                    }
+                    _ => {}
+                }
+            }
+            let known: BTreeSet<String> =
+                SETTINGS.iter().map(|s| env_name(s.name)).chain([env_name(CONFIG_FILE)]).collect();
+            for var in env_map.keys().filter(|k| k.starts_with("ETCD_") && !known.contains(**k)) {
+                warnings.push(format!("unrecognized environment variable {var}"));
+            }
+        }
+    }
+    let explicit: BTreeSet<&str> = raw.keys().copied().collect();
+    for s in SETTINGS {
+        raw.entry(s.name).or_insert_with(|| (s.default.to_string(), Origin::Default));
+    }
+    build(raw, &explicit, cli_mode, warnings)
+}
+
+fn clap_error(e: clap::Error) -> ConfigError {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ConfigError::Help(e.render().to_string()),
+        ErrorKind::UnknownArgument => {
+            let arg = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            // Go's flag package words both cases like this.
+            match arg.strip_prefix('-') {
+                Some(flag) => {
+                    let name = flag.trim_start_matches('-').split('=').next().unwrap_or_default();
+                    ConfigError::Invalid(format!("flag provided but not defined: -{name}"))
+                }
+                None => ConfigError::Invalid(format!("'{arg}' is not a valid flag")),
+            }
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            ConfigError::Invalid(first.trim_start_matches("error: ").to_string())
+        }
+    }
+}
+
+/// etcd's YAML keys are its flag names; values are scalars. Unknown keys are refused, naming them.
+fn parse_yaml(path: &Path, text: &str) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    let bad = |why: String| ConfigError::Invalid(format!("config file {}: {why}", path.display()));
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let map = match doc {
+        serde_yaml_ng::Value::Mapping(m) => m,
+        serde_yaml_ng::Value::Null => serde_yaml_ng::Mapping::new(),
+        _ => return Err(bad("expected a mapping of etcd's keys to values".into())),
+    };
+    let mut out = Vec::new();
+    for (key, value) in map {
+        let key = key.as_str().ok_or_else(|| bad("keys must be strings".into()))?.to_string();
+        let setting =
+            SETTINGS.iter().find(|s| s.name == key).ok_or_else(|| bad(format!("unknown key {key:?}")))?;
+        let value = match value {
+            serde_yaml_ng::Value::String(s) => s,
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            serde_yaml_ng::Value::Bool(b) => b.to_string(),
+            serde_yaml_ng::Value::Null => continue,
+            _ => return Err(bad(format!("{key}: expected a single value"))),
+        };
+        out.push((setting.name, value));
+    }
+    Ok(out)
+}
+
+/// Parses every raw value, applies etcd's derived defaults and checks the whole as etcd does.
+fn build(
+    raw: BTreeMap<&'static str, (String, Origin)>,
+    explicit: &BTreeSet<&str>,
+    cli_mode: bool,
+    mut warnings: Vec<String>,
+) -> Result<Loaded, ConfigError> {
+    let get = |name: &str| raw.get(name).map(|(v, o)| (v.as_str(), o)).unwrap_or(("", &Origin::Default));
+    let number = |name: &str| -> Result<u64, ConfigError> {
+        let (v, origin) = get(name);
+        v.trim().parse::<u64>().map_err(|e| {
+            let why = if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) {
+                "value out of range"
+            } else {
+                "parse error"
+            };
+            origin.invalid(name, v, why)
+        })
+    };
+    let urls = |name: &str| -> Result<Vec<EtcdUrl>, ConfigError> {
+        let (v, origin) = get(name);
+        EtcdUrl::parse_list(v).map_err(|why| origin.invalid(name, v, &why))
+    };
+
+    let name = get("name").0.to_string();
+    let data_dir = match get("data-dir").0 {
+        "" => PathBuf::from(format!("{name}.etcd")),
+        d => PathBuf::from(d),
+    };
+    let wal_dir = Some(get("wal-dir").0).filter(|d| !d.is_empty()).map(PathBuf::from);
+    let listen_client_urls = urls("listen-client-urls")?;
+    let listen_peer_urls = urls("listen-peer-urls")?;
+    let initial_advertise_peer_urls = urls("initial-advertise-peer-urls")?;
+    if cli_mode && explicit.contains("listen-client-urls") && !explicit.contains("advertise-client-urls") {
+        return Err(ConfigError::Invalid(
+            "--advertise-client-urls is required when --listen-client-urls is set explicitly".into(),
+        ));
+    }
+    let advertise_client_urls = urls("advertise-client-urls")?;
+
+    let (state, origin) = get("initial-cluster-state");
+    let initial_cluster_state = match state {
+        "new" => ClusterState::New,
+        "existing" => ClusterState::Existing,
+        other if matches!(origin, Origin::File(_)) => {
+            return Err(ConfigError::Invalid(format!("unexpected clusterState {other:?}")));
+        }
+        other => return Err(origin.invalid("initial-cluster-state", other, "invalid value")),
+    };
+    let initial_cluster_token = get("initial-cluster-token").0.to_string();
+
+    // etcd: a named member with the default --initial-cluster bootstraps alone on its own peer URLs.
+    let cluster_text = if name != "default" && !explicit.contains("initial-cluster") {
+        initial_advertise_peer_urls.iter().map(|u| format!("{name}={u}")).collect::<Vec<_>>().join(",")
+    } else {
+        get("initial-cluster").0.to_string()
+    };
+    let initial_cluster = parse_initial_cluster(&cluster_text)?;
+
+    let heartbeat_ms = number("heartbeat-interval")?;
+    let election_ms = number("election-timeout")?;
+    if heartbeat_ms == 0 {
+        return Err(ConfigError::Invalid(format!(
+            "--heartbeat-interval must be >0 (set to {heartbeat_ms}ms)"
+        )));
+    }
+    if election_ms == 0 {
+        return Err(ConfigError::Invalid(format!("--election-timeout must be >0 (set to {election_ms}ms)")));
+    }
+    if election_ms < 5 * heartbeat_ms {
+        return Err(ConfigError::Invalid(format!(
+            "--election-timeout[{election_ms}ms] should be at least as 5 times as --heartbeat-interval[{heartbeat_ms}ms]"
+        )));
+    }
+    if election_ms > MAX_ELECTION_MS {
+        return Err(ConfigError::Invalid(format!(
+            "--election-timeout[{election_ms}ms] is too long, and should be set less than {MAX_ELECTION_MS}ms"
+        )));
+    }
+
+    let mut snapshot_count = number("snapshot-count")?;
+    if snapshot_count == 0 {
+        snapshot_count = DEFAULT_SNAPSHOT_COUNT;
+        warnings.push(format!("set snapshot count to default {DEFAULT_SNAPSHOT_COUNT}"));
+    }
+    let (quota_text, quota_origin) = get("quota-backend-bytes");
+    let quota_backend_bytes = quota_text
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| quota_origin.invalid("quota-backend-bytes", quota_text, "parse error"))?;
+    if quota_backend_bytes > MAX_RECOMMENDED_QUOTA_BYTES as i64 {
+        warnings.push(format!(
+            "backend quota {quota_backend_bytes} exceeds maximum recommended quota {MAX_RECOMMENDED_QUOTA_BYTES}"
+        ));
+    }
+    let max_request_bytes = number("max-request-bytes")?;
+    if max_request_bytes > MAX_RECOMMENDED_REQUEST_BYTES {
+        warnings.push(format!(
+            "MaxRequestBytes {max_request_bytes} exceeds maximum recommended size {MAX_RECOMMENDED_REQUEST_BYTES}"
+        ));
+    }
+    let max_txn_ops = number("max-txn-ops")?;
+    let auto_compaction = auto_compaction(get("auto-compaction-mode").0, get("auto-compaction-retention").0)?;
+
+    let config = NodeConfig {
+        name,
+        data_dir,
+        wal_dir,
+        listen_client_urls,
+        advertise_client_urls,
+        listen_peer_urls,
+        initial_advertise_peer_urls,
+        initial_cluster,
+        initial_cluster_state,
+        initial_cluster_token,
+        heartbeat_interval: Duration::from_millis(heartbeat_ms),
+        election_timeout: Duration::from_millis(election_ms),
+        snapshot_count,
+        quota_backend_bytes,
+        max_request_bytes,
+        max_txn_ops,
+        auto_compaction,
+    };
+    validate(&config)?;
+    Ok(Loaded { config, warnings })
+}
+
+/// `name=url,name=url`; a name may appear more than once to list several URLs.
+fn parse_initial_cluster(text: &str) -> Result<BTreeMap<String, Vec<EtcdUrl>>, ConfigError> {
+    let setup = |why: String| ConfigError::Invalid(format!("error setting up initial cluster: {why}"));
+    let mut cluster: BTreeMap<String, Vec<EtcdUrl>> = BTreeMap::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, url) =
+            entry.split_once('=').ok_or_else(|| setup(format!("{entry:?} is not in the form name=url")))?;
+        let url = EtcdUrl::parse(url).map_err(setup)?;
+        cluster.entry(name.trim().to_string()).or_default().push(url);
+    }
+    if cluster.is_empty() {
+        return Err(ConfigError::Invalid("initial cluster unset and no discovery URL found".into()));
+    }
+    Ok(cluster)
+}
+
+fn auto_compaction(mode: &str, retention: &str) -> Result<AutoCompaction, ConfigError> {
+    let mode = mode.trim();
+    if !matches!(mode, "" | "periodic" | "revision") {
+        return Err(ConfigError::Invalid(format!("unknown auto-compaction-mode {mode:?}")));
+    }
+    let retention = retention.trim();
+    if let Ok(n) = retention.parse::<u64>() {
+        return Ok(match (n, mode) {
+            (0, _) | (_, "") => AutoCompaction::Disabled,
+            (n, "revision") => AutoCompaction::Revision(n),
+            (n, _) => AutoCompaction::Periodic(Duration::from_secs(n * 3600)),
+        });
+    }
+    let period = crate::app::duration::parse_go_duration(retention)
+        .map_err(|e| ConfigError::Invalid(format!("error parsing CompactionRetention: {e}")))?;
+    match mode {
+        "periodic" => Ok(AutoCompaction::Periodic(period)),
+        "revision" => Err(ConfigError::Invalid(format!(
+            "error parsing CompactionRetention: revision mode keeps a number of revisions, not {retention:?}"
+        ))),
+        _ => Err(ConfigError::Invalid("unsupported compaction mode ".into())),
+    }
+}
+
+/// etcd's embed.Config.Validate and the bootstrap checks that need no disk or network.
+fn validate(c: &NodeConfig) -> Result<(), ConfigError> {
+    for u in c.listen_peer_urls.iter().chain(&c.listen_client_urls) {
+        if !u.host_is_ip() && u.host != "localhost" && !u.scheme.starts_with("unix") {
+            return Err(ConfigError::Invalid(format!("expected IP in URL for binding ({u})")));
+        }
+    }
+    for (flag, list) in [
+        ("--initial-advertise-peer-urls", &c.initial_advertise_peer_urls),
+        ("--advertise-client-urls", &c.advertise_client_urls),
+    ] {
+        if let Some(u) = list.iter().find(|u| u.host.is_empty()) {
+            return Err(ConfigError::Invalid(format!(
+                "{flag} {:?} must be \"host:port\" (unexpected empty host ({u}))",
+                join(list)
+            )));
+        }
+    }
+    let Some(own) = c.initial_cluster.get(&c.name) else {
+        return Err(ConfigError::Invalid(format!(
+            "couldn't find local name {:?} in the initial cluster configuration",
+            c.name
+        )));
+    };
+    let mut seen = BTreeSet::new();
+    if c.initial_cluster.values().flatten().any(|u| !seen.insert(u)) {
+        return Err(ConfigError::Invalid(format!("initial cluster {} has duplicate url", cluster_text(c))));
+    }
+    if c.initial_cluster_state == ClusterState::New {
+        let advertised: BTreeSet<&EtcdUrl> = c.initial_advertise_peer_urls.iter().collect();
+        let listed: BTreeSet<&EtcdUrl> = own.iter().collect();
+        if let Some(missing) = listed.difference(&advertised).next() {
+            return Err(ConfigError::Invalid(format!(
+                "--initial-cluster has {missing} but missing from --initial-advertise-peer-urls={}",
+                join(&c.initial_advertise_peer_urls)
+            )));
+        }
+        if let Some(extra) = advertised.difference(&listed).next() {
+            return Err(ConfigError::Invalid(format!(
+                "--initial-advertise-peer-urls has {extra} but missing from --initial-cluster={}",
+                cluster_text(c)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn join(urls: &[EtcdUrl]) -> String {
+    urls.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn cluster_text(c: &NodeConfig) -> String {
+    c.initial_cluster
+        .iter()
+        .flat_map(|(name, urls)| urls.iter().map(move |u| format!("{name}={u}")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn env(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn no_file(_: &Path) -> std::io::Result<String> {
+        Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"))
+    }
+
+    fn ok(list: &[&str]) -> Loaded {
+        load(&args(list), &[], no_file).expect("valid configuration")
+    }
+
+    fn err(list: &[&str], vars: &[(&str, &str)]) -> String {
+        load(&args(list), &env(vars), no_file).expect_err("invalid configuration").to_string()
+    }
+
+    #[test]
+    fn defaults_are_etcds() {
+        let c = ok(&[]).config;
+        assert_eq!(c.name, "default");
+        assert_eq!(c.data_dir, PathBuf::from("default.etcd"));
+        assert_eq!(c.wal_dir(), PathBuf::from("default.etcd/member/wal"));
+        assert_eq!(c.listen_client_urls, vec![EtcdUrl::parse("http://localhost:2379").unwrap()]);
+        assert_eq!(c.listen_peer_urls, vec![EtcdUrl::parse("http://localhost:2380").unwrap()]);
+        assert_eq!(c.initial_cluster.len(), 1);
+        assert_eq!(c.initial_cluster_state, ClusterState::New);
+        assert_eq!(c.initial_cluster_token, "etcd-cluster");
+        assert_eq!(c.heartbeat_interval, Duration::from_millis(100));
+        assert_eq!(c.election_timeout, Duration::from_millis(1000));
+        assert_eq!(c.snapshot_count, 100_000);
+        assert_eq!(c.quota_bytes(), Some(DEFAULT_QUOTA_BYTES));
+        assert_eq!(c.max_request_bytes, 1_572_864);
+        assert_eq!(c.max_txn_ops, 128);
+        assert_eq!(c.auto_compaction, AutoCompaction::Disabled);
+    }
+
+    #[test]
+    fn a_named_member_bootstraps_alone_on_its_own_peer_urls() {
+        let c = ok(&[
+            "--name",
+            "infra1",
+            "--initial-advertise-peer-urls",
+            "http://10.0.0.1:2380",
+            "--listen-peer-urls",
+            "http://10.0.0.1:2380",
+        ])
+        .config;
+        assert_eq!(c.data_dir, PathBuf::from("infra1.etcd"));
+        assert_eq!(
+            c.initial_cluster.get("infra1"),
+            Some(&vec![EtcdUrl::parse("http://10.0.0.1:2380").unwrap()])
+        );
+    }
+
+    #[test]
+    fn a_static_three_member_bootstrap_as_etcds_docs_write_it() {
+        let c = ok(&[
+            "--name",
+            "infra1",
+            "--initial-advertise-peer-urls",
+            "http://10.0.1.10:2380",
+            "--listen-peer-urls",
+            "http://10.0.1.10:2380",
+            "--listen-client-urls",
+            "http://10.0.1.10:2379,http://127.0.0.1:2379",
+            "--advertise-client-urls",
+            "http://10.0.1.10:2379",
+            "--initial-cluster-token",
+            "etcd-cluster-1",
+            "--initial-cluster",
+            "infra0=http://10.0.1.11:2380,infra1=http://10.0.1.10:2380,infra2=http://10.0.1.12:2380",
+            "--initial-cluster-state",
+            "new",
+        ])
+        .config;
+        assert_eq!(c.initial_cluster.len(), 3);
+        assert_eq!(c.listen_client_urls.len(), 2);
+        assert_eq!(c.initial_cluster_token, "etcd-cluster-1");
+    }
+
+    #[test]
+    fn single_dash_long_flags_work_as_in_go() {
+        let c = ok(&["-name=infra9", "-snapshot-count", "5"]).config;
+        assert_eq!(c.name, "infra9");
+        assert_eq!(c.snapshot_count, 5);
+    }
+
+    #[test]
+    fn environment_fills_unset_flags_and_a_shadowed_variable_is_an_error() {
+        let loaded = load(
+            &args(&["--name", "a", "--initial-cluster", "a=http://localhost:2380"]),
+            &env(&[
+                ("ETCD_SNAPSHOT_COUNT", "42"),
+                ("ETCD_MAX_TXN_OPS", ""),
+                ("ETCD_UNKNOWN_THING", "1"),
+                ("PATH", "/bin"),
+            ]),
+            no_file,
+        )
+        .unwrap();
+        assert_eq!(loaded.config.snapshot_count, 42);
+        assert_eq!(loaded.config.max_txn_ops, 128, "an empty variable is skipped");
+        assert_eq!(loaded.warnings, vec!["unrecognized environment variable ETCD_UNKNOWN_THING"]);
+        assert_eq!(
+            err(&["--name", "a"], &[("ETCD_NAME", "b")]),
+            "conflicting environment variable \"ETCD_NAME\" is shadowed by corresponding command-line flag \
+             (either unset environment variable or disable flag)"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_or_variable() {
+        assert_eq!(
+            err(&["--snapshot-count", "x"], &[]),
+            "invalid value \"x\" for flag -snapshot-count: parse error"
+        );
+        assert_eq!(
+            err(&[], &[("ETCD_SNAPSHOT_COUNT", "-1")]),
+            "invalid value \"-1\" for ETCD_SNAPSHOT_COUNT: parse error"
+        );
+        assert_eq!(
+            err(&["--heartbeat-interval", "99999999999999999999"], &[]),
+            "invalid value \"99999999999999999999\" for flag -heartbeat-interval: value out of range"
+        );
+        assert_eq!(
+            err(&["--initial-cluster-state", "old"], &[]),
+            "invalid value \"old\" for flag -initial-cluster-state: invalid value"
+        );
+        assert_eq!(
+            err(&["--listen-peer-urls", "localhost:2380"], &[]),
+            "invalid value \"localhost:2380\" for flag -listen-peer-urls: URL scheme must be http, https, unix, or unixs: localhost:2380"
+        );
+        assert_eq!(err(&["--bogus", "1"], &[]), "flag provided but not defined: -bogus");
+        assert_eq!(err(&["stray"], &[]), "'stray' is not a valid flag");
+    }
+
+    #[test]
+    fn contradictions_get_etcds_messages() {
+        assert_eq!(
+            err(&["--listen-client-urls", "http://127.0.0.1:2379"], &[]),
+            "--advertise-client-urls is required when --listen-client-urls is set explicitly"
+        );
+        assert_eq!(
+            err(&["--heartbeat-interval", "300"], &[]),
+            "--election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[300ms]"
+        );
+        assert_eq!(
+            err(&["--election-timeout", "60000"], &[]),
+            "--election-timeout[60000ms] is too long, and should be set less than 50000ms"
+        );
+        assert_eq!(err(&["--heartbeat-interval", "0"], &[]), "--heartbeat-interval must be >0 (set to 0ms)");
+        assert_eq!(
+            err(&["--name", "x", "--initial-cluster", "a=http://localhost:2380"], &[]),
+            "couldn't find local name \"x\" in the initial cluster configuration"
+        );
+        assert_eq!(
+            err(&["--initial-cluster", "default=http://localhost:2380,b=http://localhost:2380"], &[]),
+            "initial cluster b=http://localhost:2380,default=http://localhost:2380 has duplicate url"
+        );
+        assert_eq!(
+            err(&["--initial-cluster", "default=http://127.0.0.1:2380"], &[]),
+            "--initial-cluster has http://127.0.0.1:2380 but missing from --initial-advertise-peer-urls=http://localhost:2380"
+        );
+        assert_eq!(
+            err(&["--listen-peer-urls", "http://example.com:2380"], &[]),
+            "expected IP in URL for binding (http://example.com:2380)"
+        );
+        assert_eq!(
+            err(&["--initial-cluster", "default"], &[]),
+            "error setting up initial cluster: \"default\" is not in the form name=url"
+        );
+        assert_eq!(err(&["--auto-compaction-mode", "daily"], &[]), "unknown auto-compaction-mode \"daily\"");
+        assert_eq!(
+            err(&["--auto-compaction-retention", "soon"], &[]),
+            "error parsing CompactionRetention: time: invalid duration \"soon\""
+        );
+    }
+
+    #[test]
+    fn joining_an_existing_cluster_does_not_require_matching_advertised_urls() {
+        let c = ok(&[
+            "--initial-cluster-state",
+            "existing",
+            "--initial-cluster",
+            "default=http://127.0.0.1:2380,b=http://127.0.0.2:2380",
+        ])
+        .config;
+        assert_eq!(c.initial_cluster_state, ClusterState::Existing);
+    }
+
+    #[test]
+    fn auto_compaction_as_etcd_reads_it() {
+        let mode = |m: &str, r: &str| {
+            ok(&["--auto-compaction-mode", m, "--auto-compaction-retention", r]).config.auto_compaction
+        };
+        assert_eq!(mode("periodic", "1"), AutoCompaction::Periodic(Duration::from_secs(3600)));
+        assert_eq!(mode("periodic", "30m"), AutoCompaction::Periodic(Duration::from_secs(1800)));
+        assert_eq!(mode("revision", "1000"), AutoCompaction::Revision(1000));
+        assert_eq!(mode("periodic", "0"), AutoCompaction::Disabled);
+    }
+
+    #[test]
+    fn limits_warn_where_etcd_warns() {
+        let loaded = ok(&[
+            "--snapshot-count",
+            "0",
+            "--quota-backend-bytes",
+            "10000000000",
+            "--max-request-bytes",
+            "20000000",
+        ]);
+        assert_eq!(loaded.config.snapshot_count, 100_000);
+        assert_eq!(
+            loaded.warnings,
+            vec![
+                "set snapshot count to default 100000",
+                "backend quota 10000000000 exceeds maximum recommended quota 8589934592",
+                "MaxRequestBytes 20000000 exceeds maximum recommended size 10485760",
+            ]
+        );
+        assert_eq!(ok(&["--quota-backend-bytes", "-1"]).config.quota_bytes(), None);
+    }
+
+    #[test]
+    fn a_config_file_is_exclusive_and_uses_etcds_keys() {
+        let yaml = "name: infra1\n\
+                    data-dir: /var/lib/etcd\n\
+                    snapshot-count: 5000\n\
+                    heartbeat-interval: 50\n\
+                    election-timeout: 500\n\
+                    listen-peer-urls: http://10.0.0.1:2380\n\
+                    listen-client-urls: http://10.0.0.1:2379\n\
+                    initial-advertise-peer-urls: http://10.0.0.1:2380\n\
+                    initial-cluster: infra1=http://10.0.0.1:2380\n\
+                    initial-cluster-state: new\n\
+                    auto-compaction-mode: revision\n\
+                    auto-compaction-retention: \"100\"\n";
+        let read = |p: &Path| {
+            assert_eq!(p, Path::new("/etc/etcd/etcd.conf.yml"));
+            Ok(yaml.to_string())
+        };
+        let loaded = load(
+            &args(&["--config-file", "/etc/etcd/etcd.conf.yml", "--name", "ignored"]),
+            &env(&[("ETCD_SNAPSHOT_COUNT", "1")]),
+            read,
+        )
+        .unwrap();
+        let c = loaded.config;
+        assert_eq!(c.name, "infra1");
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/etcd"));
+        assert_eq!(c.snapshot_count, 5000);
+        assert_eq!(c.election_timeout, Duration::from_millis(500));
+        assert_eq!(c.auto_compaction, AutoCompaction::Revision(100));
+        assert_eq!(
+            loaded.warnings,
+            vec!["using configuration file /etc/etcd/etcd.conf.yml; ignoring --name, ETCD_SNAPSHOT_COUNT"]
+        );
+        // ETCD_CONFIG_FILE names it too.
+        let from_env = load(&[], &env(&[("ETCD_CONFIG_FILE", "/etc/etcd/etcd.conf.yml")]), read).unwrap();
+        assert_eq!(from_env.config.name, "infra1");
+    }
+
+    #[test]
+    fn config_file_mistakes_are_named() {
+        let with = |yaml: &'static str| {
+            load(&args(&["--config-file", "/c.yml"]), &[], move |_| Ok(yaml.to_string()))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(with("nmae: x\n"), "config file /c.yml: unknown key \"nmae\"");
+        assert_eq!(
+            with("snapshot-count: lots\n"),
+            "invalid value \"lots\" for snapshot-count in /c.yml: parse error"
+        );
+        assert_eq!(with("initial-cluster-state: old\n"), "unexpected clusterState \"old\"");
+        assert_eq!(with("name: [a, b]\n"), "config file /c.yml: name: expected a single value");
+        assert!(with("name: : :\n").starts_with("config file /c.yml: "));
+        let missing = load(&args(&["--config-file", "/nope.yml"]), &[], no_file).unwrap_err().to_string();
+        assert_eq!(missing, "cannot read config file /nope.yml: no such file");
+    }
+
+    #[test]
+    fn help_lists_etcds_flags_with_defaults() {
+        let ConfigError::Help(text) = load(&args(&["--help"]), &[], no_file).unwrap_err() else {
+            panic!("--help is help");
+        };
+        for s in SETTINGS {
+            assert!(text.contains(&format!("--{}", s.name)), "{} missing from help", s.name);
+        }
+        assert!(text.contains("[default: http://localhost:2379]"));
+        assert!(text.contains("--config-file"));
+    }
+}

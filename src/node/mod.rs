@@ -1,0 +1,7 @@
+//! The cluster node: an etcd v3 member. It knows nothing of `app` or `ui`.
+//!
+//! So far this holds the node's configuration (etcd's flags, ETCD_* variables and --config-file,
+//! validated before anything touches disk); the `node` command arrives with the server itself.
+
+pub mod config;
+pub mod urls;

@@ -1,0 +1,4 @@
+//! Multi-version storage with etcd's semantics: revisions, the key index, and the store on sled.
+
+pub mod key_index;
+pub mod store;

@@ -1,0 +1,555 @@
+//! The MVCC key-value store on sled, with etcd's semantics: the store starts at revision 1, each write
+//! transaction adds one revision, every key carries its create and mod revision and version, deletions
+//! are tombstones, and history stays readable until it is compacted.
+//!
+//! Layout (one sled tree, so one batch covers data and bookkeeping atomically):
+//! - `k` + main (8 bytes, big-endian) + `_` + sub (8 bytes) [+ `t` for a tombstone] -> encoded KeyValue,
+//!   as etcd lays out its bbolt "key" bucket, so a scan in key order replays history in order;
+//! - `m` + name -> bookkeeping: the compacted revision and the applied raft index.
+//!
+//! The key index (every key's generations of revisions) lives in memory and is rebuilt from the
+//! records at open, as etcd's treeIndex is.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::path::Path;
+
+use crate::node::mvcc::key_index::{KeyIndex, Revision};
+
+const RECORD: u8 = b'k';
+// Bookkeeping keys start with `m`, after every record key (`k`).
+const META_COMPACTED: &[u8] = b"mcompacted";
+const META_CONSISTENT_INDEX: &[u8] = b"mconsistent_index";
+const ENCODING_VERSION: u8 = 1;
+
+/// A key-value pair as etcd's mvccpb.KeyValue describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyValue {
+    pub key: Vec<u8>,
+    pub create_revision: i64,
+    pub mod_revision: i64,
+    pub version: i64,
+    pub value: Vec<u8>,
+    pub lease: i64,
+}
+
+/// What a range read found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RangeResult {
+    /// At most `limit` pairs, in key order.
+    pub kvs: Vec<KeyValue>,
+    /// How many keys matched, before the limit.
+    pub count: usize,
+    /// The revision the read was served at.
+    pub rev: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MvccError {
+    /// etcd's ErrCompacted.
+    #[error("mvcc: required revision has been compacted")]
+    Compacted,
+    /// etcd's ErrFutureRev.
+    #[error("mvcc: required revision is a future revision")]
+    FutureRev,
+    #[error("mvcc: database corrupt: {0}")]
+    Corrupt(String),
+    #[error("mvcc: storage: {0}")]
+    Storage(String),
+}
+
+impl From<sled::Error> for MvccError {
+    fn from(e: sled::Error) -> Self {
+        MvccError::Storage(e.to_string())
+    }
+}
+
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+    index: BTreeMap<Vec<u8>, KeyIndex>,
+    current: i64,
+    compacted: i64,
+    consistent_index: u64,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and rebuilds the key index from its records.
+    pub fn open(dir: &Path) -> Result<Self, MvccError> {
+        let db = sled::Config::new().path(dir).open()?;
+        let tree = db.open_tree("mvcc")?;
+        let mut store =
+            Store { db, tree, index: BTreeMap::new(), current: 1, compacted: 0, consistent_index: 0 };
+        store.compacted = store.meta_i64(META_COMPACTED)?.unwrap_or(0);
+        store.consistent_index = store.meta_i64(META_CONSISTENT_INDEX)?.map_or(0, |v| v as u64);
+        for item in store.tree.scan_prefix([RECORD]) {
+            let (k, v) = item?;
+            let (rev, tombstone) = parse_record_key(&k)?;
+            let kv = decode(&v)?;
+            store.current = store.current.max(rev.main);
+            match store.index.get_mut(&kv.key) {
+                Some(ki) if tombstone => {
+                    ki.tombstone(rev);
+                }
+                Some(ki) => ki.put(rev),
+                // A tombstone whose key's history was compacted away says nothing.
+                None if tombstone => {}
+                None => {
+                    let ki = KeyIndex::restore(Revision::new(kv.create_revision, 0), rev, kv.version);
+                    store.index.insert(kv.key, ki);
+                }
+            }
+        }
+        store.current = store.current.max(store.compacted);
+        if store.compacted > 0 {
+            // Finish a compaction a crash interrupted; compacting again is harmless.
+            store.compact_to(store.compacted)?;
+        }
+        Ok(store)
+    }
+
+    fn meta_i64(&self, key: &[u8]) -> Result<Option<i64>, MvccError> {
+        match self.tree.get(key)? {
+            None => Ok(None),
+            Some(v) => {
+                let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| {
+                    MvccError::Corrupt(format!("{} is not 8 bytes", String::from_utf8_lossy(key)))
+                })?;
+                Ok(Some(i64::from_be_bytes(bytes)))
+            }
+        }
+    }
+
+    pub fn current_revision(&self) -> i64 {
+        self.current
+    }
+
+    pub fn compact_revision(&self) -> i64 {
+        self.compacted
+    }
+
+    /// The raft index of the last applied entry, stored in the same batch as its changes.
+    pub fn consistent_index(&self) -> u64 {
+        self.consistent_index
+    }
+
+    /// Number of keys alive now.
+    pub fn key_count(&self) -> usize {
+        self.index.values().filter(|ki| !ki.is_deleted()).count()
+    }
+
+    /// Keys in [key, end) as they were at `rev` (0 or less: now). An empty `end` reads one key; an
+    /// `end` of "\0" reads every key from `key` on. `limit` 0 means no limit.
+    pub fn range(&self, key: &[u8], end: &[u8], limit: usize, rev: i64) -> Result<RangeResult, MvccError> {
+        self.range_at(key, end, limit, rev, self.current, &BTreeMap::new())
+    }
+
+    fn range_at(
+        &self,
+        key: &[u8],
+        end: &[u8],
+        limit: usize,
+        rev: i64,
+        current: i64,
+        pending: &BTreeMap<Revision, KeyValue>,
+    ) -> Result<RangeResult, MvccError> {
+        let at = if rev <= 0 { current } else { rev };
+        if at > current {
+            return Err(MvccError::FutureRev);
+        }
+        if at < self.compacted {
+            return Err(MvccError::Compacted);
+        }
+        let mut count = 0;
+        let mut kvs = Vec::new();
+        for (_, ki) in self.index_range(key, end) {
+            let Some(found) = ki.get(at) else { continue };
+            count += 1;
+            if limit == 0 || kvs.len() < limit {
+                let kv = match pending.get(&found.modified) {
+                    Some(kv) => kv.clone(),
+                    None => self.read(found.modified)?,
+                };
+                kvs.push(kv);
+            }
+        }
+        Ok(RangeResult { kvs, count, rev: at })
+    }
+
+    fn index_range<'a>(
+        &'a self,
+        key: &'a [u8],
+        end: &'a [u8],
+    ) -> Box<dyn Iterator<Item = (&'a Vec<u8>, &'a KeyIndex)> + 'a> {
+        if end.is_empty() {
+            return Box::new(self.index.get_key_value(key).into_iter());
+        }
+        let upper = if end == [0] { Bound::Unbounded } else { Bound::Excluded(end) };
+        if let Bound::Excluded(e) = upper {
+            if e <= key {
+                return Box::new(std::iter::empty());
+            }
+        }
+        Box::new(self.index.range::<[u8], _>((Bound::Included(key), upper)))
+    }
+
+    fn read(&self, rev: Revision) -> Result<KeyValue, MvccError> {
+        let value = self.tree.get(record_key(rev, false))?.ok_or_else(|| {
+            MvccError::Corrupt(format!("revision {}_{} is indexed but not stored", rev.main, rev.sub))
+        })?;
+        decode(&value)
+    }
+
+    /// Starts a write transaction; its changes all get the next revision.
+    pub fn write(&mut self) -> WriteTxn<'_> {
+        let main = self.current + 1;
+        WriteTxn { store: self, main, sub: 0, pending: BTreeMap::new(), batch: sled::Batch::default() }
+    }
+
+    /// Drops the history before `rev` (reads at `rev` and later still work), as etcd's Compact.
+    pub fn compact(&mut self, rev: i64) -> Result<(), MvccError> {
+        if rev <= self.compacted {
+            return Err(MvccError::Compacted);
+        }
+        if rev > self.current {
+            return Err(MvccError::FutureRev);
+        }
+        // Recorded first, so a crash mid-way finishes the job at the next open.
+        self.tree.insert(META_COMPACTED, &rev.to_be_bytes())?;
+        self.compacted = rev;
+        self.compact_to(rev)
+    }
+
+    fn compact_to(&mut self, rev: i64) -> Result<(), MvccError> {
+        let mut keep = BTreeSet::new();
+        self.index.retain(|_, ki| {
+            ki.compact(rev, &mut keep);
+            !ki.is_empty()
+        });
+        let mut batch = sled::Batch::default();
+        let first = [RECORD];
+        let after = record_key(Revision::new(rev + 1, 0), false);
+        for item in self.tree.range(&first[..]..&after[..]) {
+            let (k, _) = item?;
+            let (r, _) = parse_record_key(&k)?;
+            if !keep.contains(&r) {
+                batch.remove(k);
+            }
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable (sled's flush).
+    pub fn flush(&self) -> Result<(), MvccError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes sled reports for the database on disk.
+    pub fn size_on_disk(&self) -> Result<u64, MvccError> {
+        Ok(self.db.size_on_disk()?)
+    }
+}
+
+/// One write transaction: every change gets revision `main`, with `sub` counting changes. Reads in
+/// the transaction see its own writes, as in etcd.
+pub struct WriteTxn<'a> {
+    store: &'a mut Store,
+    main: i64,
+    sub: i64,
+    pending: BTreeMap<Revision, KeyValue>,
+    batch: sled::Batch,
+}
+
+impl WriteTxn<'_> {
+    /// The revision this transaction's reads see: its own once it has changed something.
+    fn read_rev(&self) -> i64 {
+        if self.sub > 0 {
+            self.main
+        } else {
+            self.store.current
+        }
+    }
+
+    pub fn range(&self, key: &[u8], end: &[u8], limit: usize, rev: i64) -> Result<RangeResult, MvccError> {
+        let current = self.read_rev();
+        self.store.range_at(key, end, limit, rev, current, &self.pending)
+    }
+
+    /// Writes `key`; returns what it replaced, if the key existed.
+    pub fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<Option<KeyValue>, MvccError> {
+        let prev = self.current(key)?;
+        let rev = Revision::new(self.main, self.sub);
+        let (create_revision, version) = match &prev {
+            Some(p) => (p.create_revision, p.version + 1),
+            None => (self.main, 1),
+        };
+        let kv = KeyValue {
+            key: key.to_vec(),
+            create_revision,
+            mod_revision: self.main,
+            version,
+            value: value.to_vec(),
+            lease,
+        };
+        self.batch.insert(record_key(rev, false), encode(&kv));
+        self.store.index.entry(key.to_vec()).or_default().put(rev);
+        self.pending.insert(rev, kv);
+        self.sub += 1;
+        Ok(prev)
+    }
+
+    /// Deletes the keys in [key, end) (same forms as `range`); returns the deleted pairs.
+    pub fn delete_range(&mut self, key: &[u8], end: &[u8]) -> Result<Vec<KeyValue>, MvccError> {
+        let found = self.range(key, end, 0, 0)?.kvs;
+        for kv in &found {
+            let rev = Revision::new(self.main, self.sub);
+            let tomb = KeyValue { key: kv.key.clone(), mod_revision: self.main, ..KeyValue::default() };
+            self.batch.insert(record_key(rev, true), encode(&tomb));
+            if let Some(ki) = self.store.index.get_mut(&kv.key) {
+                ki.tombstone(rev);
+            }
+            self.sub += 1;
+        }
+        Ok(found)
+    }
+
+    fn current(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
+        Ok(self.range(key, &[], 1, 0)?.kvs.into_iter().next())
+    }
+
+    /// Writes the changes in one sled batch, with `applied_index` (the raft entry they came from)
+    /// in the same batch; returns the store's revision after the transaction.
+    pub fn commit(self, applied_index: Option<u64>) -> Result<i64, MvccError> {
+        let WriteTxn { store, main, sub, mut batch, .. } = self;
+        if let Some(index) = applied_index {
+            batch.insert(META_CONSISTENT_INDEX, &index.to_be_bytes());
+            store.consistent_index = index;
+        }
+        store.tree.apply_batch(batch)?;
+        if sub > 0 {
+            store.current = main;
+        }
+        Ok(store.current)
+    }
+}
+
+fn record_key(rev: Revision, tombstone: bool) -> Vec<u8> {
+    let mut k = Vec::with_capacity(19);
+    k.push(RECORD);
+    k.extend_from_slice(&rev.main.to_be_bytes());
+    k.push(b'_');
+    k.extend_from_slice(&rev.sub.to_be_bytes());
+    if tombstone {
+        k.push(b't');
+    }
+    k
+}
+
+fn parse_record_key(k: &[u8]) -> Result<(Revision, bool), MvccError> {
+    let bad = || MvccError::Corrupt(format!("bad record key {k:?}"));
+    if k.len() < 18 || k[0] != RECORD || k[9] != b'_' {
+        return Err(bad());
+    }
+    let main = i64::from_be_bytes(k[1..9].try_into().map_err(|_| bad())?);
+    let sub = i64::from_be_bytes(k[10..18].try_into().map_err(|_| bad())?);
+    let tombstone = match &k[18..] {
+        [] => false,
+        [b't'] => true,
+        _ => return Err(bad()),
+    };
+    Ok((Revision::new(main, sub), tombstone))
+}
+
+fn encode(kv: &KeyValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 4 + kv.key.len() + 32 + 4 + kv.value.len());
+    out.push(ENCODING_VERSION);
+    out.extend_from_slice(&(kv.key.len() as u32).to_be_bytes());
+    out.extend_from_slice(&kv.key);
+    for n in [kv.create_revision, kv.mod_revision, kv.version, kv.lease] {
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+    out.extend_from_slice(&(kv.value.len() as u32).to_be_bytes());
+    out.extend_from_slice(&kv.value);
+    out
+}
+
+fn decode(bytes: &[u8]) -> Result<KeyValue, MvccError> {
+    let bad = |what: &str| MvccError::Corrupt(format!("record: {what}"));
+    let mut rest = bytes;
+    let mut take = |n: usize| -> Result<&[u8], MvccError> {
+        if rest.len() < n {
+            return Err(bad("truncated"));
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Ok(head)
+    };
+    if take(1)? != [ENCODING_VERSION] {
+        return Err(bad("unknown encoding version"));
+    }
+    let be_u32 = |b: &[u8]| -> Result<usize, MvccError> {
+        Ok(u32::from_be_bytes(b.try_into().map_err(|_| bad("length"))?) as usize)
+    };
+    let be_i64 = |b: &[u8]| -> Result<i64, MvccError> {
+        Ok(i64::from_be_bytes(b.try_into().map_err(|_| bad("number"))?))
+    };
+    let key_len = be_u32(take(4)?)?;
+    let key = take(key_len)?.to_vec();
+    let create_revision = be_i64(take(8)?)?;
+    let mod_revision = be_i64(take(8)?)?;
+    let version = be_i64(take(8)?)?;
+    let lease = be_i64(take(8)?)?;
+    let value_len = be_u32(take(4)?)?;
+    let value = take(value_len)?.to_vec();
+    if !rest.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    Ok(KeyValue { key, create_revision, mod_revision, version, value, lease })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(store: &mut Store, key: &str, value: &str) -> i64 {
+        let mut txn = store.write();
+        txn.put(key.as_bytes(), value.as_bytes(), 0).expect("put");
+        txn.commit(None).expect("commit")
+    }
+
+    fn delete(store: &mut Store, key: &str, end: &str) -> (usize, i64) {
+        let mut txn = store.write();
+        let n = txn.delete_range(key.as_bytes(), end.as_bytes()).expect("delete").len();
+        (n, txn.commit(None).expect("commit"))
+    }
+
+    fn get(store: &Store, key: &str, rev: i64) -> Option<KeyValue> {
+        store.range(key.as_bytes(), b"", 0, rev).expect("range").kvs.into_iter().next()
+    }
+
+    fn keys(r: &RangeResult) -> Vec<String> {
+        r.kvs.iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect()
+    }
+
+    #[test]
+    fn revisions_versions_and_tombstones_as_etcd() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.current_revision(), 1, "the store starts at revision 1");
+        assert_eq!(put(&mut s, "foo", "bar"), 2);
+        assert_eq!(put(&mut s, "foo", "baz"), 3);
+        let kv = get(&s, "foo", 0).unwrap();
+        assert_eq!((kv.create_revision, kv.mod_revision, kv.version, kv.value), (2, 3, 2, b"baz".to_vec()));
+        assert_eq!(get(&s, "foo", 2).unwrap().value, b"bar", "history stays readable");
+        assert_eq!(delete(&mut s, "foo", ""), (1, 4));
+        assert_eq!(get(&s, "foo", 0), None);
+        assert_eq!(delete(&mut s, "foo", ""), (0, 4), "deleting nothing adds no revision");
+        assert_eq!(put(&mut s, "foo", "again"), 5);
+        let kv = get(&s, "foo", 0).unwrap();
+        assert_eq!((kv.create_revision, kv.version), (5, 1), "a new generation");
+        assert_eq!(s.range(b"foo", b"", 0, 6), Err(MvccError::FutureRev));
+    }
+
+    #[test]
+    fn ranges_prefixes_from_key_and_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        for k in ["a", "b/1", "b/2", "b/3", "c"] {
+            put(&mut s, k, "v");
+        }
+        let r = s.range(b"b/", b"b0", 0, 0).unwrap();
+        assert_eq!(keys(&r), ["b/1", "b/2", "b/3"]);
+        let r = s.range(b"b/", b"b0", 2, 0).unwrap();
+        assert_eq!((keys(&r), r.count), (vec!["b/1".to_string(), "b/2".to_string()], 3));
+        assert_eq!(keys(&s.range(b"b/2", b"\0", 0, 0).unwrap()), ["b/2", "b/3", "c"]);
+        assert_eq!(s.range(b"\0", b"\0", 0, 0).unwrap().count, 5);
+        assert_eq!(s.range(b"z", b"a", 0, 0).unwrap().count, 0, "an end before the key matches nothing");
+        assert_eq!(s.range(b"", b"\0", 0, 3).unwrap().count, 2, "two keys existed at revision 3");
+    }
+
+    #[test]
+    fn one_transaction_is_one_revision_and_reads_its_own_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        put(&mut s, "x", "0");
+        let mut txn = s.write();
+        txn.put(b"a", b"1", 7).unwrap();
+        txn.put(b"b", b"2", 0).unwrap();
+        assert_eq!(txn.range(b"a", b"c", 0, 0).unwrap().count, 2);
+        let deleted = txn.delete_range(b"x", b"").unwrap();
+        assert_eq!(deleted.len(), 1);
+        assert_eq!(txn.commit(Some(42)).unwrap(), 3);
+        let a = get(&s, "a", 0).unwrap();
+        assert_eq!((a.mod_revision, a.lease), (3, 7));
+        assert_eq!(get(&s, "b", 0).unwrap().mod_revision, 3);
+        assert_eq!(s.consistent_index(), 42);
+    }
+
+    #[test]
+    fn compaction_keeps_reads_at_and_after_it_and_refuses_older() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        put(&mut s, "k", "v2"); // 2
+        put(&mut s, "k", "v3"); // 3
+        put(&mut s, "gone", "x"); // 4
+        delete(&mut s, "gone", ""); // 5
+        put(&mut s, "k", "v6"); // 6
+        s.compact(5).unwrap();
+        assert_eq!(s.range(b"k", b"", 0, 4), Err(MvccError::Compacted));
+        assert_eq!(get(&s, "k", 5).unwrap().value, b"v3", "a read at the compacted revision works");
+        assert_eq!(get(&s, "k", 0).unwrap().value, b"v6");
+        assert_eq!(s.compact(5), Err(MvccError::Compacted));
+        assert_eq!(s.compact(99), Err(MvccError::FutureRev));
+        assert_eq!(s.key_count(), 1);
+        let stored = s.tree.scan_prefix([RECORD]).count();
+        assert_eq!(stored, 2, "only k@3 (still read at 5) and k@6 remain");
+    }
+
+    #[test]
+    fn a_reopened_store_has_the_same_keys_revisions_and_history() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = Store::open(dir.path()).unwrap();
+            put(&mut s, "a", "1"); // 2
+            put(&mut s, "a", "2"); // 3
+            put(&mut s, "b", "1"); // 4
+            delete(&mut s, "b", ""); // 5
+            put(&mut s, "a", "3"); // 6
+            s.compact(4).unwrap();
+            let mut txn = s.write();
+            txn.put(b"c", b"1", 0).unwrap();
+            txn.commit(Some(9)).unwrap(); // 7
+            s.flush().unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.current_revision(), 7);
+        assert_eq!(s.compact_revision(), 4);
+        assert_eq!(s.consistent_index(), 9);
+        let a = get(&s, "a", 0).unwrap();
+        assert_eq!((a.create_revision, a.mod_revision, a.version), (2, 6, 3));
+        assert_eq!(get(&s, "a", 4).unwrap().value, b"2");
+        assert_eq!(get(&s, "b", 0), None);
+        assert_eq!(s.range(b"a", b"", 0, 3), Err(MvccError::Compacted));
+        assert_eq!(s.key_count(), 2);
+    }
+
+    #[test]
+    fn records_round_trip_and_damage_is_reported() {
+        let kv = KeyValue {
+            key: b"k\xff".to_vec(),
+            create_revision: 2,
+            mod_revision: 9,
+            version: 3,
+            value: vec![],
+            lease: 0x7fff,
+        };
+        assert_eq!(decode(&encode(&kv)), Ok(kv.clone()));
+        let bytes = encode(&kv);
+        assert!(matches!(decode(&bytes[..bytes.len() - 1]), Err(MvccError::Corrupt(_))));
+        assert!(matches!(decode(&[9]), Err(MvccError::Corrupt(_))));
+        assert_eq!(parse_record_key(&record_key(Revision::new(5, 2), true)), Ok((Revision::new(5, 2), true)));
+        assert!(parse_record_key(b"kshort").is_err());
+    }
+}

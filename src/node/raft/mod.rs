@@ -1,4 +1,5 @@
-//! Consensus: the raft log's durable store (the raft-rs driver and peer transport arrive with the
-//! server).
+//! Consensus: the raft log's write-ahead log and raft-rs's `Storage` over it (the driver that owns the
+//! RawNode, and the peer transport, arrive with the server).
 
+pub mod storage;
 pub mod wal;

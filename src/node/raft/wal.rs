@@ -160,7 +160,9 @@ impl Wal {
     }
 
     /// Appends entries (an entry at an index already written replaces it and all after it) and the
-    /// hard state, then makes them durable with one fdatasync. Returns once they are on disk.
+    /// hard state. As etcd's WAL does, it syncs (one fdatasync for the whole batch) when there are
+    /// entries or the term or vote changed, and returns once they are on disk; a change of the commit
+    /// index alone is written without a sync (raft recovers a commit index that lags).
     pub fn save(&mut self, entries: &[LogEntry], hard_state: Option<HardState>) -> Result<(), WalError> {
         if entries.is_empty() && hard_state.is_none_or(|h| h == self.hard_state) {
             return Ok(());
@@ -168,6 +170,8 @@ impl Wal {
         if self.file_len >= self.segment_bytes {
             self.cut(entries.first().map_or(self.last_index + 1, |e| e.index))?;
         }
+        let must_sync = !entries.is_empty()
+            || hard_state.is_some_and(|h| h.term != self.hard_state.term || h.vote != self.hard_state.vote);
         let mut buf = Vec::new();
         for e in entries {
             let mut body = Vec::with_capacity(17 + e.data.len());
@@ -180,7 +184,7 @@ impl Wal {
         if let Some(h) = hard_state {
             frame(&mut buf, &hard_state_body(h));
         }
-        self.write_and_sync(&buf)?;
+        self.write(&buf, must_sync)?;
         if let Some(last) = entries.last() {
             self.last_index = last.index;
             if let Some(seg) = self.segments.last_mut() {
@@ -208,10 +212,12 @@ impl Wal {
         sync_dir(&self.dir)
     }
 
-    fn write_and_sync(&mut self, buf: &[u8]) -> Result<(), WalError> {
+    fn write(&mut self, buf: &[u8], sync: bool) -> Result<(), WalError> {
         let path = self.segments.last().map(|s| s.path.clone()).unwrap_or_else(|| self.dir.clone());
         self.file.write_all(buf).map_err(io(&path))?;
-        self.file.sync_data().map_err(io(&path))?;
+        if sync {
+            self.file.sync_data().map_err(io(&path))?;
+        }
         self.file_len += buf.len() as u64;
         Ok(())
     }
@@ -227,7 +233,7 @@ impl Wal {
         let mut buf = Vec::new();
         frame(&mut buf, &snapshot_body(self.snapshot));
         frame(&mut buf, &hard_state_body(self.hard_state));
-        self.write_and_sync(&buf)?;
+        self.write(&buf, true)?;
         sync_dir(&self.dir)
     }
 
@@ -243,7 +249,7 @@ impl Wal {
 fn frame_and_write(wal: &mut Wal, body: &[u8]) -> Result<(), WalError> {
     let mut buf = Vec::new();
     frame(&mut buf, body);
-    wal.write_and_sync(&buf)
+    wal.write(&buf, true)
 }
 
 fn new_segment(dir: &Path, seq: u64, first_index: u64) -> Result<Segment, WalError> {

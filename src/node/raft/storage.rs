@@ -1,0 +1,284 @@
+//! raft-rs's `Storage` over the write-ahead log: entries after the last snapshot are kept in memory
+//! for raft to read, and entries and term/vote changes are on disk (one fdatasync per `persist`)
+//! before the driver acknowledges anything.
+//!
+//! As in etcd, a commit index that moved on its own is written without a sync, so after a crash the
+//! recorded commit may lag what the state machine applied. The driver restarts raft with
+//! `applied = min(state machine's applied index, hard_state().commit)` and the apply layer skips
+//! entries at or below the index the state machine already holds.
+//!
+//! The membership (ConfState) is the caller's: it comes from the member's bootstrap configuration;
+//! membership changes (node II) persist it with the snapshot metadata.
+
+use std::path::Path;
+
+use prost_011::Message;
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
+use raft::{GetEntriesContext, RaftState, StorageError};
+
+use crate::node::raft::wal::{self, LogEntry, SnapshotMark, Wal, WalError};
+
+pub struct LogStore {
+    wal: Wal,
+    hard_state: HardState,
+    conf_state: ConfState,
+    snapshot: SnapshotMetadata,
+    /// Entries after `snapshot.index`, contiguous.
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogStoreError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("raft log: entry {index} cannot be decoded: {why}")]
+    Decode { index: u64, why: String },
+}
+
+impl LogStore {
+    /// Opens the log in `dir`, replaying what the WAL holds.
+    pub fn open(dir: &Path, conf_state: ConfState) -> Result<Self, LogStoreError> {
+        let (wal, rec) = Wal::open(dir)?;
+        let entries = rec
+            .entries
+            .iter()
+            .map(|e| {
+                Entry::decode(e.data.as_slice())
+                    .map_err(|err| LogStoreError::Decode { index: e.index, why: err.to_string() })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let hs = rec.hard_state;
+        let snapshot = SnapshotMetadata {
+            conf_state: Some(conf_state.clone()),
+            index: rec.snapshot.index,
+            term: rec.snapshot.term,
+        };
+        Ok(Self {
+            wal,
+            hard_state: HardState { term: hs.term, vote: hs.vote, commit: hs.commit },
+            conf_state,
+            snapshot,
+            entries,
+        })
+    }
+
+    /// Appends a Ready's entries (replacing any conflicting suffix) and hard state, durably: returns
+    /// after one fdatasync.
+    pub fn persist(
+        &mut self,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+    ) -> Result<(), LogStoreError> {
+        let records: Vec<LogEntry> = entries
+            .iter()
+            .map(|e| LogEntry { index: e.index, term: e.term, data: e.encode_to_vec() })
+            .collect();
+        let hs = hard_state.map(|h| wal::HardState { term: h.term, vote: h.vote, commit: h.commit });
+        self.wal.save(&records, hs)?;
+        if let Some(first) = entries.first() {
+            let keep = self.entries.iter().position(|e| e.index >= first.index).unwrap_or(self.entries.len());
+            self.entries.truncate(keep);
+            self.entries.extend_from_slice(entries);
+        }
+        if let Some(h) = hard_state {
+            self.hard_state = h.clone();
+        }
+        Ok(())
+    }
+
+    /// Raft's commit index can move without a Ready carrying a hard state (a light ready); record it
+    /// (written, not synced: see the module notes).
+    pub fn set_commit(&mut self, commit: u64) -> Result<(), LogStoreError> {
+        if commit > self.hard_state.commit {
+            let mut hs = self.hard_state.clone();
+            hs.commit = commit;
+            self.persist(&[], Some(&hs))?;
+        }
+        Ok(())
+    }
+
+    /// Entries up to `index` are in the state machine: drop them from the log.
+    pub fn compact_to(&mut self, index: u64) -> Result<(), LogStoreError> {
+        let Some(term) = self.entries.iter().find(|e| e.index == index).map(|e| e.term) else {
+            return Ok(());
+        };
+        self.wal.save_snapshot(SnapshotMark { index, term })?;
+        self.entries.retain(|e| e.index > index);
+        self.snapshot.index = index;
+        self.snapshot.term = term;
+        Ok(())
+    }
+
+    pub fn hard_state(&self) -> &HardState {
+        &self.hard_state
+    }
+
+    fn first(&self) -> u64 {
+        self.snapshot.index + 1
+    }
+
+    fn last(&self) -> u64 {
+        self.entries.last().map_or(self.snapshot.index, |e| e.index)
+    }
+}
+
+impl raft::Storage for LogStore {
+    fn initial_state(&self) -> raft::Result<RaftState> {
+        Ok(RaftState { hard_state: self.hard_state.clone(), conf_state: self.conf_state.clone() })
+    }
+
+    fn entries(
+        &self,
+        low: u64,
+        high: u64,
+        max_size: impl Into<Option<u64>>,
+        _context: GetEntriesContext,
+    ) -> raft::Result<Vec<Entry>> {
+        if low < self.first() {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if high > self.last() + 1 || low > high {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        let offset = self.first();
+        let mut out = self.entries[(low - offset) as usize..(high - offset) as usize].to_vec();
+        if let Some(max) = max_size.into() {
+            // raft-rs's rule: at least one entry, then as many as fit in max bytes.
+            let mut size = 0u64;
+            let keep = out
+                .iter()
+                .take_while(|e| {
+                    size += e.encoded_len() as u64;
+                    size <= max
+                })
+                .count()
+                .max(1);
+            out.truncate(keep);
+        }
+        Ok(out)
+    }
+
+    fn term(&self, idx: u64) -> raft::Result<u64> {
+        if idx == self.snapshot.index {
+            return Ok(self.snapshot.term);
+        }
+        if idx < self.first() {
+            return Err(raft::Error::Store(StorageError::Compacted));
+        }
+        if idx > self.last() {
+            return Err(raft::Error::Store(StorageError::Unavailable));
+        }
+        Ok(self.entries[(idx - self.first()) as usize].term)
+    }
+
+    fn first_index(&self) -> raft::Result<u64> {
+        Ok(self.first())
+    }
+
+    fn last_index(&self) -> raft::Result<u64> {
+        Ok(self.last())
+    }
+
+    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        // Sending snapshots to followers arrives with peers (node II); a single member never asks.
+        Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft::{Config, RawNode, Storage};
+
+    fn logger() -> slog::Logger {
+        slog::Logger::root(slog::Discard, slog::o!())
+    }
+
+    fn one_member() -> ConfState {
+        ConfState { voters: vec![1], ..ConfState::default() }
+    }
+
+    fn node(store: LogStore, applied: u64) -> RawNode<LogStore> {
+        let config = Config { id: 1, election_tick: 10, heartbeat_tick: 1, applied, ..Config::default() };
+        RawNode::new(&config, store, &logger()).expect("raft node")
+    }
+
+    /// The Ready loop in raft-rs's order for one member: apply committed, persist, advance, apply.
+    fn drive(raw: &mut RawNode<LogStore>, applied: &mut Vec<Vec<u8>>) {
+        while raw.has_ready() {
+            let mut ready = raw.ready();
+            let apply = |entries: Vec<Entry>, applied: &mut Vec<Vec<u8>>| {
+                applied.extend(entries.into_iter().filter(|e| !e.data.is_empty()).map(|e| e.data));
+            };
+            apply(ready.take_committed_entries(), applied);
+            raw.mut_store().persist(ready.entries(), ready.hs()).expect("persist");
+            let mut light = raw.advance(ready);
+            if let Some(commit) = light.commit_index() {
+                raw.mut_store().set_commit(commit).expect("commit");
+            }
+            apply(light.take_committed_entries(), applied);
+            raw.advance_apply();
+        }
+    }
+
+    #[test]
+    fn a_single_member_elects_itself_commits_and_keeps_it_all_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut applied = Vec::new();
+        let (term, last) = {
+            let mut raw = node(LogStore::open(dir.path(), one_member()).unwrap(), 0);
+            raw.campaign().unwrap();
+            drive(&mut raw, &mut applied);
+            assert_eq!(raw.raft.state, raft::StateRole::Leader);
+            for i in 0..3 {
+                raw.propose(vec![], format!("put k{i}").into_bytes()).unwrap();
+            }
+            drive(&mut raw, &mut applied);
+            assert_eq!(applied, vec![b"put k0".to_vec(), b"put k1".to_vec(), b"put k2".to_vec()]);
+            (raw.raft.term, raw.raft.raft_log.last_index())
+        };
+
+        let store = LogStore::open(dir.path(), one_member()).unwrap();
+        assert_eq!(store.last_index().unwrap(), last);
+        assert_eq!(store.hard_state().commit, last, "every entry was committed and recorded");
+        assert_eq!(store.hard_state().term, term);
+        let mut raw = node(store, last);
+        raw.campaign().unwrap();
+        drive(&mut raw, &mut applied);
+        raw.propose(vec![], b"put k3".to_vec()).unwrap();
+        drive(&mut raw, &mut applied);
+        assert_eq!(applied.last(), Some(&b"put k3".to_vec()));
+        assert_eq!(applied.len(), 4, "nothing applied twice after the restart");
+        assert!(raw.raft.term > term);
+    }
+
+    #[test]
+    fn entries_and_terms_follow_raft_rs_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LogStore::open(dir.path(), one_member()).unwrap();
+        let e = |index, term| Entry { index, term, data: vec![index as u8; 10], ..Entry::default() };
+        store.persist(&[e(1, 1), e(2, 1), e(3, 2)], None).unwrap();
+        assert_eq!(store.first_index().unwrap(), 1);
+        assert_eq!(store.last_index().unwrap(), 3);
+        assert_eq!(store.term(3).unwrap(), 2);
+        assert_eq!(store.term(0).unwrap(), 0);
+        assert!(matches!(store.term(4), Err(raft::Error::Store(StorageError::Unavailable))));
+        let ctx = GetEntriesContext::empty(false);
+        assert_eq!(store.entries(1, 4, None, ctx).unwrap().len(), 3);
+        let ctx = GetEntriesContext::empty(false);
+        assert_eq!(store.entries(1, 4, Some(1), ctx).unwrap().len(), 1, "at least one entry");
+        // A conflicting suffix from a new leader replaces the old one.
+        store.persist(&[e(2, 3)], None).unwrap();
+        assert_eq!(store.last_index().unwrap(), 2);
+        assert_eq!(store.term(2).unwrap(), 3);
+        store.compact_to(1).unwrap();
+        assert_eq!(store.first_index().unwrap(), 2);
+        assert_eq!(store.term(1).unwrap(), 1, "the snapshot's term is still known");
+        let ctx = GetEntriesContext::empty(false);
+        assert!(matches!(store.entries(1, 2, None, ctx), Err(raft::Error::Store(StorageError::Compacted))));
+        drop(store);
+        let store = LogStore::open(dir.path(), one_member()).unwrap();
+        assert_eq!((store.first_index().unwrap(), store.last_index().unwrap()), (2, 2));
+        assert_eq!(store.term(2).unwrap(), 3);
+    }
+}

@@ -5,6 +5,7 @@
 //! log; the `node` command arrives with the server itself (raft-rs driver, gRPC services).
 
 pub mod config;
+pub mod error;
 pub mod mvcc;
 pub mod raft;
 pub mod urls;

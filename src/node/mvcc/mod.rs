@@ -1,4 +1,5 @@
 //! Multi-version storage with etcd's semantics: revisions, the key index, and the store on sled.
 
+pub mod apply;
 pub mod key_index;
 pub mod store;

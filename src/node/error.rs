@@ -1,0 +1,83 @@
+//! The node's errors, with etcd's texts and gRPC codes (etcd's api/v3rpc/rpctypes/error.go), so
+//! etcd's clients see exactly what etcd would have sent.
+
+use crate::node::mvcc::store::MvccError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    #[error("etcdserver: key is not provided")]
+    EmptyKey,
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+    #[error("etcdserver: value is provided")]
+    ValueProvided,
+    #[error("etcdserver: lease is provided")]
+    LeaseProvided,
+    #[error("etcdserver: too many operations in txn request")]
+    TooManyOps,
+    #[error("etcdserver: duplicate key given in txn request")]
+    DuplicateKey,
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted,
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRev,
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    /// The state machine's storage failed; etcd stops in this case, a node must not go on serving.
+    #[error("etcdserver: {0}")]
+    Storage(String),
+}
+
+impl From<MvccError> for NodeError {
+    fn from(e: MvccError) -> Self {
+        match e {
+            MvccError::Compacted => NodeError::Compacted,
+            MvccError::FutureRev => NodeError::FutureRev,
+            other => NodeError::Storage(other.to_string()),
+        }
+    }
+}
+
+impl NodeError {
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            NodeError::EmptyKey
+            | NodeError::KeyNotFound
+            | NodeError::ValueProvided
+            | NodeError::LeaseProvided
+            | NodeError::TooManyOps
+            | NodeError::DuplicateKey => tonic::Code::InvalidArgument,
+            NodeError::Compacted | NodeError::FutureRev => tonic::Code::OutOfRange,
+            NodeError::LeaseNotFound => tonic::Code::NotFound,
+            NodeError::Storage(_) => tonic::Code::Internal,
+        }
+    }
+}
+
+impl From<NodeError> for tonic::Status {
+    fn from(e: NodeError) -> Self {
+        tonic::Status::new(e.code(), e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_texts_are_etcds() {
+        let s = tonic::Status::from(NodeError::from(MvccError::Compacted));
+        assert_eq!(
+            (s.code(), s.message()),
+            (tonic::Code::OutOfRange, "etcdserver: mvcc: required revision has been compacted")
+        );
+        let s = tonic::Status::from(NodeError::DuplicateKey);
+        assert_eq!(
+            (s.code(), s.message()),
+            (tonic::Code::InvalidArgument, "etcdserver: duplicate key given in txn request")
+        );
+        let s = tonic::Status::from(NodeError::LeaseNotFound);
+        assert_eq!((s.code(), s.message()), (tonic::Code::NotFound, "etcdserver: requested lease not found"));
+        assert_eq!(NodeError::EmptyKey.to_string(), "etcdserver: key is not provided");
+    }
+}

@@ -447,7 +447,7 @@ fn build(
     if election_ms == 0 {
         return Err(ConfigError::Invalid(format!("--election-timeout must be >0 (set to {election_ms}ms)")));
     }
-    if election_ms < 5 * heartbeat_ms {
+    if election_ms < heartbeat_ms.saturating_mul(5) {
         return Err(ConfigError::Invalid(format!(
             "--election-timeout[{election_ms}ms] should be at least as 5 times as --heartbeat-interval[{heartbeat_ms}ms]"
         )));
@@ -531,7 +531,7 @@ fn auto_compaction(mode: &str, retention: &str) -> Result<AutoCompaction, Config
         return Ok(match (n, mode) {
             (0, _) | (_, "") => AutoCompaction::Disabled,
             (n, "revision") => AutoCompaction::Revision(n),
-            (n, _) => AutoCompaction::Periodic(Duration::from_secs(n * 3600)),
+            (n, _) => AutoCompaction::Periodic(Duration::from_secs(n.saturating_mul(3600))),
         });
     }
     let period = crate::app::duration::parse_go_duration(retention)
@@ -763,6 +763,10 @@ mod tests {
             "--election-timeout[60000ms] is too long, and should be set less than 50000ms"
         );
         assert_eq!(err(&["--heartbeat-interval", "0"], &[]), "--heartbeat-interval must be >0 (set to 0ms)");
+        assert_eq!(
+            err(&["--heartbeat-interval", "18446744073709551615"], &[]),
+            "--election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[18446744073709551615ms]"
+        );
         assert_eq!(
             err(&["--name", "x", "--initial-cluster", "a=http://localhost:2380"], &[]),
             "couldn't find local name \"x\" in the initial cluster configuration"

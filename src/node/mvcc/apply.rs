@@ -209,7 +209,7 @@ fn range_with(
         || r.min_create_revision != 0
         || r.max_create_revision != 0;
     // Read everything when sorting or filtering; otherwise one more than the limit, for `more`.
-    let limit = if filtered || r.limit <= 0 { 0 } else { r.limit as usize + 1 };
+    let limit = if filtered || r.limit <= 0 { 0 } else { (r.limit as usize).saturating_add(1) };
     let found = read(limit, r.revision)?;
     let mut kvs = found.kvs;
     kvs.retain(|kv| {
@@ -564,6 +564,8 @@ mod tests {
         assert_eq!(keys(&r), ["b", "c"]);
         let r = apply_range(&s, &PbRangeRequest { keys_only: true, ..range_req("a", "") }).unwrap();
         assert!(r.kvs[0].value.is_empty());
+        let r = apply_range(&s, &PbRangeRequest { limit: i64::MAX, ..range_req("a", "\0") }).unwrap();
+        assert_eq!((r.kvs.len(), r.more), (3, false), "a huge limit is no limit");
         let r = apply_range(&s, &PbRangeRequest { count_only: true, ..range_req("a", "\0") }).unwrap();
         assert_eq!((r.kvs.len(), r.count), (0, 3));
         assert_eq!(r.header.map(|h| h.revision), Some(4));

@@ -9,4 +9,5 @@ mod support;
 mod cli;
 mod console_tmux;
 mod dashboard_etcd;
+mod node_kv;
 mod tls_auth_etcd;

@@ -8,4 +8,5 @@ pub mod config;
 pub mod error;
 pub mod mvcc;
 pub mod raft;
+pub mod rpc;
 pub mod urls;

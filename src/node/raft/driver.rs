@@ -7,6 +7,7 @@
 //! This is the single-member path (issue 3); peers, their messages and snapshots arrive with node II.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -100,6 +101,8 @@ enum Command {
 pub struct Handle {
     tx: Sender<Command>,
     pub store: Arc<RwLock<Store>>,
+    /// The raft term, for response headers.
+    term: Arc<AtomicU64>,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
@@ -109,6 +112,10 @@ impl Handle {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Command::Propose { write, reply }).map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
+    }
+
+    pub fn raft_term(&self) -> u64 {
+        self.term.load(Ordering::Relaxed)
     }
 
     /// Stops the driver and waits for its thread, so the data dir is free (its files closed).
@@ -175,8 +182,10 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     // A single member need not wait an election timeout to lead.
     raw.campaign()?;
     let store = Arc::new(RwLock::new(store));
+    let term = Arc::new(AtomicU64::new(raw.raft.term));
     let (tx, rx) = mpsc::channel();
     let mut driver = Driver {
+        term: term.clone(),
         raw,
         store: store.clone(),
         rx,
@@ -192,10 +201,11 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         .name("raft-driver".into())
         .spawn(move || driver.run())
         .map_err(DriverError::Spawn)?;
-    Ok(Handle { tx, store, thread: Arc::new(Mutex::new(Some(thread))) })
+    Ok(Handle { tx, store, term, thread: Arc::new(Mutex::new(Some(thread))) })
 }
 
 struct Driver {
+    term: Arc<AtomicU64>,
     raw: RawNode<LogStore>,
     store: Arc<RwLock<Store>>,
     rx: Receiver<Command>,
@@ -288,6 +298,7 @@ impl Driver {
             return Ok(());
         }
         let mut ready = self.raw.ready();
+        self.term.store(self.raw.raft.term, Ordering::Relaxed);
         for rs in ready.take_read_states() {
             let id = rs.request_ctx.as_slice().try_into().map(u64::from_le_bytes).unwrap_or(0);
             if let Some(reply) = self.read_waiting.remove(&id) {

@@ -23,9 +23,22 @@ fn lock_failed() -> Status {
 }
 
 impl KvService {
+    /// Proposes a write and completes its response header.
     async fn write(&self, write: Write) -> Result<WriteResponse, Status> {
-        Ok(self.handle.write(write).await?)
+        let mut resp = self.handle.write(write).await?;
+        let header = match &mut resp {
+            WriteResponse::Put(r) => &mut r.header,
+            WriteResponse::Delete(r) => &mut r.header,
+            WriteResponse::Txn(r) => &mut r.header,
+            WriteResponse::Compact(r) => &mut r.header,
+        };
+        self.identity.fill(header, self.handle.raft_term());
+        Ok(resp)
     }
+}
+
+fn mismatched() -> Status {
+    Status::internal("mismatched response")
 }
 
 #[tonic::async_trait]
@@ -59,11 +72,8 @@ impl PbKvService for KvService {
         let r = req.into_inner();
         apply::validate_put(&r)?;
         match self.write(Write::Put(r)).await? {
-            WriteResponse::Put(mut resp) => {
-                self.identity.fill(&mut resp.header, self.handle.raft_term());
-                Ok(Response::new(resp))
-            }
-            _ => Err(Status::internal("mismatched response")),
+            WriteResponse::Put(resp) => Ok(Response::new(resp)),
+            _ => Err(mismatched()),
         }
     }
 
@@ -74,11 +84,8 @@ impl PbKvService for KvService {
         let r = req.into_inner();
         apply::validate_delete(&r)?;
         match self.write(Write::Delete(r)).await? {
-            WriteResponse::Delete(mut resp) => {
-                self.identity.fill(&mut resp.header, self.handle.raft_term());
-                Ok(Response::new(resp))
-            }
-            _ => Err(Status::internal("mismatched response")),
+            WriteResponse::Delete(resp) => Ok(Response::new(resp)),
+            _ => Err(mismatched()),
         }
     }
 
@@ -86,11 +93,8 @@ impl PbKvService for KvService {
         let r = req.into_inner();
         apply::validate_txn(&r, self.max_txn_ops)?;
         match self.write(Write::Txn(r)).await? {
-            WriteResponse::Txn(mut resp) => {
-                self.identity.fill(&mut resp.header, self.handle.raft_term());
-                Ok(Response::new(resp))
-            }
-            _ => Err(Status::internal("mismatched response")),
+            WriteResponse::Txn(resp) => Ok(Response::new(resp)),
+            _ => Err(mismatched()),
         }
     }
 
@@ -99,11 +103,8 @@ impl PbKvService for KvService {
         req: Request<PbCompactionRequest>,
     ) -> Result<Response<PbCompactionResponse>, Status> {
         match self.write(Write::Compact(req.into_inner())).await? {
-            WriteResponse::Compact(mut resp) => {
-                self.identity.fill(&mut resp.header, self.handle.raft_term());
-                Ok(Response::new(resp))
-            }
-            _ => Err(Status::internal("mismatched response")),
+            WriteResponse::Compact(resp) => Ok(Response::new(resp)),
+            _ => Err(mismatched()),
         }
     }
 }

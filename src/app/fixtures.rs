@@ -32,11 +32,7 @@ pub fn info(id: u64, n: u8) -> MemberInfo {
 }
 
 pub fn member_list() -> MemberList {
-    MemberList {
-        cluster_id: CLUSTER,
-        members: vec![info(ID1, 1), info(ID2, 2), info(ID3, 3)],
-        answered_by: "http://127.0.0.1:2379".into(),
-    }
+    MemberList { cluster_id: CLUSTER, members: vec![info(ID1, 1), info(ID2, 2), info(ID3, 3)] }
 }
 
 pub fn status(member_id: u64, leader: u64, term: u64, index: u64, applied: u64) -> StatusInfo {

@@ -31,8 +31,6 @@ impl MemberInfo {
 pub struct MemberList {
     pub cluster_id: u64,
     pub members: Vec<MemberInfo>,
-    /// The endpoint that answered.
-    pub answered_by: String,
 }
 
 /// Maintenance.Status from one member's own client URL.

@@ -131,7 +131,6 @@ pub struct State {
     pub members: Vec<Member>,
     /// Why the latest MemberList failed, if it did.
     pub members_error: Option<String>,
-    pub members_answered_by: Option<String>,
     pub refresh: Refresh,
     /// Index into `members`.
     pub selected: usize,
@@ -153,7 +152,6 @@ impl State {
             cluster_id: None,
             members: Vec::new(),
             members_error: None,
-            members_answered_by: None,
             refresh: Refresh { next_id: 1, ..Refresh::default() },
             selected: 0,
             overlay: Overlay::None,

@@ -218,7 +218,6 @@ fn apply_member_list(state: &mut State, refresh: RefreshId, list: MemberList) ->
     state.members = members;
     state.cluster_id = Some(list.cluster_id);
     state.members_error = None;
-    state.members_answered_by = Some(list.answered_by);
     state.selected = selected_id
         .and_then(|id| state.members.iter().position(|m| m.info.id == id))
         .unwrap_or(state.selected)

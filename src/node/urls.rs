@@ -49,10 +49,6 @@ impl EtcdUrl {
     pub fn host_is_ip(&self) -> bool {
         self.host.parse::<std::net::IpAddr>().is_ok()
     }
-
-    pub fn is_tls(&self) -> bool {
-        matches!(self.scheme.as_str(), "https" | "unixs")
-    }
 }
 
 /// Go's net.SplitHostPort: "host:port" or "[v6]:port"; the port may be empty only as Go allows.

@@ -172,11 +172,7 @@ impl Pool {
                 is_learner: m.is_learner(),
             })
             .collect();
-        Ok(MemberList {
-            cluster_id: resp.header().map_or(0, |h| h.cluster_id()),
-            members,
-            answered_by: endpoint.to_string(),
-        })
+        Ok(MemberList { cluster_id: resp.header().map_or(0, |h| h.cluster_id()), members })
     }
 
     async fn status(&self, endpoint: &str) -> Result<StatusInfo, String> {

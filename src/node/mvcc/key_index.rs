@@ -94,11 +94,6 @@ impl KeyIndex {
         })
     }
 
-    /// Every revision at or after main revision `since` (for watchers catching up).
-    pub fn since(&self, since: i64) -> Vec<Revision> {
-        self.generations.iter().flat_map(|g| g.revs.iter()).filter(|r| r.main >= since).copied().collect()
-    }
-
     fn find_generation(&self, at: i64) -> Option<&Generation> {
         let last = self.generations.len().checked_sub(1)?;
         for (i, g) in self.generations.iter().enumerate().rev() {
@@ -228,6 +223,5 @@ mod tests {
         let mut ki = KeyIndex::restore(rev(3), rev(7), 4);
         ki.put(rev(9));
         assert_eq!(ki.get(9), Some(KeyAt { modified: rev(9), created: rev(3), version: 5 }));
-        assert_eq!(ki.since(8), vec![rev(9)]);
     }
 }

@@ -245,11 +245,6 @@ impl Store {
         self.db.flush()?;
         Ok(())
     }
-
-    /// Bytes sled reports for the database on disk.
-    pub fn size_on_disk(&self) -> Result<u64, MvccError> {
-        Ok(self.db.size_on_disk()?)
-    }
 }
 
 /// One write transaction: every change gets revision `main`, with `sub` counting changes. Reads in

@@ -423,8 +423,8 @@ mod tests {
         assert_eq!(Wal::open(dir.path()).unwrap().1.entries.len(), 3);
     }
 
-    #[test]
-    fn a_final_record_with_a_bad_checksum_is_torn_but_one_in_the_middle_is_corruption() {
+    /// A log of two single-entry batches: its directory, its file and the file's bytes.
+    fn two_batches() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         {
             let (mut wal, _) = Wal::open(dir.path()).unwrap();
@@ -432,21 +432,20 @@ mod tests {
             wal.save(&[entry(2, 1)], None).unwrap();
         }
         let file = wal_files(dir.path()).pop().unwrap();
-        let mut bytes = fs::read(&file).unwrap();
+        let bytes = fs::read(&file).unwrap();
+        (dir, file, bytes)
+    }
+
+    #[test]
+    fn a_final_record_with_a_bad_checksum_is_torn_but_one_in_the_middle_is_corruption() {
+        let (dir, file, mut bytes) = two_batches();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         fs::write(&file, &bytes).unwrap();
         let (_, rec) = Wal::open(dir.path()).unwrap();
         assert_eq!(rec.entries, vec![entry(1, 1)], "the damaged last record was never acknowledged");
 
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let (mut wal, _) = Wal::open(dir.path()).unwrap();
-            wal.save(&[entry(1, 1)], None).unwrap();
-            wal.save(&[entry(2, 1)], None).unwrap();
-        }
-        let file = wal_files(dir.path()).pop().unwrap();
-        let mut bytes = fs::read(&file).unwrap();
+        let (dir, file, mut bytes) = two_batches();
         bytes[HEADER + 3] ^= 0xff; // inside the first record's body
         fs::write(&file, &bytes).unwrap();
         match Wal::open(dir.path()) {

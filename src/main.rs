@@ -1,5 +1,5 @@
 //! etcdeck's command line. `etcdeck` (or `etcdeck console`) opens the console; `etcdeck status` prints
-//! the dashboard once for scripts.
+//! the dashboard once for scripts; `etcdeck node` runs an etcd member with etcd's own flags.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -35,6 +35,13 @@ enum Command {
     Console(ConsoleArgs),
     /// Print the cluster dashboard once; exit 0 only when the cluster is healthy
     Status(StatusArgs),
+    /// Run an etcd member, configured with etcd's flags and ETCD_* variables (etcdeck node --help)
+    #[command(disable_help_flag = true)]
+    Node {
+        /// etcd's flags, e.g. --name, --data-dir, --listen-client-urls
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        flags: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -63,6 +70,11 @@ enum WriteOut {
 
 fn main() -> ExitCode {
     let started = Instant::now();
+    // The node reads etcd's flags (Go style, ETCD_* variables, --config-file) itself.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("node") {
+        return etcdeck::node::command::main(&args[2..]);
+    }
     let cli = Cli::parse();
     let config = match cli.conn.resolve(prompt_password) {
         Ok(config) => config,
@@ -96,6 +108,8 @@ fn main() -> ExitCode {
             console(&runtime, config, merged, started)
         }
         None => console(&runtime, config, cli.console, started),
+        // Handled before parsing; reached only through an abbreviation clap expanded.
+        Some(Command::Node { flags }) => etcdeck::node::command::main(&flags),
     }
 }
 

@@ -1,76 +1,55 @@
-//! The node's KV path end to end, in process: etcd-client -> tonic KV service -> raft driver (WAL,
-//! fdatasync) -> MVCC store on sled. The `node` command and etcdctl parity arrive with issue 3.
+//! The node end to end, in process: etcd-client -> tonic services -> raft driver (WAL, fdatasync) ->
+//! MVCC store on sled; KV, leases, watch, maintenance and the HTTP endpoints.
 
 use std::time::Duration;
 
-use etcd_client::proto::PbKvServer;
 use etcd_client::{
     Client, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
 };
-use etcdeck::node::raft::driver::{self, Handle};
-use etcdeck::node::rpc::kv::KvService;
-use etcdeck::node::rpc::Identity;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use etcdeck::node::config;
+use etcdeck::node::server::{self, Running};
 
-struct TestNode {
-    url: String,
-    handle: Handle,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+pub struct TestNode {
+    pub url: String,
+    running: Running,
     _dir: tempfile::TempDir,
 }
 
 impl TestNode {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let handle = driver::start(
-            dir.path(),
-            driver::Options {
-                member_id: 0x8e9e05c52164694d,
-                heartbeat: Duration::from_millis(100),
-                election_ticks: 10,
-            },
-        )
-        .expect("driver");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let kv = KvService {
-            handle: handle.clone(),
-            identity: Identity { cluster_id: 0xcdf818194e3a8c32, member_id: 0x8e9e05c52164694d },
-            max_txn_ops: 128,
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let _ = Server::builder()
-                .add_service(PbKvServer::new(kv))
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
-        TestNode { url, handle, stop: Some(stop), server: Some(server), _dir: dir }
+    pub async fn start() -> Self {
+        Self::start_with(&[], Duration::from_millis(200)).await
     }
 
-    async fn client(&self) -> Client {
+    /// A node with etcd's flags `extra` added and the watch progress interval given.
+    pub async fn start_with(extra: &[&str], progress: Duration) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut args = vec![
+            format!("--data-dir={}", dir.path().join("node").display()),
+            "--listen-client-urls=http://127.0.0.1:0".to_string(),
+            "--advertise-client-urls=http://127.0.0.1:2379".to_string(),
+            "--heartbeat-interval=20".to_string(),
+            "--election-timeout=200".to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let loaded = config::load(&args, &[], |_| Err(std::io::ErrorKind::NotFound.into())).expect("config");
+        let running = server::start_with(&loaded.config, progress).await.expect("node starts");
+        let url = format!("http://{}", running.client_addrs[0]);
+        TestNode { url, running, _dir: dir }
+    }
+
+    pub async fn client(&self) -> Client {
         tokio::time::timeout(Duration::from_secs(5), Client::connect([self.url.as_str()], None))
             .await
             .expect("connect in time")
             .expect("connect")
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-        }
-        self.handle.stop();
+    pub async fn stop(self) {
+        self.running.stop().await;
     }
 }
 
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+pub async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(10), f).await.expect("no request may hang")
 }
 

@@ -23,6 +23,22 @@ pub enum NodeError {
     FutureRev,
     #[error("etcdserver: requested lease not found")]
     LeaseNotFound,
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
+    #[error("etcdserver: request is too large")]
+    RequestTooLarge,
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
     /// The state machine's storage failed; etcd stops in this case, a node must not go on serving.
     #[error("etcdserver: {0}")]
     Storage(String),
@@ -46,9 +62,15 @@ impl NodeError {
             | NodeError::ValueProvided
             | NodeError::LeaseProvided
             | NodeError::TooManyOps
-            | NodeError::DuplicateKey => tonic::Code::InvalidArgument,
-            NodeError::Compacted | NodeError::FutureRev => tonic::Code::OutOfRange,
+            | NodeError::DuplicateKey
+            | NodeError::RequestTooLarge => tonic::Code::InvalidArgument,
+            NodeError::Compacted | NodeError::FutureRev | NodeError::LeaseTtlTooLarge => {
+                tonic::Code::OutOfRange
+            }
             NodeError::LeaseNotFound => tonic::Code::NotFound,
+            NodeError::LeaseExists | NodeError::BadLeaderTransferee => tonic::Code::FailedPrecondition,
+            NodeError::NoSpace => tonic::Code::ResourceExhausted,
+            NodeError::Timeout | NodeError::NoLeader | NodeError::Stopped => tonic::Code::Unavailable,
             NodeError::Storage(_) => tonic::Code::Internal,
         }
     }

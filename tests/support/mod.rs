@@ -328,3 +328,144 @@ impl Drop for EtcdCluster {
         }
     }
 }
+
+/// An `etcdeck node` process on free loopback ports, killed with this handle.
+pub struct EtcdeckNode {
+    pub client_url: String,
+    pub data_dir: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+    pub etcdctl: Option<PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl EtcdeckNode {
+    /// Starts a node named `name` with the test raft timers (heartbeat 50 ms, election 500 ms) and
+    /// `extra` flags, in a fresh temporary data dir.
+    pub fn start(name: &str, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join(format!("{name}.etcd"));
+        let mut node = Self::start_in(name, &data_dir, extra);
+        node._dir = Some(dir);
+        node
+    }
+
+    /// As `start`, on a data dir the caller keeps.
+    pub fn start_in(name: &str, data_dir: &Path, extra: &[&str]) -> Self {
+        let client_url = format!("http://127.0.0.1:{}", free_port());
+        let mut args = vec![
+            format!("--name={name}"),
+            format!("--data-dir={}", data_dir.display()),
+            format!("--listen-client-urls={client_url}"),
+            format!("--advertise-client-urls={client_url}"),
+            "--heartbeat-interval=50".into(),
+            "--election-timeout=500".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log = data_dir.with_extension("log");
+        let mut node = Self {
+            client_url,
+            data_dir: data_dir.to_path_buf(),
+            args,
+            log,
+            child: None,
+            etcdctl: find_in_path("etcdctl", Some("ETCDCTL_BIN")),
+            _dir: None,
+        };
+        node.spawn();
+        node.wait_serving(Duration::from_secs(20));
+        node
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let mut cmd = Command::new(etcdeck_bin());
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("ETCD") {
+                cmd.env_remove(name);
+            }
+        }
+        let child = cmd
+            .arg("node")
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start etcdeck node");
+        self.child = Some(child);
+    }
+
+    /// Waits until the node answers GET /health with true.
+    pub fn wait_serving(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let addr = self.client_url.trim_start_matches("http://").to_string();
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("etcdeck node exited ({status}) before serving:\n{}", self.log_text());
+            }
+            if http_get(&addr, "/health").is_some_and(|body| body.contains("\"true\"")) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("etcdeck node not serving after {limit:?}:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and waits (bounded) for a clean exit; returns its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the node again on its data dir and the same client URL.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "node is running");
+        self.spawn();
+        self.wait_serving(Duration::from_secs(20));
+    }
+}
+
+impl Drop for EtcdeckNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A bare HTTP/1.1 GET on loopback; the response body, or None if the server did not answer.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    Some(text)
+}

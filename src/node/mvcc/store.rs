@@ -5,6 +5,8 @@
 //! Layout (one sled tree, so one batch covers data and bookkeeping atomically):
 //! - `k` + main (8 bytes, big-endian) + `_` + sub (8 bytes) [+ `t` for a tombstone] -> encoded KeyValue,
 //!   as etcd lays out its bbolt "key" bucket, so a scan in key order replays history in order;
+//! - `l` + lease ID (8 bytes, big-endian) -> the lease's granted TTL in seconds;
+//! - `a` + member ID (8 bytes) + alarm type (4 bytes) -> an active alarm;
 //! - `m` + name -> bookkeeping: the compacted revision and the applied raft index.
 //!
 //! The key index (every key's generations of revisions) lives in memory and is rebuilt from the
@@ -17,6 +19,8 @@ use std::path::Path;
 use crate::node::mvcc::key_index::{KeyIndex, Revision};
 
 const RECORD: u8 = b'k';
+const LEASE: u8 = b'l';
+const ALARM: u8 = b'a';
 // Bookkeeping keys start with `m`, after every record key (`k`).
 const META_COMPACTED: &[u8] = b"mcompacted";
 const META_CONSISTENT_INDEX: &[u8] = b"mconsistent_index";
@@ -31,6 +35,20 @@ pub struct KeyValue {
     pub version: i64,
     pub value: Vec<u8>,
     pub lease: i64,
+}
+
+/// One change as a watcher sees it. A deletion carries the key and the deleting revision only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub deleted: bool,
+    pub kv: KeyValue,
+}
+
+/// A granted lease: its TTL and the keys attached to it now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LeaseRecord {
+    pub ttl: i64,
+    pub keys: BTreeSet<Vec<u8>>,
 }
 
 /// What a range read found.
@@ -65,28 +83,68 @@ impl From<sled::Error> for MvccError {
 }
 
 pub struct Store {
+    dir: std::path::PathBuf,
     db: sled::Db,
     tree: sled::Tree,
     index: BTreeMap<Vec<u8>, KeyIndex>,
     current: i64,
     compacted: i64,
     consistent_index: u64,
+    leases: BTreeMap<i64, LeaseRecord>,
+    alarms: BTreeSet<(u64, i32)>,
+    /// Bytes of keys and values stored, history included (what a defragmentation would keep).
+    in_use: u64,
+    /// The changes of the last committed transaction, for the watch hub.
+    events: Vec<Event>,
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir` and rebuilds the key index from its records.
     pub fn open(dir: &Path) -> Result<Self, MvccError> {
+        recover_defragmentation(dir)?;
         let db = sled::Config::new().path(dir).open()?;
         let tree = db.open_tree("mvcc")?;
-        let mut store =
-            Store { db, tree, index: BTreeMap::new(), current: 1, compacted: 0, consistent_index: 0 };
+        let mut store = Store {
+            dir: dir.to_path_buf(),
+            db,
+            tree,
+            index: BTreeMap::new(),
+            current: 1,
+            compacted: 0,
+            consistent_index: 0,
+            leases: BTreeMap::new(),
+            alarms: BTreeSet::new(),
+            in_use: 0,
+            events: Vec::new(),
+        };
         store.compacted = store.meta_i64(META_COMPACTED)?.unwrap_or(0);
         store.consistent_index = store.meta_i64(META_CONSISTENT_INDEX)?.map_or(0, |v| v as u64);
+        for item in store.tree.scan_prefix([LEASE]) {
+            let (k, v) = item?;
+            let id = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad lease key {k:?}")))?;
+            let ttl = be_i64_at(&v, 0).ok_or_else(|| MvccError::Corrupt(format!("bad lease {id:x}")))?;
+            store.leases.insert(id, LeaseRecord { ttl, keys: BTreeSet::new() });
+        }
+        for item in store.tree.scan_prefix([ALARM]) {
+            let (k, _) = item?;
+            let member = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad alarm {k:?}")))?;
+            let alarm = k.get(9..13).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes);
+            let alarm = alarm.ok_or_else(|| MvccError::Corrupt(format!("bad alarm {k:?}")))?;
+            store.alarms.insert((member as u64, alarm));
+        }
+        // Which lease each live key is attached to: its newest record says.
+        let mut attached: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
         for item in store.tree.scan_prefix([RECORD]) {
             let (k, v) = item?;
             let (rev, tombstone) = parse_record_key(&k)?;
             let kv = decode(&v)?;
+            store.in_use += (k.len() + v.len()) as u64;
             store.current = store.current.max(rev.main);
+            if tombstone || kv.lease == 0 {
+                attached.remove(&kv.key);
+            } else {
+                attached.insert(kv.key.clone(), kv.lease);
+            }
             match store.index.get_mut(&kv.key) {
                 Some(ki) if tombstone => {
                     ki.tombstone(rev);
@@ -98,6 +156,11 @@ impl Store {
                     let ki = KeyIndex::restore(Revision::new(kv.create_revision, 0), rev, kv.version);
                     store.index.insert(kv.key, ki);
                 }
+            }
+        }
+        for (key, lease) in attached {
+            if let Some(l) = store.leases.get_mut(&lease) {
+                l.keys.insert(key);
             }
         }
         store.current = store.current.max(store.compacted);
@@ -131,6 +194,160 @@ impl Store {
     /// The raft index of the last applied entry, stored in the same batch as its changes.
     pub fn consistent_index(&self) -> u64 {
         self.consistent_index
+    }
+
+    pub fn leases(&self) -> &BTreeMap<i64, LeaseRecord> {
+        &self.leases
+    }
+
+    /// Active alarms: (member ID, alarm type as etcd numbers them).
+    pub fn alarms(&self) -> &BTreeSet<(u64, i32)> {
+        &self.alarms
+    }
+
+    /// The changes the last committed transaction made.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Bytes the database takes on disk.
+    pub fn db_size(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Bytes of the stored records: what the database would hold after a defragmentation.
+    pub fn db_size_in_use(&self) -> u64 {
+        self.in_use
+    }
+
+    /// The events of revisions `from..=to`, in order; `Compacted` if part of that history is gone.
+    pub fn history(&self, from: i64, to: i64) -> Result<Vec<(Revision, Event)>, MvccError> {
+        if from < self.compacted {
+            return Err(MvccError::Compacted);
+        }
+        let mut out = Vec::new();
+        if to < from {
+            return Ok(out);
+        }
+        let start = record_key(Revision::new(from, 0), false);
+        let end = record_key(Revision::new(to.saturating_add(1), 0), false);
+        for item in self.tree.range(start..end) {
+            let (k, v) = item?;
+            let (rev, deleted) = parse_record_key(&k)?;
+            let mut kv = decode(&v)?;
+            if deleted {
+                kv = KeyValue { key: kv.key, mod_revision: rev.main, ..KeyValue::default() };
+            }
+            out.push((rev, Event { deleted, kv }));
+        }
+        Ok(out)
+    }
+
+    /// etcd's HashKV: CRC-32C over the key bucket's records up to `rev` (0: now), with the record keys
+    /// and values laid out as etcd lays them out, so equal histories hash equal on etcd and here.
+    /// Returns (hash, revision hashed, compacted revision).
+    pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64, i64), MvccError> {
+        if rev > 0 && rev <= self.compacted {
+            return Err(MvccError::Compacted);
+        }
+        if rev > self.current {
+            return Err(MvccError::FutureRev);
+        }
+        let rev = if rev <= 0 { self.current } else { rev };
+        // What compacting at `rev` would keep, as etcd's kvindex.Keep.
+        let keep: BTreeSet<Revision> =
+            self.index.values().filter_map(|ki| ki.get(rev)).map(|k| k.modified).collect();
+        const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+        let mut digest = CASTAGNOLI.digest();
+        digest.update(b"key");
+        let end = record_key(Revision::new(rev.saturating_add(1), 0), false);
+        for item in self.tree.range(&[RECORD][..]..&end[..]) {
+            let (k, v) = item?;
+            let (r, deleted) = parse_record_key(&k)?;
+            if r.main <= self.compacted && !keep.is_empty() && !keep.contains(&r) {
+                continue;
+            }
+            let kv = decode(&v)?;
+            let pb = if deleted {
+                etcd_client::proto::PbKeyValue { key: kv.key, ..Default::default() }
+            } else {
+                etcd_client::proto::PbKeyValue {
+                    key: kv.key,
+                    create_revision: kv.create_revision,
+                    mod_revision: kv.mod_revision,
+                    version: kv.version,
+                    value: kv.value,
+                    lease: kv.lease,
+                }
+            };
+            digest.update(&k[1..]);
+            digest.update(&prost::Message::encode_to_vec(&pb));
+        }
+        let compacted = if self.compacted == 0 { -1 } else { self.compacted };
+        Ok((digest.finalize(), rev, compacted))
+    }
+
+    /// CRC-32C of everything the database holds (etcd's Hash covers its whole backend the same way).
+    pub fn hash(&self) -> Result<u32, MvccError> {
+        const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+        let mut digest = CASTAGNOLI.digest();
+        for item in self.tree.iter() {
+            let (k, v) = item?;
+            digest.update(&k);
+            digest.update(&v);
+        }
+        Ok(digest.finalize())
+    }
+
+    /// A consistent image of the whole database: a magic line, then every record as
+    /// (u32 length, key, u32 length, value), an end mark, and zero padding to a multiple of 512 bytes
+    /// (etcdctl expects the checksum the server appends after a 512-byte aligned image).
+    pub fn image(&self) -> Result<Vec<u8>, MvccError> {
+        let mut out = Vec::with_capacity(self.in_use as usize + 4096);
+        out.extend_from_slice(IMAGE_MAGIC);
+        for item in self.tree.iter() {
+            let (k, v) = item?;
+            out.extend_from_slice(&(k.len() as u32).to_be_bytes());
+            out.extend_from_slice(&k);
+            out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            out.extend_from_slice(&v);
+        }
+        out.extend_from_slice(&u32::MAX.to_be_bytes());
+        out.resize(out.len().div_ceil(512) * 512, 0);
+        Ok(out)
+    }
+
+    /// Rewrites the database compactly: copies it to a new directory, then swaps the two. A crash
+    /// part way is finished or undone at the next open.
+    pub fn defragment(&mut self) -> Result<(), MvccError> {
+        let fresh = defrag_path(&self.dir, "defrag");
+        let old = defrag_path(&self.dir, "old");
+        if fresh.exists() {
+            std::fs::remove_dir_all(&fresh).map_err(io_error)?;
+        }
+        {
+            let db = sled::Config::new().path(&fresh).open()?;
+            let tree = db.open_tree("mvcc")?;
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for item in self.tree.iter() {
+                let (k, v) = item?;
+                batch.insert(k, v);
+                n += 1;
+                if n % 10_000 == 0 {
+                    tree.apply_batch(std::mem::take(&mut batch))?;
+                }
+            }
+            tree.apply_batch(batch)?;
+            db.flush()?;
+        }
+        self.db.flush()?;
+        std::fs::rename(&self.dir, &old).map_err(io_error)?;
+        std::fs::rename(&fresh, &self.dir).map_err(io_error)?;
+        self.db = sled::Config::new().path(&self.dir).open()?;
+        self.tree = self.db.open_tree("mvcc")?;
+        std::fs::remove_dir_all(&old).map_err(io_error)?;
+        Ok(())
     }
 
     /// Number of keys alive now.
@@ -203,7 +420,14 @@ impl Store {
     /// Starts a write transaction; its changes all get the next revision.
     pub fn write(&mut self) -> WriteTxn<'_> {
         let main = self.current + 1;
-        WriteTxn { store: self, main, sub: 0, pending: BTreeMap::new(), batch: sled::Batch::default() }
+        WriteTxn {
+            store: self,
+            main,
+            sub: 0,
+            pending: BTreeMap::new(),
+            batch: sled::Batch::default(),
+            events: Vec::new(),
+        }
     }
 
     /// Drops the history before `rev` (reads at `rev` and later still work), as etcd's Compact.
@@ -230,9 +454,10 @@ impl Store {
         let first = [RECORD];
         let after = record_key(Revision::new(rev + 1, 0), false);
         for item in self.tree.range(&first[..]..&after[..]) {
-            let (k, _) = item?;
+            let (k, v) = item?;
             let (r, _) = parse_record_key(&k)?;
             if !keep.contains(&r) {
+                self.in_use = self.in_use.saturating_sub((k.len() + v.len()) as u64);
                 batch.remove(k);
             }
         }
@@ -255,6 +480,7 @@ pub struct WriteTxn<'a> {
     sub: i64,
     pending: BTreeMap<Revision, KeyValue>,
     batch: sled::Batch,
+    events: Vec<Event>,
 }
 
 impl WriteTxn<'_> {
@@ -288,11 +514,63 @@ impl WriteTxn<'_> {
             value: value.to_vec(),
             lease,
         };
-        self.batch.insert(record_key(rev, false), encode(&kv));
+        let record = encode(&kv);
+        self.store.in_use += (18 + record.len()) as u64;
+        self.batch.insert(record_key(rev, false), record);
         self.store.index.entry(key.to_vec()).or_default().put(rev);
+        if let Some(p) = prev.as_ref().filter(|p| p.lease != 0) {
+            if let Some(l) = self.store.leases.get_mut(&p.lease) {
+                l.keys.remove(key);
+            }
+        }
+        if lease != 0 {
+            if let Some(l) = self.store.leases.get_mut(&lease) {
+                l.keys.insert(key.to_vec());
+            }
+        }
+        self.events.push(Event { deleted: false, kv: kv.clone() });
         self.pending.insert(rev, kv);
         self.sub += 1;
         Ok(prev)
+    }
+
+    /// Records a lease (a grant); its keys attach as puts name it.
+    pub fn grant(&mut self, id: i64, ttl: i64) {
+        let mut key = vec![LEASE];
+        key.extend_from_slice(&id.to_be_bytes());
+        self.batch.insert(key, &ttl.to_be_bytes());
+        self.store.leases.insert(id, LeaseRecord { ttl, keys: BTreeSet::new() });
+    }
+
+    /// Removes a lease and deletes every key attached to it, in this transaction's one revision.
+    /// Returns false if there was no such lease.
+    pub fn revoke(&mut self, id: i64) -> Result<bool, MvccError> {
+        let Some(lease) = self.store.leases.remove(&id) else { return Ok(false) };
+        let mut key = vec![LEASE];
+        key.extend_from_slice(&id.to_be_bytes());
+        self.batch.remove(key);
+        for k in &lease.keys {
+            self.delete_range(k, &[])?;
+        }
+        Ok(true)
+    }
+
+    pub fn alarms(&self) -> Vec<(u64, i32)> {
+        self.store.alarms.iter().copied().collect()
+    }
+
+    /// Raises or clears an alarm.
+    pub fn set_alarm(&mut self, member: u64, alarm: i32, active: bool) {
+        let mut key = vec![ALARM];
+        key.extend_from_slice(&member.to_be_bytes());
+        key.extend_from_slice(&alarm.to_be_bytes());
+        if active {
+            self.batch.insert(key, &[]);
+            self.store.alarms.insert((member, alarm));
+        } else {
+            self.batch.remove(key);
+            self.store.alarms.remove(&(member, alarm));
+        }
     }
 
     /// Deletes the keys in [key, end) (same forms as `range`); returns the deleted pairs.
@@ -301,10 +579,18 @@ impl WriteTxn<'_> {
         for kv in &found {
             let rev = Revision::new(self.main, self.sub);
             let tomb = KeyValue { key: kv.key.clone(), mod_revision: self.main, ..KeyValue::default() };
-            self.batch.insert(record_key(rev, true), encode(&tomb));
+            let record = encode(&tomb);
+            self.store.in_use += (19 + record.len()) as u64;
+            self.batch.insert(record_key(rev, true), record);
             if let Some(ki) = self.store.index.get_mut(&kv.key) {
                 ki.tombstone(rev);
             }
+            if kv.lease != 0 {
+                if let Some(l) = self.store.leases.get_mut(&kv.lease) {
+                    l.keys.remove(&kv.key);
+                }
+            }
+            self.events.push(Event { deleted: true, kv: tomb });
             self.sub += 1;
         }
         Ok(found)
@@ -317,17 +603,52 @@ impl WriteTxn<'_> {
     /// Writes the changes in one sled batch, with `applied_index` (the raft entry they came from)
     /// in the same batch; returns the store's revision after the transaction.
     pub fn commit(self, applied_index: Option<u64>) -> Result<i64, MvccError> {
-        let WriteTxn { store, main, sub, mut batch, .. } = self;
+        let WriteTxn { store, main, sub, mut batch, events, .. } = self;
         if let Some(index) = applied_index {
             batch.insert(META_CONSISTENT_INDEX, &index.to_be_bytes());
             store.consistent_index = index;
         }
         store.tree.apply_batch(batch)?;
+        store.events = events;
         if sub > 0 {
             store.current = main;
         }
         Ok(store.current)
     }
+}
+
+const IMAGE_MAGIC: &[u8] = b"etcdeck-snapshot 1\n";
+
+fn be_i64_at(b: &[u8], at: usize) -> Option<i64> {
+    b.get(at..at + 8).and_then(|s| s.try_into().ok()).map(i64::from_be_bytes)
+}
+
+fn io_error(e: std::io::Error) -> MvccError {
+    MvccError::Storage(e.to_string())
+}
+
+fn defrag_path(dir: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".{suffix}"));
+    dir.with_file_name(name)
+}
+
+/// Finishes or undoes a defragmentation a crash interrupted: the old copy is complete until the new
+/// one has been renamed into place.
+fn recover_defragmentation(dir: &Path) -> Result<(), MvccError> {
+    let fresh = defrag_path(dir, "defrag");
+    let old = defrag_path(dir, "old");
+    if old.exists() {
+        if dir.exists() {
+            std::fs::remove_dir_all(&old).map_err(io_error)?;
+        } else {
+            std::fs::rename(&old, dir).map_err(io_error)?;
+        }
+    }
+    if fresh.exists() {
+        std::fs::remove_dir_all(&fresh).map_err(io_error)?;
+    }
+    Ok(())
 }
 
 fn record_key(rev: Revision, tombstone: bool) -> Vec<u8> {

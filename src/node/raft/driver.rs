@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use etcd_client::proto::{
-    PbCompactionRequest, PbCompactionResponse, PbDeleteRequest, PbDeleteResponse, PbPutRequest,
-    PbPutResponse, PbResponseHeader, PbTxnRequest, PbTxnResponse,
+    PbAlarmMember, PbAlarmRequest, PbAlarmResponse, PbCompactionRequest, PbCompactionResponse,
+    PbDeleteRequest, PbDeleteResponse, PbLeaseGrantRequest, PbLeaseGrantResponse, PbLeaseRevokeRequest,
+    PbLeaseRevokeResponse, PbPutRequest, PbPutResponse, PbResponseHeader, PbTxnOpRequest, PbTxnRequest,
+    PbTxnResponse,
 };
 use prost::Message;
 use raft::eraftpb::{ConfState, Entry};
@@ -22,9 +24,19 @@ use raft::{Config, RawNode, StateRole};
 use tokio::sync::oneshot;
 
 use crate::node::error::NodeError;
-use crate::node::mvcc::apply::{self, Leases};
+use crate::node::lease::{Lessor, MAX_LEASE_TTL};
+use crate::node::metrics::{inc, Metrics};
+use crate::node::mvcc::apply;
 use crate::node::mvcc::store::Store;
 use crate::node::raft::storage::{LogStore, LogStoreError};
+use crate::node::watch::Hub;
+
+/// etcd's AlarmType and AlarmRequest.AlarmAction numbers.
+pub const ALARM_NONE: i32 = 0;
+pub const ALARM_NOSPACE: i32 = 1;
+const ALARM_GET: i32 = 0;
+const ALARM_ACTIVATE: i32 = 1;
+const ALARM_DEACTIVATE: i32 = 2;
 
 /// A request that changes the store, carried in a raft entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +45,10 @@ pub enum Write {
     Delete(PbDeleteRequest),
     Txn(PbTxnRequest),
     Compact(PbCompactionRequest),
+    /// With the ID already chosen (a grant of ID 0 gets one before it is proposed).
+    LeaseGrant(PbLeaseGrantRequest),
+    LeaseRevoke(PbLeaseRevokeRequest),
+    Alarm(PbAlarmRequest),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,12 +57,37 @@ pub enum WriteResponse {
     Delete(PbDeleteResponse),
     Txn(PbTxnResponse),
     Compact(PbCompactionResponse),
+    LeaseGrant(PbLeaseGrantResponse),
+    LeaseRevoke(PbLeaseRevokeResponse),
+    Alarm(PbAlarmResponse),
 }
 
 const PUT: u8 = 1;
 const DELETE: u8 = 2;
 const TXN: u8 = 3;
 const COMPACT: u8 = 4;
+const LEASE_GRANT: u8 = 5;
+const LEASE_REVOKE: u8 = 6;
+const ALARM: u8 = 7;
+
+impl Write {
+    /// Whether the write adds data, so is refused while the NOSPACE alarm is raised (etcd's capped
+    /// applier: puts, transactions that put, and lease grants).
+    pub fn adds_data(&self) -> bool {
+        fn txn_puts(t: &PbTxnRequest) -> bool {
+            t.success.iter().chain(&t.failure).any(|op| match &op.request {
+                Some(PbTxnOpRequest::RequestPut(_)) => true,
+                Some(PbTxnOpRequest::RequestTxn(t)) => txn_puts(t),
+                _ => false,
+            })
+        }
+        match self {
+            Write::Put(_) | Write::LeaseGrant(_) => true,
+            Write::Txn(t) => txn_puts(t),
+            _ => false,
+        }
+    }
+}
 
 impl Write {
     /// `[kind][proposal id: u64 LE][the request's protobuf]`.
@@ -56,6 +97,9 @@ impl Write {
             Write::Delete(r) => (DELETE, r.encode_to_vec()),
             Write::Txn(r) => (TXN, r.encode_to_vec()),
             Write::Compact(r) => (COMPACT, r.encode_to_vec()),
+            Write::LeaseGrant(r) => (LEASE_GRANT, r.encode_to_vec()),
+            Write::LeaseRevoke(r) => (LEASE_REVOKE, r.encode_to_vec()),
+            Write::Alarm(r) => (ALARM, r.encode_to_vec()),
         };
         let mut out = Vec::with_capacity(9 + body.len());
         out.push(kind);
@@ -76,6 +120,9 @@ impl Write {
             DELETE => Write::Delete(PbDeleteRequest::decode(body).map_err(err)?),
             TXN => Write::Txn(PbTxnRequest::decode(body).map_err(err)?),
             COMPACT => Write::Compact(PbCompactionRequest::decode(body).map_err(err)?),
+            LEASE_GRANT => Write::LeaseGrant(PbLeaseGrantRequest::decode(body).map_err(err)?),
+            LEASE_REVOKE => Write::LeaseRevoke(PbLeaseRevokeRequest::decode(body).map_err(err)?),
+            ALARM => Write::Alarm(PbAlarmRequest::decode(body).map_err(err)?),
             kind => return Err(format!("unknown entry kind {kind}")),
         };
         Ok((id, write))
@@ -96,26 +143,64 @@ enum Command {
     Stop,
 }
 
+/// What the driver tells the rest of the node about raft, for headers, Status and metrics.
+#[derive(Default)]
+pub struct RaftStatus {
+    pub term: AtomicU64,
+    pub leader: AtomicU64,
+    pub commit: AtomicU64,
+    pub applied: AtomicU64,
+}
+
 /// The handle services use: cheap to clone, never blocks the caller.
 #[derive(Clone)]
 pub struct Handle {
     tx: Sender<Command>,
     pub store: Arc<RwLock<Store>>,
-    /// The raft term, for response headers.
-    term: Arc<AtomicU64>,
+    pub hub: Arc<Hub>,
+    pub lessor: Arc<Lessor>,
+    pub metrics: Arc<Metrics>,
+    pub status: Arc<RaftStatus>,
+    pub member_id: u64,
+    max_request_bytes: usize,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Handle {
     /// Proposes a write and waits until it is durable and applied.
     pub async fn write(&self, write: Write) -> Result<WriteResponse, NodeError> {
+        if write.encode(0).len() > self.max_request_bytes {
+            return Err(NodeError::RequestTooLarge);
+        }
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Propose { write, reply }).map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        self.metrics.proposals_pending.fetch_add(1, Ordering::Relaxed);
+        let sent = self.tx.send(Command::Propose { write, reply });
+        let result = match sent {
+            Ok(()) => rx.await.unwrap_or(Err(NodeError::Stopped)),
+            Err(_) => Err(NodeError::Stopped),
+        };
+        self.metrics.proposals_pending.fetch_sub(1, Ordering::Relaxed);
+        if result.is_err() {
+            inc(&self.metrics.proposals_failed);
+        }
+        result
     }
 
     pub fn raft_term(&self) -> u64 {
-        self.term.load(Ordering::Relaxed)
+        self.status.term.load(Ordering::Relaxed)
+    }
+
+    pub fn leader(&self) -> u64 {
+        self.status.leader.load(Ordering::Relaxed)
+    }
+
+    /// The store, for reading. A poisoned lock means a writer panicked: a bug, reported as such.
+    pub fn read_store(&self) -> Result<std::sync::RwLockReadGuard<'_, Store>, NodeError> {
+        self.store.read().map_err(|_| NodeError::Storage("store lock poisoned".into()))
+    }
+
+    pub fn write_store(&self) -> Result<std::sync::RwLockWriteGuard<'_, Store>, NodeError> {
+        self.store.write().map_err(|_| NodeError::Storage("store lock poisoned".into()))
     }
 
     /// Stops the driver and waits for its thread, so the data dir is free (its files closed).
@@ -130,13 +215,9 @@ impl Handle {
     /// Waits until the store has applied everything committed when the call was made (ReadIndex).
     pub async fn read_index(&self) -> Result<u64, NodeError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::ReadIndex { reply }).map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        self.tx.send(Command::ReadIndex { reply }).map_err(|_| NodeError::Stopped)?;
+        rx.await.unwrap_or(Err(NodeError::Stopped))
     }
-}
-
-fn stopped() -> NodeError {
-    NodeError::Storage("server stopped".into())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,13 +237,29 @@ pub struct Options {
     pub heartbeat: Duration,
     /// In heartbeats, as raft counts it.
     pub election_ticks: usize,
+    /// Where the raft log lives (etcd's --wal-dir, by default <data-dir>/member/wal).
+    pub wal_dir: std::path::PathBuf,
+    pub max_request_bytes: usize,
+}
+
+impl Options {
+    /// A member with etcd's defaults, its log in the data dir.
+    pub fn new(member_id: u64, data_dir: &std::path::Path) -> Self {
+        Options {
+            member_id,
+            heartbeat: Duration::from_millis(100),
+            election_ticks: 10,
+            wal_dir: data_dir.join("member").join("wal"),
+            max_request_bytes: 1536 * 1024,
+        }
+    }
 }
 
 /// Opens the log and the store in `data_dir` and starts the driver thread.
 pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, DriverError> {
     let store = Store::open(&data_dir.join("member").join("snap").join("db"))?;
     let log = LogStore::open(
-        &data_dir.join("member").join("wal"),
+        &options.wal_dir,
         ConfState { voters: vec![options.member_id], ..ConfState::default() },
     )?;
     // The recorded commit may lag what the store applied (it is written without a sync): raft
@@ -181,11 +278,20 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     let mut raw = RawNode::new(&config, log, &logger)?;
     // A single member need not wait an election timeout to lead.
     raw.campaign()?;
+    let hub = Arc::new(Hub::new(store.current_revision()));
+    let election = options.heartbeat * options.election_ticks as u32;
+    let lessor = Arc::new(Lessor::new(election));
+    let metrics = Arc::new(Metrics::default());
     let store = Arc::new(RwLock::new(store));
-    let term = Arc::new(AtomicU64::new(raw.raft.term));
+    let status = Arc::new(RaftStatus::default());
+    status.term.store(raw.raft.term, Ordering::Relaxed);
+    status.applied.store(applied, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel();
     let mut driver = Driver {
-        term: term.clone(),
+        status: status.clone(),
+        hub: hub.clone(),
+        lessor: lessor.clone(),
+        metrics: metrics.clone(),
         raw,
         store: store.clone(),
         rx,
@@ -201,11 +307,24 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         .name("raft-driver".into())
         .spawn(move || driver.run())
         .map_err(DriverError::Spawn)?;
-    Ok(Handle { tx, store, term, thread: Arc::new(Mutex::new(Some(thread))) })
+    Ok(Handle {
+        tx,
+        store,
+        hub,
+        lessor,
+        metrics,
+        status,
+        member_id: options.member_id,
+        max_request_bytes: options.max_request_bytes,
+        thread: Arc::new(Mutex::new(Some(thread))),
+    })
 }
 
 struct Driver {
-    term: Arc<AtomicU64>,
+    status: Arc<RaftStatus>,
+    hub: Arc<Hub>,
+    lessor: Arc<Lessor>,
+    metrics: Arc<Metrics>,
     raw: RawNode<LogStore>,
     store: Arc<RwLock<Store>>,
     rx: Receiver<Command>,
@@ -298,7 +417,11 @@ impl Driver {
             return Ok(());
         }
         let mut ready = self.raw.ready();
-        self.term.store(self.raw.raft.term, Ordering::Relaxed);
+        self.status.term.store(self.raw.raft.term, Ordering::Relaxed);
+        let leader = self.raw.raft.leader_id;
+        if self.status.leader.swap(leader, Ordering::Relaxed) != leader && leader != 0 {
+            inc(&self.metrics.leader_changes);
+        }
         for rs in ready.take_read_states() {
             let id = rs.request_ctx.as_slice().try_into().map(u64::from_le_bytes).unwrap_or(0);
             if let Some(reply) = self.read_waiting.remove(&id) {
@@ -306,14 +429,20 @@ impl Driver {
             }
         }
         self.apply(ready.take_committed_entries())?;
-        self.raw.mut_store().persist(ready.entries(), ready.hs())?;
+        if !ready.entries().is_empty() || ready.hs().is_some() {
+            let started = Instant::now();
+            self.raw.mut_store().persist(ready.entries(), ready.hs())?;
+            self.metrics.wal_fsync.observe(started.elapsed());
+        }
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
             self.raw.mut_store().set_commit(commit)?;
         }
+        self.status.commit.store(self.raw.raft.raft_log.committed, Ordering::Relaxed);
         self.apply(light.take_committed_entries())?;
         self.raw.advance_apply();
         let applied = self.applied;
+        self.status.applied.store(applied, Ordering::Relaxed);
         let (ready_reads, later): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.reads).into_iter().partition(|(i, _)| *i <= applied);
         self.reads = later;
@@ -326,9 +455,17 @@ impl Driver {
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), DriverError> {
         for entry in entries {
             let index = entry.index;
+            inc(&self.metrics.proposals_committed);
             if entry.data.is_empty() {
-                // A new leader's empty entry.
+                // A new leader's empty entry: from now on its clock decides lease expiry, and every
+                // lease gets a full TTL (etcd's Promote).
                 self.applied = index;
+                if self.raw.raft.state == StateRole::Leader {
+                    let store = self.store.read().map_err(|_| poisoned())?;
+                    for (id, lease) in store.leases() {
+                        self.lessor.start(*id, lease.ttl);
+                    }
+                }
                 continue;
             }
             let mut store = self
@@ -340,11 +477,17 @@ impl Driver {
                 self.applied = index;
                 continue;
             }
+            let started = Instant::now();
             let (id, result) = match Write::decode(&entry.data) {
-                Ok((id, write)) => (id, apply_write(&mut store, &write, index)),
+                Ok((id, write)) => (id, apply_write(&mut store, &write, index, &self.lessor)),
                 Err(why) => (0, Err(NodeError::Storage(format!("raft entry {index}: {why}")))),
             };
+            self.metrics.backend_commit.observe(started.elapsed());
+            inc(&self.metrics.proposals_applied);
+            let events = store.take_events();
+            let revision = store.current_revision();
             drop(store);
+            self.hub.publish(revision, events);
             if let Err(NodeError::Storage(why)) = &result {
                 return Err(DriverError::Mvcc(crate::node::mvcc::store::MvccError::Storage(why.clone())));
             }
@@ -357,6 +500,7 @@ impl Driver {
     }
 
     fn fail_all(&mut self, why: &str) {
+        self.status.leader.store(0, Ordering::Relaxed);
         for (_, reply) in self.pending.drain() {
             let _ = reply.send(Err(NodeError::Storage(why.to_string())));
         }
@@ -372,32 +516,100 @@ impl Driver {
     }
 }
 
-/// No lessor yet: a put naming a lease fails as etcd fails it for an unknown lease.
-struct NoLeases;
-
-impl Leases for NoLeases {
-    fn exists(&self, _id: i64) -> bool {
-        false
-    }
+fn poisoned() -> DriverError {
+    DriverError::Mvcc(crate::node::mvcc::store::MvccError::Storage("store lock poisoned".into()))
 }
 
-fn apply_write(store: &mut Store, write: &Write, index: u64) -> Result<WriteResponse, NodeError> {
+fn header(revision: i64) -> Option<PbResponseHeader> {
+    Some(PbResponseHeader { revision, ..PbResponseHeader::default() })
+}
+
+/// Applies one committed write. Every outcome, refusals included, records `index` in the store, so
+/// a replay after a crash skips the entry.
+fn apply_write(
+    store: &mut Store,
+    write: &Write,
+    index: u64,
+    lessor: &Lessor,
+) -> Result<WriteResponse, NodeError> {
     let at = Some(index);
+    let refuse = |store: &mut Store, e: NodeError| -> Result<WriteResponse, NodeError> {
+        store.write().commit(at)?;
+        Err(e)
+    };
+    if write.adds_data() && store.alarms().iter().any(|(_, a)| *a == ALARM_NOSPACE) {
+        return refuse(store, NodeError::NoSpace);
+    }
     match write {
-        Write::Put(r) => apply::apply_put(store, r, &NoLeases, at).map(WriteResponse::Put),
+        Write::Put(r) => {
+            let known = store.leases().contains_key(&r.lease);
+            apply::apply_put(store, r, &|_: i64| known, at).map(WriteResponse::Put)
+        }
         Write::Delete(r) => apply::apply_delete(store, r, at).map(WriteResponse::Delete),
-        Write::Txn(r) => apply::apply_txn(store, r, &NoLeases, at).map(WriteResponse::Txn),
+        Write::Txn(r) => {
+            let known: std::collections::BTreeSet<i64> = store.leases().keys().copied().collect();
+            apply::apply_txn(store, r, &|id: i64| known.contains(&id), at).map(WriteResponse::Txn)
+        }
+        Write::LeaseGrant(r) => {
+            if store.leases().contains_key(&r.id) {
+                return refuse(store, NodeError::LeaseExists);
+            }
+            if r.ttl > MAX_LEASE_TTL {
+                return refuse(store, NodeError::LeaseTtlTooLarge);
+            }
+            let ttl = lessor.effective_ttl(r.ttl);
+            let mut txn = store.write();
+            txn.grant(r.id, ttl);
+            let revision = txn.commit(at)?;
+            lessor.start(r.id, ttl);
+            Ok(WriteResponse::LeaseGrant(PbLeaseGrantResponse {
+                header: header(revision),
+                id: r.id,
+                ttl,
+                error: String::new(),
+            }))
+        }
+        Write::LeaseRevoke(r) => {
+            let mut txn = store.write();
+            let found = txn.revoke(r.id)?;
+            let revision = txn.commit(at)?;
+            lessor.forget(r.id);
+            if !found {
+                return Err(NodeError::LeaseNotFound);
+            }
+            Ok(WriteResponse::LeaseRevoke(PbLeaseRevokeResponse { header: header(revision) }))
+        }
+        Write::Alarm(r) => {
+            let member = |m: u64, alarm: i32| PbAlarmMember { member_id: m, alarm };
+            let mut alarms = Vec::new();
+            let mut txn = store.write();
+            match r.action {
+                ALARM_GET => {
+                    for (m, a) in txn.alarms() {
+                        if r.alarm == ALARM_NONE || r.alarm == a {
+                            alarms.push(member(m, a));
+                        }
+                    }
+                }
+                ALARM_ACTIVATE if r.alarm != ALARM_NONE => {
+                    txn.set_alarm(r.member_id, r.alarm, true);
+                    alarms.push(member(r.member_id, r.alarm));
+                }
+                ALARM_DEACTIVATE if txn.alarms().contains(&(r.member_id, r.alarm)) => {
+                    txn.set_alarm(r.member_id, r.alarm, false);
+                    alarms.push(member(r.member_id, r.alarm));
+                }
+                _ => {}
+            }
+            txn.commit(at)?;
+            Ok(WriteResponse::Alarm(PbAlarmResponse { header: None, alarms }))
+        }
         Write::Compact(r) => {
             // A failed compaction still consumes its entry: record the index.
             let result = store.compact(r.revision).map_err(NodeError::from);
             store.write().commit(at)?;
             result?;
-            Ok(WriteResponse::Compact(PbCompactionResponse {
-                header: Some(PbResponseHeader {
-                    revision: store.current_revision(),
-                    ..PbResponseHeader::default()
-                }),
-            }))
+            Ok(WriteResponse::Compact(PbCompactionResponse { header: header(store.current_revision()) }))
         }
     }
 }
@@ -407,8 +619,8 @@ mod tests {
     use super::*;
     use etcd_client::proto::PbRangeRequest;
 
-    fn options() -> Options {
-        Options { member_id: 1, heartbeat: Duration::from_millis(10), election_ticks: 10 }
+    fn options(dir: &std::path::Path) -> Options {
+        Options { heartbeat: Duration::from_millis(10), ..Options::new(1, dir) }
     }
 
     fn put(key: &str, value: &str) -> Write {
@@ -426,7 +638,7 @@ mod tests {
     async fn writes_are_applied_in_order_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let h = start(dir.path(), options()).unwrap();
+            let h = start(dir.path(), options(dir.path())).unwrap();
             let mut revs = Vec::new();
             for i in 0..5 {
                 match h.write(put("k", &format!("v{i}"))).await.unwrap() {
@@ -448,7 +660,7 @@ mod tests {
             h.store.read().unwrap().flush().unwrap();
             h.stop();
         }
-        let h = start(dir.path(), options()).unwrap();
+        let h = start(dir.path(), options(dir.path())).unwrap();
         assert_eq!(get(&h, "k"), Some(b"v4".to_vec()));
         match h.write(put("k", "after")).await.unwrap() {
             WriteResponse::Put(r) => assert_eq!(r.header.unwrap().revision, 7, "no entry applied twice"),
@@ -459,7 +671,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_writes_share_batches() {
         let dir = tempfile::tempdir().unwrap();
-        let h = start(dir.path(), options()).unwrap();
+        let h = start(dir.path(), options(dir.path())).unwrap();
         let writes = (0..50).map(|i| {
             let h = h.clone();
             tokio::spawn(async move { h.write(put(&format!("k{i}"), "v")).await })

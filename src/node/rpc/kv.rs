@@ -7,38 +7,13 @@ use etcd_client::proto::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::node::error::NodeError;
+use crate::node::metrics::inc;
 use crate::node::mvcc::apply;
-use crate::node::raft::driver::{Handle, Write, WriteResponse};
-use crate::node::rpc::Identity;
+use crate::node::raft::driver::{Write, WriteResponse};
+use crate::node::rpc::{mismatched, Ctx};
 
 pub struct KvService {
-    pub handle: Handle,
-    pub identity: Identity,
-    pub max_txn_ops: usize,
-}
-
-fn lock_failed() -> Status {
-    Status::from(NodeError::Storage("store lock poisoned".into()))
-}
-
-impl KvService {
-    /// Proposes a write and completes its response header.
-    async fn write(&self, write: Write) -> Result<WriteResponse, Status> {
-        let mut resp = self.handle.write(write).await?;
-        let header = match &mut resp {
-            WriteResponse::Put(r) => &mut r.header,
-            WriteResponse::Delete(r) => &mut r.header,
-            WriteResponse::Txn(r) => &mut r.header,
-            WriteResponse::Compact(r) => &mut r.header,
-        };
-        self.identity.fill(header, self.handle.raft_term());
-        Ok(resp)
-    }
-}
-
-fn mismatched() -> Status {
-    Status::internal("mismatched response")
+    pub ctx: Ctx,
 }
 
 #[tonic::async_trait]
@@ -46,14 +21,13 @@ impl PbKvService for KvService {
     async fn range(&self, req: Request<PbRangeRequest>) -> Result<Response<PbRangeResponse>, Status> {
         let r = req.into_inner();
         apply::validate_range(&r)?;
+        let h = &self.ctx.handle;
+        inc(&h.metrics.range_total);
         if !r.serializable {
-            self.handle.read_index().await?;
+            h.read_index().await?;
         }
-        let mut resp = {
-            let store = self.handle.store.read().map_err(|_| lock_failed())?;
-            apply::apply_range(&store, &r)?
-        };
-        self.identity.fill(&mut resp.header, self.handle.raft_term());
+        let mut resp = apply::apply_range(&*h.read_store()?, &r)?;
+        self.ctx.identity.fill(&mut resp.header, h.raft_term());
         Ok(Response::new(resp))
     }
 
@@ -71,7 +45,8 @@ impl PbKvService for KvService {
     async fn put(&self, req: Request<PbPutRequest>) -> Result<Response<PbPutResponse>, Status> {
         let r = req.into_inner();
         apply::validate_put(&r)?;
-        match self.write(Write::Put(r)).await? {
+        inc(&self.ctx.handle.metrics.put_total);
+        match self.ctx.write(Write::Put(r)).await? {
             WriteResponse::Put(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
         }
@@ -83,7 +58,8 @@ impl PbKvService for KvService {
     ) -> Result<Response<PbDeleteResponse>, Status> {
         let r = req.into_inner();
         apply::validate_delete(&r)?;
-        match self.write(Write::Delete(r)).await? {
+        inc(&self.ctx.handle.metrics.delete_total);
+        match self.ctx.write(Write::Delete(r)).await? {
             WriteResponse::Delete(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
         }
@@ -91,8 +67,9 @@ impl PbKvService for KvService {
 
     async fn txn(&self, req: Request<PbTxnRequest>) -> Result<Response<PbTxnResponse>, Status> {
         let r = req.into_inner();
-        apply::validate_txn(&r, self.max_txn_ops)?;
-        match self.write(Write::Txn(r)).await? {
+        apply::validate_txn(&r, self.ctx.max_txn_ops)?;
+        inc(&self.ctx.handle.metrics.txn_total);
+        match self.ctx.write(Write::Txn(r)).await? {
             WriteResponse::Txn(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
         }
@@ -102,7 +79,7 @@ impl PbKvService for KvService {
         &self,
         req: Request<PbCompactionRequest>,
     ) -> Result<Response<PbCompactionResponse>, Status> {
-        match self.write(Write::Compact(req.into_inner())).await? {
+        match self.ctx.write(Write::Compact(req.into_inner())).await? {
             WriteResponse::Compact(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
         }

@@ -1,8 +1,17 @@
-//! etcd's gRPC services, one file per service.
+//! etcd's gRPC services, one file per service, and the HTTP endpoints served beside them.
 
+pub mod cluster;
+pub mod http;
 pub mod kv;
+pub mod lease;
+pub mod maintenance;
+pub mod watch;
 
-use etcd_client::proto::PbResponseHeader;
+use etcd_client::proto::{PbAlarmRequest, PbPutRequest, PbResponseHeader, PbTxnOpRequest, PbTxnRequest};
+use tonic::Status;
+
+use crate::node::error::NodeError;
+use crate::node::raft::driver::{Handle, Write, WriteResponse, ALARM_NOSPACE};
 
 /// What every response header says about the member that answered.
 #[derive(Debug, Clone, Copy)]
@@ -18,5 +27,109 @@ impl Identity {
         h.cluster_id = self.cluster_id;
         h.member_id = self.member_id;
         h.raft_term = raft_term;
+    }
+}
+
+/// What one member's services share.
+#[derive(Clone)]
+pub struct Ctx {
+    pub handle: Handle,
+    pub identity: Identity,
+    pub max_txn_ops: usize,
+    /// The backend quota, None when disabled.
+    pub quota_bytes: Option<u64>,
+    /// The member's name and URLs, for MemberList.
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+}
+
+/// etcd's per-request quota cost: what a put adds besides its key and value (etcd's quota.go).
+const KV_OVERHEAD: u64 = 256;
+const LEASE_OVERHEAD: u64 = 64;
+
+fn put_cost(p: &PbPutRequest) -> u64 {
+    KV_OVERHEAD + p.key.len() as u64 + p.value.len() as u64
+}
+
+/// The larger of the two branches' puts, top level only, as etcd counts a transaction.
+fn txn_cost(t: &PbTxnRequest) -> u64 {
+    let branch = |ops: &[etcd_client::proto::PbTxnRequestOp]| -> u64 {
+        ops.iter()
+            .map(|op| match &op.request {
+                Some(PbTxnOpRequest::RequestPut(p)) => put_cost(p),
+                _ => 0,
+            })
+            .sum()
+    };
+    branch(&t.success).max(branch(&t.failure))
+}
+
+impl Ctx {
+    /// A header for a read served at `revision`.
+    pub fn header(&self, revision: i64) -> Option<PbResponseHeader> {
+        let mut h = Some(PbResponseHeader { revision, ..PbResponseHeader::default() });
+        self.identity.fill(&mut h, self.handle.raft_term());
+        h
+    }
+
+    /// etcd's quota check in front of raft: a write that would take the database past the quota
+    /// raises the NOSPACE alarm and is refused.
+    async fn check_quota(&self, write: &Write) -> Result<(), Status> {
+        let Some(quota) = self.quota_bytes else { return Ok(()) };
+        let cost = match write {
+            Write::Put(p) => put_cost(p),
+            Write::Txn(t) => txn_cost(t),
+            Write::LeaseGrant(_) => LEASE_OVERHEAD,
+            _ => return Ok(()),
+        };
+        if cost == 0 {
+            return Ok(());
+        }
+        let size = self.handle.read_store()?.db_size();
+        if size + cost < quota {
+            return Ok(());
+        }
+        let raise = PbAlarmRequest { action: 1, member_id: self.identity.member_id, alarm: ALARM_NOSPACE };
+        self.handle.write(Write::Alarm(raise)).await?;
+        Err(NodeError::NoSpace.into())
+    }
+
+    /// Proposes a write (after the quota check) and completes its response header.
+    pub async fn write(&self, write: Write) -> Result<WriteResponse, Status> {
+        self.check_quota(&write).await?;
+        let mut resp = self.handle.write(write).await?;
+        let header = match &mut resp {
+            WriteResponse::Put(r) => &mut r.header,
+            WriteResponse::Delete(r) => &mut r.header,
+            WriteResponse::Txn(r) => &mut r.header,
+            WriteResponse::Compact(r) => &mut r.header,
+            WriteResponse::LeaseGrant(r) => &mut r.header,
+            WriteResponse::LeaseRevoke(r) => &mut r.header,
+            // etcd answers alarms without a header.
+            WriteResponse::Alarm(_) => return Ok(resp),
+        };
+        self.identity.fill(header, self.handle.raft_term());
+        Ok(resp)
+    }
+}
+
+pub(crate) fn mismatched() -> Status {
+    Status::internal("mismatched response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etcd_client::proto::PbTxnRequestOp;
+
+    #[test]
+    fn quota_costs_are_etcds() {
+        let p = PbPutRequest { key: b"k".to_vec(), value: vec![0; 10], ..PbPutRequest::default() };
+        assert_eq!(put_cost(&p), 267);
+        let op = |p: &PbPutRequest| PbTxnRequestOp { request: Some(PbTxnOpRequest::RequestPut(p.clone())) };
+        let t =
+            PbTxnRequest { success: vec![op(&p), op(&p)], failure: vec![op(&p)], ..PbTxnRequest::default() };
+        assert_eq!(txn_cost(&t), 534, "the larger branch");
     }
 }

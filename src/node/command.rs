@@ -1,0 +1,75 @@
+//! The `etcdeck node` process: configuration errors exit 1 before anything touches the disk; SIGTERM
+//! and SIGINT stop the node cleanly (serving stops, the store is flushed, the data dir released).
+
+use std::process::ExitCode;
+
+use crate::node::config::{self, ConfigError};
+use crate::node::server;
+
+pub fn main(args: &[String]) -> ExitCode {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let loaded = match config::load(args, &env, |p| std::fs::read_to_string(p)) {
+        Ok(loaded) => loaded,
+        Err(ConfigError::Help(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(ConfigError::Invalid(why)) => {
+            eprintln!("etcdeck node: {why}");
+            return ExitCode::from(1);
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("etcdeck node: warning: {w}");
+    }
+    let config = loaded.config;
+    if let Err(e) = server::check_urls(&config) {
+        eprintln!("etcdeck node: {e}");
+        return ExitCode::from(1);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("etcdeck node: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let running = match server::start(&config).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("etcdeck node: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let urls: Vec<String> = running.client_addrs.iter().map(|a| format!("http://{a}")).collect();
+        eprintln!(
+            "etcdeck node: member {} ({}) of cluster {} serving client requests on {}",
+            config.name,
+            running.identity.member_id,
+            running.identity.cluster_id,
+            urls.join(", ")
+        );
+        if let Err(e) = server::notify_ready() {
+            eprintln!("etcdeck node: warning: cannot notify systemd: {e}");
+        }
+        wait_for_signal().await;
+        eprintln!("etcdeck node: stopping");
+        running.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        // Without signal handlers the process still ends on a signal, just without the clean stop.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,132 @@
+//! etcd's HTTP endpoints on the client port, beside gRPC: GET /health, /version and /metrics. A tower
+//! layer answers these paths and hands every other request to the gRPC routes.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use tonic::body::Body;
+
+use crate::node::metrics::{inc, Gauges};
+use crate::node::rpc::maintenance::ETCD_VERSION;
+use crate::node::rpc::Ctx;
+
+#[derive(Clone)]
+pub struct HttpLayer {
+    pub ctx: Ctx,
+}
+
+impl<S> tower::Layer<S> for HttpLayer {
+    type Service = HttpEndpoints<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpEndpoints { ctx: self.ctx.clone(), inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct HttpEndpoints<S> {
+    ctx: Ctx,
+    inner: S,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
+    let mut resp = Response::new(Body::new(Full::new(bytes::Bytes::from(body))));
+    *resp.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// etcd's /health: false when an alarm is raised, when there is no leader, or when a linearizable read
+/// does not complete within a second.
+pub async fn health(ctx: &Ctx) -> bool {
+    let alarmed = ctx.handle.read_store().map(|s| !s.alarms().is_empty()).unwrap_or(true);
+    let healthy = !alarmed
+        && ctx.handle.leader() != 0
+        && matches!(tokio::time::timeout(Duration::from_secs(1), ctx.handle.read_index()).await, Ok(Ok(_)));
+    inc(if healthy { &ctx.handle.metrics.health_success } else { &ctx.handle.metrics.health_failures });
+    healthy
+}
+
+fn metrics_text(ctx: &Ctx) -> String {
+    let h = &ctx.handle;
+    let gauges = match h.read_store() {
+        Ok(store) => Gauges {
+            member_id: ctx.identity.member_id,
+            has_leader: h.leader() != 0,
+            is_leader: h.leader() == ctx.identity.member_id,
+            db_size: store.db_size(),
+            db_size_in_use: store.db_size_in_use(),
+            keys: store.key_count() as u64,
+            current_revision: store.current_revision(),
+            compact_revision: store.compact_revision(),
+            quota_bytes: ctx.quota_bytes.unwrap_or(0),
+            version: ETCD_VERSION,
+        },
+        Err(_) => return String::new(),
+    };
+    h.metrics.render(&gauges)
+}
+
+async fn answer(ctx: Ctx, method: Method, path: String) -> Response<Body> {
+    if method != Method::GET {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            "Method Not Allowed\n".into(),
+        );
+    }
+    match path.as_str() {
+        "/health" => {
+            if health(&ctx).await {
+                reply(StatusCode::OK, "text/plain; charset=utf-8", r#"{"health":"true"}"#.into())
+            } else {
+                reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    "{\"health\":\"false\"}\n".into(),
+                )
+            }
+        }
+        "/version" => reply(
+            StatusCode::OK,
+            "application/json",
+            format!(r#"{{"etcdserver":"{ETCD_VERSION}","etcdcluster":"{ETCD_VERSION}"}}"#),
+        ),
+        _ => reply(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", metrics_text(&ctx)),
+    }
+}
+
+impl<S> tower::Service<Request<Body>> for HttpEndpoints<S>
+where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let path = req.uri().path();
+        if matches!(path, "/health" | "/version" | "/metrics") {
+            let (ctx, method, path) = (self.ctx.clone(), req.method().clone(), path.to_string());
+            return Box::pin(async move { Ok(answer(ctx, method, path).await) });
+        }
+        // Hand the request to the service that was made ready, keep a fresh clone for next time.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(inner.call(req))
+    }
+}

@@ -1,0 +1,164 @@
+//! The Lease service. Grants and revocations go through raft; keepalives and time-to-live answers come
+//! from the leader's lessor clock, as in etcd.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use etcd_client::proto::{
+    PbLeaseGrantRequest, PbLeaseGrantResponse, PbLeaseKeepAliveRequest, PbLeaseKeepAliveResponse,
+    PbLeaseLeasesRequest, PbLeaseLeasesResponse, PbLeaseRevokeRequest, PbLeaseRevokeResponse, PbLeaseService,
+    PbLeaseStatus, PbLeaseTimeToLiveRequest, PbLeaseTimeToLiveResponse,
+};
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::node::error::NodeError;
+use crate::node::lease::MAX_LEASE_TTL;
+use crate::node::raft::driver::{Write, WriteResponse};
+use crate::node::rpc::{mismatched, Ctx};
+
+/// etcd's request ID generator (pkg/idutil): the member ID's low 16 bits, then the start time in
+/// milliseconds (40 bits), then a counter; lease IDs are its values with the sign bit cleared.
+pub struct IdGen {
+    next: AtomicU64,
+}
+
+impl IdGen {
+    pub fn new(member_id: u64) -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let prefix = (member_id & 0xffff) << 48;
+        let suffix = (millis & ((1 << 40) - 1)) << 8;
+        IdGen { next: AtomicU64::new(prefix | suffix) }
+    }
+
+    pub fn next(&self) -> i64 {
+        ((self.next.fetch_add(1, Ordering::Relaxed) + 1) & ((1 << 63) - 1)) as i64
+    }
+}
+
+pub struct LeaseService {
+    pub ctx: Ctx,
+    pub ids: IdGen,
+}
+
+impl LeaseService {
+    fn keep_alive_once(ctx: &Ctx, id: i64) -> Result<PbLeaseKeepAliveResponse, NodeError> {
+        let (granted, revision) = {
+            let store = ctx.handle.read_store()?;
+            (store.leases().get(&id).map(|l| l.ttl), store.current_revision())
+        };
+        let ttl = match granted {
+            Some(ttl) if ctx.handle.lessor.renew(id, ttl) => ttl,
+            // Unknown or already expired: etcd answers TTL 0 and keeps the stream open.
+            _ => 0,
+        };
+        Ok(PbLeaseKeepAliveResponse { header: ctx.header(revision), id, ttl })
+    }
+}
+
+type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<PbLeaseKeepAliveResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl PbLeaseService for LeaseService {
+    async fn lease_grant(
+        &self,
+        req: Request<PbLeaseGrantRequest>,
+    ) -> Result<Response<PbLeaseGrantResponse>, Status> {
+        let mut r = req.into_inner();
+        if r.ttl > MAX_LEASE_TTL {
+            return Err(NodeError::LeaseTtlTooLarge.into());
+        }
+        while r.id == 0 {
+            r.id = self.ids.next();
+        }
+        match self.ctx.write(Write::LeaseGrant(r)).await? {
+            WriteResponse::LeaseGrant(resp) => Ok(Response::new(resp)),
+            _ => Err(mismatched()),
+        }
+    }
+
+    async fn lease_revoke(
+        &self,
+        req: Request<PbLeaseRevokeRequest>,
+    ) -> Result<Response<PbLeaseRevokeResponse>, Status> {
+        match self.ctx.write(Write::LeaseRevoke(req.into_inner())).await? {
+            WriteResponse::LeaseRevoke(resp) => Ok(Response::new(resp)),
+            _ => Err(mismatched()),
+        }
+    }
+
+    type LeaseKeepAliveStream = KeepAliveStream;
+
+    async fn lease_keep_alive(
+        &self,
+        req: Request<Streaming<PbLeaseKeepAliveRequest>>,
+    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let ctx = self.ctx.clone();
+        let out = req.into_inner().map(move |item| {
+            let r = item?;
+            Ok(Self::keep_alive_once(&ctx, r.id)?)
+        });
+        Ok(Response::new(Box::pin(out)))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        req: Request<PbLeaseTimeToLiveRequest>,
+    ) -> Result<Response<PbLeaseTimeToLiveResponse>, Status> {
+        let r = req.into_inner();
+        let store = self.ctx.handle.read_store()?;
+        let header = self.ctx.header(store.current_revision());
+        let resp = match (store.leases().get(&r.id), self.ctx.handle.lessor.remaining(r.id)) {
+            (Some(lease), Some(left)) => PbLeaseTimeToLiveResponse {
+                header,
+                id: r.id,
+                ttl: left,
+                granted_ttl: lease.ttl,
+                keys: if r.keys { lease.keys.iter().cloned().collect() } else { Vec::new() },
+            },
+            // etcd answers an unknown lease with TTL -1, not an error.
+            _ => PbLeaseTimeToLiveResponse { header, id: r.id, ttl: -1, granted_ttl: 0, keys: Vec::new() },
+        };
+        Ok(Response::new(resp))
+    }
+
+    async fn lease_leases(
+        &self,
+        _req: Request<PbLeaseLeasesRequest>,
+    ) -> Result<Response<PbLeaseLeasesResponse>, Status> {
+        let store = self.ctx.handle.read_store()?;
+        let lessor = &self.ctx.handle.lessor;
+        // Soonest to expire first, as etcd lists them.
+        let mut ids: Vec<(i64, i64)> =
+            store.leases().keys().map(|id| (lessor.remaining(*id).unwrap_or(i64::MAX), *id)).collect();
+        ids.sort();
+        let leases = ids.into_iter().map(|(_, id)| PbLeaseStatus { id }).collect();
+        Ok(Response::new(PbLeaseLeasesResponse { header: self.ctx.header(store.current_revision()), leases }))
+    }
+}
+
+/// The leader's expiry loop: every half second, revoke (through raft) what has expired, at most 500
+/// at a time, as etcd's lessor does.
+pub async fn expire_leases(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        if ctx.handle.leader() != ctx.identity.member_id {
+            continue;
+        }
+        for id in ctx.handle.lessor.expired(500) {
+            // Not found means someone revoked it first; any other failure is retried next round.
+            if let Err(NodeError::LeaseNotFound) =
+                ctx.handle.write(Write::LeaseRevoke(PbLeaseRevokeRequest { id })).await
+            {
+                ctx.handle.lessor.forget(id);
+            }
+        }
+    }
+}

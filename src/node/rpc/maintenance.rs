@@ -1,0 +1,167 @@
+//! The Maintenance service: Status, Alarm, Hash, HashKV, Defragment, Snapshot and MoveLeader.
+
+use std::pin::Pin;
+
+use etcd_client::proto::{
+    PbAlarmRequest, PbAlarmResponse, PbDefragmentRequest, PbDefragmentResponse, PbDowngradeRequest,
+    PbDowngradeResponse, PbHashKvRequest, PbHashKvResponse, PbHashRequest, PbHashResponse,
+    PbMaintenanceService, PbMoveLeaderRequest, PbMoveLeaderResponse, PbSnapshotRequest, PbSnapshotResponse,
+    PbStatusRequest, PbStatusResponse,
+};
+use futures::Stream;
+use sha2::{Digest, Sha256};
+use tonic::{Request, Response, Status};
+
+use crate::node::error::NodeError;
+use crate::node::raft::driver::{Write, WriteResponse};
+use crate::node::rpc::{mismatched, Ctx};
+
+/// The etcd version whose API the node speaks, reported where etcd reports its own version.
+pub const ETCD_VERSION: &str = "3.4.0";
+/// etcd sends a snapshot in pieces of this size.
+const SNAPSHOT_CHUNK: usize = 32 * 1024;
+
+pub struct MaintenanceService {
+    pub ctx: Ctx,
+}
+
+/// etcd's alarm names (AlarmType).
+pub fn alarm_name(alarm: i32) -> &'static str {
+    match alarm {
+        0 => "NONE",
+        1 => "NOSPACE",
+        2 => "CORRUPT",
+        _ => "UNKNOWN",
+    }
+}
+
+/// Status as etcd answers it; also used by /health and /metrics.
+pub fn status(ctx: &Ctx) -> Result<PbStatusResponse, NodeError> {
+    let h = &ctx.handle;
+    let store = h.read_store()?;
+    let leader = h.leader();
+    let mut errors = Vec::new();
+    if leader == 0 {
+        errors.push(NodeError::NoLeader.to_string());
+    }
+    for (member, alarm) in store.alarms() {
+        // etcd prints the alarm with protobuf's compact text form.
+        errors.push(format!("memberID:{member} alarm:{} ", alarm_name(*alarm)));
+    }
+    Ok(PbStatusResponse {
+        header: ctx.header(store.current_revision()),
+        version: ETCD_VERSION.to_string(),
+        db_size: store.db_size() as i64,
+        leader,
+        raft_index: h.status.commit.load(std::sync::atomic::Ordering::Relaxed),
+        raft_term: h.raft_term(),
+        raft_applied_index: h.status.applied.load(std::sync::atomic::Ordering::Relaxed),
+        errors,
+        db_size_in_use: store.db_size_in_use() as i64,
+        is_learner: false,
+        ..PbStatusResponse::default()
+    })
+}
+
+type SnapshotStream = Pin<Box<dyn Stream<Item = Result<PbSnapshotResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl PbMaintenanceService for MaintenanceService {
+    async fn alarm(&self, req: Request<PbAlarmRequest>) -> Result<Response<PbAlarmResponse>, Status> {
+        match self.ctx.write(Write::Alarm(req.into_inner())).await? {
+            WriteResponse::Alarm(resp) => Ok(Response::new(resp)),
+            _ => Err(mismatched()),
+        }
+    }
+
+    async fn status(&self, _: Request<PbStatusRequest>) -> Result<Response<PbStatusResponse>, Status> {
+        Ok(Response::new(status(&self.ctx)?))
+    }
+
+    async fn defragment(
+        &self,
+        _: Request<PbDefragmentRequest>,
+    ) -> Result<Response<PbDefragmentResponse>, Status> {
+        let handle = self.ctx.handle.clone();
+        // Copying the database blocks; writes wait for it, as they do in etcd.
+        tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
+            handle.write_store()?.defragment().map_err(NodeError::from)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
+        Ok(Response::new(PbDefragmentResponse { header: None }))
+    }
+
+    async fn hash(&self, _: Request<PbHashRequest>) -> Result<Response<PbHashResponse>, Status> {
+        let store = self.ctx.handle.read_store()?;
+        let hash = store.hash().map_err(NodeError::from)?;
+        Ok(Response::new(PbHashResponse { header: self.ctx.header(store.current_revision()), hash }))
+    }
+
+    async fn hash_kv(&self, req: Request<PbHashKvRequest>) -> Result<Response<PbHashKvResponse>, Status> {
+        let store = self.ctx.handle.read_store()?;
+        let (hash, rev, compact_revision) =
+            store.hash_kv(req.into_inner().revision).map_err(NodeError::from)?;
+        Ok(Response::new(PbHashKvResponse {
+            header: self.ctx.header(store.current_revision()),
+            hash,
+            compact_revision,
+            hash_revision: rev,
+        }))
+    }
+
+    type SnapshotStream = SnapshotStream;
+
+    async fn snapshot(
+        &self,
+        _: Request<PbSnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
+        let handle = self.ctx.handle.clone();
+        // The image is taken under the read lock: a point in time between two applied writes.
+        let image = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, NodeError> {
+            Ok(handle.read_store()?.image()?)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
+        let checksum = Sha256::digest(&image).to_vec();
+        let total = image.len();
+        let mut pieces: Vec<Result<PbSnapshotResponse, Status>> = image
+            .chunks(SNAPSHOT_CHUNK)
+            .scan(0usize, |sent, chunk| {
+                *sent += chunk.len();
+                Some(Ok(PbSnapshotResponse {
+                    header: None,
+                    remaining_bytes: (total - *sent) as u64,
+                    blob: chunk.to_vec(),
+                    ..PbSnapshotResponse::default()
+                }))
+            })
+            .collect();
+        pieces.push(Ok(PbSnapshotResponse {
+            remaining_bytes: 0,
+            blob: checksum,
+            ..PbSnapshotResponse::default()
+        }));
+        Ok(Response::new(Box::pin(futures::stream::iter(pieces))))
+    }
+
+    async fn move_leader(
+        &self,
+        req: Request<PbMoveLeaderRequest>,
+    ) -> Result<Response<PbMoveLeaderResponse>, Status> {
+        // One member: it already leads, and no other member can take over.
+        if req.into_inner().target_id != self.ctx.identity.member_id {
+            return Err(NodeError::BadLeaderTransferee.into());
+        }
+        let revision = self.ctx.handle.read_store()?.current_revision();
+        Ok(Response::new(PbMoveLeaderResponse { header: self.ctx.header(revision) }))
+    }
+
+    async fn downgrade(
+        &self,
+        _: Request<PbDowngradeRequest>,
+    ) -> Result<Response<PbDowngradeResponse>, Status> {
+        // Not in etcd 3.4, whose API the node speaks: answered as 3.4 answers a method it lacks.
+        Err(Status::unimplemented("unknown method Downgrade for service etcdserverpb.Maintenance"))
+    }
+}

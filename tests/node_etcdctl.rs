@@ -1,0 +1,277 @@
+//! Parity: one scripted etcdctl 3.4 session, run against real etcd and against `etcdeck node`, must
+//! print the same thing once IDs, ports, timings and sizes are masked. The session covers KV, MVCC
+//! history and compaction, Txn, leases (grant, attach, keepalive, time-to-live, list, revoke, expiry),
+//! watch with history replay, Maintenance and Cluster.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+
+use crate::support::{etcd_tools, without_etcdctl_env, EtcdCluster, EtcdeckNode};
+
+enum Step {
+    /// etcdctl arguments; `{lease}` is replaced with the lease the last `lease grant` printed.
+    Run(&'static str),
+    /// The same, with this on stdin.
+    Stdin(&'static str, String),
+    /// A watch left running until it printed this many lines (or 10 s passed), then stopped.
+    Watch(&'static str, usize),
+    Sleep(u64),
+}
+
+use Step::*;
+
+fn session() -> Vec<Step> {
+    vec![
+        Run("put foo bar"),
+        Run("put foo baz --prev-kv"),
+        Run("get foo"),
+        Run("get foo -w json"),
+        Run("put a 1"),
+        Run("put b 2"),
+        Run("put c 3"),
+        Run("put a/x 4"),
+        Run("get a c"),
+        Run("get --prefix a"),
+        Run("get --from-key b"),
+        Run("get --prefix --limit 2 -w json \"\""),
+        Run("get --prefix --order DESCEND --sort-by MODIFY \"\""),
+        Run("get --prefix --order ASCEND --sort-by VALUE --keys-only \"\""),
+        Run("get --prefix --count-only -w json \"\""),
+        Run("get --prefix --print-value-only a"),
+        Run("get --prefix --min-mod-rev 5 --max-mod-rev 6 \"\""),
+        Run("get --prefix --min-create-rev 6 \"\""),
+        Run("get foo --rev 2"),
+        Run("get foo --rev 99"),
+        Run("get foo --consistency s"),
+        Run("get missing"),
+        Run("put \"\" v"),
+        Run("put foo --ignore-value"),
+        Run("get foo"),
+        Run("del foo --prev-kv"),
+        Run("del missing"),
+        Run("del --prefix a"),
+        Run("get --prefix \"\" -w json"),
+        Stdin("txn", "mod(\"b\") > \"0\"\nvalue(\"c\") = \"3\"\n\nput t1 yes\nget b\n\nput t1 no\n\n".into()),
+        Stdin("txn", "version(\"b\") = \"5\"\n\nput t2 yes\n\nput t2 no\ndel c\n\n".into()),
+        Stdin("txn -w json", "create(\"t1\") != \"0\"\n\nget t1\n\n\n".into()),
+        Stdin("txn", "\nput dup 1\nput dup 2\n\n\n".into()),
+        Run("get --prefix t"),
+        Run("compaction 5"),
+        Run("get foo --rev 4"),
+        Run("get b --rev 5"),
+        Run("compaction 3"),
+        Run("compaction --physical 8"),
+        Watch("watch --rev 8 --prefix \"\" --prev-kv", 8),
+        Watch("watch --rev 2 foo", 3),
+        Run("endpoint hashkv"),
+        Run("lease grant 100"),
+        Run("put lk lv --lease={lease}"),
+        Run("get lk -w json"),
+        Run("lease timetolive {lease} --keys"),
+        Run("lease list"),
+        Run("lease keep-alive --once {lease}"),
+        Run("put lk lv2 --ignore-lease"),
+        Run("lease revoke {lease}"),
+        Run("get lk"),
+        Run("lease timetolive {lease}"),
+        Run("lease revoke {lease}"),
+        Run("lease keep-alive --once {lease}"),
+        Run("put lk lv --lease=1234"),
+        Run("lease grant 1"),
+        Run("put short v --lease={lease}"),
+        Sleep(3500),
+        Run("get short"),
+        Run("lease list"),
+        Run("endpoint hashkv --rev 12"),
+        Run("endpoint status -w json"),
+        Run("endpoint health"),
+        Run("member list"),
+        Run("member list -w json"),
+        Run("alarm list"),
+        Run("alarm disarm"),
+        Run("defrag"),
+        Run("get --prefix --keys-only \"\""),
+        Run("endpoint hashkv --rev 12"),
+        Run("snapshot save {dir}/snap.db"),
+        Stdin("put big", "x".repeat(2 * 1024 * 1024 - 4096)),
+        Run("move-leader 1"),
+    ]
+}
+
+/// Splits like a shell for our simple step texts: spaces separate, double quotes group.
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in text.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            ' ' if !quoted => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn etcdctl(tool: &Path, endpoint: &str) -> Command {
+    let mut cmd = Command::new(tool);
+    without_etcdctl_env(&mut cmd);
+    cmd.env("ETCDCTL_API", "3").arg(format!("--endpoints={endpoint}")).arg("--command-timeout=5s");
+    cmd
+}
+
+/// Runs the session; returns the transcript with what differs by nature masked.
+fn transcript(tool: &Path, endpoint: &str, dir: &Path) -> String {
+    let mut out = String::new();
+    let mut lease = String::new();
+    // Without the scheme: grpc-go 1.26 (etcdctl 3.4) sends "http://host:port" as the HTTP/2
+    // :authority of per-endpoint commands, which the node's HTTP/2 server refuses (see the README).
+    let host = endpoint.trim_start_matches("http://").to_string();
+    let endpoint = host.as_str();
+    for step in session() {
+        let (text, stdin, watch_lines) = match step {
+            Sleep(ms) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                continue;
+            }
+            Run(t) => (t, None, None),
+            Stdin(t, input) => (t, Some(input), None),
+            Watch(t, n) => (t, None, Some(n)),
+        };
+        let args: Vec<String> = words(text)
+            .into_iter()
+            .map(|w| w.replace("{lease}", &lease).replace("{dir}", &dir.display().to_string()))
+            .collect();
+        let mut cmd = etcdctl(tool, endpoint);
+        cmd.args(&args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run etcdctl");
+        if let Some(input) = stdin {
+            let mut pipe = child.stdin.take().expect("stdin");
+            let _ = pipe.write_all(input.as_bytes());
+        }
+        let (code, stdout, stderr) = match watch_lines {
+            None => {
+                let o = child.wait_with_output().expect("etcdctl output");
+                (
+                    o.status.code(),
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                )
+            }
+            Some(n) => watch_output(child, n),
+        };
+        if let Some(id) = stdout.strip_prefix("lease ").and_then(|r| r.split(' ').next()) {
+            if stdout.contains(" granted with TTL") {
+                lease = id.to_string();
+            }
+        }
+        out.push_str(&format!("$ etcdctl {text}\n{stdout}"));
+        for line in stderr.lines().filter(|l| !l.starts_with('{')) {
+            out.push_str(&format!("stderr: {line}\n"));
+        }
+        out.push_str(&format!("exit: {code:?}\n"));
+        if !lease.is_empty() {
+            out = out.replace(&lease, "<lease>");
+        }
+    }
+    mask(&out.replace(&host, "<endpoint>").replace(&dir.display().to_string(), "<dir>"))
+}
+
+/// Collects a watch's output until it printed `lines` lines or 10 s passed, then stops it.
+fn watch_output(mut child: std::process::Child, lines: usize) -> (Option<i32>, String, String) {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.len() < lines {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => got.push(line),
+            Err(_) => break,
+        }
+    }
+    let exited = child.try_wait().ok().flatten().and_then(|s| s.code());
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let text: String = got.iter().map(|l| format!("{l}\n")).collect();
+    (exited, text, stderr)
+}
+
+/// Masks what legitimately differs between two servers: IDs, raft terms and indexes, sizes, versions,
+/// timings.
+fn mask(text: &str) -> String {
+    let rules = [
+        (r"\b[0-9a-f]{16}\b", "<id>"),
+        (r#""(cluster_id|member_id|ID|leader|lease)":\d+"#, "\"$1\":<id>"),
+        (r#""(raft_term|raftTerm|raftIndex|raftAppliedIndex|dbSize|dbSizeInUse)":\d+"#, "\"$1\":<n>"),
+        (r#""version":"[0-9.]+""#, "\"version\":\"<v>\""),
+        (r#""name":"[^"]*""#, "\"name\":\"<name>\""),
+        (r#""peerURLs":\["[^"]*"\]"#, "\"peerURLs\":[<peer>]"),
+        (r"took = \S+", "took = <t>"),
+        (r"remaining\(\d+s\)", "remaining(<n>s)"),
+        (r"http://(localhost|127\.0\.0\.1):\d+", "<url>"),
+        (r", (etcd-1|parity), ", ", <name>, "),
+    ];
+    let mut out = text.to_string();
+    for (pattern, with) in rules {
+        out = Regex::new(pattern).expect("mask pattern").replace_all(&out, with).into_owned();
+    }
+    out
+}
+
+#[test]
+fn an_etcdctl_session_prints_the_same_against_etcd_and_etcdeck() {
+    let Some(tools) = etcd_tools() else { return };
+    let etcd_dir = tempfile::tempdir().expect("temp dir");
+    let etcd = EtcdCluster::start(&tools, 1);
+    etcd.wait_healthy(Duration::from_secs(20));
+    let expected = transcript(&tools.etcdctl, &etcd.members[0].client_url, etcd_dir.path());
+    drop(etcd);
+
+    let node_dir = tempfile::tempdir().expect("temp dir");
+    let node = EtcdeckNode::start("parity", &[]);
+    let got = transcript(&tools.etcdctl, &node.client_url, node_dir.path());
+    if expected != got {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(got.lines())
+            .filter(|(a, b)| a != b)
+            .take(20)
+            .map(|(a, b)| format!("etcd:    {a}\netcdeck: {b}"))
+            .collect();
+        panic!(
+            "transcripts differ:\n{}\n\n--- etcd ---\n{expected}\n--- etcdeck ---\n{got}\n--- node log ---\n{}",
+            diff.join("\n"),
+            node.log_text()
+        );
+    }
+}

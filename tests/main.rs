@@ -9,6 +9,7 @@ mod support;
 mod cli;
 mod console_tmux;
 mod dashboard_etcd;
+mod node_api;
 mod node_etcdctl;
 mod node_kv;
 mod tls_auth_etcd;

@@ -12,4 +12,5 @@ mod dashboard_etcd;
 mod node_api;
 mod node_etcdctl;
 mod node_kv;
+mod node_process;
 mod tls_auth_etcd;

@@ -23,7 +23,7 @@ pub fn main(args: &[String]) -> ExitCode {
         eprintln!("etcdeck node: warning: {w}");
     }
     let config = loaded.config;
-    if let Err(e) = server::check_urls(&config) {
+    if let Err(e) = server::check(&config) {
         eprintln!("etcdeck node: {e}");
         return ExitCode::from(1);
     }

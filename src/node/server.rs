@@ -102,14 +102,14 @@ fn new_identity(c: &NodeConfig) -> Result<MemberIdentity, ServerError> {
     })
 }
 
-/// Checks everything that can be checked without touching the disk.
-pub fn check_urls(c: &NodeConfig) -> Result<(), ServerError> {
+/// Checks what this node can run that the configuration alone cannot tell, before touching the disk.
+pub fn check(c: &NodeConfig) -> Result<(), ServerError> {
     if let Some(u) = c.listen_client_urls.iter().find(|u| u.scheme != "http") {
         return Err(ServerError::Config(format!(
             "--listen-client-urls {u}: this node serves http:// client URLs only (no TLS or unix sockets yet)"
         )));
     }
-    Ok(())
+    new_identity(c).map(|_| ())
 }
 
 /// The data dir, claimed: its lock is held for as long as this value lives.
@@ -244,7 +244,7 @@ pub async fn start(c: &NodeConfig) -> Result<Running, ServerError> {
 
 /// As [`start`], with the watch progress interval chosen (tests shorten it).
 pub async fn start_with(c: &NodeConfig, progress_interval: Duration) -> Result<Running, ServerError> {
-    check_urls(c)?;
+    check(c)?;
     let claimed = claim_data_dir(c)?;
     let member_id = parse_hex(&claimed.identity.member_id, "member ID")?;
     let cluster_id = parse_hex(&claimed.identity.cluster_id, "cluster ID")?;
@@ -270,6 +270,13 @@ pub async fn start_with(c: &NodeConfig, progress_interval: Duration) -> Result<R
         peer_urls: claimed.identity.peer_urls.clone(),
         client_urls: c.advertise_client_urls.iter().map(ToString::to_string).collect(),
     };
+    // Serve once this member leads and has applied what its log holds (etcd serves after its
+    // ReadyNotify); for a single member that takes one raft round.
+    if let Err(e) = handle.read_index().await {
+        let h = handle.clone();
+        let _ = tokio::task::spawn_blocking(move || h.stop()).await;
+        return Err(dir_error(&c.data_dir, format!("raft did not start: {e}")));
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut listeners = Vec::new();
     for u in &c.listen_client_urls {

@@ -301,6 +301,7 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         pending: HashMap::new(),
         reads: Vec::new(),
         read_waiting: HashMap::new(),
+        reads_before_commit: Vec::new(),
         applied,
     };
     let thread = std::thread::Builder::new()
@@ -336,6 +337,7 @@ struct Driver {
     /// ReadIndex requests raft answered: (index, reply), served once applied reaches index.
     reads: Vec<(u64, Reply<u64>)>,
     read_waiting: HashMap<u64, Reply<u64>>,
+    reads_before_commit: Vec<Reply<u64>>,
     applied: u64,
 }
 
@@ -385,12 +387,25 @@ impl Driver {
                 }
             }
             Command::ReadIndex { reply } => {
-                let id = self.next_id;
-                self.next_id += 1;
-                self.raw.read_index(id.to_le_bytes().to_vec());
-                self.read_waiting.insert(id, reply);
+                self.reads_before_commit.push(reply);
+                self.issue_reads();
             }
             Command::Stop => {}
+        }
+    }
+
+    /// raft-rs drops a ReadIndex until the leader has committed an entry of its own term: hold
+    /// reads until then.
+    fn issue_reads(&mut self) {
+        let r = &self.raw.raft;
+        if r.state != StateRole::Leader || !r.commit_to_current_term() {
+            return;
+        }
+        for reply in std::mem::take(&mut self.reads_before_commit) {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.raw.read_index(id.to_le_bytes().to_vec());
+            self.read_waiting.insert(id, reply);
         }
     }
 
@@ -448,6 +463,12 @@ impl Driver {
         self.reads = later;
         for (_, reply) in ready_reads {
             let _ = reply.send(Ok(applied));
+        }
+        if !self.reads_before_commit.is_empty() {
+            self.issue_reads();
+            if self.reads_before_commit.is_empty() {
+                return self.on_ready();
+            }
         }
         Ok(())
     }
@@ -508,6 +529,9 @@ impl Driver {
             let _ = reply.send(Err(NodeError::Storage(why.to_string())));
         }
         for (_, reply) in self.reads.drain(..) {
+            let _ = reply.send(Err(NodeError::Storage(why.to_string())));
+        }
+        for reply in self.reads_before_commit.drain(..) {
             let _ = reply.send(Err(NodeError::Storage(why.to_string())));
         }
         for (_, reply) in self.read_waiting.drain() {

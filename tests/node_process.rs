@@ -1,0 +1,258 @@
+//! `etcdeck node` as a process: configuration and data-dir errors, systemd readiness, a clean stop,
+//! restarts that keep everything, and a crash in the middle of acknowledged writes.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, GetOptions, PutOptions};
+
+use crate::node_kv::within;
+use crate::support::{etcdeck_bin, http_get, EtcdeckNode};
+
+/// Runs `etcdeck node` with `args` and no ETCD_* variables; returns (exit code, stderr).
+fn node(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(etcdeck_bin());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ETCD") {
+            cmd.env_remove(name);
+        }
+    }
+    let mut child = cmd
+        .arg("node")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run etcdeck node");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            out.push(e.path().display().to_string());
+            out.extend(listing(&e.path()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn bad_configuration_exits_1_with_one_line_before_touching_the_disk() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("d");
+    let data_flag = format!("--data-dir={}", data.display());
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+        (vec!["--bogus=1"], vec![], "flag provided but not defined: -bogus"),
+        (vec!["--heartbeat-interval=abc"], vec![], "-heartbeat-interval"),
+        (vec!["--heartbeat-interval=500", "--election-timeout=100"], vec![], "election-timeout"),
+        (vec!["--initial-cluster-state=maybe"], vec![], "initial-cluster-state"),
+        (vec![], vec![("ETCD_SNAPSHOT_COUNT", "lots")], "ETCD_SNAPSHOT_COUNT"),
+        (
+            vec!["--name=x", "--initial-cluster=y=http://127.0.0.1:2380"],
+            vec![],
+            "couldn't find local name \"x\"",
+        ),
+        (
+            vec![
+                "--listen-client-urls=https://127.0.0.1:2379",
+                "--advertise-client-urls=https://127.0.0.1:2379",
+            ],
+            vec![],
+            "--listen-client-urls https://127.0.0.1:2379",
+        ),
+        (
+            vec!["--initial-cluster=default=http://localhost:2380,b=http://127.0.0.1:2381"],
+            vec![],
+            "single-member clusters only",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let mut all = vec![data_flag.as_str()];
+        all.extend(args.iter().copied());
+        let (code, err) = node(&all, &env);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(!data.exists(), "{args:?} created the data dir");
+    }
+}
+
+#[test]
+fn a_data_dir_in_use_foreign_or_damaged_is_refused_and_left_as_it_was() {
+    let mut running = EtcdeckNode::start("first", &[]);
+    let data = running.data_dir.clone();
+    let data_flag = format!("--data-dir={}", data.display());
+    let port = free_port();
+    let advertise = format!("--advertise-client-urls=http://127.0.0.1:{port}");
+    let port = format!("--listen-client-urls=http://127.0.0.1:{port}");
+
+    let (code, err) = node(&["--name=first", &data_flag, &port, &advertise], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("in use by another running node"), "{err}");
+
+    assert_eq!(running.terminate(), Some(0), "SIGTERM stops the node cleanly");
+    let before = listing(&data);
+    let (code, err) = node(&["--name=second", &data_flag, &port, &advertise], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("belongs to member \"first\""), "{err}");
+
+    let identity = data.join("member").join("etcdeck-member.json");
+    std::fs::write(&identity, "{ not json").expect("damage");
+    let (code, err) = node(&["--name=first", &data_flag, &port, &advertise], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is damaged"), "{err}");
+    assert_eq!(listing(&data), before, "nothing added or removed");
+
+    // An etcd data dir (member/snap/db is a bolt file, member/wal its log) is not opened.
+    let etcd_dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(etcd_dir.path().join("member").join("snap")).expect("mkdir");
+    std::fs::write(etcd_dir.path().join("member").join("snap").join("db"), b"bolt").expect("write");
+    let before = listing(etcd_dir.path());
+    let (code, err) = node(&[&format!("--data-dir={}", etcd_dir.path().display()), &port, &advertise], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("was not written by etcdeck"), "{err}");
+    assert_eq!(listing(etcd_dir.path()), before);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
+}
+
+#[test]
+fn systemd_hears_ready_once_clients_are_served() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let port = free_port();
+    let mut child = Command::new(etcdeck_bin())
+        .args([
+            "node",
+            &format!("--data-dir={}", dir.path().join("d").display()),
+            &format!("--listen-client-urls=http://127.0.0.1:{port}"),
+            &format!("--advertise-client-urls=http://127.0.0.1:{port}"),
+        ])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let mut buf = [0u8; 64];
+    let got = socket.recv(&mut buf);
+    let health = http_get(&format!("127.0.0.1:{port}"), "/health");
+    let _ = child.kill();
+    let _ = child.wait();
+    let n = got.expect("a notification");
+    assert_eq!(&buf[..n], b"READY=1");
+    assert!(
+        health.as_ref().is_some_and(|h| h.contains("\"true\"")),
+        "serving when READY=1 arrives: {health:?}"
+    );
+}
+
+async fn client(url: &str) -> Client {
+    within(Client::connect([url], None)).await.expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_data_revisions_history_leases_and_identity() {
+    let mut n = EtcdeckNode::start("keeper", &[]);
+    let mut c = client(&n.client_url).await;
+    within(c.put("k", "1", None)).await.expect("put");
+    within(c.put("k", "2", None)).await.expect("put");
+    let lease = within(c.lease_grant(600, None)).await.expect("grant").id();
+    within(c.put("leased", "v", Some(PutOptions::new().with_lease(lease)))).await.expect("put");
+    let status = within(c.status()).await.expect("status");
+    let ids = status.header().map(|h| (h.cluster_id(), h.member_id())).expect("header");
+    let hash = within(c.hash_kv(0)).await.expect("hashkv").hash();
+    drop(c);
+    assert_eq!(n.terminate(), Some(0));
+    n.restart();
+
+    let mut c = client(&n.client_url).await;
+    let got = within(c.get("k", None)).await.expect("get");
+    assert_eq!(got.kvs()[0].value(), b"2");
+    assert_eq!(
+        (got.kvs()[0].create_revision(), got.kvs()[0].mod_revision(), got.kvs()[0].version()),
+        (2, 3, 2)
+    );
+    assert_eq!(
+        within(c.get("k", Some(GetOptions::new().with_revision(2)))).await.expect("get").kvs()[0].value(),
+        b"1"
+    );
+    let ttl = within(c.lease_time_to_live(lease, None)).await.expect("ttl");
+    assert_eq!(ttl.granted_ttl(), 600, "the lease survived");
+    let status = within(c.status()).await.expect("status");
+    assert_eq!(status.header().map(|h| (h.cluster_id(), h.member_id())), Some(ids), "same identity");
+    assert_eq!(within(c.hash_kv(0)).await.expect("hashkv").hash(), hash, "same history");
+    let put = within(c.put("k", "3", None)).await.expect("put");
+    assert_eq!(put.header().map(|h| h.revision()), Some(5), "revisions go on from where they were");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_every_acknowledged_put_is_there() {
+    let mut n = EtcdeckNode::start("crash", &[]);
+    let url = n.client_url.clone();
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let acked = acked.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                let Ok(mut c) = Client::connect([url.as_str()], None).await else { return };
+                for i in 0.. {
+                    let key = format!("crash/{w}/{i}");
+                    let put =
+                        tokio::time::timeout(Duration::from_secs(5), c.put(key.as_str(), "v", None)).await;
+                    match put {
+                        Ok(Ok(_)) => acked.lock().expect("lock").push(key),
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let writes flow, then crash in the middle of them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().expect("lock").len() < 500 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    n.kill();
+    for w in writers {
+        let _ = within(w).await;
+    }
+    let acked = acked.lock().expect("lock").clone();
+    assert!(acked.len() >= 500, "only {} puts acknowledged before the crash", acked.len());
+    n.restart();
+    let mut c = client(&n.client_url).await;
+    let stored =
+        within(c.get("crash/", Some(GetOptions::new().with_prefix().with_keys_only()))).await.expect("get");
+    let stored: std::collections::BTreeSet<String> =
+        stored.kvs().iter().map(|kv| kv.key_str().unwrap_or("").to_string()).collect();
+    let missing: Vec<&String> = acked.iter().filter(|k| !stored.contains(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged puts lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+}

@@ -59,7 +59,8 @@ fn bad_configuration_exits_1_with_one_line_before_touching_the_disk() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("d");
     let data_flag = format!("--data-dir={}", data.display());
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (vec!["--bogus=1"], vec![], "flag provided but not defined: -bogus"),
         (vec!["--heartbeat-interval=abc"], vec![], "-heartbeat-interval"),
         (vec!["--heartbeat-interval=500", "--election-timeout=100"], vec![], "election-timeout"),

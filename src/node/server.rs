@@ -255,6 +255,7 @@ pub async fn start_with(c: &NodeConfig, progress_interval: Duration) -> Result<R
         election_ticks,
         wal_dir: c.wal_dir(),
         max_request_bytes: c.max_request_bytes as usize,
+        snapshot_count: c.snapshot_count,
     };
     let data_dir = c.data_dir.clone();
     let handle = tokio::task::spawn_blocking(move || driver::start(&data_dir, options))

@@ -470,6 +470,25 @@ impl Store {
         self.db.flush()?;
         Ok(())
     }
+
+    /// Makes everything written so far durable as fsync does: sled's flush writes with
+    /// sync_file_range, which leaves file metadata and the disk cache unflushed, so the database's
+    /// files and directory are fsynced too. Needed before raft log entries the store holds may go.
+    pub fn make_durable(&self) -> Result<(), MvccError> {
+        self.db.flush()?;
+        fn sync_tree(dir: &Path) -> std::io::Result<()> {
+            for entry in std::fs::read_dir(dir)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    sync_tree(&path)?;
+                } else {
+                    std::fs::File::open(&path)?.sync_all()?;
+                }
+            }
+            std::fs::File::open(dir)?.sync_all()
+        }
+        sync_tree(&self.dir).map_err(io_error)
+    }
 }
 
 /// One write transaction: every change gets revision `main`, with `sub` counting changes. Reads in

@@ -240,6 +240,9 @@ pub struct Options {
     /// Where the raft log lives (etcd's --wal-dir, by default <data-dir>/member/wal).
     pub wal_dir: std::path::PathBuf,
     pub max_request_bytes: usize,
+    /// Applied entries between snapshots (etcd's --snapshot-count): then the store is made durable
+    /// and the raft log entries it holds are dropped.
+    pub snapshot_count: u64,
 }
 
 impl Options {
@@ -251,6 +254,7 @@ impl Options {
             election_ticks: 10,
             wal_dir: data_dir.join("member").join("wal"),
             max_request_bytes: 1536 * 1024,
+            snapshot_count: 100_000,
         }
     }
 }
@@ -265,6 +269,7 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     // The recorded commit may lag what the store applied (it is written without a sync): raft
     // restarts from the lower of the two, and entries the store already holds are skipped.
     let applied = store.consistent_index().min(log.hard_state().commit);
+    let snapshot_index = log.first_index_before();
     let config = Config {
         id: options.member_id,
         heartbeat_tick: 1,
@@ -302,6 +307,8 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         reads: Vec::new(),
         read_waiting: HashMap::new(),
         reads_before_commit: Vec::new(),
+        snapshot_count: options.snapshot_count.max(1),
+        snapshot_index,
         applied,
     };
     let thread = std::thread::Builder::new()
@@ -338,6 +345,9 @@ struct Driver {
     reads: Vec<(u64, Reply<u64>)>,
     read_waiting: HashMap<u64, Reply<u64>>,
     reads_before_commit: Vec<Reply<u64>>,
+    snapshot_count: u64,
+    /// The log holds entries after this index.
+    snapshot_index: u64,
     applied: u64,
 }
 
@@ -457,6 +467,11 @@ impl Driver {
         self.apply(light.take_committed_entries())?;
         self.raw.advance_apply();
         let applied = self.applied;
+        if applied >= self.snapshot_index + self.snapshot_count {
+            self.store.read().map_err(|_| poisoned())?.make_durable()?;
+            self.raw.mut_store().compact_to(applied)?;
+            self.snapshot_index = applied;
+        }
         self.status.applied.store(applied, Ordering::Relaxed);
         let (ready_reads, later): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.reads).into_iter().partition(|(i, _)| *i <= applied);
@@ -704,6 +719,28 @@ mod tests {
             assert!(matches!(w.unwrap(), Ok(WriteResponse::Put(_))));
         }
         assert_eq!(h.store.read().unwrap().current_revision(), 51);
+    }
+
+    #[tokio::test]
+    async fn snapshots_drop_applied_log_entries_and_a_restart_still_has_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = || Options { snapshot_count: 10, ..options(dir.path()) };
+        {
+            let h = start(dir.path(), opts()).unwrap();
+            for i in 0..50 {
+                h.write(put(&format!("k{i}"), "v")).await.unwrap();
+            }
+            h.stop();
+        }
+        let log = LogStore::open(&dir.path().join("member").join("wal"), ConfState::default()).unwrap();
+        assert!(log.first_index_before() >= 40, "snapshot at {}", log.first_index_before());
+        let h = start(dir.path(), opts()).unwrap();
+        assert_eq!(get(&h, "k0"), Some(b"v".to_vec()));
+        assert_eq!(get(&h, "k49"), Some(b"v".to_vec()));
+        match h.write(put("after", "v")).await.unwrap() {
+            WriteResponse::Put(r) => assert_eq!(r.header.unwrap().revision, 52),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -109,6 +109,11 @@ impl LogStore {
         Ok(())
     }
 
+    /// The index of the last entry dropped into a snapshot (0 if none): the log starts after it.
+    pub fn first_index_before(&self) -> u64 {
+        self.snapshot.index
+    }
+
     pub fn hard_state(&self) -> &HardState {
         &self.hard_state
     }

@@ -140,10 +140,9 @@ fn etcdctl(tool: &Path, endpoint: &str) -> Command {
 fn transcript(tool: &Path, endpoint: &str, dir: &Path) -> String {
     let mut out = String::new();
     let mut lease = String::new();
-    // Without the scheme: grpc-go 1.26 (etcdctl 3.4) sends "http://host:port" as the HTTP/2
-    // :authority of per-endpoint commands, which the node's HTTP/2 server refuses (see the README).
+    // With the scheme, as runbooks write it: etcdctl's per-endpoint commands then send it in the
+    // HTTP/2 :authority (see node/rpc/authority.rs).
     let host = endpoint.trim_start_matches("http://").to_string();
-    let endpoint = host.as_str();
     for step in session() {
         let (text, stdin, watch_lines) = match step {
             Sleep(ms) => {

@@ -8,11 +8,11 @@ use std::time::Duration;
 use etcd_client::proto::{PbClusterServer, PbKvServer, PbLeaseServer, PbMaintenanceServer, PbWatchServer};
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
 use crate::node::config::{ClusterState, NodeConfig};
 use crate::node::raft::driver::{self, Handle};
+use crate::node::rpc::authority::AuthorityFix;
 use crate::node::rpc::cluster::ClusterService;
 use crate::node::rpc::http::HttpLayer;
 use crate::node::rpc::kv::KvService;
@@ -323,9 +323,20 @@ pub async fn start_with(c: &NodeConfig, progress_interval: Duration) -> Result<R
                     .max_decoding_message_size(max_message),
             );
         let mut stopped = stopped.clone();
+        let incoming = futures::stream::unfold(listener, |listener| async move {
+            let conn = listener.accept().await.map(|(stream, _)| {
+                let _ = stream.set_nodelay(true);
+                AuthorityFix::new(stream)
+            });
+            if conn.is_err() {
+                // Out of file descriptors, say: do not spin; the server logs and goes on.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Some((conn, listener))
+        });
         servers.push(tokio::spawn(async move {
             let _ = router
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
+                .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 })
                 .await;

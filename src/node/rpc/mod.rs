@@ -1,5 +1,6 @@
 //! etcd's gRPC services, one file per service, and the HTTP endpoints served beside them.
 
+pub mod authority;
 pub mod cluster;
 pub mod http;
 pub mod kv;

@@ -35,6 +35,9 @@ enum Command {
     Console(ConsoleArgs),
     /// Print the cluster dashboard once; exit 0 only when the cluster is healthy
     Status(StatusArgs),
+    /// Load-test a cluster, as etcd's benchmark tool does
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Run an etcd member, configured with etcd's flags and ETCD_* variables (etcdeck node --help)
     #[command(disable_help_flag = true)]
     Node {
@@ -42,6 +45,37 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         flags: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Concurrent puts against the first endpoint; prints etcd benchmark's summary
+    Put(PutArgs),
+}
+
+#[derive(clap::Args)]
+struct PutArgs {
+    /// gRPC connections the clients share
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Concurrent clients, each with one request in flight
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// Puts in all
+    #[arg(long, default_value_t = 10000)]
+    total: usize,
+    /// Key size in bytes
+    #[arg(long, default_value_t = 8)]
+    key_size: usize,
+    /// Value size in bytes
+    #[arg(long, default_value_t = 8)]
+    val_size: usize,
+    /// Keys are drawn from this many
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    key_space_size: u64,
+    /// Use keys 0, 1, 2, ... instead of random ones
+    #[arg(long)]
+    sequential_keys: bool,
 }
 
 #[derive(clap::Args)]
@@ -108,6 +142,31 @@ fn main() -> ExitCode {
             console(&runtime, config, merged, started)
         }
         None => console(&runtime, config, cli.console, started),
+        Some(Command::Bench(BenchCommand::Put(args))) => {
+            let bench = etcdeck::app::bench::PutBench {
+                conns: args.conns,
+                clients: args.clients,
+                total: args.total,
+                key_size: args.key_size,
+                val_size: args.val_size,
+                key_space: args.key_space_size as usize,
+                sequential_keys: args.sequential_keys,
+            };
+            match runtime.block_on(etcdeck::app::bench::run_put(&config, &bench)) {
+                Ok(report) => {
+                    print!("{}", report.text());
+                    if report.errors.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         // Handled before parsing; reached only through an abbreviation clap expanded.
         Some(Command::Node { flags }) => etcdeck::node::command::main(&flags),
     }

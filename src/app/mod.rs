@@ -1,6 +1,7 @@
 //! The console's brain: no terminal and no ratatui here, so everything can be tested with plain values.
 
 pub mod action;
+pub mod bench;
 pub mod client;
 pub mod config_file;
 pub mod connection;

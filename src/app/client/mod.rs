@@ -99,63 +99,8 @@ impl Pool {
             let mut clients = self.clients.lock().map_err(|_| "connection pool poisoned".to_string())?;
             clients.entry(endpoint.to_string()).or_default().clone()
         };
-        let client = cell
-            .get_or_try_init(|| async {
-                let channel = self.channel(endpoint)?;
-                let mut options = ConnectOptions::new().with_connect_timeout(self.config.dial_timeout);
-                if let Some((user, password)) = &self.config.credentials {
-                    // A member restart drops simple tokens and JWTs expire: authenticate again when
-                    // etcd says the token is invalid, instead of failing until etcdeck restarts.
-                    options = options.with_user(user.clone(), password.clone()).with_auto_token_refresh(true);
-                }
-                // With credentials this authenticates, which is a request: bound it.
-                with_timeout(
-                    self.config.dial_timeout + self.config.command_timeout,
-                    Client::from_channel(etcd_client::Channel::Tonic(channel), Some(options)),
-                )
-                .await
-            })
-            .await?;
+        let client = cell.get_or_try_init(|| connect(&self.config, endpoint)).await?;
         Ok(client.clone())
-    }
-
-    fn channel(&self, endpoint: &str) -> Result<tonic::transport::Channel, String> {
-        // An https member URL gets TLS even when no TLS flag was given (then with the system's CA
-        // store), as etcdctl does.
-        let tls = endpoint.starts_with("https://").then(|| self.config.tls.clone().unwrap_or_default());
-        let tls = tls.as_ref();
-        // With --insecure-skip-tls-verify our own connector does TLS, so tonic must see plain http.
-        let uri = match tls {
-            Some(t) if t.skip_verify => endpoint.replacen("https://", "http://", 1),
-            _ => endpoint.to_string(),
-        };
-        let mut ep = Endpoint::from_shared(uri)
-            .map_err(|e| format!("invalid endpoint {endpoint}: {e}"))?
-            // No per-request timeout on the channel: every call is bounded by `with_timeout`, which
-            // reports etcd's own "context deadline exceeded".
-            .connect_timeout(self.config.dial_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(self.config.command_timeout);
-        match tls {
-            Some(files) if files.skip_verify => {
-                let connector = insecure::connector(files)?;
-                Ok(ep.connect_with_connector_lazy(connector))
-            }
-            Some(files) => {
-                let mut tls = ClientTlsConfig::new();
-                tls = match &files.ca_pem {
-                    Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
-                    None => tls.with_native_roots(),
-                };
-                if let (Some(cert), Some(key)) = (&files.cert_pem, &files.key_pem) {
-                    tls = tls.identity(Identity::from_pem(cert, key));
-                }
-                ep = ep.tls_config(tls).map_err(|e| format!("TLS configuration: {}", error_text(&e)))?;
-                Ok(ep.connect_lazy())
-            }
-            None => Ok(ep.connect_lazy()),
-        }
     }
 
     async fn member_list(&self, endpoint: &str) -> Result<MemberList, String> {
@@ -303,6 +248,62 @@ fn status_text(status: &tonic::Status) -> String {
         format!("{:?}", status.code())
     } else {
         parts.join(": ")
+    }
+}
+
+/// A client for one endpoint with the connection flags' timeouts, TLS and credentials.
+pub async fn connect(config: &ConnectConfig, endpoint: &str) -> Result<Client, String> {
+    let channel = channel(config, endpoint)?;
+    let mut options = ConnectOptions::new().with_connect_timeout(config.dial_timeout);
+    if let Some((user, password)) = &config.credentials {
+        // A member restart drops simple tokens and JWTs expire: authenticate again when
+        // etcd says the token is invalid, instead of failing until etcdeck restarts.
+        options = options.with_user(user.clone(), password.clone()).with_auto_token_refresh(true);
+    }
+    // With credentials this authenticates, which is a request: bound it.
+    with_timeout(
+        config.dial_timeout + config.command_timeout,
+        Client::from_channel(etcd_client::Channel::Tonic(channel), Some(options)),
+    )
+    .await
+}
+
+fn channel(config: &ConnectConfig, endpoint: &str) -> Result<tonic::transport::Channel, String> {
+    // An https member URL gets TLS even when no TLS flag was given (then with the system's CA
+    // store), as etcdctl does.
+    let tls = endpoint.starts_with("https://").then(|| config.tls.clone().unwrap_or_default());
+    let tls = tls.as_ref();
+    // With --insecure-skip-tls-verify our own connector does TLS, so tonic must see plain http.
+    let uri = match tls {
+        Some(t) if t.skip_verify => endpoint.replacen("https://", "http://", 1),
+        _ => endpoint.to_string(),
+    };
+    let mut ep = Endpoint::from_shared(uri)
+        .map_err(|e| format!("invalid endpoint {endpoint}: {e}"))?
+        // No per-request timeout on the channel: every call is bounded by `with_timeout`, which
+        // reports etcd's own "context deadline exceeded".
+        .connect_timeout(config.dial_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(config.command_timeout);
+    match tls {
+        Some(files) if files.skip_verify => {
+            let connector = insecure::connector(files)?;
+            Ok(ep.connect_with_connector_lazy(connector))
+        }
+        Some(files) => {
+            let mut tls = ClientTlsConfig::new();
+            tls = match &files.ca_pem {
+                Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
+                None => tls.with_native_roots(),
+            };
+            if let (Some(cert), Some(key)) = (&files.cert_pem, &files.key_pem) {
+                tls = tls.identity(Identity::from_pem(cert, key));
+            }
+            ep = ep.tls_config(tls).map_err(|e| format!("TLS configuration: {}", error_text(&e)))?;
+            Ok(ep.connect_lazy())
+        }
+        None => Ok(ep.connect_lazy()),
     }
 }
 

@@ -96,6 +96,27 @@ pub struct Store {
     in_use: u64,
     /// The changes of the last committed transaction, for the watch hub.
     events: Vec<Event>,
+    /// Transactions committed since `begin_group`, written to sled together at `end_group`.
+    group: Option<Group>,
+}
+
+/// Committed transactions not yet in sled: their writes in order, and the records they wrote (for
+/// reads by later transactions of the group).
+#[derive(Default)]
+struct Group {
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    records: BTreeMap<Revision, KeyValue>,
+}
+
+fn batch_of(ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (k, v) in ops {
+        match v {
+            Some(v) => batch.insert(k, v),
+            None => batch.remove(k),
+        }
+    }
+    batch
 }
 
 impl Store {
@@ -116,6 +137,7 @@ impl Store {
             alarms: BTreeSet::new(),
             in_use: 0,
             events: Vec::new(),
+            group: None,
         };
         store.compacted = store.meta_i64(META_COMPACTED)?.unwrap_or(0);
         store.consistent_index = store.meta_i64(META_CONSISTENT_INDEX)?.map_or(0, |v| v as u64);
@@ -411,6 +433,9 @@ impl Store {
     }
 
     fn read(&self, rev: Revision) -> Result<KeyValue, MvccError> {
+        if let Some(kv) = self.group.as_ref().and_then(|g| g.records.get(&rev)) {
+            return Ok(kv.clone());
+        }
         let value = self.tree.get(record_key(rev, false))?.ok_or_else(|| {
             MvccError::Corrupt(format!("revision {}_{} is indexed but not stored", rev.main, rev.sub))
         })?;
@@ -420,18 +445,37 @@ impl Store {
     /// Starts a write transaction; its changes all get the next revision.
     pub fn write(&mut self) -> WriteTxn<'_> {
         let main = self.current + 1;
-        WriteTxn {
-            store: self,
-            main,
-            sub: 0,
-            pending: BTreeMap::new(),
-            batch: sled::Batch::default(),
-            events: Vec::new(),
+        WriteTxn { store: self, main, sub: 0, pending: BTreeMap::new(), ops: Vec::new(), events: Vec::new() }
+    }
+
+    /// From now until `end_group`, committed transactions are kept and written to sled in one batch
+    /// (each still one revision, with its applied index): one sled write for many raft entries.
+    /// Only the writer may read meanwhile; it holds the store exclusively.
+    pub fn begin_group(&mut self) {
+        self.group = Some(Group::default());
+    }
+
+    /// Writes the group's transactions to sled, atomically.
+    pub fn end_group(&mut self) -> Result<(), MvccError> {
+        self.flush_group()?;
+        self.group = None;
+        Ok(())
+    }
+
+    fn flush_group(&mut self) -> Result<(), MvccError> {
+        if let Some(g) = self.group.as_mut() {
+            let ops = std::mem::take(&mut g.ops);
+            g.records.clear();
+            if !ops.is_empty() {
+                self.tree.apply_batch(batch_of(ops))?;
+            }
         }
+        Ok(())
     }
 
     /// Drops the history before `rev` (reads at `rev` and later still work), as etcd's Compact.
     pub fn compact(&mut self, rev: i64) -> Result<(), MvccError> {
+        self.flush_group()?;
         if rev <= self.compacted {
             return Err(MvccError::Compacted);
         }
@@ -498,7 +542,7 @@ pub struct WriteTxn<'a> {
     main: i64,
     sub: i64,
     pending: BTreeMap<Revision, KeyValue>,
-    batch: sled::Batch,
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     events: Vec<Event>,
 }
 
@@ -535,7 +579,7 @@ impl WriteTxn<'_> {
         };
         let record = encode(&kv);
         self.store.in_use += (18 + record.len()) as u64;
-        self.batch.insert(record_key(rev, false), record);
+        self.ops.push((record_key(rev, false), Some(record)));
         self.store.index.entry(key.to_vec()).or_default().put(rev);
         if let Some(p) = prev.as_ref().filter(|p| p.lease != 0) {
             if let Some(l) = self.store.leases.get_mut(&p.lease) {
@@ -557,7 +601,7 @@ impl WriteTxn<'_> {
     pub fn grant(&mut self, id: i64, ttl: i64) {
         let mut key = vec![LEASE];
         key.extend_from_slice(&id.to_be_bytes());
-        self.batch.insert(key, &ttl.to_be_bytes());
+        self.ops.push((key, Some(ttl.to_be_bytes().to_vec())));
         self.store.leases.insert(id, LeaseRecord { ttl, keys: BTreeSet::new() });
     }
 
@@ -567,7 +611,7 @@ impl WriteTxn<'_> {
         let Some(lease) = self.store.leases.remove(&id) else { return Ok(false) };
         let mut key = vec![LEASE];
         key.extend_from_slice(&id.to_be_bytes());
-        self.batch.remove(key);
+        self.ops.push((key, None));
         for k in &lease.keys {
             self.delete_range(k, &[])?;
         }
@@ -584,10 +628,10 @@ impl WriteTxn<'_> {
         key.extend_from_slice(&member.to_be_bytes());
         key.extend_from_slice(&alarm.to_be_bytes());
         if active {
-            self.batch.insert(key, &[]);
+            self.ops.push((key, Some(Vec::new())));
             self.store.alarms.insert((member, alarm));
         } else {
-            self.batch.remove(key);
+            self.ops.push((key, None));
             self.store.alarms.remove(&(member, alarm));
         }
     }
@@ -600,7 +644,7 @@ impl WriteTxn<'_> {
             let tomb = KeyValue { key: kv.key.clone(), mod_revision: self.main, ..KeyValue::default() };
             let record = encode(&tomb);
             self.store.in_use += (19 + record.len()) as u64;
-            self.batch.insert(record_key(rev, true), record);
+            self.ops.push((record_key(rev, true), Some(record)));
             if let Some(ki) = self.store.index.get_mut(&kv.key) {
                 ki.tombstone(rev);
             }
@@ -622,12 +666,18 @@ impl WriteTxn<'_> {
     /// Writes the changes in one sled batch, with `applied_index` (the raft entry they came from)
     /// in the same batch; returns the store's revision after the transaction.
     pub fn commit(self, applied_index: Option<u64>) -> Result<i64, MvccError> {
-        let WriteTxn { store, main, sub, mut batch, events, .. } = self;
+        let WriteTxn { store, main, sub, mut ops, events, pending, .. } = self;
         if let Some(index) = applied_index {
-            batch.insert(META_CONSISTENT_INDEX, &index.to_be_bytes());
+            ops.push((META_CONSISTENT_INDEX.to_vec(), Some(index.to_be_bytes().to_vec())));
             store.consistent_index = index;
         }
-        store.tree.apply_batch(batch)?;
+        match store.group.as_mut() {
+            Some(g) => {
+                g.ops.extend(ops);
+                g.records.extend(pending);
+            }
+            None => store.tree.apply_batch(batch_of(ops))?,
+        }
         store.events = events;
         if sub > 0 {
             store.current = main;

@@ -488,46 +488,49 @@ impl Driver {
         Ok(())
     }
 
+    /// Applies committed entries: all of them under one hold of the store's lock and in one sled
+    /// batch; then publishes their events and answers their proposers.
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), DriverError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut done: Vec<Applied> = Vec::new();
+        let mut store = self.store.write().map_err(|_| poisoned())?;
+        store.begin_group();
         for entry in entries {
             let index = entry.index;
             inc(&self.metrics.proposals_committed);
+            self.applied = index;
             if entry.data.is_empty() {
                 // A new leader's empty entry: from now on its clock decides lease expiry, and every
                 // lease gets a full TTL (etcd's Promote).
-                self.applied = index;
                 if self.raw.raft.state == StateRole::Leader {
-                    let store = self.store.read().map_err(|_| poisoned())?;
                     for (id, lease) in store.leases() {
                         self.lessor.start(*id, lease.ttl);
                     }
                 }
                 continue;
             }
-            let mut store = self
-                .store
-                .write()
-                .map_err(|_| crate::node::mvcc::store::MvccError::Storage("store lock poisoned".into()))?;
             if index <= store.consistent_index() {
                 // Already in the store (replayed after a restart).
-                self.applied = index;
                 continue;
             }
-            let started = Instant::now();
             let (id, result) = match Write::decode(&entry.data) {
                 Ok((id, write)) => (id, apply_write(&mut store, &write, index, &self.lessor)),
                 Err(why) => (0, Err(NodeError::Storage(format!("raft entry {index}: {why}")))),
             };
-            self.metrics.backend_commit.observe(started.elapsed());
             inc(&self.metrics.proposals_applied);
-            let events = store.take_events();
-            let revision = store.current_revision();
-            drop(store);
-            self.hub.publish(revision, events);
             if let Err(NodeError::Storage(why)) = &result {
                 return Err(DriverError::Mvcc(crate::node::mvcc::store::MvccError::Storage(why.clone())));
             }
-            self.applied = index;
+            done.push((id, store.current_revision(), store.take_events(), result));
+        }
+        let started = Instant::now();
+        store.end_group()?;
+        self.metrics.backend_commit.observe(started.elapsed());
+        drop(store);
+        for (id, revision, events, result) in done {
+            self.hub.publish(revision, events);
             if let Some(reply) = self.pending.remove(&id) {
                 let _ = reply.send(result);
             }
@@ -554,6 +557,9 @@ impl Driver {
         }
     }
 }
+
+/// An applied entry: its proposal, the revision after it, its events and its answer.
+type Applied = (u64, i64, Vec<crate::node::mvcc::store::Event>, Result<WriteResponse, NodeError>);
 
 fn poisoned() -> DriverError {
     DriverError::Mvcc(crate::node::mvcc::store::MvccError::Storage("store lock poisoned".into()))

@@ -7,7 +7,9 @@
 //! client's HPACK table), `:authority` loses a leading `http://` or `https://`, and the block is
 //! encoded again for the server (tracking the server's table). Everything else passes unchanged, and
 //! a connection that does not start with the HTTP/2 preface (HTTP/1.1: /health, /metrics) is not
-//! touched at all.
+//! touched at all. A client's authority is the same for a whole connection, so the first header
+//! block decides: when it has no scheme (every other client), the connection is passed through from
+//! then on, at no further cost.
 
 use std::io;
 use std::pin::Pin;
@@ -39,6 +41,8 @@ struct Block {
     end_stream: bool,
     priority: Option<[u8; 5]>,
     fragment: Vec<u8>,
+    /// The frames as they came, for a connection that needs no rewriting.
+    frames: Vec<u8>,
 }
 
 pub struct AuthorityFix<S> {
@@ -50,6 +54,8 @@ pub struct AuthorityFix<S> {
     block: Option<Block>,
     decoder: loona_hpack::Decoder<'static>,
     encoder: loona_hpack::Encoder<'static>,
+    /// Set by a first header block whose authority had a scheme: every block is re-encoded.
+    rewriting: bool,
 }
 
 impl<S> AuthorityFix<S> {
@@ -63,6 +69,7 @@ impl<S> AuthorityFix<S> {
             block: None,
             decoder: loona_hpack::Decoder::new(),
             encoder: loona_hpack::Encoder::new(),
+            rewriting: false,
         }
     }
 
@@ -135,10 +142,14 @@ impl<S> AuthorityFix<S> {
                     end_stream: flags & END_STREAM != 0,
                     priority,
                     fragment: payload.to_vec(),
+                    frames: frame.to_vec(),
                 });
             }
             CONTINUATION => match self.block.as_mut() {
-                Some(b) if b.stream == stream => b.fragment.extend_from_slice(payload),
+                Some(b) if b.stream == stream => {
+                    b.fragment.extend_from_slice(payload);
+                    b.frames.extend_from_slice(frame);
+                }
                 _ => return Err(protocol("CONTINUATION outside a header block")),
             },
             _ => {
@@ -160,15 +171,24 @@ impl<S> AuthorityFix<S> {
     fn emit(&mut self, block: Block) -> io::Result<()> {
         let mut headers =
             self.decoder.decode(&block.fragment).map_err(|e| protocol(&format!("header block: {e:?}")))?;
+        let mut rewrote = false;
         for (name, value) in headers.iter_mut() {
             if name.as_slice() == b":authority" {
                 for scheme in [&b"http://"[..], b"https://"] {
                     if value.starts_with(scheme) {
                         value.drain(..scheme.len());
+                        rewrote = true;
                     }
                 }
             }
         }
+        if !self.rewriting && !rewrote {
+            // The first block is fine as it is: so is the connection.
+            self.ready.extend_from_slice(&block.frames);
+            self.mode = Mode::Passthrough;
+            return Ok(());
+        }
+        self.rewriting = true;
         let mut encoded = Vec::new();
         if let Some(p) = block.priority {
             encoded.extend_from_slice(&p);
@@ -221,6 +241,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for AuthorityFix<S> {
                 buf.put_slice(&this.ready[..n]);
                 this.ready.advance(n);
                 return Poll::Ready(Ok(()));
+            }
+            if matches!(this.mode, Mode::Passthrough) && this.raw.is_empty() {
+                // Nothing to look at any more: read straight into the caller's buffer.
+                return Pin::new(&mut this.inner).poll_read(cx, buf);
             }
             if this.eof {
                 // Whatever is left is an incomplete frame: hand it on as it is, the server decides.
@@ -369,6 +393,18 @@ mod tests {
         assert_eq!(seen[2].0, 0x0, "DATA passes unchanged");
         assert_eq!(seen[2].2[0].1, b"grpc-body");
         assert_eq!(seen[3], (HEADERS, 3, request("127.0.0.1:2379", "/etcdserverpb.KV/Range")));
+    }
+
+    #[tokio::test]
+    async fn a_connection_without_a_scheme_passes_byte_for_byte() {
+        let mut client = loona_hpack::Encoder::new();
+        let mut input = PREFACE.to_vec();
+        for (stream, path) in [(1, "/a"), (3, "/b")] {
+            let req = request("127.0.0.1:2379", path);
+            let block = client.encode(req.iter().map(|(n, v)| (n.as_slice(), v.as_slice())));
+            input.extend(frame(HEADERS, END_HEADERS | END_STREAM, stream, &block));
+        }
+        assert_eq!(through(input.clone()).await, input);
     }
 
     #[tokio::test]

@@ -359,3 +359,42 @@ async fn oversized_requests_get_etcds_error() {
     within(c.put("k", vec![0u8; 1024], None)).await.expect("fits");
     node.stop().await;
 }
+
+/// Waits (bounded) until a read at `rev` is refused as compacted.
+async fn until_compacted(c: &mut Client, rev: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Err(e) = within(c.get("k", Some(GetOptions::new().with_revision(rev)))).await {
+            assert!(e.to_string().contains("required revision has been compacted"), "{e}");
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "revision {rev} was never compacted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_compaction_by_revision_keeps_the_last_n_revisions() {
+    let args = ["--auto-compaction-mode=revision", "--auto-compaction-retention=3"];
+    let node = TestNode::start_with(&args, Duration::from_secs(600)).await;
+    let mut c = node.client().await;
+    for i in 0..10 {
+        within(c.put("k", i.to_string(), None)).await.expect("put"); // 2..=11
+    }
+    until_compacted(&mut c, 7).await;
+    let kept =
+        within(c.get("k", Some(GetOptions::new().with_revision(8)))).await.expect("revision 8 is kept");
+    assert_eq!(kept.kvs()[0].value(), b"6");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_compaction_by_period_compacts_what_is_older_than_the_retention() {
+    let args = ["--auto-compaction-mode=periodic", "--auto-compaction-retention=1s"];
+    let node = TestNode::start_with(&args, Duration::from_secs(600)).await;
+    let mut c = node.client().await;
+    within(c.put("k", "old", None)).await.expect("put"); // 2
+    within(c.put("k", "new", None)).await.expect("put"); // 3
+    until_compacted(&mut c, 2).await;
+    node.stop().await;
+}

@@ -32,7 +32,9 @@ impl TestNode {
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let loaded = config::load(&args, &[], |_| Err(std::io::ErrorKind::NotFound.into())).expect("config");
-        let running = server::start_with(&loaded.config, progress).await.expect("node starts");
+        let timers =
+            server::Timers { progress_interval: progress, revision_compaction: Duration::from_millis(300) };
+        let running = server::start_with(&loaded.config, timers).await.expect("node starts");
         let url = format!("http://{}", running.client_addrs[0]);
         TestNode { url, running, _dir: dir }
     }

@@ -1,10 +1,11 @@
 //! The cluster node: an etcd v3 member. It knows nothing of `app` or `ui`.
 //!
-//! So far this holds the node's configuration (etcd's flags, ETCD_* variables and --config-file,
-//! validated before anything touches disk), its MVCC store on sled and the raft log's write-ahead
-//! log; the `node` command arrives with the server itself (raft-rs driver, gRPC services).
+//! `etcdeck node`: configuration (etcd's flags, ETCD_* variables and --config-file, validated before
+//! anything touches disk), the raft driver and its write-ahead log, the MVCC store on sled, leases,
+//! the watch hub, auto compaction, and etcd's gRPC services and HTTP endpoints.
 
 pub mod command;
+pub mod compactor;
 pub mod config;
 pub mod error;
 pub mod lease;

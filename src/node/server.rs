@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 use tonic::transport::Server;
 
+use crate::node::compactor;
 use crate::node::config::{ClusterState, NodeConfig};
 use crate::node::raft::driver::{self, Handle};
 use crate::node::rpc::authority::AuthorityFix;
@@ -237,13 +238,29 @@ impl Running {
     }
 }
 
-/// Starts a node: claims the data dir, starts raft, binds every client URL and serves.
-pub async fn start(c: &NodeConfig) -> Result<Running, ServerError> {
-    start_with(c, PROGRESS_INTERVAL).await
+/// Timers that are etcd's constants; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    /// Watch progress notifications (etcd: 10 minutes).
+    pub progress_interval: Duration,
+    /// The revision auto-compactor's period (etcd: 5 minutes).
+    pub revision_compaction: Duration,
 }
 
-/// As [`start`], with the watch progress interval chosen (tests shorten it).
-pub async fn start_with(c: &NodeConfig, progress_interval: Duration) -> Result<Running, ServerError> {
+impl Default for Timers {
+    fn default() -> Self {
+        Timers { progress_interval: PROGRESS_INTERVAL, revision_compaction: compactor::REVISION_INTERVAL }
+    }
+}
+
+/// Starts a node: claims the data dir, starts raft, binds every client URL and serves.
+pub async fn start(c: &NodeConfig) -> Result<Running, ServerError> {
+    start_with(c, Timers::default()).await
+}
+
+/// As [`start`], with etcd's timers chosen.
+pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, ServerError> {
+    let progress_interval = timers.progress_interval;
     check(c)?;
     let claimed = claim_data_dir(c)?;
     let member_id = parse_hex(&claimed.identity.member_id, "member ID")?;
@@ -343,5 +360,11 @@ pub async fn start_with(c: &NodeConfig, progress_interval: Duration) -> Result<R
         }));
     }
     servers.push(tokio::spawn(expire_leases(ctx.clone(), stopped.clone())));
+    servers.push(tokio::spawn(compactor::run(
+        ctx.clone(),
+        c.auto_compaction,
+        timers.revision_compaction,
+        stopped.clone(),
+    )));
     Ok(Running { handle, client_addrs, identity: claimed.identity.clone(), stop, servers, _claimed: claimed })
 }

@@ -107,147 +107,153 @@ pub fn inc(c: &AtomicU64) {
 impl Metrics {
     /// Prometheus' text format (version 0.0.4).
     pub fn render(&self, g: &Gauges) -> String {
-        let mut out = String::new();
-        let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-        };
         let n = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
-        let b = |v: bool| if v { "1".to_string() } else { "0".to_string() };
-        gauge(
-            "etcd_server_has_leader",
-            "Whether or not a leader exists. 1 is existence, 0 is not.",
-            "gauge",
-            b(g.has_leader),
-        );
-        gauge(
-            "etcd_server_is_leader",
-            "Whether or not this member is a leader. 1 if is, 0 otherwise.",
-            "gauge",
-            b(g.is_leader),
-        );
-        gauge(
-            "etcd_server_is_learner",
-            "Whether or not this member is a learner. 1 if is, 0 otherwise.",
-            "gauge",
-            b(false),
-        );
-        gauge(
-            "etcd_server_leader_changes_seen_total",
-            "The number of leader changes seen.",
-            "counter",
-            n(&self.leader_changes),
-        );
-        gauge(
-            "etcd_server_proposals_committed_total",
-            "The total number of consensus proposals committed.",
-            "gauge",
-            n(&self.proposals_committed),
-        );
-        gauge(
-            "etcd_server_proposals_applied_total",
-            "The total number of consensus proposals applied.",
-            "gauge",
-            n(&self.proposals_applied),
-        );
-        gauge(
-            "etcd_server_proposals_pending",
-            "The current number of pending proposals to commit.",
-            "gauge",
-            n(&self.proposals_pending),
-        );
-        gauge(
-            "etcd_server_proposals_failed_total",
-            "The total number of failed proposals seen.",
-            "counter",
-            n(&self.proposals_failed),
-        );
-        gauge(
-            "etcd_server_health_success",
-            "The total number of successful health checks",
-            "counter",
-            n(&self.health_success),
-        );
-        gauge(
-            "etcd_server_health_failures",
-            "The total number of failed health checks",
-            "counter",
-            n(&self.health_failures),
-        );
-        gauge(
-            "etcd_server_quota_backend_bytes",
-            "Current backend storage quota size in bytes.",
-            "gauge",
-            g.quota_bytes.to_string(),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP etcd_server_id Etcd server ID\n# TYPE etcd_server_id gauge\netcd_server_id{{server_id=\"{:x}\"}} 1",
-            g.member_id
-        );
-        let _ = writeln!(
-            out,
-            "# HELP etcd_server_version Which version is running. 1 for 'server_version' label with current version.\n# TYPE etcd_server_version gauge\netcd_server_version{{server_version=\"{}\"}} 1",
-            g.version
-        );
-        let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-        };
-        gauge(
-            "etcd_mvcc_db_total_size_in_bytes",
-            "Total size of the underlying database physically allocated in bytes.",
-            "gauge",
-            g.db_size.to_string(),
-        );
-        gauge(
-            "etcd_mvcc_db_total_size_in_use_in_bytes",
-            "Total size of the underlying database logically in use in bytes.",
-            "gauge",
-            g.db_size_in_use.to_string(),
-        );
-        gauge(
-            "etcd_mvcc_range_total",
-            "Total number of ranges seen by this member.",
-            "counter",
-            n(&self.range_total),
-        );
-        gauge(
-            "etcd_mvcc_put_total",
-            "Total number of puts seen by this member.",
-            "counter",
-            n(&self.put_total),
-        );
-        gauge(
-            "etcd_mvcc_delete_total",
-            "Total number of deletes seen by this member.",
-            "counter",
-            n(&self.delete_total),
-        );
-        gauge(
-            "etcd_mvcc_txn_total",
-            "Total number of txns seen by this member.",
-            "counter",
-            n(&self.txn_total),
-        );
-        gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.", "gauge", g.keys.to_string());
-        gauge(
-            "etcd_debugging_mvcc_current_revision",
-            "The current revision of store.",
-            "gauge",
-            g.current_revision.to_string(),
-        );
-        gauge(
-            "etcd_debugging_mvcc_compact_revision",
-            "The revision of the last compaction in store.",
-            "gauge",
-            g.compact_revision.to_string(),
-        );
-        gauge(
-            "etcd_debugging_mvcc_watch_stream_total",
-            "Total number of watch streams.",
-            "gauge",
-            n(&self.watch_streams),
-        );
-        gauge("etcd_debugging_mvcc_watcher_total", "Total number of watchers.", "gauge", n(&self.watchers));
+        let b = |v: bool| u8::from(v).to_string();
+        // (name, help, type, value), help texts as etcd's.
+        let plain: [(&str, &str, &str, String); 25] = [
+            (
+                "etcd_server_has_leader",
+                "Whether or not a leader exists. 1 is existence, 0 is not.",
+                "gauge",
+                b(g.has_leader),
+            ),
+            (
+                "etcd_server_is_leader",
+                "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+                "gauge",
+                b(g.is_leader),
+            ),
+            (
+                "etcd_server_is_learner",
+                "Whether or not this member is a learner. 1 if is, 0 otherwise.",
+                "gauge",
+                b(false),
+            ),
+            (
+                "etcd_server_leader_changes_seen_total",
+                "The number of leader changes seen.",
+                "counter",
+                n(&self.leader_changes),
+            ),
+            (
+                "etcd_server_proposals_committed_total",
+                "The total number of consensus proposals committed.",
+                "gauge",
+                n(&self.proposals_committed),
+            ),
+            (
+                "etcd_server_proposals_applied_total",
+                "The total number of consensus proposals applied.",
+                "gauge",
+                n(&self.proposals_applied),
+            ),
+            (
+                "etcd_server_proposals_pending",
+                "The current number of pending proposals to commit.",
+                "gauge",
+                n(&self.proposals_pending),
+            ),
+            (
+                "etcd_server_proposals_failed_total",
+                "The total number of failed proposals seen.",
+                "counter",
+                n(&self.proposals_failed),
+            ),
+            (
+                "etcd_server_health_success",
+                "The total number of successful health checks",
+                "counter",
+                n(&self.health_success),
+            ),
+            (
+                "etcd_server_health_failures",
+                "The total number of failed health checks",
+                "counter",
+                n(&self.health_failures),
+            ),
+            (
+                "etcd_server_quota_backend_bytes",
+                "Current backend storage quota size in bytes.",
+                "gauge",
+                g.quota_bytes.to_string(),
+            ),
+            ("etcd_server_id{server_id=\"{id}\"}", "Etcd server ID", "gauge", "1".into()),
+            (
+                "etcd_server_version{server_version=\"{version}\"}",
+                "Which version is running. 1 for 'server_version' label with current version.",
+                "gauge",
+                "1".into(),
+            ),
+            (
+                "etcd_mvcc_db_total_size_in_bytes",
+                "Total size of the underlying database physically allocated in bytes.",
+                "gauge",
+                g.db_size.to_string(),
+            ),
+            (
+                "etcd_mvcc_db_total_size_in_use_in_bytes",
+                "Total size of the underlying database logically in use in bytes.",
+                "gauge",
+                g.db_size_in_use.to_string(),
+            ),
+            (
+                "etcd_mvcc_range_total",
+                "Total number of ranges seen by this member.",
+                "counter",
+                n(&self.range_total),
+            ),
+            (
+                "etcd_mvcc_put_total",
+                "Total number of puts seen by this member.",
+                "counter",
+                n(&self.put_total),
+            ),
+            (
+                "etcd_mvcc_delete_total",
+                "Total number of deletes seen by this member.",
+                "counter",
+                n(&self.delete_total),
+            ),
+            (
+                "etcd_mvcc_txn_total",
+                "Total number of txns seen by this member.",
+                "counter",
+                n(&self.txn_total),
+            ),
+            ("etcd_debugging_mvcc_keys_total", "Total number of keys.", "gauge", g.keys.to_string()),
+            (
+                "etcd_debugging_mvcc_current_revision",
+                "The current revision of store.",
+                "gauge",
+                g.current_revision.to_string(),
+            ),
+            (
+                "etcd_debugging_mvcc_compact_revision",
+                "The revision of the last compaction in store.",
+                "gauge",
+                g.compact_revision.to_string(),
+            ),
+            (
+                "etcd_debugging_mvcc_watch_stream_total",
+                "Total number of watch streams.",
+                "gauge",
+                n(&self.watch_streams),
+            ),
+            ("etcd_debugging_mvcc_watcher_total", "Total number of watchers.", "gauge", n(&self.watchers)),
+            (
+                "etcd_debugging_mvcc_db_total_size_in_bytes",
+                "Total size of the underlying database physically allocated in bytes.",
+                "gauge",
+                g.db_size.to_string(),
+            ),
+        ];
+        let mut out = String::new();
+        for (sample, help, kind, value) in plain {
+            let name = sample.split('{').next().unwrap_or(sample);
+            let sample =
+                sample.replace("{id}", &format!("{:x}", g.member_id)).replace("{version}", g.version);
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{sample} {value}");
+        }
         self.wal_fsync.render(
             &mut out,
             "etcd_disk_wal_fsync_duration_seconds",

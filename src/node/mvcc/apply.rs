@@ -172,14 +172,7 @@ fn header(revision: i64) -> Option<PbResponseHeader> {
 }
 
 fn pb(kv: KeyValue) -> PbKeyValue {
-    PbKeyValue {
-        key: kv.key,
-        create_revision: kv.create_revision,
-        mod_revision: kv.mod_revision,
-        version: kv.version,
-        value: kv.value,
-        lease: kv.lease,
-    }
+    kv.into()
 }
 
 /// A read outside any write: a Range request on its own.

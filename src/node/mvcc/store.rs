@@ -37,6 +37,19 @@ pub struct KeyValue {
     pub lease: i64,
 }
 
+impl From<KeyValue> for etcd_client::proto::PbKeyValue {
+    fn from(kv: KeyValue) -> Self {
+        etcd_client::proto::PbKeyValue {
+            key: kv.key,
+            create_revision: kv.create_revision,
+            mod_revision: kv.mod_revision,
+            version: kv.version,
+            value: kv.value,
+            lease: kv.lease,
+        }
+    }
+}
+
 /// One change as a watcher sees it. A deletion carries the key and the deleting revision only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -290,17 +303,11 @@ impl Store {
                 continue;
             }
             let kv = decode(&v)?;
+            // etcd stores a tombstone as a KeyValue holding the key alone.
             let pb = if deleted {
                 etcd_client::proto::PbKeyValue { key: kv.key, ..Default::default() }
             } else {
-                etcd_client::proto::PbKeyValue {
-                    key: kv.key,
-                    create_revision: kv.create_revision,
-                    mod_revision: kv.mod_revision,
-                    version: kv.version,
-                    value: kv.value,
-                    lease: kv.lease,
-                }
+                etcd_client::proto::PbKeyValue::from(kv)
             };
             digest.update(&k[1..]);
             digest.update(&prost::Message::encode_to_vec(&pb));

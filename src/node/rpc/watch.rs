@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::node::metrics::Metrics;
-use crate::node::mvcc::store::{Event, KeyValue, MvccError};
+use crate::node::mvcc::store::{Event, MvccError};
 use crate::node::rpc::Ctx;
 
 /// etcd's progressReportInterval.
@@ -61,17 +61,6 @@ impl Spec {
     }
 }
 
-fn pb_kv(kv: KeyValue) -> PbKeyValue {
-    PbKeyValue {
-        key: kv.key,
-        create_revision: kv.create_revision,
-        mod_revision: kv.mod_revision,
-        version: kv.version,
-        value: kv.value,
-        lease: kv.lease,
-    }
-}
-
 /// Decrements a gauge when dropped, so a watcher counted is uncounted however it ends.
 struct Counted<'a>(&'a std::sync::atomic::AtomicU64);
 
@@ -113,11 +102,11 @@ async fn run_watcher(ctx: Ctx, spec: Spec, mut next: i64, out: Out, progress_eve
                                         .range(&e.kv.key, &[], 1, rev - 1)
                                         .ok()
                                         .and_then(|r| r.kvs.into_iter().next())
-                                        .map(pb_kv)
+                                        .map(PbKeyValue::from)
                                 } else {
                                     None
                                 };
-                                PbEvent { r#type: i32::from(e.deleted), kv: Some(pb_kv(e.kv)), prev_kv: prev }
+                                PbEvent { r#type: i32::from(e.deleted), kv: Some(e.kv.into()), prev_kv: prev }
                             })
                             .collect::<Vec<_>>()
                     })

@@ -258,3 +258,15 @@ async fn after_kill_9_every_acknowledged_put_is_there() {
         &missing[..missing.len().min(5)]
     );
 }
+
+#[test]
+fn etcdeck_status_reads_a_node_as_it_reads_etcd() {
+    let n = EtcdeckNode::start("seen", &[]);
+    let out = crate::support::etcdeck()
+        .args(["status", "--endpoints", &n.client_url])
+        .output()
+        .expect("run etcdeck status");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("leader seen (8e9e05c52164694d) · 1/1 members up · quorum ok"), "{stdout}");
+}

@@ -124,25 +124,26 @@ impl PbMaintenanceService for MaintenanceService {
         .await
         .map_err(|e| Status::internal(e.to_string()))??;
         let checksum = Sha256::digest(&image).to_vec();
-        let total = image.len();
-        let mut pieces: Vec<Result<PbSnapshotResponse, Status>> = image
-            .chunks(SNAPSHOT_CHUNK)
-            .scan(0usize, |sent, chunk| {
-                *sent += chunk.len();
-                Some(Ok(PbSnapshotResponse {
-                    header: None,
-                    remaining_bytes: (total - *sent) as u64,
-                    blob: chunk.to_vec(),
-                    ..PbSnapshotResponse::default()
-                }))
-            })
-            .collect();
-        pieces.push(Ok(PbSnapshotResponse {
-            remaining_bytes: 0,
-            blob: checksum,
-            ..PbSnapshotResponse::default()
-        }));
-        Ok(Response::new(Box::pin(futures::stream::iter(pieces))))
+        // Pieces are cut as the client takes them: one copy of the image in memory, not two.
+        let image = bytes::Bytes::from(image);
+        let pieces =
+            futures::stream::unfold((image, 0usize, Some(checksum)), |(image, sent, checksum)| async move {
+                if sent < image.len() {
+                    let end = (sent + SNAPSHOT_CHUNK).min(image.len());
+                    let piece = PbSnapshotResponse {
+                        remaining_bytes: (image.len() - end) as u64,
+                        blob: image.slice(sent..end).to_vec(),
+                        ..PbSnapshotResponse::default()
+                    };
+                    Some((Ok(piece), (image, end, checksum)))
+                } else {
+                    let blob = checksum?;
+                    let last =
+                        PbSnapshotResponse { remaining_bytes: 0, blob, ..PbSnapshotResponse::default() };
+                    Some((Ok(last), (image, sent, None)))
+                }
+            });
+        Ok(Response::new(Box::pin(pieces)))
     }
 
     async fn move_leader(

@@ -95,6 +95,8 @@ async fn watchers_see_ranges_history_filters_and_prev_kv_in_order() {
     let r = next(&mut s).await;
     assert!(r.canceled());
     assert_eq!(r.watch_id(), 3);
+    within(s.watch("n", None)).await.expect("watch");
+    assert_eq!(next(&mut s).await.watch_id(), 4, "an ID is not handed out twice on a stream");
     node.stop().await;
 }
 

@@ -77,6 +77,11 @@ async fn etcd_client_puts_gets_deletes_and_runs_txns_against_the_node() {
         .await
         .expect("get");
     assert_eq!(old.kvs()[0].value(), b"bar");
+    assert_eq!(
+        old.header().map(|h| h.revision()),
+        Some(3),
+        "the header says the store's revision, as etcd's"
+    );
 
     for k in ["p/1", "p/2", "p/3"] {
         within(c.put(k, "v", None)).await.expect("put");

@@ -71,7 +71,7 @@ pub struct RangeResult {
     pub kvs: Vec<KeyValue>,
     /// How many keys matched, before the limit.
     pub count: usize,
-    /// The revision the read was served at.
+    /// The store's revision at the read (what etcd puts in the header, whichever revision was read).
     pub rev: i64,
 }
 
@@ -346,9 +346,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Rewrites the database compactly: copies it to a new directory, then swaps the two. A crash
-    /// part way is finished or undone at the next open.
+    /// Rewrites the database compactly: copies it to a new directory, makes the copy durable, then
+    /// swaps the two. A crash part way is finished or undone at the next open; a failure part way
+    /// puts the old database back.
     pub fn defragment(&mut self) -> Result<(), MvccError> {
+        self.flush_group()?;
         let fresh = defrag_path(&self.dir, "defrag");
         let old = defrag_path(&self.dir, "old");
         if fresh.exists() {
@@ -370,12 +372,31 @@ impl Store {
             tree.apply_batch(batch)?;
             db.flush()?;
         }
-        self.db.flush()?;
+        sync_tree(&fresh).map_err(io_error)?;
+        self.make_durable()?;
+        let parent = self.dir.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into());
         std::fs::rename(&self.dir, &old).map_err(io_error)?;
-        std::fs::rename(&fresh, &self.dir).map_err(io_error)?;
-        self.db = sled::Config::new().path(&self.dir).open()?;
-        self.tree = self.db.open_tree("mvcc")?;
+        if let Err(e) = std::fs::rename(&fresh, &self.dir) {
+            let _ = std::fs::rename(&old, &self.dir);
+            return Err(io_error(e));
+        }
+        sync_dir(&parent).map_err(io_error)?;
+        match sled::Config::new().path(&self.dir).open().and_then(|db| db.open_tree("mvcc").map(|t| (db, t)))
+        {
+            Ok((db, tree)) => {
+                self.db = db;
+                self.tree = tree;
+            }
+            Err(e) => {
+                // Back to the old database, which this process still has open.
+                let _ = std::fs::rename(&self.dir, &fresh);
+                let _ = std::fs::rename(&old, &self.dir);
+                let _ = sync_dir(&parent);
+                return Err(e.into());
+            }
+        }
         std::fs::remove_dir_all(&old).map_err(io_error)?;
+        sync_dir(&parent).map_err(io_error)?;
         Ok(())
     }
 
@@ -419,7 +440,7 @@ impl Store {
                 kvs.push(kv);
             }
         }
-        Ok(RangeResult { kvs, count, rev: at })
+        Ok(RangeResult { kvs, count, rev: current })
     }
 
     fn index_range<'a>(
@@ -527,17 +548,6 @@ impl Store {
     /// files and directory are fsynced too. Needed before raft log entries the store holds may go.
     pub fn make_durable(&self) -> Result<(), MvccError> {
         self.db.flush()?;
-        fn sync_tree(dir: &Path) -> std::io::Result<()> {
-            for entry in std::fs::read_dir(dir)? {
-                let path = entry?.path();
-                if path.is_dir() {
-                    sync_tree(&path)?;
-                } else {
-                    std::fs::File::open(&path)?.sync_all()?;
-                }
-            }
-            std::fs::File::open(dir)?.sync_all()
-        }
         sync_tree(&self.dir).map_err(io_error)
     }
 }
@@ -701,6 +711,23 @@ fn be_i64_at(b: &[u8], at: usize) -> Option<i64> {
 
 fn io_error(e: std::io::Error) -> MvccError {
     MvccError::Storage(e.to_string())
+}
+
+/// fsync every file below `dir`, and the directories themselves.
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            std::fs::File::open(&path)?.sync_all()?;
+        }
+    }
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn defrag_path(dir: &Path, suffix: &str) -> std::path::PathBuf {

@@ -72,14 +72,14 @@ const ALARM: u8 = 7;
 
 impl Write {
     /// Whether the write adds data, so is refused while the NOSPACE alarm is raised (etcd's capped
-    /// applier: puts, transactions that put, and lease grants).
+    /// applier: puts, transactions with puts at the top level, and lease grants).
     pub fn adds_data(&self) -> bool {
+        // Top-level puts only, as etcd's costTxn counts them.
         fn txn_puts(t: &PbTxnRequest) -> bool {
-            t.success.iter().chain(&t.failure).any(|op| match &op.request {
-                Some(PbTxnOpRequest::RequestPut(_)) => true,
-                Some(PbTxnOpRequest::RequestTxn(t)) => txn_puts(t),
-                _ => false,
-            })
+            t.success
+                .iter()
+                .chain(&t.failure)
+                .any(|op| matches!(&op.request, Some(PbTxnOpRequest::RequestPut(_))))
         }
         match self {
             Write::Put(_) | Write::LeaseGrant(_) => true,
@@ -268,8 +268,14 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     )?;
     // The recorded commit may lag what the store applied (it is written without a sync): raft
     // restarts from the lower of the two, and entries the store already holds are skipped.
-    let applied = store.consistent_index().min(log.hard_state().commit);
     let snapshot_index = log.first_index_before();
+    if store.consistent_index() < snapshot_index {
+        return Err(DriverError::Mvcc(crate::node::mvcc::store::MvccError::Corrupt(format!(
+            "the store holds entries up to {} but the raft log starts after {snapshot_index}",
+            store.consistent_index()
+        ))));
+    }
+    let applied = store.consistent_index().min(log.hard_state().commit).max(snapshot_index);
     let config = Config {
         id: options.member_id,
         heartbeat_tick: 1,
@@ -468,9 +474,15 @@ impl Driver {
         self.raw.advance_apply();
         let applied = self.applied;
         if applied >= self.snapshot_index + self.snapshot_count {
-            self.store.read().map_err(|_| poisoned())?.make_durable()?;
-            self.raw.mut_store().compact_to(applied)?;
-            self.snapshot_index = applied;
+            let store = self.store.read().map_err(|_| poisoned())?;
+            store.make_durable()?;
+            // Only what the store holds may leave the log.
+            let upto = applied.min(store.consistent_index());
+            drop(store);
+            if upto > self.snapshot_index {
+                self.raw.mut_store().compact_to(upto)?;
+                self.snapshot_index = upto;
+            }
         }
         self.status.applied.store(applied, Ordering::Relaxed);
         let (ready_reads, later): (Vec<_>, Vec<_>) =
@@ -508,6 +520,10 @@ impl Driver {
                     for (id, lease) in store.leases() {
                         self.lessor.start(*id, lease.ttl);
                     }
+                }
+                // Recorded like any entry, so the store's applied index never trails the log.
+                if index > store.consistent_index() {
+                    store.write().commit(Some(index))?;
                 }
                 continue;
             }
@@ -572,6 +588,21 @@ fn header(revision: i64) -> Option<PbResponseHeader> {
 /// Applies one committed write. Every outcome, refusals included, records `index` in the store, so
 /// a replay after a crash skips the entry.
 fn apply_write(
+    store: &mut Store,
+    write: &Write,
+    index: u64,
+    lessor: &Lessor,
+) -> Result<WriteResponse, NodeError> {
+    let result = apply_write_once(store, write, index, lessor);
+    if matches!(&result, Err(e) if !matches!(e, NodeError::Storage(_))) && store.consistent_index() < index {
+        // A refusal found before anything was written (an unknown lease, a compacted revision in a
+        // txn, ...) still consumes its entry.
+        store.write().commit(Some(index))?;
+    }
+    result
+}
+
+fn apply_write_once(
     store: &mut Store,
     write: &Write,
     index: u64,
@@ -746,6 +777,28 @@ mod tests {
         match h.write(put("after", "v")).await.unwrap() {
             WriteResponse::Put(r) => assert_eq!(r.header.unwrap().revision, 52),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_writes_and_leader_entries_count_as_applied_so_a_snapshot_never_outruns_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = || Options { snapshot_count: 1, ..options(dir.path()) };
+        {
+            let h = start(dir.path(), opts()).unwrap();
+            h.write(put("a", "1")).await.unwrap();
+            let refused = Write::Put(PbPutRequest {
+                lease: 99,
+                ..PbPutRequest { key: b"b".to_vec(), ..Default::default() }
+            });
+            assert_eq!(h.write(refused).await, Err(NodeError::LeaseNotFound));
+            h.stop();
+        }
+        for _ in 0..2 {
+            let h = start(dir.path(), opts()).expect("restarts after a snapshot taken at a refused entry");
+            assert_eq!(get(&h, "a"), Some(b"1".to_vec()));
+            h.write(put("c", "1")).await.unwrap();
+            h.stop();
         }
     }
 

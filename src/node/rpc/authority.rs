@@ -25,8 +25,13 @@ const END_STREAM: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 const PADDED: u8 = 0x8;
 const PRIORITY: u8 = 0x20;
-/// The smallest SETTINGS_MAX_FRAME_SIZE a server may have: re-encoded blocks are cut to fit it.
+/// The server's SETTINGS_MAX_FRAME_SIZE (h2's default, which tonic keeps): longer frames are refused,
+/// and re-encoded blocks are cut to fit.
 const MAX_FRAME: usize = 16_384;
+/// A header block, encoded or decoded, may not exceed this (gRPC metadata is far smaller).
+const MAX_BLOCK: usize = 1 << 20;
+/// The HPACK table size the server allows (SETTINGS_HEADER_TABLE_SIZE, h2's default).
+const TABLE_SIZE: usize = 4096;
 
 enum Mode {
     /// Not yet seen enough bytes to tell HTTP/2 from HTTP/1.
@@ -67,7 +72,11 @@ impl<S> AuthorityFix<S> {
             ready: BytesMut::new(),
             eof: false,
             block: None,
-            decoder: loona_hpack::Decoder::new(),
+            decoder: {
+                let mut d = loona_hpack::Decoder::new();
+                d.set_max_allowed_table_size(TABLE_SIZE);
+                d
+            },
             encoder: loona_hpack::Encoder::new(),
             rewriting: false,
         }
@@ -102,6 +111,9 @@ impl<S> AuthorityFix<S> {
                         return Ok(());
                     }
                     let len = u32::from_be_bytes([0, self.raw[0], self.raw[1], self.raw[2]]) as usize;
+                    if len > MAX_FRAME {
+                        return Err(protocol("frame larger than SETTINGS_MAX_FRAME_SIZE"));
+                    }
                     if self.raw.len() < 9 + len {
                         return Ok(());
                     }
@@ -147,6 +159,9 @@ impl<S> AuthorityFix<S> {
             }
             CONTINUATION => match self.block.as_mut() {
                 Some(b) if b.stream == stream => {
+                    if b.fragment.len() + payload.len() > MAX_BLOCK {
+                        return Err(protocol("header block too large"));
+                    }
                     b.fragment.extend_from_slice(payload);
                     b.frames.extend_from_slice(frame);
                 }
@@ -169,8 +184,20 @@ impl<S> AuthorityFix<S> {
     }
 
     fn emit(&mut self, block: Block) -> io::Result<()> {
-        let mut headers =
-            self.decoder.decode(&block.fragment).map_err(|e| protocol(&format!("header block: {e:?}")))?;
+        // Decoded with a bound: a small block can refer to a large table entry many times.
+        let mut headers = Vec::new();
+        let mut decoded = 0usize;
+        self.decoder
+            .decode_with_cb(&block.fragment, |name, value| {
+                decoded += name.len() + value.len() + 32;
+                if decoded <= MAX_BLOCK {
+                    headers.push((name.into_owned(), value.into_owned()));
+                }
+            })
+            .map_err(|e| protocol(&format!("header block: {e:?}")))?;
+        if decoded > MAX_BLOCK {
+            return Err(protocol("decoded header list too large"));
+        }
         let mut rewrote = false;
         for (name, value) in headers.iter_mut() {
             if name.as_slice() == b":authority" {
@@ -334,6 +361,7 @@ mod tests {
         assert!(bytes.starts_with(PREFACE));
         let mut rest = &bytes[PREFACE.len()..];
         let mut decoder = loona_hpack::Decoder::new();
+        decoder.set_max_allowed_table_size(TABLE_SIZE);
         let mut out = Vec::new();
         let mut block = Vec::new();
         while !rest.is_empty() {
@@ -405,6 +433,29 @@ mod tests {
             input.extend(frame(HEADERS, END_HEADERS | END_STREAM, stream, &block));
         }
         assert_eq!(through(input.clone()).await, input);
+    }
+
+    #[tokio::test]
+    async fn oversized_frames_and_header_bombs_close_the_connection() {
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(0x0, 0, 1, &vec![0; MAX_FRAME + 1]));
+        let mut fixed = AuthorityFix::new(std::io::Cursor::new(input));
+        let mut out = Vec::new();
+        assert!(fixed.read_to_end(&mut out).await.is_err());
+
+        // One 4000-byte literal added to the table, then a block of 4000 references to it.
+        let mut client = loona_hpack::Encoder::new();
+        let big = vec![b'x'; 4000];
+        let first = client.encode([(&b"x-big"[..], big.as_slice())]);
+        let mut input = PREFACE.to_vec();
+        input.extend(frame(HEADERS, END_HEADERS, 1, &first));
+        let bomb: Vec<u8> = std::iter::repeat_n(0xbe, 4000).collect(); // indexed: dynamic entry 62
+        input.extend(frame(HEADERS, END_HEADERS, 3, &bomb));
+        let mut fixed = AuthorityFix::new(std::io::Cursor::new(input));
+        fixed.rewriting = true;
+        let mut out = Vec::new();
+        let err = fixed.read_to_end(&mut out).await.expect_err("refused");
+        assert!(err.to_string().contains("too large"), "{err}");
     }
 
     #[tokio::test]

@@ -92,10 +92,9 @@ async fn run_watcher(ctx: Ctx, spec: Spec, mut next: i64, out: Out, progress_eve
                 if next < store.compact_revision() {
                     Err(MvccError::Compacted)
                 } else {
-                    hub.events(&store, next, to).map(|events| {
+                    hub.events(&store, next, to, |e| spec.matches(e)).map(|events| {
                         events
                             .into_iter()
-                            .filter(|(_, e)| spec.matches(e))
                             .map(|(rev, e)| {
                                 let prev = if spec.prev_kv && (e.deleted || e.kv.create_revision != rev) {
                                     store
@@ -167,9 +166,23 @@ async fn serve_stream(ctx: Ctx, mut requests: Streaming<PbWatchRequest>, out: Ou
     let _gauge = counted(&metrics.watch_streams);
     let mut watchers: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut next_id = 0i64;
-    while let Some(Ok(req)) = requests.next().await {
+    loop {
+        let req = match requests.next().await {
+            Some(Ok(req)) => req,
+            // The client closed its side: as etcd, go on sending until it goes away.
+            None => {
+                out.closed().await;
+                break;
+            }
+            Some(Err(_)) => break,
+        };
         watchers.retain(|_, task| !task.is_finished());
-        let current = ctx.handle.hub.revision();
+        // The store's revision, not the hub's: a read may already have seen a revision the hub has
+        // not published yet, and a watch from now must not replay it.
+        let current = match ctx.handle.read_store() {
+            Ok(store) => store.current_revision(),
+            Err(_) => break,
+        };
         let resp = match req.request_union {
             Some(PbWatchRequestUnion::CreateRequest(c)) => {
                 let refuse = |why: &str| PbWatchResponse {
@@ -193,7 +206,9 @@ async fn serve_stream(ctx: Ctx, mut requests: Streaming<PbWatchRequest>, out: Ou
                         while watchers.contains_key(&next_id) {
                             next_id += 1;
                         }
-                        next_id
+                        // IDs are not handed out twice on a stream, as etcd's nextID.
+                        next_id += 1;
+                        next_id - 1
                     };
                     let spec = Spec {
                         id,
@@ -223,7 +238,9 @@ async fn serve_stream(ctx: Ctx, mut requests: Streaming<PbWatchRequest>, out: Ou
             }
             Some(PbWatchRequestUnion::CancelRequest(c)) => match watchers.remove(&c.watch_id) {
                 Some(task) => {
+                    // Wait for it to stop, so nothing of it can follow the cancel response.
                     task.abort();
+                    let _ = task.await;
                     PbWatchResponse {
                         header: ctx.header(current),
                         watch_id: c.watch_id,

@@ -11,21 +11,29 @@ use tokio::sync::watch;
 
 use crate::node::mvcc::store::{Event, MvccError, Store};
 
-/// How many recent revisions the hub keeps in memory for synced watchers.
+/// The recent revisions the hub keeps in memory for synced watchers: at most this many, and at most
+/// this many bytes of keys and values; older ones are read from the store's history.
 const RECENT_REVISIONS: usize = 4096;
+const RECENT_BYTES: usize = 64 << 20;
+
+#[derive(Default)]
+struct Recent {
+    revisions: VecDeque<(i64, Arc<Vec<Event>>, usize)>,
+    bytes: usize,
+}
 
 pub struct Hub {
-    recent: Mutex<VecDeque<(i64, Arc<Vec<Event>>)>>,
+    recent: Mutex<Recent>,
     published: watch::Sender<i64>,
 }
 
 impl Hub {
     /// `current`: the store's revision at start; watchers created now start after it.
     pub fn new(current: i64) -> Self {
-        Hub { recent: Mutex::new(VecDeque::new()), published: watch::Sender::new(current) }
+        Hub { recent: Mutex::new(Recent::default()), published: watch::Sender::new(current) }
     }
 
-    fn recent(&self) -> std::sync::MutexGuard<'_, VecDeque<(i64, Arc<Vec<Event>>)>> {
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
         self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -33,10 +41,15 @@ impl Hub {
     /// bookkeeping only; the revision is published anyway so readers know the store moved).
     pub fn publish(&self, rev: i64, events: Vec<Event>) {
         if !events.is_empty() {
+            let size: usize = events.iter().map(|e| e.kv.key.len() + e.kv.value.len() + 64).sum();
             let mut recent = self.recent();
-            recent.push_back((rev, Arc::new(events)));
-            while recent.len() > RECENT_REVISIONS {
-                recent.pop_front();
+            recent.revisions.push_back((rev, Arc::new(events), size));
+            recent.bytes += size;
+            while recent.revisions.len() > RECENT_REVISIONS || recent.bytes > RECENT_BYTES {
+                match recent.revisions.pop_front() {
+                    Some((_, _, gone)) => recent.bytes -= gone,
+                    None => break,
+                }
             }
         }
         self.published.send_if_modified(|r| {
@@ -56,9 +69,15 @@ impl Hub {
         self.published.subscribe()
     }
 
-    /// The events of revisions `from..=to` in order, from memory when it reaches back to `from`,
-    /// else from the store's history.
-    pub fn events(&self, store: &Store, from: i64, to: i64) -> Result<Vec<(i64, Event)>, MvccError> {
+    /// The events of revisions `from..=to` that `wanted` accepts, in order, from memory when it
+    /// reaches back to `from`, else from the store's history.
+    pub fn events(
+        &self,
+        store: &Store,
+        from: i64,
+        to: i64,
+        wanted: impl Fn(&Event) -> bool,
+    ) -> Result<Vec<(i64, Event)>, MvccError> {
         if to < from {
             return Ok(Vec::new());
         }
@@ -66,17 +85,18 @@ impl Hub {
             let recent = self.recent();
             // Memory answers only if no revision in from..=to could be missing from it: revisions
             // without events are never stored, so it must hold something at or before `from`.
-            if recent.front().is_some_and(|(first, _)| *first <= from) {
+            if recent.revisions.front().is_some_and(|(first, _, _)| *first <= from) {
                 let mut out = Vec::new();
-                for (rev, events) in recent.iter() {
+                for (rev, events, _) in recent.revisions.iter() {
                     if *rev >= from && *rev <= to {
-                        out.extend(events.iter().map(|e| (*rev, e.clone())));
+                        out.extend(events.iter().filter(|e| wanted(e)).map(|e| (*rev, e.clone())));
                     }
                 }
                 return Ok(out);
             }
         }
-        Ok(store.history(from, to)?.into_iter().map(|(r, e)| (r.main, e)).collect())
+        let history = store.history(from, to)?;
+        Ok(history.into_iter().filter(|(_, e)| wanted(e)).map(|(r, e)| (r.main, e)).collect())
     }
 }
 
@@ -107,14 +127,16 @@ mod tests {
             put(&mut store, &hub, k);
         }
         assert_eq!(hub.revision(), 5);
-        let from_memory = hub.events(&store, 3, 5).unwrap();
+        let from_memory = hub.events(&store, 3, 5, |_| true).unwrap();
         let from_history: Vec<_> =
             store.history(3, 5).unwrap().into_iter().map(|(r, e)| (r.main, e)).collect();
         assert_eq!(from_memory, from_history);
         assert_eq!(from_memory.len(), 3);
-        let older = hub.events(&store, 2, 5).unwrap();
+        let older = hub.events(&store, 2, 5, |_| true).unwrap();
         assert_eq!(older.len(), 4, "revision 2 predates the hub: read from history");
         assert_eq!(older[0].1.kv.key, b"before-the-hub");
+        let only_b = hub.events(&store, 3, 5, |e| e.kv.key == b"b").unwrap();
+        assert_eq!(only_b.len(), 1);
     }
 
     #[tokio::test]

@@ -270,3 +270,46 @@ fn etcdeck_status_reads_a_node_as_it_reads_etcd() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("leader seen (8e9e05c52164694d) · 1/1 members up · quorum ok"), "{stdout}");
 }
+
+fn contents(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    listing(dir)
+        .into_iter()
+        .filter(|p| Path::new(p).is_file())
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            (p, bytes)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_raft_log_is_reported_and_nothing_is_changed() {
+    let mut n = EtcdeckNode::start("damaged", &[]);
+    let mut c = client(&n.client_url).await;
+    for i in 0..20 {
+        within(c.put(format!("k{i}"), "v", None)).await.expect("put");
+    }
+    drop(c);
+    assert_eq!(n.terminate(), Some(0));
+    let wal_dir = n.data_dir.join("member").join("wal");
+    let segment = listing(&wal_dir).into_iter().find(|p| p.ends_with(".wal")).expect("a WAL segment");
+    let mut bytes = std::fs::read(&segment).expect("read");
+    assert!(bytes.len() > 400, "{} bytes", bytes.len());
+    for b in &mut bytes[200..210] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&segment, &bytes).expect("damage");
+    let before = contents(&n.data_dir);
+    let (code, err) = node(
+        &[
+            "--name=damaged",
+            &format!("--data-dir={}", n.data_dir.display()),
+            &format!("--listen-client-urls=http://127.0.0.1:{}", free_port()),
+            "--advertise-client-urls=http://127.0.0.1:2379",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("corrupt record") && err.contains("checksum mismatch"), "{err}");
+    assert!(contents(&n.data_dir) == before, "the data dir was changed");
+}

@@ -261,11 +261,13 @@ impl Options {
 
 /// Opens the log and the store in `data_dir` and starts the driver thread.
 pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, DriverError> {
-    let store = Store::open(&data_dir.join("member").join("snap").join("db"))?;
+    // The log first: reading it changes nothing, so a damaged log is reported before the store (whose
+    // opening writes) is touched.
     let log = LogStore::open(
         &options.wal_dir,
         ConfState { voters: vec![options.member_id], ..ConfState::default() },
     )?;
+    let store = Store::open(&data_dir.join("member").join("snap").join("db"))?;
     // The recorded commit may lag what the store applied (it is written without a sync): raft
     // restarts from the lower of the two, and entries the store already holds are skipped.
     let snapshot_index = log.first_index_before();

@@ -107,9 +107,9 @@ fn dashboard_keys_resize_and_quit_restore_the_terminal() {
     assert!(screen.contains("quorum ok"), "{screen}");
 
     tmux.keys(&["?"]);
-    tmux.wait_for("the help overlay", Duration::from_secs(5), |s| s.contains("select the member above"));
+    tmux.wait_for("the help overlay", Duration::from_secs(5), |s| s.contains("select the row above"));
     tmux.keys(&["Escape"]);
-    tmux.wait_for("help closed", Duration::from_secs(5), |s| !s.contains("select the member above"));
+    tmux.wait_for("help closed", Duration::from_secs(5), |s| !s.contains("select the row above"));
 
     tmux.keys(&["j", "Enter"]);
     let detail = tmux.wait_for("the detail pane", Duration::from_secs(5), |s| s.contains("(decimal "));
@@ -163,7 +163,7 @@ fn a_user_keymap_in_the_xdg_config_dir_rebinds_keys() {
     });
     tmux.keys(&["q"]);
     tmux.keys(&["h"]);
-    let help = tmux.wait_for("help on h", Duration::from_secs(5), |s| s.contains("select the member above"));
+    let help = tmux.wait_for("help on h", Duration::from_secs(5), |s| s.contains("select the row above"));
     assert!(!help.contains("etcdeck exited"), "q no longer quits:\n{help}");
     tmux.keys(&["x"]);
     let after = tmux.wait_for("x to quit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
@@ -225,4 +225,89 @@ fn a_panic_restores_the_terminal_before_its_message() {
     );
     let icanon = after.lines().find(|l| l.trim().ends_with("icanon")).expect("stty line").trim();
     assert_eq!(icanon, "icanon", "raw mode is left (canonical input is back):\n{after}");
+}
+
+/// Writes `n` keys k/0000.. (and one JSON and one binary value) with etcd-client, in transactions.
+fn seed_keys(endpoint: &str, n: usize) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let mut c =
+            tokio::time::timeout(Duration::from_secs(5), etcd_client::Client::connect([endpoint], None))
+                .await
+                .expect("connect in time")
+                .expect("connect");
+        let keys: Vec<String> = (0..n).map(|i| format!("k/{i:04}")).collect();
+        for chunk in keys.chunks(100) {
+            let ops: Vec<etcd_client::TxnOp> =
+                chunk.iter().map(|k| etcd_client::TxnOp::put(k.as_str(), "v", None)).collect();
+            let txn = etcd_client::Txn::new().and_then(ops);
+            tokio::time::timeout(Duration::from_secs(5), c.txn(txn)).await.expect("in time").expect("txn");
+        }
+        let json = r#"{"spec":{"replicas":3,"image":"nginx"}}"#;
+        tokio::time::timeout(Duration::from_secs(5), c.put("a/json", json, None))
+            .await
+            .expect("in time")
+            .expect("put");
+        tokio::time::timeout(Duration::from_secs(5), c.put("a/bin", vec![0u8, 1, 0xff, b'A'], None))
+            .await
+            .expect("in time")
+            .expect("put");
+    });
+}
+
+#[test]
+fn the_key_browser_pages_through_keys_and_shows_values_on_an_etcdeck_node() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let node = crate::support::EtcdeckNode::start("browser", &[]);
+    browse(&node.client_url);
+}
+
+#[test]
+fn the_key_browser_pages_through_keys_and_shows_values_on_etcd() {
+    let Some(tools) = etcd_tools() else { return };
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let cluster = EtcdCluster::start(&tools, 1);
+    cluster.wait_healthy(Duration::from_secs(20));
+    browse(&cluster.client_urls()[0]);
+}
+
+/// 1202 keys: the browser's first page, a JSON and a binary value, the next pages at one revision.
+fn browse(endpoint: &str) {
+    seed_keys(endpoint, 1200);
+    let tmux = Tmux::start(&pane_command(endpoint, ""), 100, 30);
+    tmux.wait_for("the dashboard", Duration::from_secs(15), |s| s.contains("members 1/1 up"));
+
+    tmux.keys(&["Tab"]);
+    let screen = tmux.wait_for("the first page", Duration::from_secs(10), |s| {
+        s.contains("1202 keys at revision 15, 500 loaded")
+    });
+    assert!(screen.contains("▶ a/bin"), "{screen}");
+
+    // Down to the JSON value: pretty-printed.
+    tmux.keys(&["j", "Enter"]);
+    let screen = tmux.wait_for("the JSON value", Duration::from_secs(10), |s| s.contains("\"replicas\": 3"));
+    assert!(screen.contains("a/json (json, 39 bytes)"), "{screen}");
+    tmux.keys(&["k", "Enter"]);
+    let screen = tmux.wait_for("the binary value", Duration::from_secs(10), |s| s.contains("(hex, 4 bytes)"));
+    assert!(screen.contains("00 01 ff 41"), "{screen}");
+    tmux.keys(&["Escape"]);
+
+    // To the end of what is loaded: the next pages come in, at the same revision.
+    tmux.keys(&["G"]);
+    tmux.wait_for("the second page", Duration::from_secs(10), |s| s.contains("1000 loaded"));
+    tmux.keys(&["G"]);
+    tmux.wait_for("the last page", Duration::from_secs(10), |s| {
+        s.contains("1202 loaded") && !s.contains("more below")
+    });
+    tmux.keys(&["G"]);
+    tmux.wait_for("the last key", Duration::from_secs(10), |s| s.contains("▶ k/1199"));
+
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("the dashboard again", Duration::from_secs(5), |s| s.contains("members 1/1 up"));
+    tmux.keys(&["q"]);
+    tmux.wait_for("etcdeck to exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
 }

@@ -26,6 +26,8 @@ pub enum Action {
     FasterRefresh,
     /// Refresh less often.
     SlowerRefresh,
+    /// Switch between the members and the key browser.
+    SwitchView,
 }
 
 /// One row of the action table: the name used in keymap.toml and the text of the help overlay.
@@ -38,11 +40,12 @@ pub struct ActionInfo {
 
 /// Every action, in the order the help overlay lists them.
 pub const ACTIONS: &[ActionInfo] = &[
-    ActionInfo { action: Action::Up, name: "up", help: "select the member above" },
-    ActionInfo { action: Action::Down, name: "down", help: "select the member below" },
-    ActionInfo { action: Action::Top, name: "top", help: "select the first member" },
-    ActionInfo { action: Action::Bottom, name: "bottom", help: "select the last member" },
-    ActionInfo { action: Action::Open, name: "open", help: "member detail: status, URLs, ID" },
+    ActionInfo { action: Action::SwitchView, name: "keys", help: "switch between members and keys" },
+    ActionInfo { action: Action::Up, name: "up", help: "select the row above" },
+    ActionInfo { action: Action::Down, name: "down", help: "select the row below" },
+    ActionInfo { action: Action::Top, name: "top", help: "select the first row" },
+    ActionInfo { action: Action::Bottom, name: "bottom", help: "select the last row" },
+    ActionInfo { action: Action::Open, name: "open", help: "member detail, or the key's value" },
     ActionInfo { action: Action::Back, name: "back", help: "close the pane or overlay" },
     ActionInfo { action: Action::Refresh, name: "refresh", help: "refresh now" },
     ActionInfo { action: Action::FasterRefresh, name: "faster", help: "refresh more often" },
@@ -79,6 +82,7 @@ mod tests {
             Action::Refresh,
             Action::FasterRefresh,
             Action::SlowerRefresh,
+            Action::SwitchView,
         ];
         assert_eq!(all.len(), ACTIONS.len());
         for a in all {

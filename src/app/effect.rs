@@ -1,5 +1,6 @@
 //! What `update` asks the workers to do. Effects are plain data; only workers do I/O.
 
+use crate::app::keys::KeyRequest;
 use crate::app::msg::RefreshId;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -11,4 +12,6 @@ pub enum Effect {
     /// A Get of key "health" on one member's own client URL: linearizable, as `etcdctl endpoint
     /// health` does, or serializable for a learner, which refuses linearizable reads.
     CheckHealth { refresh: RefreshId, member_id: u64, endpoint: String, serializable: bool },
+    /// A page of keys or a key's value for the key browser, through the configured endpoints.
+    Keys(KeyRequest),
 }

@@ -11,6 +11,7 @@ pub mod effect;
 pub mod fixtures;
 pub mod format;
 pub mod keymap;
+pub mod keys;
 pub mod msg;
 pub mod report;
 pub mod runtime;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::app::keys::{KeyPage, ValueInfo};
+
 /// Identifies one refresh round; ids only grow.
 pub type RefreshId = u64;
 
@@ -119,4 +121,8 @@ pub enum Msg {
     /// The health probe of one member: a linearizable Get, as `etcdctl endpoint health` does; Ok
     /// carries how long it took.
     Health { refresh: RefreshId, member_id: u64, endpoint: String, result: Result<Duration, String> },
+    /// A page of the key browser's listing.
+    KeyPage { request: u64, result: Result<KeyPage, String> },
+    /// A key's value; Ok(None) when the key does not exist.
+    Value { request: u64, result: Result<Option<ValueInfo>, String> },
 }

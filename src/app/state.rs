@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::app::keys::KeyBrowser;
 use crate::app::msg::{Alarm, MemberInfo, RefreshId, StatusInfo};
 
 /// Refresh periods the faster/slower keys step through.
@@ -61,6 +62,14 @@ impl Member {
     pub fn endpoint(&self) -> Option<&str> {
         self.info.client_urls.first().map(String::as_str)
     }
+}
+
+/// What fills the screen below the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    #[default]
+    Members,
+    Keys,
 }
 
 /// Something drawn over the dashboard.
@@ -141,6 +150,8 @@ pub struct State {
     pub should_quit: bool,
     /// A one-line message for the footer.
     pub notice: Option<String>,
+    pub view: View,
+    pub keys: KeyBrowser,
 }
 
 impl State {
@@ -159,6 +170,8 @@ impl State {
             wall: SystemTime::UNIX_EPOCH,
             should_quit: false,
             notice: None,
+            view: View::Members,
+            keys: KeyBrowser::default(),
         }
     }
 

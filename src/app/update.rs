@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 use crate::app::action::Action;
 use crate::app::effect::Effect;
 use crate::app::msg::{MemberList, Msg, RefreshId};
-use crate::app::state::{Member, Overlay, Pending, State, REFRESH_STEPS};
+use crate::app::state::{Member, Overlay, Pending, State, View, REFRESH_STEPS};
 
 /// Everything that can change the state.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +40,20 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
 }
 
 fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
+    if state.view == View::Keys && state.overlay != Overlay::Help {
+        if let Some(effects) = on_key_browser_action(state, action) {
+            return effects;
+        }
+    }
     let last = state.members.len().saturating_sub(1);
     match action {
+        Action::SwitchView => {
+            state.overlay = Overlay::None;
+            state.view = View::Keys;
+            if state.keys.next_request == 0 {
+                return vec![Effect::Keys(state.keys.list(Vec::new()))];
+            }
+        }
         Action::Quit => state.should_quit = true,
         Action::Help => {
             state.overlay = if state.overlay == Overlay::Help { Overlay::None } else { Overlay::Help };
@@ -74,6 +86,33 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
     }
     Vec::new()
+}
+
+/// The key browser's share of the actions; None for those it leaves to the rest of the console.
+fn on_key_browser_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
+    let b = &mut state.keys;
+    let last = b.keys.len().saturating_sub(1);
+    let request = match action {
+        Action::SwitchView => {
+            state.view = View::Members;
+            None
+        }
+        Action::Up => b.move_to(b.selected.saturating_sub(1)),
+        Action::Down => b.move_to(b.selected + 1),
+        Action::Top => b.move_to(0),
+        Action::Bottom => b.move_to(last),
+        Action::Open => b.open(),
+        Action::Back => {
+            b.value = None;
+            None
+        }
+        Action::Refresh => {
+            let prefix = b.prefix.clone();
+            Some(b.list(prefix))
+        }
+        _ => return None,
+    };
+    Some(request.map(Effect::Keys).into_iter().collect())
 }
 
 /// Starts a refresh round: the member list, and a probe of every known member at once (the member
@@ -133,6 +172,13 @@ fn send(state: &mut State, request: Pending) -> bool {
 fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
     let mut effects = Vec::new();
     let (refresh, done) = match msg {
+        Msg::KeyPage { request, result } => {
+            return state.keys.on_page(request, result).map(Effect::Keys).into_iter().collect();
+        }
+        Msg::Value { request, result } => {
+            state.keys.on_value(request, result);
+            return effects;
+        }
         Msg::Members { refresh, result } => {
             if refresh >= state.refresh.members_refresh {
                 state.refresh.members_refresh = refresh;
@@ -253,6 +299,7 @@ mod tests {
 
     use super::*;
     use crate::app::fixtures::{self, ID1, ID2, ID3};
+    use crate::app::keys::{KeyPage, KeyRequest};
     use crate::app::msg::{Alarm, AlarmKind, StatusInfo};
     use crate::app::state::Leadership;
 
@@ -287,7 +334,7 @@ mod tests {
                     let up = statuses.iter().any(|(id, s)| id == member_id && s.is_some());
                     update(state, health_msg(*refresh, *member_id, up));
                 }
-                Effect::ListMembers { .. } => {}
+                Effect::ListMembers { .. } | Effect::Keys(_) => {}
             }
         }
     }
@@ -357,6 +404,7 @@ mod tests {
             Effect::ListMembers { refresh }
             | Effect::FetchStatus { refresh, .. }
             | Effect::CheckHealth { refresh, .. } => *refresh == 2,
+            Effect::Keys(_) => false,
         }));
         // A manual refresh starts a round at once.
         update(&mut state, Input::Msg(Msg::Members { refresh: 2, result: Ok(fixtures::member_list()) }));
@@ -695,5 +743,35 @@ mod tests {
         assert!(effects
             .iter()
             .any(|e| matches!(e, Effect::CheckHealth { member_id: ID1, serializable: false, .. })));
+    }
+
+    #[test]
+    fn the_key_browser_lists_on_first_visit_and_takes_the_movement_keys() {
+        let mut state = fixtures::healthy();
+        let effects = update(&mut state, Input::Action(Action::SwitchView));
+        let list = KeyRequest::List { request: 1, prefix: vec![], start: vec![0], revision: 0 };
+        assert_eq!(effects, vec![Effect::Keys(list)]);
+        assert_eq!(state.view, View::Keys);
+        let page = KeyPage { keys: vec![b"a".to_vec(), b"b".to_vec()], more: false, revision: 7, count: 2 };
+        assert!(update(&mut state, Input::Msg(Msg::KeyPage { request: 1, result: Ok(page) })).is_empty());
+        update(&mut state, Input::Action(Action::Down));
+        assert_eq!((state.keys.selected, state.selected), (1, 0), "the browser moves, the members table not");
+        let effects = update(&mut state, Input::Action(Action::Open));
+        assert_eq!(effects, vec![Effect::Keys(KeyRequest::Value { request: 2, key: b"b".to_vec() })]);
+        update(&mut state, Input::Action(Action::Back));
+        assert_eq!(state.keys.value, None);
+        assert!(update(&mut state, Input::Action(Action::SwitchView)).is_empty());
+        assert_eq!(state.view, View::Members);
+        assert!(
+            update(&mut state, Input::Action(Action::SwitchView)).is_empty(),
+            "listed already: no new listing"
+        );
+        let effects = update(&mut state, Input::Action(Action::Refresh));
+        let relist = KeyRequest::List { request: 3, prefix: vec![], start: vec![0], revision: 0 };
+        assert_eq!(
+            effects,
+            vec![Effect::Keys(relist)],
+            "refresh in the browser lists again at the newest revision"
+        );
     }
 }

@@ -22,7 +22,7 @@ use crate::app::config_file::user_config_file;
 use crate::app::connection::ConnectConfig;
 use crate::app::keymap::{Key, KeyChord, Keymap};
 use crate::app::runtime::Runtime;
-use crate::app::state::{Overlay, State};
+use crate::app::state::{Overlay, State, View};
 use crate::app::update::Input;
 use crate::ui::theme::Theme;
 
@@ -155,6 +155,30 @@ pub fn chord(event: &KeyEvent) -> Option<KeyChord> {
 /// Draws the whole screen from the state.
 pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) {
     let area = frame.area();
+    if state.view == View::Keys {
+        let [header, body, footer] = Layout::vertical([
+            Constraint::Length(widgets::status_header::HEIGHT),
+            Constraint::Min(3),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        widgets::status_header::render(frame, header, state, theme);
+        widgets::key_browser::render(frame, body, &state.keys, theme);
+        let hint = format!(
+            " {} help  {} quit  {} value  {} close  {} reload  {} members",
+            keymap.describe(Action::Help),
+            keymap.describe(Action::Quit),
+            keymap.describe(Action::Open),
+            keymap.describe(Action::Back),
+            keymap.describe(Action::Refresh),
+            keymap.describe(Action::SwitchView),
+        );
+        frame.render_widget(Paragraph::new(Span::styled(hint, Style::default().fg(theme.hint))), footer);
+        if state.overlay == Overlay::Help {
+            widgets::help::render(frame, area, keymap, theme);
+        }
+        return;
+    }
     let table_height = (state.members.len() as u16).max(1) + 3;
     let [header, table, problems, footer] = Layout::vertical([
         Constraint::Length(widgets::status_header::HEIGHT),
@@ -171,13 +195,14 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
         Some(notice) => Span::styled(format!(" {notice}"), Style::default().fg(theme.title)),
         None => Span::styled(
             format!(
-                " {} help  {} quit  {} detail  {} refresh  {}/{} interval",
+                " {} help  {} quit  {} detail  {} refresh  {}/{} interval  {} keys",
                 keymap.describe(Action::Help),
                 keymap.describe(Action::Quit),
                 keymap.describe(Action::Open),
                 keymap.describe(Action::Refresh),
                 keymap.describe(Action::FasterRefresh),
                 keymap.describe(Action::SlowerRefresh),
+                keymap.describe(Action::SwitchView),
             ),
             Style::default().fg(theme.hint),
         ),
@@ -263,8 +288,64 @@ mod tests {
         insta::assert_snapshot!(draw(&fixtures::with_learner_and_unstarted(), 80, 24));
     }
 
+    /// The healthy dashboard's state in the key browser: keys loaded, the value of `open` shown.
+    fn browsing(value: &[u8]) -> State {
+        use crate::app::keys::{KeyPage, ValueInfo};
+        let mut state = fixtures::healthy();
+        state.view = View::Keys;
+        state.keys.list(b"/registry/".to_vec());
+        let mut keys: Vec<Vec<u8>> = [
+            "/registry/configmaps/kube-system/coredns",
+            "/registry/pods/default/web-0",
+            "/registry/pods/default/web-1",
+        ]
+        .iter()
+        .map(|k| k.as_bytes().to_vec())
+        .collect();
+        keys.push(b"/registry/raw/\xff\x00".to_vec());
+        state.keys.on_page(1, Ok(KeyPage { keys, more: true, revision: 4242, count: 1234 }));
+        state.keys.move_to(1);
+        let Some(crate::app::keys::KeyRequest::Value { request, .. }) = state.keys.open() else {
+            panic!("open asks for the value")
+        };
+        let key = b"/registry/pods/default/web-0".to_vec();
+        let info = ValueInfo {
+            key,
+            value: value.to_vec(),
+            create_revision: 17,
+            mod_revision: 4200,
+            version: 9,
+            lease: 0x694d7b7c8cf4d108,
+        };
+        state.keys.on_value(request, Ok(Some(info)));
+        state
+    }
+
+    #[test]
+    fn key_browser_with_a_json_value_100x24() {
+        let json =
+            br#"{"kind":"Pod","metadata":{"name":"web-0","labels":{"app":"web"}},"spec":{"replicas":3}}"#;
+        insta::assert_snapshot!(draw(&browsing(json), 100, 24));
+    }
+
+    #[test]
+    fn key_browser_with_a_binary_value_100x24() {
+        insta::assert_snapshot!(draw(&browsing(b"k8s\x00\x0a\x0d\x0a\x02v1\x12\x03Pod\xff\xfe"), 100, 24));
+    }
+
+    #[test]
+    fn key_browser_while_the_first_page_loads_80x24() {
+        let mut state = fixtures::healthy();
+        state.view = View::Keys;
+        state.keys.list(Vec::new());
+        insta::assert_snapshot!(draw(&state, 80, 24));
+    }
+
     #[test]
     fn tiny_terminals_do_not_panic() {
+        for (w, h) in [(1, 1), (10, 5), (20, 3), (200, 2), (3, 60)] {
+            draw(&browsing(b"{}"), w, h);
+        }
         for (w, h) in [(1, 1), (10, 5), (20, 3), (200, 2), (3, 60)] {
             draw(&fixtures::degraded(), w, h);
         }

@@ -16,6 +16,7 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::app::connection::ConnectConfig;
 use crate::app::effect::Effect;
+use crate::app::keys::{self, KeyPage, KeyRequest, ValueInfo};
 use crate::app::msg::{Alarm, MemberInfo, MemberList, Msg, StatusInfo};
 
 /// Runs effects. Cheap to clone; clones share the connection pool.
@@ -63,6 +64,14 @@ impl Pool {
             Effect::FetchStatus { refresh, member_id, endpoint } => {
                 let result = self.status(&endpoint).await;
                 Msg::Status { refresh, member_id, endpoint, result }
+            }
+            Effect::Keys(KeyRequest::List { request, prefix, start, revision }) => {
+                let result = self.first_answer(|ep| self.list_keys(ep, &prefix, &start, revision)).await;
+                Msg::KeyPage { request, result }
+            }
+            Effect::Keys(KeyRequest::Value { request, key }) => {
+                let result = self.first_answer(|ep| self.value(ep, &key)).await;
+                Msg::Value { request, result }
             }
             Effect::CheckHealth { refresh, member_id, endpoint, serializable } => {
                 let result = self.health(&endpoint, serializable).await;
@@ -148,6 +157,44 @@ impl Pool {
 
     /// `etcdctl endpoint health`: a linearizable Get of "health"; permission denied still proves the
     /// request went through consensus, so it counts as healthy. Learners get a serializable Get.
+    /// One keys-only, serializable page of [start, end of prefix) at `revision` (0: newest).
+    async fn list_keys(
+        &self,
+        endpoint: &str,
+        prefix: &[u8],
+        start: &[u8],
+        revision: i64,
+    ) -> Result<KeyPage, String> {
+        let mut client = self.client(endpoint).await?;
+        let options = GetOptions::new()
+            .with_range(keys::prefix_end(prefix))
+            .with_keys_only()
+            .with_serializable()
+            .with_limit(keys::PAGE)
+            .with_revision(revision);
+        let resp = with_timeout(self.config.command_timeout, client.get(start, Some(options))).await?;
+        let read_at = if revision > 0 { revision } else { resp.header().map_or(0, |h| h.revision()) };
+        Ok(KeyPage {
+            keys: resp.kvs().iter().map(|kv| kv.key().to_vec()).collect(),
+            more: resp.more(),
+            revision: read_at,
+            count: resp.count(),
+        })
+    }
+
+    async fn value(&self, endpoint: &str, key: &[u8]) -> Result<Option<ValueInfo>, String> {
+        let mut client = self.client(endpoint).await?;
+        let resp = with_timeout(self.config.command_timeout, client.get(key, None)).await?;
+        Ok(resp.kvs().first().map(|kv| ValueInfo {
+            key: kv.key().to_vec(),
+            value: kv.value().to_vec(),
+            create_revision: kv.create_revision(),
+            mod_revision: kv.mod_revision(),
+            version: kv.version(),
+            lease: kv.lease(),
+        }))
+    }
+
     async fn health(&self, endpoint: &str, serializable: bool) -> Result<Duration, String> {
         let mut client = self.client(endpoint).await?;
         let started = Instant::now();
@@ -178,6 +225,8 @@ fn failed(effect: Effect, error: String) -> Msg {
         Effect::CheckHealth { refresh, member_id, endpoint, .. } => {
             Msg::Health { refresh, member_id, endpoint, result: Err(error) }
         }
+        Effect::Keys(KeyRequest::List { request, .. }) => Msg::KeyPage { request, result: Err(error) },
+        Effect::Keys(KeyRequest::Value { request, .. }) => Msg::Value { request, result: Err(error) },
     }
 }
 

@@ -1,4 +1,5 @@
 pub mod help;
+pub mod key_browser;
 pub mod member_detail;
 pub mod members_table;
 pub mod problems;

@@ -1,0 +1,344 @@
+//! The key browser: a flat, keys-only listing under a prefix, fetched a page at a time and pinned to
+//! the revision of its first page so later pages agree with it; and the value of the selected key.
+
+/// Keys asked for per page: keys-only pages of this size stay far below gRPC's 4 MiB message limit
+/// unless keys are hundreds of kilobytes long.
+pub const PAGE: i64 = 500;
+/// When the selection comes this close to the end of what is loaded, the next page is asked for.
+pub const READ_AHEAD: usize = 100;
+
+/// etcd's prefix range end (clientv3.GetPrefixRangeEnd): the prefix with its last byte below 0xff
+/// incremented and what follows dropped; "\0" (every key from the start) when there is no such byte.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// The smallest key after `key`.
+pub fn key_after(key: &[u8]) -> Vec<u8> {
+    let mut next = key.to_vec();
+    next.push(0);
+    next
+}
+
+/// Bytes as text: UTF-8 shown as it is, except control characters; anything else escaped as \xNN,
+/// so no key or value can garble the screen.
+pub fn display_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if c.is_control() && (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c if c.is_control() => out.extend(c.escape_unicode()),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPage {
+    pub keys: Vec<Vec<u8>>,
+    pub more: bool,
+    /// The revision the page was read at.
+    pub revision: i64,
+    /// Keys in the range from this page's first key on.
+    pub count: i64,
+}
+
+/// A key's value and metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueInfo {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub create_revision: i64,
+    pub mod_revision: i64,
+    pub version: i64,
+    pub lease: i64,
+}
+
+/// How a value is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueFormat {
+    Json,
+    Text,
+    Hex,
+}
+
+impl ValueFormat {
+    /// JSON if it parses as a JSON object or array, text if it is UTF-8, hex otherwise.
+    pub fn detect(value: &[u8]) -> ValueFormat {
+        let trimmed = value.trim_ascii_start();
+        if matches!(trimmed.first(), Some(b'{' | b'['))
+            && serde_json::from_slice::<serde_json::Value>(value).is_ok()
+        {
+            ValueFormat::Json
+        } else if std::str::from_utf8(value).is_ok() {
+            ValueFormat::Text
+        } else {
+            ValueFormat::Hex
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueFormat::Json => "json",
+            ValueFormat::Text => "text",
+            ValueFormat::Hex => "hex",
+        }
+    }
+}
+
+/// The value's lines as the format shows them, hex rows fitted to `width` columns.
+pub fn value_lines(value: &[u8], format: ValueFormat, width: usize) -> Vec<String> {
+    match format {
+        ValueFormat::Json => match serde_json::from_slice::<serde_json::Value>(value)
+            .and_then(|v| serde_json::to_string_pretty(&v))
+        {
+            Ok(text) => text.lines().map(display_bytes_str).collect(),
+            Err(_) => value_lines(value, ValueFormat::Text, width),
+        },
+        ValueFormat::Text => value.split(|b| *b == b'\n').map(display_bytes).collect(),
+        ValueFormat::Hex => {
+            // "offset  hex bytes  ascii": 11 + 4 columns per byte.
+            let per_row = (width.saturating_sub(11) / 4).clamp(1, 16);
+            value
+                .chunks(per_row)
+                .enumerate()
+                .map(|(i, row)| {
+                    let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
+                    let ascii: String = row
+                        .iter()
+                        .map(|b| if b.is_ascii_graphic() || *b == b' ' { *b as char } else { '.' })
+                        .collect();
+                    format!("{:08x}  {:<w$}  {ascii}", i * per_row, hex.join(" "), w = per_row * 3 - 1)
+                })
+                .collect()
+        }
+    }
+}
+
+fn display_bytes_str(s: &str) -> String {
+    display_bytes(s.as_bytes())
+}
+
+/// The value pane: which key, and what the read returned (None while it is on its way; Ok(None) when
+/// the key does not exist any more).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValuePane {
+    pub key: Vec<u8>,
+    pub request: u64,
+    pub result: Option<Result<Option<ValueInfo>, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyBrowser {
+    pub prefix: Vec<u8>,
+    /// The keys loaded so far, in order.
+    pub keys: Vec<Vec<u8>>,
+    /// The revision every page of this listing is read at (that of its first page).
+    pub revision: Option<i64>,
+    /// How many keys the prefix holds at that revision.
+    pub count: Option<i64>,
+    /// Whether more keys follow the loaded ones.
+    pub more: bool,
+    /// The listing request in flight.
+    pub loading: Option<u64>,
+    pub error: Option<String>,
+    pub selected: usize,
+    pub value: Option<ValuePane>,
+    pub next_request: u64,
+}
+
+/// What the browser asks a worker for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeyRequest {
+    /// Keys in [start, prefix_end(prefix)), keys-only, serializable, at `revision` (0: newest).
+    List { request: u64, prefix: Vec<u8>, start: Vec<u8>, revision: i64 },
+    /// One key's value (a linearizable read).
+    Value { request: u64, key: Vec<u8> },
+}
+
+impl KeyBrowser {
+    fn request_id(&mut self) -> u64 {
+        self.next_request += 1;
+        self.next_request
+    }
+
+    /// Starts the listing of `prefix` over, at the newest revision.
+    pub fn list(&mut self, prefix: Vec<u8>) -> KeyRequest {
+        let request = self.request_id();
+        *self = KeyBrowser {
+            prefix: prefix.clone(),
+            next_request: self.next_request,
+            value: self.value.take(),
+            ..Default::default()
+        };
+        self.loading = Some(request);
+        // etcd refuses an empty key: all keys start at "\0", as etcdctl's --from-key "" does.
+        let start = if prefix.is_empty() { vec![0] } else { prefix.clone() };
+        KeyRequest::List { request, start, prefix, revision: 0 }
+    }
+
+    /// The next page, if the selection is near the end of what is loaded and more keys follow.
+    pub fn read_ahead(&mut self) -> Option<KeyRequest> {
+        if !self.more || self.loading.is_some() || self.selected + READ_AHEAD < self.keys.len() {
+            return None;
+        }
+        let last = self.keys.last()?.clone();
+        let request = self.request_id();
+        self.loading = Some(request);
+        Some(KeyRequest::List {
+            request,
+            prefix: self.prefix.clone(),
+            start: key_after(&last),
+            revision: self.revision.unwrap_or(0),
+        })
+    }
+
+    /// A page arrived; replies to anything but the request in flight are stale and dropped.
+    pub fn on_page(&mut self, request: u64, result: Result<KeyPage, String>) -> Option<KeyRequest> {
+        if self.loading != Some(request) {
+            return None;
+        }
+        self.loading = None;
+        match result {
+            Ok(page) => {
+                if self.revision.is_none() {
+                    self.revision = Some(page.revision);
+                    self.count = Some(page.count);
+                }
+                self.keys.extend(page.keys);
+                self.more = page.more;
+                self.error = None;
+                self.read_ahead()
+            }
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    pub fn move_to(&mut self, index: usize) -> Option<KeyRequest> {
+        self.selected = index.min(self.keys.len().saturating_sub(1));
+        self.read_ahead()
+    }
+
+    /// Opens the value pane on the selected key.
+    pub fn open(&mut self) -> Option<KeyRequest> {
+        let key = self.keys.get(self.selected)?.clone();
+        let request = self.request_id();
+        self.value = Some(ValuePane { key: key.clone(), request, result: None });
+        Some(KeyRequest::Value { request, key })
+    }
+
+    pub fn on_value(&mut self, request: u64, result: Result<Option<ValueInfo>, String>) {
+        if let Some(pane) = self.value.as_mut().filter(|p| p.request == request) {
+            pane.result = Some(result);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(keys: &[&str], more: bool, revision: i64, count: i64) -> KeyPage {
+        KeyPage { keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(), more, revision, count }
+    }
+
+    #[test]
+    fn prefix_ends_are_etcds() {
+        assert_eq!(prefix_end(b"a/"), b"a0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff\xff"), b"\0");
+        assert_eq!(prefix_end(b""), b"\0");
+        assert_eq!(key_after(b"k"), b"k\0");
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_are_escaped() {
+        assert_eq!(display_bytes(b"/registry/pods"), "/registry/pods");
+        assert_eq!(display_bytes(b"a\xffb\n"), "a\\xffb\\n");
+        assert_eq!(display_bytes("ключ".as_bytes()), "ключ");
+        assert_eq!(display_bytes(b""), "");
+    }
+
+    #[test]
+    fn formats_are_detected_and_shown() {
+        assert_eq!(ValueFormat::detect(br#"{"a":1}"#), ValueFormat::Json);
+        assert_eq!(ValueFormat::detect(b"plain"), ValueFormat::Text);
+        assert_eq!(ValueFormat::detect(b"{not json"), ValueFormat::Text);
+        assert_eq!(ValueFormat::detect(b"\x00\x01\xff"), ValueFormat::Hex);
+        assert_eq!(
+            value_lines(br#"{"a":[1,2]}"#, ValueFormat::Json, 80),
+            ["{", "  \"a\": [", "    1,", "    2", "  ]", "}"]
+        );
+        assert_eq!(
+            value_lines(b"\x00AB", ValueFormat::Hex, 80),
+            ["00000000  00 41 42                                         .AB"]
+        );
+        assert_eq!(value_lines(b"one\ntwo\x01", ValueFormat::Text, 80), ["one", "two\\x01"]);
+        assert_eq!(
+            value_lines(b"0123456789", ValueFormat::Hex, 35),
+            ["00000000  30 31 32 33 34 35  012345", "00000006  36 37 38 39        6789"],
+            "rows fit the width"
+        );
+    }
+
+    #[test]
+    fn pages_are_pinned_to_the_first_revision_and_read_ahead_near_the_end() {
+        let mut b = KeyBrowser::default();
+        let first = b.list(b"p/".to_vec());
+        assert_eq!(
+            first,
+            KeyRequest::List { request: 1, prefix: b"p/".to_vec(), start: b"p/".to_vec(), revision: 0 }
+        );
+        // A stale reply changes nothing.
+        assert_eq!(b.on_page(7, Ok(page(&["p/x"], false, 9, 1))), None);
+        assert!(b.keys.is_empty());
+        let keys: Vec<String> = (0..150).map(|i| format!("p/{i:03}")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        // 150 keys loaded, selection at 0: 0 + 100 < 150, no read-ahead yet.
+        assert_eq!(b.on_page(1, Ok(page(&refs, true, 42, 1000))), None);
+        assert_eq!((b.revision, b.count, b.more), (Some(42), Some(1000), true));
+        let next = b.move_to(60).expect("near the end: the next page");
+        assert_eq!(
+            next,
+            KeyRequest::List { request: 2, prefix: b"p/".to_vec(), start: b"p/149\0".to_vec(), revision: 42 }
+        );
+        assert_eq!(b.move_to(70), None, "one page in flight at a time");
+        b.on_page(2, Ok(page(&["p/150"], false, 42, 850)));
+        assert_eq!((b.keys.len(), b.more, b.count), (151, false, Some(1000)));
+        assert_eq!(b.move_to(10_000), None);
+        assert_eq!(b.selected, 150);
+    }
+
+    #[test]
+    fn the_value_pane_follows_its_own_request() {
+        let mut b = KeyBrowser::default();
+        b.list(Vec::new());
+        b.on_page(1, Ok(page(&["a", "b"], false, 5, 2)));
+        b.move_to(1);
+        assert_eq!(b.open(), Some(KeyRequest::Value { request: 2, key: b"b".to_vec() }));
+        b.on_value(1, Ok(None));
+        assert_eq!(b.value.as_ref().and_then(|p| p.result.clone()), None, "not its request");
+        b.on_value(2, Ok(None));
+        assert_eq!(b.value.as_ref().and_then(|p| p.result.clone()), Some(Ok(None)));
+    }
+}

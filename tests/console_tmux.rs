@@ -306,6 +306,18 @@ fn browse(endpoint: &str) {
     tmux.keys(&["G"]);
     tmux.wait_for("the last key", Duration::from_secs(10), |s| s.contains("▶ k/1199"));
 
+    // A prefix search lists only the keys under it, from the server.
+    tmux.keys(&["/", "k/11", "Enter"]);
+    let screen = tmux.wait_for("the prefix listing", Duration::from_secs(10), |s| {
+        s.contains("keys: k/11") && s.contains("100 keys at revision 15, 100 loaded")
+    });
+    assert!(screen.contains("▶ k/1100"), "{screen}");
+    tmux.keys(&[":", "bogus", "Enter"]);
+    tmux.wait_for("the unknown command", Duration::from_secs(5), |s| s.contains("unknown command :bogus"));
+    tmux.keys(&[":", "members", "Enter"]);
+    tmux.wait_for("the dashboard again", Duration::from_secs(5), |s| s.contains("members 1/1 up"));
+    tmux.keys(&[":", "keys a/", "Enter"]);
+    tmux.wait_for("the a/ listing", Duration::from_secs(10), |s| s.contains("2 keys at revision 15"));
     tmux.keys(&["Tab"]);
     tmux.wait_for("the dashboard again", Duration::from_secs(5), |s| s.contains("members 1/1 up"));
     tmux.keys(&["q"]);

@@ -28,6 +28,10 @@ pub enum Action {
     SlowerRefresh,
     /// Switch between the members and the key browser.
     SwitchView,
+    /// Type a command (`:keys <prefix>`, `:members`).
+    Command,
+    /// Search keys by prefix.
+    Search,
 }
 
 /// One row of the action table: the name used in keymap.toml and the text of the help overlay.
@@ -41,6 +45,8 @@ pub struct ActionInfo {
 /// Every action, in the order the help overlay lists them.
 pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::SwitchView, name: "keys", help: "switch between members and keys" },
+    ActionInfo { action: Action::Command, name: "command", help: ":keys <prefix> | :members" },
+    ActionInfo { action: Action::Search, name: "search", help: "list the keys under a prefix" },
     ActionInfo { action: Action::Up, name: "up", help: "select the row above" },
     ActionInfo { action: Action::Down, name: "down", help: "select the row below" },
     ActionInfo { action: Action::Top, name: "top", help: "select the first row" },
@@ -83,6 +89,8 @@ mod tests {
             Action::FasterRefresh,
             Action::SlowerRefresh,
             Action::SwitchView,
+            Action::Command,
+            Action::Search,
         ];
         assert_eq!(all.len(), ACTIONS.len());
         for a in all {

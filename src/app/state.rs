@@ -72,6 +72,22 @@ pub enum View {
     Keys,
 }
 
+/// What a line being typed at the bottom is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// `:` commands.
+    Command,
+    /// `/`: a key prefix to list.
+    Search,
+}
+
+/// A line being typed at the bottom of the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputLine {
+    pub prompt: Prompt,
+    pub text: String,
+}
+
 /// Something drawn over the dashboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overlay {
@@ -152,6 +168,8 @@ pub struct State {
     pub notice: Option<String>,
     pub view: View,
     pub keys: KeyBrowser,
+    /// The line being typed, if any: while it is open, keys are text, not actions.
+    pub input: Option<InputLine>,
 }
 
 impl State {
@@ -172,6 +190,7 @@ impl State {
             notice: None,
             view: View::Members,
             keys: KeyBrowser::default(),
+            input: None,
         }
     }
 

@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 use crate::app::action::Action;
 use crate::app::effect::Effect;
 use crate::app::msg::{MemberList, Msg, RefreshId};
-use crate::app::state::{Member, Overlay, Pending, State, View, REFRESH_STEPS};
+use crate::app::state::{InputLine, Member, Overlay, Pending, Prompt, State, View, REFRESH_STEPS};
 
 /// Everything that can change the state.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +17,17 @@ pub enum Input {
     Msg(Msg),
     /// Time passed; a refresh starts when one is due.
     Tick { now: Instant, wall: SystemTime },
+    /// A key pressed while a line is being typed.
+    Typed(Typed),
+}
+
+/// Editing keys of the input line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typed {
+    Char(char),
+    Backspace,
+    Enter,
+    Esc,
 }
 
 pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
@@ -34,12 +45,68 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
                 Vec::new()
             }
         }
+        Input::Typed(key) => on_typed(state, key),
         Input::Action(action) => on_action(state, action),
         Input::Msg(msg) => on_msg(state, msg),
     }
 }
 
+fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
+    let Some(line) = state.input.as_mut() else { return Vec::new() };
+    match key {
+        Typed::Char(c) => line.text.push(c),
+        Typed::Backspace => {
+            if line.text.pop().is_none() {
+                state.input = None;
+            }
+        }
+        Typed::Esc => state.input = None,
+        Typed::Enter => {
+            let Some(InputLine { prompt, text }) = state.input.take() else { return Vec::new() };
+            return match prompt {
+                Prompt::Search => browse(state, text.into_bytes()),
+                Prompt::Command => run_command(state, text.trim()),
+            };
+        }
+    }
+    Vec::new()
+}
+
+/// Opens the key browser on `prefix`.
+fn browse(state: &mut State, prefix: Vec<u8>) -> Vec<Effect> {
+    state.view = View::Keys;
+    state.overlay = Overlay::None;
+    vec![Effect::Keys(state.keys.list(prefix))]
+}
+
+fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
+    let (name, arg) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    match name {
+        "keys" | "k" => browse(state, arg.trim().as_bytes().to_vec()),
+        "members" | "m" => {
+            state.view = View::Members;
+            Vec::new()
+        }
+        "" => Vec::new(),
+        other => {
+            state.notice = Some(format!("unknown command :{other} (commands: :keys <prefix>, :members)"));
+            Vec::new()
+        }
+    }
+}
+
 fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Command => {
+            state.input = Some(InputLine { prompt: Prompt::Command, text: String::new() });
+            return Vec::new();
+        }
+        Action::Search => {
+            state.input = Some(InputLine { prompt: Prompt::Search, text: String::new() });
+            return Vec::new();
+        }
+        _ => {}
+    }
     if state.view == View::Keys && state.overlay != Overlay::Help {
         if let Some(effects) = on_key_browser_action(state, action) {
             return effects;
@@ -69,6 +136,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Back => state.overlay = Overlay::None,
         Action::Refresh => return start_refresh(state),
+        // Opened above, before the views take their share.
+        Action::Command | Action::Search => {}
         Action::FasterRefresh | Action::SlowerRefresh => {
             let current = state.refresh_interval;
             let next = if action == Action::FasterRefresh {
@@ -773,5 +842,43 @@ mod tests {
             vec![Effect::Keys(relist)],
             "refresh in the browser lists again at the newest revision"
         );
+    }
+
+    #[test]
+    fn typed_commands_and_searches_open_the_browser_or_the_members() {
+        let mut state = fixtures::healthy();
+        let typed = |state: &mut State, text: &str| {
+            for c in text.chars() {
+                update(state, Input::Typed(Typed::Char(c)));
+            }
+            update(state, Input::Typed(Typed::Enter))
+        };
+        update(&mut state, Input::Action(Action::Command));
+        let effects = typed(&mut state, "keys /registry/");
+        let list = KeyRequest::List {
+            request: 1,
+            prefix: b"/registry/".to_vec(),
+            start: b"/registry/".to_vec(),
+            revision: 0,
+        };
+        assert_eq!(effects, vec![Effect::Keys(list)]);
+        assert_eq!((state.view, state.input.clone()), (View::Keys, None));
+        update(&mut state, Input::Action(Action::Search));
+        update(&mut state, Input::Typed(Typed::Char('x')));
+        update(&mut state, Input::Typed(Typed::Backspace));
+        let effects = typed(&mut state, "a/");
+        assert!(matches!(&effects[..], [Effect::Keys(KeyRequest::List { prefix, .. })] if prefix == b"a/"));
+        update(&mut state, Input::Action(Action::Command));
+        assert!(typed(&mut state, "members").is_empty());
+        assert_eq!(state.view, View::Members);
+        update(&mut state, Input::Action(Action::Command));
+        typed(&mut state, "bogus");
+        assert_eq!(
+            state.notice.as_deref(),
+            Some("unknown command :bogus (commands: :keys <prefix>, :members)")
+        );
+        update(&mut state, Input::Action(Action::Search));
+        update(&mut state, Input::Typed(Typed::Esc));
+        assert_eq!(state.input, None, "Esc abandons the line");
     }
 }

@@ -23,7 +23,7 @@ use crate::app::connection::ConnectConfig;
 use crate::app::keymap::{Key, KeyChord, Keymap};
 use crate::app::runtime::Runtime;
 use crate::app::state::{Overlay, State, View};
-use crate::app::update::Input;
+use crate::app::update::{Input, Typed};
 use crate::ui::theme::Theme;
 
 /// How often time is let pass in the loop; refreshes start on the first tick after they are due.
@@ -108,6 +108,18 @@ fn on_event(rt: &mut Runtime, keymap: &Keymap, event: Event) -> bool {
                 rt.apply(Input::Action(Action::Quit));
                 return true;
             }
+            if rt.state.input.is_some() {
+                let typed = match key.code {
+                    KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => Typed::Char(c),
+                    KeyCode::Backspace => Typed::Backspace,
+                    KeyCode::Enter => Typed::Enter,
+                    KeyCode::Esc => Typed::Esc,
+                    _ => return false,
+                };
+                rt.state.notice = None;
+                rt.apply(Input::Typed(typed));
+                return true;
+            }
             match chord(&key).and_then(|c| keymap.action(&c)) {
                 Some(action) => {
                     rt.state.notice = None;
@@ -152,6 +164,28 @@ pub fn chord(event: &KeyEvent) -> Option<KeyChord> {
     })
 }
 
+/// The bottom line: the line being typed, else a notice, else the key hints.
+fn render_footer(frame: &mut Frame, area: ratatui::layout::Rect, state: &State, hint: String, theme: &Theme) {
+    let line = match (&state.input, &state.notice) {
+        (Some(input), _) => {
+            let prompt = match input.prompt {
+                crate::app::state::Prompt::Command => ":",
+                crate::app::state::Prompt::Search => "/",
+            };
+            Line::from(vec![
+                Span::styled(prompt, Style::default().fg(theme.title)),
+                Span::raw(input.text.clone()),
+                Span::styled("█", Style::default().fg(theme.hint)),
+            ])
+        }
+        (None, Some(notice)) => {
+            Line::from(Span::styled(format!(" {notice}"), Style::default().fg(theme.title)))
+        }
+        (None, None) => Line::from(Span::styled(hint, Style::default().fg(theme.hint))),
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
 /// Draws the whole screen from the state.
 pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) {
     let area = frame.area();
@@ -165,15 +199,17 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
         widgets::status_header::render(frame, header, state, theme);
         widgets::key_browser::render(frame, body, &state.keys, theme);
         let hint = format!(
-            " {} help  {} quit  {} value  {} close  {} reload  {} members",
+            " {} help  {} quit  {} value  {} close  {} reload  {} prefix  {} command  {} members",
             keymap.describe(Action::Help),
             keymap.describe(Action::Quit),
             keymap.describe(Action::Open),
             keymap.describe(Action::Back),
             keymap.describe(Action::Refresh),
+            keymap.describe(Action::Search),
+            keymap.describe(Action::Command),
             keymap.describe(Action::SwitchView),
         );
-        frame.render_widget(Paragraph::new(Span::styled(hint, Style::default().fg(theme.hint))), footer);
+        render_footer(frame, footer, state, hint, theme);
         if state.overlay == Overlay::Help {
             widgets::help::render(frame, area, keymap, theme);
         }
@@ -191,23 +227,17 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
     widgets::members_table::render(frame, table, state, theme);
     widgets::problems::render(frame, problems, state, theme);
 
-    let hint = match &state.notice {
-        Some(notice) => Span::styled(format!(" {notice}"), Style::default().fg(theme.title)),
-        None => Span::styled(
-            format!(
-                " {} help  {} quit  {} detail  {} refresh  {}/{} interval  {} keys",
-                keymap.describe(Action::Help),
-                keymap.describe(Action::Quit),
-                keymap.describe(Action::Open),
-                keymap.describe(Action::Refresh),
-                keymap.describe(Action::FasterRefresh),
-                keymap.describe(Action::SlowerRefresh),
-                keymap.describe(Action::SwitchView),
-            ),
-            Style::default().fg(theme.hint),
-        ),
-    };
-    frame.render_widget(Paragraph::new(Line::from(hint)), footer);
+    let hint = format!(
+        " {} help  {} quit  {} detail  {} refresh  {}/{} interval  {} keys",
+        keymap.describe(Action::Help),
+        keymap.describe(Action::Quit),
+        keymap.describe(Action::Open),
+        keymap.describe(Action::Refresh),
+        keymap.describe(Action::FasterRefresh),
+        keymap.describe(Action::SlowerRefresh),
+        keymap.describe(Action::SwitchView),
+    );
+    render_footer(frame, footer, state, hint, theme);
 
     match state.overlay {
         Overlay::None => {}
@@ -331,6 +361,16 @@ mod tests {
     #[test]
     fn key_browser_with_a_binary_value_100x24() {
         insta::assert_snapshot!(draw(&browsing(b"k8s\x00\x0a\x0d\x0a\x02v1\x12\x03Pod\xff\xfe"), 100, 24));
+    }
+
+    #[test]
+    fn a_command_being_typed_80x24() {
+        let mut state = fixtures::healthy();
+        state.input = Some(crate::app::state::InputLine {
+            prompt: crate::app::state::Prompt::Command,
+            text: "keys /registry/pods".into(),
+        });
+        insta::assert_snapshot!(draw(&state, 80, 24));
     }
 
     #[test]

@@ -145,20 +145,30 @@ pub struct ValuePane {
     pub result: Option<Result<Option<ValueInfo>, String>>,
 }
 
+/// How many pages are kept around the selection; farther ones are dropped and fetched again (at the
+/// same revision, from the same start key, so they come back the same) when the selection returns.
+pub const PAGES_KEPT: usize = 5;
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyBrowser {
     pub prefix: Vec<u8>,
-    /// The keys loaded so far, in order.
-    pub keys: Vec<Vec<u8>>,
+    /// Loaded pages by number: page n holds keys n*PAGE .. n*PAGE+PAGE of the listing.
+    pub pages: std::collections::BTreeMap<usize, Vec<Vec<u8>>>,
+    /// The first key of every page known so far (a page's start is known once the one before it
+    /// has been read): what memory keeps of the whole listing.
+    pub page_starts: Vec<Vec<u8>>,
+    /// Keys known to exist: the loaded pages' and those before them.
+    pub known: usize,
     /// The revision every page of this listing is read at (that of its first page).
     pub revision: Option<i64>,
     /// How many keys the prefix holds at that revision.
     pub count: Option<i64>,
-    /// Whether more keys follow the loaded ones.
+    /// Whether keys follow the last page known.
     pub more: bool,
-    /// The listing request in flight.
-    pub loading: Option<u64>,
+    /// The listing request in flight, and the page it asks for.
+    pub loading: Option<(u64, usize)>,
     pub error: Option<String>,
+    /// Index of the selected key in the whole listing.
     pub selected: usize,
     pub value: Option<ValuePane>,
     pub next_request: u64,
@@ -179,6 +189,16 @@ impl KeyBrowser {
         self.next_request
     }
 
+    /// The key at `index` of the listing, if its page is loaded.
+    pub fn key_at(&self, index: usize) -> Option<&Vec<u8>> {
+        self.pages.get(&(index / PAGE as usize))?.get(index % PAGE as usize)
+    }
+
+    /// Keys in memory.
+    pub fn loaded(&self) -> usize {
+        self.pages.values().map(Vec::len).sum()
+    }
+
     /// Starts the listing of `prefix` over, at the newest revision.
     pub fn list(&mut self, prefix: Vec<u8>) -> KeyRequest {
         let request = self.request_id();
@@ -188,44 +208,73 @@ impl KeyBrowser {
             value: self.value.take(),
             ..Default::default()
         };
-        self.loading = Some(request);
         // etcd refuses an empty key: all keys start at "\0", as etcdctl's --from-key "" does.
         let start = if prefix.is_empty() { vec![0] } else { prefix.clone() };
+        self.page_starts.push(start.clone());
+        self.loading = Some((request, 0));
         KeyRequest::List { request, start, prefix, revision: 0 }
     }
 
-    /// The next page, if the selection is near the end of what is loaded and more keys follow.
-    pub fn read_ahead(&mut self) -> Option<KeyRequest> {
-        if !self.more || self.loading.is_some() || self.selected + READ_AHEAD < self.keys.len() {
-            return None;
-        }
-        let last = self.keys.last()?.clone();
+    fn fetch(&mut self, page: usize) -> Option<KeyRequest> {
+        let start = self.page_starts.get(page)?.clone();
         let request = self.request_id();
-        self.loading = Some(request);
+        self.loading = Some((request, page));
         Some(KeyRequest::List {
             request,
             prefix: self.prefix.clone(),
-            start: key_after(&last),
+            start,
             revision: self.revision.unwrap_or(0),
         })
     }
 
-    /// A page arrived; replies to anything but the request in flight are stale and dropped.
-    pub fn on_page(&mut self, request: u64, result: Result<KeyPage, String>) -> Option<KeyRequest> {
-        if self.loading != Some(request) {
+    /// The page the selection needs next, if any: its own page if it was dropped, else the next
+    /// one when the selection is near the end of what is known.
+    fn wanted(&mut self) -> Option<KeyRequest> {
+        if self.loading.is_some() || self.revision.is_none() {
             return None;
         }
+        let per_page = PAGE as usize;
+        let page = self.selected / per_page;
+        for p in [page, page.saturating_sub(1)] {
+            if !self.pages.contains_key(&p) && p < self.page_starts.len() {
+                return self.fetch(p);
+            }
+        }
+        // Etcd fills every page but the last, so page n starts at key n * PAGE.
+        let next = page + 1;
+        if next < self.page_starts.len()
+            && !self.pages.contains_key(&next)
+            && self.selected + READ_AHEAD >= next * per_page
+        {
+            return self.fetch(next);
+        }
+        None
+    }
+
+    /// A page arrived; replies to anything but the request in flight are stale and dropped.
+    pub fn on_page(&mut self, request: u64, result: Result<KeyPage, String>) -> Option<KeyRequest> {
+        let (_, page) = self.loading.filter(|(r, _)| *r == request)?;
         self.loading = None;
         match result {
-            Ok(page) => {
+            Ok(p) => {
                 if self.revision.is_none() {
-                    self.revision = Some(page.revision);
-                    self.count = Some(page.count);
+                    self.revision = Some(p.revision);
+                    self.count = Some(p.count);
                 }
-                self.keys.extend(page.keys);
-                self.more = page.more;
+                if page + 1 == self.page_starts.len() {
+                    // The newest page known: it tells where the next one starts.
+                    self.more = p.more;
+                    if let Some(last) = p.keys.last().filter(|_| p.more) {
+                        self.page_starts.push(key_after(last));
+                    }
+                    self.known = page * PAGE as usize + p.keys.len();
+                }
+                self.pages.insert(page, p.keys);
+                // Keep the pages around the selection only.
+                let centre = self.selected / PAGE as usize;
+                self.pages.retain(|n, _| n.abs_diff(centre) <= PAGES_KEPT / 2);
                 self.error = None;
-                self.read_ahead()
+                self.wanted()
             }
             Err(e) => {
                 self.error = Some(e);
@@ -235,13 +284,13 @@ impl KeyBrowser {
     }
 
     pub fn move_to(&mut self, index: usize) -> Option<KeyRequest> {
-        self.selected = index.min(self.keys.len().saturating_sub(1));
-        self.read_ahead()
+        self.selected = index.min(self.known.saturating_sub(1));
+        self.wanted()
     }
 
     /// Opens the value pane on the selected key.
     pub fn open(&mut self) -> Option<KeyRequest> {
-        let key = self.keys.get(self.selected)?.clone();
+        let key = self.key_at(self.selected)?.clone();
         let request = self.request_id();
         self.value = Some(ValuePane { key: key.clone(), request, result: None });
         Some(KeyRequest::Value { request, key })
@@ -311,22 +360,63 @@ mod tests {
         );
         // A stale reply changes nothing.
         assert_eq!(b.on_page(7, Ok(page(&["p/x"], false, 9, 1))), None);
-        assert!(b.keys.is_empty());
-        let keys: Vec<String> = (0..150).map(|i| format!("p/{i:03}")).collect();
+        assert_eq!(b.loaded(), 0);
+        let keys: Vec<String> = (0..500).map(|i| format!("p/{i:04}")).collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        // 150 keys loaded, selection at 0: 0 + 100 < 150, no read-ahead yet.
-        assert_eq!(b.on_page(1, Ok(page(&refs, true, 42, 1000))), None);
-        assert_eq!((b.revision, b.count, b.more), (Some(42), Some(1000), true));
-        let next = b.move_to(60).expect("near the end: the next page");
+        // A full page, selection at 0: 0 + 100 < 500, no read-ahead yet.
+        assert_eq!(b.on_page(1, Ok(page(&refs, true, 42, 1200))), None);
+        assert_eq!((b.revision, b.count, b.more, b.known), (Some(42), Some(1200), true, 500));
+        let next = b.move_to(420).expect("near the end: the next page");
         assert_eq!(
             next,
-            KeyRequest::List { request: 2, prefix: b"p/".to_vec(), start: b"p/149\0".to_vec(), revision: 42 }
+            KeyRequest::List {
+                request: 2,
+                prefix: b"p/".to_vec(),
+                start: b"p/0499\0".to_vec(),
+                revision: 42
+            }
         );
-        assert_eq!(b.move_to(70), None, "one page in flight at a time");
-        b.on_page(2, Ok(page(&["p/150"], false, 42, 850)));
-        assert_eq!((b.keys.len(), b.more, b.count), (151, false, Some(1000)));
+        assert_eq!(b.move_to(430), None, "one page in flight at a time");
+        b.on_page(2, Ok(page(&["p/0500"], false, 42, 700)));
+        assert_eq!((b.known, b.more, b.count), (501, false, Some(1200)));
         assert_eq!(b.move_to(10_000), None);
-        assert_eq!(b.selected, 150);
+        assert_eq!(b.selected, 500);
+        assert_eq!(b.key_at(500).map(Vec::as_slice), Some(&b"p/0500"[..]));
+    }
+
+    #[test]
+    fn memory_holds_the_pages_around_the_selection_and_refetches_the_others_at_the_same_revision() {
+        let mut b = KeyBrowser::default();
+        b.list(b"k/".to_vec());
+        let page_keys =
+            |n: usize| -> Vec<String> { (0..500).map(|i| format!("k/{:06}", n * 500 + i)).collect() };
+        let mut request = 1;
+        for n in 0..8 {
+            let keys = page_keys(n);
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            b.on_page(request, Ok(page(&refs, true, 77, 100_000)));
+            // Walk to the end of what is known: the next page is asked for.
+            match b.move_to(b.known - 1) {
+                Some(KeyRequest::List { request: r, start, revision, .. }) => {
+                    assert_eq!(revision, 77);
+                    assert_eq!(start, format!("k/{:06}\0", n * 500 + 499).into_bytes());
+                    request = r;
+                }
+                other => panic!("page {n}: {other:?}"),
+            }
+        }
+        assert!(b.pages.len() <= PAGES_KEPT, "{} pages in memory", b.pages.len());
+        assert!(b.loaded() <= PAGES_KEPT * 500);
+        assert_eq!(b.page_starts.len(), 9, "the start of every page seen is remembered");
+        // Back to the top: page 0 was dropped and is fetched again from its start, at revision 77.
+        b.loading = None;
+        match b.move_to(0) {
+            Some(KeyRequest::List { start, revision, .. }) => {
+                assert_eq!((start, revision), (b"k/".to_vec(), 77))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(b.key_at(0), None, "not loaded yet: shown as such, not as missing");
     }
 
     #[test]
@@ -334,7 +424,7 @@ mod tests {
         let mut b = KeyBrowser::default();
         b.list(Vec::new());
         b.on_page(1, Ok(page(&["a", "b"], false, 5, 2)));
-        b.move_to(1);
+        assert_eq!(b.move_to(1), None);
         assert_eq!(b.open(), Some(KeyRequest::Value { request: 2, key: b"b".to_vec() }));
         b.on_value(1, Ok(None));
         assert_eq!(b.value.as_ref().and_then(|p| p.result.clone()), None, "not its request");

@@ -160,7 +160,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
 /// The key browser's share of the actions; None for those it leaves to the rest of the console.
 fn on_key_browser_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
     let b = &mut state.keys;
-    let last = b.keys.len().saturating_sub(1);
+    let last = b.known.saturating_sub(1);
     let request = match action {
         Action::SwitchView => {
             state.view = View::Members;

@@ -32,7 +32,7 @@ pub fn render(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
 fn render_list(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
     let prefix = if b.prefix.is_empty() { "all keys".to_string() } else { display_bytes(&b.prefix) };
     let mut summary = match (b.count, b.revision) {
-        (Some(count), Some(rev)) => format!("{count} keys at revision {rev}, {} loaded", b.keys.len()),
+        (Some(count), Some(rev)) => format!("{count} keys at revision {rev}, {} loaded", b.loaded()),
         _ => String::new(),
     };
     if b.loading.is_some() {
@@ -47,17 +47,19 @@ fn render_list(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
     let mut lines = vec![Line::from(Span::styled(summary, Style::default().fg(theme.label)))];
     if let Some(e) = &b.error {
         lines.push(Line::from(Span::styled(format!("✗ {e}"), Style::default().fg(theme.down))));
-    } else if b.keys.is_empty() && b.loading.is_none() && b.revision.is_some() {
+    } else if b.known == 0 && b.loading.is_none() && b.revision.is_some() {
         lines.push(Line::from(Span::styled("no keys", Style::default().fg(theme.label))));
     }
-    for (i, key) in b.keys.iter().enumerate().skip(first).take(inner_height) {
+    for i in (first..b.known).take(inner_height) {
         let style = if i == b.selected {
             Style::default().bg(theme.selected_bg).add_modifier(Modifier::BOLD)
         } else {
             Style::default().fg(theme.text)
         };
         let marker = if i == b.selected { "▶ " } else { "  " };
-        lines.push(Line::from(Span::styled(format!("{marker}{}", display_bytes(key)), style)));
+        // A row whose page is not in memory (yet, or any more) says so; it is not missing.
+        let text = b.key_at(i).map_or_else(|| "… not loaded".to_string(), |k| display_bytes(k));
+        lines.push(Line::from(Span::styled(format!("{marker}{text}"), style)));
     }
     frame.render_widget(Paragraph::new(lines).block(block(title, theme)), area);
 }

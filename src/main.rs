@@ -84,7 +84,8 @@ struct ConsoleArgs {
     #[arg(long, value_parser = parse_refresh_interval)]
     refresh_interval: Option<Duration>,
 
-    /// On exit, print how long the first complete dashboard frame took after start
+    /// On exit, print how long the first complete dashboard frame took after start, how long each page of
+    /// keys took from request to frame, and the peak RSS
     #[arg(long)]
     timings: bool,
 }
@@ -192,6 +193,25 @@ fn console(
                     ),
                     None => eprintln!("first complete dashboard frame: never drawn"),
                 }
+                let ms = |d: &Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+                if let Some((first, rest)) = outcome.key_page_frames.split_first() {
+                    let mut rest = rest.to_vec();
+                    rest.sort();
+                    let summary = match (rest.first(), rest.last()) {
+                        (Some(min), Some(max)) => format!(
+                            "; {} more: min {}, median {}, max {}",
+                            rest.len(),
+                            ms(min),
+                            ms(&rest[rest.len() / 2]),
+                            ms(max)
+                        ),
+                        _ => String::new(),
+                    };
+                    eprintln!("key pages, request to frame: first {}{summary}", ms(first));
+                }
+                if let Some(kb) = peak_rss_kb() {
+                    eprintln!("peak RSS: {:.1} MB", kb as f64 / 1024.0);
+                }
             }
             ExitCode::SUCCESS
         }
@@ -218,6 +238,13 @@ async fn status(config: ConnectConfig, args: StatusArgs) -> ExitCode {
         eprintln!("Error: unhealthy cluster");
         ExitCode::from(1)
     }
+}
+
+/// The process's peak resident set (VmHWM), in kB, where /proc tells it.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// At least 100 ms: the console's clock ticks that often, and a tighter loop would only load etcd.

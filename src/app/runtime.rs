@@ -2,12 +2,15 @@
 //! refresh, tests run it for as long as they watch, and the console runs the same `apply` with key
 //! presses mixed in.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
 use crate::app::client::Worker;
 use crate::app::connection::ConnectConfig;
+use crate::app::effect::Effect;
+use crate::app::keys::KeyRequest;
 use crate::app::msg::Msg;
 use crate::app::state::State;
 use crate::app::update::{update, Input};
@@ -16,6 +19,10 @@ pub struct Runtime {
     pub state: State,
     worker: Worker,
     rx: mpsc::UnboundedReceiver<Msg>,
+    /// Key pages asked for and not answered yet, with when they were asked for (for --timings).
+    pages_asked: HashMap<u64, Instant>,
+    /// Key pages answered since the last frame, with when they were asked for.
+    pub pages_answered: Vec<Instant>,
 }
 
 impl Runtime {
@@ -23,13 +30,29 @@ impl Runtime {
     pub fn new(config: ConnectConfig, refresh_interval: Duration) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let state = State::new(config.endpoints.clone(), config.user().map(str::to_string), refresh_interval);
-        Self { state, worker: Worker::new(config, tx), rx }
+        Self {
+            state,
+            worker: Worker::new(config, tx),
+            rx,
+            pages_asked: HashMap::new(),
+            pages_answered: Vec::new(),
+        }
     }
 
     /// Applies one input and hands its effects to the workers (never awaited here); returns how many
     /// effects it started.
     pub fn apply(&mut self, input: Input) -> usize {
+        if let Input::Msg(Msg::KeyPage { request, .. }) = &input {
+            if let Some(asked) = self.pages_asked.remove(request) {
+                self.pages_answered.push(asked);
+            }
+        }
         let effects = update(&mut self.state, input);
+        for effect in &effects {
+            if let Effect::Keys(KeyRequest::List { request, .. }) = effect {
+                self.pages_asked.insert(*request, Instant::now());
+            }
+        }
         let n = effects.len();
         for effect in effects {
             self.worker.run(effect);

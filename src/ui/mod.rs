@@ -38,6 +38,8 @@ pub struct ConsoleOptions {
 pub struct Outcome {
     /// Time from process start to the first drawn frame that held a complete refresh.
     pub first_complete_frame: Option<Duration>,
+    /// For each page of keys: from asking for it to the first frame drawn with it, in order.
+    pub key_page_frames: Vec<Duration>,
 }
 
 /// Runs the console until the user quits.
@@ -63,11 +65,15 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut first_complete_frame = None;
+    let mut key_page_frames = Vec::new();
     let mut dirty = true;
     loop {
         if dirty {
             guard.terminal.draw(|frame| render(frame, &rt.state, &keymap, &theme))?;
             dirty = false;
+            for asked in rt.pages_answered.drain(..) {
+                key_page_frames.push(asked.elapsed());
+            }
             if first_complete_frame.is_none() && rt.state.has_complete_view() {
                 first_complete_frame = Some(options.started.elapsed());
             }
@@ -97,7 +103,7 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
         }
     }
     drop(guard);
-    Ok(Outcome { first_complete_frame })
+    Ok(Outcome { first_complete_frame, key_page_frames })
 }
 
 /// Returns whether the screen must be redrawn.

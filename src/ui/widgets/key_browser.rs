@@ -32,7 +32,9 @@ pub fn render(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
 fn render_list(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
     let prefix = if b.prefix.is_empty() { "all keys".to_string() } else { display_bytes(&b.prefix) };
     let mut summary = match (b.count, b.revision) {
-        (Some(count), Some(rev)) => format!("{count} keys at revision {rev}, {} loaded", b.loaded()),
+        (Some(count), Some(rev)) => {
+            format!("row {} of {count} keys at revision {rev}, {} loaded", b.selected + 1, b.loaded())
+        }
         _ => String::new(),
     };
     if b.loading.is_some() {

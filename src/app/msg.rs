@@ -123,6 +123,8 @@ pub enum Msg {
     Health { refresh: RefreshId, member_id: u64, endpoint: String, result: Result<Duration, String> },
     /// A page of the key browser's listing.
     KeyPage { request: u64, result: Result<KeyPage, String> },
+    /// How many keys the browser's prefix holds.
+    KeyCount { request: u64, result: Result<i64, String> },
     /// A key's value; Ok(None) when the key does not exist.
     Value { request: u64, result: Result<Option<ValueInfo>, String> },
 }

@@ -242,7 +242,11 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
     let mut effects = Vec::new();
     let (refresh, done) = match msg {
         Msg::KeyPage { request, result } => {
-            return state.keys.on_page(request, result).map(Effect::Keys).into_iter().collect();
+            return state.keys.on_page(request, result).into_iter().map(Effect::Keys).collect();
+        }
+        Msg::KeyCount { request, result } => {
+            state.keys.on_count(request, result);
+            return effects;
         }
         Msg::Value { request, result } => {
             state.keys.on_value(request, result);
@@ -821,12 +825,16 @@ mod tests {
         let list = KeyRequest::List { request: 1, prefix: vec![], start: vec![0], revision: 0 };
         assert_eq!(effects, vec![Effect::Keys(list)]);
         assert_eq!(state.view, View::Keys);
-        let page = KeyPage { keys: vec![b"a".to_vec(), b"b".to_vec()], more: false, revision: 7, count: 2 };
-        assert!(update(&mut state, Input::Msg(Msg::KeyPage { request: 1, result: Ok(page) })).is_empty());
+        let page = KeyPage { keys: vec![b"a".to_vec(), b"b".to_vec()], more: false, revision: 7 };
+        let count = KeyRequest::Count { request: 2, prefix: vec![], revision: 7 };
+        assert_eq!(
+            update(&mut state, Input::Msg(Msg::KeyPage { request: 1, result: Ok(page) })),
+            vec![Effect::Keys(count)]
+        );
         update(&mut state, Input::Action(Action::Down));
         assert_eq!((state.keys.selected, state.selected), (1, 0), "the browser moves, the members table not");
         let effects = update(&mut state, Input::Action(Action::Open));
-        assert_eq!(effects, vec![Effect::Keys(KeyRequest::Value { request: 2, key: b"b".to_vec() })]);
+        assert_eq!(effects, vec![Effect::Keys(KeyRequest::Value { request: 3, key: b"b".to_vec() })]);
         update(&mut state, Input::Action(Action::Back));
         assert_eq!(state.keys.value, None);
         assert!(update(&mut state, Input::Action(Action::SwitchView)).is_empty());
@@ -836,7 +844,7 @@ mod tests {
             "listed already: no new listing"
         );
         let effects = update(&mut state, Input::Action(Action::Refresh));
-        let relist = KeyRequest::List { request: 3, prefix: vec![], start: vec![0], revision: 0 };
+        let relist = KeyRequest::List { request: 4, prefix: vec![], start: vec![0], revision: 0 };
         assert_eq!(
             effects,
             vec![Effect::Keys(relist)],

@@ -339,7 +339,8 @@ mod tests {
         .map(|k| k.as_bytes().to_vec())
         .collect();
         keys.push(b"/registry/raw/\xff\x00".to_vec());
-        state.keys.on_page(1, Ok(KeyPage { keys, more: true, revision: 4242, count: 1234 }));
+        state.keys.on_page(1, Ok(KeyPage { keys, more: true, revision: 4242 }));
+        state.keys.on_count(2, Ok(1234));
         state.keys.move_to(1);
         let Some(crate::app::keys::KeyRequest::Value { request, .. }) = state.keys.open() else {
             panic!("open asks for the value")

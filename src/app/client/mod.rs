@@ -69,6 +69,10 @@ impl Pool {
                 let result = self.first_answer(|ep| self.list_keys(ep, &prefix, &start, revision)).await;
                 Msg::KeyPage { request, result }
             }
+            Effect::Keys(KeyRequest::Count { request, prefix, revision }) => {
+                let result = self.first_answer(|ep| self.count_keys(ep, &prefix, revision)).await;
+                Msg::KeyCount { request, result }
+            }
             Effect::Keys(KeyRequest::Value { request, key }) => {
                 let result = self.first_answer(|ep| self.value(ep, &key)).await;
                 Msg::Value { request, result }
@@ -157,7 +161,10 @@ impl Pool {
 
     /// `etcdctl endpoint health`: a linearizable Get of "health"; permission denied still proves the
     /// request went through consensus, so it counts as healthy. Learners get a serializable Get.
-    /// One keys-only, serializable page of [start, end of prefix) at `revision` (0: newest).
+    /// One page (PAGE keys, fewer at the end) of the listing from `start`, keys-only and
+    /// serializable, at `revision` (0: newest, then pinned for the page's later reads). It is read
+    /// from ever larger subtrees around the cursor (see `keys::subtree_end`), so on etcd 3.4 a page
+    /// costs about what it returns, not what follows it.
     async fn list_keys(
         &self,
         endpoint: &str,
@@ -166,20 +173,46 @@ impl Pool {
         revision: i64,
     ) -> Result<KeyPage, String> {
         let mut client = self.client(endpoint).await?;
+        let deadline = Instant::now() + self.config.command_timeout;
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut cursor = start.to_vec();
+        let mut depth = cursor.len();
+        let mut revision = revision;
+        loop {
+            let (bound, last) = keys::subtree_end(prefix, &cursor, depth);
+            let options = GetOptions::new()
+                .with_range(bound.clone())
+                .with_keys_only()
+                .with_serializable()
+                .with_limit(keys::PAGE - keys.len() as i64)
+                .with_revision(revision);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let resp = with_timeout(left, client.get(cursor.clone(), Some(options))).await?;
+            if revision == 0 {
+                revision = resp.header().map_or(0, |h| h.revision());
+            }
+            keys.extend(resp.kvs().iter().map(|kv| kv.key().to_vec()));
+            if keys.len() as i64 >= keys::PAGE {
+                return Ok(KeyPage { keys, more: resp.more() || !last, revision });
+            }
+            if last {
+                return Ok(KeyPage { keys, more: false, revision });
+            }
+            cursor = bound;
+            depth = depth.saturating_sub(1).min(cursor.len());
+        }
+    }
+
+    async fn count_keys(&self, endpoint: &str, prefix: &[u8], revision: i64) -> Result<i64, String> {
+        let mut client = self.client(endpoint).await?;
+        let start = if prefix.is_empty() { vec![0] } else { prefix.to_vec() };
         let options = GetOptions::new()
             .with_range(keys::prefix_end(prefix))
-            .with_keys_only()
+            .with_count_only()
             .with_serializable()
-            .with_limit(keys::PAGE)
             .with_revision(revision);
         let resp = with_timeout(self.config.command_timeout, client.get(start, Some(options))).await?;
-        let read_at = if revision > 0 { revision } else { resp.header().map_or(0, |h| h.revision()) };
-        Ok(KeyPage {
-            keys: resp.kvs().iter().map(|kv| kv.key().to_vec()).collect(),
-            more: resp.more(),
-            revision: read_at,
-            count: resp.count(),
-        })
+        Ok(resp.count())
     }
 
     async fn value(&self, endpoint: &str, key: &[u8]) -> Result<Option<ValueInfo>, String> {
@@ -227,6 +260,7 @@ fn failed(effect: Effect, error: String) -> Msg {
         }
         Effect::Keys(KeyRequest::List { request, .. }) => Msg::KeyPage { request, result: Err(error) },
         Effect::Keys(KeyRequest::Value { request, .. }) => Msg::Value { request, result: Err(error) },
+        Effect::Keys(KeyRequest::Count { request, .. }) => Msg::KeyCount { request, result: Err(error) },
     }
 }
 

@@ -35,6 +35,14 @@ fn render_list(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
         (Some(count), Some(rev)) => {
             format!("row {} of {count} keys at revision {rev}, {} loaded", b.selected + 1, b.loaded())
         }
+        // The count is on its way: say how many are known to exist so far.
+        (None, Some(rev)) => format!(
+            "row {} of {}{} keys at revision {rev}, {} loaded",
+            b.selected + 1,
+            b.known,
+            if b.more { "+" } else { "" },
+            b.loaded()
+        ),
         _ => String::new(),
     };
     if b.loading.is_some() {

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The key browser on a million keys. Starts Debian's etcd (one member, free loopback ports, data in a
+# temp dir), loads KEYS keys (default 1 000 000) with `etcdeck bench put`, then runs the release
+# console in tmux with --timings twice: once browsing a prefix of 10 000 keys, once browsing all keys.
+# Each time it opens the browser (Tab or :keys) and walks down PAGES pages (G = end of what is
+# known, which asks for the next page), then quits and prints what --timings reported: the first
+# page and the following ones from request to drawn frame, and the peak RSS.
+#
+#   bench/keys-1m.sh
+#   KEYS=200000 PAGES=10 bench/keys-1m.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KEYS=${KEYS:-1000000}
+PAGES=${PAGES:-20}
+for tool in etcd etcdctl tmux python3; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is needed (Debian: apt-get install etcd-server etcd-client tmux)" >&2; exit 1; }
+done
+cargo build --release --quiet
+bin=$PWD/target/release/etcdeck
+
+work=$(mktemp -d)
+sock="etcdeck-keys-$$-0"
+run=0
+pid=""
+cleanup() {
+  tmux -L "$sock" kill-server 2>/dev/null || true
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+read -r -a ports <<<"$(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))')"
+url="http://127.0.0.1:${ports[0]}"
+peer="http://127.0.0.1:${ports[1]}"
+etcd --name keys --data-dir "$work/etcd" --listen-client-urls "$url" --advertise-client-urls "$url" \
+  --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "keys=$peer" \
+  --quota-backend-bytes=8589934592 >"$work/etcd.log" 2>&1 & pid=$!
+for _ in $(seq 100); do
+  ETCDCTL_API=3 etcdctl --endpoints="$url" endpoint health >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+start=$(date +%s)
+# 20-byte keys 00000000000000000000 .. (zero-padded numbers), 32-byte values.
+"$bin" bench put --endpoints="$url" --conns=8 --clients=64 --total="$KEYS" --sequential-keys \
+  --key-space-size="$KEYS" --key-size=20 --val-size=32 | grep -E 'Requests/sec' | sed 's/^ */load: /'
+echo "load: $KEYS keys in $(( $(date +%s) - start )) s"
+
+screen() { tmux -L "$sock" capture-pane -p -t b; }
+wait_for() { # extended regex, seconds
+  for _ in $(seq $(( $2 * 20 ))); do
+    screen | grep -qE -- "$1" && return 0
+    sleep 0.05
+  done
+  echo "bench: waited $2 s for: $1" >&2; screen >&2; exit 1
+}
+
+browse() { # label, how many keys it lists, then the keys to type to open the browser
+  local label=$1 total=$2
+  shift 2
+  tmux -L "$sock" kill-server 2>/dev/null || true
+  run=$((run + 1))
+  sock="etcdeck-keys-$$-$run"
+  tmux -L "$sock" -f /dev/null new-session -d -s b -x 120 -y 40 \
+    "env TERM=xterm-256color $bin --endpoints $url --timings 2>$work/timings; echo done; sleep 60"
+  wait_for "members 1/1 up" 15
+  tmux -L "$sock" send-keys -t b "$@"
+  wait_for "of $total keys at revision" 10
+  for p in $(seq "$PAGES"); do
+    # G selects the last key known and asks for the next page; wait until that page is in.
+    tmux -L "$sock" send-keys -t b G
+    wait_for "row $(( p * 500 )) of $total keys at revision [0-9]+, [0-9]+ loaded(, more below)?\s*│" 10
+  done
+  tmux -L "$sock" send-keys -t b q
+  wait_for "done" 10
+  sed "s/^/$label: /" "$work/timings"
+}
+
+browse "10k prefix" 10000 : "keys 0000000000000000" Enter
+browse "all keys" "$KEYS" Tab

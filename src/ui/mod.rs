@@ -195,61 +195,51 @@ fn render_footer(frame: &mut Frame, area: ratatui::layout::Rect, state: &State, 
 /// Draws the whole screen from the state.
 pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) {
     let area = frame.area();
-    if state.view == View::Keys {
-        let [header, body, footer] = Layout::vertical([
-            Constraint::Length(widgets::status_header::HEIGHT),
-            Constraint::Min(3),
-            Constraint::Length(1),
-        ])
-        .areas(area);
-        widgets::status_header::render(frame, header, state, theme);
-        widgets::key_browser::render(frame, body, &state.keys, theme);
-        let hint = format!(
-            " {} help  {} quit  {} value  {} close  {} reload  {} prefix  {} command  {} members",
-            keymap.describe(Action::Help),
-            keymap.describe(Action::Quit),
-            keymap.describe(Action::Open),
-            keymap.describe(Action::Back),
-            keymap.describe(Action::Refresh),
-            keymap.describe(Action::Search),
-            keymap.describe(Action::Command),
-            keymap.describe(Action::SwitchView),
-        );
-        render_footer(frame, footer, state, hint, theme);
-        if state.overlay == Overlay::Help {
-            widgets::help::render(frame, area, keymap, theme);
-        }
-        return;
-    }
-    let table_height = (state.members.len() as u16).max(1) + 3;
-    let [header, table, problems, footer] = Layout::vertical([
+    let [header, body, footer] = Layout::vertical([
         Constraint::Length(widgets::status_header::HEIGHT),
-        Constraint::Length(table_height),
         Constraint::Min(3),
         Constraint::Length(1),
     ])
     .areas(area);
     widgets::status_header::render(frame, header, state, theme);
-    widgets::members_table::render(frame, table, state, theme);
-    widgets::problems::render(frame, problems, state, theme);
-
-    let hint = format!(
-        " {} help  {} quit  {} detail  {} refresh  {}/{} interval  {} keys",
-        keymap.describe(Action::Help),
-        keymap.describe(Action::Quit),
-        keymap.describe(Action::Open),
-        keymap.describe(Action::Refresh),
-        keymap.describe(Action::FasterRefresh),
-        keymap.describe(Action::SlowerRefresh),
-        keymap.describe(Action::SwitchView),
-    );
+    // The bindings each view's footer names: (action, what it does there).
+    let hints: &[(Action, &str)] = match state.view {
+        View::Members => {
+            let table_height = (state.members.len() as u16).max(1) + 3;
+            let [table, problems] =
+                Layout::vertical([Constraint::Length(table_height), Constraint::Min(3)]).areas(body);
+            widgets::members_table::render(frame, table, state, theme);
+            widgets::problems::render(frame, problems, state, theme);
+            &[(Action::Open, "detail"), (Action::Refresh, "refresh"), (Action::SwitchView, "keys")]
+        }
+        View::Keys => {
+            widgets::key_browser::render(frame, body, &state.keys, theme);
+            &[
+                (Action::Open, "value"),
+                (Action::Back, "close"),
+                (Action::Refresh, "reload"),
+                (Action::Search, "prefix"),
+                (Action::Command, "command"),
+                (Action::SwitchView, "members"),
+            ]
+        }
+    };
+    let mut hint = format!(" {} help  {} quit", keymap.describe(Action::Help), keymap.describe(Action::Quit));
+    for (action, what) in hints {
+        hint.push_str(&format!("  {} {what}", keymap.describe(*action)));
+        if *action == Action::Refresh && state.view == View::Members {
+            let (faster, slower) =
+                (keymap.describe(Action::FasterRefresh), keymap.describe(Action::SlowerRefresh));
+            hint.push_str(&format!("  {faster}/{slower} interval"));
+        }
+    }
     render_footer(frame, footer, state, hint, theme);
 
     match state.overlay {
         Overlay::None => {}
         Overlay::Help => widgets::help::render(frame, area, keymap, theme),
         Overlay::Detail(id) => {
-            if let Some(member) = state.member(id) {
+            if let Some(member) = state.member(id).filter(|_| state.view == View::Members) {
                 widgets::member_detail::render(frame, area, state, member, theme);
             }
         }

@@ -207,13 +207,25 @@ fn watch_output(mut child: std::process::Child, lines: usize) -> (Option<i32>, S
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut got = Vec::new();
+    let mut stdout_closed = false;
     while got.len() < lines {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => got.push(line),
-            Err(_) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                stdout_closed = true;
+                break;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
         }
     }
-    let exited = child.try_wait().ok().flatten().and_then(|s| s.code());
+    // A watch that ended on its own (stdout closed) is reaped before its exit status is read, so the
+    // status never depends on how fast the process goes after closing its output.
+    let mut exited = child.try_wait().ok().flatten().and_then(|s| s.code());
+    let reap_by = Instant::now() + Duration::from_secs(5);
+    while stdout_closed && exited.is_none() && Instant::now() < reap_by {
+        std::thread::sleep(Duration::from_millis(10));
+        exited = child.try_wait().ok().flatten().and_then(|s| s.code());
+    }
     let _ = child.kill();
     let _ = child.wait();
     let mut stderr = String::new();

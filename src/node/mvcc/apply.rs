@@ -167,7 +167,8 @@ fn check_intervals(ops: &[PbTxnRequestOp]) -> Result<(BTreeSet<Vec<u8>>, Vec<Int
 
 // ---- apply (etcdserver/apply.go) ----
 
-fn header(revision: i64) -> Option<PbResponseHeader> {
+/// A response header holding the revision; the service completes the rest.
+pub fn header(revision: i64) -> Option<PbResponseHeader> {
     Some(PbResponseHeader { revision, ..PbResponseHeader::default() })
 }
 

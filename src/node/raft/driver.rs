@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use etcd_client::proto::{
     PbAlarmMember, PbAlarmRequest, PbAlarmResponse, PbCompactionRequest, PbCompactionResponse,
     PbDeleteRequest, PbDeleteResponse, PbLeaseGrantRequest, PbLeaseGrantResponse, PbLeaseRevokeRequest,
-    PbLeaseRevokeResponse, PbPutRequest, PbPutResponse, PbResponseHeader, PbTxnOpRequest, PbTxnRequest,
-    PbTxnResponse,
+    PbLeaseRevokeResponse, PbPutRequest, PbPutResponse, PbTxnOpRequest, PbTxnRequest, PbTxnResponse,
 };
 use prost::Message;
 use raft::eraftpb::{ConfState, Entry};
@@ -26,7 +25,7 @@ use tokio::sync::oneshot;
 use crate::node::error::NodeError;
 use crate::node::lease::{Lessor, MAX_LEASE_TTL};
 use crate::node::metrics::{inc, Metrics};
-use crate::node::mvcc::apply;
+use crate::node::mvcc::apply::{self, header};
 use crate::node::mvcc::store::Store;
 use crate::node::raft::storage::{LogStore, LogStoreError};
 use crate::node::watch::Hub;
@@ -581,10 +580,6 @@ type Applied = (u64, i64, Vec<crate::node::mvcc::store::Event>, Result<WriteResp
 
 fn poisoned() -> DriverError {
     DriverError::Mvcc(crate::node::mvcc::store::MvccError::Storage("store lock poisoned".into()))
-}
-
-fn header(revision: i64) -> Option<PbResponseHeader> {
-    Some(PbResponseHeader { revision, ..PbResponseHeader::default() })
 }
 
 /// Applies one committed write. Every outcome, refusals included, records `index` in the store, so

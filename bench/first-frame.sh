@@ -9,6 +9,8 @@
 #   RUNS=50 bench/first-frame.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 RUNS=${RUNS:-20}
 for tool in etcd etcdctl tmux python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is needed (Debian: apt-get install etcd-server etcd-client tmux)" >&2; exit 1; }
@@ -27,11 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r -a ports <<<"$(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(6)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')"
+read -r -a ports <<<"$(free_ports 6)"
 cluster=""
 for i in 1 2 3; do cluster+="${cluster:+,}m$i=http://127.0.0.1:${ports[$((i + 2))]}"; done
 for i in 1 2 3; do
@@ -43,11 +41,7 @@ for i in 1 2 3; do
   pids+=($!)
 done
 endpoints="http://127.0.0.1:${ports[0]},http://127.0.0.1:${ports[1]},http://127.0.0.1:${ports[2]}"
-for _ in $(seq 100); do
-  ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint health >/dev/null 2>&1 && break
-  sleep 0.1
-done
-ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint health >/dev/null 2>&1 || { echo "bench: etcd cluster did not become healthy" >&2; exit 1; }
+wait_healthy "$endpoints"
 
 times=()
 for run in $(seq "$RUNS"); do

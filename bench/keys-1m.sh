@@ -10,8 +10,11 @@
 #   KEYS=200000 PAGES=10 bench/keys-1m.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 KEYS=${KEYS:-1000000}
 PAGES=${PAGES:-20}
+[ "$KEYS" -ge 10000 ] || { echo "bench: KEYS must be at least 10000 (the first run browses a 10 000-key prefix)" >&2; exit 1; }
 for tool in etcd etcdctl tmux python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is needed (Debian: apt-get install etcd-server etcd-client tmux)" >&2; exit 1; }
 done
@@ -30,20 +33,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r -a ports <<<"$(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')"
+read -r -a ports <<<"$(free_ports 2)"
 url="http://127.0.0.1:${ports[0]}"
 peer="http://127.0.0.1:${ports[1]}"
 etcd --name keys --data-dir "$work/etcd" --listen-client-urls "$url" --advertise-client-urls "$url" \
   --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "keys=$peer" \
   --quota-backend-bytes=8589934592 >"$work/etcd.log" 2>&1 & pid=$!
-for _ in $(seq 100); do
-  ETCDCTL_API=3 etcdctl --endpoints="$url" endpoint health >/dev/null 2>&1 && break
-  sleep 0.1
-done
+wait_healthy "$url"
 
 start=$(date +%s)
 # 20-byte keys 00000000000000000000 .. (zero-padded numbers), 32-byte values.

@@ -7,6 +7,8 @@
 #   CLIENTS="1 64" CHECK_PERF=0 bench/node-throughput.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 CLIENTS=${CLIENTS:-"1 16 256"}
 CHECK_PERF=${CHECK_PERF:-1}
 for tool in etcd etcdctl python3; do
@@ -24,19 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r -a ports <<<"$(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))')"
-
-wait_healthy() {
-  for _ in $(seq 100); do
-    ETCDCTL_API=3 etcdctl --endpoints="$1" endpoint health >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "bench: $1 did not become healthy" >&2; exit 1
-}
+read -r -a ports <<<"$(free_ports 3)"
 
 run() { # name url
   local name=$1 url=$2

@@ -1,0 +1,21 @@
+# Shared by the bench scripts: free loopback ports and waiting for etcd endpoints to be healthy.
+
+# Prints N free loopback TCP ports, space-separated.
+free_ports() {
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
+
+# Waits up to 10 s until `etcdctl endpoint health` passes for ENDPOINTS (comma-separated); exits
+# the script otherwise.
+wait_healthy() {
+  for _ in $(seq 100); do
+    ETCDCTL_API=3 etcdctl --endpoints="$1" endpoint health >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "bench: $1 did not become healthy" >&2
+  exit 1
+}

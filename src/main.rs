@@ -85,9 +85,13 @@ struct ConsoleArgs {
     refresh_interval: Option<Duration>,
 
     /// On exit, print how long the first complete dashboard frame took after start, how long each page of
-    /// keys took from request to frame, and the peak RSS
+    /// keys took from request to frame, key-press-to-frame latencies, and the peak RSS
     #[arg(long)]
     timings: bool,
+
+    /// Disable every write (also set per endpoint with `read-only = true` in ~/.config/etcdeck/config.toml)
+    #[arg(long)]
+    read_only: bool,
 }
 
 #[derive(clap::Args)]
@@ -127,9 +131,9 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Status(args)) => {
-            if cli.console.timings || cli.console.refresh_interval.is_some() {
+            if cli.console.timings || cli.console.refresh_interval.is_some() || cli.console.read_only {
                 eprintln!(
-                    "Error: --timings and --refresh-interval are console options; status refreshes once"
+                    "Error: --timings, --refresh-interval and --read-only are console options; status refreshes once and never writes"
                 );
                 return ExitCode::from(1);
             }
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
             let merged = ConsoleArgs {
                 refresh_interval: args.refresh_interval.or(cli.console.refresh_interval),
                 timings: args.timings || cli.console.timings,
+                read_only: args.read_only || cli.console.read_only,
             };
             console(&runtime, config, merged, started)
         }
@@ -175,10 +180,18 @@ fn main() -> ExitCode {
 
 fn console(
     runtime: &tokio::runtime::Runtime,
-    config: ConnectConfig,
+    mut config: ConnectConfig,
     args: ConsoleArgs,
     started: Instant,
 ) -> ExitCode {
+    let file = etcdeck::app::config_file::user_config_file("config.toml");
+    match etcdeck::app::config_file::ConsoleFile::load(file.as_deref()) {
+        Ok(file) => config.set_read_only(args.read_only, &file.read_only_endpoints()),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let options = etcdeck::ui::ConsoleOptions {
         refresh_interval: args.refresh_interval.unwrap_or(DEFAULT_REFRESH),
         started,
@@ -208,6 +221,21 @@ fn console(
                         _ => String::new(),
                     };
                     eprintln!("key pages, request to frame: first {}{summary}", ms(first));
+                }
+                let mut keys = outcome.key_press_frames.clone();
+                keys.sort();
+                if let (Some(median), Some(max)) = (keys.get(keys.len() / 2), keys.last()) {
+                    let p99 = &keys[(keys.len() * 99 / 100).min(keys.len() - 1)];
+                    eprintln!(
+                        "key press to frame: {} presses, median {}, p99 {}, max {}",
+                        keys.len(),
+                        ms(median),
+                        ms(p99),
+                        ms(max)
+                    );
+                }
+                if let Some(tail) = &outcome.watch {
+                    eprintln!("{tail}");
                 }
                 if let Some(kb) = peak_rss_kb() {
                     eprintln!("peak RSS: {:.1} MB", kb as f64 / 1024.0);

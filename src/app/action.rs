@@ -32,6 +32,38 @@ pub enum Action {
     Command,
     /// Search keys by prefix.
     Search,
+    /// Filter the loaded rows of the listing or the watch tail.
+    Filter,
+    /// Switch the key browser between a tree and a flat listing.
+    Tree,
+    /// Go up one level of the tree.
+    Parent,
+    /// Switch the value's format: json, yaml, text, hex.
+    Format,
+    /// Show or hide the key's history.
+    History,
+    /// In the history: diff against the selected version.
+    MarkBase,
+    /// Create a key.
+    New,
+    /// Edit the value on the input line.
+    Edit,
+    /// Edit the value in $EDITOR.
+    EditExternal,
+    /// Delete the selected key.
+    Delete,
+    /// Delete every key under the prefix (or the selected directory).
+    DeletePrefix,
+    /// Copy the key to the clipboard (OSC 52).
+    CopyKey,
+    /// Copy the value to the clipboard (OSC 52).
+    CopyValue,
+    /// Tail the selected key's events.
+    WatchKey,
+    /// Tail the events under the prefix (or the selected directory).
+    WatchPrefix,
+    /// Pause or resume the watch tail's display.
+    Pause,
 }
 
 /// One row of the action table: the name used in keymap.toml and the text of the help overlay.
@@ -44,15 +76,31 @@ pub struct ActionInfo {
 
 /// Every action, in the order the help overlay lists them.
 pub const ACTIONS: &[ActionInfo] = &[
-    ActionInfo { action: Action::SwitchView, name: "keys", help: "switch between members and keys" },
-    ActionInfo { action: Action::Command, name: "command", help: ":keys <prefix> | :members" },
-    ActionInfo { action: Action::Search, name: "search", help: "list the keys under a prefix" },
-    ActionInfo { action: Action::Up, name: "up", help: "select the row above" },
-    ActionInfo { action: Action::Down, name: "down", help: "select the row below" },
-    ActionInfo { action: Action::Top, name: "top", help: "select the first row" },
-    ActionInfo { action: Action::Bottom, name: "bottom", help: "select the last row" },
-    ActionInfo { action: Action::Open, name: "open", help: "member detail, or the key's value" },
-    ActionInfo { action: Action::Back, name: "back", help: "close the pane or overlay" },
+    ActionInfo { action: Action::SwitchView, name: "keys", help: "members, keys, watch tail" },
+    ActionInfo { action: Action::Command, name: "command", help: ":keys :watch :members :sep" },
+    ActionInfo { action: Action::Search, name: "search", help: "list keys under a prefix" },
+    ActionInfo { action: Action::Filter, name: "filter", help: "filter loaded rows" },
+    ActionInfo { action: Action::Tree, name: "tree", help: "tree or flat listing" },
+    ActionInfo { action: Action::Parent, name: "parent", help: "up one tree level" },
+    ActionInfo { action: Action::Up, name: "up", help: "row above" },
+    ActionInfo { action: Action::Down, name: "down", help: "row below" },
+    ActionInfo { action: Action::Top, name: "top", help: "first row" },
+    ActionInfo { action: Action::Bottom, name: "bottom", help: "last row" },
+    ActionInfo { action: Action::Open, name: "open", help: "open member, dir or key" },
+    ActionInfo { action: Action::Back, name: "back", help: "close pane or overlay" },
+    ActionInfo { action: Action::Format, name: "format", help: "value: json/yaml/text/hex" },
+    ActionInfo { action: Action::History, name: "history", help: "the key's history" },
+    ActionInfo { action: Action::MarkBase, name: "mark", help: "history: diff base" },
+    ActionInfo { action: Action::New, name: "new", help: "create a key" },
+    ActionInfo { action: Action::Edit, name: "edit", help: "edit the value inline" },
+    ActionInfo { action: Action::EditExternal, name: "editor", help: "edit the value in $EDITOR" },
+    ActionInfo { action: Action::Delete, name: "delete", help: "delete the key" },
+    ActionInfo { action: Action::DeletePrefix, name: "delete-prefix", help: "delete a prefix" },
+    ActionInfo { action: Action::CopyKey, name: "copy-key", help: "copy the key (OSC 52)" },
+    ActionInfo { action: Action::CopyValue, name: "copy-value", help: "copy the value (OSC 52)" },
+    ActionInfo { action: Action::WatchKey, name: "watch", help: "tail the key" },
+    ActionInfo { action: Action::WatchPrefix, name: "watch-prefix", help: "tail the prefix" },
+    ActionInfo { action: Action::Pause, name: "pause", help: "pause or resume the tail" },
     ActionInfo { action: Action::Refresh, name: "refresh", help: "refresh now" },
     ActionInfo { action: Action::FasterRefresh, name: "faster", help: "refresh more often" },
     ActionInfo { action: Action::SlowerRefresh, name: "slower", help: "refresh less often" },
@@ -91,6 +139,22 @@ mod tests {
             Action::SwitchView,
             Action::Command,
             Action::Search,
+            Action::Filter,
+            Action::Tree,
+            Action::Parent,
+            Action::Format,
+            Action::History,
+            Action::MarkBase,
+            Action::New,
+            Action::Edit,
+            Action::EditExternal,
+            Action::Delete,
+            Action::DeletePrefix,
+            Action::CopyKey,
+            Action::CopyValue,
+            Action::WatchKey,
+            Action::WatchPrefix,
+            Action::Pause,
         ];
         assert_eq!(all.len(), ACTIONS.len());
         for a in all {

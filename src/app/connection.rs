@@ -84,6 +84,8 @@ pub struct ConnectConfig {
     pub tls: Option<TlsFiles>,
     /// User name and password for etcd's auth.
     pub credentials: Option<(String, String)>,
+    /// Why the console must not write (`--read-only`, or the config file marks an endpoint), if so.
+    pub read_only: Option<String>,
 }
 
 impl std::fmt::Debug for ConnectConfig {
@@ -126,7 +128,28 @@ impl ConnectConfig {
         if endpoints.is_empty() {
             return Err(ConfigError::Invalid("--endpoints: at least one endpoint is required".into()));
         }
-        Ok(Self { endpoints, dial_timeout, command_timeout, tls, credentials })
+        Ok(Self { endpoints, dial_timeout, command_timeout, tls, credentials, read_only: None })
+    }
+
+    /// Disables writes when `flag` (--read-only) is set or the config file marks one of the
+    /// endpoints read-only. Endpoints match by host and port, with or without a scheme.
+    pub fn set_read_only(&mut self, flag: bool, read_only_endpoints: &[String]) {
+        if flag {
+            self.read_only = Some("--read-only".into());
+            return;
+        }
+        let host_port = |e: &str| {
+            let e = e.trim();
+            e.strip_prefix("http://")
+                .or_else(|| e.strip_prefix("https://"))
+                .unwrap_or(e)
+                .trim_end_matches('/')
+                .to_string()
+        };
+        let marked: Vec<String> = read_only_endpoints.iter().map(|e| host_port(e)).collect();
+        if let Some(ep) = self.endpoints.iter().find(|e| marked.contains(&host_port(e))) {
+            self.read_only = Some(format!("config.toml marks {} read-only", host_port(ep)));
+        }
     }
 
     /// The user name in use, if any (never the password).

@@ -1,5 +1,6 @@
 //! What `update` asks the workers to do. Effects are plain data; only workers do I/O.
 
+use crate::app::edit::Write;
 use crate::app::keys::KeyRequest;
 use crate::app::msg::RefreshId;
 
@@ -14,4 +15,17 @@ pub enum Effect {
     CheckHealth { refresh: RefreshId, member_id: u64, endpoint: String, serializable: bool },
     /// A page of keys or a key's value for the key browser, through the configured endpoints.
     Keys(KeyRequest),
+    /// A compare-and-swap write.
+    Write { request: u64, write: Write },
+    /// A linearizable count of the keys under a prefix, before asking to delete them.
+    CountPrefix { request: u64, prefix: Vec<u8> },
+    /// Starts the watch of a tail (a prefix, or one key) at `start` (0: now) with prev_kv; it runs
+    /// until stopped, reconnecting through any endpoint after a failure.
+    Watch { tail: u64, prefix: Vec<u8>, is_prefix: bool, start: i64 },
+    /// Stops a tail's watch.
+    StopWatch { tail: u64 },
+    /// Runs by the terminal edge, not a worker: edit `value` in $EDITOR.
+    Editor { key: Vec<u8>, value: Vec<u8>, expect: i64 },
+    /// Runs by the terminal edge: copy to the clipboard with OSC 52; `what` names it for the notice.
+    Copy { what: String, bytes: Vec<u8> },
 }

@@ -1,5 +1,6 @@
-//! The key browser: a flat, keys-only listing under a prefix, fetched a page at a time and pinned to
-//! the revision of its first page so later pages agree with it; and the value of the selected key.
+//! The key browser: a keys-only listing under a prefix, flat or as one level of a tree split by a
+//! separator, fetched a page at a time and pinned to the revision of its first page so later pages
+//! agree with it; and the value of the selected key.
 
 /// Keys asked for per page: keys-only pages of this size stay far below gRPC's 4 MiB message limit
 /// unless keys are hundreds of kilobytes long.
@@ -72,17 +73,55 @@ pub fn display_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// One row of a listing: a key, or in a tree a directory (the keys under `key`, which ends with
+/// the separator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub key: Vec<u8>,
+    pub dir: bool,
+}
+
+impl Row {
+    pub fn key(key: impl Into<Vec<u8>>) -> Row {
+        Row { key: key.into(), dir: false }
+    }
+
+    /// Where the listing goes on after this row: past the key, or past everything in the directory.
+    pub fn next_start(&self) -> Vec<u8> {
+        if self.dir {
+            prefix_end(&self.key)
+        } else {
+            key_after(&self.key)
+        }
+    }
+}
+
+/// The row `key` makes in a tree level under `prefix` split by `sep`: the key itself if nothing
+/// follows its first separator after the prefix, else the directory up to that separator.
+pub fn tree_row(prefix: &[u8], sep: &[u8], key: &[u8]) -> Row {
+    let rest = &key[prefix.len().min(key.len())..];
+    if !sep.is_empty() {
+        if let Some(at) = rest.windows(sep.len()).position(|w| w == sep) {
+            let dir_len = prefix.len() + at + sep.len();
+            if dir_len < key.len() {
+                return Row { key: key[..dir_len].to_vec(), dir: true };
+            }
+        }
+    }
+    Row::key(key)
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPage {
-    pub keys: Vec<Vec<u8>>,
+    pub rows: Vec<Row>,
     pub more: bool,
     /// The revision the page was read at.
     pub revision: i64,
 }
 
 /// A key's value and metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ValueInfo {
     pub key: Vec<u8>,
     pub value: Vec<u8>,
@@ -92,10 +131,19 @@ pub struct ValueInfo {
     pub lease: i64,
 }
 
+/// A key's value with what the pane shows beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueRead {
+    pub info: ValueInfo,
+    /// The lease's remaining TTL in seconds (-1: expired), when the key has a lease and etcd said.
+    pub lease_ttl: Option<i64>,
+}
+
 /// How a value is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueFormat {
     Json,
+    Yaml,
     Text,
     Hex,
 }
@@ -118,10 +166,94 @@ impl ValueFormat {
     pub fn name(self) -> &'static str {
         match self {
             ValueFormat::Json => "json",
+            ValueFormat::Yaml => "yaml",
             ValueFormat::Text => "text",
             ValueFormat::Hex => "hex",
         }
     }
+
+    /// The format after this one when the user switches: json → yaml → text → hex → json.
+    pub fn next(self) -> ValueFormat {
+        match self {
+            ValueFormat::Json => ValueFormat::Yaml,
+            ValueFormat::Yaml => ValueFormat::Text,
+            ValueFormat::Text => ValueFormat::Hex,
+            ValueFormat::Hex => ValueFormat::Json,
+        }
+    }
+}
+
+/// YAML for a JSON value, for reading: block style, strings quoted (as JSON, which YAML reads) only
+/// where plain text would be read back as something else.
+pub fn yaml_lines(value: &serde_json::Value) -> Vec<String> {
+    fn scalar(v: &serde_json::Value) -> Option<String> {
+        use serde_json::Value;
+        Some(match v {
+            Value::Null => "null".into(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => {
+                let plain = !s.is_empty()
+                    && !s.starts_with(|c: char| c.is_whitespace() || "-?:,[]{}#&*!|>'\"%@`~".contains(c))
+                    && !s.ends_with(char::is_whitespace)
+                    && !s.contains(": ")
+                    && !s.contains(" #")
+                    && !s.chars().any(char::is_control)
+                    && s.parse::<f64>().is_err()
+                    && !matches!(
+                        s.to_ascii_lowercase().as_str(),
+                        "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
+                    );
+                if plain {
+                    s.clone()
+                } else {
+                    serde_json::to_string(s).unwrap_or_default()
+                }
+            }
+            Value::Array(a) if a.is_empty() => "[]".into(),
+            Value::Object(o) if o.is_empty() => "{}".into(),
+            _ => return None,
+        })
+    }
+    fn walk(v: &serde_json::Value, indent: usize, out: &mut Vec<String>) {
+        use serde_json::Value;
+        let pad = " ".repeat(indent);
+        match v {
+            Value::Object(map) => {
+                for (k, item) in map {
+                    let key = scalar(&Value::String(k.clone())).unwrap_or_default();
+                    match scalar(item) {
+                        Some(s) => out.push(format!("{pad}{key}: {s}")),
+                        None => {
+                            out.push(format!("{pad}{key}:"));
+                            // Sequences under a key sit at the key's indent, as most YAML does.
+                            let inner = if item.is_array() { indent } else { indent + 2 };
+                            walk(item, inner, out);
+                        }
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    match scalar(item) {
+                        Some(s) => out.push(format!("{pad}- {s}")),
+                        None => {
+                            let mut nested = Vec::new();
+                            walk(item, indent + 2, &mut nested);
+                            if let Some(first) = nested.first_mut() {
+                                *first = format!("{pad}- {}", &first[indent + 2..]);
+                            }
+                            out.extend(nested);
+                        }
+                    }
+                }
+            }
+            other => out.push(format!("{pad}{}", scalar(other).unwrap_or_default())),
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, 0, &mut out);
+    out
 }
 
 /// The value's lines as the format shows them, hex rows fitted to `width` columns.
@@ -131,6 +263,11 @@ pub fn value_lines(value: &[u8], format: ValueFormat, width: usize) -> Vec<Strin
             .and_then(|v| serde_json::to_string_pretty(&v))
         {
             Ok(text) => text.lines().map(display_bytes_str).collect(),
+            Err(_) => value_lines(value, ValueFormat::Text, width),
+        },
+        ValueFormat::Yaml => match serde_json::from_slice::<serde_json::Value>(value) {
+            Ok(v) => yaml_lines(&v).iter().map(|l| display_bytes_str(l)).collect(),
+            // Not JSON: YAML text (or anything else) is shown as it is.
             Err(_) => value_lines(value, ValueFormat::Text, width),
         },
         ValueFormat::Text => value.split(|b| *b == b'\n').map(display_bytes).collect(),
@@ -157,13 +294,73 @@ fn display_bytes_str(s: &str) -> String {
     display_bytes(s.as_bytes())
 }
 
+/// What to do once the value pane has the selected key's value: the user asked for a write before
+/// the value was on screen, and a write needs the revision the user saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    Edit,
+    EditExternal,
+    Delete,
+}
+
+/// A key's earlier versions, newest first, and why the list stops where it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHistory {
+    pub versions: Vec<ValueInfo>,
+    pub end: String,
+}
+
+/// The history under the value pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPane {
+    pub request: u64,
+    pub result: Option<Result<KeyHistory, String>>,
+    /// The version shown (index into `versions`); the diff goes from `base` to it.
+    pub selected: usize,
+    /// The version the diff starts from; None: the one before `selected`.
+    pub base: Option<usize>,
+}
+
+impl HistoryPane {
+    /// (older, newer) of the two versions diffed, as indexes into `versions`.
+    pub fn pair(&self) -> Option<(usize, usize)> {
+        let versions = &self.result.as_ref()?.as_ref().ok()?.versions;
+        let selected = self.selected.min(versions.len().checked_sub(1)?);
+        let base = self.base.unwrap_or(selected + 1);
+        if base == selected || base >= versions.len() {
+            return None;
+        }
+        // Newest first: the larger index is the older version.
+        Some((base.max(selected), base.min(selected)))
+    }
+}
+
 /// The value pane: which key, and what the read returned (None while it is on its way; Ok(None) when
 /// the key does not exist any more).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValuePane {
     pub key: Vec<u8>,
     pub request: u64,
-    pub result: Option<Result<Option<ValueInfo>, String>>,
+    pub result: Option<Result<Option<ValueRead>, String>>,
+    /// The format the user chose; None: detected from the value.
+    pub format: Option<ValueFormat>,
+    pub then: Option<Then>,
+    pub history: Option<HistoryPane>,
+}
+
+impl ValuePane {
+    /// The value on screen, if it arrived and the key exists.
+    pub fn info(&self) -> Option<&ValueInfo> {
+        match &self.result {
+            Some(Ok(Some(read))) => Some(&read.info),
+            _ => None,
+        }
+    }
+
+    pub fn shown_format(&self) -> Option<ValueFormat> {
+        let info = self.info()?;
+        Some(self.format.unwrap_or_else(|| ValueFormat::detect(&info.value)))
+    }
 }
 
 /// How many pages are kept around the selection; farther ones are dropped and fetched again (at the
@@ -173,25 +370,31 @@ pub const PAGES_KEPT: usize = 5;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyBrowser {
     pub prefix: Vec<u8>,
-    /// Loaded pages by number: page n holds keys n*PAGE .. n*PAGE+PAGE of the listing.
-    pub pages: std::collections::BTreeMap<usize, Vec<Vec<u8>>>,
+    /// Some: a tree level split by this separator; None: a flat listing.
+    pub tree: Option<Vec<u8>>,
+    /// The separator the tree uses when switched on.
+    pub separator: Vec<u8>,
+    /// Loaded pages by number: page n holds rows n*PAGE .. n*PAGE+PAGE of the listing.
+    pub pages: std::collections::BTreeMap<usize, Vec<Row>>,
     /// The first key of every page known so far (a page's start is known once the one before it
     /// has been read): what memory keeps of the whole listing.
     pub page_starts: Vec<Vec<u8>>,
-    /// Keys known to exist: the loaded pages' and those before them.
+    /// Rows known to exist: the loaded pages' and those before them.
     pub known: usize,
     /// The revision every page of this listing is read at (that of its first page).
     pub revision: Option<i64>,
     /// How many keys the prefix holds at that revision, once a count_only read said so.
     pub count: Option<i64>,
     pub count_request: Option<u64>,
-    /// Whether keys follow the last page known.
+    /// Whether rows follow the last page known.
     pub more: bool,
     /// The listing request in flight, and the page it asks for.
     pub loading: Option<(u64, usize)>,
     pub error: Option<String>,
-    /// Index of the selected key in the whole listing.
+    /// Index of the selected row in the whole listing.
     pub selected: usize,
+    /// A local filter over the loaded rows (a substring); empty: none.
+    pub filter: String,
     pub value: Option<ValuePane>,
     pub next_request: u64,
 }
@@ -199,44 +402,95 @@ pub struct KeyBrowser {
 /// What the browser asks a worker for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum KeyRequest {
-    /// Keys in [start, prefix_end(prefix)), keys-only, serializable, at `revision` (0: newest).
-    List { request: u64, prefix: Vec<u8>, start: Vec<u8>, revision: i64 },
-    /// One key's value (a linearizable read).
+    /// Rows in [start, prefix_end(prefix)), keys-only, serializable, at `revision` (0: newest);
+    /// with `tree`, one level: keys below a separator after the prefix collapse into directories.
+    List { request: u64, prefix: Vec<u8>, start: Vec<u8>, revision: i64, tree: Option<Vec<u8>> },
+    /// One key's value (a linearizable read), with its lease's remaining TTL.
     Value { request: u64, key: Vec<u8> },
     /// How many keys the prefix holds at `revision` (count_only).
     Count { request: u64, prefix: Vec<u8>, revision: i64 },
+    /// The key's versions before `mod_revision`, back to its creation or the compaction point.
+    History { request: u64, key: Vec<u8>, mod_revision: i64 },
 }
 
 impl KeyBrowser {
-    fn request_id(&mut self) -> u64 {
+    pub fn new() -> Self {
+        Self { separator: b"/".to_vec(), ..Default::default() }
+    }
+
+    /// A new id for a request of the browser (or a write it starts).
+    pub fn request_id(&mut self) -> u64 {
         self.next_request += 1;
         self.next_request
     }
 
-    /// The key at `index` of the listing, if its page is loaded.
-    pub fn key_at(&self, index: usize) -> Option<&Vec<u8>> {
+    /// The row at `index` of the listing, if its page is loaded.
+    pub fn row_at(&self, index: usize) -> Option<&Row> {
         self.pages.get(&(index / PAGE as usize))?.get(index % PAGE as usize)
     }
 
-    /// Keys in memory.
+    /// The key at `index` of the listing, if its page is loaded and it is a key, not a directory.
+    pub fn key_at(&self, index: usize) -> Option<&Vec<u8>> {
+        self.row_at(index).filter(|r| !r.dir).map(|r| &r.key)
+    }
+
+    /// Rows in memory.
     pub fn loaded(&self) -> usize {
         self.pages.values().map(Vec::len).sum()
     }
 
     /// Starts the listing of `prefix` over, at the newest revision.
     pub fn list(&mut self, prefix: Vec<u8>) -> KeyRequest {
+        self.list_at(prefix, 0)
+    }
+
+    /// Lists the same prefix again at the newest revision, keeping the selection's place (after a
+    /// write, or a refresh).
+    pub fn relist(&mut self) -> KeyRequest {
+        let selected = self.selected;
+        let request = self.list(self.prefix.clone());
+        self.selected = selected;
+        request
+    }
+
+    fn list_at(&mut self, prefix: Vec<u8>, selected: usize) -> KeyRequest {
         let request = self.request_id();
         *self = KeyBrowser {
             prefix: prefix.clone(),
+            tree: self.tree.take(),
+            separator: std::mem::take(&mut self.separator),
             next_request: self.next_request,
             value: self.value.take(),
+            filter: std::mem::take(&mut self.filter),
+            selected,
             ..Default::default()
         };
         // etcd refuses an empty key: all keys start at "\0", as etcdctl's --from-key "" does.
         let start = if prefix.is_empty() { vec![0] } else { prefix.clone() };
         self.page_starts.push(start.clone());
         self.loading = Some((request, 0));
-        KeyRequest::List { request, start, prefix, revision: 0 }
+        KeyRequest::List { request, start, prefix, revision: 0, tree: self.tree.clone() }
+    }
+
+    /// Switches between the tree and the flat listing of the same prefix.
+    pub fn toggle_tree(&mut self) -> KeyRequest {
+        self.tree = match self.tree {
+            Some(_) => None,
+            None => Some(self.separator.clone()),
+        };
+        self.list(self.prefix.clone())
+    }
+
+    /// In a tree, the directory above the current level (None at the top, or in a flat listing).
+    pub fn parent(&self) -> Option<Vec<u8>> {
+        let sep = self.tree.as_ref()?;
+        if self.prefix.is_empty() {
+            return None;
+        }
+        // The prefix ends with the separator (it is a directory): drop its last segment.
+        let body = self.prefix.strip_suffix(sep.as_slice()).unwrap_or(&self.prefix);
+        let cut = body.windows(sep.len()).rposition(|w| w == sep.as_slice()).map_or(0, |at| at + sep.len());
+        Some(self.prefix[..cut].to_vec())
     }
 
     fn fetch(&mut self, page: usize) -> Option<KeyRequest> {
@@ -248,6 +502,7 @@ impl KeyBrowser {
             prefix: self.prefix.clone(),
             start,
             revision: self.revision.unwrap_or(0),
+            tree: self.tree.clone(),
         })
     }
 
@@ -264,7 +519,7 @@ impl KeyBrowser {
                 return self.fetch(p);
             }
         }
-        // Etcd fills every page but the last, so page n starts at key n * PAGE.
+        // Every page but the last holds PAGE rows, so page n starts at row n * PAGE.
         let next = page + 1;
         if next < self.page_starts.len()
             && !self.pages.contains_key(&next)
@@ -295,13 +550,14 @@ impl KeyBrowser {
                 }
                 if page + 1 == self.page_starts.len() {
                     // The newest page known: it tells where the next one starts.
-                    self.more = p.more;
-                    if let Some(last) = p.keys.last().filter(|_| p.more) {
-                        self.page_starts.push(key_after(last));
+                    self.more = p.more && !p.rows.is_empty();
+                    if let Some(last) = p.rows.last().filter(|_| self.more) {
+                        self.page_starts.push(last.next_start());
                     }
-                    self.known = page * PAGE as usize + p.keys.len();
+                    self.known = page * PAGE as usize + p.rows.len();
+                    self.selected = self.selected.min(self.known.saturating_sub(1));
                 }
-                self.pages.insert(page, p.keys);
+                self.pages.insert(page, p.rows);
                 // Keep the pages around the selection only.
                 let centre = self.selected / PAGE as usize;
                 self.pages.retain(|n, _| n.abs_diff(centre) <= PAGES_KEPT / 2);
@@ -326,22 +582,99 @@ impl KeyBrowser {
         }
     }
 
+    /// The loaded rows that pass the filter, by listing index. Only meaningful with a filter.
+    pub fn filtered(&self) -> Vec<usize> {
+        let per_page = PAGE as usize;
+        self.pages
+            .iter()
+            .flat_map(|(n, rows)| rows.iter().enumerate().map(move |(i, r)| (n * per_page + i, r)))
+            .filter(|(_, r)| display_bytes(&r.key).contains(&self.filter))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Moves the selection `delta` rows (negative: up); with a filter, among the rows it passes.
+    pub fn step(&mut self, delta: isize) -> Option<KeyRequest> {
+        if self.filter.is_empty() {
+            let target = self.selected.saturating_add_signed(delta);
+            return self.move_to(target);
+        }
+        let rows = self.filtered();
+        let here = rows.iter().position(|i| *i >= self.selected).unwrap_or(rows.len().saturating_sub(1));
+        let target = here.saturating_add_signed(delta).min(rows.len().saturating_sub(1));
+        if let Some(i) = rows.get(target) {
+            self.selected = *i;
+        }
+        None
+    }
+
     pub fn move_to(&mut self, index: usize) -> Option<KeyRequest> {
         self.selected = index.min(self.known.saturating_sub(1));
         self.wanted()
     }
 
-    /// Opens the value pane on the selected key.
+    /// Opens the selected row: a directory becomes the listing, a key's value opens in the pane.
     pub fn open(&mut self) -> Option<KeyRequest> {
-        let key = self.key_at(self.selected)?.clone();
+        let row = self.row_at(self.selected)?.clone();
+        if row.dir {
+            return Some(self.list(row.key));
+        }
+        self.open_key(row.key, None)
+    }
+
+    /// Opens `key` in the value pane; `then` runs once the value is there.
+    pub fn open_key(&mut self, key: Vec<u8>, then: Option<Then>) -> Option<KeyRequest> {
         let request = self.request_id();
-        self.value = Some(ValuePane { key: key.clone(), request, result: None });
+        let format = self.value.as_ref().filter(|p| p.key == key).and_then(|p| p.format);
+        self.value = Some(ValuePane { key: key.clone(), request, result: None, format, then, history: None });
         Some(KeyRequest::Value { request, key })
     }
 
-    pub fn on_value(&mut self, request: u64, result: Result<Option<ValueInfo>, String>) {
-        if let Some(pane) = self.value.as_mut().filter(|p| p.request == request) {
-            pane.result = Some(result);
+    /// The value pane's reply. Returns the follow-up the user asked for, if the value arrived.
+    pub fn on_value(&mut self, request: u64, result: Result<Option<ValueRead>, String>) -> Option<Then> {
+        let pane = self.value.as_mut().filter(|p| p.request == request)?;
+        pane.result = Some(result);
+        let then = pane.then.take();
+        then.filter(|_| pane.info().is_some())
+    }
+
+    /// Shows the history of the key in the pane, or hides it.
+    pub fn toggle_history(&mut self) -> Option<KeyRequest> {
+        let request = self.request_id();
+        let pane = self.value.as_mut()?;
+        if pane.history.take().is_some() {
+            return None;
+        }
+        let info = pane.info()?.clone();
+        pane.history = Some(HistoryPane { request, result: None, selected: 0, base: None });
+        Some(KeyRequest::History { request, key: info.key, mod_revision: info.mod_revision })
+    }
+
+    pub fn on_history(&mut self, request: u64, result: Result<KeyHistory, String>) {
+        let current = self.value.as_ref().and_then(|p| p.info().cloned());
+        if let Some(h) = self.value.as_mut().and_then(|p| p.history.as_mut()).filter(|h| h.request == request)
+        {
+            // The list starts with the version on screen, so the first diff is "what changed last".
+            h.result = Some(result.map(|mut history| {
+                if let Some(now) = current {
+                    history.versions.insert(0, now);
+                }
+                history
+            }));
+        }
+    }
+
+    /// The open history, if any.
+    pub fn history_mut(&mut self) -> Option<&mut HistoryPane> {
+        self.value.as_mut()?.history.as_mut()
+    }
+
+    /// The prefix a prefix delete or a prefix watch is about: in a tree, the selected directory;
+    /// otherwise the listing's prefix.
+    pub fn target_prefix(&self) -> Vec<u8> {
+        match self.row_at(self.selected) {
+            Some(row) if row.dir => row.key.clone(),
+            _ => self.prefix.clone(),
         }
     }
 }
@@ -351,7 +684,7 @@ mod tests {
     use super::*;
 
     fn page(keys: &[&str], more: bool, revision: i64) -> KeyPage {
-        KeyPage { keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(), more, revision }
+        KeyPage { rows: keys.iter().map(|k| Row::key(k.as_bytes())).collect(), more, revision }
     }
 
     #[test]
@@ -407,11 +740,17 @@ mod tests {
 
     #[test]
     fn pages_are_pinned_to_the_first_revision_and_read_ahead_near_the_end() {
-        let mut b = KeyBrowser::default();
+        let mut b = KeyBrowser::new();
         let first = b.list(b"p/".to_vec());
         assert_eq!(
             first,
-            KeyRequest::List { request: 1, prefix: b"p/".to_vec(), start: b"p/".to_vec(), revision: 0 }
+            KeyRequest::List {
+                request: 1,
+                prefix: b"p/".to_vec(),
+                start: b"p/".to_vec(),
+                revision: 0,
+                tree: None
+            }
         );
         // A stale reply changes nothing.
         assert!(b.on_page(7, Ok(page(&["p/x"], false, 9))).is_empty());
@@ -432,7 +771,8 @@ mod tests {
                 request: 3,
                 prefix: b"p/".to_vec(),
                 start: b"p/0499\0".to_vec(),
-                revision: 42
+                revision: 42,
+                tree: None
             }
         );
         assert_eq!(b.move_to(430), None, "one page in flight at a time");
@@ -445,7 +785,7 @@ mod tests {
 
     #[test]
     fn memory_holds_the_pages_around_the_selection_and_refetches_the_others_at_the_same_revision() {
-        let mut b = KeyBrowser::default();
+        let mut b = KeyBrowser::new();
         b.list(b"k/".to_vec());
         let page_keys =
             |n: usize| -> Vec<String> { (0..500).map(|i| format!("k/{:06}", n * 500 + i)).collect() };
@@ -479,8 +819,110 @@ mod tests {
     }
 
     #[test]
+    fn tree_rows_collapse_keys_below_the_first_separator() {
+        assert_eq!(tree_row(b"", b"/", b"/registry/pods/a"), Row { key: b"/".to_vec(), dir: true });
+        assert_eq!(tree_row(b"/", b"/", b"/registry/pods/a"), Row { key: b"/registry/".to_vec(), dir: true });
+        assert_eq!(tree_row(b"/registry/", b"/", b"/registry/x"), Row::key(&b"/registry/x"[..]));
+        // A key that ends with the separator is a key; a longer one makes it a directory too.
+        assert_eq!(tree_row(b"a/", b"/", b"a/b/"), Row::key(&b"a/b/"[..]));
+        assert_eq!(tree_row(b"a/", b"/", b"a/b/c"), Row { key: b"a/b/".to_vec(), dir: true });
+        assert_eq!(tree_row(b"", b"::", b"x::y::z"), Row { key: b"x::".to_vec(), dir: true });
+        assert_eq!(Row { key: b"a/".to_vec(), dir: true }.next_start(), b"a0".to_vec());
+        assert_eq!(Row::key(&b"a/"[..]).next_start(), b"a/\0".to_vec());
+    }
+
+    #[test]
+    fn a_tree_opens_directories_and_climbs_back_to_the_parent() {
+        let mut b = KeyBrowser::new();
+        let first = b.toggle_tree();
+        assert!(matches!(first, KeyRequest::List { tree: Some(ref s), .. } if s == b"/"));
+        b.on_page(
+            1,
+            Ok(KeyPage {
+                rows: vec![Row { key: b"a/".to_vec(), dir: true }, Row::key(&b"b"[..])],
+                more: false,
+                revision: 3,
+            }),
+        );
+        assert_eq!(b.parent(), None, "the top has no parent");
+        match b.open() {
+            Some(KeyRequest::List { prefix, tree: Some(_), .. }) => assert_eq!(prefix, b"a/"),
+            other => panic!("{other:?}"),
+        }
+        b.prefix = b"a/b/c/".to_vec();
+        assert_eq!(b.parent(), Some(b"a/b/".to_vec()));
+        b.prefix = b"a/".to_vec();
+        assert_eq!(b.parent(), Some(Vec::new()));
+        b.toggle_tree();
+        assert_eq!(b.parent(), None, "a flat listing has no levels");
+    }
+
+    #[test]
+    fn a_local_filter_moves_among_the_loaded_rows_that_match() {
+        let mut b = KeyBrowser::new();
+        b.list(Vec::new());
+        b.on_page(1, Ok(page(&["app/1", "db/1", "app/2", "db/2"], false, 5)));
+        b.filter = "db".into();
+        assert_eq!(b.filtered(), vec![1, 3]);
+        b.step(0);
+        assert_eq!(b.selected, 1, "onto the first match");
+        b.step(1);
+        assert_eq!(b.selected, 3);
+        b.step(1);
+        assert_eq!(b.selected, 3, "stays on the last match");
+        b.step(-1);
+        assert_eq!(b.selected, 1);
+    }
+
+    #[test]
+    fn yaml_is_block_style_and_quotes_what_would_read_back_differently() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"kind":"Pod","count":3,"on":"yes","empty":"","list":[1,{"a":"b","c":[]}],"meta":{"x: y":null}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            yaml_lines(&v),
+            [
+                "kind: Pod",
+                "count: 3",
+                "\"on\": \"yes\"",
+                "empty: \"\"",
+                "list:",
+                "- 1",
+                "- a: b",
+                "  c: []",
+                "meta:",
+                "  \"x: y\": null",
+            ]
+        );
+    }
+
+    #[test]
+    fn history_diffs_the_selected_version_against_the_one_before_or_a_chosen_base() {
+        let v = |rev: i64| ValueInfo {
+            key: b"k".to_vec(),
+            value: vec![],
+            create_revision: 1,
+            mod_revision: rev,
+            version: 1,
+            lease: 0,
+        };
+        let mut h = HistoryPane {
+            request: 1,
+            result: Some(Ok(KeyHistory { versions: vec![v(9), v(7), v(4)], end: "created".into() })),
+            selected: 0,
+            base: None,
+        };
+        assert_eq!(h.pair(), Some((1, 0)));
+        h.selected = 2;
+        assert_eq!(h.pair(), None, "the oldest has nothing before it");
+        h.base = Some(0);
+        assert_eq!(h.pair(), Some((2, 0)));
+    }
+
+    #[test]
     fn the_value_pane_follows_its_own_request() {
-        let mut b = KeyBrowser::default();
+        let mut b = KeyBrowser::new();
         b.list(Vec::new());
         b.on_page(1, Ok(page(&["a", "b"], false, 5)));
         assert_eq!(b.move_to(1), None);
@@ -489,5 +931,18 @@ mod tests {
         assert_eq!(b.value.as_ref().and_then(|p| p.result.clone()), None, "not its request");
         b.on_value(3, Ok(None));
         assert_eq!(b.value.as_ref().and_then(|p| p.result.clone()), Some(Ok(None)));
+        // A delete asked for before the value came runs when it comes, and only if the key exists.
+        let Some(KeyRequest::Value { request, .. }) = b.open_key(b"b".to_vec(), Some(Then::Delete)) else {
+            panic!()
+        };
+        let info = ValueInfo {
+            key: b"b".to_vec(),
+            value: vec![],
+            create_revision: 2,
+            mod_revision: 2,
+            version: 1,
+            lease: 0,
+        };
+        assert_eq!(b.on_value(request, Ok(Some(ValueRead { info, lease_ttl: None }))), Some(Then::Delete));
     }
 }

@@ -6,6 +6,7 @@ pub mod client;
 pub mod config_file;
 pub mod connection;
 pub mod duration;
+pub mod edit;
 pub mod effect;
 #[cfg(test)]
 pub mod fixtures;
@@ -17,6 +18,7 @@ pub mod report;
 pub mod runtime;
 pub mod state;
 pub mod update;
+pub mod watch;
 
 pub use action::Action;
 pub use effect::Effect;

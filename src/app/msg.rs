@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::app::keys::{KeyPage, ValueInfo};
+use crate::app::edit::WriteOutcome;
+use crate::app::keys::{KeyHistory, KeyPage, ValueRead};
+use crate::app::watch::WatchReport;
 
 /// Identifies one refresh round; ids only grow.
 pub type RefreshId = u64;
@@ -126,5 +128,13 @@ pub enum Msg {
     /// How many keys the browser's prefix holds.
     KeyCount { request: u64, result: Result<i64, String> },
     /// A key's value; Ok(None) when the key does not exist.
-    Value { request: u64, result: Result<Option<ValueInfo>, String> },
+    Value { request: u64, result: Result<Option<ValueRead>, String> },
+    /// A key's earlier versions.
+    History { request: u64, result: Result<KeyHistory, String> },
+    /// How a write went.
+    Written { request: u64, result: Result<WriteOutcome, String> },
+    /// (keys under the prefix, the revision they were counted at).
+    PrefixCount { request: u64, result: Result<(i64, i64), String> },
+    /// News from a tail's watch.
+    Watch { tail: u64, report: WatchReport },
 }

@@ -23,19 +23,24 @@ pub struct Runtime {
     pages_asked: HashMap<u64, Instant>,
     /// Key pages answered since the last frame, with when they were asked for.
     pub pages_answered: Vec<Instant>,
+    /// Effects only the terminal edge can run ($EDITOR, the clipboard), waiting for it.
+    pub terminal_effects: Vec<Effect>,
 }
 
 impl Runtime {
     /// Must be called inside a tokio runtime: effects are spawned as tasks.
     pub fn new(config: ConnectConfig, refresh_interval: Duration) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let state = State::new(config.endpoints.clone(), config.user().map(str::to_string), refresh_interval);
+        let mut state =
+            State::new(config.endpoints.clone(), config.user().map(str::to_string), refresh_interval);
+        state.read_only = config.read_only.clone();
         Self {
             state,
             worker: Worker::new(config, tx),
             rx,
             pages_asked: HashMap::new(),
             pages_answered: Vec::new(),
+            terminal_effects: Vec::new(),
         }
     }
 
@@ -55,7 +60,10 @@ impl Runtime {
         }
         let n = effects.len();
         for effect in effects {
-            self.worker.run(effect);
+            match effect {
+                Effect::Editor { .. } | Effect::Copy { .. } => self.terminal_effects.push(effect),
+                effect => self.worker.run(effect),
+            }
         }
         n
     }

@@ -4,8 +4,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::app::edit::Dialog;
 use crate::app::keys::KeyBrowser;
 use crate::app::msg::{Alarm, MemberInfo, RefreshId, StatusInfo};
+use crate::app::watch::WatchTail;
 
 /// Refresh periods the faster/slower keys step through.
 pub const REFRESH_STEPS: &[Duration] = &[
@@ -70,15 +72,48 @@ pub enum View {
     #[default]
     Members,
     Keys,
+    Watch,
 }
 
 /// What a line being typed at the bottom is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Prompt {
     /// `:` commands.
     Command,
     /// `/`: a key prefix to list.
     Search,
+    /// A filter over the loaded rows of the listing or the watch tail.
+    Filter,
+    /// A new value for `key`, replacing `old` (its mod_revision `expect`).
+    Edit { key: Vec<u8>, old: Vec<u8>, expect: i64 },
+    /// The key to create.
+    NewKey,
+    /// The value of the key being created.
+    NewValue { key: Vec<u8> },
+    /// The lease of the key being created.
+    NewLease { key: Vec<u8>, value: Vec<u8> },
+    /// The revision a watch starts at (empty: now).
+    WatchFrom { prefix: Vec<u8> },
+}
+
+impl Prompt {
+    /// What the line shows before the typed text.
+    pub fn label(&self) -> String {
+        match self {
+            Prompt::Command => ":".into(),
+            Prompt::Search => "/".into(),
+            Prompt::Filter => "filter: ".into(),
+            Prompt::Edit { key, .. } => format!("new value of {}: ", crate::app::keys::display_bytes(key)),
+            Prompt::NewKey => "new key: ".into(),
+            Prompt::NewValue { key } => format!("value of {}: ", crate::app::keys::display_bytes(key)),
+            Prompt::NewLease { .. } => {
+                "lease (empty: none · a TTL like 60s: new lease · 0x<ID>: existing lease): ".into()
+            }
+            Prompt::WatchFrom { prefix } => {
+                format!("watch {} from revision (empty: from now): ", crate::app::edit::prefix_label(prefix))
+            }
+        }
+    }
 }
 
 /// A line being typed at the bottom of the screen.
@@ -170,6 +205,12 @@ pub struct State {
     pub keys: KeyBrowser,
     /// The line being typed, if any: while it is open, keys are text, not actions.
     pub input: Option<InputLine>,
+    /// A dialog over the key browser; while it is open, keys go to it.
+    pub dialog: Option<Dialog>,
+    /// Why writes are disabled (`--read-only`, or the config file), if they are.
+    pub read_only: Option<String>,
+    /// The watch tail, once one was opened.
+    pub watch: Option<WatchTail>,
 }
 
 impl State {
@@ -189,9 +230,17 @@ impl State {
             should_quit: false,
             notice: None,
             view: View::Members,
-            keys: KeyBrowser::default(),
+            keys: KeyBrowser::new(),
             input: None,
+            dialog: None,
+            read_only: None,
+            watch: None,
         }
+    }
+
+    /// Whether keys are text for the input line or a dialog rather than actions.
+    pub fn takes_text(&self) -> bool {
+        self.input.is_some() || self.dialog.is_some()
     }
 
     pub fn member(&self, id: u64) -> Option<&Member> {

@@ -4,9 +4,12 @@
 use std::time::{Instant, SystemTime};
 
 use crate::app::action::Action;
+use crate::app::edit::{self, Dialog, LeaseChoice, TypedConfirm, Write, WriteOutcome};
 use crate::app::effect::Effect;
+use crate::app::keys::{display_bytes, KeyRequest, Then};
 use crate::app::msg::{MemberList, Msg, RefreshId};
 use crate::app::state::{InputLine, Member, Overlay, Pending, Prompt, State, View, REFRESH_STEPS};
+use crate::app::watch::{TailStatus, WatchTail};
 
 /// Everything that can change the state.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,8 +20,11 @@ pub enum Input {
     Msg(Msg),
     /// Time passed; a refresh starts when one is due.
     Tick { now: Instant, wall: SystemTime },
-    /// A key pressed while a line is being typed.
+    /// A key pressed while a line is being typed or a dialog is open.
     Typed(Typed),
+    /// $EDITOR finished editing `key`'s value `old` (its mod_revision `expect`): the new value, or
+    /// why the editor could not run.
+    Edited { key: Vec<u8>, old: Vec<u8>, expect: i64, result: Result<Vec<u8>, String> },
 }
 
 /// Editing keys of the input line.
@@ -35,6 +41,9 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
         Input::Tick { now, wall } => {
             state.now = Some(now);
             state.wall = wall;
+            if let Some(tail) = state.watch.as_mut() {
+                tail.tick(now);
+            }
             let due = state
                 .refresh
                 .started_at
@@ -46,13 +55,24 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
             }
         }
         Input::Typed(key) => on_typed(state, key),
+        Input::Edited { key, old, expect, result } => match result {
+            Ok(new) => confirm_put(state, key, Some(old), new, expect, LeaseChoice::Keep),
+            Err(e) => {
+                state.notice = Some(format!("✗ {e}"));
+                Vec::new()
+            }
+        },
         Input::Action(action) => on_action(state, action),
         Input::Msg(msg) => on_msg(state, msg),
     }
 }
 
 fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
+    if state.dialog.is_some() {
+        return on_dialog_key(state, key);
+    }
     let Some(line) = state.input.as_mut() else { return Vec::new() };
+    let filtering = line.prompt == Prompt::Filter;
     match key {
         Typed::Char(c) => line.text.push(c),
         Typed::Backspace => {
@@ -60,16 +80,264 @@ fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
                 state.input = None;
             }
         }
-        Typed::Esc => state.input = None,
+        Typed::Esc => {
+            state.input = None;
+            if filtering {
+                set_filter(state, String::new());
+            }
+            return Vec::new();
+        }
         Typed::Enter => {
             let Some(InputLine { prompt, text }) = state.input.take() else { return Vec::new() };
-            return match prompt {
-                Prompt::Search => browse(state, text.into_bytes()),
-                Prompt::Command => run_command(state, text.trim()),
-            };
+            return on_line(state, prompt, text);
         }
     }
+    if filtering {
+        // The filter applies as it is typed.
+        let text = state.input.as_ref().map(|l| l.text.clone()).unwrap_or_default();
+        set_filter(state, text);
+    }
     Vec::new()
+}
+
+fn set_filter(state: &mut State, text: String) {
+    match state.view {
+        View::Watch => {
+            if let Some(tail) = state.watch.as_mut() {
+                tail.filter = text;
+                tail.scroll = 0;
+            }
+        }
+        _ => {
+            state.keys.filter = text;
+            if !state.keys.filter.is_empty() {
+                // Onto the first match at or after the selection.
+                state.keys.step(0);
+            }
+        }
+    }
+}
+
+/// A typed line was entered.
+fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
+    match prompt {
+        Prompt::Search => browse(state, text.into_bytes()),
+        Prompt::Command => run_command(state, text.trim()),
+        Prompt::Filter => Vec::new(),
+        Prompt::Edit { key, old, expect } => {
+            confirm_put(state, key, Some(old), text.into_bytes(), expect, LeaseChoice::Keep)
+        }
+        Prompt::NewKey => {
+            if text.is_empty() {
+                // etcd's own refusal, before anything is sent.
+                state.notice = Some("✗ etcdserver: key is not provided".into());
+                return Vec::new();
+            }
+            state.input =
+                Some(InputLine { prompt: Prompt::NewValue { key: text.into_bytes() }, text: String::new() });
+            Vec::new()
+        }
+        Prompt::NewValue { key } => {
+            state.input = Some(InputLine {
+                prompt: Prompt::NewLease { key, value: text.into_bytes() },
+                text: String::new(),
+            });
+            Vec::new()
+        }
+        Prompt::NewLease { key, value } => match LeaseChoice::parse(&text) {
+            Ok(lease) => confirm_put(state, key, None, value, 0, lease),
+            Err(e) => {
+                // The line stays, so the mistake can be fixed.
+                state.notice = Some(format!("✗ {e}"));
+                state.input = Some(InputLine { prompt: Prompt::NewLease { key, value }, text });
+                Vec::new()
+            }
+        },
+        Prompt::WatchFrom { prefix } => match parse_revision(&text) {
+            Ok(start) => open_watch(state, prefix, true, start),
+            Err(e) => {
+                state.notice = Some(format!("✗ {e}"));
+                Vec::new()
+            }
+        },
+    }
+}
+
+fn parse_revision(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(0);
+    }
+    match text.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(n),
+        _ => Err(format!("bad revision {text:?}: a revision is a whole number (empty: from now)")),
+    }
+}
+
+/// Keys typed while a dialog is open.
+fn on_dialog_key(state: &mut State, key: Typed) -> Vec<Effect> {
+    let Some(dialog) = state.dialog.take() else { return Vec::new() };
+    let yes = matches!(key, Typed::Enter | Typed::Char('y') | Typed::Char('Y'));
+    let no = matches!(key, Typed::Esc | Typed::Char('n') | Typed::Char('N'));
+    match dialog {
+        Dialog::Confirm { write, seen, diff, typed: Some(mut typed) } => {
+            match key {
+                Typed::Char(c) => typed.text.push(c),
+                Typed::Backspace => {
+                    typed.text.pop();
+                }
+                Typed::Esc => {
+                    state.notice = Some(format!("cancelled: {}", write.describe()));
+                    return Vec::new();
+                }
+                Typed::Enter => {
+                    if typed.text == typed.expected {
+                        return start_write(state, write, seen);
+                    }
+                    state.notice =
+                        Some(format!("type {} exactly to confirm, or esc to cancel", typed.expected));
+                }
+            }
+            state.dialog = Some(Dialog::Confirm { write, seen, diff, typed: Some(typed) });
+        }
+        Dialog::Confirm { write, seen, .. } if yes => return start_write(state, write, seen),
+        Dialog::Conflict { write, current, .. } if yes => {
+            let seen = current.as_ref().map(|c| c.value.clone());
+            return start_write(state, write.against(current.as_ref()), seen);
+        }
+        Dialog::PrefixChanged { prefix, .. } if yes => return count_for_delete(state, prefix),
+        Dialog::Confirm { write, .. } | Dialog::Conflict { write, .. } if no => {
+            state.notice = Some(format!("cancelled: {}", write.describe()));
+            // What is on screen may be out of date: read it again.
+            return reload_value(state);
+        }
+        Dialog::PrefixChanged { .. } | Dialog::Counting { .. } if no => {
+            state.notice = Some("cancelled".into());
+        }
+        // A write in flight cannot be called back: its answer (or its timeout) closes the dialog.
+        other => state.dialog = Some(other),
+    }
+    Vec::new()
+}
+
+/// Asks to put `new` at `key`, showing the change against `old` (None: the key is created).
+fn confirm_put(
+    state: &mut State,
+    key: Vec<u8>,
+    old: Option<Vec<u8>>,
+    new: Vec<u8>,
+    expect: i64,
+    lease: LeaseChoice,
+) -> Vec<Effect> {
+    if old.as_deref() == Some(new.as_slice()) {
+        state.notice = Some("no change: nothing to write".into());
+        return Vec::new();
+    }
+    let diff = edit::diff(old.as_deref(), Some(&new));
+    let write = Write::Put { key, value: new, expect, lease };
+    state.dialog = Some(Dialog::Confirm { write, seen: old, diff, typed: None });
+    Vec::new()
+}
+
+/// Sends a write, unless writes are disabled.
+fn start_write(state: &mut State, write: Write, seen: Option<Vec<u8>>) -> Vec<Effect> {
+    if let Some(why) = &state.read_only {
+        state.notice = Some(format!("read-only ({why}): {} not done", write.describe()));
+        return Vec::new();
+    }
+    let request = state.keys.request_id();
+    state.dialog = Some(Dialog::Writing { request, write: write.clone(), seen });
+    vec![Effect::Write { request, write }]
+}
+
+/// Refuses a write action in read-only mode; true if refused.
+fn refuse_write(state: &mut State) -> bool {
+    match &state.read_only {
+        Some(why) => {
+            state.notice = Some(format!("read-only ({why}): writes are disabled"));
+            true
+        }
+        None => false,
+    }
+}
+
+fn count_for_delete(state: &mut State, prefix: Vec<u8>) -> Vec<Effect> {
+    let request = state.keys.request_id();
+    state.dialog = Some(Dialog::Counting { request, prefix: prefix.clone() });
+    vec![Effect::CountPrefix { request, prefix }]
+}
+
+/// Reads the value pane's key again, and the listing, after a write or a cancelled one.
+fn reload_value(state: &mut State) -> Vec<Effect> {
+    let Some(key) = state.keys.value.as_ref().map(|p| p.key.clone()) else { return Vec::new() };
+    state.keys.open_key(key, None).map(Effect::Keys).into_iter().collect()
+}
+
+/// Runs the write the user asked for once the value pane has what the user sees.
+fn then(state: &mut State, then: Then) -> Vec<Effect> {
+    let Some(pane) = state.keys.value.as_ref() else { return Vec::new() };
+    let Some(info) = pane.info().cloned() else { return Vec::new() };
+    match then {
+        Then::Edit => {
+            let inline = info.value.len() <= 4096
+                && !info.value.contains(&b'\n')
+                && std::str::from_utf8(&info.value).is_ok_and(|t| !t.chars().any(char::is_control));
+            if !inline {
+                return vec![Effect::Editor { key: info.key, value: info.value, expect: info.mod_revision }];
+            }
+            let text = String::from_utf8_lossy(&info.value).into_owned();
+            state.input = Some(InputLine {
+                prompt: Prompt::Edit { key: info.key, old: info.value, expect: info.mod_revision },
+                text,
+            });
+            Vec::new()
+        }
+        Then::EditExternal => {
+            vec![Effect::Editor { key: info.key, value: info.value, expect: info.mod_revision }]
+        }
+        Then::Delete => {
+            let diff = edit::diff(Some(&info.value), None);
+            let write = Write::Delete { key: info.key, expect: info.mod_revision };
+            state.dialog = Some(Dialog::Confirm { write, seen: Some(info.value), diff, typed: None });
+            Vec::new()
+        }
+    }
+}
+
+/// A write action on the selected key: runs at once when the pane shows that key's value, else the
+/// value is read first and the action runs when it arrives.
+fn on_selected_key(state: &mut State, what: Then) -> Vec<Effect> {
+    if refuse_write(state) {
+        return Vec::new();
+    }
+    // The value on screen is what the user sees and acts on.
+    if state.keys.value.as_ref().is_some_and(|p| p.info().is_some()) {
+        return then(state, what);
+    }
+    match state.keys.key_at(state.keys.selected).cloned() {
+        Some(key) => state.keys.open_key(key, Some(what)).map(Effect::Keys).into_iter().collect(),
+        None => {
+            state.notice = Some("select a key first".into());
+            Vec::new()
+        }
+    }
+}
+
+/// Opens a watch tail, stopping the one before.
+fn open_watch(state: &mut State, prefix: Vec<u8>, is_prefix: bool, start: i64) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    let id = match &state.watch {
+        Some(old) => {
+            effects.push(Effect::StopWatch { tail: old.id });
+            old.id + 1
+        }
+        None => 1,
+    };
+    state.watch = Some(WatchTail::new(id, prefix.clone(), is_prefix, start));
+    state.view = View::Watch;
+    state.overlay = Overlay::None;
+    effects.push(Effect::Watch { tail: id, prefix, is_prefix, start });
+    effects
 }
 
 /// Opens the key browser on `prefix`.
@@ -79,17 +347,52 @@ fn browse(state: &mut State, prefix: Vec<u8>) -> Vec<Effect> {
     vec![Effect::Keys(state.keys.list(prefix))]
 }
 
+const COMMANDS: &str = ":keys <prefix>, :watch <prefix> [revision], :members, :sep <separator>";
+
 fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
     let (name, arg) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    let arg = arg.trim();
     match name {
-        "keys" | "k" => browse(state, arg.trim().as_bytes().to_vec()),
+        "keys" | "k" => browse(state, arg.as_bytes().to_vec()),
         "members" | "m" => {
             state.view = View::Members;
             Vec::new()
         }
+        "watch" | "w" => {
+            if arg.is_empty() {
+                if state.watch.is_some() {
+                    state.view = View::Watch;
+                } else {
+                    state.notice = Some("usage: :watch <prefix> [revision]".into());
+                }
+                return Vec::new();
+            }
+            // A number at the end is the revision the tail starts at; the rest is the prefix.
+            let (prefix, start) = match arg.rsplit_once(char::is_whitespace) {
+                Some((p, rev)) if rev.chars().all(|c| c.is_ascii_digit()) => (p.trim(), rev),
+                _ => (arg, ""),
+            };
+            match parse_revision(start) {
+                Ok(start) => open_watch(state, prefix.as_bytes().to_vec(), true, start),
+                Err(e) => {
+                    state.notice = Some(format!("✗ {e}"));
+                    Vec::new()
+                }
+            }
+        }
+        "sep" => {
+            if arg.is_empty() {
+                state.notice = Some("usage: :sep <separator> (the tree splits keys at it)".into());
+                return Vec::new();
+            }
+            state.keys.separator = arg.as_bytes().to_vec();
+            state.view = View::Keys;
+            state.keys.tree = Some(state.keys.separator.clone());
+            vec![Effect::Keys(state.keys.list(Vec::new()))]
+        }
         "" => Vec::new(),
         other => {
-            state.notice = Some(format!("unknown command :{other} (commands: :keys <prefix>, :members)"));
+            state.notice = Some(format!("unknown command :{other} (commands: {COMMANDS})"));
             Vec::new()
         }
     }
@@ -105,10 +408,23 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             state.input = Some(InputLine { prompt: Prompt::Search, text: String::new() });
             return Vec::new();
         }
+        Action::Filter if state.view != View::Members => {
+            let text = match state.view {
+                View::Watch => state.watch.as_ref().map(|t| t.filter.clone()).unwrap_or_default(),
+                _ => state.keys.filter.clone(),
+            };
+            state.input = Some(InputLine { prompt: Prompt::Filter, text });
+            return Vec::new();
+        }
         _ => {}
     }
-    if state.view == View::Keys && state.overlay != Overlay::Help {
-        if let Some(effects) = on_key_browser_action(state, action) {
+    if state.overlay != Overlay::Help {
+        let taken = match state.view {
+            View::Keys => on_key_browser_action(state, action),
+            View::Watch => on_watch_action(state, action),
+            View::Members => None,
+        };
+        if let Some(effects) = taken {
             return effects;
         }
     }
@@ -138,6 +454,23 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Refresh => return start_refresh(state),
         // Opened above, before the views take their share.
         Action::Command | Action::Search => {}
+        // Actions of the other views.
+        Action::Filter
+        | Action::Tree
+        | Action::Parent
+        | Action::Format
+        | Action::History
+        | Action::MarkBase
+        | Action::New
+        | Action::Edit
+        | Action::EditExternal
+        | Action::Delete
+        | Action::DeletePrefix
+        | Action::CopyKey
+        | Action::CopyValue
+        | Action::WatchKey
+        | Action::WatchPrefix
+        | Action::Pause => {}
         Action::FasterRefresh | Action::SlowerRefresh => {
             let current = state.refresh_interval;
             let next = if action == Action::FasterRefresh {
@@ -159,29 +492,155 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
 
 /// The key browser's share of the actions; None for those it leaves to the rest of the console.
 fn on_key_browser_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
+    let keys = |r: Option<KeyRequest>| Some(r.map(Effect::Keys).into_iter().collect::<Vec<_>>());
+    // With the history open, movement walks the versions.
+    if let Some(h) = state.keys.history_mut() {
+        let count = h.result.as_ref().and_then(|r| r.as_ref().ok()).map_or(0, |r| r.versions.len());
+        let last = count.saturating_sub(1);
+        match action {
+            Action::Up => h.selected = h.selected.saturating_sub(1),
+            Action::Down => h.selected = (h.selected + 1).min(last),
+            Action::Top => h.selected = 0,
+            Action::Bottom => h.selected = last,
+            Action::MarkBase => h.base = if h.base == Some(h.selected) { None } else { Some(h.selected) },
+            Action::Back | Action::History => {
+                if let Some(p) = state.keys.value.as_mut() {
+                    p.history = None;
+                }
+            }
+            _ => return on_key_browser_action_plain(state, action).or(Some(Vec::new())),
+        }
+        return Some(Vec::new());
+    }
+    match action {
+        Action::Up => keys(state.keys.step(-1)),
+        Action::Down => keys(state.keys.step(1)),
+        _ => on_key_browser_action_plain(state, action),
+    }
+}
+
+fn on_key_browser_action_plain(state: &mut State, action: Action) -> Option<Vec<Effect>> {
+    let keys = |r: Option<KeyRequest>| Some(r.map(Effect::Keys).into_iter().collect::<Vec<_>>());
     let b = &mut state.keys;
     let last = b.known.saturating_sub(1);
-    let request = match action {
+    match action {
         Action::SwitchView => {
-            state.view = View::Members;
-            None
+            state.view = if state.watch.is_some() { View::Watch } else { View::Members };
+            Some(Vec::new())
         }
-        Action::Up => b.move_to(b.selected.saturating_sub(1)),
-        Action::Down => b.move_to(b.selected + 1),
-        Action::Top => b.move_to(0),
-        Action::Bottom => b.move_to(last),
-        Action::Open => b.open(),
+        Action::Top => keys(b.move_to(0)),
+        Action::Bottom => keys(b.move_to(last)),
+        Action::Open => keys(b.open()),
         Action::Back => {
-            b.value = None;
-            None
+            if !b.filter.is_empty() {
+                b.filter.clear();
+            } else {
+                b.value = None;
+            }
+            Some(Vec::new())
         }
-        Action::Refresh => {
-            let prefix = b.prefix.clone();
-            Some(b.list(prefix))
+        Action::Refresh => keys(Some(b.relist())),
+        Action::Tree => keys(Some(b.toggle_tree())),
+        Action::Parent => match b.parent() {
+            Some(parent) => keys(Some(b.list(parent))),
+            None => Some(Vec::new()),
+        },
+        Action::Format => {
+            if let Some(pane) = b.value.as_mut() {
+                if let Some(format) = pane.shown_format() {
+                    pane.format = Some(format.next());
+                }
+            }
+            Some(Vec::new())
+        }
+        Action::History => keys(b.toggle_history()),
+        Action::New => {
+            if refuse_write(state) {
+                return Some(Vec::new());
+            }
+            let prefix = state.keys.prefix.clone();
+            state.input =
+                Some(InputLine { prompt: Prompt::NewKey, text: String::from_utf8_lossy(&prefix).into() });
+            Some(Vec::new())
+        }
+        Action::Edit => Some(on_selected_key(state, Then::Edit)),
+        Action::EditExternal => Some(on_selected_key(state, Then::EditExternal)),
+        Action::Delete => Some(on_selected_key(state, Then::Delete)),
+        Action::DeletePrefix => {
+            if refuse_write(state) {
+                return Some(Vec::new());
+            }
+            let prefix = state.keys.target_prefix();
+            Some(count_for_delete(state, prefix))
+        }
+        Action::CopyKey => {
+            let key = match (&b.value, b.row_at(b.selected)) {
+                (Some(pane), _) => Some(pane.key.clone()),
+                (None, Some(row)) => Some(row.key.clone()),
+                _ => None,
+            };
+            Some(
+                key.map(|k| Effect::Copy { what: format!("key {}", display_bytes(&k)), bytes: k })
+                    .into_iter()
+                    .collect(),
+            )
+        }
+        Action::CopyValue => {
+            let value = b.value.as_ref().and_then(|p| p.info()).map(|i| (i.key.clone(), i.value.clone()));
+            match value {
+                Some((key, value)) => Some(vec![Effect::Copy {
+                    what: format!("the value of {} ({} bytes)", display_bytes(&key), value.len()),
+                    bytes: value,
+                }]),
+                None => {
+                    state.notice = Some("open a key first (its value is what gets copied)".into());
+                    Some(Vec::new())
+                }
+            }
+        }
+        Action::WatchKey => {
+            let key = b.value.as_ref().map(|p| p.key.clone()).or_else(|| b.key_at(b.selected).cloned());
+            match key {
+                Some(key) => Some(open_watch(state, key, false, 0)),
+                None => Some(Vec::new()),
+            }
+        }
+        Action::WatchPrefix => {
+            let prefix = b.target_prefix();
+            Some(open_watch(state, prefix, true, 0))
+        }
+        _ => None,
+    }
+}
+
+/// The watch tail's share of the actions.
+fn on_watch_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
+    let tail = state.watch.as_mut()?;
+    let rows = tail.visible().count();
+    match action {
+        Action::SwitchView => state.view = View::Members,
+        Action::Back => {
+            if !tail.filter.is_empty() {
+                tail.filter.clear();
+            } else {
+                state.view = View::Keys;
+            }
+        }
+        Action::Pause => tail.toggle_pause(),
+        Action::Up => tail.scroll = (tail.scroll + 1).min(rows.saturating_sub(1)),
+        Action::Down => tail.scroll = tail.scroll.saturating_sub(1),
+        Action::Top => tail.scroll = rows.saturating_sub(1),
+        Action::Bottom => tail.scroll = 0,
+        Action::Open | Action::Refresh => {
+            // A compacted start: go on from the oldest revision etcd still has.
+            if let TailStatus::Compacted { compact_revision, .. } = tail.status {
+                let (prefix, is_prefix) = (tail.prefix.clone(), tail.is_prefix);
+                return Some(open_watch(state, prefix, is_prefix, compact_revision));
+            }
         }
         _ => return None,
-    };
-    Some(request.map(Effect::Keys).into_iter().collect())
+    }
+    Some(Vec::new())
 }
 
 /// Starts a refresh round: the member list, and a probe of every known member at once (the member
@@ -249,7 +708,46 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return effects;
         }
         Msg::Value { request, result } => {
-            state.keys.on_value(request, result);
+            return match state.keys.on_value(request, result) {
+                Some(next) => then(state, next),
+                None => effects,
+            };
+        }
+        Msg::History { request, result } => {
+            state.keys.on_history(request, result);
+            return effects;
+        }
+        Msg::Written { request, result } => return on_written(state, request, result),
+        Msg::PrefixCount { request, result } => {
+            let Some(Dialog::Counting { request: asked, prefix }) = state.dialog.clone() else {
+                return effects;
+            };
+            if asked != request {
+                return effects;
+            }
+            state.dialog = None;
+            match result {
+                Ok((0, _)) => state.notice = Some(format!("no keys under {}", edit::prefix_label(&prefix))),
+                Ok((count, revision)) => {
+                    let expected = edit::typed_confirmation(&prefix);
+                    state.dialog = Some(Dialog::Confirm {
+                        write: Write::DeletePrefix { prefix, count, revision },
+                        seen: None,
+                        diff: Vec::new(),
+                        typed: Some(TypedConfirm { expected, text: String::new() }),
+                    });
+                }
+                Err(e) => {
+                    state.notice =
+                        Some(format!("✗ counting the keys under {}: {e}", edit::prefix_label(&prefix)))
+                }
+            }
+            return effects;
+        }
+        Msg::Watch { tail, report } => {
+            if let Some(t) = state.watch.as_mut().filter(|t| t.id == tail) {
+                t.on_report(report);
+            }
             return effects;
         }
         Msg::Members { refresh, result } => {
@@ -300,6 +798,51 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
     }
     effects
+}
+
+/// A write's answer.
+fn on_written(state: &mut State, request: u64, result: Result<WriteOutcome, String>) -> Vec<Effect> {
+    let Some(Dialog::Writing { request: asked, write, seen }) = state.dialog.clone() else {
+        return Vec::new();
+    };
+    if asked != request {
+        return Vec::new();
+    }
+    state.dialog = None;
+    match result {
+        Ok(WriteOutcome::Done { revision, lease, deleted }) => {
+            let what = match &write {
+                Write::Put { .. } => write.describe(),
+                Write::Delete { .. } if deleted == 0 => format!("{} (it was already gone)", write.describe()),
+                Write::Delete { .. } => write.describe(),
+                Write::DeletePrefix { prefix, .. } => {
+                    format!("deleted {deleted} keys under {}", edit::prefix_label(prefix))
+                }
+            };
+            state.notice = Some(format!("✓ {what} at revision {revision} · {}", write.etcdctl(lease)));
+            let mut effects = vec![Effect::Keys(state.keys.relist())];
+            match &write {
+                Write::Put { key, .. } => {
+                    effects.extend(state.keys.open_key(key.clone(), None).map(Effect::Keys));
+                }
+                _ => state.keys.value = None,
+            }
+            effects
+        }
+        Ok(WriteOutcome::Conflict { current }) => {
+            state.dialog = Some(Dialog::Conflict { write, seen, current });
+            Vec::new()
+        }
+        Ok(WriteOutcome::PrefixChanged { count }) => {
+            let Write::DeletePrefix { prefix, .. } = write else { return Vec::new() };
+            state.dialog = Some(Dialog::PrefixChanged { prefix, count });
+            Vec::new()
+        }
+        Err(e) => {
+            state.notice = Some(format!("✗ {} failed: {e}", write.describe()));
+            Vec::new()
+        }
+    }
 }
 
 /// Replaces the member list, keeping the probes of members that stay, and probes new members.
@@ -372,7 +915,7 @@ mod tests {
 
     use super::*;
     use crate::app::fixtures::{self, ID1, ID2, ID3};
-    use crate::app::keys::{KeyPage, KeyRequest};
+    use crate::app::keys::{KeyPage, Row};
     use crate::app::msg::{Alarm, AlarmKind, StatusInfo};
     use crate::app::state::Leadership;
 
@@ -407,7 +950,7 @@ mod tests {
                     let up = statuses.iter().any(|(id, s)| id == member_id && s.is_some());
                     update(state, health_msg(*refresh, *member_id, up));
                 }
-                Effect::ListMembers { .. } | Effect::Keys(_) => {}
+                _ => {}
             }
         }
     }
@@ -477,7 +1020,7 @@ mod tests {
             Effect::ListMembers { refresh }
             | Effect::FetchStatus { refresh, .. }
             | Effect::CheckHealth { refresh, .. } => *refresh == 2,
-            Effect::Keys(_) => false,
+            _ => false,
         }));
         // A manual refresh starts a round at once.
         update(&mut state, Input::Msg(Msg::Members { refresh: 2, result: Ok(fixtures::member_list()) }));
@@ -822,10 +1365,10 @@ mod tests {
     fn the_key_browser_lists_on_first_visit_and_takes_the_movement_keys() {
         let mut state = fixtures::healthy();
         let effects = update(&mut state, Input::Action(Action::SwitchView));
-        let list = KeyRequest::List { request: 1, prefix: vec![], start: vec![0], revision: 0 };
+        let list = KeyRequest::List { request: 1, prefix: vec![], start: vec![0], revision: 0, tree: None };
         assert_eq!(effects, vec![Effect::Keys(list)]);
         assert_eq!(state.view, View::Keys);
-        let page = KeyPage { keys: vec![b"a".to_vec(), b"b".to_vec()], more: false, revision: 7 };
+        let page = KeyPage { rows: vec![Row::key(&b"a"[..]), Row::key(&b"b"[..])], more: false, revision: 7 };
         let count = KeyRequest::Count { request: 2, prefix: vec![], revision: 7 };
         assert_eq!(
             update(&mut state, Input::Msg(Msg::KeyPage { request: 1, result: Ok(page) })),
@@ -844,7 +1387,7 @@ mod tests {
             "listed already: no new listing"
         );
         let effects = update(&mut state, Input::Action(Action::Refresh));
-        let relist = KeyRequest::List { request: 4, prefix: vec![], start: vec![0], revision: 0 };
+        let relist = KeyRequest::List { request: 4, prefix: vec![], start: vec![0], revision: 0, tree: None };
         assert_eq!(
             effects,
             vec![Effect::Keys(relist)],
@@ -868,6 +1411,7 @@ mod tests {
             prefix: b"/registry/".to_vec(),
             start: b"/registry/".to_vec(),
             revision: 0,
+            tree: None,
         };
         assert_eq!(effects, vec![Effect::Keys(list)]);
         assert_eq!((state.view, state.input.clone()), (View::Keys, None));
@@ -883,7 +1427,10 @@ mod tests {
         typed(&mut state, "bogus");
         assert_eq!(
             state.notice.as_deref(),
-            Some("unknown command :bogus (commands: :keys <prefix>, :members)")
+            Some(
+                "unknown command :bogus (commands: :keys <prefix>, :watch <prefix> [revision], :members, \
+                 :sep <separator>)"
+            )
         );
         update(&mut state, Input::Action(Action::Search));
         update(&mut state, Input::Typed(Typed::Esc));

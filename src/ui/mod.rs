@@ -20,6 +20,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::app::action::Action;
 use crate::app::config_file::user_config_file;
 use crate::app::connection::ConnectConfig;
+use crate::app::effect::Effect;
 use crate::app::keymap::{Key, KeyChord, Keymap};
 use crate::app::runtime::Runtime;
 use crate::app::state::{Overlay, State, View};
@@ -40,6 +41,10 @@ pub struct Outcome {
     pub first_complete_frame: Option<Duration>,
     /// For each page of keys: from asking for it to the first frame drawn with it, in order.
     pub key_page_frames: Vec<Duration>,
+    /// For each key press: from reading it to the end of drawing the frame that shows its effect.
+    pub key_press_frames: Vec<Duration>,
+    /// What the watch tail received, if one ran (for --timings).
+    pub watch: Option<String>,
 }
 
 /// Runs the console until the user quits.
@@ -66,13 +71,29 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut first_complete_frame = None;
     let mut key_page_frames = Vec::new();
+    let mut key_press_frames = Vec::new();
+    // Key presses read since the last frame, with when they were read.
+    let mut pressed: Vec<Instant> = Vec::new();
     let mut dirty = true;
     loop {
+        if !rt.terminal_effects.is_empty() {
+            for effect in std::mem::take(&mut rt.terminal_effects) {
+                if let Some(input) = run_terminal_effect(&mut rt, &mut guard, effect) {
+                    rt.apply(input);
+                }
+            }
+            // The editor had the terminal: input read meanwhile was its, and the stream starts over.
+            events = EventStream::new();
+            dirty = true;
+        }
         if dirty {
             guard.terminal.draw(|frame| render(frame, &rt.state, &keymap, &theme))?;
             dirty = false;
             for asked in rt.pages_answered.drain(..) {
                 key_page_frames.push(asked.elapsed());
+            }
+            for at in pressed.drain(..) {
+                key_press_frames.push(at.elapsed());
             }
             if first_complete_frame.is_none() && rt.state.has_complete_view() {
                 first_complete_frame = Some(options.started.elapsed());
@@ -80,7 +101,12 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
         }
         tokio::select! {
             event = events.next() => match event {
-                Some(Ok(event)) => dirty |= on_event(&mut rt, &keymap, event),
+                Some(Ok(event)) => {
+                    if matches!(event, Event::Key(_)) {
+                        pressed.push(Instant::now());
+                    }
+                    dirty |= on_event(&mut rt, &keymap, event);
+                }
                 Some(Err(e)) => return Err(e).context("reading terminal input"),
                 None => break,
             },
@@ -96,6 +122,9 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
         // Drain everything else already waiting, then draw once.
         dirty |= rt.drain() > 0;
         while let Some(Some(Ok(event))) = events.next().now_or_never() {
+            if matches!(event, Event::Key(_)) {
+                pressed.push(Instant::now());
+            }
             dirty |= on_event(&mut rt, &keymap, event);
         }
         if rt.state.should_quit {
@@ -103,7 +132,91 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
         }
     }
     drop(guard);
-    Ok(Outcome { first_complete_frame, key_page_frames })
+    let watch = rt.state.watch.as_ref().map(|t| {
+        format!(
+            "watch tail: {} events received, {} dropped from the display, last revision {}",
+            t.received, t.dropped, t.last_revision
+        )
+    });
+    Ok(Outcome { first_complete_frame, key_page_frames, key_press_frames, watch })
+}
+
+/// Runs an effect that needs the terminal; returns the input it produced.
+fn run_terminal_effect(
+    rt: &mut Runtime,
+    guard: &mut terminal::TerminalGuard,
+    effect: Effect,
+) -> Option<Input> {
+    match effect {
+        Effect::Editor { key, value, expect } => {
+            let result = match guard.suspend(|| edit_in_editor(&value)) {
+                Ok(result) => result,
+                Err(e) => Err(format!("cannot take the terminal back after the editor: {e}")),
+            };
+            Some(Input::Edited { key, old: value, expect, result })
+        }
+        Effect::Copy { what, bytes } => {
+            rt.state.notice = Some(match copy_osc52(&bytes) {
+                Ok(()) => format!("copied {what} to the clipboard (OSC 52)"),
+                Err(e) => format!("✗ cannot copy {what}: {e}"),
+            });
+            None
+        }
+        _ => None,
+    }
+}
+
+/// OSC 52 carries at most this much: terminals (and tmux) refuse or cut longer sequences.
+const OSC52_LIMIT: usize = 74_994;
+
+/// Sets the clipboard of the terminal (over SSH and through tmux too) with an OSC 52 sequence.
+fn copy_osc52(bytes: &[u8]) -> Result<(), String> {
+    use base64::Engine;
+    use std::io::Write;
+    if bytes.len() > OSC52_LIMIT {
+        return Err(format!("{} bytes is more than a terminal clipboard takes ({OSC52_LIMIT})", bytes.len()));
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = std::io::stdout();
+    write!(out, "\x1b]52;c;{encoded}\x07").and_then(|_| out.flush()).map_err(|e| e.to_string())
+}
+
+/// Edits `value` in $VISUAL, else $EDITOR, else vi, in a private temporary file. An editor adds a
+/// final newline the value did not have; it is taken off again.
+fn edit_in_editor(value: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "vi".into());
+    let mut file = tempfile::Builder::new()
+        .prefix("etcdeck-value-")
+        .tempfile()
+        .map_err(|e| format!("cannot create a temporary file for the editor: {e}"))?;
+    file.write_all(value)
+        .and_then(|_| file.flush())
+        .map_err(|e| format!("cannot write the value for the editor: {e}"))?;
+    // Through the shell, so EDITOR="code --wait" works as it does for git.
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("etcdeck")
+        .arg(file.path())
+        .status()
+        .map_err(|e| format!("cannot run the editor {editor:?}: {e}"))?;
+    if !status.success() {
+        return Err(format!("the editor {editor:?} exited with {status}: nothing written"));
+    }
+    let mut edited =
+        std::fs::read(file.path()).map_err(|e| format!("cannot read the edited value back: {e}"))?;
+    if !value.ends_with(b"\n") && edited.ends_with(b"\n") {
+        edited.pop();
+        if !value.ends_with(b"\r") && edited.ends_with(b"\r") {
+            edited.pop();
+        }
+    }
+    Ok(edited)
 }
 
 /// Returns whether the screen must be redrawn.
@@ -114,7 +227,7 @@ fn on_event(rt: &mut Runtime, keymap: &Keymap, event: Event) -> bool {
                 rt.apply(Input::Action(Action::Quit));
                 return true;
             }
-            if rt.state.input.is_some() {
+            if rt.state.takes_text() {
                 let typed = match key.code {
                     KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => Typed::Char(c),
                     KeyCode::Backspace => Typed::Backspace,
@@ -173,16 +286,16 @@ pub fn chord(event: &KeyEvent) -> Option<KeyChord> {
 /// The bottom line: the line being typed, else a notice, else the key hints.
 fn render_footer(frame: &mut Frame, area: ratatui::layout::Rect, state: &State, hint: String, theme: &Theme) {
     let line = match (&state.input, &state.notice) {
-        (Some(input), _) => {
-            let prompt = match input.prompt {
-                crate::app::state::Prompt::Command => ":",
-                crate::app::state::Prompt::Search => "/",
-            };
-            Line::from(vec![
-                Span::styled(prompt, Style::default().fg(theme.title)),
+        (Some(input), notice) => {
+            let mut spans = vec![
+                Span::styled(input.prompt.label(), Style::default().fg(theme.title)),
                 Span::raw(input.text.clone()),
                 Span::styled("█", Style::default().fg(theme.hint)),
-            ])
+            ];
+            if let Some(n) = notice {
+                spans.push(Span::styled(format!("  {n}"), Style::default().fg(theme.down)));
+            }
+            Line::from(spans)
         }
         (None, Some(notice)) => {
             Line::from(Span::styled(format!(" {notice}"), Style::default().fg(theme.title)))
@@ -214,13 +327,42 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
         }
         View::Keys => {
             widgets::key_browser::render(frame, body, &state.keys, theme);
+            if state.keys.value.as_ref().is_some_and(|p| p.history.is_some()) {
+                &[(Action::MarkBase, "diff base"), (Action::History, "close history")]
+            } else if state.keys.value.is_some() {
+                &[
+                    (Action::Edit, "edit"),
+                    (Action::EditExternal, "$EDITOR"),
+                    (Action::Delete, "delete"),
+                    (Action::Format, "format"),
+                    (Action::History, "history"),
+                    (Action::CopyValue, "copy"),
+                    (Action::WatchKey, "watch"),
+                    (Action::Back, "close"),
+                ]
+            } else {
+                &[
+                    (Action::Open, "open"),
+                    (Action::Search, "prefix"),
+                    (Action::Filter, "filter"),
+                    (Action::Tree, "tree"),
+                    (Action::New, "new"),
+                    (Action::DeletePrefix, "delete prefix"),
+                    (Action::WatchPrefix, "watch"),
+                    (Action::Command, "command"),
+                ]
+            }
+        }
+        View::Watch => {
+            match &state.watch {
+                Some(tail) => widgets::watch_tail::render(frame, body, tail, theme),
+                None => frame.render_widget(Paragraph::new(" no watch tail: :watch <prefix>"), body),
+            }
             &[
-                (Action::Open, "value"),
-                (Action::Back, "close"),
-                (Action::Refresh, "reload"),
-                (Action::Search, "prefix"),
-                (Action::Command, "command"),
-                (Action::SwitchView, "members"),
+                (Action::Pause, "pause"),
+                (Action::Filter, "filter"),
+                (Action::Back, "keys"),
+                (Action::Up, "scroll"),
             ]
         }
     };
@@ -243,6 +385,9 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
                 widgets::member_detail::render(frame, area, state, member, theme);
             }
         }
+    }
+    if let Some(dialog) = &state.dialog {
+        widgets::dialog::render(frame, area, dialog, theme);
     }
 }
 
@@ -329,7 +474,8 @@ mod tests {
         .map(|k| k.as_bytes().to_vec())
         .collect();
         keys.push(b"/registry/raw/\xff\x00".to_vec());
-        state.keys.on_page(1, Ok(KeyPage { keys, more: true, revision: 4242 }));
+        let rows = keys.into_iter().map(crate::app::keys::Row::key).collect();
+        state.keys.on_page(1, Ok(KeyPage { rows, more: true, revision: 4242 }));
         state.keys.on_count(2, Ok(1234));
         state.keys.move_to(1);
         let Some(crate::app::keys::KeyRequest::Value { request, .. }) = state.keys.open() else {
@@ -344,7 +490,7 @@ mod tests {
             version: 9,
             lease: 0x694d7b7c8cf4d108,
         };
-        state.keys.on_value(request, Ok(Some(info)));
+        state.keys.on_value(request, Ok(Some(crate::app::keys::ValueRead { info, lease_ttl: Some(42) })));
         state
     }
 
@@ -376,6 +522,166 @@ mod tests {
         state.view = View::Keys;
         state.keys.list(Vec::new());
         insta::assert_snapshot!(draw(&state, 80, 24));
+    }
+
+    fn value_info(value: &[u8], mod_revision: i64, version: i64) -> crate::app::keys::ValueInfo {
+        crate::app::keys::ValueInfo {
+            key: b"/registry/pods/default/web-0".to_vec(),
+            value: value.to_vec(),
+            create_revision: 17,
+            mod_revision,
+            version,
+            lease: 0,
+        }
+    }
+
+    #[test]
+    fn an_edit_confirmation_shows_the_diff_100x30() {
+        use crate::app::edit::{diff, Dialog, LeaseChoice, Write};
+        let old = br#"{"kind":"Pod","spec":{"replicas":3}}"#;
+        let new = br#"{"kind":"Pod","spec":{"replicas":5}}"#;
+        let mut state = browsing(old);
+        state.dialog = Some(Dialog::Confirm {
+            write: Write::Put {
+                key: b"/registry/pods/default/web-0".to_vec(),
+                value: new.to_vec(),
+                expect: 4200,
+                lease: LeaseChoice::Keep,
+            },
+            seen: Some(old.to_vec()),
+            diff: diff(Some(old), Some(new)),
+            typed: None,
+        });
+        insta::assert_snapshot!(draw(&state, 100, 30));
+    }
+
+    #[test]
+    fn a_write_conflict_shows_what_changed_meanwhile_100x30() {
+        use crate::app::edit::{Dialog, LeaseChoice, Write};
+        let mut state = browsing(b"replicas: 3");
+        state.dialog = Some(Dialog::Conflict {
+            write: Write::Put {
+                key: b"/registry/pods/default/web-0".to_vec(),
+                value: b"replicas: 5".to_vec(),
+                expect: 4200,
+                lease: LeaseChoice::Keep,
+            },
+            seen: Some(b"replicas: 3".to_vec()),
+            current: Some(value_info(b"replicas: 4", 4231, 10)),
+        });
+        insta::assert_snapshot!(draw(&state, 100, 30));
+    }
+
+    #[test]
+    fn a_prefix_delete_asks_for_the_prefix_to_be_typed_100x24() {
+        use crate::app::edit::{Dialog, TypedConfirm, Write};
+        let mut state = browsing(b"x");
+        state.keys.value = None;
+        state.dialog = Some(Dialog::Confirm {
+            write: Write::DeletePrefix { prefix: b"/registry/pods/".to_vec(), count: 1234, revision: 4242 },
+            seen: None,
+            diff: Vec::new(),
+            typed: Some(TypedConfirm { expected: "/registry/pods/".into(), text: "/registry/po".into() }),
+        });
+        insta::assert_snapshot!(draw(&state, 100, 24));
+    }
+
+    #[test]
+    fn a_key_deletion_confirmation_and_read_only_header_100x24() {
+        use crate::app::edit::{diff, Dialog, Write};
+        let mut state = browsing(b"old value");
+        state.read_only = Some("--read-only".into());
+        state.dialog = Some(Dialog::Confirm {
+            write: Write::Delete { key: b"/registry/pods/default/web-0".to_vec(), expect: 4200 },
+            seen: Some(b"old value".to_vec()),
+            diff: diff(Some(b"old value"), None),
+            typed: None,
+        });
+        insta::assert_snapshot!(draw(&state, 100, 24));
+    }
+
+    #[test]
+    fn a_yaml_view_and_a_tree_level_100x24() {
+        use crate::app::keys::{KeyPage, Row, ValueFormat};
+        let mut state = browsing(
+            br#"{"kind":"Pod","metadata":{"name":"web-0","labels":{"app":"web"}},"ports":[80,443]}"#,
+        );
+        if let Some(pane) = state.keys.value.as_mut() {
+            pane.format = Some(ValueFormat::Yaml);
+        }
+        state.keys.tree = Some(b"/".to_vec());
+        state.keys.list(b"/registry/".to_vec());
+        let rows = vec![
+            Row { key: b"/registry/configmaps/".to_vec(), dir: true },
+            Row { key: b"/registry/pods/".to_vec(), dir: true },
+            Row::key(&b"/registry/version"[..]),
+        ];
+        let request = state.keys.next_request;
+        state.keys.on_page(request, Ok(KeyPage { rows, more: false, revision: 4242 }));
+        state.keys.on_count(request + 1, Ok(1234));
+        insta::assert_snapshot!(draw(&state, 100, 24));
+    }
+
+    #[test]
+    fn a_key_history_with_a_diff_100x30() {
+        use crate::app::keys::{HistoryPane, KeyHistory};
+        let mut state = browsing(b"replicas: 5\nimage: web:1.2");
+        if let Some(pane) = state.keys.value.as_mut() {
+            let current = pane.info().cloned().expect("value");
+            pane.history = Some(HistoryPane {
+                request: 9,
+                result: Some(Ok(KeyHistory {
+                    versions: vec![
+                        current,
+                        value_info(b"replicas: 3\nimage: web:1.2", 3100, 8),
+                        value_info(b"replicas: 3\nimage: web:1.1", 17, 1),
+                    ],
+                    end: "created at revision 17".into(),
+                })),
+                selected: 0,
+                base: None,
+            });
+        }
+        insta::assert_snapshot!(draw(&state, 100, 30));
+    }
+
+    #[test]
+    fn a_watch_tail_with_drops_paused_100x24() {
+        use crate::app::watch::{EventKind, TailEvent, TailStatus, WatchReport, WatchTail};
+        let mut state = fixtures::healthy();
+        state.view = View::Watch;
+        let mut tail = WatchTail::new(1, b"/svc/".to_vec(), true, 0);
+        tail.status = TailStatus::Watching { from: 5001 };
+        let events = (0..12)
+            .map(|i| TailEvent {
+                kind: if i % 5 == 4 { EventKind::Delete } else { EventKind::Put },
+                key: format!("/svc/web-{}", i % 3).into_bytes(),
+                mod_revision: 5001 + i,
+                value: format!("{{\"ready\":{}}}", i % 2 == 0).into_bytes(),
+                value_len: 14,
+                prev: (i > 2).then(|| b"{\"ready\":false}".to_vec()),
+            })
+            .collect();
+        tail.on_report(WatchReport::Events { events, dropped: 250 });
+        tail.rate = 812.0;
+        tail.toggle_pause();
+        tail.on_report(WatchReport::Events { events: Vec::new(), dropped: 3 });
+        state.watch = Some(tail);
+        insta::assert_snapshot!(draw(&state, 100, 24));
+    }
+
+    #[test]
+    fn a_compacted_watch_start_offers_the_compact_revision_100x12() {
+        use crate::app::watch::{TailStatus, WatchTail};
+        let mut state = fixtures::healthy();
+        state.view = View::Watch;
+        let mut tail = WatchTail::new(1, b"/svc/".to_vec(), true, 3);
+        tail.status = TailStatus::Compacted {
+            error: "etcdserver: mvcc: required revision has been compacted".into(),
+            compact_revision: 812,
+        };
+        state.watch = Some(tail);
+        insta::assert_snapshot!(draw(&state, 100, 12));
     }
 
     #[test]

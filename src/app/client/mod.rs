@@ -2,6 +2,7 @@
 //! request has its own timeout, so a dead or frozen member only ever costs its own row.
 
 mod insecure;
+mod watch;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,15 +10,20 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, ConnectOptions, GetOptions};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp,
+    TxnOpResponse,
+};
 use futures::FutureExt;
 use tokio::sync::{mpsc, OnceCell};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::app::connection::ConnectConfig;
+use crate::app::edit::{self, LeaseChoice, Write, WriteOutcome};
 use crate::app::effect::Effect;
-use crate::app::keys::{self, KeyPage, KeyRequest, ValueInfo};
+use crate::app::keys::{self, display_bytes, KeyHistory, KeyPage, KeyRequest, Row, ValueInfo, ValueRead};
 use crate::app::msg::{Alarm, MemberInfo, MemberList, Msg, StatusInfo};
+use crate::app::watch::{TailStatus, WatchReport};
 
 /// Runs effects. Cheap to clone; clones share the connection pool.
 #[derive(Clone)]
@@ -28,13 +34,39 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(config: ConnectConfig, tx: mpsc::UnboundedSender<Msg>) -> Self {
-        Self { pool: Arc::new(Pool { config, clients: Mutex::new(HashMap::new()) }), tx }
+        let pool = Pool { config, clients: Mutex::new(HashMap::new()), tails: Mutex::new(HashMap::new()) };
+        Self { pool: Arc::new(pool), tx }
     }
 
     /// Starts the effect on the tokio runtime and returns at once; the reply arrives as a `Msg`.
     /// Every effect gets exactly one reply: a panic in the worker (a bug) becomes an error reply, so
     /// the request does not stay in flight forever.
     pub fn run(&self, effect: Effect) {
+        match effect {
+            Effect::Watch { tail, prefix, is_prefix, start } => {
+                let task = tokio::spawn(watch::run(
+                    self.pool.clone(),
+                    self.tx.clone(),
+                    tail,
+                    prefix,
+                    is_prefix,
+                    start,
+                ));
+                if let Ok(mut tails) = self.pool.tails.lock() {
+                    if let Some(old) = tails.insert(tail, task.abort_handle()) {
+                        old.abort();
+                    }
+                }
+                return;
+            }
+            Effect::StopWatch { tail } => {
+                if let Some(task) = self.pool.tails.lock().ok().and_then(|mut t| t.remove(&tail)) {
+                    task.abort();
+                }
+                return;
+            }
+            _ => {}
+        }
         let pool = self.pool.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
@@ -53,6 +85,8 @@ impl Worker {
 struct Pool {
     config: ConnectConfig,
     clients: Mutex<HashMap<String, Arc<OnceCell<Client>>>>,
+    /// The running watch tails' tasks, by tail id.
+    tails: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
 }
 
 impl Pool {
@@ -65,10 +99,36 @@ impl Pool {
                 let result = self.status(&endpoint).await;
                 Msg::Status { refresh, member_id, endpoint, result }
             }
-            Effect::Keys(KeyRequest::List { request, prefix, start, revision }) => {
-                let result = self.first_answer(|ep| self.list_keys(ep, &prefix, &start, revision)).await;
+            Effect::Keys(KeyRequest::List { request, prefix, start, revision, tree }) => {
+                let result = self
+                    .first_answer(|ep| self.list_keys(ep, &prefix, &start, revision, tree.as_deref()))
+                    .await;
                 Msg::KeyPage { request, result }
             }
+            Effect::Keys(KeyRequest::History { request, key, mod_revision }) => {
+                let result = self.first_answer(|ep| self.history(ep, &key, mod_revision)).await;
+                Msg::History { request, result }
+            }
+            Effect::Write { request, write } => {
+                // A write goes to one endpoint at a time: sent to several at once, a put could be
+                // made twice.
+                Msg::Written { request, result: self.one_answer(|ep| self.write(ep, &write)).await }
+            }
+            Effect::CountPrefix { request, prefix } => Msg::PrefixCount {
+                request,
+                result: self.first_answer(|ep| self.count_now(ep, &prefix)).await,
+            },
+            // Started by `Worker::run` itself; these never get here.
+            Effect::Watch { tail, .. } | Effect::StopWatch { tail } => Msg::Watch {
+                tail,
+                report: WatchReport::Status(TailStatus::Failed(
+                    "internal error: watch effect misrouted".into(),
+                )),
+            },
+            Effect::Editor { key, .. } | Effect::Copy { bytes: key, .. } => Msg::Value {
+                request: 0,
+                result: Err(format!("{} is run by the terminal", display_bytes(&key))),
+            },
             Effect::Keys(KeyRequest::Count { request, prefix, revision }) => {
                 let result = self.first_answer(|ep| self.count_keys(ep, &prefix, revision)).await;
                 Msg::KeyCount { request, result }
@@ -82,6 +142,25 @@ impl Pool {
                 Msg::Health { refresh, member_id, endpoint, result }
             }
         }
+    }
+
+    /// Tries the endpoints one after another until one answers; for writes. Only a failure to reach
+    /// an endpoint moves on: an answer from etcd (even an error) ends it, so a write is never made
+    /// twice.
+    async fn one_answer<'a, T, F, Fut>(&'a self, call: F) -> Result<T, String>
+    where
+        F: Fn(&'a str) -> Fut,
+        Fut: Future<Output = Result<T, WriteError>> + 'a,
+    {
+        let mut last = String::from("no endpoints");
+        for ep in &self.config.endpoints {
+            match call(ep.as_str()).await {
+                Ok(value) => return Ok(value),
+                Err(WriteError::Unreachable(e)) => last = format!("{ep}: {e}"),
+                Err(WriteError::Answered(e)) => return Err(format!("{ep}: {e}")),
+            }
+        }
+        Err(last)
     }
 
     /// Asks every configured endpoint at once and takes the first success; if all fail, the error
@@ -171,10 +250,11 @@ impl Pool {
         prefix: &[u8],
         start: &[u8],
         revision: i64,
+        tree: Option<&[u8]>,
     ) -> Result<KeyPage, String> {
         let mut client = self.client(endpoint).await?;
         let deadline = Instant::now() + self.config.command_timeout;
-        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut rows: Vec<Row> = Vec::new();
         let mut cursor = start.to_vec();
         let mut depth = cursor.len();
         let mut revision = revision;
@@ -184,23 +264,196 @@ impl Pool {
                 .with_range(bound.clone())
                 .with_keys_only()
                 .with_serializable()
-                .with_limit(keys::PAGE - keys.len() as i64)
+                .with_limit(keys::PAGE - rows.len() as i64)
                 .with_revision(revision);
             let left = deadline.saturating_duration_since(Instant::now());
             let resp = with_timeout(left, client.get(cursor.clone(), Some(options))).await?;
             if revision == 0 {
                 revision = resp.header().map_or(0, |h| h.revision());
             }
-            keys.extend(resp.kvs().iter().map(|kv| kv.key().to_vec()));
-            if keys.len() as i64 >= keys::PAGE {
-                return Ok(KeyPage { keys, more: resp.more() || !last, revision });
+            for kv in resp.kvs() {
+                let row = match tree {
+                    Some(sep) => keys::tree_row(prefix, sep, kv.key()),
+                    None => Row::key(kv.key()),
+                };
+                // Keys inside the directory just added add nothing.
+                if rows.last().is_some_and(|r| r.dir && row.dir && r.key == row.key) {
+                    continue;
+                }
+                rows.push(row);
+            }
+            if rows.len() as i64 >= keys::PAGE {
+                return Ok(KeyPage { rows, more: true, revision });
+            }
+            if resp.more() {
+                // Cut by the limit inside a directory: go on after it (or after the last key).
+                if let Some(last_row) = rows.last() {
+                    cursor = last_row.next_start();
+                    depth = depth.min(cursor.len());
+                    continue;
+                }
             }
             if last {
-                return Ok(KeyPage { keys, more: false, revision });
+                return Ok(KeyPage { rows, more: false, revision });
             }
-            cursor = bound;
+            // Everything below the bound is read (a directory may reach past it: skip to its end).
+            cursor = match rows.last().filter(|r| r.dir) {
+                Some(dir) if keys::prefix_end(&dir.key) > bound => keys::prefix_end(&dir.key),
+                _ => bound,
+            };
             depth = depth.saturating_sub(1).min(cursor.len());
         }
+    }
+
+    /// The versions of `key` before `mod_revision`, newest first: each read at the revision just
+    /// before the version after it, until the key's creation, a revision compacted away, or 100
+    /// versions.
+    async fn history(&self, endpoint: &str, key: &[u8], mod_revision: i64) -> Result<KeyHistory, String> {
+        const MAX: usize = 100;
+        let mut client = self.client(endpoint).await?;
+        let deadline = Instant::now() + self.config.command_timeout;
+        let mut versions: Vec<ValueInfo> = Vec::new();
+        let mut before = mod_revision;
+        loop {
+            if versions.len() == MAX {
+                return Ok(KeyHistory { versions, end: format!("the {MAX} versions before it shown") });
+            }
+            if before <= 1 {
+                return Ok(KeyHistory { versions, end: "created at revision 1".into() });
+            }
+            let options = GetOptions::new().with_revision(before - 1).with_serializable();
+            let left = deadline.saturating_duration_since(Instant::now());
+            let resp = match tokio::time::timeout(left, client.get(key, Some(options))).await {
+                Err(_) => return Err(deadline_exceeded(self.config.command_timeout)),
+                Ok(Err(etcd_client::Error::GRpcStatus(s))) if s.message().contains("compacted") => {
+                    let end = format!("older versions are compacted ({})", s.message());
+                    return Ok(KeyHistory { versions, end });
+                }
+                Ok(Err(e)) => return Err(error_text(&e)),
+                Ok(Ok(resp)) => resp,
+            };
+            let Some(kv) = resp.kvs().first() else {
+                let end = match versions.last() {
+                    Some(v) => format!("created at revision {}", v.create_revision),
+                    None => "no earlier version: created by this one".into(),
+                };
+                return Ok(KeyHistory { versions, end });
+            };
+            let info = value_info(kv);
+            before = info.mod_revision;
+            versions.push(info);
+        }
+    }
+
+    /// The compare-and-swap write: a Txn that compares the mod_revision the user saw.
+    async fn write(&self, endpoint: &str, write: &Write) -> Result<WriteOutcome, WriteError> {
+        let mut client = self.client(endpoint).await.map_err(WriteError::Unreachable)?;
+        let timeout = self.config.command_timeout;
+        let answered = |e: String| WriteError::Answered(e);
+        match write {
+            Write::Put { key, value, expect, lease } => {
+                let mut granted = None;
+                let mut options = PutOptions::new();
+                match lease {
+                    LeaseChoice::None => {}
+                    LeaseChoice::Keep => options = options.with_ignore_lease(),
+                    LeaseChoice::Existing(id) => options = options.with_lease(*id),
+                    LeaseChoice::New { ttl } => {
+                        let resp = with_timeout(timeout, client.lease_grant(*ttl, None))
+                            .await
+                            .map_err(WriteError::from_text)?;
+                        granted = Some(resp.id());
+                        options = options.with_lease(resp.id());
+                    }
+                }
+                let txn = Txn::new()
+                    .when([Compare::mod_revision(key.clone(), CompareOp::Equal, *expect)])
+                    .and_then([TxnOp::put(key.clone(), value.clone(), Some(options))])
+                    .or_else([TxnOp::get(key.clone(), None)]);
+                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(WriteError::from_text);
+                let resp = match resp {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        // The key did not get the lease granted for it: give it back.
+                        if let Some(id) = granted {
+                            let _ = with_timeout(timeout, client.lease_revoke(id)).await;
+                        }
+                        return Err(e);
+                    }
+                };
+                if resp.succeeded() {
+                    let revision = resp.header().map_or(0, |h| h.revision());
+                    return Ok(WriteOutcome::Done { revision, lease: granted, deleted: 0 });
+                }
+                if let Some(id) = granted {
+                    let _ = with_timeout(timeout, client.lease_revoke(id)).await;
+                }
+                Ok(WriteOutcome::Conflict { current: txn_get(&resp) })
+            }
+            Write::Delete { key, expect } => {
+                let txn = Txn::new()
+                    .when([Compare::mod_revision(key.clone(), CompareOp::Equal, *expect)])
+                    .and_then([TxnOp::delete(key.clone(), None)])
+                    .or_else([TxnOp::get(key.clone(), None)]);
+                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(WriteError::from_text)?;
+                if !resp.succeeded() {
+                    return Ok(WriteOutcome::Conflict { current: txn_get(&resp) });
+                }
+                let deleted = resp
+                    .op_responses()
+                    .into_iter()
+                    .map(|op| match op {
+                        TxnOpResponse::Delete(d) => d.deleted(),
+                        _ => 0,
+                    })
+                    .sum();
+                let revision = resp.header().map_or(0, |h| h.revision());
+                Ok(WriteOutcome::Done { revision, lease: None, deleted })
+            }
+            Write::DeletePrefix { prefix, revision, .. } => {
+                let (start, end) = edit::prefix_range(prefix);
+                // No key under the prefix may have changed after it was counted.
+                let unchanged = Compare::mod_revision(start.clone(), CompareOp::Less, revision + 1)
+                    .with_range(end.clone());
+                let txn = Txn::new()
+                    .when([unchanged])
+                    .and_then([TxnOp::delete(
+                        start.clone(),
+                        Some(DeleteOptions::new().with_range(end.clone())),
+                    )])
+                    .or_else([TxnOp::get(start, Some(GetOptions::new().with_range(end).with_count_only()))]);
+                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(answered)?;
+                let ops = resp.op_responses();
+                if !resp.succeeded() {
+                    let count = ops
+                        .into_iter()
+                        .map(|op| match op {
+                            TxnOpResponse::Get(g) => g.count(),
+                            _ => 0,
+                        })
+                        .sum();
+                    return Ok(WriteOutcome::PrefixChanged { count });
+                }
+                let deleted = ops
+                    .into_iter()
+                    .map(|op| match op {
+                        TxnOpResponse::Delete(d) => d.deleted(),
+                        _ => 0,
+                    })
+                    .sum();
+                let revision = resp.header().map_or(0, |h| h.revision());
+                Ok(WriteOutcome::Done { revision, lease: None, deleted })
+            }
+        }
+    }
+
+    /// A linearizable count of the keys under `prefix`, with the revision it was read at.
+    async fn count_now(&self, endpoint: &str, prefix: &[u8]) -> Result<(i64, i64), String> {
+        let mut client = self.client(endpoint).await?;
+        let (start, end) = edit::prefix_range(prefix);
+        let options = GetOptions::new().with_range(end).with_count_only();
+        let resp = with_timeout(self.config.command_timeout, client.get(start, Some(options))).await?;
+        Ok((resp.count(), resp.header().map_or(0, |h| h.revision())))
     }
 
     async fn count_keys(&self, endpoint: &str, prefix: &[u8], revision: i64) -> Result<i64, String> {
@@ -215,17 +468,18 @@ impl Pool {
         Ok(resp.count())
     }
 
-    async fn value(&self, endpoint: &str, key: &[u8]) -> Result<Option<ValueInfo>, String> {
+    async fn value(&self, endpoint: &str, key: &[u8]) -> Result<Option<ValueRead>, String> {
         let mut client = self.client(endpoint).await?;
         let resp = with_timeout(self.config.command_timeout, client.get(key, None)).await?;
-        Ok(resp.kvs().first().map(|kv| ValueInfo {
-            key: kv.key().to_vec(),
-            value: kv.value().to_vec(),
-            create_revision: kv.create_revision(),
-            mod_revision: kv.mod_revision(),
-            version: kv.version(),
-            lease: kv.lease(),
-        }))
+        let Some(info) = resp.kvs().first().map(value_info) else { return Ok(None) };
+        let mut lease_ttl = None;
+        if info.lease != 0 {
+            // The remaining TTL is a nicety: without it (no permission, say) the value still shows.
+            let ttl =
+                with_timeout(self.config.command_timeout, client.lease_time_to_live(info.lease, None)).await;
+            lease_ttl = ttl.ok().map(|t| t.ttl());
+        }
+        Ok(Some(ValueRead { info, lease_ttl }))
     }
 
     async fn health(&self, endpoint: &str, serializable: bool) -> Result<Duration, String> {
@@ -248,6 +502,39 @@ impl Pool {
     }
 }
 
+fn value_info(kv: &etcd_client::KeyValue) -> ValueInfo {
+    ValueInfo {
+        key: kv.key().to_vec(),
+        value: kv.value().to_vec(),
+        create_revision: kv.create_revision(),
+        mod_revision: kv.mod_revision(),
+        version: kv.version(),
+        lease: kv.lease(),
+    }
+}
+
+/// The key a failed compare-and-swap read in its else branch (None: the key does not exist).
+fn txn_get(resp: &etcd_client::TxnResponse) -> Option<ValueInfo> {
+    resp.op_responses().into_iter().find_map(|op| match op {
+        TxnOpResponse::Get(g) => g.kvs().first().map(value_info),
+        _ => None,
+    })
+}
+
+/// Why a write failed: etcd never saw it (another endpoint may be tried), or etcd answered.
+enum WriteError {
+    Unreachable(String),
+    Answered(String),
+}
+
+impl WriteError {
+    /// A timeout or a transport error may have reached etcd: it is an answer, not unreachable, so
+    /// the write is not sent again elsewhere.
+    fn from_text(e: String) -> WriteError {
+        WriteError::Answered(e)
+    }
+}
+
 /// The reply an effect gets when its worker failed without an answer from etcd.
 fn failed(effect: Effect, error: String) -> Msg {
     match effect {
@@ -261,6 +548,13 @@ fn failed(effect: Effect, error: String) -> Msg {
         Effect::Keys(KeyRequest::List { request, .. }) => Msg::KeyPage { request, result: Err(error) },
         Effect::Keys(KeyRequest::Value { request, .. }) => Msg::Value { request, result: Err(error) },
         Effect::Keys(KeyRequest::Count { request, .. }) => Msg::KeyCount { request, result: Err(error) },
+        Effect::Keys(KeyRequest::History { request, .. }) => Msg::History { request, result: Err(error) },
+        Effect::Write { request, .. } => Msg::Written { request, result: Err(error) },
+        Effect::CountPrefix { request, .. } => Msg::PrefixCount { request, result: Err(error) },
+        Effect::Watch { tail, .. } | Effect::StopWatch { tail } => {
+            Msg::Watch { tail, report: WatchReport::Status(TailStatus::Failed(error)) }
+        }
+        Effect::Editor { .. } | Effect::Copy { .. } => Msg::Value { request: 0, result: Err(error) },
     }
 }
 

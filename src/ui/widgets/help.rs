@@ -12,19 +12,34 @@ use crate::ui::theme::Theme;
 use crate::ui::widgets::centered;
 
 pub fn render(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
-    let lines: Vec<Line> = ACTIONS
-        .iter()
-        .map(|info| {
-            Line::from(vec![
-                Span::styled(
-                    format!(" {:<16}", keymap.describe(info.action)),
-                    Style::default().fg(theme.title),
-                ),
-                Span::raw(info.help),
-            ])
+    let entries: Vec<(String, &str)> =
+        ACTIONS.iter().map(|info| (keymap.describe(info.action), info.help)).collect();
+    // One column if it fits the screen's height, else two side by side.
+    let rows =
+        if entries.len() as u16 + 2 <= area.height { entries.len() } else { entries.len().div_ceil(2) };
+    let columns = entries.len().div_ceil(rows.max(1));
+    let key_width = entries.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0) + 2;
+    let longest = entries.iter().map(|(_, h)| h.chars().count()).max().unwrap_or(0);
+    let room = (area.width.saturating_sub(2) as usize / columns).saturating_sub(key_width + 1);
+    let help_width = longest.min(room);
+    let column = key_width + help_width + 1;
+    let lines: Vec<Line> = (0..rows)
+        .map(|r| {
+            let mut spans = Vec::new();
+            for c in 0..columns {
+                if let Some((keys, help)) = entries.get(c * rows + r) {
+                    let help: String = help.chars().take(help_width).collect();
+                    spans.push(Span::styled(
+                        format!(" {keys:<w$}", w = key_width - 1),
+                        Style::default().fg(theme.title),
+                    ));
+                    spans.push(Span::raw(format!("{help:<help_width$} ")));
+                }
+            }
+            Line::from(spans)
         })
         .collect();
-    let popup = centered(area, 60, lines.len() as u16 + 2);
+    let popup = centered(area, (column * columns + 2) as u16, lines.len() as u16 + 2);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(theme.title))

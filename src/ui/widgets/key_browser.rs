@@ -1,4 +1,5 @@
-//! The key browser: the loaded keys under the prefix, and the selected key's value beside them.
+//! The key browser: the loaded rows under the prefix (flat, or one level of the tree), and the
+//! selected key's value beside them, with its history.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -6,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::keys::{display_bytes, value_lines, KeyBrowser, ValueFormat};
+use crate::app::edit::{self, DiffLine};
+use crate::app::keys::{display_bytes, value_lines, KeyBrowser, ValueFormat, ValuePane};
 use crate::ui::theme::Theme;
 
 fn block<'a>(title: String, theme: &Theme) -> Block<'a> {
@@ -24,20 +26,36 @@ pub fn render(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
         (area, None)
     };
     render_list(frame, list_area, b, theme);
-    if let Some(v) = value_area {
-        render_value(frame, v, b, theme);
+    if let (Some(v), Some(pane)) = (value_area, &b.value) {
+        match &pane.history {
+            Some(_) => {
+                let [top, bottom] =
+                    Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(v);
+                render_history(frame, top, bottom, pane, theme);
+            }
+            None => render_value(frame, v, pane, theme),
+        }
     }
 }
 
 fn render_list(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
     let prefix = if b.prefix.is_empty() { "all keys".to_string() } else { display_bytes(&b.prefix) };
+    let rows_word = if b.tree.is_some() { "rows" } else { "keys" };
     let mut summary = match (b.count, b.revision) {
+        (Some(count), Some(rev)) if b.tree.is_some() => {
+            format!(
+                "row {} of {}{}, {count} keys at revision {rev}",
+                b.selected + 1,
+                b.known,
+                if b.more { "+" } else { "" }
+            )
+        }
         (Some(count), Some(rev)) => {
             format!("row {} of {count} keys at revision {rev}, {} loaded", b.selected + 1, b.loaded())
         }
         // The count is on its way: say how many are known to exist so far.
         (None, Some(rev)) => format!(
-            "row {} of {}{} keys at revision {rev}, {} loaded",
+            "row {} of {}{} {rows_word} at revision {rev}, {} loaded",
             b.selected + 1,
             b.known,
             if b.more { "+" } else { "" },
@@ -50,17 +68,22 @@ fn render_list(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
     } else if b.more {
         summary.push_str(", more below");
     }
-    let title = format!(" keys: {prefix} ");
+    let mode = match &b.tree {
+        Some(sep) => format!("tree by {:?}", display_bytes(sep)),
+        None => "flat".into(),
+    };
+    let mut title = format!(" keys: {prefix} ({mode}) ");
+    if !b.filter.is_empty() {
+        title = format!(" keys: {prefix} ({mode}), filter {:?} ", b.filter);
+    }
     let inner_height = area.height.saturating_sub(3) as usize;
-    // Keep the selection on screen, scrolling a page at a time.
-    let first = b.selected.checked_div(inner_height).map_or(0, |page| page * inner_height);
     let mut lines = vec![Line::from(Span::styled(summary, Style::default().fg(theme.label)))];
     if let Some(e) = &b.error {
         lines.push(Line::from(Span::styled(format!("✗ {e}"), Style::default().fg(theme.down))));
     } else if b.known == 0 && b.loading.is_none() && b.revision.is_some() {
         lines.push(Line::from(Span::styled("no keys", Style::default().fg(theme.label))));
     }
-    for i in (first..b.known).take(inner_height) {
+    let row_line = |i: usize| {
         let style = if i == b.selected {
             Style::default().bg(theme.selected_bg).add_modifier(Modifier::BOLD)
         } else {
@@ -68,14 +91,106 @@ fn render_list(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
         };
         let marker = if i == b.selected { "▶ " } else { "  " };
         // A row whose page is not in memory (yet, or any more) says so; it is not missing.
-        let text = b.key_at(i).map_or_else(|| "… not loaded".to_string(), |k| display_bytes(k));
-        lines.push(Line::from(Span::styled(format!("{marker}{text}"), style)));
+        match b.row_at(i) {
+            None => Line::from(Span::styled(format!("{marker}… not loaded"), style.fg(theme.label))),
+            Some(row) => {
+                // In a tree the level's prefix is the same on every row: show what follows it.
+                let shown =
+                    if b.tree.is_some() { &row.key[b.prefix.len().min(row.key.len())..] } else { &row.key };
+                if row.dir {
+                    Line::from(Span::styled(
+                        format!("{marker}{}", display_bytes(shown)),
+                        style.fg(theme.title),
+                    ))
+                } else {
+                    Line::from(Span::styled(format!("{marker}{}", display_bytes(shown)), style))
+                }
+            }
+        }
+    };
+    if b.filter.is_empty() {
+        // Keep the selection on screen, scrolling a page at a time.
+        let first = b.selected.checked_div(inner_height).map_or(0, |page| page * inner_height);
+        lines.extend((first..b.known).take(inner_height).map(row_line));
+    } else {
+        let rows = b.filtered();
+        let not_loaded = b.known.saturating_sub(b.loaded());
+        lines[0] = Line::from(Span::styled(
+            format!("{} of {} loaded rows match; {not_loaded} not loaded", rows.len(), b.loaded()),
+            Style::default().fg(theme.label),
+        ));
+        let at = rows.iter().position(|i| *i >= b.selected).unwrap_or(0);
+        let first = at.checked_div(inner_height).map_or(0, |page| page * inner_height);
+        lines.extend(rows.iter().skip(first).take(inner_height).map(|i| row_line(*i)));
     }
     frame.render_widget(Paragraph::new(lines).block(block(title, theme)), area);
 }
 
-fn render_value(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
-    let Some(pane) = &b.value else { return };
+/// A value's lines, JSON coloured.
+pub fn styled_value_lines(
+    value: &[u8],
+    format: ValueFormat,
+    width: usize,
+    theme: &Theme,
+) -> Vec<Line<'static>> {
+    let lines = value_lines(value, format, width);
+    if format != ValueFormat::Json || ValueFormat::detect(value) != ValueFormat::Json {
+        return lines.into_iter().map(Line::from).collect();
+    }
+    lines.into_iter().map(|l| json_line(l, theme)).collect()
+}
+
+/// Colours one line of pretty-printed JSON: keys, strings, and numbers/booleans/null.
+fn json_line(line: String, theme: &Theme) -> Line<'static> {
+    let indent_len = line.len() - line.trim_start().len();
+    let (indent, rest) = line.split_at(indent_len);
+    let mut spans = vec![Span::raw(indent.to_string())];
+    let key_style = Style::default().fg(theme.title);
+    let string_style = Style::default().fg(theme.healthy);
+    let other_style = Style::default().fg(theme.unhealthy);
+    // `"key": value` or a bare value; pretty-printed JSON puts at most one of each on a line.
+    let value_part = if rest.starts_with('"') {
+        match key_end(rest) {
+            Some(end) if rest[end..].starts_with(": ") => {
+                spans.push(Span::styled(rest[..end].to_string(), key_style));
+                spans.push(Span::raw(": "));
+                &rest[end + 2..]
+            }
+            _ => rest,
+        }
+    } else {
+        rest
+    };
+    let (body, comma) = match value_part.strip_suffix(',') {
+        Some(b) => (b, ","),
+        None => (value_part, ""),
+    };
+    let style = if body.starts_with('"') {
+        string_style
+    } else if matches!(body, "{" | "[" | "}" | "]" | "{}" | "[]") {
+        Style::default()
+    } else {
+        other_style
+    };
+    spans.push(Span::styled(body.to_string(), style));
+    spans.push(Span::raw(comma));
+    Line::from(spans)
+}
+
+/// The end (exclusive) of the JSON string that starts `text`.
+fn key_end(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices().skip(1) {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return Some(i + 1),
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
+fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, theme: &Theme) {
     let label = |s: &str| Span::styled(s.to_string(), Style::default().fg(theme.label));
     let mut lines = Vec::new();
     let mut title = format!(" {} ", display_bytes(&pane.key));
@@ -85,10 +200,17 @@ fn render_value(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
             lines.push(Line::from(Span::styled(format!("✗ {e}"), Style::default().fg(theme.down))))
         }
         Some(Ok(None)) => lines.push(Line::from(label("this key does not exist any more"))),
-        Some(Ok(Some(v))) => {
-            let format = ValueFormat::detect(&v.value);
-            title = format!(" {} ({}, {} bytes) ", display_bytes(&v.key), format.name(), v.value.len());
-            let lease = if v.lease == 0 { "none".to_string() } else { format!("{:x}", v.lease) };
+        Some(Ok(Some(read))) => {
+            let v = &read.info;
+            let format = pane.shown_format().unwrap_or(ValueFormat::Text);
+            let how = if pane.format.is_some() { "" } else { " detected" };
+            title = format!(" {} ({}{how}, {} bytes) ", display_bytes(&v.key), format.name(), v.value.len());
+            let lease = match (v.lease, read.lease_ttl) {
+                (0, _) => "none".to_string(),
+                (id, Some(ttl)) if ttl >= 0 => format!("{id:x} (TTL {ttl}s left)"),
+                (id, Some(_)) => format!("{id:x} (expired)"),
+                (id, None) => format!("{id:x}"),
+            };
             lines.push(Line::from(vec![
                 label("created "),
                 Span::raw(v.create_revision.to_string()),
@@ -96,17 +218,85 @@ fn render_value(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
                 Span::raw(v.mod_revision.to_string()),
                 label("  version "),
                 Span::raw(v.version.to_string()),
-                label("  lease "),
-                Span::raw(lease),
             ]));
+            lines.push(Line::from(vec![label("lease "), Span::raw(lease)]));
             lines.push(Line::default());
             if v.value.is_empty() {
                 lines.push(Line::from(label("(empty value)")));
             }
-            let height = area.height.saturating_sub(4) as usize;
+            let height = area.height.saturating_sub(5) as usize;
             let width = area.width.saturating_sub(2) as usize;
-            lines.extend(value_lines(&v.value, format, width).into_iter().take(height).map(Line::from));
+            lines.extend(styled_value_lines(&v.value, format, width, theme).into_iter().take(height));
         }
     }
     frame.render_widget(Paragraph::new(lines).block(block(title, theme)), area);
+}
+
+/// Diff lines, styled.
+pub fn diff_lines(diff: &[DiffLine], theme: &Theme) -> Vec<Line<'static>> {
+    diff.iter()
+        .map(|d| match d {
+            DiffLine::Same(t) => Line::from(Span::raw(format!("  {t}"))),
+            DiffLine::Removed(t) => {
+                Line::from(Span::styled(format!("- {t}"), Style::default().fg(theme.down)))
+            }
+            DiffLine::Added(t) => {
+                Line::from(Span::styled(format!("+ {t}"), Style::default().fg(theme.healthy)))
+            }
+        })
+        .collect()
+}
+
+fn render_history(frame: &mut Frame, top: Rect, bottom: Rect, pane: &ValuePane, theme: &Theme) {
+    let Some(h) = &pane.history else { return };
+    let label = Style::default().fg(theme.label);
+    let title = format!(" history of {} ", display_bytes(&pane.key));
+    let mut lines = Vec::new();
+    match &h.result {
+        None => lines.push(Line::from(Span::styled("reading earlier versions…", label))),
+        Some(Err(e)) => {
+            lines.push(Line::from(Span::styled(format!("✗ {e}"), Style::default().fg(theme.down))))
+        }
+        Some(Ok(history)) => {
+            let height = top.height.saturating_sub(3) as usize;
+            let first = h.selected.checked_div(height.max(1)).map_or(0, |p| p * height.max(1));
+            for (i, v) in history.versions.iter().enumerate().skip(first).take(height) {
+                let marker = match (i == h.selected, h.base == Some(i)) {
+                    (true, _) => "▶ ",
+                    (false, true) => "◆ ",
+                    _ => "  ",
+                };
+                let style = if i == h.selected {
+                    Style::default().bg(theme.selected_bg).add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default()
+                };
+                let now = if i == 0 { " (current)" } else { "" };
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "{marker}rev {:<8} version {:<4} {:>6} bytes{now}",
+                        v.mod_revision,
+                        v.version,
+                        v.value.len()
+                    ),
+                    style,
+                )));
+            }
+            lines.push(Line::from(Span::styled(history.end.clone(), label)));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).block(block(title, theme)), top);
+
+    let versions = h.result.as_ref().and_then(|r| r.as_ref().ok()).map(|r| &r.versions);
+    let (title, body) = match (h.pair(), versions) {
+        (Some((old, new)), Some(v)) => (
+            format!(" diff rev {} → rev {} ", v[old].mod_revision, v[new].mod_revision),
+            diff_lines(&edit::diff(Some(&v[old].value), Some(&v[new].value)), theme),
+        ),
+        _ => (
+            " diff ".to_string(),
+            vec![Line::from(Span::styled("no earlier version to compare with", label))],
+        ),
+    };
+    frame.render_widget(Paragraph::new(body).block(block(title, theme)), bottom);
 }

@@ -1,9 +1,11 @@
+pub mod dialog;
 pub mod help;
 pub mod key_browser;
 pub mod member_detail;
 pub mod members_table;
 pub mod problems;
 pub mod status_header;
+pub mod watch_tail;
 
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 

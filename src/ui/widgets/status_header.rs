@@ -82,9 +82,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Span::styled("endpoints ", label),
         Span::styled(state.endpoints.join(","), text),
     ]);
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(theme.border))
         .title(Span::styled(" etcdeck ", Style::default().fg(theme.title).add_modifier(Modifier::BOLD)));
+    if let Some(why) = &state.read_only {
+        block = block.title(Span::styled(
+            format!(" READ-ONLY ({why}) "),
+            Style::default().fg(theme.unhealthy).add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        ));
+    }
     frame.render_widget(Paragraph::new(vec![line1, line2, line3]).block(block), area);
 }

@@ -107,9 +107,9 @@ fn dashboard_keys_resize_and_quit_restore_the_terminal() {
     assert!(screen.contains("quorum ok"), "{screen}");
 
     tmux.keys(&["?"]);
-    tmux.wait_for("the help overlay", Duration::from_secs(5), |s| s.contains("select the row above"));
+    tmux.wait_for("the help overlay", Duration::from_secs(5), |s| s.contains("row above"));
     tmux.keys(&["Escape"]);
-    tmux.wait_for("help closed", Duration::from_secs(5), |s| !s.contains("select the row above"));
+    tmux.wait_for("help closed", Duration::from_secs(5), |s| !s.contains("row above"));
 
     tmux.keys(&["j", "Enter"]);
     let detail = tmux.wait_for("the detail pane", Duration::from_secs(5), |s| s.contains("(decimal "));
@@ -163,7 +163,7 @@ fn a_user_keymap_in_the_xdg_config_dir_rebinds_keys() {
     });
     tmux.keys(&["q"]);
     tmux.keys(&["h"]);
-    let help = tmux.wait_for("help on h", Duration::from_secs(5), |s| s.contains("select the row above"));
+    let help = tmux.wait_for("help on h", Duration::from_secs(5), |s| s.contains("row above"));
     assert!(!help.contains("etcdeck exited"), "q no longer quits:\n{help}");
     tmux.keys(&["x"]);
     let after = tmux.wait_for("x to quit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
@@ -255,6 +255,21 @@ fn seed_keys(endpoint: &str, n: usize) {
     });
 }
 
+fn seed_value(endpoint: &str, key: &str, value: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let mut c =
+            tokio::time::timeout(Duration::from_secs(5), etcd_client::Client::connect([endpoint], None))
+                .await
+                .expect("connect in time")
+                .expect("connect");
+        tokio::time::timeout(Duration::from_secs(5), c.put(key, value, None))
+            .await
+            .expect("in time")
+            .expect("put");
+    });
+}
+
 #[test]
 fn the_key_browser_pages_through_keys_and_shows_values_on_an_etcdeck_node() {
     if require_tool("tmux", None).is_none() {
@@ -278,7 +293,13 @@ fn the_key_browser_pages_through_keys_and_shows_values_on_etcd() {
 /// 1202 keys: the browser's first page, a JSON and a binary value, the next pages at one revision.
 fn browse(endpoint: &str) {
     seed_keys(endpoint, 1200);
-    let tmux = Tmux::start(&pane_command(endpoint, ""), 100, 30);
+    // The editor a person would use, scripted: it changes nginx to httpd in the file it is given.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i s/nginx/httpd/ \"$1\"\n").expect("editor script");
+    std::process::Command::new("chmod").arg("+x").arg(&editor).status().expect("chmod");
+    let env = format!("EDITOR={} XDG_CONFIG_HOME={}", editor.display(), dir.path().display());
+    let tmux = Tmux::start(&pane_command_env(endpoint, "", &env), 100, 30);
     tmux.wait_for("the dashboard", Duration::from_secs(15), |s| s.contains("members 1/1 up"));
 
     tmux.keys(&["Tab"]);
@@ -290,11 +311,32 @@ fn browse(endpoint: &str) {
     // Down to the JSON value: pretty-printed.
     tmux.keys(&["j", "Enter"]);
     let screen = tmux.wait_for("the JSON value", Duration::from_secs(10), |s| s.contains("\"replicas\": 3"));
-    assert!(screen.contains("a/json (json, 39 bytes)"), "{screen}");
+    assert!(screen.contains("a/json (json detected, 39 bytes)"), "{screen}");
+    tmux.keys(&["v"]);
+    let screen =
+        tmux.wait_for("the value as YAML", Duration::from_secs(5), |s| s.contains("(yaml, 39 bytes)"));
+    assert!(screen.contains("  replicas: 3") && screen.contains("  image: nginx"), "{screen}");
     tmux.keys(&["k", "Enter"]);
-    let screen = tmux.wait_for("the binary value", Duration::from_secs(10), |s| s.contains("(hex, 4 bytes)"));
+    let screen =
+        tmux.wait_for("the binary value", Duration::from_secs(10), |s| s.contains("(hex detected, 4 bytes)"));
     assert!(screen.contains("00 01 ff 41"), "{screen}");
     tmux.keys(&["Escape"]);
+    // A key right after Escape would read as Alt+key: wait for the pane to close first.
+    tmux.wait_for("the value pane to close", Duration::from_secs(5), |s| !s.contains("00 01 ff 41"));
+
+    // The tree: one level at a time.
+    tmux.keys(&["t"]);
+    let screen = tmux.wait_for("the tree's top", Duration::from_secs(10), |s| {
+        s.contains("(tree by \"/\")") && s.contains("row 1 of 2, 1202 keys")
+    });
+    assert!(screen.contains("▶ a/") && screen.contains("  k/"), "{screen}");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("the a/ level", Duration::from_secs(10), |s| s.contains("keys: a/ (tree"));
+    assert!(screen.contains("▶ bin") && screen.contains("  json"), "{screen}");
+    tmux.keys(&["Left"]);
+    tmux.wait_for("the top again", Duration::from_secs(10), |s| s.contains("keys: all keys (tree"));
+    tmux.keys(&["t"]);
+    tmux.wait_for("the flat listing", Duration::from_secs(10), |s| s.contains("keys: all keys (flat)"));
 
     // To the end of what is loaded: the next pages come in, at the same revision.
     tmux.keys(&["G"]);
@@ -318,6 +360,42 @@ fn browse(endpoint: &str) {
     tmux.wait_for("the dashboard again", Duration::from_secs(5), |s| s.contains("members 1/1 up"));
     tmux.keys(&[":", "keys a/", "Enter"]);
     tmux.wait_for("the a/ listing", Duration::from_secs(10), |s| s.contains("2 keys at revision 15"));
+
+    // A local filter over the loaded rows.
+    tmux.keys(&["f", "jso"]);
+    let screen =
+        tmux.wait_for("the filter", Duration::from_secs(5), |s| s.contains("1 of 2 loaded rows match"));
+    assert!(screen.contains("▶ a/json") && !screen.contains("a/bin"), "{screen}");
+    tmux.keys(&["Enter"]);
+
+    // Copy the key: tmux takes OSC 52 into its paste buffer.
+    let status = tmux.cmd().args(["set", "-g", "set-clipboard", "on"]).status().expect("tmux set");
+    assert!(status.success());
+    tmux.keys(&["y"]);
+    tmux.wait_for("the copy", Duration::from_secs(5), |s| s.contains("copied key a/json to the clipboard"));
+    let buffer = tmux.cmd().args(["show-buffer"]).output().expect("show-buffer");
+    assert_eq!(String::from_utf8_lossy(&buffer.stdout), "a/json");
+
+    // Edit the JSON value in $EDITOR: the diff is shown first, then the write.
+    tmux.keys(&["E"]);
+    let screen = tmux.wait_for("the confirmation", Duration::from_secs(10), |s| s.contains("Update a/json?"));
+    assert!(
+        screen.contains("-     \"image\": \"nginx\"") && screen.contains("+     \"image\": \"httpd\""),
+        "{screen}"
+    );
+    tmux.keys(&["y"]);
+    let screen =
+        tmux.wait_for("the write", Duration::from_secs(10), |s| s.contains("✓ update a/json at revision 16"));
+    assert!(screen.contains("etcdctl put --ignore-lease a/json"), "{screen}");
+
+    // A tail of a/: a put shows as an event with its previous value.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the value pane to close", Duration::from_secs(5), |s| !s.contains("(json detected"));
+    tmux.keys(&["W"]);
+    tmux.wait_for("the tail", Duration::from_secs(10), |s| s.contains("watching since revision 17"));
+    seed_value(endpoint, "a/json", "{}");
+    let screen = tmux.wait_for("the event", Duration::from_secs(10), |s| s.contains("1 events"));
+    assert!(screen.contains("PUT") && screen.contains("a/json = {}  (was {\"spec\""), "{screen}");
     tmux.keys(&["Tab"]);
     tmux.wait_for("the dashboard again", Duration::from_secs(5), |s| s.contains("members 1/1 up"));
     tmux.keys(&["q"]);

@@ -7,6 +7,7 @@
 mod support;
 
 mod cli;
+mod console_edit;
 mod console_tmux;
 mod dashboard_etcd;
 mod node_api;

@@ -532,10 +532,9 @@ fn on_key_browser_action_plain(state: &mut State, action: Action) -> Option<Vec<
         Action::Bottom => keys(b.move_to(last)),
         Action::Open => keys(b.open()),
         Action::Back => {
-            if !b.filter.is_empty() {
+            // The innermost first: the value pane, then the filter.
+            if b.value.take().is_none() {
                 b.filter.clear();
-            } else {
-                b.value = None;
             }
             Some(Vec::new())
         }
@@ -915,7 +914,7 @@ mod tests {
 
     use super::*;
     use crate::app::fixtures::{self, ID1, ID2, ID3};
-    use crate::app::keys::{KeyPage, Row};
+    use crate::app::keys::{KeyPage, Row, ValueInfo, ValueRead};
     use crate::app::msg::{Alarm, AlarmKind, StatusInfo};
     use crate::app::state::Leadership;
 
@@ -1435,5 +1434,253 @@ mod tests {
         update(&mut state, Input::Action(Action::Search));
         update(&mut state, Input::Typed(Typed::Esc));
         assert_eq!(state.input, None, "Esc abandons the line");
+    }
+
+    fn type_text(state: &mut State, text: &str) {
+        for c in text.chars() {
+            update(state, Input::Typed(Typed::Char(c)));
+        }
+    }
+
+    fn enter(state: &mut State) -> Vec<Effect> {
+        update(state, Input::Typed(Typed::Enter))
+    }
+
+    /// The browser on two keys with the value of "k" (mod revision 5) on screen.
+    fn with_value_open() -> State {
+        let mut state = fixtures::healthy();
+        update(&mut state, Input::Action(Action::SwitchView));
+        let page = KeyPage { rows: vec![Row::key(&b"k"[..]), Row::key(&b"z"[..])], more: false, revision: 7 };
+        update(&mut state, Input::Msg(Msg::KeyPage { request: 1, result: Ok(page) }));
+        let effects = update(&mut state, Input::Action(Action::Open));
+        let [Effect::Keys(crate::app::keys::KeyRequest::Value { request, .. })] = effects[..] else {
+            panic!("{effects:?}")
+        };
+        let info = info(b"v1", 5);
+        update(
+            &mut state,
+            Input::Msg(Msg::Value { request, result: Ok(Some(ValueRead { info, lease_ttl: None })) }),
+        );
+        state
+    }
+
+    fn info(value: &[u8], mod_revision: i64) -> ValueInfo {
+        ValueInfo {
+            key: b"k".to_vec(),
+            value: value.to_vec(),
+            create_revision: 2,
+            mod_revision,
+            version: 1,
+            lease: 0,
+        }
+    }
+
+    fn written(effects: &[Effect]) -> (u64, Write) {
+        match effects {
+            [Effect::Write { request, write }] => (*request, write.clone()),
+            other => panic!("expected one write: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_inline_edit_is_confirmed_with_a_diff_and_compares_the_revision_seen() {
+        let mut state = with_value_open();
+        update(&mut state, Input::Action(Action::Edit));
+        assert_eq!(
+            state.input.as_ref().map(|l| l.text.as_str()),
+            Some("v1"),
+            "the line starts with the value"
+        );
+        update(&mut state, Input::Typed(Typed::Backspace));
+        type_text(&mut state, "2");
+        assert!(enter(&mut state).is_empty(), "nothing is written before the confirmation");
+        let Some(Dialog::Confirm { diff, .. }) = &state.dialog else { panic!("{:?}", state.dialog) };
+        assert_eq!(diff, &vec![edit::DiffLine::Removed("v1".into()), edit::DiffLine::Added("v2".into())]);
+        let (request, write) = written(&update(&mut state, Input::Typed(Typed::Char('y'))));
+        assert_eq!(
+            write,
+            Write::Put { key: b"k".to_vec(), value: b"v2".to_vec(), expect: 5, lease: LeaseChoice::Keep }
+        );
+        let done = Ok(WriteOutcome::Done { revision: 8, lease: None, deleted: 0 });
+        let effects = update(&mut state, Input::Msg(Msg::Written { request, result: done }));
+        assert_eq!(state.dialog, None);
+        assert_eq!(
+            state.notice.as_deref(),
+            Some("✓ update k at revision 8 · etcdctl put --ignore-lease k v2")
+        );
+        assert_eq!(effects.len(), 2, "the listing and the value are read again: {effects:?}");
+    }
+
+    #[test]
+    fn a_conflict_shows_both_versions_and_overwrites_only_when_asked() {
+        let mut state = with_value_open();
+        update(&mut state, Input::Action(Action::Edit));
+        type_text(&mut state, "-mine");
+        enter(&mut state);
+        let (request, _) = written(&update(&mut state, Input::Typed(Typed::Enter)));
+        // Someone else wrote "theirs" at revision 6 meanwhile.
+        let conflict = Ok(WriteOutcome::Conflict { current: Some(info(b"theirs", 6)) });
+        update(&mut state, Input::Msg(Msg::Written { request, result: conflict }));
+        let Some(Dialog::Conflict { seen, current, .. }) = &state.dialog else {
+            panic!("{:?}", state.dialog)
+        };
+        assert_eq!(seen.as_deref(), Some(&b"v1"[..]));
+        assert_eq!(current.as_ref().map(|c| c.mod_revision), Some(6));
+        // n keeps theirs, and reads the key again.
+        let effects = update(&mut state, Input::Typed(Typed::Char('n')));
+        assert_eq!(state.dialog, None);
+        assert!(matches!(&effects[..], [Effect::Keys(crate::app::keys::KeyRequest::Value { .. })]));
+        // The same again, and y writes against revision 6 now.
+        let request = state.keys.next_request;
+        let reread = Ok(Some(ValueRead { info: info(b"v1", 5), lease_ttl: None }));
+        update(&mut state, Input::Msg(Msg::Value { request, result: reread }));
+        update(&mut state, Input::Action(Action::Edit));
+        type_text(&mut state, "-mine");
+        enter(&mut state);
+        let (request, _) = written(&update(&mut state, Input::Typed(Typed::Enter)));
+        let conflict = Ok(WriteOutcome::Conflict { current: Some(info(b"theirs", 6)) });
+        update(&mut state, Input::Msg(Msg::Written { request, result: conflict }));
+        let (_, retry) = written(&update(&mut state, Input::Typed(Typed::Char('y'))));
+        assert_eq!(
+            retry,
+            Write::Put {
+                key: b"k".to_vec(),
+                value: b"v1-mine".to_vec(),
+                expect: 6,
+                lease: LeaseChoice::Keep
+            }
+        );
+    }
+
+    #[test]
+    fn a_prefix_delete_counts_then_needs_the_prefix_typed() {
+        let mut state = fixtures::healthy();
+        update(&mut state, Input::Action(Action::Command));
+        type_text(&mut state, "keys /svc/");
+        enter(&mut state);
+        let effects = update(&mut state, Input::Action(Action::DeletePrefix));
+        let [Effect::CountPrefix { request, ref prefix }] = effects[..] else { panic!("{effects:?}") };
+        assert_eq!(prefix, b"/svc/");
+        update(&mut state, Input::Msg(Msg::PrefixCount { request, result: Ok((3, 40)) }));
+        type_text(&mut state, "/svc");
+        assert!(enter(&mut state).is_empty(), "a partial prefix does not confirm");
+        assert!(state.notice.as_deref().is_some_and(|n| n.contains("type /svc/ exactly")));
+        type_text(&mut state, "/");
+        let (request, write) = written(&enter(&mut state));
+        assert_eq!(write, Write::DeletePrefix { prefix: b"/svc/".to_vec(), count: 3, revision: 40 });
+        // A key was added meanwhile: nothing deleted, and the count is offered again.
+        update(
+            &mut state,
+            Input::Msg(Msg::Written { request, result: Ok(WriteOutcome::PrefixChanged { count: 4 }) }),
+        );
+        assert_eq!(state.dialog, Some(Dialog::PrefixChanged { prefix: b"/svc/".to_vec(), count: 4 }));
+        let effects = update(&mut state, Input::Typed(Typed::Char('y')));
+        assert!(matches!(&effects[..], [Effect::CountPrefix { .. }]));
+        // An empty prefix must be confirmed with words, not an empty line.
+        assert_eq!(edit::typed_confirmation(b""), "ALL KEYS");
+    }
+
+    #[test]
+    fn creating_a_key_walks_key_value_and_lease_and_refuses_bad_leases() {
+        let mut state = fixtures::healthy();
+        update(&mut state, Input::Action(Action::SwitchView));
+        update(&mut state, Input::Action(Action::New));
+        type_text(&mut state, "/new");
+        enter(&mut state);
+        type_text(&mut state, "hello");
+        enter(&mut state);
+        type_text(&mut state, "forever");
+        enter(&mut state);
+        assert!(state.notice.as_deref().is_some_and(|n| n.contains("bad lease")), "{:?}", state.notice);
+        assert!(
+            matches!(state.input.as_ref().map(|l| &l.prompt), Some(Prompt::NewLease { .. })),
+            "the line stays"
+        );
+        for _ in 0.."forever".len() {
+            update(&mut state, Input::Typed(Typed::Backspace));
+        }
+        type_text(&mut state, "30s");
+        enter(&mut state);
+        let (_, write) = written(&update(&mut state, Input::Typed(Typed::Char('y'))));
+        assert_eq!(
+            write,
+            Write::Put {
+                key: b"/new".to_vec(),
+                value: b"hello".to_vec(),
+                expect: 0,
+                lease: LeaseChoice::New { ttl: 30 }
+            }
+        );
+    }
+
+    #[test]
+    fn read_only_refuses_every_write_before_asking() {
+        let mut state = with_value_open();
+        state.read_only = Some("--read-only".into());
+        for action in [Action::Edit, Action::EditExternal, Action::Delete, Action::DeletePrefix, Action::New]
+        {
+            state.notice = None;
+            assert!(update(&mut state, Input::Action(action)).is_empty(), "{action:?}");
+            assert_eq!(state.dialog, None);
+            assert_eq!(state.input, None);
+            assert_eq!(state.notice.as_deref(), Some("read-only (--read-only): writes are disabled"));
+        }
+    }
+
+    #[test]
+    fn a_delete_asked_for_before_the_value_arrives_confirms_once_it_does() {
+        let mut state = fixtures::healthy();
+        update(&mut state, Input::Action(Action::SwitchView));
+        let page = KeyPage { rows: vec![Row::key(&b"k"[..])], more: false, revision: 7 };
+        update(&mut state, Input::Msg(Msg::KeyPage { request: 1, result: Ok(page) }));
+        let effects = update(&mut state, Input::Action(Action::Delete));
+        let [Effect::Keys(crate::app::keys::KeyRequest::Value { request, .. })] = effects[..] else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(state.dialog, None);
+        update(
+            &mut state,
+            Input::Msg(Msg::Value {
+                request,
+                result: Ok(Some(ValueRead { info: info(b"v", 5), lease_ttl: None })),
+            }),
+        );
+        let Some(Dialog::Confirm { write, .. }) = &state.dialog else { panic!("{:?}", state.dialog) };
+        assert_eq!(write, &Write::Delete { key: b"k".to_vec(), expect: 5 });
+        update(&mut state, Input::Typed(Typed::Esc));
+        assert_eq!(state.notice.as_deref(), Some("cancelled: delete k"));
+    }
+
+    #[test]
+    fn watch_commands_open_tails_and_a_compacted_start_restarts_at_the_compact_revision() {
+        let mut state = fixtures::healthy();
+        update(&mut state, Input::Action(Action::Command));
+        type_text(&mut state, "watch /svc/ 12");
+        let effects = enter(&mut state);
+        assert_eq!(
+            effects,
+            vec![Effect::Watch { tail: 1, prefix: b"/svc/".to_vec(), is_prefix: true, start: 12 }]
+        );
+        assert_eq!(state.view, View::Watch);
+        let status = TailStatus::Compacted {
+            error: "etcdserver: mvcc: required revision has been compacted".into(),
+            compact_revision: 30,
+        };
+        update(
+            &mut state,
+            Input::Msg(Msg::Watch { tail: 1, report: crate::app::watch::WatchReport::Status(status) }),
+        );
+        let effects = update(&mut state, Input::Action(Action::Open));
+        assert_eq!(
+            effects,
+            vec![
+                Effect::StopWatch { tail: 1 },
+                Effect::Watch { tail: 2, prefix: b"/svc/".to_vec(), is_prefix: true, start: 30 }
+            ]
+        );
+        // A report of the stopped tail is dropped.
+        let late = crate::app::watch::WatchReport::Status(TailStatus::Failed("gone".into()));
+        update(&mut state, Input::Msg(Msg::Watch { tail: 1, report: late }));
+        assert_eq!(state.watch.as_ref().map(|t| t.status.clone()), Some(TailStatus::Starting));
     }
 }

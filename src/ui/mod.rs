@@ -66,7 +66,7 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
     rt.tick();
 
     let mut guard = terminal::TerminalGuard::enter().context("cannot set up the terminal")?;
-    let mut events = EventStream::new();
+    let mut events = Some(EventStream::new());
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut first_complete_frame = None;
@@ -78,12 +78,19 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
     loop {
         if !rt.terminal_effects.is_empty() {
             for effect in std::mem::take(&mut rt.terminal_effects) {
-                if let Some(input) = run_terminal_effect(&mut rt, &mut guard, effect) {
+                let editor = matches!(effect, Effect::Editor { .. });
+                if editor {
+                    // The editor reads the terminal: the stream must not read it meanwhile, so the
+                    // old one is dropped (which stops its reader) and a new one starts after.
+                    // crossterm's reader is global: the old stream must let go of it first.
+                    drop(events.take());
+                    events = Some(EventStream::new());
+                }
+                let input = run_terminal_effect(&mut rt, &mut guard, effect);
+                if let Some(input) = input {
                     rt.apply(input);
                 }
             }
-            // The editor had the terminal: input read meanwhile was its, and the stream starts over.
-            events = EventStream::new();
             dirty = true;
         }
         if dirty {
@@ -100,7 +107,7 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
             }
         }
         tokio::select! {
-            event = events.next() => match event {
+            event = next_event(&mut events) => match event {
                 Some(Ok(event)) => {
                     if matches!(event, Event::Key(_)) {
                         pressed.push(Instant::now());
@@ -121,7 +128,7 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
         }
         // Drain everything else already waiting, then draw once.
         dirty |= rt.drain() > 0;
-        while let Some(Some(Ok(event))) = events.next().now_or_never() {
+        while let Some(Some(Ok(event))) = events.as_mut().and_then(|e| e.next().now_or_never()) {
             if matches!(event, Event::Key(_)) {
                 pressed.push(Instant::now());
             }
@@ -139,6 +146,13 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
         )
     });
     Ok(Outcome { first_complete_frame, key_page_frames, key_press_frames, watch })
+}
+
+async fn next_event(events: &mut Option<EventStream>) -> Option<std::io::Result<Event>> {
+    match events {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs an effect that needs the terminal; returns the input it produced.

@@ -247,7 +247,7 @@ async fn a_watch_tail_survives_its_endpoint_dying_without_losing_or_repeating_ev
 
     const N: usize = 400;
     let writer = tokio::spawn(async move {
-        let config = ConnectConfig::plain(&[writer_url.clone()]).unwrap();
+        let config = ConnectConfig::plain(std::slice::from_ref(&writer_url)).unwrap();
         let mut client = etcdeck::app::client::connect(&config, &writer_url).await.expect("writer");
         for i in 0..N {
             // A put may fail while a new leader is elected; it may also have landed. Retry only
@@ -305,7 +305,7 @@ async fn a_compacted_start_offers_the_compact_revision() {
     }
     let rev = client.put("/c/k", "last", None).await.expect("put").header().expect("header").revision();
     client.compact(rev - 2, None).await.expect("compact");
-    let mut rt = runtime(&[node.url.clone()]);
+    let mut rt = runtime(std::slice::from_ref(&node.url));
     act(&mut rt, Action::Command);
     typed(&mut rt, "watch /c/ 2");
     key(&mut rt, Typed::Enter);

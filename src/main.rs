@@ -51,6 +51,8 @@ enum Command {
 enum BenchCommand {
     /// Concurrent puts against the first endpoint; prints etcd benchmark's summary
     Put(PutArgs),
+    /// Concurrent txns of --txn-ops puts each against the first endpoint; prints etcd benchmark's summary
+    TxnPut(TxnPutArgs),
 }
 
 #[derive(clap::Args)]
@@ -76,6 +78,37 @@ struct PutArgs {
     /// Use keys 0, 1, 2, ... instead of random ones
     #[arg(long)]
     sequential_keys: bool,
+    /// Maximum puts per second (0 is no limit)
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+}
+
+#[derive(clap::Args)]
+struct TxnPutArgs {
+    /// gRPC connections the clients share
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Concurrent clients, each with one request in flight
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// Total number of txn requests
+    #[arg(long, default_value_t = 10000)]
+    total: usize,
+    /// Key size of txn put
+    #[arg(long, default_value_t = 8)]
+    key_size: usize,
+    /// Value size of txn put
+    #[arg(long, default_value_t = 8)]
+    val_size: usize,
+    /// Number of puts per txn
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    txn_ops: u64,
+    /// Maximum txns per second (0 is no limit)
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Maximum possible keys
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    key_space_size: u64,
 }
 
 #[derive(clap::Args)]
@@ -148,15 +181,30 @@ fn main() -> ExitCode {
             console(&runtime, config, merged, started)
         }
         None => console(&runtime, config, cli.console, started),
-        Some(Command::Bench(BenchCommand::Put(args))) => {
-            let bench = etcdeck::app::bench::PutBench {
-                conns: args.conns,
-                clients: args.clients,
-                total: args.total,
-                key_size: args.key_size,
-                val_size: args.val_size,
-                key_space: args.key_space_size as usize,
-                sequential_keys: args.sequential_keys,
+        Some(Command::Bench(command)) => {
+            let bench = match command {
+                BenchCommand::Put(args) => etcdeck::app::bench::PutBench {
+                    conns: args.conns,
+                    clients: args.clients,
+                    total: args.total,
+                    key_size: args.key_size,
+                    val_size: args.val_size,
+                    key_space: args.key_space_size as usize,
+                    sequential_keys: args.sequential_keys,
+                    rate: args.rate,
+                    txn_ops: None,
+                },
+                BenchCommand::TxnPut(args) => etcdeck::app::bench::PutBench {
+                    conns: args.conns,
+                    clients: args.clients,
+                    total: args.total,
+                    key_size: args.key_size,
+                    val_size: args.val_size,
+                    key_space: args.key_space_size as usize,
+                    sequential_keys: true,
+                    rate: args.rate,
+                    txn_ops: Some(args.txn_ops as usize),
+                },
             };
             match runtime.block_on(etcdeck::app::bench::run_put(&config, &bench)) {
                 Ok(report) => {

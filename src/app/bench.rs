@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use etcd_client::{Txn, TxnOp};
+
 use crate::app::client;
 use crate::app::connection::ConnectConfig;
 
@@ -18,6 +20,11 @@ pub struct PutBench {
     /// Keys are chosen in [0, key_space) (sequentially with `sequential_keys`).
     pub key_space: usize,
     pub sequential_keys: bool,
+    /// At most this many requests per second in all (0: no limit), as etcd benchmark's --rate.
+    pub rate: u64,
+    /// `txn-put`: each request is a Txn of this many puts, of keys (i * n + j) % key_space as
+    /// etcd benchmark's txn-put writes them. None: `put`, one Put per request.
+    pub txn_ops: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +102,12 @@ pub async fn run_put(config: &ConnectConfig, b: &PutBench) -> Result<Report, Str
                     if i >= b.total {
                         return (latencies, errors);
                     }
+                    if b.rate > 0 {
+                        // Request i is due i/rate seconds after the start: an even pace, whatever
+                        // the number of clients.
+                        let due = started + Duration::from_secs_f64(i as f64 / b.rate as f64);
+                        tokio::time::sleep_until(due.into()).await;
+                    }
                     let k = if b.sequential_keys {
                         i % b.key_space.max(1)
                     } else {
@@ -104,9 +117,27 @@ pub async fn run_put(config: &ConnectConfig, b: &PutBench) -> Result<Report, Str
                         (rng % b.key_space.max(1) as u64) as usize
                     };
                     let t = Instant::now();
-                    match tokio::time::timeout(timeout, c.put(key(k, b.key_size), value.clone(), None)).await
-                    {
-                        Ok(Ok(_)) => latencies.push(t.elapsed()),
+                    let result = match b.txn_ops {
+                        None => tokio::time::timeout(timeout, c.put(key(k, b.key_size), value.clone(), None))
+                            .await
+                            .map(|r| r.map(|_| ())),
+                        Some(n) => {
+                            let ops: Vec<TxnOp> = (0..n)
+                                .map(|j| {
+                                    TxnOp::put(
+                                        key((i * n + j) % b.key_space.max(1), b.key_size),
+                                        value.clone(),
+                                        None,
+                                    )
+                                })
+                                .collect();
+                            tokio::time::timeout(timeout, c.txn(Txn::new().and_then(ops)))
+                                .await
+                                .map(|r| r.map(|_| ()))
+                        }
+                    };
+                    match result {
+                        Ok(Ok(())) => latencies.push(t.elapsed()),
                         Ok(Err(e)) => errors.push(e.to_string()),
                         Err(_) => errors.push("context deadline exceeded".into()),
                     }

@@ -331,3 +331,22 @@ async fn a_compacted_start_offers_the_compact_revision() {
     assert!(tail.events.iter().skip(1).all(|(_, e)| e.prev.is_some()), "prev_kv is asked for");
     node.stop().await;
 }
+
+/// Five keys of a million bytes each: one keys-only page of them is over gRPC's 4 MiB message
+/// limit, so the listing asks again with smaller limits and still shows all five.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_of_huge_keys_stays_under_the_message_limit() {
+    let node = TestNode::start().await;
+    let mut client = node.client().await;
+    for i in 0..5u8 {
+        let mut key = vec![b'h'; 1_000_000];
+        key.push(b'0' + i);
+        client.put(key, "", None).await.expect("a 1 MB key");
+    }
+    let mut rt = runtime(std::slice::from_ref(&node.url));
+    act(&mut rt, Action::SwitchView);
+    until(&mut rt, "the listing", |s| s.keys.known == 5 && s.keys.loading.is_none()).await;
+    assert_eq!(rt.state.keys.error, None);
+    assert_eq!(rt.state.keys.key_at(4).map(|k| (k.len(), k[1_000_000])), Some((1_000_001, b'4')));
+    node.stop().await;
+}

@@ -258,16 +258,30 @@ impl Pool {
         let mut cursor = start.to_vec();
         let mut depth = cursor.len();
         let mut revision = revision;
+        // Keys can be up to 1.5 MiB: a reply over gRPC's 4 MiB message limit is asked for again
+        // with half the limit, down to one key.
+        let mut limit = keys::PAGE;
         loop {
             let (bound, last) = keys::subtree_end(prefix, &cursor, depth);
             let options = GetOptions::new()
                 .with_range(bound.clone())
                 .with_keys_only()
                 .with_serializable()
-                .with_limit(keys::PAGE - rows.len() as i64)
+                .with_limit(limit.min(keys::PAGE - rows.len() as i64))
                 .with_revision(revision);
             let left = deadline.saturating_duration_since(Instant::now());
-            let resp = with_timeout(left, client.get(cursor.clone(), Some(options))).await?;
+            let resp = match tokio::time::timeout(left, client.get(cursor.clone(), Some(options))).await {
+                Err(_) => return Err(deadline_exceeded(self.config.command_timeout)),
+                Ok(Err(etcd_client::Error::GRpcStatus(s)))
+                    if limit > 1
+                        && matches!(s.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted) =>
+                {
+                    limit /= 2;
+                    continue;
+                }
+                Ok(Err(e)) => return Err(error_text(&e)),
+                Ok(Ok(resp)) => resp,
+            };
             if revision == 0 {
                 revision = resp.header().map_or(0, |h| h.revision());
             }

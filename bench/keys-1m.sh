@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# The key browser on a million keys. Starts Debian's etcd (one member, free loopback ports, data in a
-# temp dir), loads KEYS keys (default 1 000 000) with `etcdeck bench put`, then runs the release
-# console in tmux with --timings twice: once browsing a prefix of 10 000 keys, once browsing all keys.
+# The key browser on a million keys. Starts SERVER (etcd, Debian's etcd 3.4, the default; or etcdeck,
+# an etcdeck node), one member on free loopback ports with its data in a temp dir, loads KEYS keys
+# (default 1 000 000) with `etcdeck bench put`, then runs the release console in tmux with --timings
+# twice: once browsing a prefix of 10 000 keys, once browsing all keys.
 # Each time it opens the browser (Tab or :keys) and walks down PAGES pages (G = end of what is
 # known, which asks for the next page), then quits and prints what --timings reported: the first
 # page and the following ones from request to drawn frame, and the peak RSS.
 #
 #   bench/keys-1m.sh
-#   KEYS=200000 PAGES=10 bench/keys-1m.sh
+#   SERVER=etcdeck KEYS=200000 PAGES=10 bench/keys-1m.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 KEYS=${KEYS:-1000000}
 PAGES=${PAGES:-20}
+SERVER=${SERVER:-etcd}
 [ "$KEYS" -ge 10000 ] || { echo "bench: KEYS must be at least 10000 (the first run browses a 10 000-key prefix)" >&2; exit 1; }
 for tool in etcd etcdctl tmux python3; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is needed (Debian: apt-get install etcd-server etcd-client tmux)" >&2; exit 1; }
@@ -36,16 +38,21 @@ trap cleanup EXIT
 read -r -a ports <<<"$(free_ports 2)"
 url="http://127.0.0.1:${ports[0]}"
 peer="http://127.0.0.1:${ports[1]}"
-etcd --name keys --data-dir "$work/etcd" --listen-client-urls "$url" --advertise-client-urls "$url" \
+case $SERVER in
+  etcd) server=(etcd) ;;
+  etcdeck) server=("$bin" node) ;;
+  *) echo "bench: SERVER is etcd or etcdeck" >&2; exit 1 ;;
+esac
+"${server[@]}" --name keys --data-dir "$work/data" --listen-client-urls "$url" --advertise-client-urls "$url" \
   --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "keys=$peer" \
-  --quota-backend-bytes=8589934592 >"$work/etcd.log" 2>&1 & pid=$!
+  --quota-backend-bytes=8589934592 >"$work/server.log" 2>&1 & pid=$!
 wait_healthy "$url"
 
 start=$(date +%s)
 # 20-byte keys 00000000000000000000 .. (zero-padded numbers), 32-byte values.
 "$bin" bench put --endpoints="$url" --conns=8 --clients=64 --total="$KEYS" --sequential-keys \
   --key-space-size="$KEYS" --key-size=20 --val-size=32 | grep -E 'Requests/sec' | sed 's/^ */load: /'
-echo "load: $KEYS keys in $(( $(date +%s) - start )) s"
+echo "load: $KEYS keys into $SERVER in $(( $(date +%s) - start )) s"
 
 screen() { tmux -L "$sock" capture-pane -p -t b; }
 wait_for() { # extended regex, seconds
@@ -74,7 +81,7 @@ browse() { # label, how many keys it lists, then the keys to type to open the br
   done
   tmux -L "$sock" send-keys -t b q
   wait_for "done" 10
-  sed "s/^/$label: /" "$work/timings"
+  sed "s/^/$SERVER, $label: /" "$work/timings"
 }
 
 browse "10k prefix" 10000 : "keys 0000000000000000" Enter

@@ -83,6 +83,17 @@ impl KeyIndex {
         self.generations.len() == 1 && self.generations[0].revs.is_empty()
     }
 
+    /// Whether the key existed at main revision `at`: what a Range counts. At or after the key's
+    /// latest change this needs only the last generation, which keeps counting a large range (etcd
+    /// counts every key in a Range, limit or not) to one memory access per key.
+    pub fn exists_at(&self, at: i64) -> bool {
+        if at >= self.modified.main {
+            !self.is_deleted()
+        } else {
+            self.get(at).is_some()
+        }
+    }
+
     /// The key as it was at main revision `at`, if it existed then.
     pub fn get(&self, at: i64) -> Option<KeyAt> {
         let g = self.find_generation(at)?;
@@ -175,6 +186,17 @@ mod tests {
         assert_eq!(ki.get(13), None);
         assert_eq!(ki.get(99), Some(KeyAt { modified: rev(16), created: rev(14), version: 2 }));
         assert!(!ki.is_deleted());
+    }
+
+    #[test]
+    fn existence_for_counting_agrees_with_reads_at_every_revision() {
+        let mut deleted = history();
+        deleted.tombstone(rev(20));
+        for ki in [history(), deleted] {
+            for at in 0..25 {
+                assert_eq!(ki.exists_at(at), ki.get(at).is_some(), "at {at}");
+            }
+        }
     }
 
     #[test]

@@ -430,15 +430,18 @@ impl Store {
         let mut count = 0;
         let mut kvs = Vec::new();
         for (_, ki) in self.index_range(key, end) {
+            if limit != 0 && kvs.len() >= limit {
+                // Past the limit only the count is left to make.
+                count += usize::from(ki.exists_at(at));
+                continue;
+            }
             let Some(found) = ki.get(at) else { continue };
             count += 1;
-            if limit == 0 || kvs.len() < limit {
-                let kv = match pending.get(&found.modified) {
-                    Some(kv) => kv.clone(),
-                    None => self.read(found.modified)?,
-                };
-                kvs.push(kv);
-            }
+            let kv = match pending.get(&found.modified) {
+                Some(kv) => kv.clone(),
+                None => self.read(found.modified)?,
+            };
+            kvs.push(kv);
         }
         Ok(RangeResult { kvs, count, rev: current })
     }

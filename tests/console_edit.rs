@@ -350,3 +350,46 @@ async fn a_listing_of_huge_keys_stays_under_the_message_limit() {
     assert_eq!(rt.state.keys.key_at(4).map(|k| (k.len(), k[1_000_000])), Some((1_000_001, b'4')));
     node.stop().await;
 }
+
+/// A tail on an etcdeck node that crashes (SIGKILL) and comes back: the tail reconnects and resumes
+/// at the revision after the last event it saw, including the writes made before it got back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_tail_resumes_after_its_etcdeck_node_restarts() {
+    let mut node = crate::support::EtcdeckNode::start("tail", &[]);
+    let url = node.client_url.clone();
+    let mut rt = runtime(std::slice::from_ref(&url));
+    act(&mut rt, Action::Command);
+    typed(&mut rt, "watch /r/");
+    key(&mut rt, Typed::Enter);
+    until(&mut rt, "the watch to start", |s| {
+        matches!(s.watch.as_ref().map(|t| &t.status), Some(TailStatus::Watching { .. }))
+    })
+    .await;
+    let config = ConnectConfig::plain(std::slice::from_ref(&url)).unwrap();
+    let put_range = |range: std::ops::Range<usize>| {
+        let (config, url) = (config.clone(), url.clone());
+        async move {
+            let mut client = etcdeck::app::client::connect(&config, &url).await.expect("writer");
+            for i in range {
+                client.put(format!("/r/{i:03}"), "v", None).await.expect("put");
+            }
+        }
+    };
+    put_range(0..100).await;
+    until(&mut rt, "the first events", |s| s.watch.as_ref().is_some_and(|t| t.received == 100)).await;
+    node.kill();
+    until(&mut rt, "the tail to notice", |s| {
+        matches!(s.watch.as_ref().map(|t| &t.status), Some(TailStatus::Reconnecting { .. }))
+    })
+    .await;
+    tokio::task::block_in_place(|| node.restart());
+    put_range(100..200).await;
+    until(&mut rt, "every event", |s| s.watch.as_ref().is_some_and(|t| t.received >= 200)).await;
+    rt.run_until(Duration::from_millis(300), TICK, |_| false).await;
+    let tail = rt.state.watch.as_ref().expect("tail");
+    let keys: Vec<String> =
+        tail.events.iter().map(|(_, e)| String::from_utf8_lossy(&e.key).into_owned()).collect();
+    let expected: Vec<String> = (0..200).map(|i| format!("/r/{i:03}")).collect();
+    assert_eq!(keys, expected, "every event once, in order");
+    assert!(matches!(tail.status, TailStatus::Watching { .. }), "{:?}", tail.status);
+}

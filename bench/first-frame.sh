@@ -12,9 +12,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 RUNS=${RUNS:-20}
-for tool in etcd etcdctl tmux python3; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is needed (Debian: apt-get install etcd-server etcd-client tmux)" >&2; exit 1; }
-done
+need_tools etcd etcdctl tmux python3
 cargo build --release --quiet
 bin=$PWD/target/release/etcdeck
 

@@ -17,9 +17,7 @@ KEYS=${KEYS:-1000000}
 PAGES=${PAGES:-20}
 SERVER=${SERVER:-etcd}
 [ "$KEYS" -ge 10000 ] || { echo "bench: KEYS must be at least 10000 (the first run browses a 10 000-key prefix)" >&2; exit 1; }
-for tool in etcd etcdctl tmux python3; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is needed (Debian: apt-get install etcd-server etcd-client tmux)" >&2; exit 1; }
-done
+need_tools etcd etcdctl tmux python3
 cargo build --release --quiet
 bin=$PWD/target/release/etcdeck
 
@@ -54,14 +52,8 @@ start=$(date +%s)
   --key-space-size="$KEYS" --key-size=20 --val-size=32 | grep -E 'Requests/sec' | sed 's/^ */load: /'
 echo "load: $KEYS keys into $SERVER in $(( $(date +%s) - start )) s"
 
-screen() { tmux -L "$sock" capture-pane -p -t b; }
-wait_for() { # extended regex, seconds
-  for _ in $(seq $(( $2 * 20 ))); do
-    screen | grep -qE -- "$1" && return 0
-    sleep 0.05
-  done
-  echo "bench: waited $2 s for: $1" >&2; screen >&2; exit 1
-}
+screen() { tmux_screen "$sock" b; }
+wait_for() { tmux_wait "$sock" b "$1" "$2"; } # extended regex, seconds
 
 browse() { # label, how many keys it lists, then the keys to type to open the browser
   local label=$1 total=$2

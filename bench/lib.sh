@@ -19,3 +19,27 @@ wait_healthy() {
   echo "bench: $1 did not become healthy" >&2
   exit 1
 }
+
+# Exits the script unless every named tool is on PATH.
+need_tools() {
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is needed (Debian: apt-get install etcd-server etcd-client tmux)" >&2; exit 1; }
+  done
+}
+
+# The screen of tmux session SESSION on server socket SOCK.
+tmux_screen() {
+  tmux -L "$1" capture-pane -p -t "$2"
+}
+
+# Waits until the screen of SESSION on SOCK matches an extended regex, for up to SECONDS; exits the
+# script with the screen otherwise.
+tmux_wait() { # sock, session, regex, seconds
+  for _ in $(seq $(( $4 * 20 ))); do
+    tmux_screen "$1" "$2" | grep -qE -- "$3" && return 0
+    sleep 0.05
+  done
+  echo "bench: waited $4 s for: $3" >&2
+  tmux_screen "$1" "$2" >&2
+  exit 1
+}

@@ -17,9 +17,7 @@ cd "$(dirname "$0")/.."
 RATE=${RATE:-10000}
 DURATION=${DURATION:-20}
 OPS=${OPS:-10}
-for tool in etcd etcdctl tmux python3; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is needed (Debian: apt-get install etcd-server etcd-client tmux)" >&2; exit 1; }
-done
+need_tools etcd etcdctl tmux python3
 cargo build --release --quiet
 bin=$PWD/target/release/etcdeck
 
@@ -42,14 +40,8 @@ etcd --name watch --data-dir "$work/etcd" --listen-client-urls "$url" --advertis
   --quota-backend-bytes=8589934592 >"$work/etcd.log" 2>&1 & pid=$!
 wait_healthy "$url"
 
-screen() { tmux -L "$sock" capture-pane -p -t w; }
-wait_for() { # extended regex, seconds
-  for _ in $(seq $(( $2 * 20 ))); do
-    screen | grep -qE -- "$1" && return 0
-    sleep 0.05
-  done
-  echo "bench: waited $2 s for: $1" >&2; screen >&2; exit 1
-}
+screen() { tmux_screen "$sock" w; }
+wait_for() { tmux_wait "$sock" w "$1" "$2"; } # extended regex, seconds
 
 tmux -L "$sock" -f /dev/null new-session -d -s w -x 120 -y 40 \
   "env TERM=xterm-256color $bin --endpoints $url --timings 2>$work/timings; echo done; sleep 60"

@@ -55,14 +55,21 @@ enum BenchCommand {
     TxnPut(TxnPutArgs),
 }
 
+/// etcd benchmark's flags common to its commands.
 #[derive(clap::Args)]
-struct PutArgs {
+struct LoadArgs {
     /// gRPC connections the clients share
     #[arg(long, default_value_t = 1)]
     conns: usize,
     /// Concurrent clients, each with one request in flight
     #[arg(long, default_value_t = 1)]
     clients: usize,
+}
+
+#[derive(clap::Args)]
+struct PutArgs {
+    #[command(flatten)]
+    load: LoadArgs,
     /// Puts in all
     #[arg(long, default_value_t = 10000)]
     total: usize,
@@ -85,12 +92,8 @@ struct PutArgs {
 
 #[derive(clap::Args)]
 struct TxnPutArgs {
-    /// gRPC connections the clients share
-    #[arg(long, default_value_t = 1)]
-    conns: usize,
-    /// Concurrent clients, each with one request in flight
-    #[arg(long, default_value_t = 1)]
-    clients: usize,
+    #[command(flatten)]
+    load: LoadArgs,
     /// Total number of txn requests
     #[arg(long, default_value_t = 10000)]
     total: usize,
@@ -184,8 +187,8 @@ fn main() -> ExitCode {
         Some(Command::Bench(command)) => {
             let bench = match command {
                 BenchCommand::Put(args) => etcdeck::app::bench::PutBench {
-                    conns: args.conns,
-                    clients: args.clients,
+                    conns: args.load.conns,
+                    clients: args.load.clients,
                     total: args.total,
                     key_size: args.key_size,
                     val_size: args.val_size,
@@ -195,8 +198,8 @@ fn main() -> ExitCode {
                     txn_ops: None,
                 },
                 BenchCommand::TxnPut(args) => etcdeck::app::bench::PutBench {
-                    conns: args.conns,
-                    clients: args.clients,
+                    conns: args.load.conns,
+                    clients: args.load.clients,
                     total: args.total,
                     key_size: args.key_size,
                     val_size: args.val_size,

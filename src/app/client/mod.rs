@@ -363,7 +363,6 @@ impl Pool {
     async fn write(&self, endpoint: &str, write: &Write) -> Result<WriteOutcome, WriteError> {
         let mut client = self.client(endpoint).await.map_err(WriteError::Unreachable)?;
         let timeout = self.config.command_timeout;
-        let answered = |e: String| WriteError::Answered(e);
         match write {
             Write::Put { key, value, expect, lease } => {
                 let mut granted = None;
@@ -375,7 +374,7 @@ impl Pool {
                     LeaseChoice::New { ttl } => {
                         let resp = with_timeout(timeout, client.lease_grant(*ttl, None))
                             .await
-                            .map_err(WriteError::from_text)?;
+                            .map_err(WriteError::Answered)?;
                         granted = Some(resp.id());
                         options = options.with_lease(resp.id());
                     }
@@ -384,7 +383,7 @@ impl Pool {
                     .when([Compare::mod_revision(key.clone(), CompareOp::Equal, *expect)])
                     .and_then([TxnOp::put(key.clone(), value.clone(), Some(options))])
                     .or_else([TxnOp::get(key.clone(), None)]);
-                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(WriteError::from_text);
+                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(WriteError::Answered);
                 let resp = match resp {
                     Ok(resp) => resp,
                     Err(e) => {
@@ -409,20 +408,11 @@ impl Pool {
                     .when([Compare::mod_revision(key.clone(), CompareOp::Equal, *expect)])
                     .and_then([TxnOp::delete(key.clone(), None)])
                     .or_else([TxnOp::get(key.clone(), None)]);
-                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(WriteError::from_text)?;
+                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(WriteError::Answered)?;
                 if !resp.succeeded() {
                     return Ok(WriteOutcome::Conflict { current: txn_get(&resp) });
                 }
-                let deleted = resp
-                    .op_responses()
-                    .into_iter()
-                    .map(|op| match op {
-                        TxnOpResponse::Delete(d) => d.deleted(),
-                        _ => 0,
-                    })
-                    .sum();
-                let revision = resp.header().map_or(0, |h| h.revision());
-                Ok(WriteOutcome::Done { revision, lease: None, deleted })
+                Ok(deleted(&resp))
             }
             Write::DeletePrefix { prefix, revision, .. } => {
                 let (start, end) = edit::prefix_range(prefix);
@@ -436,10 +426,10 @@ impl Pool {
                         Some(DeleteOptions::new().with_range(end.clone())),
                     )])
                     .or_else([TxnOp::get(start, Some(GetOptions::new().with_range(end).with_count_only()))]);
-                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(answered)?;
-                let ops = resp.op_responses();
+                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(WriteError::Answered)?;
                 if !resp.succeeded() {
-                    let count = ops
+                    let count = resp
+                        .op_responses()
                         .into_iter()
                         .map(|op| match op {
                             TxnOpResponse::Get(g) => g.count(),
@@ -448,15 +438,7 @@ impl Pool {
                         .sum();
                     return Ok(WriteOutcome::PrefixChanged { count });
                 }
-                let deleted = ops
-                    .into_iter()
-                    .map(|op| match op {
-                        TxnOpResponse::Delete(d) => d.deleted(),
-                        _ => 0,
-                    })
-                    .sum();
-                let revision = resp.header().map_or(0, |h| h.revision());
-                Ok(WriteOutcome::Done { revision, lease: None, deleted })
+                Ok(deleted(&resp))
             }
         }
     }
@@ -535,18 +517,25 @@ fn txn_get(resp: &etcd_client::TxnResponse) -> Option<ValueInfo> {
     })
 }
 
-/// Why a write failed: etcd never saw it (another endpoint may be tried), or etcd answered.
+/// Why a write failed: etcd never saw it (another endpoint may be tried), or it may have: etcd
+/// answered, or a timeout or transport error came after the request went out, so the write is not
+/// sent again elsewhere.
 enum WriteError {
     Unreachable(String),
     Answered(String),
 }
 
-impl WriteError {
-    /// A timeout or a transport error may have reached etcd: it is an answer, not unreachable, so
-    /// the write is not sent again elsewhere.
-    fn from_text(e: String) -> WriteError {
-        WriteError::Answered(e)
-    }
+/// A delete that went through: how many keys it deleted, at which revision.
+fn deleted(resp: &etcd_client::TxnResponse) -> WriteOutcome {
+    let deleted = resp
+        .op_responses()
+        .into_iter()
+        .map(|op| match op {
+            TxnOpResponse::Delete(d) => d.deleted(),
+            _ => 0,
+        })
+        .sum();
+    WriteOutcome::Done { revision: resp.header().map_or(0, |h| h.revision()), lease: None, deleted }
 }
 
 /// The reply an effect gets when its worker failed without an answer from etcd.

@@ -65,6 +65,19 @@ pub enum Write {
     DeletePrefix { prefix: Vec<u8>, count: i64, revision: i64 },
 }
 
+impl Dialog {
+    /// The conflict dialog for `write`, with its diffs computed once.
+    pub fn conflict(write: Write, seen: Option<Vec<u8>>, current: Option<ValueInfo>) -> Dialog {
+        let now = current.as_ref().map(|c| c.value.as_slice());
+        let theirs = diff(seen.as_deref(), now);
+        let yours = match &write {
+            Write::Put { value, .. } => diff(now, Some(value)),
+            _ => Vec::new(),
+        };
+        Dialog::Conflict { write, seen, current, theirs, yours }
+    }
+}
+
 impl Write {
     /// The key (or prefix) the write is about.
     pub fn key(&self) -> &[u8] {
@@ -214,7 +227,10 @@ pub fn diff(old: Option<&[u8]>, new: Option<&[u8]>) -> Vec<DiffLine> {
     let new = new.map(shown_lines).unwrap_or_default();
     let old_refs: Vec<&str> = old.iter().map(String::as_str).collect();
     let new_refs: Vec<&str> = new.iter().map(String::as_str).collect();
-    similar::capture_diff_slices(similar::Algorithm::Myers, &old_refs, &new_refs)
+    // A diff of two large, very different values can take long: past the deadline similar gives a
+    // coarser (still correct) diff instead.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+    similar::capture_diff_slices_deadline(similar::Algorithm::Myers, &old_refs, &new_refs, Some(deadline))
         .iter()
         .flat_map(|op| op.iter_changes(&old_refs, &new_refs))
         .map(|change| {
@@ -259,8 +275,15 @@ pub enum Dialog {
     /// The write went out; waiting for etcd.
     Writing { request: u64, write: Write, seen: Option<Vec<u8>> },
     /// The key changed after the user saw it. `seen` is what the user saw (None: no key), `current`
-    /// what etcd holds now; agreeing writes again against `current`.
-    Conflict { write: Write, seen: Option<Vec<u8>>, current: Option<ValueInfo> },
+    /// what etcd holds now; agreeing writes again against `current`. `theirs` diffs seen → current,
+    /// `yours` current → the value the write puts (empty for a delete).
+    Conflict {
+        write: Write,
+        seen: Option<Vec<u8>>,
+        current: Option<ValueInfo>,
+        theirs: Vec<DiffLine>,
+        yours: Vec<DiffLine>,
+    },
     /// Keys under the prefix changed after they were counted; agreeing counts again.
     PrefixChanged { prefix: Vec<u8>, count: i64 },
 }

@@ -319,9 +319,20 @@ pub struct HistoryPane {
     pub selected: usize,
     /// The version the diff starts from; None: the one before `selected`.
     pub base: Option<usize>,
+    /// The diff of `pair()`, made when the selection changes rather than at every frame.
+    pub diff: Vec<crate::app::edit::DiffLine>,
 }
 
 impl HistoryPane {
+    /// Makes the diff of the versions now selected.
+    pub fn refresh_diff(&mut self) {
+        let versions = self.result.as_ref().and_then(|r| r.as_ref().ok()).map(|r| &r.versions);
+        self.diff = match (self.pair(), versions) {
+            (Some((old, new)), Some(v)) => crate::app::edit::diff(Some(&v[old].value), Some(&v[new].value)),
+            _ => Vec::new(),
+        };
+    }
+
     /// (older, newer) of the two versions diffed, as indexes into `versions`.
     pub fn pair(&self) -> Option<(usize, usize)> {
         let versions = &self.result.as_ref()?.as_ref().ok()?.versions;
@@ -646,7 +657,7 @@ impl KeyBrowser {
             return None;
         }
         let info = pane.info()?.clone();
-        pane.history = Some(HistoryPane { request, result: None, selected: 0, base: None });
+        pane.history = Some(HistoryPane { request, result: None, selected: 0, base: None, diff: Vec::new() });
         Some(KeyRequest::History { request, key: info.key, mod_revision: info.mod_revision })
     }
 
@@ -661,6 +672,7 @@ impl KeyBrowser {
                 }
                 history
             }));
+            h.refresh_diff();
         }
     }
 
@@ -912,6 +924,7 @@ mod tests {
             result: Some(Ok(KeyHistory { versions: vec![v(9), v(7), v(4)], end: "created".into() })),
             selected: 0,
             base: None,
+            diff: Vec::new(),
         };
         assert_eq!(h.pair(), Some((1, 0)));
         h.selected = 2;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::app::edit::WriteOutcome;
 use crate::app::keys::{KeyHistory, KeyPage, ValueRead};
-use crate::app::watch::WatchReport;
+use crate::app::watch::{Ack, WatchReport};
 
 /// Identifies one refresh round; ids only grow.
 pub type RefreshId = u64;
@@ -135,6 +135,6 @@ pub enum Msg {
     Written { request: u64, result: Result<WriteOutcome, String> },
     /// (keys under the prefix, the revision they were counted at).
     PrefixCount { request: u64, result: Result<(i64, i64), String> },
-    /// News from a tail's watch.
-    Watch { tail: u64, report: WatchReport },
+    /// News from a tail's watch; `ack` is released once it is applied.
+    Watch { tail: u64, report: WatchReport, ack: Ack },
 }

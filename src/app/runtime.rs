@@ -52,7 +52,14 @@ impl Runtime {
                 self.pages_answered.push(asked);
             }
         }
+        let ack = match &input {
+            Input::Msg(Msg::Watch { ack, .. }) => Some(ack.clone()),
+            _ => None,
+        };
         let effects = update(&mut self.state, input);
+        if let Some(ack) = ack {
+            ack.release();
+        }
         for effect in &effects {
             if let Effect::Keys(KeyRequest::List { request, .. }) = effect {
                 self.pages_asked.insert(*request, Instant::now());

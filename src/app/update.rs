@@ -177,7 +177,8 @@ fn parse_revision(text: &str) -> Result<i64, String> {
 /// Keys typed while a dialog is open.
 fn on_dialog_key(state: &mut State, key: Typed) -> Vec<Effect> {
     let Some(dialog) = state.dialog.take() else { return Vec::new() };
-    let yes = matches!(key, Typed::Enter | Typed::Char('y') | Typed::Char('Y'));
+    let deliberate_yes = matches!(key, Typed::Char('y') | Typed::Char('Y'));
+    let yes = deliberate_yes || key == Typed::Enter;
     let no = matches!(key, Typed::Esc | Typed::Char('n') | Typed::Char('N'));
     match dialog {
         Dialog::Confirm { write, seen, diff, typed: Some(mut typed) } => {
@@ -201,11 +202,16 @@ fn on_dialog_key(state: &mut State, key: Typed) -> Vec<Effect> {
             state.dialog = Some(Dialog::Confirm { write, seen, diff, typed: Some(typed) });
         }
         Dialog::Confirm { write, seen, .. } if yes => return start_write(state, write, seen),
-        Dialog::Conflict { write, current, .. } if yes => {
+        // A conflict appears while the user may still be typing: only a deliberate y goes on.
+        Dialog::Conflict { write: Write::Delete { .. }, current: None, .. } if yes || no => {
+            state.notice = Some("nothing to delete: the key is gone already".into());
+            return reload_value(state);
+        }
+        Dialog::Conflict { write, current, .. } if deliberate_yes => {
             let seen = current.as_ref().map(|c| c.value.clone());
             return start_write(state, write.against(current.as_ref()), seen);
         }
-        Dialog::PrefixChanged { prefix, .. } if yes => return count_for_delete(state, prefix),
+        Dialog::PrefixChanged { prefix, .. } if deliberate_yes => return count_for_delete(state, prefix),
         Dialog::Confirm { write, .. } | Dialog::Conflict { write, .. } if no => {
             state.notice = Some(format!("cancelled: {}", write.describe()));
             // What is on screen may be out of date: read it again.
@@ -310,13 +316,18 @@ fn on_selected_key(state: &mut State, what: Then) -> Vec<Effect> {
     if refuse_write(state) {
         return Vec::new();
     }
-    // The value on screen is what the user sees and acts on.
-    if state.keys.value.as_ref().is_some_and(|p| p.info().is_some()) {
-        return then(state, what);
-    }
-    match state.keys.key_at(state.keys.selected).cloned() {
-        Some(key) => state.keys.open_key(key, Some(what)).map(Effect::Keys).into_iter().collect(),
-        None => {
+    // The selected key, whose value must be on screen before anything is written: what the user
+    // saw is what the write compares against. With a directory (or nothing loaded) selected, the
+    // key in the pane.
+    let pane = state.keys.value.as_ref();
+    let shown = pane.filter(|p| p.info().is_some()).map(|p| p.key.clone());
+    match (state.keys.key_at(state.keys.selected).cloned(), shown) {
+        (Some(selected), Some(shown)) if selected == shown => then(state, what),
+        (None, Some(_)) => then(state, what),
+        (Some(selected), _) => {
+            state.keys.open_key(selected, Some(what)).map(Effect::Keys).into_iter().collect()
+        }
+        (None, None) => {
             state.notice = Some("select a key first".into());
             Vec::new()
         }
@@ -507,9 +518,11 @@ fn on_key_browser_action(state: &mut State, action: Action) -> Option<Vec<Effect
                 if let Some(p) = state.keys.value.as_mut() {
                     p.history = None;
                 }
+                return Some(Vec::new());
             }
             _ => return on_key_browser_action_plain(state, action).or(Some(Vec::new())),
         }
+        h.refresh_diff();
         return Some(Vec::new());
     }
     match action {
@@ -708,6 +721,12 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Value { request, result } => {
             return match state.keys.on_value(request, result) {
+                // The user went on to something else while the value was on its way: a dialog
+                // opened now would take keys typed for that.
+                Some(_) if state.dialog.is_some() || state.input.is_some() => {
+                    state.notice = Some("the value arrived while you were busy: nothing done".into());
+                    effects
+                }
                 Some(next) => then(state, next),
                 None => effects,
             };
@@ -743,7 +762,7 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             }
             return effects;
         }
-        Msg::Watch { tail, report } => {
+        Msg::Watch { tail, report, .. } => {
             if let Some(t) = state.watch.as_mut().filter(|t| t.id == tail) {
                 t.on_report(report);
             }
@@ -829,7 +848,7 @@ fn on_written(state: &mut State, request: u64, result: Result<WriteOutcome, Stri
             effects
         }
         Ok(WriteOutcome::Conflict { current }) => {
-            state.dialog = Some(Dialog::Conflict { write, seen, current });
+            state.dialog = Some(Dialog::conflict(write, seen, current));
             Vec::new()
         }
         Ok(WriteOutcome::PrefixChanged { count }) => {
@@ -1668,7 +1687,11 @@ mod tests {
         };
         update(
             &mut state,
-            Input::Msg(Msg::Watch { tail: 1, report: crate::app::watch::WatchReport::Status(status) }),
+            Input::Msg(Msg::Watch {
+                tail: 1,
+                report: crate::app::watch::WatchReport::Status(status),
+                ack: Default::default(),
+            }),
         );
         let effects = update(&mut state, Input::Action(Action::Open));
         assert_eq!(
@@ -1680,7 +1703,52 @@ mod tests {
         );
         // A report of the stopped tail is dropped.
         let late = crate::app::watch::WatchReport::Status(TailStatus::Failed("gone".into()));
-        update(&mut state, Input::Msg(Msg::Watch { tail: 1, report: late }));
+        update(&mut state, Input::Msg(Msg::Watch { tail: 1, report: late, ack: Default::default() }));
         assert_eq!(state.watch.as_ref().map(|t| t.status.clone()), Some(TailStatus::Starting));
+    }
+
+    #[test]
+    fn a_value_that_arrives_while_the_user_types_something_else_opens_no_dialog() {
+        let mut state = fixtures::healthy();
+        update(&mut state, Input::Action(Action::SwitchView));
+        let page = KeyPage { rows: vec![Row::key(&b"k"[..])], more: false, revision: 7 };
+        update(&mut state, Input::Msg(Msg::KeyPage { request: 1, result: Ok(page) }));
+        let effects = update(&mut state, Input::Action(Action::Delete));
+        let [Effect::Keys(crate::app::keys::KeyRequest::Value { request, .. })] = effects[..] else {
+            panic!("{effects:?}")
+        };
+        // The user moved on to typing a new key before the value came.
+        update(&mut state, Input::Action(Action::New));
+        let read = Ok(Some(ValueRead { info: info(b"v", 5), lease_ttl: None }));
+        update(&mut state, Input::Msg(Msg::Value { request, result: read }));
+        assert_eq!(state.dialog, None, "no delete dialog under the line being typed");
+        assert!(matches!(state.input.as_ref().map(|l| &l.prompt), Some(Prompt::NewKey)));
+    }
+
+    #[test]
+    fn only_a_deliberate_y_overwrites_after_a_conflict() {
+        let mut state = with_value_open();
+        update(&mut state, Input::Action(Action::Edit));
+        type_text(&mut state, "-mine");
+        enter(&mut state);
+        let (request, _) = written(&update(&mut state, Input::Typed(Typed::Enter)));
+        let conflict = Ok(WriteOutcome::Conflict { current: Some(info(b"theirs", 6)) });
+        update(&mut state, Input::Msg(Msg::Written { request, result: conflict }));
+        assert!(update(&mut state, Input::Typed(Typed::Enter)).is_empty(), "Enter does not overwrite");
+        assert!(matches!(state.dialog, Some(Dialog::Conflict { .. })));
+        let (_, write) = written(&update(&mut state, Input::Typed(Typed::Char('y'))));
+        assert!(matches!(write, Write::Put { expect: 6, .. }));
+    }
+
+    #[test]
+    fn a_write_acts_on_the_selected_key_not_on_an_older_pane() {
+        let mut state = with_value_open(); // "k" is open; "z" is the next row.
+        update(&mut state, Input::Action(Action::Down));
+        let effects = update(&mut state, Input::Action(Action::Delete));
+        assert!(
+            matches!(&effects[..], [Effect::Keys(crate::app::keys::KeyRequest::Value { key, .. })] if key == b"z"),
+            "the selected key is read first: {effects:?}"
+        );
+        assert_eq!(state.dialog, None);
     }
 }

@@ -10,6 +10,34 @@ use crate::app::keys::display_bytes;
 pub const RING: usize = 10_000;
 /// Bytes of a value kept for its preview.
 pub const PREVIEW: usize = 120;
+/// Bytes of a key kept (keys can be 1.5 MiB; a ring of them must stay small).
+pub const KEY_PREVIEW: usize = 256;
+
+/// The flow control between a tail's worker and the console: the worker marks it when it sends a
+/// batch and sends no other until the console has applied that one and released it. Meanwhile the
+/// worker keeps reading etcd's stream into its own bounded batch, so memory stays bounded however
+/// long the console is busy (an editor open, say).
+#[derive(Debug, Clone, Default)]
+pub struct Ack(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Ack {
+    /// Marks a batch as sent; false if the previous one is still unapplied.
+    pub fn take(&self) -> bool {
+        !self.0.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// The console applied the batch.
+    pub fn release(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Flow control is not part of what a message says.
+impl PartialEq for Ack {
+    fn eq(&self, _: &Ack) -> bool {
+        true
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -31,7 +59,10 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TailEvent {
     pub kind: EventKind,
+    /// The key, cut to KEY_PREVIEW bytes.
     pub key: Vec<u8>,
+    /// The key's full size.
+    pub key_len: usize,
     pub mod_revision: i64,
     pub value: Vec<u8>,
     /// The value's full size (the preview may be cut).
@@ -44,6 +75,11 @@ impl TailEvent {
     /// Keeps the first PREVIEW bytes of a value.
     pub fn preview(value: &[u8]) -> Vec<u8> {
         value[..value.len().min(PREVIEW)].to_vec()
+    }
+
+    /// Keeps the first KEY_PREVIEW bytes of a key.
+    pub fn key_preview(key: &[u8]) -> Vec<u8> {
+        key[..key.len().min(KEY_PREVIEW)].to_vec()
     }
 
     /// Whether the row matches a local filter (case-sensitive substring of key or value preview).
@@ -200,6 +236,7 @@ mod tests {
         TailEvent {
             kind: EventKind::Put,
             key: key.as_bytes().to_vec(),
+            key_len: key.len(),
             mod_revision: rev,
             value: b"v".to_vec(),
             value_len: 1,
@@ -232,6 +269,15 @@ mod tests {
         tail.toggle_pause();
         tail.filter.clear();
         assert_eq!(tail.visible().count(), 3);
+    }
+
+    #[test]
+    fn a_batch_is_sent_only_after_the_one_before_was_applied() {
+        let ack = Ack::default();
+        assert!(ack.take(), "the first batch goes");
+        assert!(!ack.take(), "the next waits");
+        ack.release();
+        assert!(ack.take());
     }
 
     #[test]

@@ -573,16 +573,16 @@ mod tests {
     fn a_write_conflict_shows_what_changed_meanwhile_100x30() {
         use crate::app::edit::{Dialog, LeaseChoice, Write};
         let mut state = browsing(b"replicas: 3");
-        state.dialog = Some(Dialog::Conflict {
-            write: Write::Put {
+        state.dialog = Some(Dialog::conflict(
+            Write::Put {
                 key: b"/registry/pods/default/web-0".to_vec(),
                 value: b"replicas: 5".to_vec(),
                 expect: 4200,
                 lease: LeaseChoice::Keep,
             },
-            seen: Some(b"replicas: 3".to_vec()),
-            current: Some(value_info(b"replicas: 4", 4231, 10)),
-        });
+            Some(b"replicas: 3".to_vec()),
+            Some(value_info(b"replicas: 4", 4231, 10)),
+        ));
         insta::assert_snapshot!(draw(&state, 100, 30));
     }
 
@@ -642,7 +642,7 @@ mod tests {
         let mut state = browsing(b"replicas: 5\nimage: web:1.2");
         if let Some(pane) = state.keys.value.as_mut() {
             let current = pane.info().cloned().expect("value");
-            pane.history = Some(HistoryPane {
+            let mut history = HistoryPane {
                 request: 9,
                 result: Some(Ok(KeyHistory {
                     versions: vec![
@@ -654,7 +654,10 @@ mod tests {
                 })),
                 selected: 0,
                 base: None,
-            });
+                diff: Vec::new(),
+            };
+            history.refresh_diff();
+            pane.history = Some(history);
         }
         insta::assert_snapshot!(draw(&state, 100, 30));
     }
@@ -670,6 +673,7 @@ mod tests {
             .map(|i| TailEvent {
                 kind: if i % 5 == 4 { EventKind::Delete } else { EventKind::Put },
                 key: format!("/svc/web-{}", i % 3).into_bytes(),
+                key_len: 10,
                 mod_revision: 5001 + i,
                 value: format!("{{\"ready\":{}}}", i % 2 == 0).into_bytes(),
                 value_len: 14,

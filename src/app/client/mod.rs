@@ -23,7 +23,7 @@ use crate::app::edit::{self, LeaseChoice, Write, WriteOutcome};
 use crate::app::effect::Effect;
 use crate::app::keys::{self, display_bytes, KeyHistory, KeyPage, KeyRequest, Row, ValueInfo, ValueRead};
 use crate::app::msg::{Alarm, MemberInfo, MemberList, Msg, StatusInfo};
-use crate::app::watch::{TailStatus, WatchReport};
+use crate::app::watch::{Ack, TailStatus, WatchReport};
 
 /// Runs effects. Cheap to clone; clones share the connection pool.
 #[derive(Clone)]
@@ -80,11 +80,14 @@ impl Worker {
     }
 }
 
+/// An endpoint URL, and whether the client requires a leader (watch tails' do).
+type ClientKey = (String, bool);
+
 /// One etcd-client per endpoint URL, created on first use and kept, so each refresh reuses the
 /// connection (and its HTTP/2 session) instead of dialing again.
 struct Pool {
     config: ConnectConfig,
-    clients: Mutex<HashMap<String, Arc<OnceCell<Client>>>>,
+    clients: Mutex<HashMap<ClientKey, Arc<OnceCell<Client>>>>,
     /// The running watch tails' tasks, by tail id.
     tails: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
 }
@@ -124,6 +127,7 @@ impl Pool {
                 report: WatchReport::Status(TailStatus::Failed(
                     "internal error: watch effect misrouted".into(),
                 )),
+                ack: Ack::default(),
             },
             Effect::Editor { key, .. } | Effect::Copy { bytes: key, .. } => Msg::Value {
                 request: 0,
@@ -187,11 +191,20 @@ impl Pool {
     }
 
     async fn client(&self, endpoint: &str) -> Result<Client, String> {
+        self.pooled(endpoint, false).await
+    }
+
+    /// The client watch tails use: it requires a leader.
+    async fn watch_client(&self, endpoint: &str) -> Result<Client, String> {
+        self.pooled(endpoint, true).await
+    }
+
+    async fn pooled(&self, endpoint: &str, require_leader: bool) -> Result<Client, String> {
         let cell = {
             let mut clients = self.clients.lock().map_err(|_| "connection pool poisoned".to_string())?;
-            clients.entry(endpoint.to_string()).or_default().clone()
+            clients.entry((endpoint.to_string(), require_leader)).or_default().clone()
         };
-        let client = cell.get_or_try_init(|| connect(&self.config, endpoint)).await?;
+        let client = cell.get_or_try_init(|| connect_with(&self.config, endpoint, require_leader)).await?;
         Ok(client.clone())
     }
 
@@ -261,19 +274,23 @@ impl Pool {
         // Keys can be up to 1.5 MiB: a reply over gRPC's 4 MiB message limit is asked for again
         // with half the limit, down to one key.
         let mut limit = keys::PAGE;
+        // In a tree, keys that collapse into directories are read only to be skipped: after a read
+        // that was mostly that, the next reads ask for a few keys, not a page.
+        let mut probe = keys::PAGE;
         loop {
             let (bound, last) = keys::subtree_end(prefix, &cursor, depth);
             let options = GetOptions::new()
                 .with_range(bound.clone())
                 .with_keys_only()
                 .with_serializable()
-                .with_limit(limit.min(keys::PAGE - rows.len() as i64))
+                .with_limit(limit.min(probe).min(keys::PAGE - rows.len() as i64))
                 .with_revision(revision);
             let left = deadline.saturating_duration_since(Instant::now());
             let resp = match tokio::time::timeout(left, client.get(cursor.clone(), Some(options))).await {
                 Err(_) => return Err(deadline_exceeded(self.config.command_timeout)),
                 Ok(Err(etcd_client::Error::GRpcStatus(s)))
                     if limit > 1
+                        && (s.message().contains("too large") || s.message().contains("larger than"))
                         && matches!(s.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted) =>
                 {
                     limit /= 2;
@@ -285,6 +302,7 @@ impl Pool {
             if revision == 0 {
                 revision = resp.header().map_or(0, |h| h.revision());
             }
+            let before = rows.len();
             for kv in resp.kvs() {
                 let row = match tree {
                     Some(sep) => keys::tree_row(prefix, sep, kv.key()),
@@ -296,6 +314,8 @@ impl Pool {
                 }
                 rows.push(row);
             }
+            let read = resp.kvs().len();
+            probe = if read >= 16 && (rows.len() - before) * 4 < read { 16 } else { keys::PAGE };
             if rows.len() as i64 >= keys::PAGE {
                 return Ok(KeyPage { rows, more: true, revision });
             }
@@ -374,7 +394,7 @@ impl Pool {
                     LeaseChoice::New { ttl } => {
                         let resp = with_timeout(timeout, client.lease_grant(*ttl, None))
                             .await
-                            .map_err(WriteError::Answered)?;
+                            .map_err(write_error)?;
                         granted = Some(resp.id());
                         options = options.with_lease(resp.id());
                     }
@@ -383,21 +403,25 @@ impl Pool {
                     .when([Compare::mod_revision(key.clone(), CompareOp::Equal, *expect)])
                     .and_then([TxnOp::put(key.clone(), value.clone(), Some(options))])
                     .or_else([TxnOp::get(key.clone(), None)]);
-                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(WriteError::Answered);
-                let resp = match resp {
+                let resp = match with_timeout(timeout, client.txn(txn)).await {
                     Ok(resp) => resp,
+                    // The put may have landed: revoking its lease would delete the key. The lease
+                    // is left to expire by its TTL.
                     Err(e) => {
-                        // The key did not get the lease granted for it: give it back.
-                        if let Some(id) = granted {
-                            let _ = with_timeout(timeout, client.lease_revoke(id)).await;
-                        }
-                        return Err(e);
+                        return Err(match granted {
+                            Some(id) => WriteError::Answered(format!(
+                                "{e} (the put may or may not have been made; lease {id:x} granted for it \
+                                 expires on its own if not)"
+                            )),
+                            None => write_error(e),
+                        })
                     }
                 };
                 if resp.succeeded() {
                     let revision = resp.header().map_or(0, |h| h.revision());
                     return Ok(WriteOutcome::Done { revision, lease: granted, deleted: 0 });
                 }
+                // The compare failed, so nothing was put: the lease granted for it goes back.
                 if let Some(id) = granted {
                     let _ = with_timeout(timeout, client.lease_revoke(id)).await;
                 }
@@ -408,7 +432,7 @@ impl Pool {
                     .when([Compare::mod_revision(key.clone(), CompareOp::Equal, *expect)])
                     .and_then([TxnOp::delete(key.clone(), None)])
                     .or_else([TxnOp::get(key.clone(), None)]);
-                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(WriteError::Answered)?;
+                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(write_error)?;
                 if !resp.succeeded() {
                     return Ok(WriteOutcome::Conflict { current: txn_get(&resp) });
                 }
@@ -426,7 +450,7 @@ impl Pool {
                         Some(DeleteOptions::new().with_range(end.clone())),
                     )])
                     .or_else([TxnOp::get(start, Some(GetOptions::new().with_range(end).with_count_only()))]);
-                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(WriteError::Answered)?;
+                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(write_error)?;
                 if !resp.succeeded() {
                     let count = resp
                         .op_responses()
@@ -525,6 +549,15 @@ enum WriteError {
     Answered(String),
 }
 
+/// A write's error: a connection that could not be made means etcd never saw the write.
+fn write_error(e: String) -> WriteError {
+    if e.contains("tcp connect error") || e.contains("Connection refused") {
+        WriteError::Unreachable(e)
+    } else {
+        WriteError::Answered(e)
+    }
+}
+
 /// A delete that went through: how many keys it deleted, at which revision.
 fn deleted(resp: &etcd_client::TxnResponse) -> WriteOutcome {
     let deleted = resp
@@ -555,7 +588,7 @@ fn failed(effect: Effect, error: String) -> Msg {
         Effect::Write { request, .. } => Msg::Written { request, result: Err(error) },
         Effect::CountPrefix { request, .. } => Msg::PrefixCount { request, result: Err(error) },
         Effect::Watch { tail, .. } | Effect::StopWatch { tail } => {
-            Msg::Watch { tail, report: WatchReport::Status(TailStatus::Failed(error)) }
+            Msg::Watch { tail, report: WatchReport::Status(TailStatus::Failed(error)), ack: Ack::default() }
         }
         Effect::Editor { .. } | Effect::Copy { .. } => Msg::Value { request: 0, result: Err(error) },
     }
@@ -633,8 +666,20 @@ fn status_text(status: &tonic::Status) -> String {
 
 /// A client for one endpoint with the connection flags' timeouts, TLS and credentials.
 pub async fn connect(config: &ConnectConfig, endpoint: &str) -> Result<Client, String> {
+    connect_with(config, endpoint, false).await
+}
+
+/// As `connect`; with `require_leader`, etcd refuses (and ends watches) while the member has no
+/// leader, as etcdctl's watch asks, so a tail on a member cut off from the cluster fails over
+/// instead of waiting silently.
+async fn connect_with(
+    config: &ConnectConfig,
+    endpoint: &str,
+    require_leader: bool,
+) -> Result<Client, String> {
     let channel = channel(config, endpoint)?;
-    let mut options = ConnectOptions::new().with_connect_timeout(config.dial_timeout);
+    let mut options =
+        ConnectOptions::new().with_connect_timeout(config.dial_timeout).with_require_leader(require_leader);
     if let Some((user, password)) = &config.credentials {
         // A member restart drops simple tokens and JWTs expire: authenticate again when
         // etcd says the token is invalid, instead of failing until etcdeck restarts.

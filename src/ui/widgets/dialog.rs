@@ -91,7 +91,7 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &Dialog, theme: &Theme) {
             }
             (" confirm ".to_string(), lines, theme.title)
         }
-        Dialog::Conflict { write, seen, current } => {
+        Dialog::Conflict { write, current, theirs, yours, .. } => {
             let key = display_bytes(write.key());
             let mut lines = vec![Line::from(Span::styled(
                 format!("{key} changed after you read it."),
@@ -107,18 +107,12 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &Dialog, theme: &Theme) {
                 label,
             )));
             lines.push(Line::default());
-            lines.extend(diff_lines(
-                &edit::diff(seen.as_deref(), current.as_ref().map(|c| c.value.as_slice())),
-                theme,
-            ));
+            lines.extend(diff_lines(theirs, theme));
             lines.push(Line::default());
             let retry = match write {
-                Write::Put { value, .. } => {
+                Write::Put { .. } => {
                     lines.push(Line::from(Span::styled("Your change against what is there now:", label)));
-                    lines.extend(diff_lines(
-                        &edit::diff(current.as_ref().map(|c| c.value.as_slice()), Some(value)),
-                        theme,
-                    ));
+                    lines.extend(diff_lines(yours, theme));
                     lines.push(Line::default());
                     "y: write yours over it · n/esc: keep theirs"
                 }
@@ -144,7 +138,7 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &Dialog, theme: &Theme) {
     };
     let width = area.width.saturating_sub(4).min(100);
     let max_height = area.height.saturating_sub(2);
-    if lines.len() as u16 + 2 > max_height {
+    if lines.len().saturating_add(2) > max_height as usize {
         // Keep the last line (the keys) visible: cut the diff in the middle.
         let keep_tail = 3usize;
         let room = (max_height as usize).saturating_sub(2 + keep_tail + 1);

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::edit::{self, DiffLine};
+use crate::app::edit::DiffLine;
 use crate::app::keys::{display_bytes, value_lines, KeyBrowser, ValueFormat, ValuePane};
 use crate::ui::theme::Theme;
 
@@ -291,7 +291,7 @@ fn render_history(frame: &mut Frame, top: Rect, bottom: Rect, pane: &ValuePane, 
     let (title, body) = match (h.pair(), versions) {
         (Some((old, new)), Some(v)) => (
             format!(" diff rev {} → rev {} ", v[old].mod_revision, v[new].mod_revision),
-            diff_lines(&edit::diff(Some(&v[old].value), Some(&v[new].value)), theme),
+            diff_lines(&h.diff, theme),
         ),
         _ => (
             " diff ".to_string(),

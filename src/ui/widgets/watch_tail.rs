@@ -55,7 +55,7 @@ pub fn render(frame: &mut Frame, area: Rect, tail: &WatchTail, theme: &Theme) {
             EventKind::Put => (Style::default().fg(theme.healthy), "PUT   "),
             EventKind::Delete => (Style::default().fg(theme.down), "DELETE"),
         };
-        let mut text = format!(" {:>8}  {}", e.mod_revision, display_bytes(&e.key));
+        let mut text = format!(" {:>8}  {}", e.mod_revision, preview(&e.key, e.key_len));
         if e.kind == EventKind::Put {
             text.push_str(&format!(" = {}", preview(&e.value, e.value_len)));
         }

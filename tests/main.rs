@@ -11,6 +11,7 @@ mod console_edit;
 mod console_tmux;
 mod dashboard_etcd;
 mod node_api;
+mod node_cluster;
 mod node_etcdctl;
 mod node_kv;
 mod node_process;

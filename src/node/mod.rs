@@ -8,6 +8,7 @@ pub mod command;
 pub mod compactor;
 pub mod config;
 pub mod error;
+pub mod idutil;
 pub mod lease;
 pub mod metrics;
 pub mod mvcc;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::proto::{PbClusterServer, PbKvServer, PbLeaseServer, PbMaintenanceServer, PbWatchServer};
@@ -12,7 +13,9 @@ use tonic::transport::Server;
 
 use crate::node::compactor;
 use crate::node::config::{ClusterState, NodeConfig};
+use crate::node::error::NodeError;
 use crate::node::raft::driver::{self, Handle};
+use crate::node::raft::transport::{self, Peer, PeerNet, Transport};
 use crate::node::rpc::authority::AuthorityFix;
 use crate::node::rpc::cluster::ClusterService;
 use crate::node::rpc::http::HttpLayer;
@@ -21,6 +24,7 @@ use crate::node::rpc::lease::{expire_leases, IdGen, LeaseService};
 use crate::node::rpc::maintenance::MaintenanceService;
 use crate::node::rpc::watch::{WatchService, PROGRESS_INTERVAL};
 use crate::node::rpc::{Ctx, Identity};
+use raft::eraftpb::Message as RaftMessage;
 
 /// gRPC accepts this much more than --max-request-bytes (etcd's grpcOverheadBytes), so an oversized
 /// request is refused by the node with etcd's text rather than by the transport.
@@ -47,6 +51,32 @@ pub struct MemberIdentity {
     pub cluster_id: String,
     pub initial_cluster_token: String,
     pub peer_urls: Vec<String>,
+    /// The members the cluster was bootstrapped with (this one included). Files written before
+    /// peers existed have none: the member alone.
+    #[serde(default)]
+    pub members: Vec<InitialMember>,
+}
+
+/// A member of the bootstrap configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitialMember {
+    pub name: String,
+    pub id: String,
+    pub peer_urls: Vec<String>,
+}
+
+impl MemberIdentity {
+    /// The bootstrap members: (ID, name, peer URLs).
+    pub fn member_list(&self) -> Result<Vec<(u64, String, Vec<String>)>, ServerError> {
+        if self.members.is_empty() {
+            let id = parse_hex(&self.member_id, "member ID")?;
+            return Ok(vec![(id, self.name.clone(), self.peer_urls.clone())]);
+        }
+        self.members
+            .iter()
+            .map(|m| Ok((parse_hex(&m.id, "member ID")?, m.name.clone(), m.peer_urls.clone())))
+            .collect()
+    }
 }
 
 /// etcd's member ID: the first 8 bytes (big-endian) of SHA-1 over the sorted peer URLs and the token.
@@ -78,28 +108,38 @@ fn first_u64(digest: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// The member this configuration bootstraps (a single-member cluster: node II adds peers).
+/// The member this configuration bootstraps, and the cluster: IDs as etcd derives them, from each
+/// member's peer URLs and the token.
 fn new_identity(c: &NodeConfig) -> Result<MemberIdentity, ServerError> {
     if c.initial_cluster_state == ClusterState::Existing {
         return Err(ServerError::Config(
-            "--initial-cluster-state=existing: joining a cluster needs peers, which this node does not run yet"
+            "--initial-cluster-state=existing: joining a running cluster needs member add, which this node \
+             does not support yet"
                 .into(),
         ));
     }
-    if c.initial_cluster.len() > 1 {
-        return Err(ServerError::Config(format!(
-            "--initial-cluster names {} members; this node runs single-member clusters only",
-            c.initial_cluster.len()
-        )));
-    }
+    let members: Vec<InitialMember> = c
+        .initial_cluster
+        .iter()
+        .map(|(name, urls)| {
+            let peer_urls: Vec<String> = urls.iter().map(ToString::to_string).collect();
+            InitialMember {
+                name: name.clone(),
+                id: format!("{:x}", member_id(&peer_urls, &c.initial_cluster_token)),
+                peer_urls,
+            }
+        })
+        .collect();
     let peer_urls: Vec<String> = c.initial_advertise_peer_urls.iter().map(ToString::to_string).collect();
     let id = member_id(&peer_urls, &c.initial_cluster_token);
+    let ids: Vec<u64> = members.iter().map(|m| u64::from_str_radix(&m.id, 16).unwrap_or_default()).collect();
     Ok(MemberIdentity {
         name: c.name.clone(),
         member_id: format!("{id:x}"),
-        cluster_id: format!("{:x}", cluster_id(&[id])),
+        cluster_id: format!("{:x}", cluster_id(&ids)),
         initial_cluster_token: c.initial_cluster_token.clone(),
         peer_urls,
+        members,
     })
 }
 
@@ -253,6 +293,52 @@ impl Default for Timers {
     }
 }
 
+/// Publishes this member's name and client URLs through raft, as etcd does once it serves, so every
+/// member's MemberList shows them; retried until it lands, skipped when already there.
+async fn publish(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let me = ctx.identity.member_id;
+    let wanted = (ctx.name.clone(), ctx.client_urls.clone());
+    loop {
+        let current = ctx.handle.read_store().ok().and_then(|s| s.attributes().get(&me).cloned());
+        if current.as_ref() == Some(&wanted) {
+            return;
+        }
+        let member = etcd_client::proto::PbMember {
+            id: me,
+            name: wanted.0.clone(),
+            client_ur_ls: wanted.1.clone(),
+            ..Default::default()
+        };
+        if ctx.handle.write(driver::Write::Publish(member)).await.is_ok() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The host a URL names, as dialled or bound ("localhost" is the IPv4 loopback, as for etcd's
+/// default URLs).
+fn dial_host(host: &str) -> &str {
+    if host == "localhost" {
+        "127.0.0.1"
+    } else {
+        host
+    }
+}
+
+/// "host:port" for binding or dialling a URL (IPv6 hosts in brackets).
+fn host_port(u: &crate::node::urls::EtcdUrl) -> String {
+    let host = dial_host(&u.host);
+    if host.contains(':') {
+        format!("[{host}]:{}", u.port)
+    } else {
+        format!("{host}:{}", u.port)
+    }
+}
+
 /// Starts a node: claims the data dir, starts raft, binds every client URL and serves.
 pub async fn start(c: &NodeConfig) -> Result<Running, ServerError> {
     start_with(c, Timers::default()).await
@@ -266,6 +352,31 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     let member_id = parse_hex(&claimed.identity.member_id, "member ID")?;
     let cluster_id = parse_hex(&claimed.identity.cluster_id, "cluster ID")?;
     let election_ticks = (c.election_timeout.as_millis() / c.heartbeat_interval.as_millis().max(1)) as usize;
+    let members = claimed.identity.member_list()?;
+    let peers: Vec<Peer> = members
+        .iter()
+        .filter(|(id, _, _)| *id != member_id)
+        .filter_map(|(id, _, urls)| {
+            let u = crate::node::urls::EtcdUrl::parse(urls.first()?).ok()?;
+            Some(Peer { id: *id, addr: host_port(&u) })
+        })
+        .collect();
+    // Outgoing peer connections come from the host this member advertises.
+    let bind_host = c.initial_advertise_peer_urls.first().map(|u| dial_host(&u.host).to_string());
+    let transport = (!peers.is_empty()).then(|| {
+        let net: Arc<dyn Transport> = PeerNet::start(cluster_id, member_id, bind_host, &peers);
+        net
+    });
+    // Bound before raft starts, so a peer's first messages find the port open.
+    let mut peer_listeners = Vec::new();
+    if transport.is_some() {
+        for u in &c.listen_peer_urls {
+            match tokio::net::TcpListener::bind(host_port(u)).await {
+                Ok(l) => peer_listeners.push(l),
+                Err(e) => return Err(ServerError::Listen { url: u.to_string(), why: e.to_string() }),
+            }
+        }
+    }
     let options = driver::Options {
         member_id,
         heartbeat: c.heartbeat_interval,
@@ -273,6 +384,10 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         wal_dir: c.wal_dir(),
         max_request_bytes: c.max_request_bytes as usize,
         snapshot_count: c.snapshot_count,
+        voters: members.iter().map(|(id, _, _)| *id).collect(),
+        transport,
+        // etcd's request timeout: 5 s and two election timeouts.
+        request_timeout: Duration::from_secs(5) + c.election_timeout * 2,
     };
     let data_dir = c.data_dir.clone();
     let handle = tokio::task::spawn_blocking(move || driver::start(&data_dir, options))
@@ -287,21 +402,38 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         name: c.name.clone(),
         peer_urls: claimed.identity.peer_urls.clone(),
         client_urls: c.advertise_client_urls.iter().map(ToString::to_string).collect(),
+        members: members.clone(),
     };
-    // Serve once this member leads and has applied what its log holds (etcd serves after its
-    // ReadyNotify); for a single member that takes one raft round.
-    if let Err(e) = handle.read_index().await {
-        let h = handle.clone();
-        let _ = tokio::task::spawn_blocking(move || h.stop()).await;
-        return Err(dir_error(&c.data_dir, format!("raft did not start: {e}")));
-    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for listener in peer_listeners {
+        let h = handle.clone();
+        let deliver: Arc<dyn Fn(RaftMessage) + Send + Sync> = Arc::new(move |m| h.step(m));
+        servers.push(tokio::spawn(transport::serve(
+            listener,
+            cluster_id,
+            member_id,
+            deliver,
+            stopped.clone(),
+        )));
+    }
+    // Serve once a leader is known and this member has applied what its log holds (etcd serves
+    // after its ReadyNotify). A member of a cluster waits for its quorum for as long as it takes.
+    loop {
+        match handle.read_index().await {
+            Ok(_) => break,
+            Err(NodeError::Timeout) => continue,
+            Err(e) => {
+                let _ = stop.send(true);
+                let h = handle.clone();
+                let _ = tokio::task::spawn_blocking(move || h.stop()).await;
+                return Err(dir_error(&c.data_dir, format!("raft did not start: {e}")));
+            }
+        }
+    }
     let mut listeners = Vec::new();
     for u in &c.listen_client_urls {
-        let host = if u.host == "localhost" { "127.0.0.1" } else { u.host.as_str() };
-        let addr =
-            format!("{}:{}", if host.contains(':') { format!("[{host}]") } else { host.to_string() }, u.port);
-        match tokio::net::TcpListener::bind(&addr).await {
+        match tokio::net::TcpListener::bind(host_port(u)).await {
             Ok(l) => listeners.push(l),
             Err(e) => {
                 let h = handle.clone();
@@ -312,7 +444,6 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     }
     let max_message = c.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
     let mut client_addrs = Vec::new();
-    let mut servers = Vec::new();
     for listener in listeners {
         client_addrs.push(
             listener.local_addr().map_err(|e| ServerError::Listen { url: "?".into(), why: e.to_string() })?,
@@ -359,6 +490,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
                 .await;
         }));
     }
+    servers.push(tokio::spawn(publish(ctx.clone(), stopped.clone())));
     servers.push(tokio::spawn(expire_leases(ctx.clone(), stopped.clone())));
     servers.push(tokio::spawn(compactor::run(
         ctx.clone(),

@@ -71,7 +71,7 @@ pub fn etcd_tools() -> Option<EtcdTools> {
     Some(EtcdTools { etcd: etcd?, etcdctl: etcdctl? })
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -354,6 +354,15 @@ impl EtcdeckNode {
     /// As `start`, on a data dir the caller keeps.
     pub fn start_in(name: &str, data_dir: &Path, extra: &[&str]) -> Self {
         let client_url = format!("http://127.0.0.1:{}", free_port());
+        let mut node = Self::spawn_at(name, data_dir, &client_url, extra);
+        node.wait_serving(Duration::from_secs(20));
+        node
+    }
+
+    /// Starts a node serving clients on `client_url` without waiting for it to serve (a cluster's
+    /// members serve once a quorum of them runs).
+    pub fn spawn_at(name: &str, data_dir: &Path, client_url: &str, extra: &[&str]) -> Self {
+        let client_url = client_url.to_string();
         let mut args = vec![
             format!("--name={name}"),
             format!("--data-dir={}", data_dir.display()),
@@ -374,7 +383,6 @@ impl EtcdeckNode {
             _dir: None,
         };
         node.spawn();
-        node.wait_serving(Duration::from_secs(20));
         node
     }
 

@@ -7,6 +7,7 @@
 //!   as etcd lays out its bbolt "key" bucket, so a scan in key order replays history in order;
 //! - `l` + lease ID (8 bytes, big-endian) -> the lease's granted TTL in seconds;
 //! - `a` + member ID (8 bytes) + alarm type (4 bytes) -> an active alarm;
+//! - `p` + member ID (8 bytes) -> the attributes the member published (JSON: name, client URLs);
 //! - `m` + name -> bookkeeping: the compacted revision and the applied raft index.
 //!
 //! The key index (every key's generations of revisions) lives in memory and is rebuilt from the
@@ -21,6 +22,7 @@ use crate::node::mvcc::key_index::{KeyIndex, Revision};
 const RECORD: u8 = b'k';
 const LEASE: u8 = b'l';
 const ALARM: u8 = b'a';
+const MEMBER: u8 = b'p';
 // Bookkeeping keys start with `m`, after every record key (`k`).
 const META_COMPACTED: &[u8] = b"mcompacted";
 const META_CONSISTENT_INDEX: &[u8] = b"mconsistent_index";
@@ -105,6 +107,8 @@ pub struct Store {
     consistent_index: u64,
     leases: BTreeMap<i64, LeaseRecord>,
     alarms: BTreeSet<(u64, i32)>,
+    /// What each member published once it started: (name, client URLs).
+    attributes: BTreeMap<u64, (String, Vec<String>)>,
     /// Bytes of keys and values stored, history included (what a defragmentation would keep).
     in_use: u64,
     /// The changes of the last committed transaction, for the watch hub.
@@ -148,6 +152,7 @@ impl Store {
             consistent_index: 0,
             leases: BTreeMap::new(),
             alarms: BTreeSet::new(),
+            attributes: BTreeMap::new(),
             in_use: 0,
             events: Vec::new(),
             group: None,
@@ -166,6 +171,13 @@ impl Store {
             let alarm = k.get(9..13).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes);
             let alarm = alarm.ok_or_else(|| MvccError::Corrupt(format!("bad alarm {k:?}")))?;
             store.alarms.insert((member as u64, alarm));
+        }
+        for item in store.tree.scan_prefix([MEMBER]) {
+            let (k, v) = item?;
+            let id = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad member key {k:?}")))?;
+            let (name, urls): (String, Vec<String>) = serde_json::from_slice(&v)
+                .map_err(|e| MvccError::Corrupt(format!("bad attributes of member {id:x}: {e}")))?;
+            store.attributes.insert(id as u64, (name, urls));
         }
         // Which lease each live key is attached to: its newest record says.
         let mut attached: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
@@ -233,6 +245,11 @@ impl Store {
 
     pub fn leases(&self) -> &BTreeMap<i64, LeaseRecord> {
         &self.leases
+    }
+
+    /// What members published: (name, client URLs) by member ID.
+    pub fn attributes(&self) -> &BTreeMap<u64, (String, Vec<String>)> {
+        &self.attributes
     }
 
     /// Active alarms: (member ID, alarm type as etcd numbers them).
@@ -640,6 +657,15 @@ impl WriteTxn<'_> {
 
     pub fn alarms(&self) -> Vec<(u64, i32)> {
         self.store.alarms.iter().copied().collect()
+    }
+
+    /// Records what a member published (etcd's publish: its name and client URLs).
+    pub fn set_attributes(&mut self, member: u64, name: &str, client_urls: &[String]) {
+        let mut key = vec![MEMBER];
+        key.extend_from_slice(&member.to_be_bytes());
+        let value = serde_json::to_vec(&(name, client_urls)).unwrap_or_default();
+        self.ops.push((key, Some(value)));
+        self.store.attributes.insert(member, (name.to_string(), client_urls.to_vec()));
     }
 
     /// Raises or clears an alarm.

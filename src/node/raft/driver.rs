@@ -4,7 +4,11 @@
 //! apply what that committed, answer reads whose index is applied. A write is answered only after
 //! its entry is durable and applied.
 //!
-//! This is the single-member path (issue 3); peers, their messages and snapshots arrive with node II.
+//! With peers, raft's messages go out through the transport (those raft allows before the
+//! fdatasync, then the rest after it) and peers' messages come in as commands. A follower hands
+//! proposals and read requests to the leader through raft; every member applies every entry, and
+//! the member a write was proposed on answers it when it applies it. Proposals and reads that no
+//! leader takes fail with etcd's "request timed out" after the request timeout.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,19 +19,22 @@ use std::time::{Duration, Instant};
 use etcd_client::proto::{
     PbAlarmMember, PbAlarmRequest, PbAlarmResponse, PbCompactionRequest, PbCompactionResponse,
     PbDeleteRequest, PbDeleteResponse, PbLeaseGrantRequest, PbLeaseGrantResponse, PbLeaseRevokeRequest,
-    PbLeaseRevokeResponse, PbPutRequest, PbPutResponse, PbTxnOpRequest, PbTxnRequest, PbTxnResponse,
+    PbLeaseRevokeResponse, PbMember, PbPutRequest, PbPutResponse, PbTxnOpRequest, PbTxnRequest,
+    PbTxnResponse,
 };
 use prost::Message;
-use raft::eraftpb::{ConfState, Entry};
+use raft::eraftpb::{ConfState, Entry, Message as RaftMessage};
 use raft::{Config, RawNode, StateRole};
 use tokio::sync::oneshot;
 
 use crate::node::error::NodeError;
+use crate::node::idutil::IdGen;
 use crate::node::lease::{Lessor, MAX_LEASE_TTL};
 use crate::node::metrics::{inc, Metrics};
 use crate::node::mvcc::apply::{self, header};
 use crate::node::mvcc::store::Store;
 use crate::node::raft::storage::{LogStore, LogStoreError};
+use crate::node::raft::transport::Transport;
 use crate::node::watch::Hub;
 
 /// etcd's AlarmType and AlarmRequest.AlarmAction numbers.
@@ -48,6 +55,8 @@ pub enum Write {
     LeaseGrant(PbLeaseGrantRequest),
     LeaseRevoke(PbLeaseRevokeRequest),
     Alarm(PbAlarmRequest),
+    /// A member's attributes, published once it serves (etcd's publish): ID, name, client URLs.
+    Publish(PbMember),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +68,7 @@ pub enum WriteResponse {
     LeaseGrant(PbLeaseGrantResponse),
     LeaseRevoke(PbLeaseRevokeResponse),
     Alarm(PbAlarmResponse),
+    Published,
 }
 
 const PUT: u8 = 1;
@@ -68,6 +78,7 @@ const COMPACT: u8 = 4;
 const LEASE_GRANT: u8 = 5;
 const LEASE_REVOKE: u8 = 6;
 const ALARM: u8 = 7;
+const PUBLISH: u8 = 8;
 
 impl Write {
     /// Whether the write adds data, so is refused while the NOSPACE alarm is raised (etcd's capped
@@ -99,6 +110,7 @@ impl Write {
             Write::LeaseGrant(r) => (LEASE_GRANT, r.encode_to_vec()),
             Write::LeaseRevoke(r) => (LEASE_REVOKE, r.encode_to_vec()),
             Write::Alarm(r) => (ALARM, r.encode_to_vec()),
+            Write::Publish(m) => (PUBLISH, m.encode_to_vec()),
         };
         let mut out = Vec::with_capacity(9 + body.len());
         out.push(kind);
@@ -122,6 +134,7 @@ impl Write {
             LEASE_GRANT => Write::LeaseGrant(PbLeaseGrantRequest::decode(body).map_err(err)?),
             LEASE_REVOKE => Write::LeaseRevoke(PbLeaseRevokeRequest::decode(body).map_err(err)?),
             ALARM => Write::Alarm(PbAlarmRequest::decode(body).map_err(err)?),
+            PUBLISH => Write::Publish(PbMember::decode(body).map_err(err)?),
             kind => return Err(format!("unknown entry kind {kind}")),
         };
         Ok((id, write))
@@ -139,6 +152,8 @@ enum Command {
     ReadIndex {
         reply: Reply<u64>,
     },
+    /// A message from a peer.
+    Step(RaftMessage),
     Stop,
 }
 
@@ -211,6 +226,11 @@ impl Handle {
         }
     }
 
+    /// Hands a peer's message to raft.
+    pub fn step(&self, message: RaftMessage) {
+        let _ = self.tx.send(Command::Step(message));
+    }
+
     /// Waits until the store has applied everything committed when the call was made (ReadIndex).
     pub async fn read_index(&self) -> Result<u64, NodeError> {
         let (reply, rx) = oneshot::channel();
@@ -242,6 +262,12 @@ pub struct Options {
     /// Applied entries between snapshots (etcd's --snapshot-count): then the store is made durable
     /// and the raft log entries it holds are dropped.
     pub snapshot_count: u64,
+    /// Every voting member, this one included.
+    pub voters: Vec<u64>,
+    /// Where messages to peers go (None: a single member).
+    pub transport: Option<Arc<dyn Transport>>,
+    /// How long a proposal or a read may wait for raft before etcd's "request timed out".
+    pub request_timeout: Duration,
 }
 
 impl Options {
@@ -254,6 +280,9 @@ impl Options {
             wal_dir: data_dir.join("member").join("wal"),
             max_request_bytes: 1536 * 1024,
             snapshot_count: 100_000,
+            voters: vec![member_id],
+            transport: None,
+            request_timeout: Duration::from_secs(7),
         }
     }
 }
@@ -262,10 +291,13 @@ impl Options {
 pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, DriverError> {
     // The log first: reading it changes nothing, so a damaged log is reported before the store (whose
     // opening writes) is touched.
-    let log = LogStore::open(
-        &options.wal_dir,
-        ConfState { voters: vec![options.member_id], ..ConfState::default() },
-    )?;
+    let mut voters = options.voters.clone();
+    if !voters.contains(&options.member_id) {
+        voters.push(options.member_id);
+    }
+    voters.sort_unstable();
+    let single = voters.len() == 1;
+    let log = LogStore::open(&options.wal_dir, ConfState { voters, ..ConfState::default() })?;
     let store = Store::open(&data_dir.join("member").join("snap").join("db"))?;
     // The recorded commit may lag what the store applied (it is written without a sync): raft
     // restarts from the lower of the two, and entries the store already holds are skipped.
@@ -288,8 +320,10 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     };
     let logger = slog::Logger::root(slog::Discard, slog::o!());
     let mut raw = RawNode::new(&config, log, &logger)?;
-    // A single member need not wait an election timeout to lead.
-    raw.campaign()?;
+    if single {
+        // A single member need not wait an election timeout to lead.
+        raw.campaign()?;
+    }
     let hub = Arc::new(Hub::new(store.current_revision()));
     let election = options.heartbeat * options.election_ticks as u32;
     let lessor = Arc::new(Lessor::new(election));
@@ -308,7 +342,9 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         store: store.clone(),
         rx,
         heartbeat: options.heartbeat,
-        next_id: 1,
+        ids: IdGen::new(options.member_id),
+        transport: options.transport.clone(),
+        request_timeout: options.request_timeout,
         waiting: Vec::new(),
         pending: HashMap::new(),
         reads: Vec::new(),
@@ -344,14 +380,17 @@ struct Driver {
     store: Arc<RwLock<Store>>,
     rx: Receiver<Command>,
     heartbeat: Duration,
-    next_id: u64,
-    /// Proposals that arrived before this member led.
-    waiting: Vec<(Write, Reply<WriteResponse>)>,
-    pending: HashMap<u64, Reply<WriteResponse>>,
+    /// Proposal and read IDs, unique across the cluster (the member ID is in them).
+    ids: IdGen,
+    transport: Option<Arc<dyn Transport>>,
+    request_timeout: Duration,
+    /// Proposals that arrived while no leader was known, with when they arrived.
+    waiting: Vec<(Write, Reply<WriteResponse>, Instant)>,
+    pending: HashMap<u64, (Reply<WriteResponse>, Instant)>,
     /// ReadIndex requests raft answered: (index, reply), served once applied reaches index.
     reads: Vec<(u64, Reply<u64>)>,
-    read_waiting: HashMap<u64, Reply<u64>>,
-    reads_before_commit: Vec<Reply<u64>>,
+    read_waiting: HashMap<u64, (Reply<u64>, Instant)>,
+    reads_before_commit: Vec<(Reply<u64>, Instant)>,
     snapshot_count: u64,
     /// The log holds entries after this index.
     snapshot_index: u64,
@@ -385,6 +424,7 @@ impl Driver {
             if Instant::now() >= next_tick {
                 self.raw.tick();
                 next_tick = Instant::now() + self.heartbeat;
+                self.expire_requests();
             }
             if let Err(e) = self.on_ready() {
                 // Storage failed: etcd stops here too. Fail everything waiting, then stop.
@@ -397,52 +437,99 @@ impl Driver {
     fn handle(&mut self, cmd: Command) {
         match cmd {
             Command::Propose { write, reply } => {
-                if self.raw.raft.state == StateRole::Leader {
-                    self.propose(write, reply);
+                if self.raw.raft.leader_id != 0 {
+                    self.propose(write, reply, Instant::now());
                 } else {
-                    self.waiting.push((write, reply));
+                    self.waiting.push((write, reply, Instant::now()));
                 }
             }
             Command::ReadIndex { reply } => {
-                self.reads_before_commit.push(reply);
+                self.reads_before_commit.push((reply, Instant::now()));
                 self.issue_reads();
+            }
+            Command::Step(message) => {
+                // A message raft cannot take (from an unknown member, say) is dropped.
+                let _ = self.raw.step(message);
             }
             Command::Stop => {}
         }
     }
 
-    /// raft-rs drops a ReadIndex until the leader has committed an entry of its own term: hold
-    /// reads until then.
-    fn issue_reads(&mut self) {
-        let r = &self.raw.raft;
-        if r.state != StateRole::Leader || !r.commit_to_current_term() {
-            return;
+    /// Fails proposals and reads that waited longer than the request timeout (no leader took them,
+    /// or a leader change lost them), with etcd's error.
+    fn expire_requests(&mut self) {
+        let limit = self.request_timeout;
+        let old = |at: &Instant| at.elapsed() >= limit;
+        let expired: Vec<u64> =
+            self.pending.iter().filter(|(_, (_, at))| old(at)).map(|(id, _)| *id).collect();
+        for id in expired {
+            if let Some((reply, _)) = self.pending.remove(&id) {
+                let _ = reply.send(Err(NodeError::Timeout));
+            }
         }
-        for reply in std::mem::take(&mut self.reads_before_commit) {
-            let id = self.next_id;
-            self.next_id += 1;
-            self.raw.read_index(id.to_le_bytes().to_vec());
-            self.read_waiting.insert(id, reply);
+        let (gone, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.waiting).into_iter().partition(|w| old(&w.2));
+        self.waiting = keep;
+        for (_, reply, _) in gone {
+            let _ = reply.send(Err(NodeError::Timeout));
+        }
+        let (gone, keep): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.reads_before_commit).into_iter().partition(|r| old(&r.1));
+        self.reads_before_commit = keep;
+        for (reply, _) in gone {
+            let _ = reply.send(Err(NodeError::Timeout));
+        }
+        let expired: Vec<u64> =
+            self.read_waiting.iter().filter(|(_, (_, at))| old(at)).map(|(id, _)| *id).collect();
+        for id in expired {
+            if let Some((reply, _)) = self.read_waiting.remove(&id) {
+                let _ = reply.send(Err(NodeError::Timeout));
+            }
         }
     }
 
-    fn propose(&mut self, write: Write, reply: Reply<WriteResponse>) {
-        let id = self.next_id;
-        self.next_id += 1;
+    /// raft-rs drops a ReadIndex until the leader has committed an entry of its own term: hold
+    /// reads until then. A follower passes them to the leader it knows.
+    fn issue_reads(&mut self) {
+        let r = &self.raw.raft;
+        let ready = match r.state {
+            StateRole::Leader => r.commit_to_current_term(),
+            _ => r.leader_id != 0,
+        };
+        if !ready {
+            return;
+        }
+        for (reply, at) in std::mem::take(&mut self.reads_before_commit) {
+            let id = self.ids.next() as u64;
+            self.raw.read_index(id.to_le_bytes().to_vec());
+            self.read_waiting.insert(id, (reply, at));
+        }
+    }
+
+    fn propose(&mut self, write: Write, reply: Reply<WriteResponse>, at: Instant) {
+        let id = self.ids.next() as u64;
         match self.raw.propose(vec![], write.encode(id)) {
             Ok(()) => {
-                self.pending.insert(id, reply);
+                self.pending.insert(id, (reply, at));
             }
+            // No leader after all (it just went): wait for the next one.
+            Err(raft::Error::ProposalDropped) => self.waiting.push((write, reply, at)),
             Err(e) => {
                 let _ = reply.send(Err(NodeError::Storage(format!("raft: {e}"))));
             }
         }
     }
 
+    fn send(&self, messages: Vec<RaftMessage>) {
+        if let (Some(t), false) = (&self.transport, messages.is_empty()) {
+            t.send(messages);
+        }
+    }
+
     fn on_ready(&mut self) -> Result<(), DriverError> {
-        if self.raw.raft.state == StateRole::Leader && !self.waiting.is_empty() {
-            for (write, reply) in std::mem::take(&mut self.waiting) {
-                self.propose(write, reply);
+        if self.raw.raft.leader_id != 0 && !self.waiting.is_empty() {
+            for (write, reply, at) in std::mem::take(&mut self.waiting) {
+                self.propose(write, reply, at);
             }
         }
         if !self.raw.has_ready() {
@@ -454,9 +541,11 @@ impl Driver {
         if self.status.leader.swap(leader, Ordering::Relaxed) != leader && leader != 0 {
             inc(&self.metrics.leader_changes);
         }
+        // What raft lets go before the fdatasync (a leader's appends) goes now.
+        self.send(ready.take_messages());
         for rs in ready.take_read_states() {
             let id = rs.request_ctx.as_slice().try_into().map(u64::from_le_bytes).unwrap_or(0);
-            if let Some(reply) = self.read_waiting.remove(&id) {
+            if let Some((reply, _)) = self.read_waiting.remove(&id) {
                 self.reads.push((rs.index, reply));
             }
         }
@@ -466,7 +555,10 @@ impl Driver {
             self.raw.mut_store().persist(ready.entries(), ready.hs())?;
             self.metrics.wal_fsync.observe(started.elapsed());
         }
+        // Votes and acknowledgements go only once what they vouch for is durable.
+        self.send(ready.take_persisted_messages());
         let mut light = self.raw.advance(ready);
+        self.send(light.take_messages());
         if let Some(commit) = light.commit_index() {
             self.raw.mut_store().set_commit(commit)?;
         }
@@ -548,7 +640,7 @@ impl Driver {
         drop(store);
         for (id, revision, events, result) in done {
             self.hub.publish(revision, events);
-            if let Some(reply) = self.pending.remove(&id) {
+            if let Some((reply, _)) = self.pending.remove(&id) {
                 let _ = reply.send(result);
             }
         }
@@ -557,19 +649,19 @@ impl Driver {
 
     fn fail_all(&mut self, why: &str) {
         self.status.leader.store(0, Ordering::Relaxed);
-        for (_, reply) in self.pending.drain() {
+        for (_, (reply, _)) in self.pending.drain() {
             let _ = reply.send(Err(NodeError::Storage(why.to_string())));
         }
-        for (_, reply) in self.waiting.drain(..) {
+        for (_, reply, _) in self.waiting.drain(..) {
             let _ = reply.send(Err(NodeError::Storage(why.to_string())));
         }
         for (_, reply) in self.reads.drain(..) {
             let _ = reply.send(Err(NodeError::Storage(why.to_string())));
         }
-        for reply in self.reads_before_commit.drain(..) {
+        for (reply, _) in self.reads_before_commit.drain(..) {
             let _ = reply.send(Err(NodeError::Storage(why.to_string())));
         }
-        for (_, reply) in self.read_waiting.drain() {
+        for (_, (reply, _)) in self.read_waiting.drain() {
             let _ = reply.send(Err(NodeError::Storage(why.to_string())));
         }
     }
@@ -676,6 +768,12 @@ fn apply_write_once(
             }
             txn.commit(at)?;
             Ok(WriteResponse::Alarm(PbAlarmResponse { header: None, alarms }))
+        }
+        Write::Publish(m) => {
+            let mut txn = store.write();
+            txn.set_attributes(m.id, &m.name, &m.client_ur_ls);
+            txn.commit(at)?;
+            Ok(WriteResponse::Published)
         }
         Write::Compact(r) => {
             // A failed compaction still consumes its entry: record the index.

@@ -1,5 +1,5 @@
-//! The Cluster service for a cluster of one: MemberList. Membership changes need the peer transport
-//! of node II; until then they are refused with a status that says so.
+//! The Cluster service: MemberList of the bootstrap members, with what each published once it
+//! started. Membership changes are refused with a status that says so until they are built.
 
 use etcd_client::proto::{
     PbClusterService, PbMember, PbMemberAddRequest, PbMemberAddResponse, PbMemberListRequest,
@@ -15,9 +15,7 @@ pub struct ClusterService {
 }
 
 fn single_member() -> Status {
-    Status::unimplemented(
-        "etcdeck: this node runs a single-member cluster; membership changes are not supported",
-    )
+    Status::unimplemented("etcdeck: membership changes are not supported yet (the cluster is static)")
 }
 
 #[tonic::async_trait]
@@ -47,15 +45,31 @@ impl PbClusterService for ClusterService {
         &self,
         _: Request<PbMemberListRequest>,
     ) -> Result<Response<PbMemberListResponse>, Status> {
-        let member = PbMember {
-            id: self.ctx.identity.member_id,
-            name: self.ctx.name.clone(),
-            peer_ur_ls: self.ctx.peer_urls.clone(),
-            client_ur_ls: self.ctx.client_urls.clone(),
-            is_learner: false,
-        };
+        let published = self.ctx.handle.read_store()?.attributes().clone();
+        let members = self
+            .ctx
+            .members
+            .iter()
+            .map(|(id, name, peer_urls)| {
+                // A member that has not published yet shows as etcd shows it: no name, no client URLs.
+                let (name, client_urls) = match published.get(id) {
+                    Some((name, urls)) => (name.clone(), urls.clone()),
+                    None if *id == self.ctx.identity.member_id => {
+                        (name.clone(), self.ctx.client_urls.clone())
+                    }
+                    None => (String::new(), Vec::new()),
+                };
+                PbMember {
+                    id: *id,
+                    name,
+                    peer_ur_ls: peer_urls.clone(),
+                    client_ur_ls: client_urls,
+                    is_learner: false,
+                }
+            })
+            .collect();
         // etcd's MemberList header carries no revision.
-        Ok(Response::new(PbMemberListResponse { header: self.ctx.header(0), members: vec![member] }))
+        Ok(Response::new(PbMemberListResponse { header: self.ctx.header(0), members }))
     }
 
     async fn member_promote(

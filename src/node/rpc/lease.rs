@@ -2,7 +2,6 @@
 //! from the leader's lessor clock, as in etcd.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use etcd_client::proto::{
     PbLeaseGrantRequest, PbLeaseGrantResponse, PbLeaseKeepAliveRequest, PbLeaseKeepAliveResponse,
@@ -17,27 +16,7 @@ use crate::node::lease::MAX_LEASE_TTL;
 use crate::node::raft::driver::{Write, WriteResponse};
 use crate::node::rpc::{mismatched, Ctx};
 
-/// etcd's request ID generator (pkg/idutil): the member ID's low 16 bits, then the start time in
-/// milliseconds (40 bits), then a counter; lease IDs are its values with the sign bit cleared.
-pub struct IdGen {
-    next: AtomicU64,
-}
-
-impl IdGen {
-    pub fn new(member_id: u64) -> Self {
-        let millis = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let prefix = (member_id & 0xffff) << 48;
-        let suffix = (millis & ((1 << 40) - 1)) << 8;
-        IdGen { next: AtomicU64::new(prefix | suffix) }
-    }
-
-    pub fn next(&self) -> i64 {
-        ((self.next.fetch_add(1, Ordering::Relaxed) + 1) & ((1 << 63) - 1)) as i64
-    }
-}
+pub use crate::node::idutil::IdGen;
 
 pub struct LeaseService {
     pub ctx: Ctx,

@@ -43,6 +43,8 @@ pub struct Ctx {
     pub name: String,
     pub peer_urls: Vec<String>,
     pub client_urls: Vec<String>,
+    /// The cluster's members as bootstrapped: (ID, name, peer URLs).
+    pub members: Vec<(u64, String, Vec<String>)>,
 }
 
 /// etcd's per-request quota cost: what a put adds besides its key and value (etcd's quota.go).
@@ -107,8 +109,8 @@ impl Ctx {
             WriteResponse::Compact(r) => &mut r.header,
             WriteResponse::LeaseGrant(r) => &mut r.header,
             WriteResponse::LeaseRevoke(r) => &mut r.header,
-            // etcd answers alarms without a header.
-            WriteResponse::Alarm(_) => return Ok(resp),
+            // etcd answers alarms without a header; publishing is internal.
+            WriteResponse::Alarm(_) | WriteResponse::Published => return Ok(resp),
         };
         self.identity.fill(header, self.handle.raft_term());
         Ok(resp)

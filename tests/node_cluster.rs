@@ -1,0 +1,288 @@
+//! etcdeck nodes as a raft cluster: static bootstrap on loopback, writes through any member, a killed
+//! leader replaced, a restarted member caught up, and etcd's own IDs for the same configuration.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{etcd_tools, free_port, without_etcdctl_env, EtcdeckNode};
+
+/// A cluster of etcdeck processes on loopback, stopped with this handle.
+struct NodeCluster {
+    nodes: Vec<EtcdeckNode>,
+    _dir: tempfile::TempDir,
+}
+
+impl NodeCluster {
+    /// Starts `n` members named n1.. with --initial-cluster and `token`, then waits until each serves.
+    fn start(n: usize, token: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let peers: Vec<String> = (0..n).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
+        let initial: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("n{}={p}", i + 1)).collect();
+        let initial = initial.join(",");
+        let nodes: Vec<EtcdeckNode> = (0..n)
+            .map(|i| {
+                let client = format!("http://127.0.0.1:{}", free_port());
+                let extra = [
+                    format!("--listen-peer-urls={}", peers[i]),
+                    format!("--initial-advertise-peer-urls={}", peers[i]),
+                    format!("--initial-cluster={initial}"),
+                    format!("--initial-cluster-token={token}"),
+                ];
+                let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+                EtcdeckNode::spawn_at(
+                    &format!("n{}", i + 1),
+                    &dir.path().join(format!("n{}", i + 1)),
+                    &client,
+                    &extra,
+                )
+            })
+            .collect();
+        let mut cluster = NodeCluster { nodes, _dir: dir };
+        for node in &mut cluster.nodes {
+            node.wait_serving(Duration::from_secs(30));
+        }
+        cluster
+    }
+
+    fn urls(&self, skip: Option<usize>) -> Vec<String> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, n)| n.client_url.clone())
+            .collect()
+    }
+}
+
+fn etcdctl(etcdctl: &Path, endpoints: &[String], args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(etcdctl);
+    without_etcdctl_env(&mut cmd);
+    let out = cmd
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", endpoints.join(",")))
+        .arg("--command-timeout=5s")
+        .args(args)
+        .output()
+        .expect("run etcdctl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// (member ID, leader ID, revision) from `etcdctl endpoint status -w json` of one endpoint.
+fn status(etcdctl_bin: &Path, endpoint: &str) -> Option<(u64, u64, i64)> {
+    let (ok, out, _) = etcdctl(etcdctl_bin, &[endpoint.to_string()], &["endpoint", "status", "-w", "json"]);
+    if !ok {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+    let s = &v.as_array()?.first()?["Status"];
+    Some((s["header"]["member_id"].as_u64()?, s["leader"].as_u64()?, s["header"]["revision"].as_i64()?))
+}
+
+/// The HashKV of every endpoint at `revision`.
+fn hashes(etcdctl_bin: &Path, endpoints: &[String], revision: i64) -> Vec<String> {
+    endpoints
+        .iter()
+        .map(|ep| {
+            let rev = revision.to_string();
+            let (ok, out, err) =
+                etcdctl(etcdctl_bin, std::slice::from_ref(ep), &["endpoint", "hashkv", "--rev", &rev]);
+            assert!(ok, "hashkv on {ep}: {err}");
+            out.split(", ").nth(1).unwrap_or_default().trim().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn three_members_elect_replicate_survive_a_killed_leader_and_catch_up() {
+    let Some(tools) = etcd_tools() else { return };
+    let ctl = tools.etcdctl.as_path();
+    let mut cluster = NodeCluster::start(3, "etcdeck-cluster-test");
+    let all = cluster.urls(None);
+
+    // The runbook commands, unchanged.
+    let (ok, out, err) = etcdctl(ctl, &all[..1], &["member", "list", "-w", "table"]);
+    assert!(ok, "{err}");
+    for i in 1..=3 {
+        assert!(out.contains(&format!(" n{i} |")), "every member published its name:\n{out}");
+    }
+    for url in &all {
+        assert!(out.contains(url.as_str()), "and its client URL {url}:\n{out}");
+    }
+    let (ok, out, err) = etcdctl(ctl, &all[..1], &["endpoint", "health", "--cluster"]);
+    // etcdctl 3.4 prints health results on stderr.
+    assert!(ok, "{err}");
+    assert_eq!(format!("{out}{err}").matches("is healthy").count(), 3, "{out}{err}");
+    let (ok, out, err) = etcdctl(ctl, &all[..1], &["endpoint", "status", "--cluster", "-w", "table"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.matches(" true |").count(), 1, "exactly one leader:\n{out}");
+
+    // The console's dashboard reads it as it reads etcd: every member up and healthy, one leader.
+    let out =
+        crate::support::etcdeck().args(["status", "--endpoints", &all[0]]).output().expect("etcdeck status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for i in 1..=3 {
+        assert!(text.contains(&format!("n{i}")), "{text}");
+    }
+
+    // Writes through every member (followers forward), read back linearizably from every member.
+    for (i, url) in all.iter().enumerate() {
+        let (ok, _, err) =
+            etcdctl(ctl, std::slice::from_ref(url), &["put", &format!("k{i}"), &format!("v{i}")]);
+        assert!(ok, "put through {url}: {err}");
+    }
+    for url in &all {
+        let (ok, out, err) =
+            etcdctl(ctl, std::slice::from_ref(url), &["get", "k", "--prefix", "--print-value-only"]);
+        assert!(ok, "{err}");
+        assert_eq!(out, "v0\nv1\nv2\n", "on {url}");
+    }
+
+    // Kill the leader: the other two elect one and take writes.
+    let leader_id = status(ctl, &all[0]).expect("status").1;
+    let leader =
+        (0..3).find(|i| status(ctl, &all[*i]).is_some_and(|s| s.0 == leader_id)).expect("the leader");
+    cluster.nodes[leader].kill();
+    let killed = Instant::now();
+    let rest = cluster.urls(Some(leader));
+    let new_leader = loop {
+        let leaders: Vec<u64> = rest.iter().filter_map(|ep| status(ctl, ep)).map(|s| s.1).collect();
+        if leaders.len() == 2 && leaders[0] == leaders[1] && leaders[0] != 0 && leaders[0] != leader_id {
+            break leaders[0];
+        }
+        assert!(killed.elapsed() < Duration::from_secs(20), "no new leader: {leaders:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("new leader {new_leader:x} {:?} after the leader was killed", killed.elapsed());
+    for i in 0..20 {
+        let (ok, _, err) = etcdctl(ctl, &rest, &["put", &format!("after/{i:02}"), "x"]);
+        assert!(ok, "a write on the majority: {err}");
+    }
+
+    // The killed member comes back and catches up: every member has the same data at the same
+    // revision.
+    cluster.nodes[leader].restart();
+    let revision = status(ctl, &rest[0]).expect("status").2;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while status(ctl, &all[leader]).map(|s| s.2) != Some(revision) {
+        assert!(Instant::now() < deadline, "the restarted member did not catch up to {revision}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let h = hashes(ctl, &all, revision);
+    assert!(h.iter().all(|x| x == &h[0]) && !h[0].is_empty(), "HashKV at {revision}: {h:?}");
+    let (ok, out, err) =
+        etcdctl(ctl, &all[leader..=leader], &["get", "after/", "--prefix", "--keys-only", "--consistency=s"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.lines().filter(|l| !l.is_empty()).count(),
+        20,
+        "the restarted member has every write:\n{out}"
+    );
+}
+
+#[test]
+fn five_members_keep_taking_writes_with_two_down() {
+    let Some(tools) = etcd_tools() else { return };
+    let ctl = tools.etcdctl.as_path();
+    let mut cluster = NodeCluster::start(5, "etcdeck-five");
+    cluster.nodes[3].kill();
+    cluster.nodes[4].kill();
+    let rest: Vec<String> = cluster.urls(None)[..3].to_vec();
+    // A write forwarded to a dead leader is lost until its request times out (as on etcd): wait
+    // until the three agree on a live leader.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s: Vec<(u64, u64, i64)> = rest.iter().filter_map(|ep| status(ctl, ep)).collect();
+        let ids: Vec<u64> = s.iter().map(|x| x.0).collect();
+        if s.len() == 3 && s.iter().all(|x| x.1 == s[0].1 && ids.contains(&x.1)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no leader among the three: {s:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, _, err) = etcdctl(ctl, &rest, &["put", "five", "still"]);
+    assert!(ok, "three of five are a quorum: {err}");
+    let (ok, out, err) = etcdctl(ctl, &rest[2..], &["get", "five", "--print-value-only"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "still\n");
+}
+
+/// The same --initial-cluster and token give etcd's member and cluster IDs.
+#[test]
+fn member_and_cluster_ids_are_etcds_for_the_same_configuration() {
+    let Some(tools) = etcd_tools() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let peers: Vec<String> = (0..3).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
+    let clients: Vec<String> = (0..3).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
+    let initial: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("n{}={p}", i + 1)).collect();
+    let initial = initial.join(",");
+    let args = |i: usize, data: &Path| -> Vec<String> {
+        vec![
+            format!("--name=n{}", i + 1),
+            format!("--data-dir={}", data.display()),
+            format!("--listen-client-urls={}", clients[i]),
+            format!("--advertise-client-urls={}", clients[i]),
+            format!("--listen-peer-urls={}", peers[i]),
+            format!("--initial-advertise-peer-urls={}", peers[i]),
+            format!("--initial-cluster={initial}"),
+            "--initial-cluster-token=same-token".into(),
+            "--heartbeat-interval=50".into(),
+            "--election-timeout=500".into(),
+        ]
+    };
+    let ids = |endpoints: &[String]| -> (u64, Vec<u64>) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (ok, out, err) = etcdctl(&tools.etcdctl, endpoints, &["member", "list", "-w", "json"]);
+            if ok {
+                let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+                let mut ids: Vec<u64> = v["members"]
+                    .as_array()
+                    .expect("members")
+                    .iter()
+                    .filter_map(|m| m["ID"].as_u64())
+                    .collect();
+                ids.sort_unstable();
+                return (v["header"]["cluster_id"].as_u64().expect("cluster id"), ids);
+            }
+            assert!(Instant::now() < deadline, "member list: {err}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut etcd: Vec<std::process::Child> = (0..3)
+        .map(|i| {
+            Command::new(&tools.etcd)
+                .args(args(i, &dir.path().join(format!("etcd{i}"))))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("etcd")
+        })
+        .collect();
+    let from_etcd = ids(&clients);
+    for child in &mut etcd {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let mut nodes: Vec<EtcdeckNode> = (0..3)
+        .map(|i| {
+            let a = args(i, &dir.path().join(format!("node{i}")));
+            let extra: Vec<&str> = a[4..8].iter().map(String::as_str).collect();
+            EtcdeckNode::spawn_at(
+                &format!("n{}", i + 1),
+                &dir.path().join(format!("node{i}")),
+                &clients[i],
+                &extra,
+            )
+        })
+        .collect();
+    for n in &mut nodes {
+        n.wait_serving(Duration::from_secs(30));
+    }
+    assert_eq!(ids(&clients), from_etcd);
+}

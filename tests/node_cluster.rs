@@ -143,6 +143,32 @@ fn three_members_elect_replicate_survive_a_killed_leader_and_catch_up() {
         assert_eq!(out, "v0\nv1\nv2\n", "on {url}");
     }
 
+    // Leases through a follower: granted through raft, kept alive and timed by the leader's clock
+    // (the follower forwards both, as etcd does), expired by the leader when nobody renews them.
+    let leader_id = status(ctl, &all[0]).expect("status").1;
+    let follower =
+        (0..3).find(|i| status(ctl, &all[*i]).is_some_and(|s| s.0 != leader_id)).expect("a follower");
+    let via = std::slice::from_ref(&all[follower]);
+    let (ok, out, err) = etcdctl(ctl, via, &["lease", "grant", "2"]);
+    assert!(ok, "{err}");
+    let lease = out.split_whitespace().nth(1).expect("lease ID").to_string();
+    let (ok, _, err) = etcdctl(ctl, via, &["put", "leased", "x", &format!("--lease={lease}")]);
+    assert!(ok, "{err}");
+    std::thread::sleep(Duration::from_millis(1200));
+    let (ok, out, err) = etcdctl(ctl, via, &["lease", "keep-alive", "--once", &lease]);
+    assert!(ok && out.contains("TTL(2)"), "a keep-alive through a follower renews it: {out}{err}");
+    let (ok, out, err) = etcdctl(ctl, via, &["lease", "timetolive", &lease]);
+    assert!(ok && out.contains("granted with TTL(2s)"), "{out}{err}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, out, _) = etcdctl(ctl, via, &["get", "leased", "--print-value-only"]);
+        if out.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the unrenewed lease never expired");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     // Kill the leader: the other two elect one and take writes.
     let leader_id = status(ctl, &all[0]).expect("status").1;
     let leader =

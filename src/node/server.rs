@@ -403,6 +403,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         peer_urls: claimed.identity.peer_urls.clone(),
         client_urls: c.advertise_client_urls.iter().map(ToString::to_string).collect(),
         members: members.clone(),
+        leader_client: Arc::default(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();

@@ -24,6 +24,28 @@ pub struct LeaseService {
 }
 
 impl LeaseService {
+    /// A keep-alive: renewed by the leader's clock, here or (forwarded) on the leader.
+    async fn keep_alive(ctx: &Ctx, id: i64) -> Result<PbLeaseKeepAliveResponse, NodeError> {
+        let Some(mut leader) = ctx.leader_client().await? else { return Self::keep_alive_once(ctx, id) };
+        // etcd-client opens the stream with a keep-alive and reads its answer itself (failing
+        // when the lease is unknown); a second one brings back the TTL.
+        let forwarded = async {
+            let (mut keeper, mut stream) = match leader.lease_keep_alive(id).await {
+                Ok(opened) => opened,
+                Err(etcd_client::Error::LeaseKeepAliveError(_)) => return Some(0),
+                Err(_) => return None,
+            };
+            keeper.keep_alive().await.ok()?;
+            stream.message().await.ok()?.map(|r| r.ttl())
+        };
+        let ttl = tokio::time::timeout(std::time::Duration::from_secs(5), forwarded)
+            .await
+            .map_err(|_| NodeError::Timeout)?
+            .ok_or(NodeError::Timeout)?;
+        let revision = ctx.handle.read_store()?.current_revision();
+        Ok(PbLeaseKeepAliveResponse { header: ctx.header(revision), id, ttl })
+    }
+
     fn keep_alive_once(ctx: &Ctx, id: i64) -> Result<PbLeaseKeepAliveResponse, NodeError> {
         let (granted, revision) = {
             let store = ctx.handle.read_store()?;
@@ -76,9 +98,12 @@ impl PbLeaseService for LeaseService {
         req: Request<Streaming<PbLeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
         let ctx = self.ctx.clone();
-        let out = req.into_inner().map(move |item| {
-            let r = item?;
-            Ok(Self::keep_alive_once(&ctx, r.id)?)
+        let out = req.into_inner().then(move |item| {
+            let ctx = ctx.clone();
+            async move {
+                let r = item?;
+                Ok(Self::keep_alive(&ctx, r.id).await?)
+            }
         });
         Ok(Response::new(Box::pin(out)))
     }
@@ -88,6 +113,25 @@ impl PbLeaseService for LeaseService {
         req: Request<PbLeaseTimeToLiveRequest>,
     ) -> Result<Response<PbLeaseTimeToLiveResponse>, Status> {
         let r = req.into_inner();
+        if let Some(mut leader) = self.ctx.leader_client().await? {
+            // The remaining TTL is the leader's to tell.
+            let options = r.keys.then(etcd_client::LeaseTimeToLiveOptions::new).map(|o| o.with_keys());
+            let resp = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                leader.lease_time_to_live(r.id, options),
+            )
+            .await
+            .map_err(|_| NodeError::Timeout)?
+            .map_err(|_| NodeError::Timeout)?;
+            let revision = self.ctx.handle.read_store()?.current_revision();
+            return Ok(Response::new(PbLeaseTimeToLiveResponse {
+                header: self.ctx.header(revision),
+                id: resp.id(),
+                ttl: resp.ttl(),
+                granted_ttl: resp.granted_ttl(),
+                keys: resp.keys().to_vec(),
+            }));
+        }
         let store = self.ctx.handle.read_store()?;
         let header = self.ctx.header(store.current_revision());
         let resp = match (store.leases().get(&r.id), self.ctx.handle.lessor.remaining(r.id)) {

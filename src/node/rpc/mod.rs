@@ -9,6 +9,8 @@ pub mod maintenance;
 pub mod watch;
 
 use etcd_client::proto::{PbAlarmRequest, PbPutRequest, PbResponseHeader, PbTxnOpRequest, PbTxnRequest};
+use std::sync::Arc;
+
 use tonic::Status;
 
 use crate::node::error::NodeError;
@@ -45,6 +47,8 @@ pub struct Ctx {
     pub client_urls: Vec<String>,
     /// The cluster's members as bootstrapped: (ID, name, peer URLs).
     pub members: Vec<(u64, String, Vec<String>)>,
+    /// A client of the leader's client URL, for what etcd forwards to the leader.
+    pub leader_client: Arc<tokio::sync::Mutex<Option<(u64, etcd_client::Client)>>>,
 }
 
 /// etcd's per-request quota cost: what a put adds besides its key and value (etcd's quota.go).
@@ -69,6 +73,36 @@ fn txn_cost(t: &PbTxnRequest) -> u64 {
 }
 
 impl Ctx {
+    /// A client of the leader, for what only the leader answers (lease keep-alives and TTLs, whose
+    /// clock runs there, as etcd forwards them); None when this member leads.
+    pub async fn leader_client(&self) -> Result<Option<etcd_client::Client>, NodeError> {
+        let leader = self.handle.leader();
+        if leader == self.identity.member_id {
+            return Ok(None);
+        }
+        if leader == 0 {
+            return Err(NodeError::NoLeader);
+        }
+        let mut cached = self.leader_client.lock().await;
+        if let Some((id, client)) = cached.as_ref().filter(|(id, _)| *id == leader) {
+            let _ = id;
+            return Ok(Some(client.clone()));
+        }
+        let url = self
+            .handle
+            .read_store()?
+            .attributes()
+            .get(&leader)
+            .and_then(|(_, urls)| urls.first().cloned())
+            .ok_or(NodeError::NoLeader)?;
+        let options =
+            etcd_client::ConnectOptions::new().with_connect_timeout(std::time::Duration::from_secs(2));
+        let client =
+            etcd_client::Client::connect([url], Some(options)).await.map_err(|_| NodeError::Timeout)?;
+        *cached = Some((leader, client.clone()));
+        Ok(Some(client))
+    }
+
     /// A header for a read served at `revision`.
     pub fn header(&self, revision: i64) -> Option<PbResponseHeader> {
         let mut h = Some(PbResponseHeader { revision, ..PbResponseHeader::default() });

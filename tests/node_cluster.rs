@@ -143,6 +143,34 @@ fn three_members_elect_replicate_survive_a_killed_leader_and_catch_up() {
         assert_eq!(out, "v0\nv1\nv2\n", "on {url}");
     }
 
+    // Leadership moves where it is told to (etcdctl finds the leader among the endpoints).
+    let before = status(ctl, &all[0]).expect("status").1;
+    let target = (0..3)
+        .filter_map(|i| status(ctl, &all[i]))
+        .map(|s| s.0)
+        .find(|id| *id != before)
+        .expect("a follower");
+    let (ok, out, err) = etcdctl(ctl, &all, &["move-leader", &format!("{target:x}")]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Leadership transferred"), "{out}");
+    assert!(
+        all.iter().all(|ep| status(ctl, ep).is_some_and(|s| s.1 == target)),
+        "every member follows {target:x}"
+    );
+    // Asked of a follower, MoveLeader says etcd's "not leader" (etcdctl itself never asks one).
+    let follower_url =
+        (0..3).find(|i| status(ctl, &all[*i]).is_some_and(|s| s.0 != target)).map(|i| all[i].clone());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let err = rt.block_on(async {
+        let mut c =
+            etcd_client::Client::connect([follower_url.expect("a follower")], None).await.expect("connect");
+        tokio::time::timeout(Duration::from_secs(5), c.move_leader(before))
+            .await
+            .expect("in time")
+            .expect_err("refused")
+    });
+    assert!(err.to_string().contains("etcdserver: not leader"), "{err}");
+
     // Leases through a follower: granted through raft, kept alive and timed by the leader's clock
     // (the follower forwards both, as etcd does), expired by the leader when nobody renews them.
     let leader_id = status(ctl, &all[0]).expect("status").1;

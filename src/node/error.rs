@@ -39,6 +39,10 @@ pub enum NodeError {
     Stopped,
     #[error("etcdserver: bad leader transferee")]
     BadLeaderTransferee,
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    LeaderTransferTimeout,
     /// The state machine's storage failed; etcd stops in this case, a node must not go on serving.
     #[error("etcdserver: {0}")]
     Storage(String),
@@ -68,7 +72,11 @@ impl NodeError {
                 tonic::Code::OutOfRange
             }
             NodeError::LeaseNotFound => tonic::Code::NotFound,
-            NodeError::LeaseExists | NodeError::BadLeaderTransferee => tonic::Code::FailedPrecondition,
+            NodeError::LeaseExists | NodeError::BadLeaderTransferee | NodeError::NotLeader => {
+                tonic::Code::FailedPrecondition
+            }
+            // etcd 3.4 has no gRPC status for it: its gRPC layer answers Unknown with the text.
+            NodeError::LeaderTransferTimeout => tonic::Code::Unknown,
             NodeError::NoSpace => tonic::Code::ResourceExhausted,
             NodeError::Timeout | NodeError::NoLeader | NodeError::Stopped => tonic::Code::Unavailable,
             NodeError::Storage(_) => tonic::Code::Internal,

@@ -154,6 +154,8 @@ enum Command {
     },
     /// A message from a peer.
     Step(RaftMessage),
+    /// Hand leadership to this member (MoveLeader).
+    TransferLeader(u64),
     Stop,
 }
 
@@ -224,6 +226,11 @@ impl Handle {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+    }
+
+    /// Asks raft to hand leadership to `target`; MoveLeader then waits for it to take over.
+    pub fn transfer_leader(&self, target: u64) {
+        let _ = self.tx.send(Command::TransferLeader(target));
     }
 
     /// Hands a peer's message to raft.
@@ -451,6 +458,7 @@ impl Driver {
                 // A message raft cannot take (from an unknown member, say) is dropped.
                 let _ = self.raw.step(message);
             }
+            Command::TransferLeader(target) => self.raw.transfer_leader(target),
             Command::Stop => {}
         }
     }

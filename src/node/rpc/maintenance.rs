@@ -150,9 +150,23 @@ impl PbMaintenanceService for MaintenanceService {
         &self,
         req: Request<PbMoveLeaderRequest>,
     ) -> Result<Response<PbMoveLeaderResponse>, Status> {
-        // One member: it already leads, and no other member can take over.
-        if req.into_inner().target_id != self.ctx.identity.member_id {
+        // etcd's order: only the leader moves leadership; the target must be a voting member; then
+        // wait (ticking) until it leads, for at most the request timeout.
+        let me = self.ctx.identity.member_id;
+        if self.ctx.handle.leader() != me {
+            return Err(NodeError::NotLeader.into());
+        }
+        let target = req.into_inner().target_id;
+        if !self.ctx.members.iter().any(|(id, _, _)| *id == target) {
             return Err(NodeError::BadLeaderTransferee.into());
+        }
+        self.ctx.handle.transfer_leader(target);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(7);
+        while self.ctx.handle.leader() != target {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(NodeError::LeaderTransferTimeout.into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let revision = self.ctx.handle.read_store()?.current_revision();
         Ok(Response::new(PbMoveLeaderResponse { header: self.ctx.header(revision) }))

@@ -16,6 +16,11 @@ struct NodeCluster {
 impl NodeCluster {
     /// Starts `n` members named n1.. with --initial-cluster and `token`, then waits until each serves.
     fn start(n: usize, token: &str) -> Self {
+        Self::start_with(n, token, &[])
+    }
+
+    /// As `start`, with more flags for every member.
+    fn start_with(n: usize, token: &str, more: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let peers: Vec<String> = (0..n).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
         let initial: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("n{}={p}", i + 1)).collect();
@@ -29,7 +34,8 @@ impl NodeCluster {
                     format!("--initial-cluster={initial}"),
                     format!("--initial-cluster-token={token}"),
                 ];
-                let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+                let mut extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+                extra.extend_from_slice(more);
                 EtcdeckNode::spawn_at(
                     &format!("n{}", i + 1),
                     &dir.path().join(format!("n{}", i + 1)),
@@ -339,4 +345,58 @@ fn member_and_cluster_ids_are_etcds_for_the_same_configuration() {
         n.wait_serving(Duration::from_secs(30));
     }
     assert_eq!(ids(&clients), from_etcd);
+}
+
+/// A member down while the others write more than the log keeps (--snapshot-count 1000, and etcd's
+/// 5000 catch-up entries) comes back through a raft snapshot of the leader's store.
+#[test]
+fn a_member_behind_the_compacted_log_catches_up_from_a_raft_snapshot() {
+    let Some(tools) = etcd_tools() else { return };
+    let ctl = tools.etcdctl.as_path();
+    let mut cluster = NodeCluster::start_with(3, "etcdeck-snap", &["--snapshot-count=1000"]);
+    let all = cluster.urls(None);
+    let leader_id = status(ctl, &all[0]).expect("status").1;
+    let down = (0..3).find(|i| status(ctl, &all[*i]).is_some_and(|s| s.0 != leader_id)).expect("a follower");
+    cluster.nodes[down].kill();
+    let rest = cluster.urls(Some(down));
+    // 7000 writes, each its own raft entry, from 64 clients at once.
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let client = etcd_client::Client::connect(rest.clone(), None).await.expect("connect");
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (mut c, next) = (client.clone(), next.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= 7000 {
+                            return;
+                        }
+                        c.put(format!("snap/{i:05}"), "v", None).await.expect("put");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("writer");
+        }
+    });
+    cluster.nodes[down].restart();
+    let revision = status(ctl, &rest[0]).expect("status").2;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status(ctl, &all[down]).map(|s| s.2) != Some(revision) {
+        assert!(Instant::now() < deadline, "the member did not catch up to revision {revision}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let h = hashes(ctl, &all, revision);
+    assert!(h.iter().all(|x| x == &h[0]) && !h[0].is_empty(), "HashKV at {revision}: {h:?}");
+    let log = cluster.nodes[down].log_text();
+    assert!(log.contains("applied the leader's snapshot"), "caught up through a snapshot:\n{log}");
+    // And it goes on with the cluster after the snapshot.
+    let (ok, _, err) = etcdctl(ctl, &rest, &["put", "after-snapshot", "x"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = etcdctl(ctl, &all[down..=down], &["get", "after-snapshot", "--print-value-only"]);
+    assert!(ok && out == "x\n", "{out}{err}");
 }

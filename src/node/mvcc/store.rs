@@ -157,6 +157,20 @@ impl Store {
             events: Vec::new(),
             group: None,
         };
+        store.load()?;
+        Ok(store)
+    }
+
+    /// Rebuilds what memory holds (the key index, leases, alarms, attributes, bookkeeping) from
+    /// the tree.
+    fn load(&mut self) -> Result<(), MvccError> {
+        let store = self;
+        store.index.clear();
+        store.leases.clear();
+        store.alarms.clear();
+        store.attributes.clear();
+        store.current = 1;
+        store.in_use = 0;
         store.compacted = store.meta_i64(META_COMPACTED)?.unwrap_or(0);
         store.consistent_index = store.meta_i64(META_CONSISTENT_INDEX)?.map_or(0, |v| v as u64);
         for item in store.tree.scan_prefix([LEASE]) {
@@ -215,7 +229,45 @@ impl Store {
             // Finish a compaction a crash interrupted; compacting again is harmless.
             store.compact_to(store.compacted)?;
         }
-        Ok(store)
+        Ok(())
+    }
+
+    /// Replaces everything with `image` (as `image()` makes it: another member's store sent as a
+    /// raft snapshot). One sled batch removes what the image lacks and writes what it holds, so a
+    /// crash leaves the old store or the new one, never a mix; then it is made durable.
+    pub fn restore_image(&mut self, image: &[u8]) -> Result<(), MvccError> {
+        self.flush_group()?;
+        let bad = |why: &str| MvccError::Corrupt(format!("snapshot image: {why}"));
+        let mut rest = image.strip_prefix(IMAGE_MAGIC).ok_or_else(|| bad("not an etcdeck image"))?;
+        let take = |rest: &mut &[u8]| -> Result<Option<Vec<u8>>, MvccError> {
+            let len = rest.get(..4).ok_or_else(|| bad("cut short"))?;
+            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+            if len == u32::MAX {
+                return Ok(None);
+            }
+            let bytes = rest.get(4..4 + len as usize).ok_or_else(|| bad("cut short"))?.to_vec();
+            *rest = &rest[4 + len as usize..];
+            Ok(Some(bytes))
+        };
+        let mut records = BTreeMap::new();
+        while let Some(k) = take(&mut rest)? {
+            let v = take(&mut rest)?.ok_or_else(|| bad("a key without a value"))?;
+            records.insert(k, v);
+        }
+        let mut batch = sled::Batch::default();
+        for item in self.tree.iter() {
+            let (k, _) = item?;
+            if !records.contains_key(k.as_ref()) {
+                batch.remove(k);
+            }
+        }
+        for (k, v) in records {
+            batch.insert(k, v);
+        }
+        self.tree.apply_batch(batch)?;
+        self.make_durable()?;
+        self.events.clear();
+        self.load()
     }
 
     fn meta_i64(&self, key: &[u8]) -> Result<Option<i64>, MvccError> {
@@ -898,6 +950,26 @@ mod tests {
         let kv = get(&s, "foo", 0).unwrap();
         assert_eq!((kv.create_revision, kv.version), (5, 1), "a new generation");
         assert_eq!(s.range(b"foo", b"", 0, 6), Err(MvccError::FutureRev));
+    }
+
+    #[test]
+    fn a_restored_image_replaces_the_store_whole_and_survives_a_reopen() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut a = Store::open(a_dir.path()).unwrap();
+        put(&mut a, "k1", "v1");
+        put(&mut a, "k2", "v2");
+        put(&mut a, "k1", "v3");
+        let mut b = Store::open(b_dir.path()).unwrap();
+        put(&mut b, "only-in-b", "x");
+        b.restore_image(&a.image().unwrap()).unwrap();
+        assert_eq!(b.current_revision(), a.current_revision());
+        assert_eq!(b.range(b"only-in-b", &[], 0, 0).unwrap().kvs.len(), 0, "what the image lacks is gone");
+        assert_eq!(b.range(b"k1", &[], 0, 0).unwrap().kvs[0].value, b"v3");
+        assert_eq!(b.range(b"k1", &[], 0, 2).unwrap().kvs[0].value, b"v1", "history came along");
+        drop(b);
+        let b = Store::open(b_dir.path()).unwrap();
+        assert_eq!(b.range(b"k2", &[], 0, 0).unwrap().kvs[0].value, b"v2");
+        assert!(Store::open(tempfile::tempdir().unwrap().path()).unwrap().restore_image(b"junk").is_err());
     }
 
     #[test]

@@ -143,6 +143,9 @@ impl Write {
 
 type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 
+/// Entries kept after a snapshot for slow followers (etcd's snapshotCatchUpEntries).
+const CATCH_UP_ENTRIES: u64 = 5000;
+
 enum Command {
     Propose {
         write: Write,
@@ -433,7 +436,7 @@ impl Driver {
                 next_tick = Instant::now() + self.heartbeat;
                 self.expire_requests();
             }
-            if let Err(e) = self.on_ready() {
+            if let Err(e) = self.prepare_snapshot().and_then(|()| self.on_ready()) {
                 // Storage failed: etcd stops here too. Fail everything waiting, then stop.
                 self.fail_all(&e.to_string());
                 return;
@@ -528,6 +531,39 @@ impl Driver {
         }
     }
 
+    /// Raft asked for a snapshot for a follower behind the log's start: make one of the store.
+    fn prepare_snapshot(&mut self) -> Result<(), DriverError> {
+        if self.raw.store().snapshot_wanted().is_none() {
+            return Ok(());
+        }
+        let (image, index) = {
+            let store = self.store.read().map_err(|_| poisoned())?;
+            (store.image()?, store.consistent_index())
+        };
+        self.raw.mut_store().prepare_snapshot(image, index)?;
+        Ok(())
+    }
+
+    /// A snapshot from the leader: the store becomes the leader's, and the log starts after it.
+    fn apply_snapshot(&mut self, snapshot: &raft::eraftpb::Snapshot) -> Result<(), DriverError> {
+        let metadata = snapshot.get_metadata();
+        let revision = {
+            let mut store = self.store.write().map_err(|_| poisoned())?;
+            store.restore_image(&snapshot.data)?;
+            store.current_revision()
+        };
+        self.raw.mut_store().apply_snapshot(metadata)?;
+        eprintln!(
+            "etcdeck node: applied the leader's snapshot at raft index {} (revision {revision})",
+            metadata.index
+        );
+        self.applied = metadata.index;
+        self.snapshot_index = metadata.index;
+        // Watchers go on from the store's history.
+        self.hub.publish(revision, Vec::new());
+        Ok(())
+    }
+
     fn send(&self, messages: Vec<RaftMessage>) {
         if let (Some(t), false) = (&self.transport, messages.is_empty()) {
             t.send(messages);
@@ -551,6 +587,10 @@ impl Driver {
         }
         // What raft lets go before the fdatasync (a leader's appends) goes now.
         self.send(ready.take_messages());
+        if *ready.snapshot() != raft::eraftpb::Snapshot::default() {
+            let snapshot = ready.snapshot().clone();
+            self.apply_snapshot(&snapshot)?;
+        }
         for rs in ready.take_read_states() {
             let id = rs.request_ctx.as_slice().try_into().map(u64::from_le_bytes).unwrap_or(0);
             if let Some((reply, _)) = self.read_waiting.remove(&id) {
@@ -577,8 +617,10 @@ impl Driver {
         if applied >= self.snapshot_index + self.snapshot_count {
             let store = self.store.read().map_err(|_| poisoned())?;
             store.make_durable()?;
-            // Only what the store holds may leave the log.
-            let upto = applied.min(store.consistent_index());
+            // Only what the store holds may leave the log; with peers, etcd's 5000 entries stay
+            // for followers a little behind, so they catch up from the log, not a snapshot.
+            let catch_up = if self.transport.is_some() { CATCH_UP_ENTRIES } else { 0 };
+            let upto = applied.min(store.consistent_index()).saturating_sub(catch_up);
             drop(store);
             if upto > self.snapshot_index {
                 self.raw.mut_store().compact_to(upto)?;

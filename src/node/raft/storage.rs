@@ -25,6 +25,11 @@ pub struct LogStore {
     snapshot: SnapshotMetadata,
     /// Entries after `snapshot.index`, contiguous.
     entries: Vec<Entry>,
+    /// A snapshot of the state machine made for a follower that needs one (raft asks through
+    /// `snapshot`, the driver makes it, raft asks again).
+    prepared: Option<Snapshot>,
+    /// Raft asked for a snapshot at or after this index and there was none.
+    wanted: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +64,44 @@ impl LogStore {
             conf_state,
             snapshot,
             entries,
+            prepared: None,
+            wanted: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// The index raft wants a snapshot at (or after), if it asked for one that was not there.
+    pub fn snapshot_wanted(&self) -> Option<u64> {
+        match self.wanted.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            index => Some(index),
+        }
+    }
+
+    /// Offers `data`, the state machine as of `index`, for followers that need a snapshot.
+    pub fn prepare_snapshot(&mut self, data: Vec<u8>, index: u64) -> Result<(), raft::Error> {
+        let term = raft::Storage::term(self, index)?;
+        let metadata = SnapshotMetadata { conf_state: Some(self.conf_state.clone()), index, term };
+        self.prepared = Some(Snapshot { data, metadata: Some(metadata) });
+        self.wanted.store(0, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A snapshot from the leader replaced the state machine: the log starts after it. Durable
+    /// (the mark is fsynced) before raft is told.
+    pub fn apply_snapshot(&mut self, metadata: &SnapshotMetadata) -> Result<(), LogStoreError> {
+        self.wal.save_snapshot(SnapshotMark { index: metadata.index, term: metadata.term })?;
+        self.entries.retain(|e| e.index > metadata.index);
+        if self.entries.first().is_some_and(|e| e.index != metadata.index + 1) {
+            self.entries.clear();
+        }
+        self.snapshot.index = metadata.index;
+        self.snapshot.term = metadata.term;
+        if self.hard_state.commit < metadata.index {
+            let mut hs = self.hard_state.clone();
+            hs.commit = metadata.index;
+            self.persist(&[], Some(&hs))?;
+        }
+        Ok(())
     }
 
     /// Appends a Ready's entries (replacing any conflicting suffix) and hard state, durably: returns
@@ -184,8 +226,18 @@ impl raft::Storage for LogStore {
         Ok(self.last())
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // Sending snapshots to followers arrives with peers (node II); a single member never asks.
+    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+        // Making one reads the whole state machine, which the log does not own: the driver makes
+        // it when asked, and raft asks again.
+        // A snapshot older than the log's start would leave the follower short of entries.
+        let usable = |s: &&Snapshot| {
+            let index = s.get_metadata().index;
+            index >= request_index && index >= self.snapshot.index
+        };
+        if let Some(s) = self.prepared.as_ref().filter(usable) {
+            return Ok(s.clone());
+        }
+        self.wanted.store(request_index.max(1), std::sync::atomic::Ordering::Relaxed);
         Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable))
     }
 }

@@ -400,3 +400,100 @@ fn a_member_behind_the_compacted_log_catches_up_from_a_raft_snapshot() {
     let (ok, out, err) = etcdctl(ctl, &all[down..=down], &["get", "after-snapshot", "--print-value-only"]);
     assert!(ok && out == "x\n", "{out}{err}");
 }
+
+/// `etcdeck snapshot save` of a member, `snapshot status`, then `snapshot restore` into a new
+/// 3-member cluster that starts with the same keys at the same revision.
+#[test]
+fn a_snapshot_restores_into_a_new_three_member_cluster() {
+    let Some(tools) = etcd_tools() else { return };
+    let ctl = tools.etcdctl.as_path();
+    let source = EtcdeckNode::start("source", &[]);
+    let src = std::slice::from_ref(&source.client_url);
+    for i in 0..50 {
+        let (ok, _, err) = etcdctl(ctl, src, &["put", &format!("restored/{i:02}"), &format!("v{i}")]);
+        assert!(ok, "{err}");
+    }
+    let revision = status(ctl, &source.client_url).expect("status").2;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("backup.db");
+    let file_arg = file.display().to_string();
+    let out = crate::support::etcdeck()
+        .args(["snapshot", "save", &file_arg, "--endpoints", &source.client_url])
+        .output()
+        .expect("snapshot save");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("Snapshot saved at {file_arg}\n"));
+    // etcdctl's own save of the same member makes a file etcdeck reads the same way.
+    let by_etcdctl = dir.path().join("etcdctl.db").display().to_string();
+    let (ok, _, err) = etcdctl(ctl, src, &["snapshot", "save", &by_etcdctl]);
+    assert!(ok, "{err}");
+    for f in [&file_arg, &by_etcdctl] {
+        let out =
+            crate::support::etcdeck().args(["snapshot", "status", f, "-w", "json"]).output().expect("status");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains(&format!("\"revision\":{revision},\"totalKey\":50,")), "{text}");
+    }
+    drop(source);
+
+    let peers: Vec<String> = (0..3).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
+    let initial: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("r{}={p}", i + 1)).collect();
+    let initial = initial.join(",");
+    let data = |i: usize| dir.path().join(format!("r{}", i + 1));
+    for (i, peer) in peers.iter().enumerate() {
+        let data_arg = data(i).display().to_string();
+        let name = format!("r{}", i + 1);
+        let restore = [
+            "snapshot",
+            "restore",
+            &file_arg,
+            "--name",
+            &name,
+            "--data-dir",
+            &data_arg,
+            "--initial-cluster",
+            &initial,
+            "--initial-cluster-token",
+            "restored",
+            "--initial-advertise-peer-urls",
+            peer,
+        ];
+        let out = crate::support::etcdeck().args(restore).output().expect("restore");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        if i == 0 {
+            let again = crate::support::etcdeck().args(restore).output().expect("restore");
+            let err = String::from_utf8_lossy(&again.stderr);
+            assert!(!again.status.success() && err.contains("exists"), "{err}");
+        }
+    }
+    let mut nodes: Vec<EtcdeckNode> = (0..3)
+        .map(|i| {
+            let client = format!("http://127.0.0.1:{}", free_port());
+            let extra = [
+                format!("--listen-peer-urls={}", peers[i]),
+                format!("--initial-advertise-peer-urls={}", peers[i]),
+            ];
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            EtcdeckNode::spawn_at(&format!("r{}", i + 1), &data(i), &client, &extra)
+        })
+        .collect();
+    for n in &mut nodes {
+        n.wait_serving(Duration::from_secs(30));
+    }
+    for n in &nodes {
+        let s = status(ctl, &n.client_url).expect("status");
+        assert_eq!(s.2, revision, "the revision the snapshot was taken at");
+        let (ok, out, err) = etcdctl(
+            ctl,
+            std::slice::from_ref(&n.client_url),
+            &["get", "restored/", "--prefix", "--keys-only"],
+        );
+        assert!(ok, "{err}");
+        assert_eq!(out.lines().filter(|l| !l.is_empty()).count(), 50);
+    }
+    let urls: Vec<String> = nodes.iter().map(|n| n.client_url.clone()).collect();
+    let (ok, out, err) = etcdctl(ctl, &urls[..1], &["member", "list"]);
+    assert!(ok && out.lines().count() == 3, "{out}{err}");
+    let (ok, _, err) = etcdctl(ctl, &urls, &["put", "after-restore", "x"]);
+    assert!(ok, "the new cluster takes writes: {err}");
+}

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod msg;
 pub mod report;
 pub mod runtime;
+pub mod snapshot;
 pub mod state;
 pub mod update;
 pub mod watch;

@@ -150,7 +150,7 @@ pub fn table(state: &State) -> String {
 }
 
 /// etcdctl's table style: `+---+` rules, centred headers, left-aligned cells.
-fn boxed_table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub fn boxed_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
         .collect();

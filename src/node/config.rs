@@ -506,7 +506,7 @@ fn build(
 }
 
 /// `name=url,name=url`; a name may appear more than once to list several URLs.
-fn parse_initial_cluster(text: &str) -> Result<BTreeMap<String, Vec<EtcdUrl>>, ConfigError> {
+pub fn parse_initial_cluster(text: &str) -> Result<BTreeMap<String, Vec<EtcdUrl>>, ConfigError> {
     let setup = |why: String| ConfigError::Invalid(format!("error setting up initial cluster: {why}"));
     let mut cluster: BTreeMap<String, Vec<EtcdUrl>> = BTreeMap::new();
     for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {

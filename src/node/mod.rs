@@ -15,5 +15,6 @@ pub mod mvcc;
 pub mod raft;
 pub mod rpc;
 pub mod server;
+pub mod snapshot;
 pub mod urls;
 pub mod watch;

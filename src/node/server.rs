@@ -29,7 +29,7 @@ use raft::eraftpb::Message as RaftMessage;
 /// gRPC accepts this much more than --max-request-bytes (etcd's grpcOverheadBytes), so an oversized
 /// request is refused by the node with etcd's text rather than by the transport.
 const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
-const IDENTITY_FILE: &str = "etcdeck-member.json";
+pub const IDENTITY_FILE: &str = "etcdeck-member.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -217,7 +217,7 @@ pub fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
 }
 
 /// Writes a file so that after a crash it is either absent or whole.
-fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;

@@ -1,0 +1,205 @@
+//! `etcdeck snapshot status`: what an etcdeck snapshot file holds, checked against its SHA-256 and
+//! reported as etcdctl reports a snapshot: hash, revision, total keys, total size.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::node::mvcc::store::Store;
+
+/// What a snapshot file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotStatus {
+    /// The store's hash (Maintenance.Hash of a member restored from it).
+    pub hash: u32,
+    pub revision: i64,
+    pub total_keys: usize,
+    pub total_size: u64,
+}
+
+impl SnapshotStatus {
+    /// etcdctl's columns.
+    pub fn row(&self) -> [String; 4] {
+        [
+            format!("{:x}", self.hash),
+            self.revision.to_string(),
+            self.total_keys.to_string(),
+            humanize_bytes(self.total_size),
+        ]
+    }
+}
+
+/// The snapshot's image with its trailing SHA-256 checked.
+pub fn read_checked(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() < 32 || bytes.len() % 512 != 32 {
+        return Err(format!(
+            "{}: not an etcdeck snapshot (no 512-aligned image with a SHA-256 after it)",
+            path.display()
+        ));
+    }
+    let (image, sum) = bytes.split_at(bytes.len() - 32);
+    if Sha256::digest(image).as_slice() != sum {
+        return Err(format!(
+            "{}: snapshot file integrity check failed: the SHA-256 does not match",
+            path.display()
+        ));
+    }
+    Ok(image.to_vec())
+}
+
+pub fn status(path: &Path) -> Result<SnapshotStatus, String> {
+    let image = read_checked(path)?;
+    let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+    let mut store = Store::open(dir.path()).map_err(|e| e.to_string())?;
+    store.restore_image(&image).map_err(|e| format!("{}: {e}", path.display()))?;
+    let total_size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Ok(SnapshotStatus {
+        hash: store.hash().map_err(|e| e.to_string())?,
+        revision: store.current_revision(),
+        total_keys: store.key_count(),
+        total_size,
+    })
+}
+
+/// go-humanize's Bytes, which etcdctl prints sizes with: SI units, one decimal below ten.
+pub fn humanize_bytes(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    if n < 10 {
+        return format!("{n} B");
+    }
+    let e = ((n as f64).ln() / 1000f64.ln()).floor() as usize;
+    let val = (n as f64 / 1000f64.powi(e as i32) * 10.0 + 0.5).floor() / 10.0;
+    if val < 10.0 {
+        format!("{val:.1} {}", UNITS[e])
+    } else {
+        format!("{val:.0} {}", UNITS[e])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_etcdctl_prints_them() {
+        assert_eq!(humanize_bytes(0), "0 B");
+        assert_eq!(humanize_bytes(82), "82 B");
+        assert_eq!(humanize_bytes(1500), "1.5 kB");
+        assert_eq!(humanize_bytes(25_000), "25 kB");
+        assert_eq!(humanize_bytes(20_480), "20 kB");
+        assert_eq!(humanize_bytes(3_400_000), "3.4 MB");
+    }
+
+    #[test]
+    fn damaged_or_foreign_files_are_named_and_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        std::fs::write(&path, b"bbolt stuff").unwrap();
+        assert!(status(&path).unwrap_err().contains("not an etcdeck snapshot"));
+        let mut bytes = vec![0u8; 512];
+        bytes.extend_from_slice(&[1u8; 32]);
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(status(&path).unwrap_err().contains("integrity check failed"));
+    }
+}
+
+/// What `etcdeck snapshot restore` is told: etcdctl snapshot restore's flags.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    pub name: String,
+    pub data_dir: std::path::PathBuf,
+    pub wal_dir: Option<std::path::PathBuf>,
+    pub initial_cluster: String,
+    pub initial_cluster_token: String,
+    pub initial_advertise_peer_urls: String,
+    pub skip_hash_check: bool,
+}
+
+/// Makes a fresh member data dir from a snapshot, as etcdctl snapshot restore does: the store is
+/// the snapshot's, the member and cluster IDs come from the new --initial-cluster and token, and
+/// the raft log starts after the snapshot, so every member restored from the same file starts the
+/// new cluster from the same state. Nothing is written unless everything checks out.
+pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
+    use crate::node::config::parse_initial_cluster;
+    use crate::node::raft::wal::{HardState, SnapshotMark, Wal};
+    use crate::node::server::{
+        cluster_id, member_id, write_durably, InitialMember, MemberIdentity, IDENTITY_FILE,
+    };
+    use crate::node::urls::EtcdUrl;
+
+    if o.data_dir.exists() {
+        return Err(format!("data-dir {:?} exists", o.data_dir.display().to_string()));
+    }
+    let image = if o.skip_hash_check {
+        let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        bytes[..bytes.len() - bytes.len() % 512].to_vec()
+    } else {
+        read_checked(file)?
+    };
+    let cluster = parse_initial_cluster(&o.initial_cluster).map_err(|e| e.to_string())?;
+    let own: Vec<String> = o
+        .initial_advertise_peer_urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| EtcdUrl::parse(u).map(|u| u.to_string()))
+        .collect::<Result<_, _>>()?;
+    let Some(listed) = cluster.get(&o.name) else {
+        return Err(format!("couldn't find local name {:?} in the initial cluster configuration", o.name));
+    };
+    let mut listed: Vec<String> = listed.iter().map(ToString::to_string).collect();
+    let mut advertised = own.clone();
+    listed.sort();
+    advertised.sort();
+    if listed != advertised {
+        return Err(format!(
+            "--initial-cluster has {} for {:?} but --initial-advertise-peer-urls is {}",
+            listed.join(","),
+            o.name,
+            advertised.join(",")
+        ));
+    }
+    let members: Vec<InitialMember> = cluster
+        .iter()
+        .map(|(name, urls)| {
+            let peer_urls: Vec<String> = urls.iter().map(ToString::to_string).collect();
+            InitialMember {
+                name: name.clone(),
+                id: format!("{:x}", member_id(&peer_urls, &o.initial_cluster_token)),
+                peer_urls,
+            }
+        })
+        .collect();
+    let ids: Vec<u64> = members.iter().map(|m| u64::from_str_radix(&m.id, 16).unwrap_or_default()).collect();
+    let identity = MemberIdentity {
+        name: o.name.clone(),
+        member_id: format!("{:x}", member_id(&own, &o.initial_cluster_token)),
+        cluster_id: format!("{:x}", cluster_id(&ids)),
+        initial_cluster_token: o.initial_cluster_token.clone(),
+        peer_urls: own,
+        members,
+    };
+
+    let member = o.data_dir.join("member");
+    let fail = |e: &dyn std::fmt::Display| {
+        // A half-made data dir must not be mistaken for a member: take it away.
+        let _ = std::fs::remove_dir_all(&o.data_dir);
+        format!("restoring into {}: {e}", o.data_dir.display())
+    };
+    std::fs::create_dir_all(&member).map_err(|e| fail(&e))?;
+    let index = {
+        let mut store = Store::open(&member.join("snap").join("db")).map_err(|e| fail(&e))?;
+        store.restore_image(&image).map_err(|e| fail(&e))?;
+        store.consistent_index()
+    };
+    let wal_dir = o.wal_dir.clone().unwrap_or_else(|| member.join("wal"));
+    let (mut wal, _) = Wal::open(&wal_dir).map_err(|e| fail(&e))?;
+    wal.save_snapshot(SnapshotMark { index, term: 1 }).map_err(|e| fail(&e))?;
+    wal.save(&[], Some(HardState { term: 1, vote: 0, commit: index })).map_err(|e| fail(&e))?;
+    drop(wal);
+    // The identity last: a data dir without it is not taken for a member.
+    let text = serde_json::to_string_pretty(&identity).map_err(|e| fail(&e))?;
+    write_durably(&member.join(IDENTITY_FILE), text.as_bytes()).map_err(|e| fail(&e))?;
+    Ok(())
+}

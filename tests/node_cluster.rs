@@ -497,3 +497,33 @@ fn a_snapshot_restores_into_a_new_three_member_cluster() {
     let (ok, _, err) = etcdctl(ctl, &urls, &["put", "after-restore", "x"]);
     assert!(ok, "the new cluster takes writes: {err}");
 }
+
+/// Two of three members lost for good: the survivor restarts with --force-new-cluster as a
+/// one-member cluster with all its data, and takes writes.
+#[test]
+fn force_new_cluster_recovers_a_lone_survivor_with_its_data() {
+    let Some(tools) = etcd_tools() else { return };
+    let ctl = tools.etcdctl.as_path();
+    let mut cluster = NodeCluster::start(3, "etcdeck-force");
+    let all = cluster.urls(None);
+    for i in 0..10 {
+        let (ok, _, err) = etcdctl(ctl, &all, &["put", &format!("kept/{i}"), "v"]);
+        assert!(ok, "{err}");
+    }
+    let revision = status(ctl, &all[0]).expect("status").2;
+    for node in &mut cluster.nodes {
+        node.kill();
+    }
+    cluster.nodes[0].restart_with(&["--force-new-cluster"]);
+    let me = std::slice::from_ref(&all[0]);
+    let (ok, out, err) = etcdctl(ctl, me, &["member", "list"]);
+    assert!(ok && out.lines().count() == 1, "one member left: {out}{err}");
+    let s = status(ctl, &all[0]).expect("status");
+    assert_eq!((s.0, s.1, s.2), (s.0, s.0, revision), "it leads, with every revision it had");
+    let (ok, out, _) = etcdctl(ctl, me, &["get", "kept/", "--prefix", "--keys-only"]);
+    assert!(ok && out.lines().filter(|l| !l.is_empty()).count() == 10, "{out}");
+    let (ok, _, err) = etcdctl(ctl, me, &["put", "after-force", "x"]);
+    assert!(ok, "{err}");
+    let log = cluster.nodes[0].log_text();
+    assert!(log.contains("--force-new-cluster: member n1"), "{log}");
+}

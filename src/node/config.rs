@@ -103,7 +103,17 @@ pub const SETTINGS: &[Setting] = &[
         default: "0",
         help: "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.",
     },
+    Setting {
+        name: "force-new-cluster",
+        default: "false",
+        help: "Force to create a new one member cluster.",
+    },
 ];
+
+/// Settings that are Go booleans: `--flag` alone means true, a value needs `=`.
+fn is_bool(s: &Setting) -> bool {
+    s.default == "false"
+}
 
 /// --config-file, which is not a setting of its own: it replaces all of them.
 pub const CONFIG_FILE: &str = "config-file";
@@ -153,6 +163,8 @@ pub struct NodeConfig {
     pub heartbeat_interval: Duration,
     pub election_timeout: Duration,
     pub snapshot_count: u64,
+    /// Start as a one-member cluster of this member's data (--force-new-cluster).
+    pub force_new_cluster: bool,
     /// As given: 0 means the 2 GiB default, negative disables the quota.
     pub quota_backend_bytes: i64,
     pub max_request_bytes: u64,
@@ -223,9 +235,11 @@ pub fn command() -> clap::Command {
         } else {
             format!("{} [default: {}]", s.help, s.default)
         };
-        cmd = cmd.arg(
-            clap::Arg::new(s.name).long(s.name).value_name("value").allow_negative_numbers(true).help(help),
-        );
+        let mut arg = clap::Arg::new(s.name).long(s.name).value_name("value").allow_negative_numbers(true);
+        if is_bool(s) {
+            arg = arg.num_args(0..=1).require_equals(true).default_missing_value("true");
+        }
+        cmd = cmd.arg(arg.help(help));
     }
     cmd.arg(clap::Arg::new(CONFIG_FILE).long(CONFIG_FILE).value_name("path").help(
         "Path to the server configuration file. Note that if a configuration file is provided, other \
@@ -458,6 +472,13 @@ fn build(
         )));
     }
 
+    let (force, force_origin) = get("force-new-cluster");
+    // Go's strconv.ParseBool.
+    let force_new_cluster = match force.trim() {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+        other => return Err(force_origin.invalid("force-new-cluster", other, "parse error")),
+    };
     let mut snapshot_count = number("snapshot-count")?;
     if snapshot_count == 0 {
         snapshot_count = DEFAULT_SNAPSHOT_COUNT;
@@ -496,6 +517,7 @@ fn build(
         heartbeat_interval: Duration::from_millis(heartbeat_ms),
         election_timeout: Duration::from_millis(election_ms),
         snapshot_count,
+        force_new_cluster,
         quota_backend_bytes,
         max_request_bytes,
         max_txn_ops,
@@ -907,5 +929,18 @@ mod tests {
         }
         assert!(text.contains("[default: http://localhost:2379]"));
         assert!(text.contains("--config-file"));
+    }
+
+    #[test]
+    fn force_new_cluster_is_a_go_boolean_flag() {
+        assert!(!ok(&[]).config.force_new_cluster);
+        assert!(ok(&["--force-new-cluster"]).config.force_new_cluster);
+        assert!(ok(&["-force-new-cluster", "--name", "x"]).config.force_new_cluster);
+        assert!(!ok(&["--force-new-cluster=false"]).config.force_new_cluster);
+        assert_eq!(
+            err(&["--force-new-cluster=maybe"], &[]),
+            "invalid value \"maybe\" for flag -force-new-cluster: parse error"
+        );
+        assert!(err(&[], &[("ETCD_FORCE_NEW_CLUSTER", "yes")]).contains("ETCD_FORCE_NEW_CLUSTER"));
     }
 }

@@ -206,6 +206,25 @@ pub fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
                 ),
             ));
         }
+        let mut identity = identity;
+        if c.force_new_cluster && identity.member_list()?.len() > 1 {
+            // etcd's --force-new-cluster: this member alone, with its data and the cluster's ID;
+            // everything in its log is committed by it as the only voter.
+            let me = identity
+                .member_list()?
+                .into_iter()
+                .find(|(id, _, _)| format!("{id:x}") == identity.member_id);
+            identity.members = me
+                .map(|(id, name, peer_urls)| InitialMember { name, id: format!("{id:x}"), peer_urls })
+                .into_iter()
+                .collect();
+            let text = serde_json::to_string_pretty(&identity).map_err(|e| dir_error(dir, e))?;
+            write_durably(&identity_path, text.as_bytes()).map_err(|e| dir_error(dir, e))?;
+            eprintln!(
+                "etcdeck node: --force-new-cluster: member {} ({}) now forms a one-member cluster",
+                identity.name, identity.member_id
+            );
+        }
         identity
     } else {
         let identity = new_identity(c)?;

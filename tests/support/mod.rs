@@ -453,6 +453,12 @@ impl EtcdeckNode {
         }
     }
 
+    /// Starts the node again with more flags.
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        self.args.extend(extra.iter().map(|s| s.to_string()));
+        self.restart();
+    }
+
     /// Starts the node again on its data dir and the same client URL.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "node is running");

@@ -321,9 +321,10 @@ fn main() -> ExitCode {
                         SnapshotWriteOut::Table => {
                             print!(
                                 "{}",
-                                etcdeck::app::report::boxed_table(
+                                etcdeck::app::report::boxed_table_aligned(
                                     &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
-                                    &[row.to_vec()]
+                                    &[row.to_vec()],
+                                    true,
                                 )
                             )
                         }

@@ -151,6 +151,11 @@ pub fn table(state: &State) -> String {
 
 /// etcdctl's table style: `+---+` rules, centred headers, left-aligned cells.
 pub fn boxed_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    boxed_table_aligned(header, rows, false)
+}
+
+/// As `boxed_table`, with cells right-aligned when `right` (etcdctl's snapshot status table).
+pub fn boxed_table_aligned(header: &[&str], rows: &[Vec<String>], right: bool) -> String {
     let widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
         .collect();
@@ -163,7 +168,11 @@ pub fn boxed_table(header: &[&str], rows: &[Vec<String>]) -> String {
     out.push_str(&rule);
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            out.push_str(&format!("| {:<w$} ", cell, w = widths[i]));
+            if right {
+                out.push_str(&format!("| {:>w$} ", cell, w = widths[i]));
+            } else {
+                out.push_str(&format!("| {:<w$} ", cell, w = widths[i]));
+            }
         }
         out.push_str("|\n");
     }

@@ -33,18 +33,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r -a ports <<<"$(free_ports 2)"
-url="http://127.0.0.1:${ports[0]}"
-peer="http://127.0.0.1:${ports[1]}"
 case $SERVER in
   etcd) server=(etcd) ;;
   etcdeck) server=("$bin" node) ;;
   *) echo "bench: SERVER is etcd or etcdeck" >&2; exit 1 ;;
 esac
-"${server[@]}" --name keys --data-dir "$work/data" --listen-client-urls "$url" --advertise-client-urls "$url" \
-  --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "keys=$peer" \
-  --quota-backend-bytes=8589934592 >"$work/server.log" 2>&1 & pid=$!
-wait_healthy "$url"
+start_member keys "$work/data" "${server[@]}"
 
 start=$(date +%s)
 # 20-byte keys 00000000000000000000 .. (zero-padded numbers), 32-byte values.

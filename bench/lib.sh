@@ -43,3 +43,19 @@ tmux_wait() { # sock, session, regex, seconds
   tmux_screen "$1" "$2" >&2
   exit 1
 }
+
+# Starts one member — the command given: etcd, or etcdeck node — named NAME on free loopback ports,
+# its data in DATA and its log in DATA.log; sets `url` and `pid`, and waits until it is healthy.
+start_member() { # name, data dir, command...
+  local name=$1 data=$2 peer
+  shift 2
+  local -a ports
+  read -r -a ports <<<"$(free_ports 2)"
+  url="http://127.0.0.1:${ports[0]}"
+  peer="http://127.0.0.1:${ports[1]}"
+  "$@" --name "$name" --data-dir "$data" --listen-client-urls "$url" --advertise-client-urls "$url" \
+    --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "$name=$peer" \
+    --quota-backend-bytes=8589934592 >"$data.log" 2>&1 &
+  pid=$!
+  wait_healthy "$url"
+}

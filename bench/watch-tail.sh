@@ -32,13 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-read -r -a ports <<<"$(free_ports 2)"
-url="http://127.0.0.1:${ports[0]}"
-peer="http://127.0.0.1:${ports[1]}"
-etcd --name watch --data-dir "$work/etcd" --listen-client-urls "$url" --advertise-client-urls "$url" \
-  --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "watch=$peer" \
-  --quota-backend-bytes=8589934592 >"$work/etcd.log" 2>&1 & pid=$!
-wait_healthy "$url"
+start_member watch "$work/etcd" etcd
 
 screen() { tmux_screen "$sock" w; }
 wait_for() { tmux_wait "$sock" w "$1" "$2"; } # extended regex, seconds

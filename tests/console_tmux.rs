@@ -228,14 +228,21 @@ fn a_panic_restores_the_terminal_before_its_message() {
 }
 
 /// Writes `n` keys k/0000.. (and one JSON and one binary value) with etcd-client, in transactions.
-fn seed_keys(endpoint: &str, n: usize) {
+/// A client of `endpoint` on a runtime of its own, for seeding from a synchronous test.
+fn client(endpoint: &str) -> (tokio::runtime::Runtime, etcd_client::Client) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let c = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), etcd_client::Client::connect([endpoint], None))
+            .await
+            .expect("connect in time")
+            .expect("connect")
+    });
+    (rt, c)
+}
+
+fn seed_keys(endpoint: &str, n: usize) {
+    let (rt, mut c) = client(endpoint);
     rt.block_on(async {
-        let mut c =
-            tokio::time::timeout(Duration::from_secs(5), etcd_client::Client::connect([endpoint], None))
-                .await
-                .expect("connect in time")
-                .expect("connect");
         let keys: Vec<String> = (0..n).map(|i| format!("k/{i:04}")).collect();
         for chunk in keys.chunks(100) {
             let ops: Vec<etcd_client::TxnOp> =
@@ -256,13 +263,8 @@ fn seed_keys(endpoint: &str, n: usize) {
 }
 
 fn seed_value(endpoint: &str, key: &str, value: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (rt, mut c) = client(endpoint);
     rt.block_on(async {
-        let mut c =
-            tokio::time::timeout(Duration::from_secs(5), etcd_client::Client::connect([endpoint], None))
-                .await
-                .expect("connect in time")
-                .expect("connect");
         tokio::time::timeout(Duration::from_secs(5), c.put(key, value, None))
             .await
             .expect("in time")

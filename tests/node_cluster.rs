@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{etcd_tools, free_port, without_etcdctl_env, EtcdeckNode};
+use crate::support::{etcd_tools, free_port, EtcdeckNode};
 
 /// A cluster of etcdeck processes on loopback, stopped with this handle.
 struct NodeCluster {
@@ -61,22 +61,7 @@ impl NodeCluster {
     }
 }
 
-fn etcdctl(etcdctl: &Path, endpoints: &[String], args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(etcdctl);
-    without_etcdctl_env(&mut cmd);
-    let out = cmd
-        .env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={}", endpoints.join(",")))
-        .arg("--command-timeout=5s")
-        .args(args)
-        .output()
-        .expect("run etcdctl");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use crate::support::run_etcdctl as etcdctl;
 
 /// (member ID, leader ID, revision) from `etcdctl endpoint status -w json` of one endpoint.
 fn status(etcdctl_bin: &Path, endpoint: &str) -> Option<(u64, u64, i64)> {

@@ -1494,6 +1494,17 @@ mod tests {
         }
     }
 
+    /// Edits the open value to "v1-mine", confirms, and answers the write with a conflict: someone
+    /// else wrote "theirs" at revision 6 meanwhile.
+    fn edit_into_a_conflict(state: &mut State) {
+        update(state, Input::Action(Action::Edit));
+        type_text(state, "-mine");
+        enter(state);
+        let (request, _) = written(&update(state, Input::Typed(Typed::Enter)));
+        let conflict = Ok(WriteOutcome::Conflict { current: Some(info(b"theirs", 6)) });
+        update(state, Input::Msg(Msg::Written { request, result: conflict }));
+    }
+
     fn written(effects: &[Effect]) -> (u64, Write) {
         match effects {
             [Effect::Write { request, write }] => (*request, write.clone()),
@@ -1533,13 +1544,7 @@ mod tests {
     #[test]
     fn a_conflict_shows_both_versions_and_overwrites_only_when_asked() {
         let mut state = with_value_open();
-        update(&mut state, Input::Action(Action::Edit));
-        type_text(&mut state, "-mine");
-        enter(&mut state);
-        let (request, _) = written(&update(&mut state, Input::Typed(Typed::Enter)));
-        // Someone else wrote "theirs" at revision 6 meanwhile.
-        let conflict = Ok(WriteOutcome::Conflict { current: Some(info(b"theirs", 6)) });
-        update(&mut state, Input::Msg(Msg::Written { request, result: conflict }));
+        edit_into_a_conflict(&mut state);
         let Some(Dialog::Conflict { seen, current, .. }) = &state.dialog else {
             panic!("{:?}", state.dialog)
         };
@@ -1553,12 +1558,7 @@ mod tests {
         let request = state.keys.next_request;
         let reread = Ok(Some(ValueRead { info: info(b"v1", 5), lease_ttl: None }));
         update(&mut state, Input::Msg(Msg::Value { request, result: reread }));
-        update(&mut state, Input::Action(Action::Edit));
-        type_text(&mut state, "-mine");
-        enter(&mut state);
-        let (request, _) = written(&update(&mut state, Input::Typed(Typed::Enter)));
-        let conflict = Ok(WriteOutcome::Conflict { current: Some(info(b"theirs", 6)) });
-        update(&mut state, Input::Msg(Msg::Written { request, result: conflict }));
+        edit_into_a_conflict(&mut state);
         let (_, retry) = written(&update(&mut state, Input::Typed(Typed::Char('y'))));
         assert_eq!(
             retry,
@@ -1728,12 +1728,7 @@ mod tests {
     #[test]
     fn only_a_deliberate_y_overwrites_after_a_conflict() {
         let mut state = with_value_open();
-        update(&mut state, Input::Action(Action::Edit));
-        type_text(&mut state, "-mine");
-        enter(&mut state);
-        let (request, _) = written(&update(&mut state, Input::Typed(Typed::Enter)));
-        let conflict = Ok(WriteOutcome::Conflict { current: Some(info(b"theirs", 6)) });
-        update(&mut state, Input::Msg(Msg::Written { request, result: conflict }));
+        edit_into_a_conflict(&mut state);
         assert!(update(&mut state, Input::Typed(Typed::Enter)).is_empty(), "Enter does not overwrite");
         assert!(matches!(state.dialog, Some(Dialog::Conflict { .. })));
         let (_, write) = written(&update(&mut state, Input::Typed(Typed::Char('y'))));

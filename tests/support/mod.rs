@@ -71,6 +71,24 @@ pub fn etcd_tools() -> Option<EtcdTools> {
     Some(EtcdTools { etcd: etcd?, etcdctl: etcdctl? })
 }
 
+/// Runs etcdctl (v3 API, 5 s command timeout) against `endpoints`; returns (success, stdout, stderr).
+pub fn run_etcdctl(etcdctl: &Path, endpoints: &[String], args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(etcdctl);
+    without_etcdctl_env(&mut cmd);
+    let out = cmd
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", endpoints.join(",")))
+        .arg("--command-timeout=5s")
+        .args(args)
+        .output()
+        .expect("run etcdctl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -273,20 +291,7 @@ impl EtcdCluster {
 
     /// Runs etcdctl against the first member; returns (success, stdout, stderr).
     pub fn etcdctl(&self, args: &[&str]) -> (bool, String, String) {
-        let mut cmd = Command::new(&self.etcdctl);
-        without_etcdctl_env(&mut cmd);
-        let out = cmd
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.members[0].client_url))
-            .arg("--command-timeout=5s")
-            .args(args)
-            .output()
-            .expect("run etcdctl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into(),
-            String::from_utf8_lossy(&out.stderr).into(),
-        )
+        run_etcdctl(&self.etcdctl, std::slice::from_ref(&self.members[0].client_url), args)
     }
 
     /// Waits until `etcdctl endpoint health --cluster` passes for every member.

@@ -49,7 +49,7 @@ run() { # name url
 
 url="http://127.0.0.1:${ports[0]}"
 "$bin" node --name bench --data-dir "$work/etcdeck" --listen-client-urls "$url" --advertise-client-urls "$url" \
-  2>"$work/etcdeck.log" & pid=$!
+  --listen-peer-urls http://127.0.0.1:0 2>"$work/etcdeck.log" & pid=$!
 wait_healthy "$url"
 run etcdeck "$url"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""

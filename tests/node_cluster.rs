@@ -512,3 +512,164 @@ fn force_new_cluster_recovers_a_lone_survivor_with_its_data() {
     let log = cluster.nodes[0].log_text();
     assert!(log.contains("--force-new-cluster: member n1"), "{log}");
 }
+
+/// `etcdctl member list` as rows: (ID, started|unstarted, name, peer URLs, client URLs, learner).
+fn member_rows(ctl: &Path, endpoints: &[String]) -> Vec<[String; 6]> {
+    let (ok, out, err) = etcdctl(ctl, endpoints, &["member", "list"]);
+    assert!(ok, "member list: {err}");
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let cells: Vec<String> = l.split(", ").map(str::to_string).collect();
+            assert_eq!(cells.len(), 6, "{l}");
+            [0, 1, 2, 3, 4, 5].map(|i| cells[i].clone())
+        })
+        .collect()
+}
+
+/// The ETCD_* lines `etcdctl member add` prints, as (variable, value).
+fn add_output(out: &str) -> std::collections::BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.starts_with("ETCD_"))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect()
+}
+
+/// Polls `f` every 100 ms until it returns Some, for at most `limit`.
+fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The leader's index in `urls`, once one is known.
+fn leader_index(ctl: &Path, urls: &[String]) -> usize {
+    eventually(Duration::from_secs(10), "a leader", || {
+        let s: Vec<_> = urls.iter().map(|u| status(ctl, u)).collect();
+        s.iter().position(|st| st.is_some_and(|(me, leader, _)| me == leader))
+    })
+}
+
+#[test]
+fn a_learner_is_added_started_promoted_and_a_removed_leader_stops_for_good() {
+    let Some(tools) = etcd_tools() else { return };
+    let ctl = tools.etcdctl.as_path();
+    let mut cluster = NodeCluster::start(3, "etcdeck-membership");
+    let all = cluster.urls(None);
+    for i in 0..20 {
+        let (ok, _, err) = etcdctl(ctl, &all, &["put", &format!("before/{i}"), "v"]);
+        assert!(ok, "{err}");
+    }
+
+    // The runbook: member add (as a learner), then start the member with what etcdctl printed.
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let (ok, out, err) =
+        etcdctl(ctl, &all, &["member", "add", "n4", "--learner", &format!("--peer-urls={peer}")]);
+    assert!(ok, "member add: {err}");
+    assert!(out.starts_with("Member ") && out.contains(" added to cluster "), "{out}");
+    let env = add_output(&out);
+    assert_eq!(env.get("ETCD_NAME").map(String::as_str), Some("n4"), "{out}");
+    assert_eq!(env.get("ETCD_INITIAL_CLUSTER_STATE").map(String::as_str), Some("existing"), "{out}");
+    assert_eq!(env.get("ETCD_INITIAL_ADVERTISE_PEER_URLS"), Some(&peer), "{out}");
+    let initial = env.get("ETCD_INITIAL_CLUSTER").cloned().unwrap_or_default();
+    assert!(initial.contains(&format!("n4={peer}")) && initial.contains("n1="), "{initial}");
+    let new_id = out.split_whitespace().nth(1).unwrap_or_default().to_string();
+    let rows = member_rows(ctl, &all[..1]);
+    let row = rows.iter().find(|r| r[0] == new_id).expect("the new member is listed");
+    assert_eq!((row[1].as_str(), row[2].as_str(), row[5].as_str()), ("unstarted", "", "true"), "{rows:?}");
+
+    // Not caught up (not even started): promotion is refused; a second learner too.
+    let (ok, _, err) = etcdctl(ctl, &all, &["member", "promote", &new_id]);
+    assert!(!ok && err.contains("can only promote a learner member which is in sync with leader"), "{err}");
+    let other = format!("--peer-urls=http://127.0.0.1:{}", free_port());
+    let (ok, _, err) = etcdctl(ctl, &all, &["member", "add", "n5", "--learner", &other]);
+    assert!(!ok && err.contains("etcdserver: too many learner members in cluster"), "{err}");
+    // (Another URL set: the same set within the same second would be the same member ID.)
+    let overlapping = format!("--peer-urls={peer},http://127.0.0.1:{}", free_port());
+    let (ok, _, err) = etcdctl(ctl, &all, &["member", "add", "n5", &overlapping]);
+    assert!(!ok && err.contains("etcdserver: Peer URLs already exists"), "{err}");
+
+    let client = format!("http://127.0.0.1:{}", free_port());
+    let extra = [
+        format!("--listen-peer-urls={peer}"),
+        format!("--initial-advertise-peer-urls={peer}"),
+        format!("--initial-cluster={initial}"),
+        "--initial-cluster-state=existing".to_string(),
+        "--initial-cluster-token=etcdeck-membership".to_string(),
+    ];
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let mut n4 = EtcdeckNode::spawn_at("n4", &cluster._dir.path().join("n4"), &client, &extra);
+    n4.wait_serving(Duration::from_secs(30));
+    let learner = std::slice::from_ref(&client);
+    // A learner serves serializable reads of the data it caught up with, and nothing linearizable.
+    let out = eventually(Duration::from_secs(10), "the learner has the data", || {
+        let (ok, out, _) =
+            etcdctl(ctl, learner, &["get", "before/", "--prefix", "--keys-only", "--consistency=s"]);
+        (ok && out.lines().filter(|l| !l.is_empty()).count() == 20).then_some(out)
+    });
+    assert!(out.contains("before/19"), "{out}");
+    let (ok, _, err) = etcdctl(ctl, learner, &["get", "before/0"]);
+    assert!(!ok && err.contains("etcdserver: rpc not supported for learner"), "{err}");
+    let (ok, _, err) = etcdctl(ctl, learner, &["put", "x", "y"]);
+    assert!(!ok && err.contains("etcdserver: rpc not supported for learner"), "{err}");
+
+    // Caught up: promoted (through any member: a follower asks the leader).
+    eventually(Duration::from_secs(15), "the learner is promoted", || {
+        let (ok, out, _) = etcdctl(ctl, &all[2..], &["member", "promote", &new_id]);
+        (ok && out.contains(&format!("Member {new_id} promoted in cluster"))).then_some(())
+    });
+    let rows = member_rows(ctl, &all[..1]);
+    let row = rows.iter().find(|r| r[0] == new_id).expect("listed");
+    assert_eq!(
+        (row[1].as_str(), row[2].as_str(), row[4].as_str(), row[5].as_str()),
+        ("started", "n4", client.as_str(), "false")
+    );
+    let (ok, _, err) = etcdctl(ctl, learner, &["put", "through-n4", "v"]);
+    assert!(ok, "the promoted member takes writes: {err}");
+    let (ok, _, err) = etcdctl(ctl, &all, &["member", "promote", &new_id]);
+    assert!(!ok && err.contains("etcdserver: can only promote a learner member"), "{err}");
+
+    // Remove the leader: it stops with etcd's words and exit code 0; the other three go on.
+    let four: Vec<String> = all.iter().cloned().chain([client.clone()]).collect();
+    let leader = leader_index(ctl, &all);
+    let leader_id = format!("{:x}", status(ctl, &all[leader]).expect("status").0);
+    // etcd counts a peer toward the quorum only once connected for 5 s ("unhealthy cluster" before).
+    let out = eventually(Duration::from_secs(15), "member remove", || {
+        let (ok, out, err) = etcdctl(ctl, &all, &["member", "remove", &leader_id]);
+        assert!(ok || err.contains("etcdserver: unhealthy cluster"), "{err}");
+        ok.then_some(out)
+    });
+    assert!(out.contains(&format!("Member {leader_id} removed from cluster")), "{out}");
+    let code = cluster.nodes[leader].wait_exit(Duration::from_secs(15));
+    let log = cluster.nodes[leader].log_text();
+    assert_eq!(code, Some(0), "the removed member exits 0:\n{log}");
+    assert!(log.contains("the member has been permanently removed from the cluster"), "{log}");
+    let rest: Vec<String> = four.iter().filter(|u| **u != all[leader]).cloned().collect();
+    let new_leader = leader_index(ctl, &rest);
+    assert_ne!(rest[new_leader], all[leader]);
+    let (ok, _, err) = etcdctl(ctl, &rest, &["put", "after-remove", "v"]);
+    assert!(ok, "{err}");
+    assert_eq!(member_rows(ctl, &rest[..1]).len(), 3);
+    let revision = status(ctl, &rest[0]).expect("status").2;
+    let hashes = eventually(Duration::from_secs(10), "equal HashKV", || {
+        let rev = status(ctl, &rest[2]).map(|s| s.2)?;
+        (rev >= revision).then(|| hashes(ctl, &rest, revision))
+    });
+    assert!(hashes.windows(2).all(|w| w[0] == w[1]), "{hashes:?}");
+
+    // Back with its data, it is refused and stops again; removing it twice is "not found".
+    cluster.nodes[leader].respawn();
+    let code = cluster.nodes[leader].wait_exit(Duration::from_secs(15));
+    let log = cluster.nodes[leader].log_text();
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(log.matches("the member has been permanently removed from the cluster").count(), 2, "{log}");
+    let (ok, _, err) = etcdctl(ctl, &rest, &["member", "remove", &leader_id]);
+    assert!(!ok && err.contains("etcdserver: member not found"), "{err}");
+    drop(n4);
+}

@@ -26,6 +26,7 @@ impl TestNode {
         let mut args = vec![
             format!("--data-dir={}", dir.path().join("node").display()),
             "--listen-client-urls=http://127.0.0.1:0".to_string(),
+            "--listen-peer-urls=http://127.0.0.1:0".to_string(),
             "--advertise-client-urls=http://127.0.0.1:2379".to_string(),
             "--heartbeat-interval=20".to_string(),
             "--election-timeout=200".to_string(),

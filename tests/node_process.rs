@@ -18,9 +18,14 @@ fn node(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
             cmd.env_remove(name);
         }
     }
+    // A free peer port unless the case sets one (the node always listens for peers, as etcd does).
+    let peer_set = args.iter().any(|a| a.contains("listen-peer-urls") || a.contains("config-file"))
+        || env.iter().any(|(k, _)| *k == "ETCD_LISTEN_PEER_URLS" || *k == "ETCD_CONFIG_FILE");
+    let peer_flag: &[&str] = if peer_set { &[] } else { &["--listen-peer-urls=http://127.0.0.1:0"] };
     let mut child = cmd
         .arg("node")
         .args(args)
+        .args(peer_flag)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -79,7 +84,11 @@ fn bad_configuration_exits_1_with_one_line_before_touching_the_disk() {
             vec![],
             "--listen-client-urls https://127.0.0.1:2379",
         ),
-        (vec!["--initial-cluster-state=existing"], vec![], "joining a running cluster needs member add"),
+        (
+            vec!["--initial-cluster-state=existing"],
+            vec![],
+            "cannot fetch cluster info from peer urls: could not retrieve cluster information from the given URLs",
+        ),
     ];
     for (args, env, expected) in cases {
         let mut all = vec![data_flag.as_str()];
@@ -146,6 +155,7 @@ fn systemd_hears_ready_once_clients_are_served() {
             &format!("--data-dir={}", dir.path().join("d").display()),
             &format!("--listen-client-urls=http://127.0.0.1:{port}"),
             &format!("--advertise-client-urls=http://127.0.0.1:{port}"),
+            "--listen-peer-urls=http://127.0.0.1:0",
         ])
         .env("NOTIFY_SOCKET", &socket_path)
         .stdout(Stdio::null())

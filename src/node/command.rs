@@ -37,6 +37,10 @@ pub fn main(args: &[String]) -> ExitCode {
     runtime.block_on(async move {
         let running = match server::start(&config).await {
             Ok(r) => r,
+            Err(server::ServerError::Removed) => {
+                removed_notice();
+                return ExitCode::SUCCESS;
+            }
             Err(e) => {
                 eprintln!("etcdeck node: {e}");
                 return ExitCode::from(1);
@@ -53,11 +57,26 @@ pub fn main(args: &[String]) -> ExitCode {
         if let Err(e) = server::notify_ready() {
             eprintln!("etcdeck node: warning: cannot notify systemd: {e}");
         }
-        wait_for_signal().await;
-        eprintln!("etcdeck node: stopping");
+        let removed = tokio::select! {
+            _ = wait_for_signal() => false,
+            _ = running.removed() => true,
+        };
+        if removed {
+            // As etcd: a moment for the removal's commit to reach the others, then stop and exit 0.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            removed_notice();
+        } else {
+            eprintln!("etcdeck node: stopping");
+        }
         running.stop().await;
         ExitCode::SUCCESS
     })
+}
+
+/// etcd's words when a member finds it was removed from the cluster.
+fn removed_notice() {
+    eprintln!("etcdeck node: {}", crate::node::raft::transport::REMOVED_TEXT);
+    eprintln!("etcdeck node: the data-dir used by this member must be removed.");
 }
 
 async fn wait_for_signal() {

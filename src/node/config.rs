@@ -104,6 +104,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "Auto compaction retention for mvcc key value store. 0 means disable auto compaction.",
     },
     Setting {
+        name: "strict-reconfig-check",
+        default: "true",
+        help: "Reject reconfiguration requests that would cause quorum loss.",
+    },
+    Setting {
         name: "force-new-cluster",
         default: "false",
         help: "Force to create a new one member cluster.",
@@ -112,7 +117,7 @@ pub const SETTINGS: &[Setting] = &[
 
 /// Settings that are Go booleans: `--flag` alone means true, a value needs `=`.
 fn is_bool(s: &Setting) -> bool {
-    s.default == "false"
+    matches!(s.default, "false" | "true")
 }
 
 /// --config-file, which is not a setting of its own: it replaces all of them.
@@ -165,6 +170,8 @@ pub struct NodeConfig {
     pub snapshot_count: u64,
     /// Start as a one-member cluster of this member's data (--force-new-cluster).
     pub force_new_cluster: bool,
+    /// Refuse membership changes that would risk the quorum (--strict-reconfig-check).
+    pub strict_reconfig_check: bool,
     /// As given: 0 means the 2 GiB default, negative disables the quota.
     pub quota_backend_bytes: i64,
     pub max_request_bytes: u64,
@@ -472,13 +479,17 @@ fn build(
         )));
     }
 
-    let (force, force_origin) = get("force-new-cluster");
     // Go's strconv.ParseBool.
-    let force_new_cluster = match force.trim() {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
-        other => return Err(force_origin.invalid("force-new-cluster", other, "parse error")),
+    let go_bool = |name: &str| {
+        let (text, origin) = get(name);
+        match text.trim() {
+            "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+            "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+            other => Err(origin.invalid(name, other, "parse error")),
+        }
     };
+    let force_new_cluster = go_bool("force-new-cluster")?;
+    let strict_reconfig_check = go_bool("strict-reconfig-check")?;
     let mut snapshot_count = number("snapshot-count")?;
     if snapshot_count == 0 {
         snapshot_count = DEFAULT_SNAPSHOT_COUNT;
@@ -518,6 +529,7 @@ fn build(
         election_timeout: Duration::from_millis(election_ms),
         snapshot_count,
         force_new_cluster,
+        strict_reconfig_check,
         quota_backend_bytes,
         max_request_bytes,
         max_txn_ops,
@@ -935,6 +947,8 @@ mod tests {
     fn force_new_cluster_is_a_go_boolean_flag() {
         assert!(!ok(&[]).config.force_new_cluster);
         assert!(ok(&["--force-new-cluster"]).config.force_new_cluster);
+        assert!(ok(&[]).config.strict_reconfig_check);
+        assert!(!ok(&["--strict-reconfig-check=false"]).config.strict_reconfig_check);
         assert!(ok(&["-force-new-cluster", "--name", "x"]).config.force_new_cluster);
         assert!(!ok(&["--force-new-cluster=false"]).config.force_new_cluster);
         assert_eq!(

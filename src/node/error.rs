@@ -43,6 +43,26 @@ pub enum NodeError {
     NotLeader,
     #[error("etcdserver: request timed out, leader transfer took too long")]
     LeaderTransferTimeout,
+    #[error("etcdserver: member ID already exist")]
+    MemberExists,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    NotEnoughStarted,
+    #[error("etcdserver: given member URLs are invalid")]
+    BadMemberUrls,
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    #[error("etcdserver: too many learner members in cluster")]
+    TooManyLearners,
+    #[error("etcdserver: unhealthy cluster")]
+    Unhealthy,
+    #[error("etcdserver: rpc not supported for learner")]
+    NotSupportedForLearner,
     /// The state machine's storage failed; etcd stops in this case, a node must not go on serving.
     #[error("etcdserver: {0}")]
     Storage(String),
@@ -71,12 +91,21 @@ impl NodeError {
             NodeError::Compacted | NodeError::FutureRev | NodeError::LeaseTtlTooLarge => {
                 tonic::Code::OutOfRange
             }
-            NodeError::LeaseNotFound => tonic::Code::NotFound,
-            NodeError::LeaseExists | NodeError::BadLeaderTransferee | NodeError::NotLeader => {
-                tonic::Code::FailedPrecondition
-            }
+            NodeError::LeaseNotFound | NodeError::MemberNotFound => tonic::Code::NotFound,
+            NodeError::BadMemberUrls => tonic::Code::InvalidArgument,
+            NodeError::LeaseExists
+            | NodeError::BadLeaderTransferee
+            | NodeError::NotLeader
+            | NodeError::MemberExists
+            | NodeError::PeerUrlExists
+            | NodeError::MemberNotLearner
+            | NodeError::LearnerNotReady
+            | NodeError::TooManyLearners => tonic::Code::FailedPrecondition,
+            NodeError::Unhealthy | NodeError::NotSupportedForLearner => tonic::Code::Unavailable,
             // etcd 3.4 has no gRPC status for it: its gRPC layer answers Unknown with the text.
-            NodeError::LeaderTransferTimeout => tonic::Code::Unknown,
+            // etcd 3.4 maps "not enough started members" to a client-side error type that gRPC does
+            // not know, so the wire says Unknown (etcd's clients match the text).
+            NodeError::LeaderTransferTimeout | NodeError::NotEnoughStarted => tonic::Code::Unknown,
             NodeError::NoSpace => tonic::Code::ResourceExhausted,
             NodeError::Timeout | NodeError::NoLeader | NodeError::Stopped => tonic::Code::Unavailable,
             NodeError::Storage(_) => tonic::Code::Internal,

@@ -14,8 +14,9 @@ use tonic::transport::Server;
 use crate::node::compactor;
 use crate::node::config::{ClusterState, NodeConfig};
 use crate::node::error::NodeError;
+use crate::node::mvcc::store::RaftMember;
 use crate::node::raft::driver::{self, Handle};
-use crate::node::raft::transport::{self, Peer, PeerNet, Transport};
+use crate::node::raft::transport::{self, PeerHost, PeerNet, Transport, TransportEvents, REMOVED_TEXT};
 use crate::node::rpc::authority::AuthorityFix;
 use crate::node::rpc::cluster::ClusterService;
 use crate::node::rpc::http::HttpLayer;
@@ -41,6 +42,9 @@ pub enum ServerError {
     Listen { url: String, why: String },
     #[error(transparent)]
     Driver(#[from] driver::DriverError),
+    /// The cluster removed this member: it stops, as etcd's does, and exits 0.
+    #[error("{REMOVED_TEXT}")]
+    Removed,
 }
 
 /// What the data dir records about the member it belongs to.
@@ -52,9 +56,14 @@ pub struct MemberIdentity {
     pub initial_cluster_token: String,
     pub peer_urls: Vec<String>,
     /// The members the cluster was bootstrapped with (this one included). Files written before
-    /// peers existed have none: the member alone.
+    /// peers existed have none: the member alone. For a member that joined a running cluster, the
+    /// membership it found.
     #[serde(default)]
     pub members: Vec<InitialMember>,
+    /// Whether the member joined a running cluster (--initial-cluster-state existing): it starts
+    /// with no membership of its own and learns it from the leader.
+    #[serde(default)]
+    pub joined: bool,
 }
 
 /// A member of the bootstrap configuration.
@@ -110,14 +119,7 @@ fn first_u64(digest: &[u8]) -> u64 {
 
 /// The member this configuration bootstraps, and the cluster: IDs as etcd derives them, from each
 /// member's peer URLs and the token.
-fn new_identity(c: &NodeConfig) -> Result<MemberIdentity, ServerError> {
-    if c.initial_cluster_state == ClusterState::Existing {
-        return Err(ServerError::Config(
-            "--initial-cluster-state=existing: joining a running cluster needs member add, which this node \
-             does not support yet"
-                .into(),
-        ));
-    }
+fn new_identity(c: &NodeConfig) -> MemberIdentity {
     let members: Vec<InitialMember> = c
         .initial_cluster
         .iter()
@@ -133,14 +135,113 @@ fn new_identity(c: &NodeConfig) -> Result<MemberIdentity, ServerError> {
     let peer_urls: Vec<String> = c.initial_advertise_peer_urls.iter().map(ToString::to_string).collect();
     let id = member_id(&peer_urls, &c.initial_cluster_token);
     let ids: Vec<u64> = members.iter().map(|m| u64::from_str_radix(&m.id, 16).unwrap_or_default()).collect();
-    Ok(MemberIdentity {
+    MemberIdentity {
         name: c.name.clone(),
         member_id: format!("{id:x}"),
         cluster_id: format!("{:x}", cluster_id(&ids)),
         initial_cluster_token: c.initial_cluster_token.clone(),
         peer_urls,
         members,
+        joined: false,
+    }
+}
+
+/// The cluster as a member's peer listener describes it (etcd's GET /members on the peer port).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteCluster {
+    pub cluster_id: String,
+    pub members: Vec<RemoteMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteMember {
+    pub id: String,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    pub is_learner: bool,
+}
+
+/// Asks the other members listed in --initial-cluster for the cluster, the first that answers.
+async fn remote_cluster(c: &NodeConfig) -> Option<RemoteCluster> {
+    let own: Vec<&crate::node::urls::EtcdUrl> = c.initial_advertise_peer_urls.iter().collect();
+    let bind_host = c.initial_advertise_peer_urls.first().map(|u| u.dial_host().to_string());
+    let asks = c.initial_cluster.values().flatten().filter(|u| !own.contains(u)).map(|u| {
+        let addr = u.host_port();
+        let bind_host = bind_host.clone();
+        async move {
+            let body = transport::query_members(&addr, bind_host.as_deref()).await.ok()?;
+            serde_json::from_slice::<RemoteCluster>(&body).ok()
+        }
+    });
+    futures::future::join_all(asks).await.into_iter().flatten().next()
+}
+
+/// etcd's ValidateClusterAndAssignIDs: the members --initial-cluster lists must be the running
+/// cluster's, one for one by peer URLs; this member takes the ID the cluster gave its URLs.
+fn join_identity(c: &NodeConfig, remote: &RemoteCluster) -> Result<MemberIdentity, String> {
+    let sorted = |urls: &[String]| {
+        let mut urls = urls.to_vec();
+        urls.sort();
+        urls
+    };
+    let local: Vec<(String, Vec<String>)> = c
+        .initial_cluster
+        .iter()
+        .map(|(name, urls)| (name.clone(), sorted(&urls.iter().map(ToString::to_string).collect::<Vec<_>>())))
+        .collect();
+    if local.len() != remote.members.len() {
+        return Err("member count is unequal".into());
+    }
+    let mut me = None;
+    for m in &remote.members {
+        let urls = sorted(&m.peer_urls);
+        let Some((name, _)) = local.iter().find(|(_, l)| *l == urls) else {
+            return Err(format!(
+                "PeerURLs: no match found for existing member ({}, [{}]), last resolver error (<nil>)",
+                m.id,
+                m.peer_urls.join(" ")
+            ));
+        };
+        if *name == c.name {
+            me = Some(m);
+        }
+    }
+    let me = me.ok_or_else(|| {
+        format!("couldn't find local name {:?} in the initial cluster configuration", c.name)
+    })?;
+    Ok(MemberIdentity {
+        name: c.name.clone(),
+        member_id: me.id.clone(),
+        cluster_id: remote.cluster_id.clone(),
+        initial_cluster_token: c.initial_cluster_token.clone(),
+        peer_urls: c.initial_advertise_peer_urls.iter().map(ToString::to_string).collect(),
+        members: remote
+            .members
+            .iter()
+            .map(|m| InitialMember { name: m.name.clone(), id: m.id.clone(), peer_urls: m.peer_urls.clone() })
+            .collect(),
+        joined: true,
     })
+}
+
+/// The running cluster as etcd prints it in a join error (its RaftCluster.String()).
+fn describe(remote: &RemoteCluster) -> String {
+    let members: Vec<String> = remote
+        .members
+        .iter()
+        .map(|m| {
+            format!(
+                "&{{ID:{} RaftAttributes:{{PeerURLs:[{}] IsLearner:{}}} Attributes:{{Name:{} ClientURLs:[{}]}}}}",
+                m.id,
+                m.peer_urls.join(" "),
+                m.is_learner,
+                m.name,
+                m.client_urls.join(" ")
+            )
+        })
+        .collect();
+    format!("{{ClusterID:{} Members:[{}] RemovedMemberIDs:[]}}", remote.cluster_id, members.join(" "))
 }
 
 /// Checks what this node can run that the configuration alone cannot tell, before touching the disk.
@@ -150,7 +251,7 @@ pub fn check(c: &NodeConfig) -> Result<(), ServerError> {
             "--listen-client-urls {u}: this node serves http:// client URLs only (no TLS or unix sockets yet)"
         )));
     }
-    new_identity(c).map(|_| ())
+    Ok(())
 }
 
 /// The data dir, claimed: its lock is held for as long as this value lives.
@@ -165,7 +266,7 @@ fn dir_error(dir: &Path, why: impl std::fmt::Display) -> ServerError {
 
 /// Opens (or creates) the data dir for this configuration. A dir written by another program, for
 /// another member, or held by a running node is refused and left as it is.
-pub fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
+pub async fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
     let dir = &c.data_dir;
     let member = dir.join("member");
     let identity_path = member.join(IDENTITY_FILE);
@@ -177,6 +278,7 @@ pub fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
         ));
     }
     let lock_path = member.join("lock");
+    let dir_existed = dir.exists();
     if !existing {
         std::fs::create_dir_all(&member).map_err(|e| dir_error(dir, e))?;
     }
@@ -227,12 +329,60 @@ pub fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
         }
         identity
     } else {
-        let identity = new_identity(c)?;
+        let identity = fresh_identity(c).await.inspect_err(|_| {
+            // Nothing was written: the data dir goes back to how it was, so a corrected start works.
+            let _ = std::fs::remove_file(&lock_path);
+            let _ = std::fs::remove_dir(&member);
+            if !dir_existed {
+                let _ = std::fs::remove_dir(dir);
+            }
+        })?;
         let text = serde_json::to_string_pretty(&identity).map_err(|e| dir_error(dir, e))?;
         write_durably(&identity_path, text.as_bytes()).map_err(|e| dir_error(dir, e))?;
         identity
     };
     Ok(Claimed { identity, _lock: lock })
+}
+
+/// The identity of a member starting on an empty data dir: a new cluster's, or the one a running
+/// cluster gave it (etcd asks the peers in --initial-cluster).
+async fn fresh_identity(c: &NodeConfig) -> Result<MemberIdentity, ServerError> {
+    {
+        let identity = match c.initial_cluster_state {
+            ClusterState::Existing => {
+                let remote = remote_cluster(c).await.ok_or_else(|| {
+                    ServerError::Config(
+                        "cannot fetch cluster info from peer urls: could not retrieve cluster information \
+                         from the given URLs"
+                            .into(),
+                    )
+                })?;
+                join_identity(c, &remote).map_err(|why| {
+                    ServerError::Config(format!("error validating peerURLs {}: {why}", describe(&remote)))
+                })?
+            }
+            ClusterState::New => {
+                let identity = new_identity(c);
+                // etcd's isMemberBootstrapped: the running cluster already has this member, started.
+                if c.initial_cluster.len() > 1 {
+                    if let Some(remote) = remote_cluster(c).await {
+                        let started = remote
+                            .members
+                            .iter()
+                            .any(|m| m.id == identity.member_id && !m.client_urls.is_empty());
+                        if started {
+                            return Err(ServerError::Config(format!(
+                                "member {} has already been bootstrapped",
+                                identity.member_id
+                            )));
+                        }
+                    }
+                }
+                identity
+            }
+        };
+        Ok(identity)
+    }
 }
 
 /// Writes a file so that after a crash it is either absent or whole.
@@ -280,6 +430,13 @@ pub struct Running {
 }
 
 impl Running {
+    /// Resolves once this member learns the cluster removed it.
+    pub async fn removed(&self) {
+        if !self.handle.status.removed.load(std::sync::atomic::Ordering::Relaxed) {
+            self.handle.status.removed_notify.notified().await;
+        }
+    }
+
     /// Stops serving, then stops raft and closes the store, so the data dir is released.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
@@ -338,23 +495,59 @@ async fn publish(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// The host a URL names, as dialled or bound ("localhost" is the IPv4 loopback, as for etcd's
-/// default URLs).
-fn dial_host(host: &str) -> &str {
-    if host == "localhost" {
-        "127.0.0.1"
-    } else {
-        host
+/// What the transport reports, passed to the driver once it runs.
+#[derive(Default)]
+struct NodeEvents {
+    handle: std::sync::OnceLock<Handle>,
+}
+
+impl TransportEvents for NodeEvents {
+    fn snapshot_sent(&self, to: u64, ok: bool) {
+        if let Some(h) = self.handle.get() {
+            h.snapshot_sent(to, ok);
+        }
+    }
+
+    fn removed(&self) {
+        if let Some(h) = self.handle.get() {
+            h.status.mark_removed();
+        }
     }
 }
 
-/// "host:port" for binding or dialling a URL (IPv6 hosts in brackets).
-fn host_port(u: &crate::node::urls::EtcdUrl) -> String {
-    let host = dial_host(&u.host);
-    if host.contains(':') {
-        format!("[{host}]:{}", u.port)
-    } else {
-        format!("{host}:{}", u.port)
+/// The node behind the peer listener.
+struct NodePeerHost {
+    handle: Handle,
+    cluster_id: u64,
+}
+
+impl PeerHost for NodePeerHost {
+    fn deliver(&self, m: RaftMessage) {
+        self.handle.step(m);
+    }
+
+    fn is_removed(&self, id: u64) -> bool {
+        self.handle.read_store().is_ok_and(|s| s.removed().contains(&id))
+    }
+
+    fn membership(&self) -> Vec<u8> {
+        let Ok(store) = self.handle.read_store() else { return Vec::new() };
+        let members = store
+            .members()
+            .iter()
+            .map(|(id, m)| {
+                let (name, client_urls) = store.attributes().get(id).cloned().unwrap_or_default();
+                RemoteMember {
+                    id: format!("{id:x}"),
+                    name,
+                    peer_urls: m.peer_urls.clone(),
+                    client_urls,
+                    is_learner: m.is_learner,
+                }
+            })
+            .collect();
+        let cluster = RemoteCluster { cluster_id: format!("{:x}", self.cluster_id), members };
+        serde_json::to_vec(&cluster).unwrap_or_default()
     }
 }
 
@@ -367,33 +560,30 @@ pub async fn start(c: &NodeConfig) -> Result<Running, ServerError> {
 pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, ServerError> {
     let progress_interval = timers.progress_interval;
     check(c)?;
-    let claimed = claim_data_dir(c)?;
+    let claimed = claim_data_dir(c).await?;
     let member_id = parse_hex(&claimed.identity.member_id, "member ID")?;
     let cluster_id = parse_hex(&claimed.identity.cluster_id, "cluster ID")?;
     let election_ticks = (c.election_timeout.as_millis() / c.heartbeat_interval.as_millis().max(1)) as usize;
-    let members = claimed.identity.member_list()?;
-    let peers: Vec<Peer> = members
-        .iter()
-        .filter(|(id, _, _)| *id != member_id)
-        .filter_map(|(id, _, urls)| {
-            let u = crate::node::urls::EtcdUrl::parse(urls.first()?).ok()?;
-            Some(Peer { id: *id, addr: host_port(&u) })
-        })
-        .collect();
+    let bootstrap: Vec<(u64, RaftMember)> = if claimed.identity.joined {
+        Vec::new()
+    } else {
+        claimed
+            .identity
+            .member_list()?
+            .into_iter()
+            .map(|(id, _, peer_urls)| (id, RaftMember { peer_urls, is_learner: false }))
+            .collect()
+    };
     // Outgoing peer connections come from the host this member advertises.
-    let bind_host = c.initial_advertise_peer_urls.first().map(|u| dial_host(&u.host).to_string());
-    let transport = (!peers.is_empty()).then(|| {
-        let net: Arc<dyn Transport> = PeerNet::start(cluster_id, member_id, bind_host, &peers);
-        net
-    });
+    let bind_host = c.initial_advertise_peer_urls.first().map(|u| u.dial_host().to_string());
+    let events = Arc::new(NodeEvents::default());
+    let net: Arc<dyn Transport> = PeerNet::new(cluster_id, member_id, bind_host, events.clone());
     // Bound before raft starts, so a peer's first messages find the port open.
     let mut peer_listeners = Vec::new();
-    if transport.is_some() {
-        for u in &c.listen_peer_urls {
-            match tokio::net::TcpListener::bind(host_port(u)).await {
-                Ok(l) => peer_listeners.push(l),
-                Err(e) => return Err(ServerError::Listen { url: u.to_string(), why: e.to_string() }),
-            }
+    for u in &c.listen_peer_urls {
+        match tokio::net::TcpListener::bind(u.host_port()).await {
+            Ok(l) => peer_listeners.push(l),
+            Err(e) => return Err(ServerError::Listen { url: u.to_string(), why: e.to_string() }),
         }
     }
     let options = driver::Options {
@@ -403,8 +593,10 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         wal_dir: c.wal_dir(),
         max_request_bytes: c.max_request_bytes as usize,
         snapshot_count: c.snapshot_count,
-        voters: members.iter().map(|(id, _, _)| *id).collect(),
-        transport,
+        bootstrap,
+        known_peers: claimed.identity.member_list()?.into_iter().map(|(id, _, urls)| (id, urls)).collect(),
+        force_new_cluster: c.force_new_cluster,
+        transport: Some(net.clone()),
         // etcd's request timeout: 5 s and two election timeouts.
         request_timeout: Duration::from_secs(5) + c.election_timeout * 2,
     };
@@ -413,6 +605,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         .await
         .map_err(|e| ServerError::DataDir(e.to_string()))?
         .map_err(|e| dir_error(&c.data_dir, format!("cannot open: {e}")))?;
+    let _ = events.handle.set(handle.clone());
     let ctx = Ctx {
         handle: handle.clone(),
         identity: Identity { cluster_id, member_id },
@@ -421,28 +614,39 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         name: c.name.clone(),
         peer_urls: claimed.identity.peer_urls.clone(),
         client_urls: c.advertise_client_urls.iter().map(ToString::to_string).collect(),
-        members: members.clone(),
+        strict_reconfig_check: c.strict_reconfig_check,
+        transport: Some(net),
         leader_client: Arc::default(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
+    let host: Arc<dyn PeerHost> = Arc::new(NodePeerHost { handle: handle.clone(), cluster_id });
     for listener in peer_listeners {
-        let h = handle.clone();
-        let deliver: Arc<dyn Fn(RaftMessage) + Send + Sync> = Arc::new(move |m| h.step(m));
         servers.push(tokio::spawn(transport::serve(
             listener,
             cluster_id,
             member_id,
-            deliver,
+            host.clone(),
             stopped.clone(),
         )));
     }
     // Serve once a leader is known and this member has applied what its log holds (etcd serves
-    // after its ReadyNotify). A member of a cluster waits for its quorum for as long as it takes.
+    // after its ReadyNotify). A member of a cluster waits for its quorum for as long as it takes;
+    // a member the cluster removed stops.
     loop {
-        match handle.read_index().await {
+        let read = tokio::select! {
+            r = handle.read_index() => r,
+            _ = handle.status.removed_notify.notified() => Err(NodeError::Stopped),
+        };
+        match read {
             Ok(_) => break,
             Err(NodeError::Timeout) => continue,
+            Err(_) if handle.status.removed.load(std::sync::atomic::Ordering::Relaxed) => {
+                let _ = stop.send(true);
+                let h = handle.clone();
+                let _ = tokio::task::spawn_blocking(move || h.stop()).await;
+                return Err(ServerError::Removed);
+            }
             Err(e) => {
                 let _ = stop.send(true);
                 let h = handle.clone();
@@ -453,7 +657,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     }
     let mut listeners = Vec::new();
     for u in &c.listen_client_urls {
-        match tokio::net::TcpListener::bind(host_port(u)).await {
+        match tokio::net::TcpListener::bind(u.host_port()).await {
             Ok(l) => listeners.push(l),
             Err(e) => {
                 let h = handle.clone();

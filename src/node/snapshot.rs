@@ -5,7 +5,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::node::mvcc::store::Store;
+use crate::node::mvcc::store::{RaftMember, Store};
 
 /// What a snapshot file holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +179,7 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
         initial_cluster_token: o.initial_cluster_token.clone(),
         peer_urls: own,
         members,
+        joined: false,
     };
 
     let member = o.data_dir.join("member");
@@ -191,7 +192,18 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
     let index = {
         let mut store = Store::open(&member.join("snap").join("db")).map_err(|e| fail(&e))?;
         store.restore_image(&image).map_err(|e| fail(&e))?;
-        store.consistent_index()
+        // The new cluster's membership replaces the old one's (as etcdutl rewrites the members),
+        // every member unstarted until it publishes; the log starts after index 1 at least.
+        let index = store.consistent_index().max(1);
+        let mut txn = store.write();
+        txn.clear_membership();
+        for m in &identity.members {
+            let id = u64::from_str_radix(&m.id, 16).map_err(|e| fail(&e))?;
+            txn.set_member(id, RaftMember { peer_urls: m.peer_urls.clone(), is_learner: false });
+        }
+        txn.commit(Some(index)).map_err(|e| fail(&e))?;
+        store.make_durable().map_err(|e| fail(&e))?;
+        index
     };
     let wal_dir = o.wal_dir.clone().unwrap_or_else(|| member.join("wal"));
     let (mut wal, _) = Wal::open(&wal_dir).map_err(|e| fail(&e))?;

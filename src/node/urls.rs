@@ -45,6 +45,26 @@ impl EtcdUrl {
         Ok(urls)
     }
 
+    /// "host:port" for binding or dialling the URL ("localhost" is the IPv4 loopback, as for etcd's
+    /// default URLs; IPv6 hosts in brackets).
+    pub fn host_port(&self) -> String {
+        let host = self.dial_host();
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    /// The host as dialled or bound.
+    pub fn dial_host(&self) -> &str {
+        if self.host == "localhost" {
+            "127.0.0.1"
+        } else {
+            &self.host
+        }
+    }
+
     /// Whether the host is an IP address (listen URLs must name one, or localhost).
     pub fn host_is_ip(&self) -> bool {
         self.host.parse::<std::net::IpAddr>().is_ok()

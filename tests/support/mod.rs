@@ -377,6 +377,10 @@ impl EtcdeckNode {
             "--election-timeout=500".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
+        if !extra.iter().any(|a| a.starts_with("--listen-peer-urls")) {
+            // The node always listens for peers, as etcd does: a free port, not etcd's 2380.
+            args.push("--listen-peer-urls=http://127.0.0.1:0".into());
+        }
         let log = data_dir.with_extension("log");
         let mut node = Self {
             client_url,
@@ -438,6 +442,30 @@ impl EtcdeckNode {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Waits (bounded) for the node to exit on its own; returns its exit code, None if it still
+    /// runs after `limit` (it is then killed).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the node again without waiting for it to serve.
+    pub fn respawn(&mut self) {
+        assert!(self.child.is_none(), "node is running");
+        self.spawn();
     }
 
     /// SIGTERM, and waits (bounded) for a clean exit; returns its exit code.

@@ -8,6 +8,9 @@
 //! - `l` + lease ID (8 bytes, big-endian) -> the lease's granted TTL in seconds;
 //! - `a` + member ID (8 bytes) + alarm type (4 bytes) -> an active alarm;
 //! - `p` + member ID (8 bytes) -> the attributes the member published (JSON: name, client URLs);
+//! - `r` + member ID (8 bytes) -> the member's raft attributes (JSON: peer URLs, learner or not), as
+//!   etcd's members bucket: the cluster's membership, changed only by applied raft entries;
+//! - `x` + member ID (8 bytes) -> a member removed from the cluster (etcd's members_removed);
 //! - `m` + name -> bookkeeping: the compacted revision and the applied raft index.
 //!
 //! The key index (every key's generations of revisions) lives in memory and is rebuilt from the
@@ -23,10 +26,19 @@ const RECORD: u8 = b'k';
 const LEASE: u8 = b'l';
 const ALARM: u8 = b'a';
 const MEMBER: u8 = b'p';
+const RAFT_MEMBER: u8 = b'r';
+const REMOVED: u8 = b'x';
 // Bookkeeping keys start with `m`, after every record key (`k`).
 const META_COMPACTED: &[u8] = b"mcompacted";
 const META_CONSISTENT_INDEX: &[u8] = b"mconsistent_index";
 const ENCODING_VERSION: u8 = 1;
+
+/// A member as raft knows it: where its peers reach it, and whether it votes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct RaftMember {
+    pub peer_urls: Vec<String>,
+    pub is_learner: bool,
+}
 
 /// A key-value pair as etcd's mvccpb.KeyValue describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -109,6 +121,9 @@ pub struct Store {
     alarms: BTreeSet<(u64, i32)>,
     /// What each member published once it started: (name, client URLs).
     attributes: BTreeMap<u64, (String, Vec<String>)>,
+    /// The cluster's members and the IDs removed from it.
+    members: BTreeMap<u64, RaftMember>,
+    removed: BTreeSet<u64>,
     /// Bytes of keys and values stored, history included (what a defragmentation would keep).
     in_use: u64,
     /// The changes of the last committed transaction, for the watch hub.
@@ -153,6 +168,8 @@ impl Store {
             leases: BTreeMap::new(),
             alarms: BTreeSet::new(),
             attributes: BTreeMap::new(),
+            members: BTreeMap::new(),
+            removed: BTreeSet::new(),
             in_use: 0,
             events: Vec::new(),
             group: None,
@@ -169,6 +186,8 @@ impl Store {
         store.leases.clear();
         store.alarms.clear();
         store.attributes.clear();
+        store.members.clear();
+        store.removed.clear();
         store.current = 1;
         store.in_use = 0;
         store.compacted = store.meta_i64(META_COMPACTED)?.unwrap_or(0);
@@ -192,6 +211,18 @@ impl Store {
             let (name, urls): (String, Vec<String>) = serde_json::from_slice(&v)
                 .map_err(|e| MvccError::Corrupt(format!("bad attributes of member {id:x}: {e}")))?;
             store.attributes.insert(id as u64, (name, urls));
+        }
+        for item in store.tree.scan_prefix([RAFT_MEMBER]) {
+            let (k, v) = item?;
+            let id = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad member key {k:?}")))?;
+            let member: RaftMember = serde_json::from_slice(&v)
+                .map_err(|e| MvccError::Corrupt(format!("bad raft attributes of member {id:x}: {e}")))?;
+            store.members.insert(id as u64, member);
+        }
+        for item in store.tree.scan_prefix([REMOVED]) {
+            let (k, _) = item?;
+            let id = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad removed key {k:?}")))?;
+            store.removed.insert(id as u64);
         }
         // Which lease each live key is attached to: its newest record says.
         let mut attached: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
@@ -302,6 +333,16 @@ impl Store {
     /// What members published: (name, client URLs) by member ID.
     pub fn attributes(&self) -> &BTreeMap<u64, (String, Vec<String>)> {
         &self.attributes
+    }
+
+    /// The cluster's members (empty until the membership is first recorded).
+    pub fn members(&self) -> &BTreeMap<u64, RaftMember> {
+        &self.members
+    }
+
+    /// IDs removed from the cluster: they may never come back.
+    pub fn removed(&self) -> &BTreeSet<u64> {
+        &self.removed
     }
 
     /// Active alarms: (member ID, alarm type as etcd numbers them).
@@ -713,11 +754,42 @@ impl WriteTxn<'_> {
 
     /// Records what a member published (etcd's publish: its name and client URLs).
     pub fn set_attributes(&mut self, member: u64, name: &str, client_urls: &[String]) {
-        let mut key = vec![MEMBER];
-        key.extend_from_slice(&member.to_be_bytes());
+        let key = member_key(MEMBER, member);
         let value = serde_json::to_vec(&(name, client_urls)).unwrap_or_default();
         self.ops.push((key, Some(value)));
         self.store.attributes.insert(member, (name.to_string(), client_urls.to_vec()));
+    }
+
+    /// Records a member (added, promoted or given new peer URLs).
+    pub fn set_member(&mut self, id: u64, member: RaftMember) {
+        let value = serde_json::to_vec(&member).unwrap_or_default();
+        self.ops.push((member_key(RAFT_MEMBER, id), Some(value)));
+        self.store.members.insert(id, member);
+    }
+
+    /// Removes a member for good: its records go and its ID is remembered as removed.
+    pub fn remove_member(&mut self, id: u64) {
+        self.ops.push((member_key(RAFT_MEMBER, id), None));
+        self.ops.push((member_key(MEMBER, id), None));
+        self.ops.push((member_key(REMOVED, id), Some(Vec::new())));
+        self.store.members.remove(&id);
+        self.store.attributes.remove(&id);
+        self.store.removed.insert(id);
+    }
+
+    /// Forgets every member, removed ones and published attributes included (a restore into a new
+    /// cluster starts its membership afresh).
+    pub fn clear_membership(&mut self) {
+        let ids: Vec<(u8, u64)> = (self.store.members.keys().map(|id| (RAFT_MEMBER, *id)))
+            .chain(self.store.attributes.keys().map(|id| (MEMBER, *id)))
+            .chain(self.store.removed.iter().map(|id| (REMOVED, *id)))
+            .collect();
+        for (prefix, id) in ids {
+            self.ops.push((member_key(prefix, id), None));
+        }
+        self.store.members.clear();
+        self.store.attributes.clear();
+        self.store.removed.clear();
     }
 
     /// Raises or clears an alarm.
@@ -785,6 +857,12 @@ impl WriteTxn<'_> {
 }
 
 const IMAGE_MAGIC: &[u8] = b"etcdeck-snapshot 1\n";
+
+fn member_key(prefix: u8, id: u64) -> Vec<u8> {
+    let mut key = vec![prefix];
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
 
 fn be_i64_at(b: &[u8], at: usize) -> Option<i64> {
     b.get(at..at + 8).and_then(|s| s.try_into().ok()).map(i64::from_be_bytes)

@@ -23,8 +23,9 @@ use etcd_client::proto::{
     PbTxnResponse,
 };
 use prost::Message;
-use raft::eraftpb::{ConfState, Entry, Message as RaftMessage};
-use raft::{Config, RawNode, StateRole};
+use prost_011::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message as RaftMessage};
+use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use tokio::sync::oneshot;
 
 use crate::node::error::NodeError;
@@ -32,9 +33,9 @@ use crate::node::idutil::IdGen;
 use crate::node::lease::{Lessor, MAX_LEASE_TTL};
 use crate::node::metrics::{inc, Metrics};
 use crate::node::mvcc::apply::{self, header};
-use crate::node::mvcc::store::Store;
+use crate::node::mvcc::store::{RaftMember, Store};
 use crate::node::raft::storage::{LogStore, LogStoreError};
-use crate::node::raft::transport::Transport;
+use crate::node::raft::transport::{Peer, Transport};
 use crate::node::watch::Hub;
 
 /// etcd's AlarmType and AlarmRequest.AlarmAction numbers.
@@ -57,6 +58,13 @@ pub enum Write {
     Alarm(PbAlarmRequest),
     /// A member's attributes, published once it serves (etcd's publish): ID, name, client URLs.
     Publish(PbMember),
+    /// Membership changes, raft configuration changes but for the update: the member's ID, and
+    /// for an add its peer URLs and whether it joins as a learner.
+    AddMember(PbMember),
+    RemoveMember(PbMember),
+    PromoteMember(PbMember),
+    /// New peer URLs for a member (an ordinary entry: raft's configuration does not change).
+    UpdateMember(PbMember),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +77,8 @@ pub enum WriteResponse {
     LeaseRevoke(PbLeaseRevokeResponse),
     Alarm(PbAlarmResponse),
     Published,
+    /// The membership changed as asked; the store holds the new one.
+    MembershipChanged,
 }
 
 const PUT: u8 = 1;
@@ -79,6 +89,10 @@ const LEASE_GRANT: u8 = 5;
 const LEASE_REVOKE: u8 = 6;
 const ALARM: u8 = 7;
 const PUBLISH: u8 = 8;
+const MEMBER_ADD: u8 = 9;
+const MEMBER_REMOVE: u8 = 10;
+const MEMBER_PROMOTE: u8 = 11;
+const MEMBER_UPDATE: u8 = 12;
 
 impl Write {
     /// Whether the write adds data, so is refused while the NOSPACE alarm is raised (etcd's capped
@@ -111,6 +125,10 @@ impl Write {
             Write::LeaseRevoke(r) => (LEASE_REVOKE, r.encode_to_vec()),
             Write::Alarm(r) => (ALARM, r.encode_to_vec()),
             Write::Publish(m) => (PUBLISH, m.encode_to_vec()),
+            Write::AddMember(m) => (MEMBER_ADD, m.encode_to_vec()),
+            Write::RemoveMember(m) => (MEMBER_REMOVE, m.encode_to_vec()),
+            Write::PromoteMember(m) => (MEMBER_PROMOTE, m.encode_to_vec()),
+            Write::UpdateMember(m) => (MEMBER_UPDATE, m.encode_to_vec()),
         };
         let mut out = Vec::with_capacity(9 + body.len());
         out.push(kind);
@@ -135,11 +153,85 @@ impl Write {
             LEASE_REVOKE => Write::LeaseRevoke(PbLeaseRevokeRequest::decode(body).map_err(err)?),
             ALARM => Write::Alarm(PbAlarmRequest::decode(body).map_err(err)?),
             PUBLISH => Write::Publish(PbMember::decode(body).map_err(err)?),
+            MEMBER_ADD => Write::AddMember(PbMember::decode(body).map_err(err)?),
+            MEMBER_REMOVE => Write::RemoveMember(PbMember::decode(body).map_err(err)?),
+            MEMBER_PROMOTE => Write::PromoteMember(PbMember::decode(body).map_err(err)?),
+            MEMBER_UPDATE => Write::UpdateMember(PbMember::decode(body).map_err(err)?),
             kind => return Err(format!("unknown entry kind {kind}")),
         };
         Ok((id, write))
     }
+
+    /// The raft configuration change a membership change makes (the write rides in its context).
+    fn conf_change(&self, id: u64) -> Option<ConfChange> {
+        let (change_type, node) = match self {
+            Write::AddMember(m) if m.is_learner => (ConfChangeType::AddLearnerNode, m.id),
+            Write::AddMember(m) | Write::PromoteMember(m) => (ConfChangeType::AddNode, m.id),
+            Write::RemoveMember(m) => (ConfChangeType::RemoveNode, m.id),
+            _ => return None,
+        };
+        let mut cc = ConfChange { node_id: node, context: self.encode(id), ..ConfChange::default() };
+        cc.set_change_type(change_type);
+        Some(cc)
+    }
 }
+
+/// The raft membership the store's members make: voters and learners.
+pub fn conf_state_of(store: &Store) -> ConfState {
+    let mut cs = ConfState::default();
+    for (id, m) in store.members() {
+        if m.is_learner {
+            cs.learners.push(*id);
+        } else {
+            cs.voters.push(*id);
+        }
+    }
+    cs
+}
+
+/// etcd's checks of a membership change against the membership it applies to (its cluster's
+/// ValidateConfigurationChange); made before proposing, and again when the entry is applied.
+pub fn validate_member_change(store: &Store, write: &Write) -> Result<(), NodeError> {
+    let members = store.members();
+    let urls_taken = |m: &PbMember| {
+        members
+            .iter()
+            .any(|(id, other)| *id != m.id && other.peer_urls.iter().any(|u| m.peer_ur_ls.contains(u)))
+    };
+    match write {
+        Write::AddMember(m) => {
+            if store.removed().contains(&m.id) {
+                return Err(NodeError::MemberNotFound); // etcd: ErrIDRemoved, sent as "member not found"
+            }
+            if members.contains_key(&m.id) {
+                return Err(NodeError::MemberExists);
+            }
+            if urls_taken(m) {
+                return Err(NodeError::PeerUrlExists);
+            }
+            if m.is_learner && members.values().filter(|m| m.is_learner).count() >= MAX_LEARNERS {
+                return Err(NodeError::TooManyLearners);
+            }
+        }
+        Write::RemoveMember(m) | Write::PromoteMember(m) | Write::UpdateMember(m) => {
+            if store.removed().contains(&m.id) {
+                return Err(NodeError::MemberNotFound); // etcd: ErrIDRemoved, sent as "member not found"
+            }
+            let Some(current) = members.get(&m.id) else { return Err(NodeError::MemberNotFound) };
+            if matches!(write, Write::PromoteMember(_)) && !current.is_learner {
+                return Err(NodeError::MemberNotLearner);
+            }
+            if matches!(write, Write::UpdateMember(_)) && urls_taken(m) {
+                return Err(NodeError::PeerUrlExists);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// etcd 3.4 allows one learner at a time (membership's maxLearners).
+const MAX_LEARNERS: usize = 1;
 
 type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 
@@ -159,6 +251,15 @@ enum Command {
     Step(RaftMessage),
     /// Hand leadership to this member (MoveLeader).
     TransferLeader(u64),
+    /// How far each member's log matches the leader's (None unless this member leads).
+    Progress {
+        reply: oneshot::Sender<Option<HashMap<u64, u64>>>,
+    },
+    /// How a snapshot sent to a peer went.
+    SnapshotSent {
+        to: u64,
+        ok: bool,
+    },
     Stop,
 }
 
@@ -169,6 +270,22 @@ pub struct RaftStatus {
     pub leader: AtomicU64,
     pub commit: AtomicU64,
     pub applied: AtomicU64,
+    /// Whether this member is a learner now.
+    pub is_learner: std::sync::atomic::AtomicBool,
+    /// Set once this member learns it was removed from the cluster; `removed_notify` wakes whoever
+    /// waits for it.
+    pub removed: std::sync::atomic::AtomicBool,
+    pub removed_notify: tokio::sync::Notify,
+}
+
+impl RaftStatus {
+    /// Records that this member was removed from the cluster (it applied its own removal, or a
+    /// peer refused it as removed).
+    pub fn mark_removed(&self) {
+        if !self.removed.swap(true, Ordering::Relaxed) {
+            self.removed_notify.notify_one();
+        }
+    }
 }
 
 /// The handle services use: cheap to clone, never blocks the caller.
@@ -241,6 +358,18 @@ impl Handle {
         let _ = self.tx.send(Command::Step(message));
     }
 
+    /// Tells raft how a snapshot sent to `to` went.
+    pub fn snapshot_sent(&self, to: u64, ok: bool) {
+        let _ = self.tx.send(Command::SnapshotSent { to, ok });
+    }
+
+    /// The leader's view of how far each member's log matches its own; None on a follower.
+    pub async fn leader_progress(&self) -> Result<Option<HashMap<u64, u64>>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Progress { reply }).map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
     /// Waits until the store has applied everything committed when the call was made (ReadIndex).
     pub async fn read_index(&self) -> Result<u64, NodeError> {
         let (reply, rx) = oneshot::channel();
@@ -272,8 +401,14 @@ pub struct Options {
     /// Applied entries between snapshots (etcd's --snapshot-count): then the store is made durable
     /// and the raft log entries it holds are dropped.
     pub snapshot_count: u64,
-    /// Every voting member, this one included.
-    pub voters: Vec<u64>,
+    /// The members a new cluster starts with (recorded at the first start); empty for a member
+    /// joining a running cluster, which learns the membership from the leader's snapshot.
+    pub bootstrap: Vec<(u64, RaftMember)>,
+    /// Where peers are while the store holds no membership (a joining member, before the
+    /// leader's snapshot): the members the running cluster listed.
+    pub known_peers: Vec<(u64, Vec<String>)>,
+    /// etcd's --force-new-cluster: every other member is removed by entries appended to the log.
+    pub force_new_cluster: bool,
     /// Where messages to peers go (None: a single member).
     pub transport: Option<Arc<dyn Transport>>,
     /// How long a proposal or a read may wait for raft before etcd's "request timed out".
@@ -290,7 +425,9 @@ impl Options {
             wal_dir: data_dir.join("member").join("wal"),
             max_request_bytes: 1536 * 1024,
             snapshot_count: 100_000,
-            voters: vec![member_id],
+            bootstrap: vec![(member_id, RaftMember::default())],
+            known_peers: Vec::new(),
+            force_new_cluster: false,
             transport: None,
             request_timeout: Duration::from_secs(7),
         }
@@ -301,14 +438,27 @@ impl Options {
 pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, DriverError> {
     // The log first: reading it changes nothing, so a damaged log is reported before the store (whose
     // opening writes) is touched.
-    let mut voters = options.voters.clone();
-    if !voters.contains(&options.member_id) {
-        voters.push(options.member_id);
+    let mut log = LogStore::open(&options.wal_dir, ConfState::default())?;
+    let mut store = Store::open(&data_dir.join("member").join("snap").join("db"))?;
+    if store.members().is_empty() && !options.bootstrap.is_empty() {
+        // A new cluster's first start (or a data dir from before members were recorded): the
+        // bootstrap members are recorded as of index 1, and the log starts after it.
+        let at = store.consistent_index().max(1);
+        let mut txn = store.write();
+        for (id, member) in &options.bootstrap {
+            txn.set_member(*id, member.clone());
+        }
+        txn.commit(Some(at))?;
+        store.make_durable()?;
     }
-    voters.sort_unstable();
-    let single = voters.len() == 1;
-    let log = LogStore::open(&options.wal_dir, ConfState { voters, ..ConfState::default() })?;
-    let store = Store::open(&data_dir.join("member").join("snap").join("db"))?;
+    if log.is_empty() && store.consistent_index() == 1 {
+        log.bootstrap(1, 1)?;
+    }
+    if options.force_new_cluster {
+        force_new_cluster(&mut log, &store, options.member_id)?;
+    }
+    let conf_state = conf_state_of(&store);
+    log.set_conf_state(conf_state.clone());
     // The recorded commit may lag what the store applied (it is written without a sync): raft
     // restarts from the lower of the two, and entries the store already holds are skipped.
     let snapshot_index = log.first_index_before();
@@ -330,7 +480,7 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     };
     let logger = slog::Logger::root(slog::Discard, slog::o!());
     let mut raw = RawNode::new(&config, log, &logger)?;
-    if single {
+    if conf_state.voters == [options.member_id] && conf_state.learners.is_empty() {
         // A single member need not wait an election timeout to lead.
         raw.campaign()?;
     }
@@ -341,9 +491,11 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     let store = Arc::new(RwLock::new(store));
     let status = Arc::new(RaftStatus::default());
     status.term.store(raw.raft.term, Ordering::Relaxed);
+    status.is_learner.store(conf_state.learners.contains(&options.member_id), Ordering::Relaxed);
     status.applied.store(applied, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel();
     let mut driver = Driver {
+        me: options.member_id,
         status: status.clone(),
         hub: hub.clone(),
         lessor: lessor.clone(),
@@ -363,7 +515,10 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         snapshot_count: options.snapshot_count.max(1),
         snapshot_index,
         applied,
+        membership_changed: true,
+        known_peers: options.known_peers.clone(),
     };
+    driver.refresh_membership();
     let thread = std::thread::Builder::new()
         .name("raft-driver".into())
         .spawn(move || driver.run())
@@ -405,6 +560,47 @@ struct Driver {
     /// The log holds entries after this index.
     snapshot_index: u64,
     applied: u64,
+    me: u64,
+    /// An applied entry changed the membership: peers and roles are to be brought up to date.
+    membership_changed: bool,
+    known_peers: Vec<(u64, Vec<String>)>,
+}
+
+/// etcd's --force-new-cluster: after what the log committed, entries that remove every other
+/// member, committed, so this member applies them at start and is left alone, with its data.
+/// What was not committed is dropped.
+fn force_new_cluster(log: &mut LogStore, store: &Store, me: u64) -> Result<(), DriverError> {
+    let mut others: std::collections::BTreeSet<u64> = store.members().keys().copied().collect();
+    for e in log.committed_after(store.consistent_index()) {
+        if e.get_entry_type() == EntryType::EntryConfChange {
+            if let Ok(cc) = ConfChange::decode(e.data.as_ref()) {
+                others.insert(cc.node_id);
+            }
+        }
+    }
+    others.remove(&me);
+    let hs = log.hard_state().clone();
+    let term = hs.term.max(1);
+    let entries: Vec<Entry> = others
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| {
+            let write = Write::RemoveMember(PbMember { id: *id, ..PbMember::default() });
+            let cc = write.conf_change(0)?;
+            let mut e =
+                Entry { index: hs.commit + 1 + i as u64, term, data: cc.encode_to_vec(), ..Entry::default() };
+            e.set_entry_type(EntryType::EntryConfChange);
+            Some(e)
+        })
+        .collect();
+    if !entries.is_empty() {
+        eprintln!(
+            "etcdeck node: --force-new-cluster: removing {} other member(s) from the membership",
+            entries.len()
+        );
+        log.append_committed(entries)?;
+    }
+    Ok(())
 }
 
 impl Driver {
@@ -462,6 +658,15 @@ impl Driver {
                 let _ = self.raw.step(message);
             }
             Command::TransferLeader(target) => self.raw.transfer_leader(target),
+            Command::Progress { reply } => {
+                let view = (self.raw.raft.state == StateRole::Leader)
+                    .then(|| self.raw.raft.prs().iter().map(|(id, pr)| (*id, pr.matched)).collect());
+                let _ = reply.send(view);
+            }
+            Command::SnapshotSent { to, ok } => {
+                let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+                self.raw.report_snapshot(to, status);
+            }
             Command::Stop => {}
         }
     }
@@ -519,7 +724,11 @@ impl Driver {
 
     fn propose(&mut self, write: Write, reply: Reply<WriteResponse>, at: Instant) {
         let id = self.ids.next() as u64;
-        match self.raw.propose(vec![], write.encode(id)) {
+        let proposed = match write.conf_change(id) {
+            Some(cc) => self.raw.propose_conf_change(vec![], cc),
+            None => self.raw.propose(vec![], write.encode(id)),
+        };
+        match proposed {
             Ok(()) => {
                 self.pending.insert(id, (reply, at));
             }
@@ -536,11 +745,11 @@ impl Driver {
         if self.raw.store().snapshot_wanted().is_none() {
             return Ok(());
         }
-        let (image, index) = {
+        let (image, index, conf_state) = {
             let store = self.store.read().map_err(|_| poisoned())?;
-            (store.image()?, store.consistent_index())
+            (store.image()?, store.consistent_index(), conf_state_of(&store))
         };
-        self.raw.mut_store().prepare_snapshot(image, index)?;
+        self.raw.mut_store().prepare_snapshot(image, index, conf_state)?;
         Ok(())
     }
 
@@ -561,7 +770,41 @@ impl Driver {
         self.snapshot_index = metadata.index;
         // Watchers go on from the store's history.
         self.hub.publish(revision, Vec::new());
+        self.membership_changed = true;
         Ok(())
+    }
+
+    /// Brings the transport's peers and this member's role up to date with the store's membership.
+    fn refresh_membership(&mut self) {
+        if !std::mem::take(&mut self.membership_changed) {
+            return;
+        }
+        let Ok(store) = self.store.read() else { return };
+        let members: Vec<(u64, &Vec<String>)> = if store.members().is_empty() {
+            self.known_peers.iter().map(|(id, urls)| (*id, urls)).collect()
+        } else {
+            store.members().iter().map(|(id, m)| (*id, &m.peer_urls)).collect()
+        };
+        let peers: Vec<Peer> = members
+            .into_iter()
+            .filter(|(id, _)| *id != self.me)
+            .filter_map(|(id, urls)| {
+                let url = crate::node::urls::EtcdUrl::parse(urls.first()?).ok()?;
+                Some(Peer { id, addr: url.host_port() })
+            })
+            .collect();
+        let learner = store.members().get(&self.me).is_some_and(|m| m.is_learner);
+        let alone =
+            store.members().len() == 1 && store.members().get(&self.me).is_some_and(|m| !m.is_learner);
+        drop(store);
+        if alone && self.raw.raft.state != StateRole::Leader {
+            // Left the only voter (--force-new-cluster): lead at once.
+            let _ = self.raw.campaign();
+        }
+        self.status.is_learner.store(learner, Ordering::Relaxed);
+        if let Some(t) = &self.transport {
+            t.set_peers(peers);
+        }
     }
 
     fn send(&self, messages: Vec<RaftMessage>) {
@@ -613,13 +856,14 @@ impl Driver {
         self.status.commit.store(self.raw.raft.raft_log.committed, Ordering::Relaxed);
         self.apply(light.take_committed_entries())?;
         self.raw.advance_apply();
+        self.refresh_membership();
         let applied = self.applied;
         if applied >= self.snapshot_index + self.snapshot_count {
             let store = self.store.read().map_err(|_| poisoned())?;
             store.make_durable()?;
             // Only what the store holds may leave the log; with peers, etcd's 5000 entries stay
             // for followers a little behind, so they catch up from the log, not a snapshot.
-            let catch_up = if self.transport.is_some() { CATCH_UP_ENTRIES } else { 0 };
+            let catch_up = if store.members().len() > 1 { CATCH_UP_ENTRIES } else { 0 };
             let upto = applied.min(store.consistent_index()).saturating_sub(catch_up);
             drop(store);
             if upto > self.snapshot_index {
@@ -650,12 +894,23 @@ impl Driver {
             return Ok(());
         }
         let mut done: Vec<Applied> = Vec::new();
-        let mut store = self.store.write().map_err(|_| poisoned())?;
+        let store_lock = self.store.clone();
+        let mut store = store_lock.write().map_err(|_| poisoned())?;
         store.begin_group();
         for entry in entries {
             let index = entry.index;
             inc(&self.metrics.proposals_committed);
             self.applied = index;
+            if entry.get_entry_type() == EntryType::EntryConfChange {
+                if index <= store.consistent_index() {
+                    // Already in the store, and so in the membership raft started with.
+                    continue;
+                }
+                let (id, result) = self.apply_conf_change(&mut store, &entry.data, index)?;
+                inc(&self.metrics.proposals_applied);
+                done.push((id, store.current_revision(), Vec::new(), result));
+                continue;
+            }
             if entry.data.is_empty() {
                 // A new leader's empty entry: from now on its clock decides lease expiry, and every
                 // lease gets a full TTL (etcd's Promote).
@@ -675,7 +930,13 @@ impl Driver {
                 continue;
             }
             let (id, result) = match Write::decode(&entry.data) {
-                Ok((id, write)) => (id, apply_write(&mut store, &write, index, &self.lessor)),
+                Ok((id, write)) => {
+                    let result = apply_write(&mut store, &write, index, &self.lessor);
+                    if matches!(write, Write::UpdateMember(_)) && result.is_ok() {
+                        self.membership_changed = true;
+                    }
+                    (id, result)
+                }
                 Err(why) => (0, Err(NodeError::Storage(format!("raft entry {index}: {why}")))),
             };
             inc(&self.metrics.proposals_applied);
@@ -695,6 +956,74 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Applies a membership change: checked against the membership it applies to (a change that
+    /// is no longer valid is refused, its entry consumed), then made to raft's configuration and
+    /// the store's members together.
+    fn apply_conf_change(
+        &mut self,
+        store: &mut Store,
+        data: &[u8],
+        index: u64,
+    ) -> Result<(u64, Result<WriteResponse, NodeError>), DriverError> {
+        let decoded = ConfChange::decode(data)
+            .map_err(|e| e.to_string())
+            .and_then(|cc| Write::decode(&cc.context).map(|(id, w)| (cc, id, w)));
+        let (cc, id, write) = match decoded {
+            Ok(d) => d,
+            Err(why) => {
+                return Err(DriverError::Mvcc(crate::node::mvcc::store::MvccError::Corrupt(format!(
+                    "raft entry {index}: bad configuration change: {why}"
+                ))))
+            }
+        };
+        let refuse = |store: &mut Store, e: NodeError| -> Result<_, DriverError> {
+            store.write().commit(Some(index))?;
+            Ok((id, Err(e)))
+        };
+        if let Err(e) = validate_member_change(store, &write) {
+            return refuse(store, e);
+        }
+        let conf_state = match self.raw.apply_conf_change(&cc) {
+            Ok(cs) => cs,
+            Err(e) => return refuse(store, NodeError::Storage(format!("raft refused the change: {e}"))),
+        };
+        let current = store.members().clone();
+        let mut txn = store.write();
+        match &write {
+            Write::AddMember(m) => {
+                txn.set_member(m.id, RaftMember { peer_urls: m.peer_ur_ls.clone(), is_learner: m.is_learner })
+            }
+            Write::PromoteMember(m) => {
+                let mut member = current.get(&m.id).cloned().unwrap_or_default();
+                member.is_learner = false;
+                txn.set_member(m.id, member);
+            }
+            Write::RemoveMember(m) => txn.remove_member(m.id),
+            _ => {}
+        }
+        txn.commit(Some(index))?;
+        self.raw.mut_store().set_conf_state(conf_state);
+        self.membership_changed = true;
+        match &write {
+            Write::RemoveMember(m) if m.id == self.me => {
+                eprintln!("etcdeck node: this member ({:x}) was removed from the cluster", self.me);
+                self.status.mark_removed();
+            }
+            Write::AddMember(m) => eprintln!(
+                "etcdeck node: added {} {:x} {:?} to the cluster",
+                if m.is_learner { "learner" } else { "member" },
+                m.id,
+                m.peer_ur_ls
+            ),
+            Write::PromoteMember(m) => {
+                eprintln!("etcdeck node: promoted learner {:x} to voting member", m.id)
+            }
+            Write::RemoveMember(m) => eprintln!("etcdeck node: removed member {:x} from the cluster", m.id),
+            _ => {}
+        }
+        Ok((id, Ok(WriteResponse::MembershipChanged)))
     }
 
     fn fail_all(&mut self, why: &str) {
@@ -818,6 +1147,24 @@ fn apply_write_once(
             }
             txn.commit(at)?;
             Ok(WriteResponse::Alarm(PbAlarmResponse { header: None, alarms }))
+        }
+        Write::Publish(m) if !store.members().is_empty() && !store.members().contains_key(&m.id) => {
+            // etcd skips the attributes of a member that is gone.
+            refuse(store, NodeError::MemberNotFound)
+        }
+        Write::UpdateMember(m) => {
+            if let Err(e) = validate_member_change(store, write) {
+                return refuse(store, e);
+            }
+            let learner = store.members().get(&m.id).is_some_and(|m| m.is_learner);
+            let mut txn = store.write();
+            txn.set_member(m.id, RaftMember { peer_urls: m.peer_ur_ls.clone(), is_learner: learner });
+            txn.commit(at)?;
+            Ok(WriteResponse::MembershipChanged)
+        }
+        Write::AddMember(_) | Write::RemoveMember(_) | Write::PromoteMember(_) => {
+            // Only ever proposed as configuration changes.
+            refuse(store, NodeError::Storage("a membership change in an ordinary entry".into()))
         }
         Write::Publish(m) => {
             let mut txn = store.write();
@@ -951,7 +1298,7 @@ mod tests {
     fn entries_round_trip() {
         let w = put("k", "v");
         assert_eq!(Write::decode(&w.encode(77)), Ok((77, w)));
-        assert!(Write::decode(&[9, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(Write::decode(&[99, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
         assert!(Write::decode(&[1]).is_err());
     }
 }

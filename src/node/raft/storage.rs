@@ -7,8 +7,8 @@
 //! `applied = min(state machine's applied index, hard_state().commit)` and the apply layer skips
 //! entries at or below the index the state machine already holds.
 //!
-//! The membership (ConfState) is the caller's: it comes from the member's bootstrap configuration;
-//! membership changes (node II) persist it with the snapshot metadata.
+//! The membership (ConfState) is the caller's: the state machine records the cluster's members in
+//! the same batch as the entries that change them, and the driver tells the log what they are.
 
 use std::path::Path;
 
@@ -77,10 +77,51 @@ impl LogStore {
         }
     }
 
-    /// Offers `data`, the state machine as of `index`, for followers that need a snapshot.
-    pub fn prepare_snapshot(&mut self, data: Vec<u8>, index: u64) -> Result<(), raft::Error> {
+    /// The membership as of the state machine's applied index.
+    pub fn set_conf_state(&mut self, conf_state: ConfState) {
+        self.snapshot.conf_state = Some(conf_state.clone());
+        self.conf_state = conf_state;
+    }
+
+    /// Whether nothing was ever written: no entry, no snapshot, no vote.
+    pub fn is_empty(&self) -> bool {
+        self.snapshot.index == 0 && self.entries.is_empty() && self.hard_state == HardState::default()
+    }
+
+    /// Starts a new member's log after `index` (the state machine's bootstrap records), committed
+    /// in `term`, as raft-rs's examples start a cluster: every log then starts past index 1, so a
+    /// member joining later with an empty log gets a snapshot, which carries the membership.
+    pub fn bootstrap(&mut self, index: u64, term: u64) -> Result<(), LogStoreError> {
+        self.wal.save_snapshot(SnapshotMark { index, term })?;
+        self.snapshot.index = index;
+        self.snapshot.term = term;
+        self.persist(&[], Some(&HardState { term, vote: 0, commit: index }))
+    }
+
+    /// Appends entries and marks them committed (--force-new-cluster's membership entries), after
+    /// dropping whatever was not committed.
+    pub fn append_committed(&mut self, entries: Vec<Entry>) -> Result<(), LogStoreError> {
+        let last = entries.last().map_or(self.hard_state.commit, |e| e.index);
+        let hs = HardState { commit: last, ..self.hard_state.clone() };
+        self.persist(&entries, Some(&hs))
+    }
+
+    /// The entries after the state machine's `applied` index up to the commit index.
+    pub fn committed_after(&self, applied: u64) -> Vec<Entry> {
+        let commit = self.hard_state.commit;
+        self.entries.iter().filter(|e| e.index > applied && e.index <= commit).cloned().collect()
+    }
+
+    /// Offers `data`, the state machine as of `index` with the membership `conf_state`, for
+    /// followers that need a snapshot.
+    pub fn prepare_snapshot(
+        &mut self,
+        data: Vec<u8>,
+        index: u64,
+        conf_state: ConfState,
+    ) -> Result<(), raft::Error> {
         let term = raft::Storage::term(self, index)?;
-        let metadata = SnapshotMetadata { conf_state: Some(self.conf_state.clone()), index, term };
+        let metadata = SnapshotMetadata { conf_state: Some(conf_state), index, term };
         self.prepared = Some(Snapshot { data, metadata: Some(metadata) });
         self.wanted.store(0, std::sync::atomic::Ordering::Relaxed);
         Ok(())
@@ -96,6 +137,9 @@ impl LogStore {
         }
         self.snapshot.index = metadata.index;
         self.snapshot.term = metadata.term;
+        if let Some(cs) = &metadata.conf_state {
+            self.set_conf_state(cs.clone());
+        }
         if self.hard_state.commit < metadata.index {
             let mut hs = self.hard_state.clone();
             hs.commit = metadata.index;

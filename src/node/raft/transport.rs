@@ -1,42 +1,80 @@
 //! The peer transport: raft messages between members over TCP, on --listen-peer-urls.
 //!
 //! Each member keeps one outgoing stream per peer. A stream starts with a handshake naming the
-//! cluster and both members; then length-prefixed raft messages follow, as many per write as are
-//! queued (batched, never one round trip per message). The receiving side checks the handshake
-//! (another cluster's member is refused, as etcd refuses it with "cluster ID mismatch") and hands
-//! every message to the raft driver. Raft tolerates lost messages, so a full queue or a broken
-//! connection drops messages instead of blocking the driver; the stream reconnects on its own.
+//! cluster and both members, which the receiver answers with one status byte: the stream is taken,
+//! or refused because the sender belongs to another cluster (etcd's "cluster ID mismatch") or was
+//! removed from this one (etcd's "the member has been permanently removed from the cluster"; the
+//! sender stops when told). Then length-prefixed raft messages follow, as many per write as are
+//! queued (batched, never one round trip per message). Raft tolerates lost messages, so a full
+//! queue or a broken connection drops messages instead of blocking the driver; the stream
+//! reconnects on its own.
+//!
+//! Raft snapshots do not travel on the message stream: each goes on a connection of its own, its
+//! data in 1 MiB chunks, and the receiver acknowledges the whole before raft is told how it went,
+//! so a large snapshot neither holds up heartbeats nor sits in memory twice on the way.
+//!
+//! The same listener answers a member asking for the cluster's membership (a member joining with
+//! --initial-cluster-state existing, or checking it was not bootstrapped already), as etcd's peer
+//! handler answers GET /members.
 //!
 //! Outgoing connections bind to the host of the member's own advertised peer URL, so members on
 //! 127.0.0.1, 127.0.0.2 and 127.0.0.3 can be told apart (and cut apart) by fault tools.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use prost_011::Message as _;
-use raft::eraftpb::Message;
+use raft::eraftpb::{Message, MessageType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
-/// The first bytes of every peer stream.
+/// The first bytes of a raft message stream, a snapshot, and a membership query.
 const MAGIC: &[u8; 4] = b"EDKP";
-const VERSION: u8 = 1;
+const SNAPSHOT_MAGIC: &[u8; 4] = b"EDKS";
+const MEMBERS_MAGIC: &[u8; 4] = b"EDKM";
+const VERSION: u8 = 2;
 const HANDSHAKE_LEN: usize = 4 + 1 + 8 + 8 + 8;
+/// The receiver's answer to a handshake.
+const ACCEPTED: u8 = 0;
+const CLUSTER_MISMATCH: u8 = 1;
+const MEMBER_REMOVED: u8 = 2;
+const WRONG_MEMBER: u8 = 3;
 /// Messages queued for one peer before new ones are dropped (etcd drops them too when a peer's
 /// buffer is full).
 const QUEUE: usize = 4096;
 /// The most bytes written in one go.
 const BATCH_BYTES: usize = 1 << 20;
-/// The largest message accepted (a raft snapshot travels as one).
-const MAX_FRAME: usize = 512 << 20;
+/// The largest message on the message stream (snapshots go apart).
+const MAX_FRAME: usize = 64 << 20;
+/// A snapshot's data goes in chunks of this size.
+const CHUNK: usize = 1 << 20;
+/// The largest snapshot accepted (etcd's largest recommended backend is 8 GiB).
+const MAX_SNAPSHOT: u64 = 16 << 30;
 const RECONNECT: Duration = Duration::from_millis(100);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// etcd's text for a member that was removed (rafthttp's errMemberRemoved).
+pub const REMOVED_TEXT: &str = "the member has been permanently removed from the cluster";
 
 /// Where raft messages go: a trait, so a test can drive members without sockets.
 pub trait Transport: Send + Sync {
     /// Queues messages for their recipients; never blocks.
     fn send(&self, messages: Vec<Message>);
+    /// The peers to reach (this member excluded): streams to new peers start, those to peers no
+    /// longer listed stop, and a peer whose address changed is dialled at the new one.
+    fn set_peers(&self, peers: Vec<Peer>);
+    /// Since when the stream to a peer has been up (None: not connected), as etcd's ActiveSince.
+    fn active_since(&self, id: u64) -> Option<Instant>;
+}
+
+/// What the transport tells the node: how a snapshot it sent went, and that peers refused this
+/// member as removed.
+pub trait TransportEvents: Send + Sync {
+    fn snapshot_sent(&self, to: u64, ok: bool);
+    fn removed(&self);
 }
 
 /// A peer: its member ID and the address its peer URL names.
@@ -46,40 +84,107 @@ pub struct Peer {
     pub addr: String,
 }
 
+struct Link {
+    addr: String,
+    tx: mpsc::Sender<Message>,
+    active: Arc<Mutex<Option<Instant>>>,
+}
+
 /// The TCP transport.
 pub struct PeerNet {
-    queues: HashMap<u64, mpsc::Sender<Message>>,
+    cluster_id: u64,
+    from: u64,
+    bind_host: Option<String>,
+    runtime: tokio::runtime::Handle,
+    events: Arc<dyn TransportEvents>,
+    links: Mutex<HashMap<u64, Link>>,
 }
 
 impl PeerNet {
-    /// Starts a sender task per peer on the current tokio runtime. `bind_host` is the host
-    /// outgoing connections are made from.
-    pub fn start(cluster_id: u64, from: u64, bind_host: Option<String>, peers: &[Peer]) -> Arc<PeerNet> {
-        let mut queues = HashMap::new();
-        for peer in peers.iter().filter(|p| p.id != from) {
-            let (tx, rx) = mpsc::channel(QUEUE);
-            queues.insert(peer.id, tx);
-            let hello = handshake(cluster_id, from, peer.id);
-            tokio::spawn(sender(peer.addr.clone(), bind_host.clone(), hello, rx));
-        }
-        Arc::new(PeerNet { queues })
+    /// A transport with no peers yet; its tasks run on the current tokio runtime. `bind_host` is the
+    /// host outgoing connections are made from.
+    pub fn new(
+        cluster_id: u64,
+        from: u64,
+        bind_host: Option<String>,
+        events: Arc<dyn TransportEvents>,
+    ) -> Arc<PeerNet> {
+        Arc::new(PeerNet {
+            cluster_id,
+            from,
+            bind_host,
+            runtime: tokio::runtime::Handle::current(),
+            events,
+            links: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn send_snapshot(&self, m: Message, addr: String) {
+        let hello = handshake(SNAPSHOT_MAGIC, self.cluster_id, self.from, m.to);
+        let bind_host = self.bind_host.clone();
+        let events = self.events.clone();
+        self.runtime.spawn(async move {
+            let to = m.to;
+            let outcome = send_snapshot(&addr, bind_host.as_deref(), &hello, m).await;
+            if let Err(why) = &outcome {
+                eprintln!("etcdeck node: sending a raft snapshot to {to:x} failed: {why}");
+            }
+            if matches!(&outcome, Err(why) if why == REMOVED_TEXT) {
+                events.removed();
+            }
+            events.snapshot_sent(to, outcome.is_ok());
+        });
     }
 }
 
 impl Transport for PeerNet {
     fn send(&self, messages: Vec<Message>) {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
         for m in messages {
-            if let Some(q) = self.queues.get(&m.to) {
-                // Full or closed: raft sends again.
-                let _ = q.try_send(m);
+            let Some(link) = links.get(&m.to) else { continue };
+            if m.msg_type() == MessageType::MsgSnapshot {
+                self.send_snapshot(m, link.addr.clone());
+                continue;
             }
+            // Full or closed: raft sends again.
+            let _ = link.tx.try_send(m);
         }
+    }
+
+    fn set_peers(&self, peers: Vec<Peer>) {
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        // Dropping a link's sender ends its task.
+        links.retain(|id, link| peers.iter().any(|p| p.id == *id && p.addr == link.addr));
+        for peer in peers.into_iter().filter(|p| p.id != self.from) {
+            if links.contains_key(&peer.id) {
+                continue;
+            }
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let active = Arc::new(Mutex::new(None));
+            let hello = handshake(MAGIC, self.cluster_id, self.from, peer.id);
+            self.runtime.spawn(sender(
+                peer.addr.clone(),
+                self.bind_host.clone(),
+                hello,
+                rx,
+                active.clone(),
+                self.events.clone(),
+            ));
+            links.insert(peer.id, Link { addr: peer.addr, tx, active });
+        }
+    }
+
+    fn active_since(&self, id: u64) -> Option<Instant> {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        let link = links.get(&id)?;
+        let since = *link.active.lock().unwrap_or_else(|p| p.into_inner());
+        since
     }
 }
 
-fn handshake(cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
+fn handshake(magic: &[u8; 4], cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
     let mut b = Vec::with_capacity(HANDSHAKE_LEN);
-    b.extend_from_slice(MAGIC);
+    b.extend_from_slice(magic);
     b.push(VERSION);
     b.extend_from_slice(&cluster_id.to_be_bytes());
     b.extend_from_slice(&from.to_be_bytes());
@@ -100,32 +205,91 @@ async fn connect(addr: &str, bind_host: Option<&str>) -> std::io::Result<TcpStre
             }
         }
     }
-    let stream = tokio::time::timeout(Duration::from_secs(1), socket.connect(target))
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(target))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
     stream.set_nodelay(true)?;
     Ok(stream)
 }
 
+/// Greets a peer and reads its answer: Ok once the stream is taken, Err(why) when refused.
+async fn greet(stream: &mut TcpStream, hello: &[u8]) -> Result<(), String> {
+    stream.write_all(hello).await.map_err(|e| e.to_string())?;
+    let mut answer = [0u8; 1];
+    tokio::time::timeout(QUERY_TIMEOUT, stream.read_exact(&mut answer))
+        .await
+        .map_err(|_| "no answer to the handshake".to_string())?
+        .map_err(|e| e.to_string())?;
+    match answer[0] {
+        ACCEPTED => Ok(()),
+        CLUSTER_MISMATCH => Err("cluster ID mismatch".into()),
+        MEMBER_REMOVED => Err(REMOVED_TEXT.into()),
+        _ => Err("the peer is another member than its URL was given for".into()),
+    }
+}
+
 /// One peer's outgoing stream: connects, greets, then writes whatever is queued, batched.
-async fn sender(addr: String, bind_host: Option<String>, hello: Vec<u8>, mut rx: mpsc::Receiver<Message>) {
+async fn sender(
+    addr: String,
+    bind_host: Option<String>,
+    hello: Vec<u8>,
+    mut rx: mpsc::Receiver<Message>,
+    active: Arc<Mutex<Option<Instant>>>,
+    events: Arc<dyn TransportEvents>,
+) {
+    let set_active = |since: Option<Instant>| *active.lock().unwrap_or_else(|p| p.into_inner()) = since;
     let mut buf = Vec::new();
+    let mut last_refusal = String::new();
     loop {
-        let mut stream = match connect(&addr, bind_host.as_deref()).await {
+        let connected = match connect(&addr, bind_host.as_deref()).await {
+            Ok(mut s) => greet(&mut s, &hello).await.map(|()| s),
+            Err(e) => Err(e.to_string()),
+        };
+        let stream = match connected {
             Ok(s) => s,
-            Err(_) => {
+            Err(why) => {
+                if why == REMOVED_TEXT {
+                    events.removed();
+                }
+                if why != last_refusal && why.contains("mismatch") {
+                    eprintln!("etcdeck node: peer {addr} refused the stream: {why}");
+                }
+                last_refusal = why;
                 // Messages queued for an unreachable peer are stale by the time it is back.
-                while rx.try_recv().is_ok() {}
+                loop {
+                    match rx.try_recv() {
+                        Ok(_) => {}
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => return,
+                    }
+                }
                 tokio::time::sleep(RECONNECT).await;
                 continue;
             }
         };
-        if stream.write_all(&hello).await.is_err() {
-            tokio::time::sleep(RECONNECT).await;
-            continue;
-        }
+        last_refusal.clear();
+        set_active(Some(Instant::now()));
+        let (mut reader, mut writer) = stream.into_split();
+        // The peer speaks only to refuse us (removed meanwhile), or closes.
+        let mut told = tokio::spawn(async move {
+            let mut b = [0u8; 1];
+            reader.read_exact(&mut b).await.is_ok() && b[0] == MEMBER_REMOVED
+        });
         loop {
-            let Some(first) = rx.recv().await else { return };
+            let first = tokio::select! {
+                m = rx.recv() => m,
+                removed = &mut told => {
+                    if matches!(removed, Ok(true)) {
+                        events.removed();
+                    }
+                    break;
+                }
+            };
+            let Some(first) = first else {
+                told.abort();
+                set_active(None);
+                return;
+            };
             buf.clear();
             frame(&mut buf, &first);
             while buf.len() < BATCH_BYTES {
@@ -134,10 +298,12 @@ async fn sender(addr: String, bind_host: Option<String>, hello: Vec<u8>, mut rx:
                     Err(_) => break,
                 }
             }
-            if stream.write_all(&buf).await.is_err() {
+            if writer.write_all(&buf).await.is_err() {
+                told.abort();
                 break;
             }
         }
+        set_active(None);
         tokio::time::sleep(RECONNECT).await;
     }
 }
@@ -149,12 +315,55 @@ fn frame(buf: &mut Vec<u8>, m: &Message) {
     let _ = m.encode(buf);
 }
 
-/// Serves the peer listener: every accepted stream's messages go to `deliver`.
+/// Sends one snapshot message on a connection of its own: the message without its data, the data's
+/// length, the data in chunks; then waits for the receiver's acknowledgement.
+async fn send_snapshot(
+    addr: &str,
+    bind_host: Option<&str>,
+    hello: &[u8],
+    mut m: Message,
+) -> Result<(), String> {
+    let data = m.mut_snapshot().take_data();
+    let mut stream = connect(addr, bind_host).await.map_err(|e| e.to_string())?;
+    greet(&mut stream, hello).await?;
+    let mut head = Vec::new();
+    frame(&mut head, &m);
+    head.extend_from_slice(&(data.len() as u64).to_be_bytes());
+    stream.write_all(&head).await.map_err(|e| e.to_string())?;
+    for chunk in data.chunks(CHUNK) {
+        stream.write_all(&(chunk.len() as u32).to_be_bytes()).await.map_err(|e| e.to_string())?;
+        stream.write_all(chunk).await.map_err(|e| e.to_string())?;
+    }
+    let mut ack = [0u8; 1];
+    // Applying a large snapshot takes the receiver a while: wait as long as the transfer took and more.
+    tokio::time::timeout(Duration::from_secs(60) + Duration::from_millis(data.len() as u64 / 1000), async {
+        stream.read_exact(&mut ack).await
+    })
+    .await
+    .map_err(|_| "the receiver did not acknowledge the snapshot".to_string())?
+    .map_err(|e| e.to_string())?;
+    if ack[0] != ACCEPTED {
+        return Err("the receiver refused the snapshot".into());
+    }
+    Ok(())
+}
+
+/// What the node behind a peer listener does with what arrives.
+pub trait PeerHost: Send + Sync {
+    /// Hands a message to raft.
+    fn deliver(&self, m: Message);
+    /// Whether `id` was removed from the cluster (its streams are refused).
+    fn is_removed(&self, id: u64) -> bool;
+    /// The cluster's membership, encoded for a member asking (see `query_members`).
+    fn membership(&self) -> Vec<u8>;
+}
+
+/// Serves the peer listener: every accepted stream's messages go to `host`.
 pub async fn serve(
     listener: TcpListener,
     cluster_id: u64,
     me: u64,
-    deliver: Arc<dyn Fn(Message) + Send + Sync>,
+    host: Arc<dyn PeerHost>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -166,14 +375,14 @@ pub async fn serve(
             tokio::time::sleep(RECONNECT).await;
             continue;
         };
-        let deliver = deliver.clone();
+        let host = host.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             tokio::select! {
-                r = receive(stream, cluster_id, me, deliver) => {
+                r = receive(stream, cluster_id, me, host) => {
                     if let Err(why) = r {
                         if !why.is_empty() {
-                            eprintln!("etcdeck: peer stream from {remote}: {why}");
+                            eprintln!("etcdeck node: peer stream from {remote}: {why}");
                         }
                     }
                 }
@@ -183,26 +392,55 @@ pub async fn serve(
     }
 }
 
-/// Reads one peer stream. Err("") is a plain disconnect.
+/// Reads one peer connection. Err("") is a plain disconnect.
 async fn receive(
     mut stream: TcpStream,
     cluster_id: u64,
     me: u64,
-    deliver: Arc<dyn Fn(Message) + Send + Sync>,
+    host: Arc<dyn PeerHost>,
 ) -> Result<(), String> {
     let _ = stream.set_nodelay(true);
-    let mut hello = [0u8; HANDSHAKE_LEN];
-    stream.read_exact(&mut hello).await.map_err(|_| String::new())?;
-    if &hello[..4] != MAGIC || hello[4] != VERSION {
-        return Err("not an etcdeck peer (bad handshake)".into());
+    let mut magic = [0u8; 5];
+    tokio::time::timeout(QUERY_TIMEOUT, stream.read_exact(&mut magic))
+        .await
+        .map_err(|_| String::new())?
+        .map_err(|_| String::new())?;
+    if magic[4] != VERSION {
+        return Err("not an etcdeck peer of this version (bad handshake)".into());
     }
-    let word = |i: usize| u64::from_be_bytes(hello[i..i + 8].try_into().unwrap_or([0; 8]));
-    let (their_cluster, from, to) = (word(5), word(13), word(21));
+    if &magic[..4] == MEMBERS_MAGIC {
+        let body = host.membership();
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&body);
+        return stream.write_all(&out).await.map_err(|_| String::new());
+    }
+    let snapshot = match &magic[..4] {
+        m if m == MAGIC => false,
+        m if m == SNAPSHOT_MAGIC => true,
+        _ => return Err("not an etcdeck peer (bad handshake)".into()),
+    };
+    let mut ids = [0u8; 24];
+    stream.read_exact(&mut ids).await.map_err(|_| String::new())?;
+    let word = |i: usize| u64::from_be_bytes(ids[i..i + 8].try_into().unwrap_or([0; 8]));
+    let (their_cluster, from, to) = (word(0), word(8), word(16));
     if their_cluster != cluster_id {
-        return Err(format!("request cluster ID mismatch (got {their_cluster:x} want {cluster_id:x})"));
+        return refuse(
+            &mut stream,
+            CLUSTER_MISMATCH,
+            format!("request cluster ID mismatch (got {their_cluster:x} want {cluster_id:x})"),
+        )
+        .await;
+    }
+    if host.is_removed(from) {
+        return refuse(&mut stream, MEMBER_REMOVED, format!("refused member {from:x}: {REMOVED_TEXT}")).await;
     }
     if to != me {
-        return Err(format!("message for member {to:x} reached member {me:x}"));
+        return refuse(&mut stream, WRONG_MEMBER, format!("message for member {to:x} reached member {me:x}"))
+            .await;
+    }
+    stream.write_all(&[ACCEPTED]).await.map_err(|_| String::new())?;
+    if snapshot {
+        return receive_snapshot(stream, from, me, host).await;
     }
     let mut len = [0u8; 4];
     let mut body = Vec::new();
@@ -218,39 +456,151 @@ async fn receive(
         if m.from != from || m.to != me {
             return Err(format!("message {:x}→{:x} on the stream {from:x}→{me:x}", m.from, m.to));
         }
-        deliver(m);
+        if host.is_removed(from) {
+            // Removed while connected: say so, as etcd answers 410 Gone.
+            let _ = stream.write_all(&[MEMBER_REMOVED]).await;
+            return Err(format!("refused member {from:x}: {REMOVED_TEXT}"));
+        }
+        host.deliver(m);
     }
+}
+
+async fn refuse(stream: &mut TcpStream, code: u8, why: String) -> Result<(), String> {
+    let _ = stream.write_all(&[code]).await;
+    Err(why)
+}
+
+async fn receive_snapshot(
+    mut stream: TcpStream,
+    from: u64,
+    me: u64,
+    host: Arc<dyn PeerHost>,
+) -> Result<(), String> {
+    let cut = |e: std::io::Error| format!("snapshot from {from:x} cut short: {e}");
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await.map_err(cut)?;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_FRAME {
+        return Err(format!("a {n}-byte snapshot header from {from:x} is over the limit"));
+    }
+    let mut head = vec![0u8; n];
+    stream.read_exact(&mut head).await.map_err(cut)?;
+    let mut m = Message::decode(head.as_slice()).map_err(|e| format!("bad snapshot from {from:x}: {e}"))?;
+    if m.from != from || m.to != me || m.msg_type() != MessageType::MsgSnapshot {
+        return Err(format!("a snapshot stream from {from:x} carried another message"));
+    }
+    let mut size = [0u8; 8];
+    stream.read_exact(&mut size).await.map_err(cut)?;
+    let size = u64::from_be_bytes(size);
+    if size > MAX_SNAPSHOT {
+        return Err(format!("a {size}-byte snapshot from {from:x} is over the {MAX_SNAPSHOT}-byte limit"));
+    }
+    let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
+    while (data.len() as u64) < size {
+        stream.read_exact(&mut len).await.map_err(cut)?;
+        let n = u32::from_be_bytes(len) as usize;
+        if n > CHUNK || data.len() as u64 + n as u64 > size {
+            return Err(format!("a snapshot from {from:x} has a bad chunk"));
+        }
+        let at = data.len();
+        data.resize(at + n, 0);
+        stream.read_exact(&mut data[at..]).await.map_err(cut)?;
+    }
+    m.mut_snapshot().data = data;
+    host.deliver(m);
+    // Raft takes it from here; the sender's raft learns the outcome from our answer to it.
+    let _ = stream.write_all(&[ACCEPTED]).await;
+    Ok(())
+}
+
+/// Asks the member at `addr` for the cluster's membership (what its `PeerHost::membership` encodes).
+pub async fn query_members(addr: &str, bind_host: Option<&str>) -> Result<Vec<u8>, String> {
+    let work = async {
+        let mut stream = connect(addr, bind_host).await.map_err(|e| e.to_string())?;
+        let mut hello = MEMBERS_MAGIC.to_vec();
+        hello.push(VERSION);
+        stream.write_all(&hello).await.map_err(|e| e.to_string())?;
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).await.map_err(|e| e.to_string())?;
+        let n = u32::from_be_bytes(len) as usize;
+        if n > MAX_FRAME {
+            return Err("membership answer too large".into());
+        }
+        let mut body = vec![0u8; n];
+        stream.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+        Ok(body)
+    };
+    tokio::time::timeout(QUERY_TIMEOUT, work).await.map_err(|_| "timed out".to_string())?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft::eraftpb::MessageType;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    struct Host {
+        got: mpsc::UnboundedSender<Message>,
+        removed: AtomicBool,
+    }
+
+    impl PeerHost for Host {
+        fn deliver(&self, m: Message) {
+            let _ = self.got.send(m);
+        }
+        fn is_removed(&self, _: u64) -> bool {
+            self.removed.load(Ordering::Relaxed)
+        }
+        fn membership(&self) -> Vec<u8> {
+            b"members".to_vec()
+        }
+    }
+
+    #[derive(Default)]
+    struct Events {
+        removed: AtomicBool,
+        snapshots: AtomicUsize,
+    }
+
+    impl TransportEvents for Events {
+        fn snapshot_sent(&self, _: u64, ok: bool) {
+            if ok {
+                self.snapshots.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        fn removed(&self) {
+            self.removed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    async fn listener(cluster: u64, me: u64) -> (String, Arc<Host>, mpsc::UnboundedReceiver<Message>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (got_tx, got) = mpsc::unbounded_channel();
+        let host = Arc::new(Host { got: got_tx, removed: AtomicBool::new(false) });
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        std::mem::forget(stop_tx);
+        tokio::spawn(serve(listener, cluster, me, host.clone(), stop));
+        (addr, host, got)
+    }
+
+    fn heartbeat(from: u64, to: u64, term: u64) -> Message {
+        Message { msg_type: MessageType::MsgHeartbeat.into(), from, to, term, ..Default::default() }
+    }
 
     #[tokio::test]
     async fn messages_cross_in_batches_and_other_clusters_are_refused() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let (got_tx, mut got) = mpsc::unbounded_channel();
-        let deliver: Arc<dyn Fn(Message) + Send + Sync> = Arc::new(move |m| {
-            let _ = got_tx.send(m);
-        });
-        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-        tokio::spawn(serve(listener, 7, 2, deliver, stop));
-
-        let net = PeerNet::start(7, 1, Some("127.0.0.1".into()), &[Peer { id: 2, addr: addr.clone() }]);
-        let msgs: Vec<Message> = (0..100)
-            .map(|i| Message {
-                msg_type: MessageType::MsgHeartbeat.into(),
-                from: 1,
-                to: 2,
-                term: i,
-                ..Default::default()
-            })
-            .collect();
+        let (addr, _, mut got) = listener(7, 2).await;
+        let events = Arc::new(Events::default());
+        let net = PeerNet::new(7, 1, Some("127.0.0.1".into()), events.clone());
+        net.set_peers(vec![Peer { id: 2, addr: addr.clone() }]);
+        let msgs: Vec<Message> = (0..100).map(|i| heartbeat(1, 2, i)).collect();
         // The first connection may still be being made: send until all arrive.
         let mut terms = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while net.active_since(2).is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "never connected");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         net.send(msgs.clone());
         while terms.len() < 100 {
             match tokio::time::timeout_at(deadline, got.recv()).await {
@@ -261,8 +611,49 @@ mod tests {
         assert_eq!(terms, (0..100).collect::<Vec<_>>());
 
         // A member of another cluster is cut off at its handshake.
-        let other = PeerNet::start(8, 3, None, &[Peer { id: 2, addr }]);
-        other.send(vec![Message { from: 3, to: 2, ..Default::default() }]);
+        let other = PeerNet::new(8, 3, None, Arc::new(Events::default()));
+        other.set_peers(vec![Peer { id: 2, addr: addr.clone() }]);
+        other.send(vec![heartbeat(3, 2, 1)]);
         assert!(tokio::time::timeout(Duration::from_millis(300), got.recv()).await.is_err());
+        assert!(other.active_since(2).is_none());
+
+        // A peer dropped from the set is no longer sent to.
+        net.set_peers(Vec::new());
+        assert!(net.active_since(2).is_none());
+        net.send(vec![heartbeat(1, 2, 1000)]);
+        assert!(tokio::time::timeout(Duration::from_millis(300), got.recv()).await.is_err());
+        assert!(!events.removed.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn snapshots_travel_apart_in_chunks_and_a_removed_member_is_told() {
+        let (addr, host, mut got) = listener(7, 2).await;
+        let events = Arc::new(Events::default());
+        let net = PeerNet::new(7, 1, None, events.clone());
+        net.set_peers(vec![Peer { id: 2, addr: addr.clone() }]);
+        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
+        let mut m =
+            Message { msg_type: MessageType::MsgSnapshot.into(), from: 1, to: 2, ..Default::default() };
+        m.mut_snapshot().data = data.clone();
+        m.mut_snapshot().mut_metadata().index = 42;
+        net.send(vec![m]);
+        let arrived = tokio::time::timeout(Duration::from_secs(5), got.recv()).await.unwrap().unwrap();
+        assert_eq!(arrived.get_snapshot().get_metadata().index, 42);
+        assert_eq!(arrived.get_snapshot().data.to_vec(), data);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while events.snapshots.load(Ordering::Relaxed) == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the snapshot was never acknowledged");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // Once removed, the member's stream is refused and it learns why.
+        host.removed.store(true, Ordering::Relaxed);
+        net.send(vec![heartbeat(1, 2, 1)]);
+        while !events.removed.load(Ordering::Relaxed) {
+            assert!(tokio::time::Instant::now() < deadline, "never told it was removed");
+            net.send(vec![heartbeat(1, 2, 1)]);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(query_members(&addr, None).await.unwrap(), b"members".to_vec());
     }
 }

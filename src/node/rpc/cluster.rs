@@ -1,5 +1,10 @@
-//! The Cluster service: MemberList of the bootstrap members, with what each published once it
-//! started. Membership changes are refused with a status that says so until they are built.
+//! The Cluster service: the membership and its changes, as etcd's: MemberAdd (also as a learner),
+//! MemberRemove, MemberUpdate and MemberPromote go through raft, each checked against the
+//! membership (and, with --strict-reconfig-check, against the quorum) with etcd's errors.
+//! MemberList lists what the store's membership holds, with what each member published once it
+//! started.
+
+use std::time::{Duration, Instant};
 
 use etcd_client::proto::{
     PbClusterService, PbMember, PbMemberAddRequest, PbMemberAddResponse, PbMemberListRequest,
@@ -8,74 +13,262 @@ use etcd_client::proto::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::node::error::NodeError;
+use crate::node::mvcc::store::Store;
+use crate::node::raft::driver::{validate_member_change, Write};
 use crate::node::rpc::Ctx;
+use crate::node::server::member_id;
+use crate::node::urls::EtcdUrl;
+
+/// etcd's HealthInterval: a peer connected for less than this does not count as active.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// etcd's readyPercent: a learner may be promoted once its log matches 90% of the leader's.
+const READY_PERCENT: f64 = 0.9;
 
 pub struct ClusterService {
     pub ctx: Ctx,
 }
 
-fn single_member() -> Status {
-    Status::unimplemented("etcdeck: membership changes are not supported yet (the cluster is static)")
+/// The members as etcd lists them: an unstarted member has no name and no client URLs.
+pub fn member_list(ctx: &Ctx, store: &Store) -> Vec<PbMember> {
+    store
+        .members()
+        .iter()
+        .map(|(id, m)| {
+            let (name, client_urls) = match store.attributes().get(id) {
+                Some((name, urls)) => (name.clone(), urls.clone()),
+                None if *id == ctx.identity.member_id => (ctx.name.clone(), ctx.client_urls.clone()),
+                None => (String::new(), Vec::new()),
+            };
+            PbMember {
+                id: *id,
+                name,
+                peer_ur_ls: m.peer_urls.clone(),
+                client_ur_ls: client_urls,
+                is_learner: m.is_learner,
+            }
+        })
+        .collect()
+}
+
+/// etcd's types.NewURLs: every URL valid (http/https, host:port, no path), sorted.
+fn peer_urls(urls: &[String]) -> Result<Vec<String>, NodeError> {
+    let mut parsed = urls
+        .iter()
+        .map(|u| {
+            let url = EtcdUrl::parse(u).map_err(|_| NodeError::BadMemberUrls)?;
+            if !matches!(url.scheme.as_str(), "http" | "https") {
+                return Err(NodeError::BadMemberUrls);
+            }
+            Ok(url.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if parsed.is_empty() {
+        return Err(NodeError::BadMemberUrls);
+    }
+    parsed.sort();
+    Ok(parsed)
+}
+
+/// Started voting members: those that published their attributes (etcd's IsStarted: a name).
+fn started_voters(store: &Store, skip: Option<u64>) -> (usize, usize) {
+    let voters = store.members().iter().filter(|(id, m)| !m.is_learner && Some(**id) != skip);
+    let (mut members, mut started) = (0, 0);
+    for (id, _) in voters {
+        members += 1;
+        if store.attributes().get(id).is_some_and(|(name, _)| !name.is_empty()) {
+            started += 1;
+        }
+    }
+    (members, started)
+}
+
+impl ClusterService {
+    /// The response's members, as the store holds them after the change.
+    fn members(&self) -> Result<Vec<PbMember>, Status> {
+        let store = self.ctx.handle.read_store()?;
+        Ok(member_list(&self.ctx, &store))
+    }
+
+    /// etcd's mayAddMember: with the strict check, a voter is added only if the started voters
+    /// would still make a quorum with it.
+    fn may_add_voter(&self, store: &Store) -> Result<(), NodeError> {
+        let (members, started) = started_voters(store, None);
+        let members = members + 1;
+        // Adding a second member to a one-member cluster (to restore its data) is allowed.
+        if started == 1 && members == 2 {
+            return Ok(());
+        }
+        if started < members / 2 + 1 {
+            return Err(NodeError::NotEnoughStarted);
+        }
+        Ok(())
+    }
+
+    /// etcd's mayRemoveMember: a learner goes freely; a voter only if the started voters left make a
+    /// quorum, and (unless it is down) if the members connected now would still be a quorum.
+    fn may_remove(&self, store: &Store, id: u64) -> Result<(), NodeError> {
+        if store.members().get(&id).is_some_and(|m| m.is_learner) {
+            return Ok(());
+        }
+        let (members, started) = started_voters(store, Some(id));
+        if started < members / 2 + 1 {
+            return Err(NodeError::NotEnoughStarted);
+        }
+        let me = self.ctx.identity.member_id;
+        let since = |peer: u64| self.ctx.transport.as_ref().and_then(|t| t.active_since(peer));
+        if id != me && since(id).is_none() {
+            // A member that is down is not part of the quorum at work: safe to remove.
+            return Ok(());
+        }
+        let voters: Vec<u64> =
+            store.members().iter().filter(|(_, m)| !m.is_learner).map(|(id, _)| *id).collect();
+        let cutoff = Instant::now().checked_sub(HEALTH_INTERVAL);
+        let active = voters
+            .iter()
+            .filter(|peer| **peer == me || since(**peer).is_some_and(|t| cutoff.is_some_and(|c| t <= c)))
+            .count();
+        if active.saturating_sub(1) < 1 + (voters.len() - 1) / 2 {
+            return Err(NodeError::Unhealthy);
+        }
+        Ok(())
+    }
 }
 
 #[tonic::async_trait]
 impl PbClusterService for ClusterService {
     async fn member_add(
         &self,
-        _: Request<PbMemberAddRequest>,
+        req: Request<PbMemberAddRequest>,
     ) -> Result<Response<PbMemberAddResponse>, Status> {
-        Err(single_member())
+        let req = req.into_inner();
+        let urls = peer_urls(&req.peer_ur_ls)?;
+        // etcd's NewMember for an added member: its peer URLs and the time, in seconds.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let id = member_id(&urls, &now.to_string());
+        let member = PbMember { id, peer_ur_ls: urls, is_learner: req.is_learner, ..PbMember::default() };
+        let write = Write::AddMember(member.clone());
+        {
+            let store = self.ctx.handle.read_store()?;
+            if self.ctx.strict_reconfig_check && !req.is_learner {
+                self.may_add_voter(&store)?;
+            }
+            validate_member_change(&store, &write)?;
+        }
+        self.ctx.write(write).await?;
+        Ok(Response::new(PbMemberAddResponse {
+            header: self.ctx.header(0),
+            member: Some(member),
+            members: self.members()?,
+        }))
     }
 
     async fn member_remove(
         &self,
-        _: Request<PbMemberRemoveRequest>,
+        req: Request<PbMemberRemoveRequest>,
     ) -> Result<Response<PbMemberRemoveResponse>, Status> {
-        Err(single_member())
+        let id = req.into_inner().id;
+        let write = Write::RemoveMember(PbMember { id, ..PbMember::default() });
+        {
+            let store = self.ctx.handle.read_store()?;
+            validate_member_change(&store, &write)?;
+            if self.ctx.strict_reconfig_check {
+                self.may_remove(&store, id)?;
+            }
+        }
+        self.ctx.write(write).await?;
+        Ok(Response::new(PbMemberRemoveResponse { header: self.ctx.header(0), members: self.members()? }))
     }
 
     async fn member_update(
         &self,
-        _: Request<PbMemberUpdateRequest>,
+        req: Request<PbMemberUpdateRequest>,
     ) -> Result<Response<PbMemberUpdateResponse>, Status> {
-        Err(single_member())
+        let req = req.into_inner();
+        let urls = peer_urls(&req.peer_ur_ls)?;
+        let write = Write::UpdateMember(PbMember { id: req.id, peer_ur_ls: urls, ..PbMember::default() });
+        validate_member_change(&*self.ctx.handle.read_store()?, &write)?;
+        self.ctx.write(write).await?;
+        Ok(Response::new(PbMemberUpdateResponse { header: self.ctx.header(0), members: self.members()? }))
     }
 
     async fn member_list(
         &self,
         _: Request<PbMemberListRequest>,
     ) -> Result<Response<PbMemberListResponse>, Status> {
-        let published = self.ctx.handle.read_store()?.attributes().clone();
-        let members = self
-            .ctx
-            .members
-            .iter()
-            .map(|(id, name, peer_urls)| {
-                // A member that has not published yet shows as etcd shows it: no name, no client URLs.
-                let (name, client_urls) = match published.get(id) {
-                    Some((name, urls)) => (name.clone(), urls.clone()),
-                    None if *id == self.ctx.identity.member_id => {
-                        (name.clone(), self.ctx.client_urls.clone())
-                    }
-                    None => (String::new(), Vec::new()),
-                };
-                PbMember {
-                    id: *id,
-                    name,
-                    peer_ur_ls: peer_urls.clone(),
-                    client_ur_ls: client_urls,
-                    is_learner: false,
-                }
-            })
-            .collect();
         // etcd's MemberList header carries no revision.
-        Ok(Response::new(PbMemberListResponse { header: self.ctx.header(0), members }))
+        Ok(Response::new(PbMemberListResponse { header: self.ctx.header(0), members: self.members()? }))
     }
 
     async fn member_promote(
         &self,
-        _: Request<PbMemberPromoteRequest>,
+        req: Request<PbMemberPromoteRequest>,
     ) -> Result<Response<PbMemberPromoteResponse>, Status> {
-        Err(single_member())
+        let id = req.into_inner().id;
+        // Only the leader knows how far the learner got: a follower asks it, as etcd forwards.
+        let Some(progress) = self.ctx.handle.leader_progress().await? else {
+            let Some(leader) = self.ctx.leader_client().await? else {
+                return Err(NodeError::NoLeader.into());
+            };
+            let resp = leader.cluster_client().member_promote(id).await.map_err(|e| match e {
+                etcd_client::Error::GRpcStatus(s) => s,
+                other => Status::unavailable(other.to_string()),
+            })?;
+            let members = resp
+                .members()
+                .iter()
+                .map(|m| PbMember {
+                    id: m.id(),
+                    name: m.name().to_string(),
+                    peer_ur_ls: m.peer_urls().to_vec(),
+                    client_ur_ls: m.client_urls().to_vec(),
+                    is_learner: m.is_learner(),
+                })
+                .collect();
+            return Ok(Response::new(PbMemberPromoteResponse { header: self.ctx.header(0), members }));
+        };
+        let write = Write::PromoteMember(PbMember { id, ..PbMember::default() });
+        {
+            let store = self.ctx.handle.read_store()?;
+            // etcd's isLearnerReady, then IsReadyToPromoteMember with the strict check.
+            if let Some(matched) = progress.get(&id) {
+                let leader = progress.get(&self.ctx.identity.member_id).copied().unwrap_or(0);
+                if (*matched as f64) < leader as f64 * READY_PERCENT {
+                    return Err(NodeError::LearnerNotReady.into());
+                }
+            }
+            if self.ctx.strict_reconfig_check {
+                let (members, started) = started_voters(&store, None);
+                // The learner counts as a started member of the future quorum.
+                let (members, started) = (members + 1, started + 1);
+                if started < members / 2 + 1 {
+                    return Err(NodeError::NotEnoughStarted.into());
+                }
+            }
+            validate_member_change(&store, &write)?;
+        }
+        self.ctx.write(write).await?;
+        Ok(Response::new(PbMemberPromoteResponse { header: self.ctx.header(0), members: self.members()? }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_urls_are_checked_and_sorted_as_etcd_does() {
+        let urls = |l: &[&str]| peer_urls(&l.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            urls(&["http://10.0.0.2:2380", "http://10.0.0.1:2380"]),
+            Ok(vec!["http://10.0.0.1:2380".to_string(), "http://10.0.0.2:2380".to_string()])
+        );
+        assert_eq!(urls(&["10.0.0.1:2380"]), Err(NodeError::BadMemberUrls));
+        assert_eq!(urls(&["http://10.0.0.1:2380/path"]), Err(NodeError::BadMemberUrls));
+        assert_eq!(urls(&["unix://x:1"]), Err(NodeError::BadMemberUrls));
+        assert_eq!(urls(&[]), Err(NodeError::BadMemberUrls));
     }
 }

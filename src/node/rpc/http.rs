@@ -124,6 +124,13 @@ where
             let (ctx, method, path) = (self.ctx.clone(), req.method().clone(), path.to_string());
             return Box::pin(async move { Ok(answer(ctx, method, path).await) });
         }
+        // etcd's learner interceptors: a learner serves Status and serializable ranges (KV's Range
+        // checks the latter) and nothing else.
+        let learner = self.ctx.handle.status.is_learner.load(std::sync::atomic::Ordering::Relaxed);
+        if learner && !matches!(path, "/etcdserverpb.KV/Range" | "/etcdserverpb.Maintenance/Status") {
+            let status = tonic::Status::from(crate::node::error::NodeError::NotSupportedForLearner);
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
         // Hand the request to the service that was made ready, keep a fresh clone for next time.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);

@@ -7,6 +7,7 @@ use etcd_client::proto::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::node::error::NodeError;
 use crate::node::metrics::inc;
 use crate::node::mvcc::apply;
 use crate::node::raft::driver::{Write, WriteResponse};
@@ -24,6 +25,9 @@ impl PbKvService for KvService {
         let h = &self.ctx.handle;
         inc(&h.metrics.range_total);
         if !r.serializable {
+            if h.status.is_learner.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(NodeError::NotSupportedForLearner.into());
+            }
             h.read_index().await?;
         }
         let mut resp = apply::apply_range(&*h.read_store()?, &r)?;

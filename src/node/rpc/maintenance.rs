@@ -58,7 +58,7 @@ pub fn status(ctx: &Ctx) -> Result<PbStatusResponse, NodeError> {
         raft_applied_index: h.status.applied.load(std::sync::atomic::Ordering::Relaxed),
         errors,
         db_size_in_use: store.db_size_in_use() as i64,
-        is_learner: false,
+        is_learner: h.status.is_learner.load(std::sync::atomic::Ordering::Relaxed),
         ..PbStatusResponse::default()
     })
 }
@@ -157,7 +157,8 @@ impl PbMaintenanceService for MaintenanceService {
             return Err(NodeError::NotLeader.into());
         }
         let target = req.into_inner().target_id;
-        if !self.ctx.members.iter().any(|(id, _, _)| *id == target) {
+        let voter = self.ctx.handle.read_store()?.members().get(&target).is_some_and(|m| !m.is_learner);
+        if !voter {
             return Err(NodeError::BadLeaderTransferee.into());
         }
         self.ctx.handle.transfer_leader(target);

@@ -45,8 +45,10 @@ pub struct Ctx {
     pub name: String,
     pub peer_urls: Vec<String>,
     pub client_urls: Vec<String>,
-    /// The cluster's members as bootstrapped: (ID, name, peer URLs).
-    pub members: Vec<(u64, String, Vec<String>)>,
+    /// etcd's --strict-reconfig-check: refuse membership changes that would risk the quorum.
+    pub strict_reconfig_check: bool,
+    /// The peer transport, for how long each peer has been connected.
+    pub transport: Option<Arc<dyn crate::node::raft::transport::Transport>>,
     /// A client of the leader's client URL, for what etcd forwards to the leader.
     pub leader_client: Arc<tokio::sync::Mutex<Option<(u64, etcd_client::Client)>>>,
 }
@@ -144,7 +146,9 @@ impl Ctx {
             WriteResponse::LeaseGrant(r) => &mut r.header,
             WriteResponse::LeaseRevoke(r) => &mut r.header,
             // etcd answers alarms without a header; publishing is internal.
-            WriteResponse::Alarm(_) | WriteResponse::Published => return Ok(resp),
+            WriteResponse::Alarm(_) | WriteResponse::Published | WriteResponse::MembershipChanged => {
+                return Ok(resp)
+            }
         };
         self.identity.fill(header, self.handle.raft_term());
         Ok(resp)

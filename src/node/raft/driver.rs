@@ -492,6 +492,10 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     let status = Arc::new(RaftStatus::default());
     status.term.store(raw.raft.term, Ordering::Relaxed);
     status.is_learner.store(conf_state.learners.contains(&options.member_id), Ordering::Relaxed);
+    if store.read().map_err(|_| poisoned())?.removed().contains(&options.member_id) {
+        // It applied its own removal before it last stopped.
+        status.mark_removed();
+    }
     status.applied.store(applied, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel();
     let mut driver = Driver {
@@ -745,10 +749,17 @@ impl Driver {
         if self.raw.store().snapshot_wanted().is_none() {
             return Ok(());
         }
+        let started = Instant::now();
         let (image, index, conf_state) = {
             let store = self.store.read().map_err(|_| poisoned())?;
             (store.image()?, store.consistent_index(), conf_state_of(&store))
         };
+        eprintln!(
+            "etcdeck node: made a snapshot of the store at raft index {index} for a member behind the log \
+             ({} bytes in {} ms)",
+            image.len(),
+            started.elapsed().as_millis()
+        );
         self.raw.mut_store().prepare_snapshot(image, index, conf_state)?;
         Ok(())
     }
@@ -756,6 +767,7 @@ impl Driver {
     /// A snapshot from the leader: the store becomes the leader's, and the log starts after it.
     fn apply_snapshot(&mut self, snapshot: &raft::eraftpb::Snapshot) -> Result<(), DriverError> {
         let metadata = snapshot.get_metadata();
+        let started = Instant::now();
         let revision = {
             let mut store = self.store.write().map_err(|_| poisoned())?;
             store.restore_image(&snapshot.data)?;
@@ -763,8 +775,10 @@ impl Driver {
         };
         self.raw.mut_store().apply_snapshot(metadata)?;
         eprintln!(
-            "etcdeck node: applied the leader's snapshot at raft index {} (revision {revision})",
-            metadata.index
+            "etcdeck node: applied the leader's snapshot at raft index {} (revision {revision}, {} bytes in {} ms)",
+            metadata.index,
+            snapshot.data.len(),
+            started.elapsed().as_millis()
         );
         self.applied = metadata.index;
         self.snapshot_index = metadata.index;

@@ -680,6 +680,19 @@ fn a_learner_is_added_started_promoted_and_a_removed_leader_stops_for_good() {
     let (ok, _, err) = etcdctl(ctl, learner, &["put", "x", "y"]);
     assert!(!ok && err.contains("etcdserver: rpc not supported for learner"), "{err}");
 
+    // The dashboard shows it as it shows an etcd learner.
+    let out =
+        crate::support::etcdeck().args(["status", "--endpoints", &all[0]]).output().expect("etcdeck status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().find(|l| l.contains("| n4 ")).unwrap_or_default();
+    let learner_cell = row.split('|').nth(8).map(str::trim);
+    assert_eq!(
+        learner_cell,
+        Some("true"),
+        "the LEARNER column:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Caught up: promoted (through any member: a follower asks the leader).
     let mut last = String::new();
     let promoted = (0..150).any(|_| {

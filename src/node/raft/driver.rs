@@ -270,6 +270,8 @@ pub struct RaftStatus {
     pub leader: AtomicU64,
     pub commit: AtomicU64,
     pub applied: AtomicU64,
+    /// ReadIndex rounds asked of raft (each serves every read waiting when it was asked).
+    pub read_rounds: AtomicU64,
     /// Whether this member is a learner now.
     pub is_learner: std::sync::atomic::AtomicBool,
     /// Set once this member learns it was removed from the cluster; `removed_notify` wakes whoever
@@ -558,7 +560,9 @@ struct Driver {
     pending: HashMap<u64, (Reply<WriteResponse>, Instant)>,
     /// ReadIndex requests raft answered: (index, reply), served once applied reaches index.
     reads: Vec<(u64, Reply<u64>)>,
-    read_waiting: HashMap<u64, (Reply<u64>, Instant)>,
+    /// ReadIndex requests raft was asked for, each for every read that was waiting then (one
+    /// round of heartbeats serves them all).
+    read_waiting: HashMap<u64, Vec<(Reply<u64>, Instant)>>,
     reads_before_commit: Vec<(Reply<u64>, Instant)>,
     snapshot_count: u64,
     /// The log holds entries after this index.
@@ -631,6 +635,7 @@ impl Driver {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+            self.issue_reads();
             if Instant::now() >= next_tick {
                 self.raw.tick();
                 next_tick = Instant::now() + self.heartbeat;
@@ -653,10 +658,8 @@ impl Driver {
                     self.waiting.push((write, reply, Instant::now()));
                 }
             }
-            Command::ReadIndex { reply } => {
-                self.reads_before_commit.push((reply, Instant::now()));
-                self.issue_reads();
-            }
+            // Issued once everything queued is in (`run`): one ReadIndex round for all of them.
+            Command::ReadIndex { reply } => self.reads_before_commit.push((reply, Instant::now())),
             Command::Step(message) => {
                 // A message raft cannot take (from an unknown member, say) is dropped.
                 let _ = self.raw.step(message);
@@ -699,13 +702,14 @@ impl Driver {
         for (reply, _) in gone {
             let _ = reply.send(Err(NodeError::Timeout));
         }
-        let expired: Vec<u64> =
-            self.read_waiting.iter().filter(|(_, (_, at))| old(at)).map(|(id, _)| *id).collect();
-        for id in expired {
-            if let Some((reply, _)) = self.read_waiting.remove(&id) {
+        for batch in self.read_waiting.values_mut() {
+            let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(batch).into_iter().partition(|r| old(&r.1));
+            *batch = keep;
+            for (reply, _) in gone {
                 let _ = reply.send(Err(NodeError::Timeout));
             }
         }
+        self.read_waiting.retain(|_, batch| !batch.is_empty());
     }
 
     /// raft-rs drops a ReadIndex until the leader has committed an entry of its own term: hold
@@ -719,11 +723,13 @@ impl Driver {
         if !ready {
             return;
         }
-        for (reply, at) in std::mem::take(&mut self.reads_before_commit) {
-            let id = self.ids.next() as u64;
-            self.raw.read_index(id.to_le_bytes().to_vec());
-            self.read_waiting.insert(id, (reply, at));
+        if self.reads_before_commit.is_empty() {
+            return;
         }
+        let id = self.ids.next() as u64;
+        self.raw.read_index(id.to_le_bytes().to_vec());
+        self.status.read_rounds.fetch_add(1, Ordering::Relaxed);
+        self.read_waiting.insert(id, std::mem::take(&mut self.reads_before_commit));
     }
 
     fn propose(&mut self, write: Write, reply: Reply<WriteResponse>, at: Instant) {
@@ -850,7 +856,7 @@ impl Driver {
         }
         for rs in ready.take_read_states() {
             let id = rs.request_ctx.as_slice().try_into().map(u64::from_le_bytes).unwrap_or(0);
-            if let Some((reply, _)) = self.read_waiting.remove(&id) {
+            for (reply, _) in self.read_waiting.remove(&id).unwrap_or_default() {
                 self.reads.push((rs.index, reply));
             }
         }
@@ -1054,7 +1060,7 @@ impl Driver {
         for (reply, _) in self.reads_before_commit.drain(..) {
             let _ = reply.send(Err(NodeError::Storage(why.to_string())));
         }
-        for (_, (reply, _)) in self.read_waiting.drain() {
+        for (reply, _) in self.read_waiting.drain().flat_map(|(_, batch)| batch) {
             let _ = reply.send(Err(NodeError::Storage(why.to_string())));
         }
     }
@@ -1306,6 +1312,18 @@ mod tests {
             h.write(put("c", "1")).await.unwrap();
             h.stop();
         }
+    }
+
+    #[tokio::test]
+    async fn concurrent_linearizable_reads_share_read_index_rounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = start(dir.path(), options(dir.path())).unwrap();
+        h.write(put("k", "v")).await.unwrap();
+        let before = h.status.read_rounds.load(Ordering::Relaxed);
+        let reads = futures::future::join_all((0..200).map(|_| h.read_index())).await;
+        assert!(reads.iter().all(|r| matches!(r, Ok(i) if *i >= 2)), "{reads:?}");
+        let rounds = h.status.read_rounds.load(Ordering::Relaxed) - before;
+        assert!(rounds <= 50, "200 reads took {rounds} ReadIndex rounds");
     }
 
     #[test]

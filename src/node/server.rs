@@ -329,17 +329,20 @@ pub async fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
         }
         identity
     } else {
-        let identity = fresh_identity(c).await.inspect_err(|_| {
+        let written = async {
+            let identity = fresh_identity(c).await?;
+            let text = serde_json::to_string_pretty(&identity).map_err(|e| dir_error(dir, e))?;
+            write_durably(&identity_path, text.as_bytes()).map_err(|e| dir_error(dir, e))?;
+            Ok::<_, ServerError>(identity)
+        };
+        written.await.inspect_err(|_| {
             // Nothing was written: the data dir goes back to how it was, so a corrected start works.
             let _ = std::fs::remove_file(&lock_path);
             let _ = std::fs::remove_dir(&member);
             if !dir_existed {
                 let _ = std::fs::remove_dir(dir);
             }
-        })?;
-        let text = serde_json::to_string_pretty(&identity).map_err(|e| dir_error(dir, e))?;
-        write_durably(&identity_path, text.as_bytes()).map_err(|e| dir_error(dir, e))?;
-        identity
+        })?
     };
     Ok(Claimed { identity, _lock: lock })
 }
@@ -527,7 +530,7 @@ impl PeerHost for NodePeerHost {
     }
 
     fn is_removed(&self, id: u64) -> bool {
-        self.handle.read_store().is_ok_and(|s| s.removed().contains(&id))
+        self.handle.status.removed_ids.read().is_ok_and(|r| r.contains(&id))
     }
 
     fn membership(&self) -> Vec<u8> {

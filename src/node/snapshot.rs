@@ -131,6 +131,9 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
     if o.data_dir.exists() {
         return Err(format!("data-dir {:?} exists", o.data_dir.display().to_string()));
     }
+    if let Some(wal) = o.wal_dir.as_ref().filter(|w| w.exists()) {
+        return Err(format!("wal-dir {:?} exists", wal.display().to_string()));
+    }
     let image = if o.skip_hash_check {
         let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
         bytes[..bytes.len() - bytes.len() % 512].to_vec()
@@ -184,8 +187,12 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
 
     let member = o.data_dir.join("member");
     let fail = |e: &dyn std::fmt::Display| {
-        // A half-made data dir must not be mistaken for a member: take it away.
+        // A half-made data dir must not be mistaken for a member: take it away (and the WAL dir
+        // made for it, which did not exist before).
         let _ = std::fs::remove_dir_all(&o.data_dir);
+        if let Some(wal) = &o.wal_dir {
+            let _ = std::fs::remove_dir_all(wal);
+        }
         format!("restoring into {}: {e}", o.data_dir.display())
     };
     std::fs::create_dir_all(&member).map_err(|e| fail(&e))?;

@@ -274,6 +274,9 @@ pub struct RaftStatus {
     pub read_rounds: AtomicU64,
     /// Whether this member is a learner now.
     pub is_learner: std::sync::atomic::AtomicBool,
+    /// IDs removed from the cluster, for the peer listener (which must not wait for the store's
+    /// lock on every message).
+    pub removed_ids: RwLock<std::collections::BTreeSet<u64>>,
     /// Set once this member learns it was removed from the cluster; `removed_notify` wakes whoever
     /// waits for it.
     pub removed: std::sync::atomic::AtomicBool,
@@ -442,6 +445,8 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     // opening writes) is touched.
     let mut log = LogStore::open(&options.wal_dir, ConfState::default())?;
     let mut store = Store::open(&data_dir.join("member").join("snap").join("db"))?;
+    // etcd ignores --force-new-cluster when there is no log yet: nothing to recover.
+    let fresh = log.is_empty() && store.consistent_index() == 0;
     if store.members().is_empty() && !options.bootstrap.is_empty() {
         // A new cluster's first start (or a data dir from before members were recorded): the
         // bootstrap members are recorded as of index 1, and the log starts after it.
@@ -452,11 +457,17 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         }
         txn.commit(Some(at))?;
         store.make_durable()?;
+        if !fresh && log.first_index_before() == 0 {
+            // A data dir from before members were recorded: its log starts at index 1 without
+            // them. Drop what the store holds, so a member joining later gets a snapshot (with the
+            // membership), never the log from its start.
+            log.compact_to(store.consistent_index())?;
+        }
     }
     if log.is_empty() && store.consistent_index() == 1 {
         log.bootstrap(1, 1)?;
     }
-    if options.force_new_cluster {
+    if options.force_new_cluster && !fresh {
         force_new_cluster(&mut log, &store, options.member_id)?;
     }
     let conf_state = conf_state_of(&store);
@@ -589,6 +600,9 @@ fn force_new_cluster(log: &mut LogStore, store: &Store, me: u64) -> Result<(), D
     others.remove(&me);
     let hs = log.hard_state().clone();
     let term = hs.term.max(1);
+    // The recorded commit may trail what the store applied: the entries go after both, or the
+    // store would take them for applied already.
+    let base = hs.commit.max(store.consistent_index());
     let entries: Vec<Entry> = others
         .iter()
         .enumerate()
@@ -596,7 +610,7 @@ fn force_new_cluster(log: &mut LogStore, store: &Store, me: u64) -> Result<(), D
             let write = Write::RemoveMember(PbMember { id: *id, ..PbMember::default() });
             let cc = write.conf_change(0)?;
             let mut e =
-                Entry { index: hs.commit + 1 + i as u64, term, data: cc.encode_to_vec(), ..Entry::default() };
+                Entry { index: base + 1 + i as u64, term, data: cc.encode_to_vec(), ..Entry::default() };
             e.set_entry_type(EntryType::EntryConfChange);
             Some(e)
         })
@@ -673,6 +687,7 @@ impl Driver {
             Command::SnapshotSent { to, ok } => {
                 let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
                 self.raw.report_snapshot(to, status);
+                self.raw.mut_store().drop_prepared();
             }
             Command::Stop => {}
         }
@@ -814,6 +829,9 @@ impl Driver {
             })
             .collect();
         let learner = store.members().get(&self.me).is_some_and(|m| m.is_learner);
+        if let Ok(mut removed) = self.status.removed_ids.write() {
+            removed.clone_from(store.removed());
+        }
         let alone =
             store.members().len() == 1 && store.members().get(&self.me).is_some_and(|m| !m.is_learner);
         drop(store);
@@ -1030,6 +1048,12 @@ impl Driver {
             Write::RemoveMember(m) if m.id == self.me => {
                 eprintln!("etcdeck node: this member ({:x}) was removed from the cluster", self.me);
                 self.status.mark_removed();
+                if self.raw.raft.state == StateRole::Leader {
+                    // A leader without itself in the membership must not go on leading (raft-rs
+                    // would look for its own progress); the others elect a new one.
+                    let term = self.raw.raft.term;
+                    self.raw.raft.become_follower(term, raft::INVALID_ID);
+                }
             }
             Write::AddMember(m) => eprintln!(
                 "etcdeck node: added {} {:x} {:?} to the cluster",
@@ -1324,6 +1348,38 @@ mod tests {
         assert!(reads.iter().all(|r| matches!(r, Ok(i) if *i >= 2)), "{reads:?}");
         let rounds = h.status.read_rounds.load(Ordering::Relaxed) - before;
         assert!(rounds <= 50, "200 reads took {rounds} ReadIndex rounds");
+    }
+
+    #[test]
+    fn force_new_cluster_is_ignored_without_a_log_and_removes_the_others_with_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let member = |urls: &str| RaftMember { peer_urls: vec![urls.to_string()], is_learner: false };
+        let three = vec![(1, member("http://a:1")), (2, member("http://b:1")), (3, member("http://c:1"))];
+        let opts = |force| Options {
+            bootstrap: three.clone(),
+            force_new_cluster: force,
+            election_ticks: 2,
+            ..options(dir.path())
+        };
+        {
+            // A fresh data dir: nothing to recover, so the flag changes nothing (as in etcd).
+            let h = start(dir.path(), opts(true)).unwrap();
+            let store = h.store.read().unwrap();
+            assert_eq!(store.members().len(), 3);
+            assert!(store.removed().is_empty());
+            drop(store);
+            h.stop();
+        }
+        // With a log: the other two are removed and this member leads alone.
+        let h = start(dir.path(), opts(true)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while h.leader() != 1 {
+            assert!(Instant::now() < deadline, "never led alone");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let store = h.store.read().unwrap();
+        assert_eq!(store.members().keys().copied().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(store.removed().iter().copied().collect::<Vec<_>>(), vec![2, 3]);
     }
 
     #[test]

@@ -52,7 +52,11 @@ impl LogStore {
                     .map_err(|err| LogStoreError::Decode { index: e.index, why: err.to_string() })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let hs = rec.hard_state;
+        let mut hs = rec.hard_state;
+        // The mark of an applied snapshot is fsynced before the commit index that goes with it, so a
+        // crash between the two leaves a commit behind the mark: everything up to the mark was
+        // committed (raft-rs refuses to start otherwise).
+        hs.commit = hs.commit.max(rec.snapshot.index);
         let snapshot = SnapshotMetadata {
             conf_state: Some(conf_state.clone()),
             index: rec.snapshot.index,
@@ -79,8 +83,17 @@ impl LogStore {
 
     /// The membership as of the state machine's applied index.
     pub fn set_conf_state(&mut self, conf_state: ConfState) {
+        if conf_state != self.conf_state {
+            // A prepared snapshot carries the old membership: a new member would refuse it.
+            self.prepared = None;
+        }
         self.snapshot.conf_state = Some(conf_state.clone());
         self.conf_state = conf_state;
+    }
+
+    /// Drops a prepared snapshot once it went out (the next member that needs one gets a fresh one).
+    pub fn drop_prepared(&mut self) {
+        self.prepared = None;
     }
 
     /// Whether nothing was ever written: no entry, no snapshot, no vote.
@@ -192,6 +205,7 @@ impl LogStore {
         self.entries.retain(|e| e.index > index);
         self.snapshot.index = index;
         self.snapshot.term = term;
+        self.prepared = None;
         Ok(())
     }
 
@@ -270,13 +284,17 @@ impl raft::Storage for LogStore {
         Ok(self.last())
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         // Making one reads the whole state machine, which the log does not own: the driver makes
         // it when asked, and raft asks again.
         // A snapshot older than the log's start would leave the follower short of entries.
+        // ... and one whose membership lacks the recipient is refused by it.
         let usable = |s: &&Snapshot| {
-            let index = s.get_metadata().index;
-            index >= request_index && index >= self.snapshot.index
+            let m = s.get_metadata();
+            let cs = m.get_conf_state();
+            m.index >= request_index
+                && m.index >= self.snapshot.index
+                && (cs.voters.contains(&to) || cs.learners.contains(&to))
         };
         if let Some(s) = self.prepared.as_ref().filter(usable) {
             return Ok(s.clone());
@@ -351,6 +369,43 @@ mod tests {
         assert_eq!(applied.last(), Some(&b"put k3".to_vec()));
         assert_eq!(applied.len(), 4, "nothing applied twice after the restart");
         assert!(raw.raft.term > term);
+    }
+
+    #[test]
+    fn a_commit_behind_the_snapshot_mark_is_taken_up_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut wal, _) = Wal::open(dir.path()).unwrap();
+            wal.save(&[], Some(wal::HardState { term: 3, vote: 1, commit: 2 })).unwrap();
+            // A crash after the mark of an applied snapshot, before its commit index was written.
+            wal.save_snapshot(SnapshotMark { index: 7, term: 3 }).unwrap();
+        }
+        let store = LogStore::open(dir.path(), one_member()).unwrap();
+        assert_eq!(store.hard_state().commit, 7);
+        node(store, 7);
+    }
+
+    #[test]
+    fn a_prepared_snapshot_goes_only_to_members_of_its_membership() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LogStore::open(dir.path(), one_member()).unwrap();
+        let e = |index| Entry { index, term: 1, ..Entry::default() };
+        store.persist(&[e(1), e(2)], None).unwrap();
+        let with =
+            |voters: Vec<u64>, learners: Vec<u64>| ConfState { voters, learners, ..ConfState::default() };
+        store.set_conf_state(with(vec![1], vec![2]));
+        assert!(store.snapshot(0, 2).is_err(), "none prepared yet");
+        assert_eq!(store.snapshot_wanted(), Some(1));
+        store.prepare_snapshot(b"image".to_vec(), 2, with(vec![1], vec![2])).unwrap();
+        assert_eq!(store.snapshot(0, 2).unwrap().data, b"image".to_vec());
+        assert!(store.snapshot(0, 3).is_err(), "member 3 is not in it: it would refuse it");
+        // The membership changes: the old image would carry the old one.
+        store.set_conf_state(with(vec![1, 2], vec![3]));
+        assert!(store.snapshot(0, 2).is_err());
+        store.prepare_snapshot(b"image 2".to_vec(), 2, with(vec![1, 2], vec![3])).unwrap();
+        assert_eq!(store.snapshot(0, 3).unwrap().data, b"image 2".to_vec());
+        store.drop_prepared();
+        assert!(store.snapshot(0, 3).is_err(), "dropped once sent");
     }
 
     #[test]

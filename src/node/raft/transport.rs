@@ -55,6 +55,7 @@ const MAX_SNAPSHOT: u64 = 16 << 30;
 const RECONNECT: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// etcd's text for a member that was removed (rafthttp's errMemberRemoved).
 pub const REMOVED_TEXT: &str = "the member has been permanently removed from the cluster";
@@ -141,7 +142,13 @@ impl Transport for PeerNet {
     fn send(&self, messages: Vec<Message>) {
         let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
         for m in messages {
-            let Some(link) = links.get(&m.to) else { continue };
+            let Some(link) = links.get(&m.to) else {
+                if m.msg_type() == MessageType::MsgSnapshot {
+                    // Raft waits for the outcome of every snapshot it sends.
+                    self.events.snapshot_sent(m.to, false);
+                }
+                continue;
+            };
             if m.msg_type() == MessageType::MsgSnapshot {
                 self.send_snapshot(m, link.addr.clone());
                 continue;
@@ -298,7 +305,9 @@ async fn sender(
                     Err(_) => break,
                 }
             }
-            if writer.write_all(&buf).await.is_err() {
+            // A peer that stops reading is given up on (and dialled again), never waited for.
+            let written = tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buf)).await;
+            if !matches!(written, Ok(Ok(()))) {
                 told.abort();
                 break;
             }

@@ -51,23 +51,22 @@ pub fn member_list(ctx: &Ctx, store: &Store) -> Vec<PbMember> {
         .collect()
 }
 
-/// etcd's types.NewURLs: every URL valid (http/https, host:port, no path), sorted.
+/// etcd's types.NewURLs: every URL valid (http, https, unix or unixs; host:port; no path), sorted.
 fn peer_urls(urls: &[String]) -> Result<Vec<String>, NodeError> {
     let mut parsed = urls
         .iter()
-        .map(|u| {
-            let url = EtcdUrl::parse(u).map_err(|_| NodeError::BadMemberUrls)?;
-            if !matches!(url.scheme.as_str(), "http" | "https") {
-                return Err(NodeError::BadMemberUrls);
-            }
-            Ok(url.to_string())
-        })
+        .map(|u| EtcdUrl::parse(u).map(|url| url.to_string()).map_err(|_| NodeError::BadMemberUrls))
         .collect::<Result<Vec<_>, _>>()?;
     if parsed.is_empty() {
         return Err(NodeError::BadMemberUrls);
     }
     parsed.sort();
     Ok(parsed)
+}
+
+/// The voting members' IDs.
+fn voters(store: &Store) -> Vec<u64> {
+    store.members().iter().filter(|(_, m)| !m.is_learner).map(|(id, _)| *id).collect()
 }
 
 /// Started voting members: those that published their attributes (etcd's IsStarted: a name).
@@ -91,18 +90,38 @@ impl ClusterService {
     }
 
     /// etcd's mayAddMember: with the strict check, a voter is added only if the started voters
-    /// would still make a quorum with it.
-    fn may_add_voter(&self, store: &Store) -> Result<(), NodeError> {
+    /// would still make a quorum with it, and any member only while this one has been connected to
+    /// every voter for etcd's health interval.
+    fn may_add(&self, store: &Store, learner: bool) -> Result<(), NodeError> {
         let (members, started) = started_voters(store, None);
         let members = members + 1;
         // Adding a second member to a one-member cluster (to restore its data) is allowed.
-        if started == 1 && members == 2 {
-            return Ok(());
-        }
-        if started < members / 2 + 1 {
+        let restoring = started == 1 && members == 2;
+        if !learner && !restoring && started < members / 2 + 1 {
             return Err(NodeError::NotEnoughStarted);
         }
+        let voters = voters(store);
+        if self.connected_since(&voters) < voters.len() {
+            return Err(NodeError::Unhealthy);
+        }
         Ok(())
+    }
+
+    /// etcd's numConnectedSince: this member, and the peers its stream has reached for longer than
+    /// the health interval.
+    fn connected_since(&self, voters: &[u64]) -> usize {
+        let me = self.ctx.identity.member_id;
+        let cutoff = Instant::now().checked_sub(HEALTH_INTERVAL);
+        voters
+            .iter()
+            .filter(|peer| {
+                **peer == me || self.active_since(**peer).is_some_and(|t| cutoff.is_some_and(|c| t < c))
+            })
+            .count()
+    }
+
+    fn active_since(&self, peer: u64) -> Option<Instant> {
+        self.ctx.transport.as_ref().and_then(|t| t.active_since(peer))
     }
 
     /// etcd's mayRemoveMember: a learner goes freely; a voter only if the started voters left make a
@@ -115,20 +134,13 @@ impl ClusterService {
         if started < members / 2 + 1 {
             return Err(NodeError::NotEnoughStarted);
         }
-        let me = self.ctx.identity.member_id;
-        let since = |peer: u64| self.ctx.transport.as_ref().and_then(|t| t.active_since(peer));
-        if id != me && since(id).is_none() {
+        if id != self.ctx.identity.member_id && self.active_since(id).is_none() {
             // A member that is down is not part of the quorum at work: safe to remove.
             return Ok(());
         }
-        let voters: Vec<u64> =
-            store.members().iter().filter(|(_, m)| !m.is_learner).map(|(id, _)| *id).collect();
-        let cutoff = Instant::now().checked_sub(HEALTH_INTERVAL);
-        let active = voters
-            .iter()
-            .filter(|peer| **peer == me || since(**peer).is_some_and(|t| cutoff.is_some_and(|c| t <= c)))
-            .count();
-        if active.saturating_sub(1) < 1 + (voters.len() - 1) / 2 {
+        let voters = voters(store);
+        let active = self.connected_since(&voters);
+        if active.saturating_sub(1) < 1 + voters.len().saturating_sub(1) / 2 {
             return Err(NodeError::Unhealthy);
         }
         Ok(())
@@ -153,8 +165,8 @@ impl PbClusterService for ClusterService {
         let write = Write::AddMember(member.clone());
         {
             let store = self.ctx.handle.read_store()?;
-            if self.ctx.strict_reconfig_check && !req.is_learner {
-                self.may_add_voter(&store)?;
+            if self.ctx.strict_reconfig_check {
+                self.may_add(&store, req.is_learner)?;
             }
             validate_member_change(&store, &write)?;
         }
@@ -174,10 +186,10 @@ impl PbClusterService for ClusterService {
         let write = Write::RemoveMember(PbMember { id, ..PbMember::default() });
         {
             let store = self.ctx.handle.read_store()?;
-            validate_member_change(&store, &write)?;
             if self.ctx.strict_reconfig_check {
                 self.may_remove(&store, id)?;
             }
+            validate_member_change(&store, &write)?;
         }
         self.ctx.write(write).await?;
         Ok(Response::new(PbMemberRemoveResponse { header: self.ctx.header(0), members: self.members()? }))
@@ -268,7 +280,7 @@ mod tests {
         );
         assert_eq!(urls(&["10.0.0.1:2380"]), Err(NodeError::BadMemberUrls));
         assert_eq!(urls(&["http://10.0.0.1:2380/path"]), Err(NodeError::BadMemberUrls));
-        assert_eq!(urls(&["unix://x:1"]), Err(NodeError::BadMemberUrls));
+        assert_eq!(urls(&["ftp://10.0.0.1:2380"]), Err(NodeError::BadMemberUrls));
         assert_eq!(urls(&[]), Err(NodeError::BadMemberUrls));
     }
 }

@@ -69,5 +69,7 @@ until ETCDCTL_API=3 etcdctl --endpoints="$three" member promote "$id" >/dev/null
 done
 t_promote=$(( ($(date +%s%N) - t0) / 1000000 ))
 how=$(grep -o "applied the leader's snapshot[^)]*)" "$work/n4.log" || echo "from the log")
+made=$(cat "$work"/n[123].log | grep -o "made a snapshot[^)]*)" | head -1 || true)
+[ -z "$made" ] || how="$how; the leader $made"
 printf '%s: %d keys, db %s bytes; learner n4 answered Status %d ms after its start, promoted after %d ms (%s)\n' \
   "$SERVER" "$KEYS" "$db" "$t_status" "$t_promote" "$how"

@@ -13,15 +13,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 RUNS=${RUNS:-10}
-SERVER=${SERVER:-etcdeck}
 need_tools etcdctl python3
-cargo build --release --quiet
-bin=$PWD/target/release/etcdeck
-case $SERVER in
-  etcdeck) server=("$bin" node) ;;
-  etcd) need_tools etcd; server=(etcd) ;;
-  *) echo "bench: SERVER is etcdeck or etcd" >&2; exit 1 ;;
-esac
+pick_server
 
 work=$(mktemp -d)
 declare -A pid

@@ -20,6 +20,19 @@ wait_healthy() {
   exit 1
 }
 
+# Builds the release binary (`bin`) and sets `server` to the command that runs a member: etcdeck's
+# node, or with SERVER=etcd Debian's etcd.
+pick_server() {
+  SERVER=${SERVER:-etcdeck}
+  cargo build --release --quiet
+  bin=$PWD/target/release/etcdeck
+  case $SERVER in
+    etcdeck) server=("$bin" node) ;;
+    etcd) need_tools etcd; server=(etcd) ;;
+    *) echo "bench: SERVER is etcdeck or etcd" >&2; exit 1 ;;
+  esac
+}
+
 # Exits the script unless every named tool is on PATH.
 need_tools() {
   for tool in "$@"; do

@@ -14,15 +14,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 KEYS=${KEYS:-100000}
-SERVER=${SERVER:-etcdeck}
 need_tools etcdctl python3
-cargo build --release --quiet
-bin=$PWD/target/release/etcdeck
-case $SERVER in
-  etcdeck) server=("$bin" node) ;;
-  etcd) need_tools etcd; server=(etcd) ;;
-  *) echo "bench: SERVER is etcdeck or etcd" >&2; exit 1 ;;
-esac
+pick_server
 
 work=$(mktemp -d)
 pids=()
@@ -53,7 +46,12 @@ wait_healthy "$three"
 db=$(ETCDCTL_API=3 etcdctl --endpoints="$(client 1)" endpoint status -w json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["dbSize"])')
 
-add=$(ETCDCTL_API=3 etcdctl --endpoints="$three" member add n4 --learner --peer-urls="$(peer 4)")
+# etcd refuses a member add until it has been connected to every voter for 5 s ("unhealthy cluster").
+for _ in $(seq 150); do
+  add=$(ETCDCTL_API=3 etcdctl --endpoints="$three" member add n4 --learner --peer-urls="$(peer 4)" 2>/dev/null) && break
+  sleep 0.2
+done
+[ -n "${add:-}" ] || { echo "bench: member add kept failing" >&2; exit 1; }
 id=$(echo "$add" | awk '/^Member/ { print $2 }')
 initial=$(echo "$add" | sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p')
 t0=$(date +%s%N)

@@ -27,20 +27,14 @@ impl NodeCluster {
         let initial = initial.join(",");
         let nodes: Vec<EtcdeckNode> = (0..n)
             .map(|i| {
-                let client = format!("http://127.0.0.1:{}", free_port());
-                let extra = [
-                    format!("--listen-peer-urls={}", peers[i]),
-                    format!("--initial-advertise-peer-urls={}", peers[i]),
-                    format!("--initial-cluster={initial}"),
-                    format!("--initial-cluster-token={token}"),
-                ];
-                let mut extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-                extra.extend_from_slice(more);
-                EtcdeckNode::spawn_at(
+                let mut flags =
+                    vec![format!("--initial-cluster={initial}"), format!("--initial-cluster-token={token}")];
+                flags.extend(more.iter().map(|s| s.to_string()));
+                spawn_member(
                     &format!("n{}", i + 1),
                     &dir.path().join(format!("n{}", i + 1)),
-                    &client,
-                    &extra,
+                    &peers[i],
+                    &flags,
                 )
             })
             .collect();
@@ -62,6 +56,34 @@ impl NodeCluster {
 }
 
 use crate::support::run_etcdctl as etcdctl;
+
+/// Starts a member named `name` on `data` that listens for peers on (and advertises) `peer`, with a
+/// fresh client URL on the peer URL's host and `more` flags; does not wait for it to serve.
+fn spawn_member(name: &str, data: &Path, peer: &str, more: &[String]) -> EtcdeckNode {
+    let host = peer.trim_start_matches("http://").rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+    let client = format!("http://{host}:{}", free_port());
+    let mut flags =
+        vec![format!("--listen-peer-urls={peer}"), format!("--initial-advertise-peer-urls={peer}")];
+    flags.extend_from_slice(more);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    EtcdeckNode::spawn_at(name, data, &client, &flags)
+}
+
+/// Starts a member the way `etcdctl member add` printed (its ETCD_INITIAL_CLUSTER, state existing)
+/// and waits until it serves.
+fn join(name: &str, data: &Path, peer: &str, added: &str) -> EtcdeckNode {
+    let env = add_output(added);
+    let more = [
+        format!("--initial-cluster={}", env.get("ETCD_INITIAL_CLUSTER").cloned().unwrap_or_default()),
+        format!(
+            "--initial-cluster-state={}",
+            env.get("ETCD_INITIAL_CLUSTER_STATE").cloned().unwrap_or_default()
+        ),
+    ];
+    let mut node = spawn_member(name, data, peer, &more);
+    node.wait_serving(Duration::from_secs(30));
+    node
+}
 
 /// (member ID, leader ID, revision) from `etcdctl endpoint status -w json` of one endpoint.
 fn status(etcdctl_bin: &Path, endpoint: &str) -> Option<(u64, u64, i64)> {
@@ -268,18 +290,9 @@ fn five_members_keep_taking_writes_with_two_down() {
     let peer = format!("http://127.0.0.1:{}", free_port());
     let (ok, out, err) = member_add(ctl, &rest, &["n6", "--learner", &format!("--peer-urls={peer}")]);
     assert!(ok, "{err}");
-    let env = add_output(&out);
     let new_id = out.split_whitespace().nth(1).unwrap_or_default().to_string();
-    let client = format!("http://127.0.0.1:{}", free_port());
-    let flags = [
-        format!("--listen-peer-urls={peer}"),
-        format!("--initial-advertise-peer-urls={peer}"),
-        format!("--initial-cluster={}", env["ETCD_INITIAL_CLUSTER"]),
-        format!("--initial-cluster-state={}", env["ETCD_INITIAL_CLUSTER_STATE"]),
-    ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let mut n6 = EtcdeckNode::spawn_at("n6", &cluster._dir.path().join("n6"), &client, &flags);
-    n6.wait_serving(Duration::from_secs(30));
+    let n6 = join("n6", &cluster._dir.path().join("n6"), &peer, &out);
+    let client = n6.client_url.clone();
     eventually(Duration::from_secs(15), "the replacement is promoted", || {
         etcdctl(ctl, &rest, &["member", "promote", &new_id]).0.then_some(())
     });
@@ -490,17 +503,8 @@ fn a_snapshot_restores_into_a_new_three_member_cluster() {
             assert!(!again.status.success() && err.contains("exists"), "{err}");
         }
     }
-    let mut nodes: Vec<EtcdeckNode> = (0..3)
-        .map(|i| {
-            let client = format!("http://127.0.0.1:{}", free_port());
-            let extra = [
-                format!("--listen-peer-urls={}", peers[i]),
-                format!("--initial-advertise-peer-urls={}", peers[i]),
-            ];
-            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-            EtcdeckNode::spawn_at(&format!("r{}", i + 1), &data(i), &client, &extra)
-        })
-        .collect();
+    let mut nodes: Vec<EtcdeckNode> =
+        (0..3).map(|i| spawn_member(&format!("r{}", i + 1), &data(i), &peers[i], &[])).collect();
     for n in &mut nodes {
         n.wait_serving(Duration::from_secs(30));
     }
@@ -556,17 +560,8 @@ fn force_new_cluster_recovers_a_lone_survivor_with_its_data() {
     let peer = format!("http://127.0.0.1:{}", free_port());
     let (ok, out, err) = etcdctl(ctl, me, &["member", "add", "n2b", &format!("--peer-urls={peer}")]);
     assert!(ok, "adding a second member to a lone one is allowed: {err}");
-    let env = add_output(&out);
-    let client = format!("http://127.0.0.1:{}", free_port());
-    let flags = [
-        format!("--listen-peer-urls={peer}"),
-        format!("--initial-advertise-peer-urls={peer}"),
-        format!("--initial-cluster={}", env["ETCD_INITIAL_CLUSTER"]),
-        "--initial-cluster-state=existing".to_string(),
-    ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let mut n2b = EtcdeckNode::spawn_at("n2b", &cluster._dir.path().join("n2b"), &client, &flags);
-    n2b.wait_serving(Duration::from_secs(30));
+    let n2b = join("n2b", &cluster._dir.path().join("n2b"), &peer, &out);
+    let client = n2b.client_url.clone();
     let both = vec![all[0].clone(), client.clone()];
     let (ok, _, err) = etcdctl(ctl, &both, &["put", "grown", "again"]);
     assert!(ok, "{err}");
@@ -580,17 +575,8 @@ fn force_new_cluster_recovers_a_lone_survivor_with_its_data() {
     let peer = format!("http://127.0.0.1:{}", free_port());
     let (ok, out, err) = member_add(ctl, &both, &["n3b", "--learner", &format!("--peer-urls={peer}")]);
     assert!(ok, "{err}");
-    let env = add_output(&out);
-    let client = format!("http://127.0.0.1:{}", free_port());
-    let flags = [
-        format!("--listen-peer-urls={peer}"),
-        format!("--initial-advertise-peer-urls={peer}"),
-        format!("--initial-cluster={}", env["ETCD_INITIAL_CLUSTER"]),
-        "--initial-cluster-state=existing".to_string(),
-    ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let mut n3b = EtcdeckNode::spawn_at("n3b", &cluster._dir.path().join("n3b"), &client, &flags);
-    n3b.wait_serving(Duration::from_secs(30));
+    let n3b = join("n3b", &cluster._dir.path().join("n3b"), &peer, &out);
+    let client = n3b.client_url.clone();
     let (ok, out, _) = etcdctl(
         ctl,
         std::slice::from_ref(&client),
@@ -695,17 +681,8 @@ fn a_learner_is_added_started_promoted_and_a_removed_leader_stops_for_good() {
     let (ok, _, err) = etcdctl(ctl, &all, &["member", "add", "n5", &overlapping]);
     assert!(!ok && err.contains("etcdserver: Peer URLs already exists"), "{err}");
 
-    let client = format!("http://127.0.0.1:{}", free_port());
-    let extra = [
-        format!("--listen-peer-urls={peer}"),
-        format!("--initial-advertise-peer-urls={peer}"),
-        format!("--initial-cluster={initial}"),
-        "--initial-cluster-state=existing".to_string(),
-        "--initial-cluster-token=etcdeck-membership".to_string(),
-    ];
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let mut n4 = EtcdeckNode::spawn_at("n4", &cluster._dir.path().join("n4"), &client, &extra);
-    n4.wait_serving(Duration::from_secs(30));
+    let n4 = join("n4", &cluster._dir.path().join("n4"), &peer, &out);
+    let client = n4.client_url.clone();
     let learner = std::slice::from_ref(&client);
     // A learner serves serializable reads of the data it caught up with, and nothing linearizable.
     let out = eventually(Duration::from_secs(10), "the learner has the data", || {
@@ -834,11 +811,9 @@ fn a_member_moves_to_another_host_by_copying_its_data_dir() {
         let (ok, _, err) = etcdctl(ctl, &all[..2], &["put", &format!("moving/{i}"), "v"]);
         assert!(ok, "writes go on while it moves: {err}");
     }
-    let client = format!("http://127.0.0.2:{}", free_port());
-    let extra = [format!("--listen-peer-urls={peer}"), format!("--initial-advertise-peer-urls={peer}")];
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let mut n3 = EtcdeckNode::spawn_at("n3", &moved, &client, &extra);
+    let mut n3 = spawn_member("n3", &moved, &peer, &[]);
     n3.wait_serving(Duration::from_secs(30));
+    let client = n3.client_url.clone();
 
     let rows = member_rows(ctl, &all[..1]);
     let row = rows.iter().find(|r| r[0] == id).expect("still a member");
@@ -878,15 +853,11 @@ fn operator_mistakes_get_etcds_errors_and_leave_data_dirs_alone() {
     // Joining without `member add` first: etcd's validation error, exit 1, no data dir left behind.
     let peer = format!("http://127.0.0.1:{}", free_port());
     let data = cluster._dir.path().join("n4");
-    let flags = [
-        format!("--listen-peer-urls={peer}"),
-        format!("--initial-advertise-peer-urls={peer}"),
+    let more = [
         format!("--initial-cluster={}", initial(&format!("n4={peer}"))),
-        "--initial-cluster-state=existing".to_string(),
+        "--initial-cluster-state=existing".into(),
     ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let client = format!("http://127.0.0.1:{}", free_port());
-    let mut n4 = EtcdeckNode::spawn_at("n4", &data, &client, &flags);
+    let mut n4 = spawn_member("n4", &data, &peer, &more);
     assert_eq!(n4.wait_exit(Duration::from_secs(15)), Some(1), "{}", n4.log_text());
     let log = n4.log_text();
     assert!(
@@ -921,16 +892,11 @@ fn operator_mistakes_get_etcds_errors_and_leave_data_dirs_alone() {
     let stranger_peer = format!("http://127.0.0.1:{}", free_port());
     let n1_peer =
         member_rows(ctl, &all[..1]).iter().find(|r| r[2] == "n1").map(|r| r[3].clone()).expect("n1");
-    let flags = [
-        format!("--listen-peer-urls={stranger_peer}"),
-        format!("--initial-advertise-peer-urls={stranger_peer}"),
+    let more = [
         format!("--initial-cluster=n1={n1_peer},stranger={stranger_peer}"),
         "--initial-cluster-token=another-token".to_string(),
     ];
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let stranger_client = format!("http://127.0.0.1:{}", free_port());
-    let mut stranger =
-        EtcdeckNode::spawn_at("stranger", &cluster._dir.path().join("stranger"), &stranger_client, &flags);
+    let mut stranger = spawn_member("stranger", &cluster._dir.path().join("stranger"), &stranger_peer, &more);
     eventually(Duration::from_secs(10), "cluster ID mismatch on both sides", || {
         let theirs = stranger.log_text().contains("cluster ID mismatch");
         let ours = cluster.nodes[0].log_text().contains("request cluster ID mismatch");

@@ -470,20 +470,9 @@ impl EtcdeckNode {
 
     /// SIGTERM, and waits (bounded) for a clean exit; returns its exit code.
     pub fn terminate(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let pid = self.child.as_ref()?.id();
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        self.wait_exit(Duration::from_secs(10))
     }
 
     /// Starts the node again with more flags.

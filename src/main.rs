@@ -35,6 +35,8 @@ enum Command {
     Console(ConsoleArgs),
     /// Print the cluster dashboard once; exit 0 only when the cluster is healthy
     Status(StatusArgs),
+    /// Start a local cluster of etcdeck nodes with sample data and open the console on it
+    Demo(DemoArgs),
     /// Load-test a cluster, as etcd's benchmark tool does
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -63,6 +65,16 @@ enum SnapshotCommand {
         #[arg(short = 'w', long = "write-out", value_enum, default_value_t = SnapshotWriteOut::Simple)]
         write_out: SnapshotWriteOut,
     },
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// How many members to start
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=9))]
+    nodes: u8,
+    /// Keep the members' data dirs and logs after the demo (removed otherwise)
+    #[arg(long)]
+    keep: bool,
 }
 
 /// etcdctl snapshot restore's flags.
@@ -236,6 +248,7 @@ fn main() -> ExitCode {
             console(&runtime, config, merged, started)
         }
         None => console(&runtime, config, cli.console, started),
+        Some(Command::Demo(args)) => demo(&runtime, args, cli.console, started),
         Some(Command::Bench(command)) => {
             let bench = match command {
                 BenchCommand::Put(args) => etcdeck::app::bench::PutBench {
@@ -359,6 +372,7 @@ fn console(
     let options = etcdeck::ui::ConsoleOptions {
         refresh_interval: args.refresh_interval.unwrap_or(DEFAULT_REFRESH),
         started,
+        processes: None,
     };
     match runtime.block_on(etcdeck::ui::run(config, options)) {
         Ok(outcome) => {
@@ -407,6 +421,120 @@ fn console(
             }
             ExitCode::SUCCESS
         }
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The demo's members as the console may kill and start them.
+struct DemoProcesses(std::sync::Arc<std::sync::Mutex<etcdeck::node::local::LocalCluster>>);
+
+impl etcdeck::app::runtime::MemberProcesses for DemoProcesses {
+    fn kill(&mut self, name: &str) -> Result<String, String> {
+        let mut cluster = self.0.lock().map_err(|_| "the demo's process table is poisoned".to_string())?;
+        cluster.kill(name).map(|pid| format!("killed {name} (kill -9 {pid}); s starts it again"))
+    }
+
+    fn start(&mut self, name: &str) -> Result<String, String> {
+        let mut cluster = self.0.lock().map_err(|_| "the demo's process table is poisoned".to_string())?;
+        cluster.start_member(name).map(|pid| format!("started {name} again (pid {pid}) on its data"))
+    }
+}
+
+/// `etcdeck demo`: a local cluster on free loopback ports, sample data, and the console on it. Every
+/// member stops when the console does (also on Ctrl-C and on a panic: the cluster is dropped while
+/// unwinding, and the members die with this process whatever ends it).
+fn demo(
+    runtime: &tokio::runtime::Runtime,
+    args: DemoArgs,
+    console_args: ConsoleArgs,
+    started: Instant,
+) -> ExitCode {
+    use etcdeck::node::local::LocalCluster;
+    let program = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("Error: cannot find the etcdeck program to run its nodes: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let n = args.nodes as usize;
+    let cluster = match LocalCluster::start(&program, n, args.keep) {
+        Ok(c) => std::sync::Arc::new(std::sync::Mutex::new(c)),
+        Err(e) => {
+            eprintln!("Error: cannot start the demo's members: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (dir, endpoints) = match cluster.lock() {
+        Ok(c) => (c.dir.clone(), c.endpoints()),
+        Err(_) => return ExitCode::from(1),
+    };
+    eprintln!(
+        "etcdeck demo: starting {n} etcdeck nodes on {} (data and logs in {})",
+        endpoints.join(", "),
+        dir.display()
+    );
+    let ready = runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let state = match cluster.lock() {
+                Ok(mut c) => c.health(),
+                Err(_) => Err("the demo's process table is poisoned".into()),
+            };
+            match state {
+                Ok(true) => break Ok(()),
+                Ok(false) if tokio::time::Instant::now() > deadline => {
+                    break Err("the members did not become healthy within 30 s".to_string())
+                }
+                Ok(false) => {}
+                Err(e) => break Err(e),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = tokio::signal::ctrl_c() => break Err("interrupted".to_string()),
+            }
+        }?;
+        etcdeck::app::demo::seed(&endpoints).await.map_err(|e| format!("cannot write the sample data: {e}"))
+    });
+    let seeded = match ready {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let config = match ConnectConfig::plain(&endpoints) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let options = etcdeck::ui::ConsoleOptions {
+        refresh_interval: console_args.refresh_interval.unwrap_or(Duration::from_secs(1)),
+        started,
+        processes: Some(Box::new(DemoProcesses(cluster.clone()))),
+    };
+    let outcome = runtime.block_on(etcdeck::ui::run(config, options));
+    drop(seeded);
+    let kept = match cluster.lock() {
+        Ok(mut c) => {
+            c.shutdown();
+            c.kept()
+        }
+        Err(_) => false,
+    };
+    drop(cluster);
+    if kept {
+        eprintln!("etcdeck demo: members stopped; data dirs and logs kept in {}", dir.display());
+    } else {
+        eprintln!("etcdeck demo: members stopped and {} removed", dir.display());
+    }
+    match outcome {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::from(1)

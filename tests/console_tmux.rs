@@ -153,20 +153,20 @@ fn a_user_keymap_in_the_xdg_config_dir_rebinds_keys() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("etcdeck")).expect("mkdir");
-    std::fs::write(dir.path().join("etcdeck/keymap.toml"), "[keys]\nquit = [\"x\"]\nhelp = [\"h\"]\n")
+    std::fs::write(dir.path().join("etcdeck/keymap.toml"), "[keys]\nquit = [\"Z\"]\nhelp = [\"h\"]\n")
         .expect("write");
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let env = format!("XDG_CONFIG_HOME={}", dir.path().display());
     let tmux = Tmux::start(&pane_command_env(&format!("127.0.0.1:{port}"), "", &env), 80, 24);
     tmux.wait_for("the footer with the user's keys", Duration::from_secs(10), |s| {
-        s.contains("h help  x quit")
+        s.contains("h help  Z quit")
     });
     tmux.keys(&["q"]);
     tmux.keys(&["h"]);
     let help = tmux.wait_for("help on h", Duration::from_secs(5), |s| s.contains("row above"));
     assert!(!help.contains("etcdeck exited"), "q no longer quits:\n{help}");
-    tmux.keys(&["x"]);
-    let after = tmux.wait_for("x to quit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
+    tmux.keys(&["Z"]);
+    let after = tmux.wait_for("Z to quit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
     assert!(after.contains("etcdeck exited 0"), "{after}");
 }
 
@@ -402,4 +402,142 @@ fn browse(endpoint: &str) {
     tmux.wait_for("the dashboard again", Duration::from_secs(5), |s| s.contains("members 1/1 up"));
     tmux.keys(&["q"]);
     tmux.wait_for("etcdeck to exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
+}
+
+/// PIDs of the etcdeck node processes whose data dir is under `dir` (read from /proc).
+fn nodes_under(dir: &std::path::Path) -> Vec<u32> {
+    let needle = format!("--data-dir={}", dir.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.contains(" node ") && cmdline.contains(&needle)
+        })
+        .collect()
+}
+
+/// The demo directories (etcdeck-demo-*) under `dir`.
+fn demo_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("etcdeck-demo-")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `etcdeck demo <extra>` in a pane, its temporary directory under `tmp`.
+fn demo_pane(tmp: &std::path::Path, extra: &str) -> Tmux {
+    let command = format!(
+        "env TERM=xterm-256color TMPDIR={} {} demo {extra}; echo \"etcdeck exited $?\"; sleep 60",
+        tmp.display(),
+        etcdeck_bin()
+    );
+    Tmux::start(&command, 160, 40)
+}
+
+/// Waits until no member process under `tmp` is left, for at most `limit`.
+fn wait_no_nodes(tmp: &std::path::Path, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !nodes_under(tmp).is_empty() {
+        assert!(Instant::now() < deadline, "member processes left: {:?}", nodes_under(tmp));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The leader's name in the dashboard's header ("leader n2 (…)").
+fn leader_name(screen: &str) -> Option<String> {
+    let rest = screen.split("leader ").nth(1)?;
+    let name = rest.split_whitespace().next()?;
+    name.starts_with('n').then(|| name.to_string())
+}
+
+#[test]
+fn the_demo_fails_over_from_the_console_and_leaves_nothing_behind() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let tmux = demo_pane(tmp.path(), "");
+    let screen = tmux.wait_for("the demo's dashboard", Duration::from_secs(60), |s| {
+        s.contains("members 3/3 up") && s.contains("★ leader") && s.contains("cluster healthy")
+    });
+    assert_eq!(nodes_under(tmp.path()).len(), 3, "three member processes");
+    assert!(
+        screen.contains("x kill") && screen.contains("s start"),
+        "the demo's keys are offered:\n{screen}"
+    );
+
+    // Kill the leader from the console: another member leads, two of three are up.
+    let leader = leader_name(&screen).expect("a leader in the header");
+    let row: usize = leader.trim_start_matches('n').parse().expect("n<number>");
+    for _ in 1..row {
+        tmux.keys(&["j"]);
+    }
+    tmux.keys(&["x"]);
+    let after = tmux.wait_for("a new leader", Duration::from_secs(20), |s| {
+        s.contains("members 2/3 up") && leader_name(s).is_some_and(|l| l != leader) && s.contains("★ leader")
+    });
+    assert!(after.contains(&format!("killed {leader} (kill -9")), "{after}");
+    assert_eq!(nodes_under(tmp.path()).len(), 2);
+
+    // Start it again: it rejoins on its data.
+    tmux.keys(&["s"]);
+    tmux.wait_for("all three up again", Duration::from_secs(20), |s| {
+        s.contains("members 3/3 up") && s.contains(&format!("started {leader} again"))
+    });
+
+    // The sample data is there.
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("the sample keys", Duration::from_secs(10), |s| {
+        s.contains("services") && s.contains("config")
+    });
+
+    tmux.keys(&["q"]);
+    let end = tmux.wait_for("the demo to exit", Duration::from_secs(20), |s| s.contains("etcdeck exited"));
+    assert!(end.contains("etcdeck exited 0") && end.contains("members stopped and"), "{end}");
+    wait_no_nodes(tmp.path(), Duration::from_secs(5));
+    assert!(demo_dirs(tmp.path()).is_empty(), "the demo's directory is removed: {:?}", demo_dirs(tmp.path()));
+}
+
+#[test]
+fn ctrl_c_or_a_killed_demo_leaves_no_member_running() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    // Five members; Ctrl-C quits, stops them and removes the directory.
+    let tmux = demo_pane(tmp.path(), "--nodes 5");
+    tmux.wait_for("five members", Duration::from_secs(60), |s| {
+        s.contains("members 5/5 up") && s.contains("★ leader")
+    });
+    assert_eq!(nodes_under(tmp.path()).len(), 5);
+    tmux.keys(&["C-c"]);
+    let end = tmux.wait_for("the demo to exit", Duration::from_secs(20), |s| s.contains("etcdeck exited"));
+    assert!(end.contains("etcdeck exited 0"), "{end}");
+    wait_no_nodes(tmp.path(), Duration::from_secs(5));
+    assert!(demo_dirs(tmp.path()).is_empty());
+    drop(tmux);
+
+    // Killed with SIGKILL (no chance to clean up): its members die with it; --keep kept the data.
+    let tmux = demo_pane(tmp.path(), "--keep");
+    tmux.wait_for("three members", Duration::from_secs(60), |s| s.contains("members 3/3 up"));
+    let nodes = nodes_under(tmp.path());
+    assert_eq!(nodes.len(), 3);
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", nodes[0])).expect("stat");
+    // The fourth field of /proc/<pid>/stat, after the command in parentheses, is the parent's PID.
+    let demo_pid =
+        stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).expect("ppid").to_string();
+    let status = Command::new("kill").args(["-KILL", &demo_pid]).status().expect("kill");
+    assert!(status.success());
+    wait_no_nodes(tmp.path(), Duration::from_secs(5));
+    let kept = demo_dirs(tmp.path());
+    assert_eq!(kept.len(), 1, "--keep keeps the directory: {kept:?}");
+    assert!(kept[0].join("n1.etcd").join("member").is_dir(), "with the members' data dirs");
 }

@@ -64,6 +64,10 @@ pub enum Action {
     WatchPrefix,
     /// Pause or resume the watch tail's display.
     Pause,
+    /// etcdeck demo: kill the selected member's process (SIGKILL, as a crash).
+    KillMember,
+    /// etcdeck demo: start the selected member's process again on its data.
+    StartMember,
 }
 
 /// One row of the action table: the name used in keymap.toml and the text of the help overlay.
@@ -104,6 +108,8 @@ pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::Refresh, name: "refresh", help: "refresh now" },
     ActionInfo { action: Action::FasterRefresh, name: "faster", help: "refresh more often" },
     ActionInfo { action: Action::SlowerRefresh, name: "slower", help: "refresh less often" },
+    ActionInfo { action: Action::KillMember, name: "kill-member", help: "demo: kill -9 the member" },
+    ActionInfo { action: Action::StartMember, name: "start-member", help: "demo: start the member again" },
     ActionInfo { action: Action::Help, name: "help", help: "show or hide this help" },
     ActionInfo { action: Action::Quit, name: "quit", help: "quit (Ctrl-C always quits)" },
 ];
@@ -111,6 +117,11 @@ pub const ACTIONS: &[ActionInfo] = &[
 impl Action {
     pub fn info(self) -> &'static ActionInfo {
         ACTIONS.iter().find(|i| i.action == self).unwrap_or(&ACTIONS[ACTIONS.len() - 1])
+    }
+
+    /// Actions only `etcdeck demo` offers (it owns its members' processes).
+    pub fn demo_only(self) -> bool {
+        matches!(self, Action::KillMember | Action::StartMember)
     }
 
     pub fn from_name(name: &str) -> Option<Action> {
@@ -155,6 +166,8 @@ mod tests {
             Action::WatchKey,
             Action::WatchPrefix,
             Action::Pause,
+            Action::KillMember,
+            Action::StartMember,
         ];
         assert_eq!(all.len(), ACTIONS.len());
         for a in all {

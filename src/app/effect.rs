@@ -28,4 +28,6 @@ pub enum Effect {
     Editor { key: Vec<u8>, value: Vec<u8>, expect: i64 },
     /// Runs by the terminal edge: copy to the clipboard with OSC 52; `what` names it for the notice.
     Copy { what: String, bytes: Vec<u8> },
+    /// etcdeck demo: kill (start = false) or start a member's process.
+    MemberProcess { name: String, start: bool },
 }

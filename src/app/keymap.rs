@@ -204,9 +204,9 @@ mod tests {
 
     #[test]
     fn user_layer_replaces_an_actions_keys() {
-        let user = "[keys]\nquit = [\"x\"]\n";
+        let user = "[keys]\nquit = [\"Q\"]\n";
         let map = Keymap::from_layers(&[("d", DEFAULT_KEYMAP), ("user", user)]).unwrap();
-        assert_eq!(map.action(&KeyChord::plain(Key::Char('x'))), Some(Action::Quit));
+        assert_eq!(map.action(&KeyChord::plain(Key::Char('Q'))), Some(Action::Quit));
         assert_eq!(map.action(&KeyChord::plain(Key::Char('q'))), None);
         assert_eq!(map.describe(Action::Up), "up/k");
     }
@@ -217,7 +217,7 @@ mod tests {
         assert!(err.starts_with("user.toml: unknown action \"fly\""), "{err}");
         let err = Keymap::from_layers(&[("u", "[keys]\nquit = [\"hyper-q\"]\n")]).unwrap_err();
         assert_eq!(err, "u: action \"quit\": unknown key \"hyper-q\"");
-        let err = Keymap::from_layers(&[("u", "[keys]\nquit = [\"x\"]\nhelp = [\"x\"]\n")]).unwrap_err();
+        let err = Keymap::from_layers(&[("u", "[keys]\nquit = [\"Q\"]\nhelp = [\"Q\"]\n")]).unwrap_err();
         assert!(err.contains("bound to both"), "{err}");
         let err = Keymap::from_layers(&[("u", "[keyz]\n")]).unwrap_err();
         assert!(err.starts_with("u: "), "{err}");

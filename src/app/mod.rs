@@ -5,6 +5,7 @@ pub mod bench;
 pub mod client;
 pub mod config_file;
 pub mod connection;
+pub mod demo;
 pub mod duration;
 pub mod edit;
 pub mod effect;

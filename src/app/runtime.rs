@@ -25,6 +25,17 @@ pub struct Runtime {
     pub pages_answered: Vec<Instant>,
     /// Effects only the terminal edge can run ($EDITOR, the clipboard), waiting for it.
     pub terminal_effects: Vec<Effect>,
+    /// `etcdeck demo`'s member processes, which the console may kill and start.
+    processes: Option<Box<dyn MemberProcesses>>,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+/// The member processes `etcdeck demo` runs, as the console may act on them.
+pub trait MemberProcesses: Send {
+    /// Kills a member's process (as a crash); says what was done.
+    fn kill(&mut self, name: &str) -> Result<String, String>;
+    /// Starts a member's process again on its data; says what was done.
+    fn start(&mut self, name: &str) -> Result<String, String>;
 }
 
 impl Runtime {
@@ -36,12 +47,21 @@ impl Runtime {
         state.read_only = config.read_only.clone();
         Self {
             state,
-            worker: Worker::new(config, tx),
+            worker: Worker::new(config, tx.clone()),
             rx,
             pages_asked: HashMap::new(),
             pages_answered: Vec::new(),
             terminal_effects: Vec::new(),
+            processes: None,
+            tx,
         }
+    }
+
+    /// Hands the console `etcdeck demo`'s member processes.
+    pub fn with_processes(mut self, processes: Box<dyn MemberProcesses>) -> Self {
+        self.processes = Some(processes);
+        self.state.demo = true;
+        self
     }
 
     /// Applies one input and hands its effects to the workers (never awaited here); returns how many
@@ -69,6 +89,15 @@ impl Runtime {
         for effect in effects {
             match effect {
                 Effect::Editor { .. } | Effect::Copy { .. } => self.terminal_effects.push(effect),
+                Effect::MemberProcess { name, start } => {
+                    // Signals and fork/exec: quick, and done on this thread (see node::local).
+                    let result = match self.processes.as_mut() {
+                        Some(p) if start => p.start(&name),
+                        Some(p) => p.kill(&name),
+                        None => Err("this console runs no member processes".into()),
+                    };
+                    let _ = self.tx.send(Msg::Process { result });
+                }
                 effect => self.worker.run(effect),
             }
         }

@@ -211,6 +211,8 @@ pub struct State {
     pub read_only: Option<String>,
     /// The watch tail, once one was opened.
     pub watch: Option<WatchTail>,
+    /// Whether this is `etcdeck demo`, which can kill and start its members' processes.
+    pub demo: bool,
 }
 
 impl State {
@@ -235,6 +237,7 @@ impl State {
             dialog: None,
             read_only: None,
             watch: None,
+            demo: false,
         }
     }
 

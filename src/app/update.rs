@@ -482,6 +482,20 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::WatchKey
         | Action::WatchPrefix
         | Action::Pause => {}
+        Action::KillMember | Action::StartMember => {
+            let start = action == Action::StartMember;
+            if !state.demo {
+                state.notice = Some("only etcdeck demo starts and stops members' processes".into());
+                return Vec::new();
+            }
+            match state.selected_member().map(|m| m.info.name.clone()) {
+                Some(name) if !name.is_empty() => {
+                    state.notice = Some(format!("{} {name}…", if start { "starting" } else { "killing" }));
+                    return vec![Effect::MemberProcess { name, start }];
+                }
+                _ => state.notice = Some("select a started member first".into()),
+            }
+        }
         Action::FasterRefresh | Action::SlowerRefresh => {
             let current = state.refresh_interval;
             let next = if action == Action::FasterRefresh {
@@ -736,6 +750,11 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return effects;
         }
         Msg::Written { request, result } => return on_written(state, request, result),
+        Msg::Process { result } => {
+            state.notice = Some(result.unwrap_or_else(|e| format!("error: {e}")));
+            // Show the consequences without waiting for the next refresh.
+            return start_refresh(state);
+        }
         Msg::PrefixCount { request, result } => {
             let Some(Dialog::Counting { request: asked, prefix }) = state.dialog.clone() else {
                 return effects;
@@ -971,6 +990,24 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn demo_keys_kill_and_start_the_selected_member_only_in_the_demo() {
+        let mut state = fixtures::healthy();
+        assert!(update(&mut state, Input::Action(Action::KillMember)).is_empty());
+        assert_eq!(state.notice.as_deref(), Some("only etcdeck demo starts and stops members' processes"));
+        state.demo = true;
+        state.selected = 1;
+        let name = state.members[1].info.name.clone();
+        let effects = update(&mut state, Input::Action(Action::KillMember));
+        assert_eq!(effects, vec![Effect::MemberProcess { name: name.clone(), start: false }]);
+        let effects = update(&mut state, Input::Action(Action::StartMember));
+        assert_eq!(effects, vec![Effect::MemberProcess { name, start: true }]);
+        // The outcome is the notice, and the dashboard refreshes to show it.
+        let effects = update(&mut state, Input::Msg(Msg::Process { result: Err("n2 is running".into()) }));
+        assert_eq!(state.notice.as_deref(), Some("error: n2 is running"));
+        assert!(effects.iter().any(|e| matches!(e, Effect::ListMembers { .. })), "{effects:?}");
     }
 
     #[test]

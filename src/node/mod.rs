@@ -2,7 +2,8 @@
 //!
 //! `etcdeck node`: configuration (etcd's flags, ETCD_* variables and --config-file, validated before
 //! anything touches disk), the raft driver and its write-ahead log, the MVCC store on sled, leases,
-//! the watch hub, auto compaction, and etcd's gRPC services and HTTP endpoints.
+//! the watch hub, auto compaction, and etcd's gRPC services and HTTP endpoints. `local` runs a
+//! cluster of node processes on loopback for `etcdeck demo`.
 
 pub mod command;
 pub mod compactor;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod idutil;
 pub mod lease;
+pub mod local;
 pub mod metrics;
 pub mod mvcc;
 pub mod raft;

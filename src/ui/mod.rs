@@ -34,6 +34,8 @@ pub struct ConsoleOptions {
     pub refresh_interval: Duration,
     /// When the process started, for --timings.
     pub started: Instant,
+    /// `etcdeck demo`'s member processes, which the console may kill and start.
+    pub processes: Option<Box<dyn crate::app::runtime::MemberProcesses>>,
 }
 
 pub struct Outcome {
@@ -63,6 +65,9 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
     // In raw mode Ctrl-C arrives as a key; SIGINT only comes from `kill -INT`.
     let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut rt = Runtime::new(config, options.refresh_interval);
+    if let Some(processes) = options.processes {
+        rt = rt.with_processes(processes);
+    }
     rt.tick();
 
     let mut guard = terminal::TerminalGuard::enter().context("cannot set up the terminal")?;
@@ -337,7 +342,16 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
                 Layout::vertical([Constraint::Length(table_height), Constraint::Min(3)]).areas(body);
             widgets::members_table::render(frame, table, state, theme);
             widgets::problems::render(frame, problems, state, theme);
-            &[(Action::Open, "detail"), (Action::Refresh, "refresh"), (Action::SwitchView, "keys")]
+            if state.demo {
+                &[
+                    (Action::Open, "detail"),
+                    (Action::KillMember, "kill"),
+                    (Action::StartMember, "start"),
+                    (Action::SwitchView, "keys"),
+                ]
+            } else {
+                &[(Action::Open, "detail"), (Action::Refresh, "refresh"), (Action::SwitchView, "keys")]
+            }
         }
         View::Keys => {
             widgets::key_browser::render(frame, body, &state.keys, theme);
@@ -393,7 +407,7 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
 
     match state.overlay {
         Overlay::None => {}
-        Overlay::Help => widgets::help::render(frame, area, keymap, theme),
+        Overlay::Help => widgets::help::render(frame, area, keymap, theme, state.demo),
         Overlay::Detail(id) => {
             if let Some(member) = state.member(id).filter(|_| state.view == View::Members) {
                 widgets::member_detail::render(frame, area, state, member, theme);

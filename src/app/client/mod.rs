@@ -133,6 +133,10 @@ impl Pool {
                 request: 0,
                 result: Err(format!("{} is run by the terminal", display_bytes(&key))),
             },
+            // Run by the runtime that owns the demo's processes; never sent here.
+            Effect::MemberProcess { name, .. } => {
+                Msg::Process { result: Err(format!("{name}: this console runs no member processes")) }
+            }
             Effect::Keys(KeyRequest::Count { request, prefix, revision }) => {
                 let result = self.first_answer(|ep| self.count_keys(ep, &prefix, revision)).await;
                 Msg::KeyCount { request, result }
@@ -591,6 +595,7 @@ fn failed(effect: Effect, error: String) -> Msg {
             Msg::Watch { tail, report: WatchReport::Status(TailStatus::Failed(error)), ack: Ack::default() }
         }
         Effect::Editor { .. } | Effect::Copy { .. } => Msg::Value { request: 0, result: Err(error) },
+        Effect::MemberProcess { .. } => Msg::Process { result: Err(error) },
     }
 }
 

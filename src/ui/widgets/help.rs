@@ -11,9 +11,13 @@ use crate::app::keymap::Keymap;
 use crate::ui::theme::Theme;
 use crate::ui::widgets::centered;
 
-pub fn render(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme) {
-    let entries: Vec<(String, &str)> =
-        ACTIONS.iter().map(|info| (keymap.describe(info.action), info.help)).collect();
+/// `demo`: whether the demo's own keys are offered (only `etcdeck demo` runs member processes).
+pub fn render(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme, demo: bool) {
+    let entries: Vec<(String, &str)> = ACTIONS
+        .iter()
+        .filter(|info| demo || !info.action.demo_only())
+        .map(|info| (keymap.describe(info.action), info.help))
+        .collect();
     // One column if it fits the screen's height, else two side by side.
     let rows =
         if entries.len() as u16 + 2 <= area.height { entries.len() } else { entries.len().div_ceil(2) };

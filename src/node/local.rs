@@ -1,0 +1,253 @@
+//! A cluster of `etcdeck node` processes on loopback, for `etcdeck demo`: each member on free ports,
+//! its data dir and log in one directory (temporary unless kept). Members can be killed (SIGKILL, as a
+//! crash) and started again on their data. Every member process dies with the process that started
+//! it (Linux's parent-death signal), so none outlives the demo, whatever ends it; dropping the cluster
+//! stops them and removes a temporary directory.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct LocalMember {
+    pub name: String,
+    pub client_url: String,
+    pub peer_url: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl LocalMember {
+    /// The process ID while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
+pub struct LocalCluster {
+    pub dir: PathBuf,
+    pub members: Vec<LocalMember>,
+    /// Removed on drop unless the directory is kept.
+    temp: Option<tempfile::TempDir>,
+    program: PathBuf,
+}
+
+/// A free port on the loopback address (bound and released: another process could take it in
+/// between, which on a demo machine is unlikely enough).
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl LocalCluster {
+    /// Starts `n` members (n1, n2, ...) of a new cluster with `program node`, in a new temporary
+    /// directory (kept when `keep`), and returns without waiting for them to serve.
+    pub fn start(program: &Path, n: usize, keep: bool) -> std::io::Result<Self> {
+        let temp = tempfile::Builder::new().prefix("etcdeck-demo-").tempdir()?;
+        // Kept, the directory outlives the demo; otherwise it goes when the cluster is dropped.
+        let (dir, temp) = if keep { (temp.keep(), None) } else { (temp.path().to_path_buf(), Some(temp)) };
+        let mut urls = Vec::new();
+        for _ in 0..n {
+            urls.push((
+                format!("http://127.0.0.1:{}", free_port()?),
+                format!("http://127.0.0.1:{}", free_port()?),
+            ));
+        }
+        let initial: Vec<String> =
+            urls.iter().enumerate().map(|(i, (_, peer))| format!("n{}={peer}", i + 1)).collect();
+        let initial = initial.join(",");
+        let token = format!("etcdeck-demo-{}", std::process::id());
+        let members = urls
+            .into_iter()
+            .enumerate()
+            .map(|(i, (client_url, peer_url))| {
+                let name = format!("n{}", i + 1);
+                let data_dir = dir.join(format!("{name}.etcd"));
+                let args = vec![
+                    format!("--name={name}"),
+                    format!("--data-dir={}", data_dir.display()),
+                    format!("--listen-client-urls={client_url}"),
+                    format!("--advertise-client-urls={client_url}"),
+                    format!("--listen-peer-urls={peer_url}"),
+                    format!("--initial-advertise-peer-urls={peer_url}"),
+                    format!("--initial-cluster={initial}"),
+                    format!("--initial-cluster-token={token}"),
+                ];
+                LocalMember {
+                    log: dir.join(format!("{name}.log")),
+                    name,
+                    client_url,
+                    peer_url,
+                    data_dir,
+                    args,
+                    child: None,
+                }
+            })
+            .collect();
+        let mut cluster = LocalCluster { dir, members, temp, program: program.to_path_buf() };
+        for i in 0..n {
+            cluster.spawn(i)?;
+        }
+        Ok(cluster)
+    }
+
+    fn spawn(&mut self, i: usize) -> std::io::Result<()> {
+        let program = self.program.clone();
+        let m = &mut self.members[i];
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&m.log)?;
+        let mut cmd = Command::new(program);
+        // The demo's members are configured by their flags alone.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("ETCD") {
+                cmd.env_remove(name);
+            }
+        }
+        cmd.arg("node").args(&m.args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        // Its own process group: a Ctrl-C typed at the terminal is the demo's to handle, not theirs.
+        cmd.process_group(0);
+        let parent = std::process::id();
+        // Linux sends the parent-death signal when the *thread* that forked ends: members are started
+        // from the demo's main thread (the console's loop runs there), which lives as long as it.
+        // SAFETY: between fork and exec only async-signal-safe calls are made (prctl, getppid, kill).
+        unsafe {
+            cmd.pre_exec(move || {
+                // The member dies with the demo, even if the demo is killed with SIGKILL.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The demo may have died before the signal was armed.
+                if libc::getppid() as u32 != parent {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+                Ok(())
+            });
+        }
+        m.child = Some(cmd.spawn()?);
+        Ok(())
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.client_url.clone()).collect()
+    }
+
+    fn index(&self, name: &str) -> Result<usize, String> {
+        self.members
+            .iter()
+            .position(|m| m.name == name)
+            .ok_or_else(|| format!("no demo member named {name:?}"))
+    }
+
+    /// Kills a member's process with SIGKILL, as a crash; its data stays.
+    pub fn kill(&mut self, name: &str) -> Result<u32, String> {
+        let i = self.index(name)?;
+        let Some(mut child) = self.members[i].child.take() else {
+            return Err(format!("{name} is not running"));
+        };
+        let pid = child.id();
+        child.kill().map_err(|e| format!("cannot kill {name}: {e}"))?;
+        let _ = child.wait();
+        Ok(pid)
+    }
+
+    /// Starts a stopped member again on its data dir.
+    pub fn start_member(&mut self, name: &str) -> Result<u32, String> {
+        let i = self.index(name)?;
+        if let Some(child) = self.members[i].child.as_mut() {
+            // One that exited on its own (removed, say) may start again.
+            if child.try_wait().map(|s| s.is_none()).unwrap_or(true) {
+                return Err(format!("{name} is running"));
+            }
+        }
+        self.spawn(i).map_err(|e| format!("cannot start {name}: {e}"))?;
+        Ok(self.members[i].pid().unwrap_or_default())
+    }
+
+    /// Which members run: (name, running).
+    pub fn running(&mut self) -> Vec<(String, bool)> {
+        self.members
+            .iter_mut()
+            .map(|m| {
+                let up = m.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+                (m.name.clone(), up)
+            })
+            .collect()
+    }
+
+    /// Whether every member answers GET /health with true; an error (with the end of its log) if one
+    /// has exited.
+    pub fn health(&mut self) -> Result<bool, String> {
+        let mut all = true;
+        for m in &mut self.members {
+            if let Some(Ok(Some(status))) = m.child.as_mut().map(Child::try_wait) {
+                return Err(format!("{} exited ({status}):\n{}", m.name, log_tail(&m.log)));
+            }
+            all &= healthy(&m.client_url);
+        }
+        Ok(all)
+    }
+
+    /// Stops every member: SIGTERM, then SIGKILL for any still running after 5 s.
+    pub fn shutdown(&mut self) {
+        for m in &self.members {
+            if let Some(pid) = m.pid() {
+                // SAFETY: kill(2) on a child this process started and has not reaped.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGTERM);
+                }
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for m in &mut self.members {
+            let Some(mut child) = m.child.take() else { continue };
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    _ if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+
+    /// Whether the directory is kept after the demo.
+    pub fn kept(&self) -> bool {
+        self.temp.is_none()
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.shutdown();
+        // The temporary directory goes with `temp`.
+    }
+}
+
+/// GET /health on a client URL: whether it answered {"health":"true"}.
+fn healthy(client_url: &str) -> bool {
+    let addr = client_url.trim_start_matches("http://");
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else { return false };
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.contains("\"health\":\"true\"")
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}

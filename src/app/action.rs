@@ -64,6 +64,10 @@ pub enum Action {
     WatchPrefix,
     /// Pause or resume the watch tail's display.
     Pause,
+    /// Promote the selected learner to a voting member.
+    Promote,
+    /// Move the leadership to the selected member.
+    MoveLeader,
     /// etcdeck demo: kill the selected member's process (SIGKILL, as a crash).
     KillMember,
     /// etcdeck demo: start the selected member's process again on its data.
@@ -95,10 +99,10 @@ pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::Format, name: "format", help: "value: json/yaml/text/hex" },
     ActionInfo { action: Action::History, name: "history", help: "the key's history" },
     ActionInfo { action: Action::MarkBase, name: "mark", help: "history: diff base" },
-    ActionInfo { action: Action::New, name: "new", help: "create a key" },
-    ActionInfo { action: Action::Edit, name: "edit", help: "edit the value inline" },
+    ActionInfo { action: Action::New, name: "new", help: "new key · members: add" },
+    ActionInfo { action: Action::Edit, name: "edit", help: "edit value · members: URLs" },
     ActionInfo { action: Action::EditExternal, name: "editor", help: "edit the value in $EDITOR" },
-    ActionInfo { action: Action::Delete, name: "delete", help: "delete the key" },
+    ActionInfo { action: Action::Delete, name: "delete", help: "delete key · members: remove" },
     ActionInfo { action: Action::DeletePrefix, name: "delete-prefix", help: "delete a prefix" },
     ActionInfo { action: Action::CopyKey, name: "copy-key", help: "copy the key (OSC 52)" },
     ActionInfo { action: Action::CopyValue, name: "copy-value", help: "copy the value (OSC 52)" },
@@ -108,6 +112,8 @@ pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::Refresh, name: "refresh", help: "refresh now" },
     ActionInfo { action: Action::FasterRefresh, name: "faster", help: "refresh more often" },
     ActionInfo { action: Action::SlowerRefresh, name: "slower", help: "refresh less often" },
+    ActionInfo { action: Action::Promote, name: "promote", help: "members: promote the learner" },
+    ActionInfo { action: Action::MoveLeader, name: "move-leader", help: "members: make it the leader" },
     ActionInfo { action: Action::KillMember, name: "kill-member", help: "demo: kill -9 the member" },
     ActionInfo { action: Action::StartMember, name: "start-member", help: "demo: start the member again" },
     ActionInfo { action: Action::Help, name: "help", help: "show or hide this help" },
@@ -166,6 +172,8 @@ mod tests {
             Action::WatchKey,
             Action::WatchPrefix,
             Action::Pause,
+            Action::Promote,
+            Action::MoveLeader,
             Action::KillMember,
             Action::StartMember,
         ];

@@ -14,12 +14,14 @@ pub mod fixtures;
 pub mod format;
 pub mod keymap;
 pub mod keys;
+pub mod members;
 pub mod msg;
 pub mod report;
 pub mod runtime;
 pub mod snapshot;
 pub mod state;
 pub mod update;
+pub mod update_members;
 pub mod watch;
 
 pub use action::Action;

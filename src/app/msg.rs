@@ -137,6 +137,8 @@ pub enum Msg {
     PrefixCount { request: u64, result: Result<(i64, i64), String> },
     /// News from a tail's watch; `ack` is released once it is applied.
     Watch { tail: u64, report: WatchReport, ack: Ack },
+    /// How a membership change went.
+    Member { request: u64, result: Result<crate::app::members::MemberOutcome, String> },
     /// How killing or starting a demo member's process went.
     Process { result: Result<String, String> },
 }

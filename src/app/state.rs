@@ -94,6 +94,14 @@ pub enum Prompt {
     NewLease { key: Vec<u8>, value: Vec<u8> },
     /// The revision a watch starts at (empty: now).
     WatchFrom { prefix: Vec<u8> },
+    /// The name of a member to add.
+    MemberName,
+    /// The peer URLs of the member being added.
+    MemberPeerUrls { name: String },
+    /// The client URLs the added member will serve on (for its start command).
+    MemberClientUrls { name: String, peer_urls: Vec<String> },
+    /// New peer URLs for a member.
+    UpdatePeerUrls { id: u64, name: String },
 }
 
 impl Prompt {
@@ -112,6 +120,12 @@ impl Prompt {
             Prompt::WatchFrom { prefix } => {
                 format!("watch {} from revision (empty: from now): ", crate::app::edit::prefix_label(prefix))
             }
+            Prompt::MemberName => "add member, name: ".into(),
+            Prompt::MemberPeerUrls { name } => format!("peer URLs of {name} (comma-separated): "),
+            Prompt::MemberClientUrls { name, .. } => {
+                format!("client URLs {name} will serve on (for its start command): ")
+            }
+            Prompt::UpdatePeerUrls { name, .. } => format!("new peer URLs of {name}: "),
         }
     }
 }
@@ -213,6 +227,8 @@ pub struct State {
     pub watch: Option<WatchTail>,
     /// Whether this is `etcdeck demo`, which can kill and start its members' processes.
     pub demo: bool,
+    /// A member maintenance dialog over the members view; while it is open, keys go to it.
+    pub member_dialog: Option<crate::app::members::MemberDialog>,
 }
 
 impl State {
@@ -238,12 +254,13 @@ impl State {
             read_only: None,
             watch: None,
             demo: false,
+            member_dialog: None,
         }
     }
 
     /// Whether keys are text for the input line or a dialog rather than actions.
     pub fn takes_text(&self) -> bool {
-        self.input.is_some() || self.dialog.is_some()
+        self.input.is_some() || self.dialog.is_some() || self.member_dialog.is_some()
     }
 
     pub fn member(&self, id: u64) -> Option<&Member> {

@@ -68,6 +68,9 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
 }
 
 fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
+    if state.member_dialog.is_some() {
+        return crate::app::update_members::on_key(state, key);
+    }
     if state.dialog.is_some() {
         return on_dialog_key(state, key);
     }
@@ -153,6 +156,10 @@ fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
                 Vec::new()
             }
         },
+        prompt @ (Prompt::MemberName
+        | Prompt::MemberPeerUrls { .. }
+        | Prompt::MemberClientUrls { .. }
+        | Prompt::UpdatePeerUrls { .. }) => crate::app::update_members::on_line(state, prompt, text),
         Prompt::WatchFrom { prefix } => match parse_revision(&text) {
             Ok(start) => open_watch(state, prefix, true, start),
             Err(e) => {
@@ -433,7 +440,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         let taken = match state.view {
             View::Keys => on_key_browser_action(state, action),
             View::Watch => on_watch_action(state, action),
-            View::Members => None,
+            View::Members => crate::app::update_members::on_action(state, action),
         };
         if let Some(effects) = taken {
             return effects;
@@ -481,7 +488,9 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::CopyValue
         | Action::WatchKey
         | Action::WatchPrefix
-        | Action::Pause => {}
+        | Action::Pause
+        | Action::Promote
+        | Action::MoveLeader => {}
         Action::KillMember | Action::StartMember => {
             let start = action == Action::StartMember;
             if !state.demo {
@@ -750,6 +759,12 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return effects;
         }
         Msg::Written { request, result } => return on_written(state, request, result),
+        Msg::Member { request, result } => {
+            if crate::app::update_members::on_answer(state, request, result) {
+                return start_refresh(state);
+            }
+            return Vec::new();
+        }
         Msg::Process { result } => {
             state.notice = Some(result.unwrap_or_else(|e| format!("error: {e}")));
             // Show the consequences without waiting for the next refresh.

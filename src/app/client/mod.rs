@@ -4,6 +4,7 @@
 mod insecure;
 mod watch;
 
+use crate::app::members::{MemberOp, MemberOutcome};
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -133,6 +134,19 @@ impl Pool {
                 request: 0,
                 result: Err(format!("{} is run by the terminal", display_bytes(&key))),
             },
+            Effect::Member { request, op } => {
+                // A change goes to one endpoint at a time (never made twice); a leadership move to
+                // the leader itself, as etcdctl needs.
+                let result = match &op {
+                    MemberOp::MoveLeader { leader, .. } => {
+                        self.member_op(leader, &op).await.map_err(|e| match e {
+                            WriteError::Unreachable(e) | WriteError::Answered(e) => format!("{leader}: {e}"),
+                        })
+                    }
+                    _ => self.one_answer(|ep| self.member_op(ep, &op)).await,
+                };
+                Msg::Member { request, result }
+            }
             // Run by the runtime that owns the demo's processes; never sent here.
             Effect::MemberProcess { name, .. } => {
                 Msg::Process { result: Err(format!("{name}: this console runs no member processes")) }
@@ -384,6 +398,51 @@ impl Pool {
     }
 
     /// The compare-and-swap write: a Txn that compares the mod_revision the user saw.
+    /// A membership change (or a leadership move) through one endpoint.
+    async fn member_op(&self, endpoint: &str, op: &MemberOp) -> Result<MemberOutcome, WriteError> {
+        let mut client = self.client(endpoint).await.map_err(WriteError::Unreachable)?;
+        let timeout = self.config.command_timeout;
+        match op {
+            MemberOp::Add { peer_urls, learner, .. } => {
+                let options = learner.then(|| etcd_client::MemberAddOptions::new().with_is_learner());
+                let resp = with_timeout(timeout, client.member_add(peer_urls.clone(), options))
+                    .await
+                    .map_err(write_error)?;
+                let id = resp.member().map_or(0, |m| m.id());
+                let members = resp
+                    .member_list()
+                    .iter()
+                    .map(|m| MemberInfo {
+                        id: m.id(),
+                        name: m.name().to_string(),
+                        peer_urls: m.peer_urls().to_vec(),
+                        client_urls: m.client_urls().to_vec(),
+                        is_learner: m.is_learner(),
+                    })
+                    .collect();
+                Ok(MemberOutcome::Added { id, members })
+            }
+            MemberOp::Promote { id, .. } => {
+                with_timeout(timeout, client.member_promote(*id)).await.map_err(write_error)?;
+                Ok(MemberOutcome::Done)
+            }
+            MemberOp::Remove { id, .. } => {
+                with_timeout(timeout, client.member_remove(*id)).await.map_err(write_error)?;
+                Ok(MemberOutcome::Done)
+            }
+            MemberOp::Update { id, peer_urls, .. } => {
+                with_timeout(timeout, client.member_update(*id, peer_urls.clone()))
+                    .await
+                    .map_err(write_error)?;
+                Ok(MemberOutcome::Done)
+            }
+            MemberOp::MoveLeader { id, .. } => {
+                with_timeout(timeout, client.move_leader(*id)).await.map_err(write_error)?;
+                Ok(MemberOutcome::Done)
+            }
+        }
+    }
+
     async fn write(&self, endpoint: &str, write: &Write) -> Result<WriteOutcome, WriteError> {
         let mut client = self.client(endpoint).await.map_err(WriteError::Unreachable)?;
         let timeout = self.config.command_timeout;
@@ -596,6 +655,7 @@ fn failed(effect: Effect, error: String) -> Msg {
         }
         Effect::Editor { .. } | Effect::Copy { .. } => Msg::Value { request: 0, result: Err(error) },
         Effect::MemberProcess { .. } => Msg::Process { result: Err(error) },
+        Effect::Member { request, .. } => Msg::Member { request, result: Err(error) },
     }
 }
 

@@ -44,7 +44,15 @@ const COLUMNS: &[Column] = &[
         max: 0,
         cell: |s, m, t| match member_role(s, m) {
             "leader" => Span::styled("★ leader", Style::default().fg(t.leader).add_modifier(Modifier::BOLD)),
-            "learner" => Span::styled("learner", Style::default().fg(t.learner)),
+            // A learner's way to promotion (etcd promotes one within 10% of the leader's log).
+            "learner" => Span::styled(
+                match crate::app::members::learner_progress(s, m.info.id) {
+                    Some((true, _)) => "learner, ready".to_string(),
+                    Some((false, percent)) => format!("learner {percent}%"),
+                    None => "learner".to_string(),
+                },
+                Style::default().fg(t.learner),
+            ),
             role => Span::raw(role),
         },
     },

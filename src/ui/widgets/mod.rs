@@ -2,6 +2,7 @@ pub mod dialog;
 pub mod help;
 pub mod key_browser;
 pub mod member_detail;
+pub mod member_dialog;
 pub mod members_table;
 pub mod problems;
 pub mod status_header;

@@ -1,0 +1,254 @@
+//! Member maintenance from the members view: add (as a learner unless asked otherwise), promote,
+//! remove, update peer URLs, move the leader. Each goes through a dialog that says what it does to
+//! the quorum, shows the etcdctl command that does the same, and needs an explicit yes.
+
+use crate::app::edit::shell_quote;
+use crate::app::msg::MemberInfo;
+use crate::app::state::State;
+
+/// A membership change, with what the dialog shows about its member.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MemberOp {
+    /// `client_urls` only go into the start command the result shows.
+    Add {
+        name: String,
+        peer_urls: Vec<String>,
+        client_urls: Vec<String>,
+        learner: bool,
+    },
+    Promote {
+        id: u64,
+        name: String,
+    },
+    Remove {
+        id: u64,
+        name: String,
+    },
+    Update {
+        id: u64,
+        name: String,
+        peer_urls: Vec<String>,
+    },
+    /// Sent to the leader's own endpoint (`leader`), as etcdctl needs the leader among its endpoints.
+    MoveLeader {
+        id: u64,
+        name: String,
+        leader: String,
+    },
+}
+
+/// What a membership change reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberOutcome {
+    /// The new member's ID and the membership after the add.
+    Added {
+        id: u64,
+        members: Vec<MemberInfo>,
+    },
+    Done,
+}
+
+/// One line of a dialog: `loud` lines are warnings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub text: String,
+    pub loud: bool,
+}
+
+impl Note {
+    fn plain(text: impl Into<String>) -> Self {
+        Note { text: text.into(), loud: false }
+    }
+
+    fn loud(text: impl Into<String>) -> Self {
+        Note { text: text.into(), loud: true }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberDialog {
+    /// Waiting for the user's yes. With `deliberate`, only `y` confirms (Enter does not).
+    Confirm {
+        op: MemberOp,
+        notes: Vec<Note>,
+        deliberate: bool,
+    },
+    Running {
+        request: u64,
+        op: MemberOp,
+    },
+    /// The answer: for an add, the commands that start the new member; or etcd's error.
+    Result {
+        op: MemberOp,
+        result: Result<Vec<String>, String>,
+    },
+}
+
+fn label(name: &str, id: u64) -> String {
+    if name.is_empty() {
+        format!("{id:x}")
+    } else {
+        format!("{name} ({id:x})")
+    }
+}
+
+impl MemberOp {
+    pub fn describe(&self) -> String {
+        match self {
+            MemberOp::Add { name, peer_urls, learner, .. } => format!(
+                "add {} {name} with peer URLs {}",
+                if *learner { "learner" } else { "voting member" },
+                peer_urls.join(",")
+            ),
+            MemberOp::Promote { id, name } => format!("promote learner {}", label(name, *id)),
+            MemberOp::Remove { id, name } => format!("remove member {}", label(name, *id)),
+            MemberOp::Update { id, name, peer_urls } => {
+                format!("set the peer URLs of {} to {}", label(name, *id), peer_urls.join(","))
+            }
+            MemberOp::MoveLeader { id, name, .. } => format!("move the leadership to {}", label(name, *id)),
+        }
+    }
+
+    /// The etcdctl command that does the same.
+    pub fn etcdctl(&self, endpoints: &[String]) -> String {
+        let eps = format!("etcdctl --endpoints={}", endpoints.join(","));
+        match self {
+            MemberOp::Add { name, peer_urls, learner, .. } => format!(
+                "{eps} member add {} {}--peer-urls={}",
+                shell_quote(name.as_bytes()),
+                if *learner { "--learner " } else { "" },
+                peer_urls.join(",")
+            ),
+            MemberOp::Promote { id, .. } => format!("{eps} member promote {id:x}"),
+            MemberOp::Remove { id, .. } => format!("{eps} member remove {id:x}"),
+            MemberOp::Update { id, peer_urls, .. } => {
+                format!("{eps} member update {id:x} --peer-urls={}", peer_urls.join(","))
+            }
+            MemberOp::MoveLeader { id, leader, .. } => {
+                format!("etcdctl --endpoints={leader} move-leader {id:x}")
+            }
+        }
+    }
+}
+
+/// The commands that start an added member, as `etcdctl member add` prints its settings: the
+/// `ETCD_*` settings, then one line for etcd and one for an etcdeck node.
+pub fn start_commands(op: &MemberOp, new_id: u64, members: &[MemberInfo]) -> Vec<String> {
+    let MemberOp::Add { name, peer_urls, client_urls, .. } = op else { return Vec::new() };
+    // etcdctl's ETCD_INITIAL_CLUSTER: every member's peer URLs under its name, the new one's under
+    // the name given (other unstarted members have none).
+    let initial: Vec<String> = members
+        .iter()
+        .flat_map(|m| {
+            let n = if m.id == new_id { name.clone() } else { m.name.clone() };
+            m.peer_urls.iter().map(move |u| format!("{n}={u}"))
+        })
+        .collect();
+    let settings = [
+        ("ETCD_NAME", name.clone()),
+        ("ETCD_INITIAL_CLUSTER", initial.join(",")),
+        ("ETCD_INITIAL_ADVERTISE_PEER_URLS", peer_urls.join(",")),
+        ("ETCD_INITIAL_CLUSTER_STATE", "existing".to_string()),
+    ];
+    let env: Vec<String> =
+        settings.iter().map(|(k, v)| format!("{k}={}", shell_quote(v.as_bytes()))).collect();
+    let flags = format!(
+        "--listen-peer-urls {} --listen-client-urls {} --advertise-client-urls {} --data-dir {}",
+        peer_urls.join(","),
+        client_urls.join(","),
+        client_urls.join(","),
+        shell_quote(format!("{name}.etcd").as_bytes())
+    );
+    let mut lines: Vec<String> = settings.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    lines.push(String::new());
+    lines.push(format!("etcd:    {} etcd {flags}", env.join(" ")));
+    lines.push(format!("etcdeck: {} etcdeck node {flags}", env.join(" ")));
+    lines
+}
+
+/// What removing `id` does to the quorum, from what the dashboard last saw: loud when it removes
+/// the leader or leaves too few healthy voters for a quorum.
+pub fn removal_notes(state: &State, id: u64) -> Vec<Note> {
+    let Some(member) = state.member(id) else {
+        return vec![Note::loud("this member is not in the list any more")];
+    };
+    if member.info.is_learner {
+        return vec![Note::plain("a learner does not vote: the quorum stays as it is")];
+    }
+    let voters: Vec<_> = state.members.iter().filter(|m| !m.info.is_learner).collect();
+    let after = voters.len() - 1;
+    let quorum_after = after / 2 + 1;
+    let healthy_after = voters.iter().filter(|m| m.info.id != id && m.is_up() && m.is_healthy()).count();
+    let mut notes = vec![Note::plain(format!(
+        "{} voting members now, {after} after: a quorum is then {quorum_after}, and {healthy_after} of them are healthy",
+        voters.len()
+    ))];
+    if after == 0 {
+        notes.push(Note::loud("this is the last voting member: the cluster cannot remove it"));
+    } else if healthy_after < quorum_after {
+        notes.push(Note::loud(format!(
+            "NO QUORUM AFTERWARDS: only {healthy_after} healthy of the {quorum_after} needed; writes stop"
+        )));
+    }
+    if state.leader_id() == Some(id) {
+        notes.push(Note::loud(
+            "THIS IS THE LEADER: the others elect a new one (writes pause for an election)",
+        ));
+    }
+    notes.push(Note::plain("the removed member stops; its data dir must not be used again"));
+    notes
+}
+
+/// A learner may be promoted once its log is within 10% of the leader's (etcd's check): the
+/// dashboard's view of that, as (ready, percent caught up).
+pub fn learner_progress(state: &State, id: u64) -> Option<(bool, u64)> {
+    let member = state.member(id)?;
+    if !member.info.is_learner {
+        return None;
+    }
+    let leader_index =
+        state.leader_id().and_then(|l| state.member(l)).and_then(|l| l.status_ok())?.raft_index;
+    let own = member.status_ok().map_or(0, |s| s.raft_applied_index);
+    let percent = if leader_index == 0 { 100 } else { (own * 100 / leader_index).min(100) };
+    Some((own as f64 >= leader_index as f64 * 0.9, percent))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: u64, name: &str, peer: &str) -> MemberInfo {
+        MemberInfo {
+            id,
+            name: name.into(),
+            peer_urls: vec![peer.into()],
+            client_urls: Vec::new(),
+            is_learner: false,
+        }
+    }
+
+    #[test]
+    fn an_add_says_its_etcdctl_and_how_to_start_the_member() {
+        let op = MemberOp::Add {
+            name: "n4".into(),
+            peer_urls: vec!["http://10.0.0.4:2380".into()],
+            client_urls: vec!["http://10.0.0.4:2379".into()],
+            learner: true,
+        };
+        assert_eq!(
+            op.etcdctl(&["http://10.0.0.1:2379".into()]),
+            "etcdctl --endpoints=http://10.0.0.1:2379 member add n4 --learner --peer-urls=http://10.0.0.4:2380"
+        );
+        let members = vec![info(1, "n1", "http://10.0.0.1:2380"), info(4, "", "http://10.0.0.4:2380")];
+        let lines = start_commands(&op, 4, &members);
+        assert_eq!(lines[0], "ETCD_NAME=\"n4\"");
+        assert_eq!(lines[1], "ETCD_INITIAL_CLUSTER=\"n1=http://10.0.0.1:2380,n4=http://10.0.0.4:2380\"");
+        assert_eq!(lines[3], "ETCD_INITIAL_CLUSTER_STATE=\"existing\"");
+        assert!(
+            lines[5].starts_with("etcd:    ETCD_NAME=n4 ETCD_INITIAL_CLUSTER=n1=http://10.0.0.1:2380,n4=")
+        );
+        assert!(lines[6].contains(" etcdeck node --listen-peer-urls http://10.0.0.4:2380 --listen-client-urls http://10.0.0.4:2379 --advertise-client-urls http://10.0.0.4:2379 --data-dir n4.etcd"), "{}", lines[6]);
+        let op = MemberOp::MoveLeader { id: 0xab, name: "n2".into(), leader: "http://l:2379".into() };
+        assert_eq!(op.etcdctl(&[]), "etcdctl --endpoints=http://l:2379 move-leader ab");
+    }
+}

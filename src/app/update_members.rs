@@ -1,0 +1,367 @@
+//! `update`'s share for member maintenance: the members view's actions, their prompts, the dialog's
+//! keys and the cluster's answers. Pure, as `update` is.
+
+use crate::app::action::Action;
+use crate::app::effect::Effect;
+use crate::app::members::{
+    learner_progress, removal_notes, start_commands, MemberDialog, MemberOp, MemberOutcome, Note,
+};
+use crate::app::state::{InputLine, Prompt, State};
+use crate::app::update::Typed;
+
+fn ask(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
+    state.input = Some(InputLine { prompt, text });
+    Vec::new()
+}
+
+fn refuse(state: &mut State, why: impl Into<String>) -> Option<Vec<Effect>> {
+    state.notice = Some(why.into());
+    Some(Vec::new())
+}
+
+/// The members view's maintenance actions; None for the others.
+pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
+    if !matches!(action, Action::New | Action::Edit | Action::Delete | Action::Promote | Action::MoveLeader) {
+        return None;
+    }
+    if let Some(why) = &state.read_only {
+        return refuse(state, format!("read-only ({why}): member changes are disabled"));
+    }
+    if action == Action::New {
+        return Some(ask(state, Prompt::MemberName, String::new()));
+    }
+    let Some(member) = state.selected_member() else { return refuse(state, "no member selected") };
+    let (id, name, info) = (member.info.id, member.info.name.clone(), member.info.clone());
+    let shown = if name.is_empty() { format!("{id:x}") } else { name.clone() };
+    let (op, notes) = match action {
+        Action::Edit => {
+            return Some(ask(state, Prompt::UpdatePeerUrls { id, name: shown }, info.peer_urls.join(",")));
+        }
+        Action::Delete => (MemberOp::Remove { id, name }, removal_notes(state, id)),
+        Action::Promote => {
+            let Some((ready, percent)) = learner_progress(state, id) else {
+                if !info.is_learner {
+                    return refuse(state, format!("{shown} is a voting member already"));
+                }
+                return refuse(
+                    state,
+                    format!("{shown}: its progress is not known yet (no leader or no status)"),
+                );
+            };
+            if !ready {
+                return refuse(
+                    state,
+                    format!("{shown} has caught up {percent}% of the leader's log; promotion is offered from 90% (etcd refuses it before)"),
+                );
+            }
+            let voters = state.members.iter().filter(|m| !m.info.is_learner).count() + 1;
+            let notes = vec![Note {
+                text: format!("it then votes: {voters} voting members, a quorum of {}", voters / 2 + 1),
+                loud: false,
+            }];
+            (MemberOp::Promote { id, name }, notes)
+        }
+        _ => {
+            if info.is_learner {
+                return refuse(state, format!("{shown} is a learner: a learner cannot lead"));
+            }
+            let Some(leader) = state.leader_id() else { return refuse(state, "no leader to hand over from") };
+            if leader == id {
+                return refuse(state, format!("{shown} leads already"));
+            }
+            let Some(endpoint) = state.member(leader).and_then(|m| m.info.client_urls.first().cloned())
+            else {
+                return refuse(state, "the leader's client URL is not known");
+            };
+            let notes = vec![Note {
+                text: "the leader hands over at once; requests pause for the handover".into(),
+                loud: false,
+            }];
+            (MemberOp::MoveLeader { id, name, leader: endpoint }, notes)
+        }
+    };
+    let deliberate = notes.iter().any(|n| n.loud);
+    state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate });
+    Some(Vec::new())
+}
+
+/// URLs typed as etcdctl takes them: comma-separated, each http(s)://host:port.
+fn parse_urls(text: &str) -> Result<Vec<String>, String> {
+    let urls: Vec<String> =
+        text.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_string).collect();
+    if urls.is_empty() {
+        return Err("no URL given".into());
+    }
+    for u in &urls {
+        let rest = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+        let ok = rest.is_some_and(|r| {
+            r.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        });
+        if !ok {
+            return Err(format!("{u:?} is not a URL like http://10.0.0.4:2380"));
+        }
+    }
+    Ok(urls)
+}
+
+/// Notes on adding a member: a learner leaves the quorum alone; a voter raises it at once.
+fn add_notes(state: &State, learner: bool) -> Vec<Note> {
+    let mut notes = Vec::new();
+    if learner {
+        notes.push(Note {
+            text: "a learner does not vote until promoted: the quorum stays as it is".into(),
+            loud: false,
+        });
+        notes.push(Note { text: "v: add it as a voting member instead".into(), loud: false });
+    } else {
+        let voters = state.members.iter().filter(|m| !m.info.is_learner).count() + 1;
+        let healthy =
+            state.members.iter().filter(|m| !m.info.is_learner && m.is_up() && m.is_healthy()).count();
+        let quorum = voters / 2 + 1;
+        let text = format!(
+            "it votes at once: {voters} voting members need {quorum} healthy, {healthy} are until it starts"
+        );
+        notes.push(Note { loud: healthy < quorum, text });
+        notes.push(Note { text: "v: add it as a learner instead".into(), loud: false });
+    }
+    notes
+}
+
+/// A line typed at one of the member prompts.
+pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
+    let text = text.trim().to_string();
+    match prompt {
+        Prompt::MemberName => {
+            if text.is_empty() {
+                state.notice = Some("✗ member name not provided".into());
+                return Vec::new();
+            }
+            ask(state, Prompt::MemberPeerUrls { name: text }, String::new())
+        }
+        Prompt::MemberPeerUrls { name } => match parse_urls(&text) {
+            Ok(peer_urls) => {
+                // etcd's habit: clients one port below the peers.
+                let guess = peer_urls
+                    .iter()
+                    .filter_map(|u| u.rsplit_once(':'))
+                    .filter_map(|(h, p)| Some(format!("{h}:{}", p.parse::<u16>().ok()?.checked_sub(1)?)))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                ask(state, Prompt::MemberClientUrls { name, peer_urls }, guess)
+            }
+            Err(e) => {
+                state.notice = Some(format!("✗ {e}"));
+                ask(state, Prompt::MemberPeerUrls { name }, text)
+            }
+        },
+        Prompt::MemberClientUrls { name, peer_urls } => match parse_urls(&text) {
+            Ok(client_urls) => {
+                let notes = add_notes(state, true);
+                let op = MemberOp::Add { name, peer_urls, client_urls, learner: true };
+                state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false });
+                Vec::new()
+            }
+            Err(e) => {
+                state.notice = Some(format!("✗ {e}"));
+                ask(state, Prompt::MemberClientUrls { name, peer_urls }, text)
+            }
+        },
+        Prompt::UpdatePeerUrls { id, name } => match parse_urls(&text) {
+            Ok(peer_urls) => {
+                let notes = vec![Note {
+                    text: "the other members dial it there from now on; if it moved, start it there on its data dir".into(),
+                    loud: false,
+                }];
+                let op = MemberOp::Update { id, name, peer_urls };
+                state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false });
+                Vec::new()
+            }
+            Err(e) => {
+                state.notice = Some(format!("✗ {e}"));
+                ask(state, Prompt::UpdatePeerUrls { id, name }, text)
+            }
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Keys typed while the member dialog is open.
+pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
+    let Some(dialog) = state.member_dialog.take() else { return Vec::new() };
+    match dialog {
+        MemberDialog::Confirm { op, notes, deliberate } => match key {
+            Typed::Char('y') | Typed::Char('Y') => return start(state, op),
+            Typed::Enter if !deliberate => return start(state, op),
+            Typed::Enter => {
+                state.notice = Some("this one needs a deliberate y (or esc to cancel)".into());
+                state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate });
+            }
+            Typed::Char('v') | Typed::Char('V') if matches!(op, MemberOp::Add { .. }) => {
+                let MemberOp::Add { name, peer_urls, client_urls, learner } = op else { return Vec::new() };
+                let notes = add_notes(state, !learner);
+                let deliberate = notes.iter().any(|n| n.loud);
+                let op = MemberOp::Add { name, peer_urls, client_urls, learner: !learner };
+                state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate });
+            }
+            Typed::Esc | Typed::Char('n') | Typed::Char('N') => {
+                state.notice = Some(format!("cancelled: {}", op.describe()));
+            }
+            _ => state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate }),
+        },
+        // Its answer (or its timeout) closes it.
+        running @ MemberDialog::Running { .. } => state.member_dialog = Some(running),
+        MemberDialog::Result { op, result: Ok(lines) }
+            if matches!(key, Typed::Char('y')) && !lines.is_empty() =>
+        {
+            let command =
+                lines.iter().find_map(|l| l.strip_prefix("etcdeck: ")).unwrap_or_default().to_string();
+            state.member_dialog = Some(MemberDialog::Result { op, result: Ok(lines) });
+            return vec![Effect::Copy {
+                what: "the etcdeck start command".into(),
+                bytes: command.into_bytes(),
+            }];
+        }
+        MemberDialog::Result { .. } => {}
+    }
+    Vec::new()
+}
+
+fn start(state: &mut State, op: MemberOp) -> Vec<Effect> {
+    if let Some(why) = &state.read_only {
+        state.notice = Some(format!("read-only ({why}): {} not done", op.describe()));
+        return Vec::new();
+    }
+    let request = state.keys.request_id();
+    state.member_dialog = Some(MemberDialog::Running { request, op: op.clone() });
+    vec![Effect::Member { request, op }]
+}
+
+/// The cluster's answer to a membership change; true when the dashboard should refresh.
+pub fn on_answer(state: &mut State, request: u64, result: Result<MemberOutcome, String>) -> bool {
+    let Some(MemberDialog::Running { request: asked, op }) = state.member_dialog.clone() else {
+        return false;
+    };
+    if asked != request {
+        return false;
+    }
+    let result = result.map(|outcome| match outcome {
+        MemberOutcome::Added { id, members } => start_commands(&op, id, &members),
+        MemberOutcome::Done => Vec::new(),
+    });
+    state.notice = Some(match &result {
+        Ok(_) => format!("done: {}", op.describe()),
+        Err(e) => format!("✗ {}: {e}", op.describe()),
+    });
+    state.member_dialog = Some(MemberDialog::Result { op, result });
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::fixtures;
+    use crate::app::update::{update, Input};
+
+    fn typed(state: &mut State, text: &str) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for c in text.chars() {
+            effects.extend(update(state, Input::Typed(Typed::Char(c))));
+        }
+        effects.extend(update(state, Input::Typed(Typed::Enter)));
+        effects
+    }
+
+    #[test]
+    fn adding_asks_name_and_urls_then_confirms_a_learner_and_shows_how_to_start_it() {
+        let mut state = fixtures::healthy();
+        update(&mut state, Input::Action(Action::New));
+        typed(&mut state, "n4");
+        typed(&mut state, "not-a-url");
+        assert!(state.notice.as_deref().is_some_and(|n| n.contains("is not a URL")), "{:?}", state.notice);
+        // The mistake stays on the line to be fixed.
+        state.input.as_mut().expect("still asking").text = "http://10.0.0.4:2380".into();
+        update(&mut state, Input::Typed(Typed::Enter));
+        assert_eq!(state.input.as_ref().map(|l| l.text.as_str()), Some("http://10.0.0.4:2379"), "a guess");
+        update(&mut state, Input::Typed(Typed::Enter));
+        let Some(MemberDialog::Confirm { op, .. }) = &state.member_dialog else {
+            panic!("{:?}", state.member_dialog)
+        };
+        assert!(matches!(op, MemberOp::Add { learner: true, .. }));
+        update(&mut state, Input::Typed(Typed::Char('v')));
+        let Some(MemberDialog::Confirm { op, .. }) = &state.member_dialog else { panic!() };
+        assert!(matches!(op, MemberOp::Add { learner: false, .. }), "v makes it a voter");
+        update(&mut state, Input::Typed(Typed::Char('v')));
+        let effects = update(&mut state, Input::Typed(Typed::Char('y')));
+        let [Effect::Member { request, op }] = &effects[..] else { panic!("{effects:?}") };
+        assert!(matches!(op, MemberOp::Add { learner: true, .. }));
+        let mut members = fixtures::member_list().members;
+        members.push(crate::app::msg::MemberInfo {
+            id: 0x44,
+            name: String::new(),
+            peer_urls: vec!["http://10.0.0.4:2380".into()],
+            client_urls: Vec::new(),
+            is_learner: true,
+        });
+        let effects = update(
+            &mut state,
+            Input::Msg(crate::app::msg::Msg::Member {
+                request: *request,
+                result: Ok(MemberOutcome::Added { id: 0x44, members }),
+            }),
+        );
+        assert!(effects.iter().any(|e| matches!(e, Effect::ListMembers { .. })), "refreshes");
+        let Some(MemberDialog::Result { result: Ok(lines), .. }) = &state.member_dialog else { panic!() };
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with("etcdeck: ") && l.contains("ETCD_INITIAL_CLUSTER_STATE=existing")));
+        let effects = update(&mut state, Input::Typed(Typed::Char('y')));
+        assert!(matches!(&effects[..], [Effect::Copy { .. }]), "y copies the etcdeck command");
+        update(&mut state, Input::Typed(Typed::Esc));
+        assert!(state.member_dialog.is_none());
+    }
+
+    #[test]
+    fn removing_the_leader_warns_and_needs_a_deliberate_yes_and_read_only_refuses_it() {
+        let mut state = fixtures::healthy();
+        let leader = state.leader_id().expect("leader");
+        state.selected = state.members.iter().position(|m| m.info.id == leader).expect("listed");
+        update(&mut state, Input::Action(Action::Delete));
+        let Some(MemberDialog::Confirm { notes, deliberate, .. }) = &state.member_dialog else { panic!() };
+        assert!(*deliberate);
+        assert!(notes.iter().any(|n| n.loud && n.text.contains("THIS IS THE LEADER")), "{notes:?}");
+        assert!(update(&mut state, Input::Typed(Typed::Enter)).is_empty(), "Enter is not enough");
+        let effects = update(&mut state, Input::Typed(Typed::Char('y')));
+        assert!(matches!(&effects[..], [Effect::Member { op: MemberOp::Remove { .. }, .. }]));
+
+        let mut state = fixtures::healthy();
+        state.read_only = Some("--read-only".into());
+        assert!(update(&mut state, Input::Action(Action::Delete)).is_empty());
+        assert!(state.member_dialog.is_none());
+        assert!(state.notice.as_deref().is_some_and(|n| n.contains("read-only")));
+    }
+
+    #[test]
+    fn a_learner_is_offered_promotion_only_once_caught_up() {
+        let mut state = fixtures::with_learner_and_unstarted();
+        let learner = state.members.iter().position(|m| m.info.is_learner).expect("a learner");
+        state.selected = learner;
+        update(&mut state, Input::Action(Action::Promote));
+        assert!(state.member_dialog.is_none(), "not caught up: not offered");
+        assert!(
+            state.notice.as_deref().is_some_and(|n| n.contains("promotion is offered from 90%")),
+            "{:?}",
+            state.notice
+        );
+        // Caught up with the leader: offered.
+        let leader =
+            state.leader_id().and_then(|l| state.member(l)).and_then(|m| m.status_ok()).map(|s| s.raft_index);
+        if let Some(Ok(s)) = state.members[learner].status.as_mut() {
+            s.raft_applied_index = leader.expect("the leader's index");
+        }
+        update(&mut state, Input::Action(Action::Promote));
+        assert!(matches!(
+            &state.member_dialog,
+            Some(MemberDialog::Confirm { op: MemberOp::Promote { .. }, .. })
+        ));
+    }
+}

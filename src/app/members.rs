@@ -209,7 +209,7 @@ pub fn learner_progress(state: &State, id: u64) -> Option<(bool, u64)> {
     let leader_index =
         state.leader_id().and_then(|l| state.member(l)).and_then(|l| l.status_ok())?.raft_index;
     let own = member.status_ok().map_or(0, |s| s.raft_applied_index);
-    let percent = if leader_index == 0 { 100 } else { (own * 100 / leader_index).min(100) };
+    let percent = (own * 100).checked_div(leader_index).map_or(100, |p| p.min(100));
     Some((own as f64 >= leader_index as f64 * 0.9, percent))
 }
 

@@ -541,3 +541,120 @@ fn ctrl_c_or_a_killed_demo_leaves_no_member_running() {
     assert_eq!(kept.len(), 1, "--keep keeps the directory: {kept:?}");
     assert!(kept[0].join("n1.etcd").join("member").is_dir(), "with the members' data dirs");
 }
+
+/// The dashboard row of member `name`.
+fn member_row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(&format!(" {name} ")) && l.contains("http://"))
+}
+
+#[test]
+fn a_learner_is_added_started_promoted_and_removed_through_the_demo_dialogs() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let tmux = demo_pane(tmp.path(), "");
+    tmux.wait_for("the demo's dashboard", Duration::from_secs(60), |s| {
+        s.contains("members 3/3 up") && s.contains("cluster healthy")
+    });
+    let status = tmux.cmd().args(["set", "-g", "set-clipboard", "on"]).status().expect("tmux set");
+    assert!(status.success());
+    // etcd adds a member only once it has been connected to every voter for 5 s.
+    std::thread::sleep(Duration::from_secs(6));
+
+    let peer_port = crate::support::free_port();
+    let peer = format!("http://127.0.0.1:{peer_port}");
+    let client = format!("http://127.0.0.1:{}", crate::support::free_port());
+    tmux.keys(&["n"]);
+    tmux.wait_for("the name prompt", Duration::from_secs(5), |s| s.contains("add member, name:"));
+    tmux.keys(&["n4", "Enter"]);
+    tmux.wait_for("the peer URL prompt", Duration::from_secs(5), |s| s.contains("peer URLs of n4"));
+    tmux.keys(&[&peer, "Enter"]);
+    let guess = format!("http://127.0.0.1:{}", peer_port - 1);
+    tmux.wait_for("the client URL prompt", Duration::from_secs(5), |s| s.contains(&guess));
+    let backspaces = vec!["BSpace"; guess.len()];
+    tmux.keys(&backspaces);
+    tmux.keys(&[&client, "Enter"]);
+    let confirm =
+        tmux.wait_for("the add dialog", Duration::from_secs(5), |s| s.contains("the same with etcdctl:"));
+    assert!(confirm.contains(&format!("add learner n4 with peer URLs {peer}?")), "{confirm}");
+    // (The etcdctl line may wrap before its last flag.)
+    assert!(
+        confirm.contains("member add n4 --learner") && confirm.contains(&format!("--peer-urls={peer}")),
+        "{confirm}"
+    );
+    tmux.keys(&["y"]);
+    let done = tmux.wait_for("the start commands", Duration::from_secs(15), |s| {
+        s.contains("start it with these settings") || s.contains("failed:")
+    });
+    assert!(done.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""), "{done}");
+    tmux.keys(&["y"]);
+    tmux.wait_for("the copy", Duration::from_secs(5), |s| s.contains("copied the etcdeck start command"));
+    let buffer = tmux.cmd().args(["show-buffer"]).output().expect("show-buffer");
+    let command = String::from_utf8_lossy(&buffer.stdout).to_string();
+    assert!(command.contains(" etcdeck node --listen-peer-urls"), "{command}");
+
+    // Start it exactly as shown (with this build's binary), in a directory of its own.
+    let command = command.replace(" etcdeck node ", &format!(" {} node ", etcdeck_bin()));
+    let mut n4 = Command::new("sh")
+        .args(["-c", &format!("exec env {command}")])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(tmp.path().join("n4.log")).expect("log"))
+        .spawn()
+        .expect("start n4");
+    let killer = scopeguard(n4.id());
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("n4 caught up", Duration::from_secs(30), |s| {
+        member_row(s, "n4").is_some_and(|r| r.contains("learner, ready"))
+    });
+
+    // Promote it.
+    tmux.keys(&["G", "P"]);
+    tmux.wait_for("the promote dialog", Duration::from_secs(5), |s| s.contains("promote learner n4"));
+    tmux.keys(&["y"]);
+    tmux.wait_for("the promotion", Duration::from_secs(15), |s| s.contains("done: promote learner n4"));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("n4 votes", Duration::from_secs(15), |s| {
+        s.contains("members 4/4 up")
+            && member_row(s, "n4").is_some_and(|r| r.contains("follower") || r.contains("leader"))
+    });
+
+    // Remove it: it stops by itself (exit status 0).
+    tmux.keys(&["d"]);
+    let dialog =
+        tmux.wait_for("the remove dialog", Duration::from_secs(5), |s| s.contains("remove member n4"));
+    assert!(dialog.contains("4 voting members now, 3 after"), "{dialog}");
+    tmux.keys(&["y"]);
+    tmux.wait_for("the removal", Duration::from_secs(15), |s| s.contains("done: remove member n4"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let code = loop {
+        if let Ok(Some(status)) = n4.try_wait() {
+            break status.code();
+        }
+        assert!(Instant::now() < deadline, "n4 still runs after its removal");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    drop(killer);
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("three members again", Duration::from_secs(15), |s| {
+        s.contains("members 3/3 up") && member_row(s, "n4").is_none()
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the demo to exit", Duration::from_secs(20), |s| s.contains("etcdeck exited 0"));
+    wait_no_nodes(tmp.path(), Duration::from_secs(5));
+}
+
+/// Kills a process on drop (a test's own child, should the test fail half way).
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
+    }
+}
+
+fn scopeguard(pid: u32) -> KillOnDrop {
+    KillOnDrop(pid)
+}

@@ -542,6 +542,13 @@ fn ctrl_c_or_a_killed_demo_leaves_no_member_running() {
     assert!(kept[0].join("n1.etcd").join("member").is_dir(), "with the members' data dirs");
 }
 
+/// Closes the member dialog and waits until it is gone (a key sent right after Escape would reach the
+/// console as Alt+key).
+fn close_dialog(tmux: &Tmux) {
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the dialog to close", Duration::from_secs(5), |s| !s.contains("┌ members ─"));
+}
+
 /// The dashboard row of member `name`.
 fn member_row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
     screen.lines().find(|l| l.contains(&format!(" {name} ")) && l.contains("http://"))
@@ -604,7 +611,7 @@ fn a_learner_is_added_started_promoted_and_removed_through_the_demo_dialogs() {
         .spawn()
         .expect("start n4");
     let killer = scopeguard(n4.id());
-    tmux.keys(&["Escape"]);
+    close_dialog(&tmux);
     tmux.wait_for("n4 caught up", Duration::from_secs(30), |s| {
         member_row(s, "n4").is_some_and(|r| r.contains("learner, ready"))
     });
@@ -614,7 +621,7 @@ fn a_learner_is_added_started_promoted_and_removed_through_the_demo_dialogs() {
     tmux.wait_for("the promote dialog", Duration::from_secs(5), |s| s.contains("promote learner n4"));
     tmux.keys(&["y"]);
     tmux.wait_for("the promotion", Duration::from_secs(15), |s| s.contains("done: promote learner n4"));
-    tmux.keys(&["Escape"]);
+    close_dialog(&tmux);
     tmux.wait_for("n4 votes", Duration::from_secs(15), |s| {
         s.contains("members 4/4 up")
             && member_row(s, "n4").is_some_and(|r| r.contains("follower") || r.contains("leader"))
@@ -637,7 +644,7 @@ fn a_learner_is_added_started_promoted_and_removed_through_the_demo_dialogs() {
     };
     assert_eq!(code, Some(0));
     drop(killer);
-    tmux.keys(&["Escape"]);
+    close_dialog(&tmux);
     tmux.wait_for("three members again", Duration::from_secs(15), |s| {
         s.contains("members 3/3 up") && member_row(s, "n4").is_none()
     });
@@ -657,4 +664,91 @@ impl Drop for KillOnDrop {
 
 fn scopeguard(pid: u32) -> KillOnDrop {
     KillOnDrop(pid)
+}
+
+#[test]
+fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
+    let Some(tools) = etcd_tools() else { return };
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let cluster = EtcdCluster::start(&tools, 3);
+    cluster.wait_healthy(Duration::from_secs(30));
+    // etcd adds a member only once it has been connected to every voter for 5 s.
+    std::thread::sleep(Duration::from_secs(6));
+    let urls = cluster.client_urls();
+    let tmux = Tmux::start(&pane_command(&urls.join(","), "--refresh-interval 500ms"), 160, 48);
+    tmux.wait_for("the dashboard", Duration::from_secs(15), |s| {
+        s.contains("members 3/3 up") && s.contains("★ leader")
+    });
+
+    // Add a learner: etcd's answer, with the commands that would start it.
+    let peer_port = crate::support::free_port();
+    let peer = format!("http://127.0.0.1:{peer_port}");
+    tmux.keys(&["n"]);
+    tmux.wait_for("the name prompt", Duration::from_secs(5), |s| s.contains("add member, name:"));
+    tmux.keys(&["e4", "Enter"]);
+    tmux.wait_for("the peer URL prompt", Duration::from_secs(5), |s| s.contains("peer URLs of e4"));
+    tmux.keys(&[&peer, "Enter"]);
+    tmux.wait_for("the client URL prompt", Duration::from_secs(5), |s| {
+        s.contains("client URLs e4 will serve on")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the add dialog", Duration::from_secs(5), |s| s.contains("add learner e4"));
+    tmux.keys(&["y"]);
+    let done = tmux.wait_for("etcd's answer", Duration::from_secs(15), |s| {
+        s.contains("start it with these settings") || s.contains("failed:")
+    });
+    assert!(done.contains("etcd:    ETCD_NAME=e4"), "{done}");
+    close_dialog(&tmux);
+    let (ok, out, err) = crate::support::run_etcdctl(&tools.etcdctl, &urls, &["member", "list"]);
+    assert!(ok, "{err}");
+    let row = out.lines().find(|l| l.contains(&peer)).expect("the learner in etcd's member list");
+    assert!(row.contains("unstarted") && row.ends_with("true"), "{row}");
+    let id = row.split(", ").next().expect("id").to_string();
+
+    // Remove it: a learner, so the dialog says the quorum stays as it is.
+    let screen =
+        tmux.wait_for("the unstarted learner", Duration::from_secs(10), |s| s.contains("(unstarted)"));
+    let rows: Vec<&str> =
+        screen.lines().filter(|l| l.contains("http://") && !l.contains("endpoints")).collect();
+    let at = rows.iter().position(|l| l.contains("(unstarted)")).expect("its row");
+    tmux.keys(&["g"]);
+    for _ in 0..at {
+        tmux.keys(&["j"]);
+    }
+    tmux.keys(&["d"]);
+    let dialog = tmux.wait_for("the remove dialog", Duration::from_secs(5), |s| {
+        s.contains(&format!("remove member {id}"))
+    });
+    assert!(dialog.contains("a learner does not vote: the quorum stays as it is"), "{dialog}");
+    tmux.keys(&["y"]);
+    tmux.wait_for("the removal", Duration::from_secs(15), |s| {
+        s.contains(&format!("done: remove member {id}"))
+    });
+    close_dialog(&tmux);
+    let (ok, out, _) = crate::support::run_etcdctl(&tools.etcdctl, &urls, &["member", "list"]);
+    assert!(ok && out.lines().count() == 3 && !out.contains(&peer), "{out}");
+
+    // Move the leadership to a follower.
+    let screen = tmux.wait_for("three members", Duration::from_secs(10), |s| !s.contains("(unstarted)"));
+    let rows: Vec<&str> =
+        screen.lines().filter(|l| l.contains("http://") && !l.contains("endpoints")).collect();
+    let at = rows.iter().position(|l| l.contains("follower")).expect("a follower");
+    let name = rows[at].split_whitespace().find(|w| w.starts_with("etcd-")).expect("its name").to_string();
+    tmux.keys(&["g"]);
+    for _ in 0..at {
+        tmux.keys(&["j"]);
+    }
+    tmux.keys(&["L"]);
+    let dialog = tmux.wait_for("the move dialog", Duration::from_secs(5), |s| {
+        s.contains(&format!("move the leadership to {name}"))
+    });
+    assert!(dialog.contains("move-leader"), "the etcdctl equivalent:\n{dialog}");
+    tmux.keys(&["y"]);
+    tmux.wait_for("the move", Duration::from_secs(15), |s| {
+        s.contains(&format!("done: move the leadership to {name}"))
+    });
+    close_dialog(&tmux);
+    tmux.wait_for("the new leader", Duration::from_secs(15), |s| s.contains(&format!("leader {name} (")));
 }

@@ -549,6 +549,26 @@ fn close_dialog(tmux: &Tmux) {
     tmux.wait_for("the dialog to close", Duration::from_secs(5), |s| !s.contains("┌ members ─"));
 }
 
+/// Saves the selected member's snapshot from the console into `dir` (replacing the suggested file
+/// name) and returns the dialog's verdict.
+fn save_snapshot(tmux: &Tmux, dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    tmux.keys(&["S"]);
+    let prompt = tmux
+        .wait_for("the snapshot prompt", Duration::from_secs(5), |s| s.contains("snapshot to: snapshot-"));
+    let line = prompt.lines().find(|l| l.contains("snapshot to: ")).expect("the prompt line");
+    let suggested =
+        line.split("snapshot to: ").nth(1).expect("a suggestion").trim().trim_end_matches('█').trim();
+    assert!(suggested.ends_with(".db"), "{suggested}");
+    let backspaces = vec!["BSpace"; suggested.chars().count()];
+    tmux.keys(&backspaces);
+    let path = dir.join("console.db");
+    tmux.keys(&[&path.display().to_string(), "Enter"]);
+    let done = tmux.wait_for("the verified snapshot", Duration::from_secs(30), |s| {
+        s.contains("saved and verified") || s.contains("snapshot failed")
+    });
+    (done, path)
+}
+
 /// The dashboard row of member `name`.
 fn member_row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
     screen.lines().find(|l| l.contains(&format!(" {name} ")) && l.contains("http://"))
@@ -648,6 +668,21 @@ fn a_learner_is_added_started_promoted_and_removed_through_the_demo_dialogs() {
     tmux.wait_for("three members again", Duration::from_secs(15), |s| {
         s.contains("members 3/3 up") && member_row(s, "n4").is_none()
     });
+
+    // A snapshot of a member, saved and verified: the demo's 11 sample keys.
+    let (done, path) = save_snapshot(&tmux, tmp.path());
+    assert!(done.contains("checksum  SHA-256") && done.contains("keys      11"), "{done}");
+    let status = Command::new(etcdeck_bin())
+        .args(["snapshot", "status", "-w", "json"])
+        .arg(&path)
+        .output()
+        .expect("status");
+    assert!(
+        status.status.success() && String::from_utf8_lossy(&status.stdout).contains("\"totalKey\":11"),
+        "{status:?}"
+    );
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the dialog to close", Duration::from_secs(5), |s| !s.contains("saved and verified"));
     tmux.keys(&["q"]);
     tmux.wait_for("the demo to exit", Duration::from_secs(20), |s| s.contains("etcdeck exited 0"));
     wait_no_nodes(tmp.path(), Duration::from_secs(5));
@@ -658,7 +693,10 @@ struct KillOnDrop(u32);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
@@ -677,6 +715,11 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
     // etcd adds a member only once it has been connected to every voter for 5 s.
     std::thread::sleep(Duration::from_secs(6));
     let urls = cluster.client_urls();
+    for i in 0..3 {
+        let (ok, _, err) =
+            crate::support::run_etcdctl(&tools.etcdctl, &urls, &["put", &format!("k{i}"), "v"]);
+        assert!(ok, "{err}");
+    }
     let tmux = Tmux::start(&pane_command(&urls.join(","), "--refresh-interval 500ms"), 160, 48);
     tmux.wait_for("the dashboard", Duration::from_secs(15), |s| {
         s.contains("members 3/3 up") && s.contains("★ leader")
@@ -751,4 +794,20 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
     });
     close_dialog(&tmux);
     tmux.wait_for("the new leader", Duration::from_secs(15), |s| s.contains(&format!("leader {name} (")));
+
+    // Save the new leader's snapshot and verify it: etcd's checksum, its revision, its 3 keys.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (done, path) = save_snapshot(&tmux, dir.path());
+    assert!(done.contains("checksum  SHA-256") && done.contains("keys      3"), "{done}");
+    let (ok, out, err) =
+        crate::support::run_etcdctl(&tools.etcdctl, &urls, &["endpoint", "status", "-w", "json"]);
+    assert!(ok, "{err}");
+    let revision: i64 = out
+        .split("\"revision\":")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|r| r.parse().ok())
+        .expect("revision");
+    assert!(done.contains(&format!("revision  {revision}")), "{done}");
+    assert!(path.is_file(), "{}", path.display());
 }

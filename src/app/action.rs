@@ -68,6 +68,8 @@ pub enum Action {
     Promote,
     /// Move the leadership to the selected member.
     MoveLeader,
+    /// Save the selected member's snapshot to a file, then verify it.
+    Snapshot,
     /// etcdeck demo: kill the selected member's process (SIGKILL, as a crash).
     KillMember,
     /// etcdeck demo: start the selected member's process again on its data.
@@ -114,6 +116,7 @@ pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::SlowerRefresh, name: "slower", help: "refresh less often" },
     ActionInfo { action: Action::Promote, name: "promote", help: "members: promote the learner" },
     ActionInfo { action: Action::MoveLeader, name: "move-leader", help: "members: make it the leader" },
+    ActionInfo { action: Action::Snapshot, name: "snapshot", help: "members: save a snapshot" },
     ActionInfo { action: Action::KillMember, name: "kill-member", help: "demo: kill -9 the member" },
     ActionInfo { action: Action::StartMember, name: "start-member", help: "demo: start the member again" },
     ActionInfo { action: Action::Help, name: "help", help: "show or hide this help" },
@@ -174,6 +177,7 @@ mod tests {
             Action::Pause,
             Action::Promote,
             Action::MoveLeader,
+            Action::Snapshot,
             Action::KillMember,
             Action::StartMember,
         ];

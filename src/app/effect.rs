@@ -28,6 +28,8 @@ pub enum Effect {
     Editor { key: Vec<u8>, value: Vec<u8>, expect: i64 },
     /// Runs by the terminal edge: copy to the clipboard with OSC 52; `what` names it for the notice.
     Copy { what: String, bytes: Vec<u8> },
+    /// Saves `endpoint`'s snapshot to `path` and verifies it, reporting progress as it goes.
+    SaveSnapshot { request: u64, endpoint: String, path: std::path::PathBuf },
     /// A membership change (or a leadership move) through the cluster API.
     Member { request: u64, op: crate::app::members::MemberOp },
     /// etcdeck demo: kill (start = false) or start a member's process.

@@ -137,6 +137,10 @@ pub enum Msg {
     PrefixCount { request: u64, result: Result<(i64, i64), String> },
     /// News from a tail's watch; `ack` is released once it is applied.
     Watch { tail: u64, report: WatchReport, ack: Ack },
+    /// Bytes of a snapshot saved so far.
+    SnapshotProgress { request: u64, bytes: u64 },
+    /// The saved snapshot, verified; or why not.
+    SnapshotSaved { request: u64, result: Result<crate::app::snapshot::SavedSnapshot, String> },
     /// How a membership change went.
     Member { request: u64, result: Result<crate::app::members::MemberOutcome, String> },
     /// How killing or starting a demo member's process went.

@@ -102,6 +102,8 @@ pub enum Prompt {
     MemberClientUrls { name: String, peer_urls: Vec<String> },
     /// New peer URLs for a member.
     UpdatePeerUrls { id: u64, name: String },
+    /// The file a member's snapshot is saved to.
+    SnapshotPath { name: String, endpoint: String, expected: u64 },
 }
 
 impl Prompt {
@@ -126,6 +128,7 @@ impl Prompt {
                 format!("client URLs {name} will serve on (for its start command): ")
             }
             Prompt::UpdatePeerUrls { name, .. } => format!("new peer URLs of {name}: "),
+            Prompt::SnapshotPath { name, .. } => format!("save {name}'s snapshot to: "),
         }
     }
 }
@@ -229,6 +232,26 @@ pub struct State {
     pub demo: bool,
     /// A member maintenance dialog over the members view; while it is open, keys go to it.
     pub member_dialog: Option<crate::app::members::MemberDialog>,
+    /// A snapshot being saved, or the result of the last save, until dismissed.
+    pub snapshot: Option<SnapshotDialog>,
+}
+
+/// The snapshot dialog: progress while saving, then what the verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotDialog {
+    /// `expected`: the member's database size, for the progress bar (the snapshot is about as big).
+    Saving {
+        request: u64,
+        name: String,
+        path: std::path::PathBuf,
+        expected: u64,
+        bytes: u64,
+        started: Option<Instant>,
+    },
+    Saved {
+        name: String,
+        result: Result<crate::app::snapshot::SavedSnapshot, String>,
+    },
 }
 
 impl State {
@@ -255,12 +278,16 @@ impl State {
             watch: None,
             demo: false,
             member_dialog: None,
+            snapshot: None,
         }
     }
 
     /// Whether keys are text for the input line or a dialog rather than actions.
     pub fn takes_text(&self) -> bool {
-        self.input.is_some() || self.dialog.is_some() || self.member_dialog.is_some()
+        self.input.is_some()
+            || self.dialog.is_some()
+            || self.member_dialog.is_some()
+            || self.snapshot.is_some()
     }
 
     pub fn member(&self, id: u64) -> Option<&Member> {

@@ -68,6 +68,10 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
 }
 
 fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
+    if state.snapshot.is_some() {
+        crate::app::update_members::on_snapshot_key(state);
+        return Vec::new();
+    }
     if state.member_dialog.is_some() {
         return crate::app::update_members::on_key(state, key);
     }
@@ -159,7 +163,8 @@ fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
         prompt @ (Prompt::MemberName
         | Prompt::MemberPeerUrls { .. }
         | Prompt::MemberClientUrls { .. }
-        | Prompt::UpdatePeerUrls { .. }) => crate::app::update_members::on_line(state, prompt, text),
+        | Prompt::UpdatePeerUrls { .. }
+        | Prompt::SnapshotPath { .. }) => crate::app::update_members::on_line(state, prompt, text),
         Prompt::WatchFrom { prefix } => match parse_revision(&text) {
             Ok(start) => open_watch(state, prefix, true, start),
             Err(e) => {
@@ -490,7 +495,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::WatchPrefix
         | Action::Pause
         | Action::Promote
-        | Action::MoveLeader => {}
+        | Action::MoveLeader
+        | Action::Snapshot => {}
         Action::KillMember | Action::StartMember => {
             let start = action == Action::StartMember;
             if !state.demo {
@@ -759,6 +765,10 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return effects;
         }
         Msg::Written { request, result } => return on_written(state, request, result),
+        msg @ (Msg::SnapshotProgress { .. } | Msg::SnapshotSaved { .. }) => {
+            crate::app::update_members::on_snapshot_msg(state, msg);
+            return Vec::new();
+        }
         Msg::Member { request, result } => {
             if crate::app::update_members::on_answer(state, request, result) {
                 return start_refresh(state);

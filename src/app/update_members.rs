@@ -21,6 +21,22 @@ fn refuse(state: &mut State, why: impl Into<String>) -> Option<Vec<Effect>> {
 
 /// The members view's maintenance actions; None for the others.
 pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
+    if action == Action::Snapshot {
+        // A snapshot only reads: allowed in read-only mode.
+        let Some(member) = state.selected_member() else { return refuse(state, "no member selected") };
+        let Some(endpoint) = member.info.client_urls.first().cloned() else {
+            return refuse(state, "the member has no client URL (not started)");
+        };
+        let name = if member.info.name.is_empty() {
+            format!("{:x}", member.info.id)
+        } else {
+            member.info.name.clone()
+        };
+        let expected = member.status_ok().map_or(0, |s| s.db_size.max(0) as u64);
+        let stamp = humantime::format_rfc3339_seconds(state.wall).to_string().replace(':', "");
+        let text = format!("snapshot-{name}-{stamp}.db");
+        return Some(ask(state, Prompt::SnapshotPath { name, endpoint, expected }, text));
+    }
     if !matches!(action, Action::New | Action::Edit | Action::Delete | Action::Promote | Action::MoveLeader) {
         return None;
     }
@@ -181,7 +197,56 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
                 ask(state, Prompt::UpdatePeerUrls { id, name }, text)
             }
         },
+        Prompt::SnapshotPath { name, endpoint, expected } => {
+            if text.is_empty() {
+                state.notice = Some("✗ no file given".into());
+                return Vec::new();
+            }
+            let path = std::path::PathBuf::from(&text);
+            if path.exists() {
+                state.notice = Some(format!("✗ {text} exists: choose another name (nothing is overwritten)"));
+                return ask(state, Prompt::SnapshotPath { name, endpoint, expected }, text);
+            }
+            let request = state.keys.request_id();
+            state.snapshot = Some(crate::app::state::SnapshotDialog::Saving {
+                request,
+                name,
+                path: path.clone(),
+                expected,
+                bytes: 0,
+                started: state.now,
+            });
+            vec![Effect::SaveSnapshot { request, endpoint, path }]
+        }
         _ => Vec::new(),
+    }
+}
+
+/// Keys typed while the snapshot dialog is open: a finished save closes; one still running goes on.
+pub fn on_snapshot_key(state: &mut State) {
+    if matches!(state.snapshot, Some(crate::app::state::SnapshotDialog::Saved { .. })) {
+        state.snapshot = None;
+    }
+}
+
+/// Progress or the result of a snapshot save.
+pub fn on_snapshot_msg(state: &mut State, msg: crate::app::msg::Msg) {
+    use crate::app::msg::Msg;
+    use crate::app::state::SnapshotDialog;
+    let Some(SnapshotDialog::Saving { request: asked, name, bytes, .. }) = state.snapshot.as_mut() else {
+        return;
+    };
+    match msg {
+        Msg::SnapshotProgress { request, bytes: now } if request == *asked => *bytes = now,
+        Msg::SnapshotSaved { request, result } if request == *asked => {
+            state.notice = Some(match &result {
+                Ok(s) => format!("saved {name}'s snapshot to {} and verified it", s.path.display()),
+                Err(e) => format!("✗ snapshot of {name}: {e}"),
+            });
+            let name = name.clone();
+            state.snapshot = Some(SnapshotDialog::Saved { name, result });
+        }
+        _ => {}
     }
 }
 

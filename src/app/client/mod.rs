@@ -66,6 +66,24 @@ impl Worker {
                 }
                 return;
             }
+            Effect::SaveSnapshot { request, endpoint, path } => {
+                let (pool, tx) = (self.pool.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    // Progress at most every 100 ms.
+                    let mut last = std::time::Instant::now();
+                    let progress_tx = tx.clone();
+                    let progress = move |bytes: u64| {
+                        if last.elapsed() >= Duration::from_millis(100) {
+                            last = std::time::Instant::now();
+                            let _ = progress_tx.send(Msg::SnapshotProgress { request, bytes });
+                        }
+                    };
+                    let result =
+                        crate::app::snapshot::save_from(&pool.config, &endpoint, &path, progress).await;
+                    let _ = tx.send(Msg::SnapshotSaved { request, result });
+                });
+                return;
+            }
             _ => {}
         }
         let pool = self.pool.clone();
@@ -133,6 +151,10 @@ impl Pool {
             Effect::Editor { key, .. } | Effect::Copy { bytes: key, .. } => Msg::Value {
                 request: 0,
                 result: Err(format!("{} is run by the terminal", display_bytes(&key))),
+            },
+            Effect::SaveSnapshot { request, .. } => Msg::SnapshotSaved {
+                request,
+                result: Err("internal error: snapshot effect misrouted".into()),
             },
             Effect::Member { request, op } => {
                 // A change goes to one endpoint at a time (never made twice); a leadership move to
@@ -656,6 +678,7 @@ fn failed(effect: Effect, error: String) -> Msg {
         Effect::Editor { .. } | Effect::Copy { .. } => Msg::Value { request: 0, result: Err(error) },
         Effect::MemberProcess { .. } => Msg::Process { result: Err(error) },
         Effect::Member { request, .. } => Msg::Member { request, result: Err(error) },
+        Effect::SaveSnapshot { request, .. } => Msg::SnapshotSaved { request, result: Err(error) },
     }
 }
 

@@ -5,6 +5,7 @@ pub mod member_detail;
 pub mod member_dialog;
 pub mod members_table;
 pub mod problems;
+pub mod snapshot_dialog;
 pub mod status_header;
 pub mod watch_tail;
 

@@ -84,7 +84,7 @@ pub async fn save_from(
         }
         file.sync_all().map_err(|e| format!("{}: {e}", part.display()))?;
         let digest = hasher.finalize();
-        if tail.len() != 32 || (written - 32) % 512 != 0 || digest.as_slice() != tail.as_slice() {
+        if tail.len() != 32 || !(written - 32).is_multiple_of(512) || digest.as_slice() != tail.as_slice() {
             return Err("the snapshot's SHA-256 does not match its data: the file is not kept".to_string());
         }
         let sha256: String = digest.iter().map(|b| format!("{b:02x}")).collect();

@@ -314,11 +314,8 @@ fn five_members_keep_taking_writes_with_two_down() {
 fn member_and_cluster_ids_are_etcds_for_the_same_configuration() {
     let Some(tools) = etcd_tools() else { return };
     let dir = tempfile::tempdir().expect("temp dir");
-    let peers: Vec<String> = (0..3).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
-    let clients: Vec<String> = (0..3).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
-    let initial: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("n{}={p}", i + 1)).collect();
-    let initial = initial.join(",");
-    let args = |i: usize, data: &Path| -> Vec<String> {
+    let args = |i: usize, data: &Path, peers: &[String], clients: &[String]| -> Vec<String> {
+        let initial: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("n{}={p}", i + 1)).collect();
         vec![
             format!("--name=n{}", i + 1),
             format!("--data-dir={}", data.display()),
@@ -326,16 +323,17 @@ fn member_and_cluster_ids_are_etcds_for_the_same_configuration() {
             format!("--advertise-client-urls={}", clients[i]),
             format!("--listen-peer-urls={}", peers[i]),
             format!("--initial-advertise-peer-urls={}", peers[i]),
-            format!("--initial-cluster={initial}"),
+            format!("--initial-cluster={}", initial.join(",")),
             "--initial-cluster-token=same-token".into(),
             "--heartbeat-interval=50".into(),
             "--election-timeout=500".into(),
         ]
     };
-    let ids = |endpoints: &[String]| -> (u64, Vec<u64>) {
+    // (cluster ID, member IDs), once `endpoints` answer; None after 20 s.
+    let ids = |endpoints: &[String]| -> Option<(u64, Vec<u64>)> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let (ok, out, err) = etcdctl(&tools.etcdctl, endpoints, &["member", "list", "-w", "json"]);
+            let (ok, out, _) = etcdctl(&tools.etcdctl, endpoints, &["member", "list", "-w", "json"]);
             if ok {
                 let v: serde_json::Value = serde_json::from_str(&out).expect("json");
                 let mut ids: Vec<u64> = v["members"]
@@ -345,30 +343,45 @@ fn member_and_cluster_ids_are_etcds_for_the_same_configuration() {
                     .filter_map(|m| m["ID"].as_u64())
                     .collect();
                 ids.sort_unstable();
-                return (v["header"]["cluster_id"].as_u64().expect("cluster id"), ids);
+                return Some((v["header"]["cluster_id"].as_u64().expect("cluster id"), ids));
             }
-            assert!(Instant::now() < deadline, "member list: {err}");
+            if Instant::now() > deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    let mut etcd: Vec<std::process::Child> = (0..3)
-        .map(|i| {
-            Command::new(&tools.etcd)
-                .args(args(i, &dir.path().join(format!("etcd{i}"))))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("etcd")
-        })
-        .collect();
-    let from_etcd = ids(&clients);
-    for child in &mut etcd {
-        let _ = child.kill();
-        let _ = child.wait();
+    // A free port can be taken by another test before etcd binds it: then etcd exits, and the
+    // cluster is started again on other ports.
+    let mut found = None;
+    for attempt in 0..3 {
+        let peers: Vec<String> = (0..3).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
+        let clients: Vec<String> = (0..3).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
+        let mut etcd: Vec<std::process::Child> = (0..3)
+            .map(|i| {
+                let data = dir.path().join(format!("etcd{attempt}-{i}"));
+                Command::new(&tools.etcd)
+                    .args(args(i, &data, &peers, &clients))
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("etcd")
+            })
+            .collect();
+        let answer = ids(&clients);
+        for child in &mut etcd {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(answer) = answer {
+            found = Some((peers, clients, answer));
+            break;
+        }
     }
+    let (peers, clients, from_etcd) = found.expect("etcd never answered member list (three tries)");
     let mut nodes: Vec<EtcdeckNode> = (0..3)
         .map(|i| {
-            let a = args(i, &dir.path().join(format!("node{i}")));
+            let a = args(i, &dir.path().join(format!("node{i}")), &peers, &clients);
             let extra: Vec<&str> = a[4..8].iter().map(String::as_str).collect();
             EtcdeckNode::spawn_at(
                 &format!("n{}", i + 1),
@@ -381,7 +394,7 @@ fn member_and_cluster_ids_are_etcds_for_the_same_configuration() {
     for n in &mut nodes {
         n.wait_serving(Duration::from_secs(30));
     }
-    assert_eq!(ids(&clients), from_etcd);
+    assert_eq!(ids(&clients), Some(from_etcd));
 }
 
 /// A member down while the others write more than the log keeps (--snapshot-count 1000, and etcd's

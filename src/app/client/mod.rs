@@ -251,17 +251,7 @@ impl Pool {
     async fn member_list(&self, endpoint: &str) -> Result<MemberList, String> {
         let mut client = self.client(endpoint).await?;
         let resp = with_timeout(self.config.command_timeout, client.member_list()).await?;
-        let members = resp
-            .members()
-            .iter()
-            .map(|m| MemberInfo {
-                id: m.id(),
-                name: m.name().to_string(),
-                peer_urls: m.peer_urls().to_vec(),
-                client_urls: m.client_urls().to_vec(),
-                is_learner: m.is_learner(),
-            })
-            .collect();
+        let members = resp.members().iter().map(member_info).collect();
         Ok(MemberList { cluster_id: resp.header().map_or(0, |h| h.cluster_id()), members })
     }
 
@@ -431,17 +421,7 @@ impl Pool {
                     .await
                     .map_err(write_error)?;
                 let id = resp.member().map_or(0, |m| m.id());
-                let members = resp
-                    .member_list()
-                    .iter()
-                    .map(|m| MemberInfo {
-                        id: m.id(),
-                        name: m.name().to_string(),
-                        peer_urls: m.peer_urls().to_vec(),
-                        client_urls: m.client_urls().to_vec(),
-                        is_learner: m.is_learner(),
-                    })
-                    .collect();
+                let members = resp.member_list().iter().map(member_info).collect();
                 Ok(MemberOutcome::Added { id, members })
             }
             MemberOp::Promote { id, .. } => {
@@ -654,6 +634,17 @@ fn deleted(resp: &etcd_client::TxnResponse) -> WriteOutcome {
         })
         .sum();
     WriteOutcome::Done { revision: resp.header().map_or(0, |h| h.revision()), lease: None, deleted }
+}
+
+/// A member as etcd-client gives it, as the console keeps it.
+fn member_info(m: &etcd_client::Member) -> MemberInfo {
+    MemberInfo {
+        id: m.id(),
+        name: m.name().to_string(),
+        peer_urls: m.peer_urls().to_vec(),
+        client_urls: m.client_urls().to_vec(),
+        is_learner: m.is_learner(),
+    }
 }
 
 /// The reply an effect gets when its worker failed without an answer from etcd.

@@ -4,12 +4,11 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::app::members::{MemberDialog, MemberOp};
 use crate::ui::theme::Theme;
-use crate::ui::widgets::centered;
+use crate::ui::widgets::popup;
 
 pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &[String], theme: &Theme) {
     let label = Style::default().fg(theme.label);
@@ -70,15 +69,5 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &
             theme.down,
         ),
     };
-    let width = area.width.saturating_sub(4).min(140);
-    // Wrapped lines take more rows than there are lines: count them at this width.
-    let inner = width.saturating_sub(2).max(1) as usize;
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
-    let popup = centered(area, width, (rows as u16 + 2).min(area.height));
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(Style::default().fg(border))
-        .title(Span::styled(title, Style::default().fg(border).add_modifier(Modifier::BOLD)));
-    frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
+    popup(frame, area, area.width.saturating_sub(4).min(140), title, border, lines);
 }

@@ -12,6 +12,31 @@ pub mod watch_tail;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 
 /// A rectangle of at most `width` x `height`, centred in `area`.
+/// A bordered, titled popup in the middle of `area`, `width` wide and as tall as its wrapped lines
+/// (at most the area), drawn over whatever is below.
+pub fn popup(
+    frame: &mut ratatui::Frame,
+    area: Rect,
+    width: u16,
+    title: &str,
+    border: ratatui::style::Color,
+    lines: Vec<ratatui::text::Line<'static>>,
+) {
+    use ratatui::style::{Modifier, Style};
+    use ratatui::text::Span;
+    use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+    // Wrapped lines take more rows than there are lines: count them at this width.
+    let inner = width.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let at = centered(area, width, (rows as u16).saturating_add(2).min(area.height));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(border))
+        .title(Span::styled(title.to_string(), Style::default().fg(border).add_modifier(Modifier::BOLD)));
+    frame.render_widget(Clear, at);
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), at);
+}
+
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let [row] =
         Layout::vertical([Constraint::Length(height.min(area.height))]).flex(Flex::Center).areas(area);

@@ -9,7 +9,7 @@ use ratatui::Frame;
 
 use crate::app::state::{SnapshotDialog, State};
 use crate::ui::theme::Theme;
-use crate::ui::widgets::centered;
+use crate::ui::widgets::{centered, popup};
 
 fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
@@ -100,13 +100,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, dialog: &SnapshotDia
             };
             lines.push(Line::default());
             lines.push(Line::from(Span::styled("any key: close", Style::default().fg(theme.title))));
-            let popup = centered(area, width, lines.len() as u16 + 2);
-            let block = Block::default()
-                .borders(Borders::ALL)
-                .border_style(Style::default().fg(border))
-                .title(Span::styled(" snapshot ", Style::default().fg(border).add_modifier(Modifier::BOLD)));
-            frame.render_widget(Clear, popup);
-            frame.render_widget(Paragraph::new(lines).block(block), popup);
+            popup(frame, area, width, " snapshot ", border, lines);
         }
     }
 }

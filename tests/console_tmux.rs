@@ -795,6 +795,31 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
     close_dialog(&tmux);
     tmux.wait_for("the new leader", Duration::from_secs(15), |s| s.contains(&format!("leader {name} (")));
 
+    // Maintenance: compact to the current revision, defragment the selected member, no alarm.
+    tmux.keys(&["C"]);
+    tmux.wait_for("the compact prompt", Duration::from_secs(5), |s| {
+        s.contains("compact the history before revision:")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the compact dialog", Duration::from_secs(5), |s| s.contains("compaction "));
+    tmux.keys(&["y"]);
+    tmux.wait_for("the compaction", Duration::from_secs(15), |s| {
+        s.contains("done: compact the history before revision")
+    });
+    close_dialog(&tmux);
+    tmux.keys(&["F"]);
+    let dialog = tmux.wait_for("the defragment dialog", Duration::from_secs(5), |s| {
+        s.contains(&format!("defragment {name}"))
+    });
+    assert!(dialog.contains("defrag") && dialog.contains("followers first"), "{dialog}");
+    tmux.keys(&["y"]);
+    tmux.wait_for("the defragmentation", Duration::from_secs(30), |s| {
+        s.contains(&format!("done: defragment {name}"))
+    });
+    close_dialog(&tmux);
+    tmux.keys(&["A"]);
+    tmux.wait_for("no alarm", Duration::from_secs(5), |s| s.contains("no alarm is raised"));
+
     // Save the new leader's snapshot and verify it: etcd's checksum, its revision, its 3 keys.
     let dir = tempfile::tempdir().expect("temp dir");
     let (done, path) = save_snapshot(&tmux, dir.path());

@@ -70,6 +70,12 @@ pub enum Action {
     MoveLeader,
     /// Save the selected member's snapshot to a file, then verify it.
     Snapshot,
+    /// Compact the history up to a revision.
+    Compact,
+    /// Defragment the selected member.
+    Defragment,
+    /// Disarm a raised alarm.
+    Disarm,
     /// etcdeck demo: kill the selected member's process (SIGKILL, as a crash).
     KillMember,
     /// etcdeck demo: start the selected member's process again on its data.
@@ -117,6 +123,9 @@ pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::Promote, name: "promote", help: "members: promote the learner" },
     ActionInfo { action: Action::MoveLeader, name: "move-leader", help: "members: make it the leader" },
     ActionInfo { action: Action::Snapshot, name: "snapshot", help: "members: save a snapshot" },
+    ActionInfo { action: Action::Compact, name: "compact", help: "members: compact the history" },
+    ActionInfo { action: Action::Defragment, name: "defragment", help: "members: defragment it" },
+    ActionInfo { action: Action::Disarm, name: "disarm", help: "members: disarm an alarm" },
     ActionInfo { action: Action::KillMember, name: "kill-member", help: "demo: kill -9 the member" },
     ActionInfo { action: Action::StartMember, name: "start-member", help: "demo: start the member again" },
     ActionInfo { action: Action::Help, name: "help", help: "show or hide this help" },
@@ -178,6 +187,9 @@ mod tests {
             Action::Promote,
             Action::MoveLeader,
             Action::Snapshot,
+            Action::Compact,
+            Action::Defragment,
+            Action::Disarm,
             Action::KillMember,
             Action::StartMember,
         ];

@@ -35,6 +35,21 @@ pub enum MemberOp {
         name: String,
         leader: String,
     },
+    /// Maintenance: drop the history before `revision`.
+    Compact {
+        revision: i64,
+    },
+    /// Maintenance: rewrite one member's database (on its own endpoint).
+    Defragment {
+        id: u64,
+        name: String,
+        endpoint: String,
+    },
+    /// Maintenance: clear an alarm.
+    Disarm {
+        member_id: u64,
+        kind: crate::app::msg::AlarmKind,
+    },
 }
 
 /// What a membership change reports.
@@ -106,6 +121,16 @@ impl MemberOp {
                 format!("set the peer URLs of {} to {}", label(name, *id), peer_urls.join(","))
             }
             MemberOp::MoveLeader { id, name, .. } => format!("move the leadership to {}", label(name, *id)),
+            MemberOp::Compact { revision } => format!("compact the history before revision {revision}"),
+            MemberOp::Defragment { id, name, .. } => format!("defragment {}", label(name, *id)),
+            MemberOp::Disarm { member_id, kind } => {
+                let kind = match kind {
+                    crate::app::msg::AlarmKind::Nospace => "NOSPACE".to_string(),
+                    crate::app::msg::AlarmKind::Corrupt => "CORRUPT".to_string(),
+                    crate::app::msg::AlarmKind::Other(n) => format!("type {n}"),
+                };
+                format!("disarm the {kind} alarm of {member_id:x}")
+            }
         }
     }
 
@@ -127,6 +152,9 @@ impl MemberOp {
             MemberOp::MoveLeader { id, leader, .. } => {
                 format!("etcdctl --endpoints={leader} move-leader {id:x}")
             }
+            MemberOp::Compact { revision } => format!("{eps} compaction {revision}"),
+            MemberOp::Defragment { endpoint, .. } => format!("etcdctl --endpoints={endpoint} defrag"),
+            MemberOp::Disarm { .. } => format!("{eps} alarm disarm"),
         }
     }
 }

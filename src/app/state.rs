@@ -102,6 +102,8 @@ pub enum Prompt {
     MemberClientUrls { name: String, peer_urls: Vec<String> },
     /// New peer URLs for a member.
     UpdatePeerUrls { id: u64, name: String },
+    /// The revision to compact up to.
+    CompactTo,
     /// The file a member's snapshot is saved to.
     SnapshotPath { name: String, endpoint: String, expected: u64 },
 }
@@ -129,6 +131,7 @@ impl Prompt {
             }
             Prompt::UpdatePeerUrls { name, .. } => format!("new peer URLs of {name}: "),
             Prompt::SnapshotPath { name, .. } => format!("save {name}'s snapshot to: "),
+            Prompt::CompactTo => "compact the history before revision: ".into(),
         }
     }
 }

@@ -164,7 +164,8 @@ fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
         | Prompt::MemberPeerUrls { .. }
         | Prompt::MemberClientUrls { .. }
         | Prompt::UpdatePeerUrls { .. }
-        | Prompt::SnapshotPath { .. }) => crate::app::update_members::on_line(state, prompt, text),
+        | Prompt::SnapshotPath { .. }
+        | Prompt::CompactTo) => crate::app::update_members::on_line(state, prompt, text),
         Prompt::WatchFrom { prefix } => match parse_revision(&text) {
             Ok(start) => open_watch(state, prefix, true, start),
             Err(e) => {
@@ -496,7 +497,10 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::Pause
         | Action::Promote
         | Action::MoveLeader
-        | Action::Snapshot => {}
+        | Action::Snapshot
+        | Action::Compact
+        | Action::Defragment
+        | Action::Disarm => {}
         Action::KillMember | Action::StartMember => {
             let start = action == Action::StartMember;
             if !state.demo {

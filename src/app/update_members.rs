@@ -37,11 +37,48 @@ pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
         let text = format!("snapshot-{name}-{stamp}.db");
         return Some(ask(state, Prompt::SnapshotPath { name, endpoint, expected }, text));
     }
-    if !matches!(action, Action::New | Action::Edit | Action::Delete | Action::Promote | Action::MoveLeader) {
+    if !matches!(
+        action,
+        Action::New
+            | Action::Edit
+            | Action::Delete
+            | Action::Promote
+            | Action::MoveLeader
+            | Action::Compact
+            | Action::Defragment
+            | Action::Disarm
+    ) {
         return None;
     }
     if let Some(why) = &state.read_only {
-        return refuse(state, format!("read-only ({why}): member changes are disabled"));
+        return refuse(state, format!("read-only ({why}): member changes and maintenance are disabled"));
+    }
+    match action {
+        Action::Compact => {
+            let text = state.revision().map(|r| r.to_string()).unwrap_or_default();
+            return Some(ask(state, Prompt::CompactTo, text));
+        }
+        Action::Disarm => {
+            let Some(alarm) = state.active_alarms().into_iter().next() else {
+                return refuse(state, "no alarm is raised");
+            };
+            let notes = vec![
+                Note {
+                    text: "while NOSPACE is raised, writes that add data are refused; disarm it once space was freed"
+                        .into(),
+                    loud: false,
+                },
+                Note {
+                    text: "etcd's recovery: C compacts the history, F defragments each member (followers first), then A disarms"
+                        .into(),
+                    loud: false,
+                },
+            ];
+            let op = MemberOp::Disarm { member_id: alarm.member_id, kind: alarm.kind };
+            state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false });
+            return Some(Vec::new());
+        }
+        _ => {}
     }
     if action == Action::New {
         return Some(ask(state, Prompt::MemberName, String::new()));
@@ -50,6 +87,22 @@ pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
     let (id, name, info) = (member.info.id, member.info.name.clone(), member.info.clone());
     let shown = if name.is_empty() { format!("{id:x}") } else { name.clone() };
     let (op, notes) = match action {
+        Action::Defragment => {
+            let Some(endpoint) = info.client_urls.first().cloned() else {
+                return refuse(state, format!("{shown} has no client URL (not started)"));
+            };
+            let mut notes = vec![Note {
+                text: "the member rewrites its database and serves nothing meanwhile; one member at a time, followers first, the leader last".into(),
+                loud: false,
+            }];
+            if state.leader_id() == Some(id) {
+                notes.push(Note {
+                    text: "THIS IS THE LEADER: every write waits while it rewrites".into(),
+                    loud: true,
+                });
+            }
+            (MemberOp::Defragment { id, name, endpoint }, notes)
+        }
         Action::Edit => {
             return Some(ask(state, Prompt::UpdatePeerUrls { id, name: shown }, info.peer_urls.join(",")));
         }
@@ -195,6 +248,21 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
             Err(e) => {
                 state.notice = Some(format!("✗ {e}"));
                 ask(state, Prompt::UpdatePeerUrls { id, name }, text)
+            }
+        },
+        Prompt::CompactTo => match text.parse::<i64>() {
+            Ok(revision) if revision > 0 => {
+                let notes = vec![Note {
+                    text: format!("revisions before {revision} are gone for good: reads and watches from them get etcd's \"required revision has been compacted\""),
+                    loud: false,
+                }];
+                let op = MemberOp::Compact { revision };
+                state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false });
+                Vec::new()
+            }
+            _ => {
+                state.notice = Some(format!("✗ {text:?} is not a revision (a whole number above 0)"));
+                ask(state, Prompt::CompactTo, text)
             }
         },
         Prompt::SnapshotPath { name, endpoint, expected } => {
@@ -403,6 +471,52 @@ mod tests {
         assert!(update(&mut state, Input::Action(Action::Delete)).is_empty());
         assert!(state.member_dialog.is_none());
         assert!(state.notice.as_deref().is_some_and(|n| n.contains("read-only")));
+    }
+
+    #[test]
+    fn maintenance_compacts_to_a_typed_revision_defragments_and_disarms_with_etcds_recovery_steps() {
+        let mut state = fixtures::healthy();
+        update(&mut state, Input::Action(Action::Compact));
+        let current = state.revision().expect("a revision").to_string();
+        assert_eq!(
+            state.input.as_ref().map(|l| l.text.clone()),
+            Some(current.clone()),
+            "the current revision is offered"
+        );
+        state.input.as_mut().expect("prompt").text = "abc".into();
+        update(&mut state, Input::Typed(Typed::Enter));
+        assert!(state.notice.as_deref().is_some_and(|n| n.contains("is not a revision")));
+        state.input.as_mut().expect("still asking").text = "7".into();
+        update(&mut state, Input::Typed(Typed::Enter));
+        let effects = update(&mut state, Input::Typed(Typed::Enter));
+        assert!(
+            matches!(&effects[..], [Effect::Member { op: MemberOp::Compact { revision: 7 }, .. }]),
+            "{effects:?}"
+        );
+
+        // Defragmenting the leader warns and needs a deliberate y.
+        let mut state = fixtures::healthy();
+        let leader = state.leader_id().expect("leader");
+        state.selected = state.members.iter().position(|m| m.info.id == leader).expect("listed");
+        update(&mut state, Input::Action(Action::Defragment));
+        let Some(MemberDialog::Confirm { deliberate: true, op: MemberOp::Defragment { .. }, .. }) =
+            &state.member_dialog
+        else {
+            panic!("{:?}", state.member_dialog)
+        };
+
+        // No alarm, nothing to disarm; a NOSPACE alarm comes with etcd's recovery steps.
+        update(&mut state, Input::Typed(Typed::Esc));
+        update(&mut state, Input::Action(Action::Disarm));
+        assert_eq!(state.notice.as_deref(), Some("no alarm is raised"));
+        let mut state = fixtures::degraded();
+        update(&mut state, Input::Action(Action::Disarm));
+        let Some(MemberDialog::Confirm { op, notes, .. }) = &state.member_dialog else {
+            panic!("{:?}", state.member_dialog)
+        };
+        assert!(matches!(op, MemberOp::Disarm { kind: crate::app::msg::AlarmKind::Nospace, .. }), "{op:?}");
+        assert!(notes.iter().any(|n| n.text.contains("C compacts the history, F defragments each member")));
+        assert!(op.etcdctl(&["http://e:2379".into()]).ends_with(" alarm disarm"));
     }
 
     #[test]

@@ -160,9 +160,11 @@ impl Pool {
                 // A change goes to one endpoint at a time (never made twice); a leadership move to
                 // the leader itself, as etcdctl needs.
                 let result = match &op {
-                    MemberOp::MoveLeader { leader, .. } => {
-                        self.member_op(leader, &op).await.map_err(|e| match e {
-                            WriteError::Unreachable(e) | WriteError::Answered(e) => format!("{leader}: {e}"),
+                    MemberOp::MoveLeader { leader: endpoint, .. } | MemberOp::Defragment { endpoint, .. } => {
+                        self.member_op(endpoint, &op).await.map_err(|e| match e {
+                            WriteError::Unreachable(e) | WriteError::Answered(e) => {
+                                format!("{endpoint}: {e}")
+                            }
                         })
                     }
                     _ => self.one_answer(|ep| self.member_op(ep, &op)).await,
@@ -440,6 +442,28 @@ impl Pool {
             }
             MemberOp::MoveLeader { id, .. } => {
                 with_timeout(timeout, client.move_leader(*id)).await.map_err(write_error)?;
+                Ok(MemberOutcome::Done)
+            }
+            MemberOp::Compact { revision } => {
+                with_timeout(timeout, client.compact(*revision, None)).await.map_err(write_error)?;
+                Ok(MemberOutcome::Done)
+            }
+            MemberOp::Defragment { .. } => {
+                // A large database takes a while: wait a minute at least.
+                let limit = timeout.max(Duration::from_secs(60));
+                with_timeout(limit, client.defragment()).await.map_err(write_error)?;
+                Ok(MemberOutcome::Done)
+            }
+            MemberOp::Disarm { member_id, kind } => {
+                let alarm = match kind {
+                    crate::app::msg::AlarmKind::Nospace => etcd_client::AlarmType::Nospace,
+                    crate::app::msg::AlarmKind::Corrupt => etcd_client::AlarmType::Corrupt,
+                    crate::app::msg::AlarmKind::Other(_) => etcd_client::AlarmType::None,
+                };
+                let mut options = etcd_client::AlarmOptions::new();
+                options.with_member(*member_id);
+                let disarm = client.alarm(etcd_client::AlarmAction::Deactivate, alarm, Some(options));
+                with_timeout(timeout, disarm).await.map_err(write_error)?;
                 Ok(MemberOutcome::Done)
             }
         }

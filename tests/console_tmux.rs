@@ -836,3 +836,35 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
     assert!(done.contains(&format!("revision  {revision}")), "{done}");
     assert!(path.is_file(), "{}", path.display());
 }
+
+#[test]
+fn a_panic_in_the_demo_stops_its_members_and_removes_its_directory() {
+    let fixture = panic_fixture().with_file_name("panic_in_demo");
+    if !fixture.is_file() {
+        // A plain `cargo test` builds examples; `cargo test --test main` alone does not.
+        let msg = format!("{} is not built (cargo build --examples)", fixture.display());
+        if std::env::var(crate::support::REQUIRE_INTEROP).as_deref() == Ok("1") {
+            panic!("{msg}");
+        }
+        eprintln!("SKIP: {msg}");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(&fixture)
+        .arg(etcdeck_bin())
+        .env("TMPDIR", tmp.path())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run the fixture");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("serving"), "the members served first: {stdout}{stderr}");
+    assert!(stderr.contains("deliberate panic"), "{stderr}");
+    assert_eq!(out.status.code(), Some(101));
+    wait_no_nodes(tmp.path(), Duration::from_secs(5));
+    assert!(
+        demo_dirs(tmp.path()).is_empty(),
+        "the directory is removed while unwinding: {:?}",
+        demo_dirs(tmp.path())
+    );
+}

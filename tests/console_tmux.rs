@@ -569,6 +569,18 @@ fn save_snapshot(tmux: &Tmux, dir: &std::path::Path) -> (String, std::path::Path
     (done, path)
 }
 
+/// Selects the first member row of `screen` that `pred` picks (from the top, with j); returns it.
+fn select_row(tmux: &Tmux, screen: &str, pred: impl Fn(&str) -> bool) -> String {
+    let rows: Vec<&str> =
+        screen.lines().filter(|l| l.contains("http://") && !l.contains("endpoints")).collect();
+    let at = rows.iter().position(|l| pred(l)).expect("a matching row");
+    tmux.keys(&["g"]);
+    for _ in 0..at {
+        tmux.keys(&["j"]);
+    }
+    rows[at].to_string()
+}
+
 /// The dashboard row of member `name`.
 fn member_row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
     screen.lines().find(|l| l.contains(&format!(" {name} ")) && l.contains("http://"))
@@ -753,13 +765,7 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
     // Remove it: a learner, so the dialog says the quorum stays as it is.
     let screen =
         tmux.wait_for("the unstarted learner", Duration::from_secs(10), |s| s.contains("(unstarted)"));
-    let rows: Vec<&str> =
-        screen.lines().filter(|l| l.contains("http://") && !l.contains("endpoints")).collect();
-    let at = rows.iter().position(|l| l.contains("(unstarted)")).expect("its row");
-    tmux.keys(&["g"]);
-    for _ in 0..at {
-        tmux.keys(&["j"]);
-    }
+    select_row(&tmux, &screen, |l| l.contains("(unstarted)"));
     tmux.keys(&["d"]);
     let dialog = tmux.wait_for("the remove dialog", Duration::from_secs(5), |s| {
         s.contains(&format!("remove member {id}"))
@@ -775,14 +781,8 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
 
     // Move the leadership to a follower.
     let screen = tmux.wait_for("three members", Duration::from_secs(10), |s| !s.contains("(unstarted)"));
-    let rows: Vec<&str> =
-        screen.lines().filter(|l| l.contains("http://") && !l.contains("endpoints")).collect();
-    let at = rows.iter().position(|l| l.contains("follower")).expect("a follower");
-    let name = rows[at].split_whitespace().find(|w| w.starts_with("etcd-")).expect("its name").to_string();
-    tmux.keys(&["g"]);
-    for _ in 0..at {
-        tmux.keys(&["j"]);
-    }
+    let row = select_row(&tmux, &screen, |l| l.contains("follower"));
+    let name = row.split_whitespace().find(|w| w.starts_with("etcd-")).expect("its name").to_string();
     tmux.keys(&["L"]);
     let dialog = tmux.wait_for("the move dialog", Duration::from_secs(5), |s| {
         s.contains(&format!("move the leadership to {name}"))

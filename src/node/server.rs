@@ -117,28 +117,33 @@ fn first_u64(digest: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// The member this configuration bootstraps, and the cluster: IDs as etcd derives them, from each
-/// member's peer URLs and the token.
-fn new_identity(c: &NodeConfig) -> MemberIdentity {
-    let members: Vec<InitialMember> = c
-        .initial_cluster
+/// The members an --initial-cluster lists, with etcd's IDs for them and the token, and the
+/// cluster's ID.
+pub fn initial_members(
+    cluster: &std::collections::BTreeMap<String, Vec<crate::node::urls::EtcdUrl>>,
+    token: &str,
+) -> (Vec<InitialMember>, u64) {
+    let members: Vec<InitialMember> = cluster
         .iter()
         .map(|(name, urls)| {
             let peer_urls: Vec<String> = urls.iter().map(ToString::to_string).collect();
-            InitialMember {
-                name: name.clone(),
-                id: format!("{:x}", member_id(&peer_urls, &c.initial_cluster_token)),
-                peer_urls,
-            }
+            InitialMember { name: name.clone(), id: format!("{:x}", member_id(&peer_urls, token)), peer_urls }
         })
         .collect();
+    let ids: Vec<u64> = members.iter().map(|m| u64::from_str_radix(&m.id, 16).unwrap_or_default()).collect();
+    (members, cluster_id(&ids))
+}
+
+/// The member this configuration bootstraps, and the cluster: IDs as etcd derives them, from each
+/// member's peer URLs and the token.
+fn new_identity(c: &NodeConfig) -> MemberIdentity {
+    let (members, cluster) = initial_members(&c.initial_cluster, &c.initial_cluster_token);
     let peer_urls: Vec<String> = c.initial_advertise_peer_urls.iter().map(ToString::to_string).collect();
     let id = member_id(&peer_urls, &c.initial_cluster_token);
-    let ids: Vec<u64> = members.iter().map(|m| u64::from_str_radix(&m.id, 16).unwrap_or_default()).collect();
     MemberIdentity {
         name: c.name.clone(),
         member_id: format!("{id:x}"),
-        cluster_id: format!("{:x}", cluster_id(&ids)),
+        cluster_id: format!("{cluster:x}"),
         initial_cluster_token: c.initial_cluster_token.clone(),
         peer_urls,
         members,

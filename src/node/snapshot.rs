@@ -123,9 +123,7 @@ pub struct RestoreOptions {
 pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
     use crate::node::config::parse_initial_cluster;
     use crate::node::raft::wal::{HardState, SnapshotMark, Wal};
-    use crate::node::server::{
-        cluster_id, member_id, write_durably, InitialMember, MemberIdentity, IDENTITY_FILE,
-    };
+    use crate::node::server::{initial_members, member_id, write_durably, MemberIdentity, IDENTITY_FILE};
     use crate::node::urls::EtcdUrl;
 
     if o.data_dir.exists() {
@@ -163,22 +161,11 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
             advertised.join(",")
         ));
     }
-    let members: Vec<InitialMember> = cluster
-        .iter()
-        .map(|(name, urls)| {
-            let peer_urls: Vec<String> = urls.iter().map(ToString::to_string).collect();
-            InitialMember {
-                name: name.clone(),
-                id: format!("{:x}", member_id(&peer_urls, &o.initial_cluster_token)),
-                peer_urls,
-            }
-        })
-        .collect();
-    let ids: Vec<u64> = members.iter().map(|m| u64::from_str_radix(&m.id, 16).unwrap_or_default()).collect();
+    let (members, cluster_id) = initial_members(&cluster, &o.initial_cluster_token);
     let identity = MemberIdentity {
         name: o.name.clone(),
         member_id: format!("{:x}", member_id(&own, &o.initial_cluster_token)),
-        cluster_id: format!("{:x}", cluster_id(&ids)),
+        cluster_id: format!("{cluster_id:x}"),
         initial_cluster_token: o.initial_cluster_token.clone(),
         peer_urls: own,
         members,

@@ -12,18 +12,7 @@ use crate::ui::theme::Theme;
 use crate::ui::widgets::{centered, popup};
 
 fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    crate::app::format::bytes(bytes.min(i64::MAX as u64) as i64)
 }
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, dialog: &SnapshotDialog, theme: &Theme) {

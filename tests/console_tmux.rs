@@ -333,7 +333,10 @@ fn browse(endpoint: &str) {
     });
     assert!(screen.contains("▶ a/") && screen.contains("  k/"), "{screen}");
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for("the a/ level", Duration::from_secs(10), |s| s.contains("keys: a/ (tree"));
+    // The title changes before the level's keys arrive ("loading…"): wait for the rows.
+    let screen = tmux.wait_for("the a/ level", Duration::from_secs(10), |s| {
+        s.contains("keys: a/ (tree") && !s.contains("loading…")
+    });
     assert!(screen.contains("▶ bin") && screen.contains("  json"), "{screen}");
     tmux.keys(&["Left"]);
     tmux.wait_for("the top again", Duration::from_secs(10), |s| s.contains("keys: all keys (tree"));

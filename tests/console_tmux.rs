@@ -840,6 +840,106 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
     assert!(path.is_file(), "{}", path.display());
 }
 
+/// etcd's NOSPACE recovery, as an operator follows it in the console: the alarm listed, the history
+/// compacted, every member defragmented in turn (the leader last), the alarm disarmed, writes back.
+#[test]
+fn a_nospace_alarm_is_recovered_from_through_the_console_on_a_real_etcd() {
+    let Some(tools) = etcd_tools() else { return };
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    // A 2 MiB quota: a few 130 KB values fill it.
+    let cluster = EtcdCluster::start_full(&tools, 3, None, &["--quota-backend-bytes=2097152"]);
+    cluster.wait_healthy(Duration::from_secs(30));
+    let urls = cluster.client_urls();
+    let value = "x".repeat(130_000);
+    let (rt, mut client) = client(&urls[0]);
+    let mut refused = None;
+    for i in 0..60 {
+        let put = rt.block_on(client.put(format!("big{}", i % 3), value.clone(), None));
+        if let Err(e) = put {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    let refused = refused.expect("the quota was never reached");
+    assert!(refused.contains("etcdserver: mvcc: database space exceeded"), "{refused}");
+
+    let tmux = Tmux::start(&pane_command(&urls.join(","), "--refresh-interval 500ms"), 160, 48);
+    tmux.wait_for("the alarm on the dashboard", Duration::from_secs(15), |s| {
+        s.contains("members 3/3 up") && s.contains("NOSPACE")
+    });
+
+    // A lists what is raised, with etcd's recovery steps; first free the space.
+    tmux.keys(&["A"]);
+    let dialog =
+        tmux.wait_for("the alarm dialog", Duration::from_secs(5), |s| s.contains("raised: NOSPACE on etcd-"));
+    assert!(dialog.contains("alarm disarm") && dialog.contains("C compacts the history"), "{dialog}");
+    close_dialog(&tmux);
+    tmux.keys(&["C"]);
+    tmux.wait_for("the compact prompt", Duration::from_secs(5), |s| {
+        s.contains("compact the history before revision:")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the compact dialog", Duration::from_secs(5), |s| s.contains("compaction "));
+    tmux.keys(&["y"]);
+    tmux.wait_for("the compaction", Duration::from_secs(15), |s| {
+        s.contains("done: compact the history before revision")
+    });
+    close_dialog(&tmux);
+
+    // Every member defragmented in turn, the leader last.
+    tmux.keys(&["F"]);
+    tmux.wait_for("the defragment dialog", Duration::from_secs(5), |s| {
+        s.contains("a: the whole cluster instead")
+    });
+    tmux.keys(&["a"]);
+    let dialog = tmux.wait_for("the rolling dialog", Duration::from_secs(5), |s| {
+        s.contains("defragment every member in turn")
+    });
+    let leader = dialog
+        .split("leader ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|name| name.starts_with("etcd-"))
+        .expect("the leader in the header")
+        .to_string();
+    let order = dialog
+        .split("defragment every member in turn: ")
+        .nth(1)
+        .and_then(|rest| rest.split('?').next())
+        .expect("the order")
+        .to_string();
+    let last = order.split(", then ").last().expect("a last member");
+    assert!(last.starts_with(&leader), "the leader ({leader}) goes last: {order}");
+    assert!(dialog.contains("defrag") && dialog.contains(&urls[0]), "{dialog}");
+    tmux.keys(&["y"]);
+    let done = tmux.wait_for("the rolling defragmentation", Duration::from_secs(90), |s| {
+        s.contains("done: defragment every member") || s.contains("failed:")
+    });
+    assert!(done.contains("done: defragment every member"), "{done}");
+    assert_eq!(done.matches(" later").count(), 3, "a line per member:\n{done}");
+    close_dialog(&tmux);
+    let (ok, out, err) =
+        crate::support::run_etcdctl(&tools.etcdctl, &urls, &["endpoint", "status", "-w", "json"]);
+    assert!(ok, "{err}");
+    for size in out.split("\"dbSize\":").skip(1) {
+        let size: u64 = size.split(',').next().and_then(|s| s.parse().ok()).expect("dbSize");
+        assert!(size < 1_000_000, "every member shrank below its quota: {out}");
+    }
+
+    // Then the alarm goes, and writes are taken again.
+    tmux.keys(&["A"]);
+    tmux.wait_for("the alarm dialog", Duration::from_secs(5), |s| s.contains("raised: NOSPACE on etcd-"));
+    tmux.keys(&["y"]);
+    tmux.wait_for("the disarm", Duration::from_secs(15), |s| s.contains("done: disarm NOSPACE of "));
+    close_dialog(&tmux);
+    tmux.wait_for("no alarm on the dashboard", Duration::from_secs(15), |s| s.contains("alarms none"));
+    let (ok, out, err) = crate::support::run_etcdctl(&tools.etcdctl, &urls, &["alarm", "list"]);
+    assert!(ok && out.trim().is_empty(), "{out}{err}");
+    rt.block_on(client.put("after", "ok", None)).expect("writes are taken again");
+}
+
 #[test]
 fn a_panic_in_the_demo_stops_its_members_and_removes_its_directory() {
     let fixture = panic_fixture().with_file_name("panic_in_demo");

@@ -45,10 +45,14 @@ pub enum MemberOp {
         name: String,
         endpoint: String,
     },
-    /// Maintenance: clear an alarm.
+    /// Maintenance: rewrite every member's database, one at a time in this order (followers first,
+    /// the leader last), each waited on until healthy before the next; (id, name, endpoint).
+    DefragmentAll {
+        members: Vec<(u64, String, String)>,
+    },
+    /// Maintenance: clear these alarms (etcdctl's `alarm disarm` clears every one raised).
     Disarm {
-        member_id: u64,
-        kind: crate::app::msg::AlarmKind,
+        alarms: Vec<crate::app::msg::Alarm>,
     },
 }
 
@@ -61,6 +65,8 @@ pub enum MemberOutcome {
         members: Vec<MemberInfo>,
     },
     Done,
+    /// What was done, a line per step (a rolling defragmentation's members).
+    Report(Vec<String>),
 }
 
 /// One line of a dialog: `loud` lines are warnings.
@@ -83,20 +89,15 @@ impl Note {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberDialog {
     /// Waiting for the user's yes. With `deliberate`, only `y` confirms (Enter does not).
-    Confirm {
-        op: MemberOp,
-        notes: Vec<Note>,
-        deliberate: bool,
-    },
+    Confirm { op: MemberOp, notes: Vec<Note>, deliberate: bool },
     Running {
         request: u64,
         op: MemberOp,
+        /// Steps done so far (a rolling defragmentation's members).
+        progress: Vec<String>,
     },
     /// The answer: for an add, the commands that start the new member; or etcd's error.
-    Result {
-        op: MemberOp,
-        result: Result<Vec<String>, String>,
-    },
+    Result { op: MemberOp, result: Result<Vec<String>, String> },
 }
 
 fn label(name: &str, id: u64) -> String {
@@ -123,13 +124,14 @@ impl MemberOp {
             MemberOp::MoveLeader { id, name, .. } => format!("move the leadership to {}", label(name, *id)),
             MemberOp::Compact { revision } => format!("compact the history before revision {revision}"),
             MemberOp::Defragment { id, name, .. } => format!("defragment {}", label(name, *id)),
-            MemberOp::Disarm { member_id, kind } => {
-                let kind = match kind {
-                    crate::app::msg::AlarmKind::Nospace => "NOSPACE".to_string(),
-                    crate::app::msg::AlarmKind::Corrupt => "CORRUPT".to_string(),
-                    crate::app::msg::AlarmKind::Other(n) => format!("type {n}"),
-                };
-                format!("disarm the {kind} alarm of {member_id:x}")
+            MemberOp::DefragmentAll { members } => {
+                let names: Vec<String> = members.iter().map(|(id, name, _)| label(name, *id)).collect();
+                format!("defragment every member in turn: {}", names.join(", then "))
+            }
+            MemberOp::Disarm { alarms } => {
+                let each: Vec<String> =
+                    alarms.iter().map(|a| format!("{} of {:x}", a.kind, a.member_id)).collect();
+                format!("disarm {}", each.join(", "))
             }
         }
     }
@@ -154,6 +156,11 @@ impl MemberOp {
             }
             MemberOp::Compact { revision } => format!("{eps} compaction {revision}"),
             MemberOp::Defragment { endpoint, .. } => format!("etcdctl --endpoints={endpoint} defrag"),
+            // etcdctl defragments the endpoints one after another, in the order given.
+            MemberOp::DefragmentAll { members } => {
+                let eps: Vec<&str> = members.iter().map(|(_, _, e)| e.as_str()).collect();
+                format!("etcdctl --endpoints={} defrag", eps.join(","))
+            }
             MemberOp::Disarm { .. } => format!("{eps} alarm disarm"),
         }
     }

@@ -143,6 +143,8 @@ pub enum Msg {
     SnapshotSaved { request: u64, result: Result<crate::app::snapshot::SavedSnapshot, String> },
     /// How a membership change went.
     Member { request: u64, result: Result<crate::app::members::MemberOutcome, String> },
+    /// A step of a long change done, for its dialog.
+    MemberProgress { request: u64, text: String },
     /// How killing or starting a demo member's process went.
     Process { result: Result<String, String> },
 }

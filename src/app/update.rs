@@ -779,6 +779,10 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             }
             return Vec::new();
         }
+        Msg::MemberProgress { request, text } => {
+            crate::app::update_members::on_progress(state, request, text);
+            return Vec::new();
+        }
         Msg::Process { result } => {
             state.notice = Some(result.unwrap_or_else(|e| format!("error: {e}")));
             // Show the consequences without waiting for the next refresh.

@@ -59,10 +59,19 @@ pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
             return Some(ask(state, Prompt::CompactTo, text));
         }
         Action::Disarm => {
-            let Some(alarm) = state.active_alarms().into_iter().next() else {
+            let alarms = state.active_alarms();
+            if alarms.is_empty() {
                 return refuse(state, "no alarm is raised");
-            };
-            let notes = vec![
+            }
+            let mut notes: Vec<Note> = alarms
+                .iter()
+                .map(|a| {
+                    let who =
+                        state.member(a.member_id).map_or("a member not in the list", |m| m.display_name());
+                    Note { text: format!("raised: {} on {who} ({:x})", a.kind, a.member_id), loud: true }
+                })
+                .collect();
+            notes.extend([
                 Note {
                     text: "while NOSPACE is raised, writes that add data are refused; disarm it once space was freed"
                         .into(),
@@ -73,8 +82,8 @@ pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
                         .into(),
                     loud: false,
                 },
-            ];
-            let op = MemberOp::Disarm { member_id: alarm.member_id, kind: alarm.kind };
+            ]);
+            let op = MemberOp::Disarm { alarms };
             state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false });
             return Some(Vec::new());
         }
@@ -101,6 +110,7 @@ pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
                     loud: true,
                 });
             }
+            notes.push(Note { text: "a: the whole cluster instead, rolling".into(), loud: false });
             (MemberOp::Defragment { id, name, endpoint }, notes)
         }
         Action::Edit => {
@@ -152,6 +162,31 @@ pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
     let deliberate = notes.iter().any(|n| n.loud);
     state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate });
     Some(Vec::new())
+}
+
+/// Every member defragmented in turn: learners and followers first, the leader last (it makes every
+/// write wait while it rewrites), so at most one member is busy at a time and a quorum always serves.
+fn rolling_defragment(state: &State) -> Result<(MemberOp, Vec<Note>), String> {
+    let leader = state.leader_id();
+    let mut members = Vec::new();
+    for m in &state.members {
+        let Some(endpoint) = m.info.client_urls.first() else {
+            return Err(format!(
+                "{} has no client URL (not started): defragment the others one by one",
+                m.display_name()
+            ));
+        };
+        members.push((m.info.id, m.info.name.clone(), endpoint.clone()));
+    }
+    members.sort_by_key(|(id, _, _)| Some(*id) == leader);
+    let notes = vec![
+        Note {
+            text: "one member at a time, followers first and the leader last; each must answer a linearizable read again before the next starts, and a failure stops the round".into(),
+            loud: false,
+        },
+        Note { text: "a member rewriting its database serves nothing meanwhile".into(), loud: false },
+    ];
+    Ok((MemberOp::DefragmentAll { members }, notes))
 }
 
 /// URLs typed as etcdctl takes them: comma-separated, each http(s)://host:port.
@@ -336,6 +371,17 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
                 let op = MemberOp::Add { name, peer_urls, client_urls, learner: !learner };
                 state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate });
             }
+            Typed::Char('a') | Typed::Char('A') if matches!(op, MemberOp::Defragment { .. }) => {
+                match rolling_defragment(state) {
+                    Ok((op, notes)) => {
+                        state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false })
+                    }
+                    Err(why) => {
+                        state.notice = Some(format!("✗ {why}"));
+                        state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate });
+                    }
+                }
+            }
             Typed::Esc | Typed::Char('n') | Typed::Char('N') => {
                 state.notice = Some(format!("cancelled: {}", op.describe()));
             }
@@ -343,7 +389,7 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
         },
         // Its answer (or its timeout) closes it.
         running @ MemberDialog::Running { .. } => state.member_dialog = Some(running),
-        MemberDialog::Result { op, result: Ok(lines) }
+        MemberDialog::Result { op: op @ MemberOp::Add { .. }, result: Ok(lines) }
             if matches!(key, Typed::Char('y')) && !lines.is_empty() =>
         {
             let command =
@@ -365,13 +411,22 @@ fn start(state: &mut State, op: MemberOp) -> Vec<Effect> {
         return Vec::new();
     }
     let request = state.keys.request_id();
-    state.member_dialog = Some(MemberDialog::Running { request, op: op.clone() });
+    state.member_dialog = Some(MemberDialog::Running { request, op: op.clone(), progress: Vec::new() });
     vec![Effect::Member { request, op }]
+}
+
+/// A step of a long change done (a member of a rolling defragmentation).
+pub fn on_progress(state: &mut State, request: u64, text: String) {
+    if let Some(MemberDialog::Running { request: asked, progress, .. }) = state.member_dialog.as_mut() {
+        if *asked == request {
+            progress.push(text);
+        }
+    }
 }
 
 /// The cluster's answer to a membership change; true when the dashboard should refresh.
 pub fn on_answer(state: &mut State, request: u64, result: Result<MemberOutcome, String>) -> bool {
-    let Some(MemberDialog::Running { request: asked, op }) = state.member_dialog.clone() else {
+    let Some(MemberDialog::Running { request: asked, op, .. }) = state.member_dialog.clone() else {
         return false;
     };
     if asked != request {
@@ -380,6 +435,7 @@ pub fn on_answer(state: &mut State, request: u64, result: Result<MemberOutcome, 
     let result = result.map(|outcome| match outcome {
         MemberOutcome::Added { id, members } => start_commands(&op, id, &members),
         MemberOutcome::Done => Vec::new(),
+        MemberOutcome::Report(lines) => lines,
     });
     state.notice = Some(match &result {
         Ok(_) => format!("done: {}", op.describe()),
@@ -393,6 +449,7 @@ pub fn on_answer(state: &mut State, request: u64, result: Result<MemberOutcome, 
 mod tests {
     use super::*;
     use crate::app::fixtures;
+    use crate::app::msg::Msg;
     use crate::app::update::{update, Input};
 
     fn typed(state: &mut State, text: &str) -> Vec<Effect> {
@@ -504,6 +561,41 @@ mod tests {
         else {
             panic!("{:?}", state.member_dialog)
         };
+        // a: the whole cluster, rolling: followers first, the leader last.
+        update(&mut state, Input::Typed(Typed::Char('a')));
+        let Some(MemberDialog::Confirm { op: op @ MemberOp::DefragmentAll { members }, .. }) =
+            &state.member_dialog
+        else {
+            panic!("{:?}", state.member_dialog)
+        };
+        assert_eq!(members.len(), 3);
+        assert_eq!(members.last().map(|m| m.0), Some(leader), "the leader last");
+        assert_eq!(
+            op.etcdctl(&[]),
+            format!(
+                "etcdctl --endpoints={} defrag",
+                members.iter().map(|m| m.2.clone()).collect::<Vec<_>>().join(",")
+            )
+        );
+        let effects = update(&mut state, Input::Typed(Typed::Enter));
+        let [Effect::Member { request, op: MemberOp::DefragmentAll { .. } }] = &effects[..] else {
+            panic!("{effects:?}")
+        };
+        let request = *request;
+        update(&mut state, Input::Msg(Msg::MemberProgress { request, text: "etcd-2: done".into() }));
+        update(&mut state, Input::Msg(Msg::MemberProgress { request: request + 99, text: "stale".into() }));
+        let Some(MemberDialog::Running { progress, .. }) = &state.member_dialog else {
+            panic!("{:?}", state.member_dialog)
+        };
+        assert_eq!(progress, &vec!["etcd-2: done".to_string()]);
+        let report = MemberOutcome::Report(vec!["etcd-2: done".into(), "etcd-3: done".into()]);
+        update(&mut state, Input::Msg(Msg::Member { request, result: Ok(report) }));
+        let Some(MemberDialog::Result { result: Ok(lines), .. }) = &state.member_dialog else {
+            panic!("{:?}", state.member_dialog)
+        };
+        assert_eq!(lines.len(), 2);
+        // y copies nothing here (it copies an added member's start command).
+        assert!(update(&mut state, Input::Typed(Typed::Char('y'))).is_empty());
 
         // No alarm, nothing to disarm; a NOSPACE alarm comes with etcd's recovery steps.
         update(&mut state, Input::Typed(Typed::Esc));
@@ -514,7 +606,11 @@ mod tests {
         let Some(MemberDialog::Confirm { op, notes, .. }) = &state.member_dialog else {
             panic!("{:?}", state.member_dialog)
         };
-        assert!(matches!(op, MemberOp::Disarm { kind: crate::app::msg::AlarmKind::Nospace, .. }), "{op:?}");
+        let MemberOp::Disarm { alarms } = op else { panic!("{op:?}") };
+        assert_eq!(alarms.len(), 1, "the fixture's alarm, as every member reports it");
+        assert_eq!(alarms[0].kind, crate::app::msg::AlarmKind::Nospace);
+        assert!(notes.iter().any(|n| n.loud && n.text.starts_with("raised: NOSPACE on etcd-2")), "{notes:?}");
+        assert_eq!(op.etcdctl(&["http://e:2379".into()]), "etcdctl --endpoints=http://e:2379 alarm disarm");
         assert!(notes.iter().any(|n| n.text.contains("C compacts the history, F defragments each member")));
         assert!(op.etcdctl(&["http://e:2379".into()]).ends_with(" alarm disarm"));
     }

@@ -190,6 +190,11 @@ impl EtcdCluster {
 
     /// As `start`; with `tls`, clients must connect over https with a certificate signed by its CA.
     pub fn start_with(tools: &EtcdTools, n: usize, tls: Option<&ServerTls>) -> Self {
+        Self::start_full(tools, n, tls, &[])
+    }
+
+    /// As `start_with`, with `extra` flags for every member.
+    pub fn start_full(tools: &EtcdTools, n: usize, tls: Option<&ServerTls>, extra: &[&str]) -> Self {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let dir = tempfile::tempdir().expect("temp dir");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
@@ -224,6 +229,7 @@ impl EtcdCluster {
                     "--log-outputs=stderr".into(),
                 ];
                 let mut args = args;
+                args.extend(extra.iter().map(|a| a.to_string()));
                 if let Some(tls) = tls {
                     args.push(format!("--cert-file={}", tls.cert.display()));
                     args.push(format!("--key-file={}", tls.key.display()));

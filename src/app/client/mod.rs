@@ -84,6 +84,17 @@ impl Worker {
                 });
                 return;
             }
+            Effect::Member { request, op: MemberOp::DefragmentAll { members } } => {
+                let (pool, tx) = (self.pool.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let progress = |text: String| {
+                        let _ = tx.send(Msg::MemberProgress { request, text });
+                    };
+                    let result = pool.defragment_rolling(&members, progress).await;
+                    let _ = tx.send(Msg::Member { request, result });
+                });
+                return;
+            }
             _ => {}
         }
         let pool = self.pool.clone();
@@ -454,18 +465,26 @@ impl Pool {
                 with_timeout(limit, client.defragment()).await.map_err(write_error)?;
                 Ok(MemberOutcome::Done)
             }
-            MemberOp::Disarm { member_id, kind } => {
-                let alarm = match kind {
-                    crate::app::msg::AlarmKind::Nospace => etcd_client::AlarmType::Nospace,
-                    crate::app::msg::AlarmKind::Corrupt => etcd_client::AlarmType::Corrupt,
-                    crate::app::msg::AlarmKind::Other(_) => etcd_client::AlarmType::None,
-                };
-                let mut options = etcd_client::AlarmOptions::new();
-                options.with_member(*member_id);
-                let disarm = client.alarm(etcd_client::AlarmAction::Deactivate, alarm, Some(options));
-                with_timeout(timeout, disarm).await.map_err(write_error)?;
-                Ok(MemberOutcome::Done)
+            MemberOp::Disarm { alarms } => {
+                // As etcdctl's `alarm disarm`: each raised alarm in turn.
+                let mut done = Vec::new();
+                for a in alarms {
+                    let kind = match a.kind {
+                        crate::app::msg::AlarmKind::Nospace => etcd_client::AlarmType::Nospace,
+                        crate::app::msg::AlarmKind::Corrupt => etcd_client::AlarmType::Corrupt,
+                        crate::app::msg::AlarmKind::Other(_) => etcd_client::AlarmType::None,
+                    };
+                    let mut options = etcd_client::AlarmOptions::new();
+                    options.with_member(a.member_id);
+                    let disarm = client.alarm(etcd_client::AlarmAction::Deactivate, kind, Some(options));
+                    with_timeout(timeout, disarm).await.map_err(write_error)?;
+                    done.push(format!("{} of {:x} disarmed", a.kind, a.member_id));
+                }
+                Ok(MemberOutcome::Report(done))
             }
+            MemberOp::DefragmentAll { .. } => Err(WriteError::Answered(
+                "internal error: a rolling defragmentation is run by Worker::run".into(),
+            )),
         }
     }
 
@@ -589,6 +608,68 @@ impl Pool {
             lease_ttl = ttl.ok().map(|t| t.ttl());
         }
         Ok(Some(ValueRead { info, lease_ttl }))
+    }
+
+    /// Defragments the members one after another, in the order given; after each, waits (up to 30 s)
+    /// until it answers a linearizable read again. Stops at the first failure, saying what was done.
+    async fn defragment_rolling(
+        &self,
+        members: &[(u64, String, String)],
+        progress: impl Fn(String),
+    ) -> Result<MemberOutcome, String> {
+        let mut done: Vec<String> = Vec::new();
+        for (i, (id, name, endpoint)) in members.iter().enumerate() {
+            let who = if name.is_empty() { format!("{id:x}") } else { name.clone() };
+            let fail = |what: String, done: &[String]| {
+                let rest: Vec<&str> = members[i + 1..].iter().map(|(_, n, _)| n.as_str()).collect();
+                format!(
+                    "{who}: {what}. Stopped there: {} defragmented before it{}",
+                    done.len(),
+                    if rest.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; not started: {}", rest.join(", "))
+                    }
+                )
+            };
+            let db_size = |s: &etcd_client::StatusResponse| crate::app::format::bytes(s.db_size());
+            let mut client = match self.client(endpoint).await {
+                Ok(c) => c,
+                Err(e) => return Err(fail(e, &done)),
+            };
+            let timeout = self.config.command_timeout;
+            let before = with_timeout(timeout, client.status()).await.ok();
+            let started = Instant::now();
+            if let Err(e) = with_timeout(timeout.max(Duration::from_secs(60)), client.defragment()).await {
+                return Err(fail(e, &done));
+            }
+            let took = started.elapsed();
+            let learner = before.as_ref().is_some_and(|s| s.is_learner());
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let healthy_after = loop {
+                let asked = Instant::now();
+                match self.health(endpoint, learner).await {
+                    Ok(_) => break asked.duration_since(started + took),
+                    Err(e) if Instant::now() > deadline => {
+                        return Err(fail(format!("defragmented, but not healthy within 30 s: {e}"), &done));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            };
+            let after = with_timeout(timeout, client.status()).await.ok();
+            let sizes = match (&before, &after) {
+                (Some(b), Some(a)) => format!("{} → {}", db_size(b), db_size(a)),
+                _ => "size not known".into(),
+            };
+            let line = format!(
+                "{who}: {sizes} in {}, healthy {} later",
+                crate::app::format::millis(took),
+                crate::app::format::millis(healthy_after)
+            );
+            progress(line.clone());
+            done.push(line);
+        }
+        Ok(MemberOutcome::Report(done))
     }
 
     async fn health(&self, endpoint: &str, serializable: bool) -> Result<Duration, String> {

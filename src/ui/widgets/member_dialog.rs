@@ -39,8 +39,17 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &
             }));
             (" members ", lines, if any_loud { theme.down } else { theme.title })
         }
-        MemberDialog::Running { op, .. } => {
-            (" members ", vec![Line::from(Span::styled(format!("{}…", op.describe()), label))], theme.title)
+        MemberDialog::Running { op, progress, .. } => {
+            let mut lines = vec![Line::from(Span::styled(format!("{}…", op.describe()), label))];
+            lines.extend(progress.iter().map(|p| Line::from(Span::raw(format!("  ✓ {p}")))));
+            (" members ", lines, theme.title)
+        }
+        MemberDialog::Result { op, result: Ok(steps) } if !matches!(op, MemberOp::Add { .. }) => {
+            let mut lines = vec![Line::from(Span::styled(format!("done: {}", op.describe()), bold))];
+            lines.extend(steps.iter().map(|s| Line::from(Span::raw(format!("  ✓ {s}")))));
+            lines.push(Line::default());
+            lines.push(keys("any key: close"));
+            (" members ", lines, theme.title)
         }
         MemberDialog::Result { op, result: Ok(commands) } => {
             let mut lines = vec![Line::from(Span::styled(format!("done: {}", op.describe()), bold))];

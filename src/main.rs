@@ -441,6 +441,49 @@ impl etcdeck::app::runtime::MemberProcesses for DemoProcesses {
         let mut cluster = self.0.lock().map_err(|_| "the demo's process table is poisoned".to_string())?;
         cluster.start_member(name).map(|pid| format!("started {name} again (pid {pid}) on its data"))
     }
+
+    fn begin_restore(
+        &mut self,
+        file: &std::path::Path,
+        token: &str,
+        members: &[String],
+    ) -> Result<etcdeck::app::runtime::RestoreJob, String> {
+        let mut cluster = self.0.lock().map_err(|_| "the demo's process table is poisoned".to_string())?;
+        let options = cluster.stop_for_restore(members, token)?;
+        let file = file.to_path_buf();
+        Ok(Box::new(move || etcdeck::node::local::restore_all(&file, &options)))
+    }
+
+    fn finish_restore(
+        &mut self,
+        restored: Option<&[(String, std::path::PathBuf)]>,
+    ) -> Result<String, String> {
+        let mut cluster = self.0.lock().map_err(|_| "the demo's process table is poisoned".to_string())?;
+        match restored {
+            Some(dirs) => {
+                let mut started = Vec::new();
+                for (name, dir) in dirs {
+                    cluster.start_on(name, dir)?;
+                    started.push(format!(
+                        "{name} on {}",
+                        dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+                    ));
+                }
+                Ok(format!(
+                    "started {}; the old data dirs are kept in {}",
+                    started.join(", "),
+                    cluster.dir.display()
+                ))
+            }
+            None => {
+                let stopped = std::mem::take(&mut cluster.stopped_for_restore);
+                for name in &stopped {
+                    cluster.start_member(name)?;
+                }
+                Ok(format!("started {} again on their data", stopped.join(", ")))
+            }
+        }
+    }
 }
 
 /// `etcdeck demo`: a local cluster on free loopback ports, sample data, and the console on it. Every

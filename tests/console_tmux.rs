@@ -838,6 +838,124 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
         .expect("revision");
     assert!(done.contains(&format!("revision  {revision}")), "{done}");
     assert!(path.is_file(), "{}", path.display());
+
+    // The restore wizard: etcd 3.4's commands for every member; the console runs none itself.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the dialog to close", Duration::from_secs(5), |s| !s.contains("saved and verified"));
+    tmux.keys(&["R"]);
+    tmux.wait_for("the restore prompt", Duration::from_secs(5), |s| {
+        s.contains(&format!("snapshot file: {}", path.display()))
+    });
+    tmux.keys(&["Enter"]);
+    let wizard = tmux.wait_for("the wizard", Duration::from_secs(10), |s| s.contains("SHA-256 checks out"));
+    assert!(wizard.contains("the runbook, for etcd 3.4 (etcdctl)"), "{wizard}");
+    for name in ["etcd-1", "etcd-2", "etcd-3"] {
+        assert!(wizard.contains(&format!("--name {name} --initial-cluster")), "{wizard}");
+    }
+    assert!(!wizard.contains("r: run it"), "{wizard}");
+    tmux.keys(&["r"]);
+    tmux.wait_for("the refusal", Duration::from_secs(5), |s| {
+        s.contains("only etcdeck demo runs a restore itself")
+    });
+}
+
+/// The restore wizard on the demo: a snapshot saved, a write after it, then the wizard's runbook
+/// (etcdeck's commands for each member), and its run: every member stopped, restored into a new
+/// data dir (the old kept), started; the cluster is new and holds the snapshot's data, not the
+/// later write.
+#[test]
+fn the_restore_wizard_rebuilds_the_demo_cluster_from_a_snapshot() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let tmux = demo_pane(tmp.path(), "");
+    let screen = tmux.wait_for("the demo's dashboard", Duration::from_secs(60), |s| {
+        s.contains("members 3/3 up") && s.contains("cluster healthy")
+    });
+    let cluster_before =
+        screen.split("cluster ").nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_string);
+    let endpoints: Vec<String> = screen
+        .lines()
+        .find_map(|l| l.split("endpoints ").nth(1))
+        .expect("the endpoints in the header")
+        .split(|c: char| c == ',' || c.is_whitespace() || c == '│')
+        .filter(|e| e.starts_with("http://"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(endpoints.len(), 3, "{screen}");
+    let (rt, mut writer) = client(&endpoints[0]);
+    rt.block_on(writer.put("/restore/before", "kept", None)).expect("put");
+
+    let (done, path) = save_snapshot(&tmux, tmp.path());
+    assert!(done.contains("saved and verified"), "{done}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the dialog to close", Duration::from_secs(5), |s| !s.contains("saved and verified"));
+    rt.block_on(writer.put("/restore/after", "gone after the restore", None)).expect("put");
+
+    // R offers the file just saved; the wizard checks it and shows etcdeck's commands.
+    tmux.keys(&["R"]);
+    tmux.wait_for("the restore prompt", Duration::from_secs(5), |s| {
+        s.contains(&format!("restore the cluster from the snapshot file: {}", path.display()))
+    });
+    tmux.keys(&["Enter"]);
+    let wizard = tmux.wait_for("the wizard", Duration::from_secs(10), |s| s.contains("SHA-256 checks out"));
+    for name in ["n1", "n2", "n3"] {
+        assert!(
+            wizard.contains(&format!(
+                "etcdeck snapshot restore {} --name {name} --initial-cluster",
+                path.display()
+            )) && wizard.contains(&format!("--data-dir {name}.restored.etcd")),
+            "{wizard}"
+        );
+    }
+    assert!(
+        wizard.contains("--initial-cluster-token etcd-cluster-restored-") && wizard.contains("r: run it"),
+        "{wizard}"
+    );
+    tmux.keys(&["t"]);
+    tmux.wait_for("etcd 3.4's commands", Duration::from_secs(5), |s| {
+        s.contains("ETCDCTL_API=3 etcdctl snapshot restore")
+    });
+    tmux.keys(&["r"]);
+    tmux.wait_for("the confirmation", Duration::from_secs(5), |s| s.contains("THE DEMO'S MEMBERS STOP"));
+    tmux.keys(&["y"]);
+    let done = tmux.wait_for("the restore", Duration::from_secs(60), |s| {
+        s.contains("restored: the cluster runs on the snapshot's data") || s.contains("the restore failed")
+    });
+    assert!(done.contains("started n1 on n1.restored-1.etcd"), "{done}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the wizard to close", Duration::from_secs(5), |s| !s.contains("┌ restore ─"));
+
+    // A new cluster, healthy, on the snapshot's data.
+    let screen = tmux.wait_for("the restored cluster", Duration::from_secs(60), |s| {
+        s.contains("members 3/3 up")
+            && s.contains("cluster healthy")
+            && s.split("cluster ").nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_string)
+                != cluster_before
+    });
+    assert!(screen.contains("leader n"), "{screen}");
+    let get = |key: &str| {
+        let (rt, mut client) = client(&endpoints[0]);
+        rt.block_on(client.get(key, None)).expect("get").kvs().first().map(|kv| kv.value().to_vec())
+    };
+    assert_eq!(get("/restore/before").as_deref(), Some(&b"kept"[..]));
+    assert_eq!(get("/restore/after"), None, "the write after the snapshot is not in it");
+    assert!(get("/demo/README").is_some());
+    let demo_dir = demo_dirs(tmp.path()).pop().expect("the demo's directory");
+    for name in ["n1", "n2", "n3"] {
+        assert!(demo_dir.join(format!("{name}.etcd")).is_dir(), "the old data dir of {name} is kept");
+        assert!(demo_dir.join(format!("{name}.restored-1.etcd")).is_dir());
+    }
+    assert_eq!(
+        nodes_under(&demo_dir.join("n2.restored-1.etcd")).len(),
+        1,
+        "n2 runs on its restored data dir"
+    );
+
+    tmux.keys(&["q"]);
+    tmux.wait_for("the demo to exit", Duration::from_secs(20), |s| s.contains("etcdeck exited 0"));
+    wait_no_nodes(tmp.path(), Duration::from_secs(5));
 }
 
 /// etcd's NOSPACE recovery, as an operator follows it in the console: the alarm listed, the history

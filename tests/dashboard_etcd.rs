@@ -262,3 +262,100 @@ async fn a_frozen_member_shows_down_after_its_timeout_while_the_rest_keeps_refre
         rt.run_until(Duration::from_secs(15), Duration::from_millis(50), |s| s.problems().is_empty()).await;
     assert!(back, "after SIGCONT: {:?}", rt.state.problems());
 }
+
+/// The restore wizard's commands for etcd 3.4, run as an operator would paste them: every member
+/// restored from one `etcdctl snapshot save` into its new data dir, then etcd started on those dirs
+/// forms a new cluster holding the snapshot's keys.
+#[test]
+fn the_restore_wizards_etcdctl_commands_rebuild_a_real_etcd_cluster() {
+    use etcdeck::app::restore::{RestorePlan, Tool};
+    use std::process::{Command, Stdio};
+    let Some(tools) = etcd_tools() else { return };
+    let cluster = EtcdCluster::start(&tools, 3);
+    cluster.wait_healthy(Duration::from_secs(30));
+    for i in 0..3 {
+        let (ok, _, err) = cluster.etcdctl(&["put", &format!("k{i}"), "before"]);
+        assert!(ok, "{err}");
+    }
+    let work = tempfile::tempdir().expect("temp dir");
+    let file = work.path().join("backup.db");
+    let first = cluster.client_urls()[0].clone();
+    let (ok, _, err) = crate::support::run_etcdctl(
+        &tools.etcdctl,
+        std::slice::from_ref(&first),
+        &["snapshot", "save", &file.display().to_string()],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = cluster.etcdctl(&["put", "k-after", "not in the snapshot"]);
+    assert!(ok, "{err}");
+
+    // The new cluster on new ports, beside the old one.
+    let ports: Vec<(u16, u16)> =
+        (0..3).map(|_| (crate::support::free_port(), crate::support::free_port())).collect();
+    let plan = RestorePlan {
+        file: file.clone(),
+        token: "etcd-cluster-restored-test".into(),
+        members: ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| (format!("etcd-{}", i + 1), vec![format!("http://127.0.0.1:{peer}")]))
+            .collect(),
+        left_out: Vec::new(),
+    };
+    let bin_dir = tools.etcdctl.parent().expect("etcdctl's directory").display().to_string();
+    let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    for command in plan.commands(Tool::Etcdctl) {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(work.path())
+            .env("PATH", &path)
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    let mut running = Vec::new();
+    let mut clients = Vec::new();
+    for (i, (client, peer)) in ports.iter().enumerate() {
+        let name = format!("etcd-{}", i + 1);
+        let client_url = format!("http://127.0.0.1:{client}");
+        let log = std::fs::File::create(work.path().join(format!("{name}.log"))).expect("log");
+        let child = Command::new(&tools.etcd)
+            .current_dir(work.path())
+            .args([
+                format!("--name={name}"),
+                format!("--data-dir={}", RestorePlan::data_dir(&name)),
+                format!("--listen-client-urls={client_url}"),
+                format!("--advertise-client-urls={client_url}"),
+                format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+                "--heartbeat-interval=50".into(),
+                "--election-timeout=500".into(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        running.push(crate::support::ChildGuard(child));
+        clients.push(client_url);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let keys = loop {
+        let (ok, out, err) =
+            crate::support::run_etcdctl(&tools.etcdctl, &clients, &["get", "k", "--prefix", "--keys-only"]);
+        if ok {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "the restored cluster never served: {err}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let keys: Vec<&str> = keys.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(keys, ["k0", "k1", "k2"], "the snapshot's keys, not the later one");
+    let (ok, out, err) = crate::support::run_etcdctl(&tools.etcdctl, &clients, &["member", "list"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    for (_, peer) in &ports {
+        assert!(out.contains(&format!("http://127.0.0.1:{peer}")), "{out}");
+    }
+}

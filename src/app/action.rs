@@ -76,6 +76,8 @@ pub enum Action {
     Defragment,
     /// Disarm a raised alarm.
     Disarm,
+    /// The restore wizard: rebuild the cluster from a snapshot file.
+    Restore,
     /// etcdeck demo: kill the selected member's process (SIGKILL, as a crash).
     KillMember,
     /// etcdeck demo: start the selected member's process again on its data.
@@ -124,8 +126,9 @@ pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::MoveLeader, name: "move-leader", help: "members: make it the leader" },
     ActionInfo { action: Action::Snapshot, name: "snapshot", help: "members: save a snapshot" },
     ActionInfo { action: Action::Compact, name: "compact", help: "members: compact the history" },
-    ActionInfo { action: Action::Defragment, name: "defragment", help: "members: defragment it" },
-    ActionInfo { action: Action::Disarm, name: "disarm", help: "members: disarm an alarm" },
+    ActionInfo { action: Action::Defragment, name: "defragment", help: "members: defrag (a: rolling)" },
+    ActionInfo { action: Action::Disarm, name: "disarm", help: "members: disarm alarms" },
+    ActionInfo { action: Action::Restore, name: "restore", help: "members: restore wizard" },
     ActionInfo { action: Action::KillMember, name: "kill-member", help: "demo: kill -9 the member" },
     ActionInfo { action: Action::StartMember, name: "start-member", help: "demo: start the member again" },
     ActionInfo { action: Action::Help, name: "help", help: "show or hide this help" },
@@ -190,6 +193,7 @@ mod tests {
             Action::Compact,
             Action::Defragment,
             Action::Disarm,
+            Action::Restore,
             Action::KillMember,
             Action::StartMember,
         ];

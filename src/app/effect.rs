@@ -34,4 +34,12 @@ pub enum Effect {
     Member { request: u64, op: crate::app::members::MemberOp },
     /// etcdeck demo: kill (start = false) or start a member's process.
     MemberProcess { name: String, start: bool },
+    /// Checks a snapshot file as a restore would (its size and the SHA-256 etcd appends).
+    CheckSnapshotFile { request: u64, path: std::path::PathBuf },
+    /// etcdeck demo: stop the members and restore `file` into a new data dir for each of `members`
+    /// (their old data dirs are kept); answered by `Msg::RestoreDirs`.
+    RestoreLocal { request: u64, file: std::path::PathBuf, token: String, members: Vec<String> },
+    /// etcdeck demo: start the members again, on the restored data dirs (name, dir) or, when the
+    /// restore failed, on their old ones; answered by `Msg::Restored`.
+    FinishRestore { request: u64, restored: Result<Vec<(String, std::path::PathBuf)>, String> },
 }

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod members;
 pub mod msg;
 pub mod report;
+pub mod restore;
 pub mod runtime;
 pub mod snapshot;
 pub mod state;

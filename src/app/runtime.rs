@@ -3,6 +3,7 @@
 //! presses mixed in.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
@@ -36,7 +37,17 @@ pub trait MemberProcesses: Send {
     fn kill(&mut self, name: &str) -> Result<String, String>;
     /// Starts a member's process again on its data; says what was done.
     fn start(&mut self, name: &str) -> Result<String, String>;
+    /// Stops every member for a restore of `file` as the new cluster `token` of `members`, and
+    /// returns the restore itself, to be run off the console's loop: it writes a new data dir per
+    /// member (the old ones are kept) and returns them, or removes what it wrote and says why.
+    fn begin_restore(&mut self, file: &Path, token: &str, members: &[String]) -> Result<RestoreJob, String>;
+    /// Starts the members again: those restored on their new data dirs (name, dir), or, with
+    /// None, every member on the data dir it had; says what was done.
+    fn finish_restore(&mut self, restored: Option<&[(String, PathBuf)]>) -> Result<String, String>;
 }
+
+/// A restore's file work, run on a blocking thread: the new data dirs (member name, dir).
+pub type RestoreJob = Box<dyn FnOnce() -> Result<Vec<(String, PathBuf)>, String> + Send>;
 
 impl Runtime {
     /// Must be called inside a tokio runtime: effects are spawned as tasks.
@@ -97,6 +108,36 @@ impl Runtime {
                         None => Err("this console runs no member processes".into()),
                     };
                     let _ = self.tx.send(Msg::Process { result });
+                }
+                Effect::RestoreLocal { request, file, token, members } => {
+                    let job = match self.processes.as_mut() {
+                        Some(p) => p.begin_restore(&file, &token, &members),
+                        None => Err("this console runs no member processes".into()),
+                    };
+                    match job {
+                        // Writing a data dir per member takes as long as the snapshot is big.
+                        Ok(job) => {
+                            let tx = self.tx.clone();
+                            tokio::task::spawn_blocking(move || {
+                                let _ = tx.send(Msg::RestoreDirs { request, result: job() });
+                            });
+                        }
+                        Err(e) => {
+                            let _ = self.tx.send(Msg::RestoreDirs { request, result: Err(e) });
+                        }
+                    }
+                }
+                Effect::FinishRestore { request, restored } => {
+                    // Starting processes: done on this thread (see node::local).
+                    let result = match (self.processes.as_mut(), restored) {
+                        (None, _) => Err("this console runs no member processes".into()),
+                        (Some(p), Ok(dirs)) => p.finish_restore(Some(&dirs)),
+                        (Some(p), Err(e)) => Err(match p.finish_restore(None) {
+                            Ok(_) => format!("{e}; the members run again on their old data dirs"),
+                            Err(again) => format!("{e}; starting the members again failed too: {again}"),
+                        }),
+                    };
+                    let _ = self.tx.send(Msg::Restored { request, result });
                 }
                 effect => self.worker.run(effect),
             }

@@ -27,6 +27,37 @@ pub struct SavedSnapshot {
     pub sha256: String,
 }
 
+/// Checks a snapshot file as a restore does before it touches anything: its size is whole 512-byte
+/// pages plus the 32-byte SHA-256 etcd appends, and that checksum matches; describes what it found.
+pub fn check_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+    let size = file.metadata().map_err(|e| format!("{shown}: {e}"))?.len();
+    if size < 32 || !(size - 32).is_multiple_of(512) {
+        return Err(format!(
+            "{shown} ({size} bytes) has no SHA-256 after its data: not a snapshot saved from a member (a copied db file needs --skip-hash-check)"
+        ));
+    }
+    let mut hasher = Sha256::new();
+    let mut left = size - 32;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = (left as usize).min(buf.len());
+        file.read_exact(&mut buf[..n]).map_err(|e| format!("{shown}: {e}"))?;
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    let mut tail = [0u8; 32];
+    file.read_exact(&mut tail).map_err(|e| format!("{shown}: {e}"))?;
+    if hasher.finalize().as_slice() != tail {
+        return Err(format!(
+            "{shown}: the SHA-256 at its end does not match its data (damaged or cut short)"
+        ));
+    }
+    Ok(format!("{}, SHA-256 checks out", crate::app::format::bytes(size as i64)))
+}
+
 /// Saves the snapshot of the one endpoint configured; returns the bytes written.
 pub async fn save(config: &ConnectConfig, path: &Path) -> Result<u64, String> {
     let [endpoint] = &config.endpoints[..] else {

@@ -106,6 +106,8 @@ pub enum Prompt {
     CompactTo,
     /// The file a member's snapshot is saved to.
     SnapshotPath { name: String, endpoint: String, expected: u64 },
+    /// The snapshot file the restore wizard restores from.
+    RestoreFrom,
 }
 
 impl Prompt {
@@ -131,6 +133,7 @@ impl Prompt {
             }
             Prompt::UpdatePeerUrls { name, .. } => format!("new peer URLs of {name}: "),
             Prompt::SnapshotPath { name, .. } => format!("save {name}'s snapshot to: "),
+            Prompt::RestoreFrom => "restore the cluster from the snapshot file: ".into(),
             Prompt::CompactTo => "compact the history before revision: ".into(),
         }
     }
@@ -237,6 +240,12 @@ pub struct State {
     pub member_dialog: Option<crate::app::members::MemberDialog>,
     /// A snapshot being saved, or the result of the last save, until dismissed.
     pub snapshot: Option<SnapshotDialog>,
+    /// The file of the last snapshot saved and verified, offered to the restore wizard.
+    pub last_snapshot: Option<std::path::PathBuf>,
+    /// The restore wizard, while it is open; keys go to it.
+    pub restore: Option<crate::app::restore::RestoreWizard>,
+    /// The request id of the wizard's check of its snapshot file.
+    pub restore_check: u64,
 }
 
 /// The snapshot dialog: progress while saving, then what the verification found.
@@ -282,7 +291,18 @@ impl State {
             demo: false,
             member_dialog: None,
             snapshot: None,
+            last_snapshot: None,
+            restore: None,
+            restore_check: 0,
         }
+    }
+
+    /// The server version most members report (etcd's, or the one an etcdeck node reports).
+    pub fn server_version(&self) -> Option<String> {
+        let mut versions: Vec<&str> =
+            self.members.iter().filter_map(|m| m.status_ok()).map(|s| s.version.as_str()).collect();
+        versions.sort_unstable();
+        versions.first().map(|v| v.to_string())
     }
 
     /// Whether keys are text for the input line or a dialog rather than actions.
@@ -291,6 +311,7 @@ impl State {
             || self.dialog.is_some()
             || self.member_dialog.is_some()
             || self.snapshot.is_some()
+            || self.restore.is_some()
     }
 
     pub fn member(&self, id: u64) -> Option<&Member> {

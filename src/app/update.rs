@@ -75,6 +75,9 @@ fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
     if state.member_dialog.is_some() {
         return crate::app::update_members::on_key(state, key);
     }
+    if state.restore.is_some() {
+        return crate::app::restore::on_key(state, key);
+    }
     if state.dialog.is_some() {
         return on_dialog_key(state, key);
     }
@@ -166,6 +169,7 @@ fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
         | Prompt::UpdatePeerUrls { .. }
         | Prompt::SnapshotPath { .. }
         | Prompt::CompactTo) => crate::app::update_members::on_line(state, prompt, text),
+        Prompt::RestoreFrom => crate::app::restore::on_file(state, text),
         Prompt::WatchFrom { prefix } => match parse_revision(&text) {
             Ok(start) => open_watch(state, prefix, true, start),
             Err(e) => {
@@ -500,7 +504,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::Snapshot
         | Action::Compact
         | Action::Defragment
-        | Action::Disarm => {}
+        | Action::Disarm
+        | Action::Restore => {}
         Action::KillMember | Action::StartMember => {
             let start = action == Action::StartMember;
             if !state.demo {
@@ -775,6 +780,19 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Member { request, result } => {
             if crate::app::update_members::on_answer(state, request, result) {
+                return start_refresh(state);
+            }
+            return Vec::new();
+        }
+        Msg::SnapshotFile { request, result } => {
+            crate::app::restore::on_file_checked(state, request, result);
+            return Vec::new();
+        }
+        Msg::RestoreDirs { request, result } => {
+            return crate::app::restore::on_restored_dirs(state, request, result)
+        }
+        Msg::Restored { request, result } => {
+            if crate::app::restore::on_finished(state, request, result) {
                 return start_refresh(state);
             }
             return Vec::new();

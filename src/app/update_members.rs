@@ -21,6 +21,10 @@ fn refuse(state: &mut State, why: impl Into<String>) -> Option<Vec<Effect>> {
 
 /// The members view's maintenance actions; None for the others.
 pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
+    if action == Action::Restore {
+        // The commands only read; running them (the demo) asks again and honours read-only.
+        return Some(crate::app::restore::begin(state));
+    }
     if action == Action::Snapshot {
         // A snapshot only reads: allowed in read-only mode.
         let Some(member) = state.selected_member() else { return refuse(state, "no member selected") };
@@ -342,6 +346,9 @@ pub fn on_snapshot_msg(state: &mut State, msg: crate::app::msg::Msg) {
     match msg {
         Msg::SnapshotProgress { request, bytes: now } if request == *asked => *bytes = now,
         Msg::SnapshotSaved { request, result } if request == *asked => {
+            if let Ok(saved) = &result {
+                state.last_snapshot = Some(saved.path.clone());
+            }
             state.notice = Some(match &result {
                 Ok(s) => format!("saved {name}'s snapshot to {} and verified it", s.path.display()),
                 Err(e) => format!("✗ snapshot of {name}: {e}"),

@@ -32,6 +32,8 @@ pub struct LocalCluster {
     pub members: Vec<LocalMember>,
     /// Removed on drop unless the directory is kept.
     temp: Option<tempfile::TempDir>,
+    /// The members the last restore stopped, to start again if it fails.
+    pub stopped_for_restore: Vec<String>,
     program: PathBuf,
 }
 
@@ -86,7 +88,13 @@ impl LocalCluster {
                 }
             })
             .collect();
-        let mut cluster = LocalCluster { dir, members, temp, program: program.to_path_buf() };
+        let mut cluster = LocalCluster {
+            dir,
+            members,
+            temp,
+            program: program.to_path_buf(),
+            stopped_for_restore: Vec::new(),
+        };
         for i in 0..n {
             cluster.spawn(i)?;
         }
@@ -164,6 +172,71 @@ impl LocalCluster {
         Ok(self.members[i].pid().unwrap_or_default())
     }
 
+    /// Stops every member for a restore and returns the restore options of each of `names` (the
+    /// new cluster's voters, all of them this cluster's members): `token`, their peer URLs as the
+    /// new --initial-cluster, and a new data dir beside the old one, which is kept. Checks the names
+    /// before it stops anything.
+    pub fn stop_for_restore(
+        &mut self,
+        names: &[String],
+        token: &str,
+    ) -> Result<Vec<crate::node::snapshot::RestoreOptions>, String> {
+        let mut chosen = Vec::new();
+        for name in names {
+            let i = self.index(name).map_err(|e| {
+                format!("{e}: the demo restores only its own members (restore the others with the commands shown)")
+            })?;
+            chosen.push(i);
+        }
+        if chosen.is_empty() {
+            return Err("no member to restore".into());
+        }
+        let initial: Vec<String> = chosen
+            .iter()
+            .map(|&i| format!("{}={}", self.members[i].name, self.members[i].peer_url))
+            .collect();
+        let options = chosen
+            .iter()
+            .map(|&i| {
+                let m = &self.members[i];
+                let data_dir = (1..)
+                    .map(|k| self.dir.join(format!("{}.restored-{k}.etcd", m.name)))
+                    .find(|d| !d.exists())
+                    .unwrap_or_default();
+                crate::node::snapshot::RestoreOptions {
+                    name: m.name.clone(),
+                    data_dir,
+                    wal_dir: None,
+                    initial_cluster: initial.join(","),
+                    initial_cluster_token: token.to_string(),
+                    initial_advertise_peer_urls: m.peer_url.clone(),
+                    skip_hash_check: false,
+                }
+            })
+            .collect();
+        let running: Vec<String> =
+            self.running().into_iter().filter(|(_, up)| *up).map(|(name, _)| name).collect();
+        self.stopped_for_restore.clear();
+        for name in running {
+            self.kill(&name)?;
+            self.stopped_for_restore.push(name);
+        }
+        Ok(options)
+    }
+
+    /// Starts `name` on a new data dir (a restored one) from now on.
+    pub fn start_on(&mut self, name: &str, data_dir: &Path) -> Result<u32, String> {
+        let i = self.index(name)?;
+        let m = &mut self.members[i];
+        m.data_dir = data_dir.to_path_buf();
+        for arg in &mut m.args {
+            if arg.starts_with("--data-dir=") {
+                *arg = format!("--data-dir={}", data_dir.display());
+            }
+        }
+        self.start_member(name)
+    }
+
     /// Which members run: (name, running).
     pub fn running(&mut self) -> Vec<(String, bool)> {
         self.members
@@ -226,6 +299,26 @@ impl Drop for LocalCluster {
         self.shutdown();
         // The temporary directory goes with `temp`.
     }
+}
+
+/// Restores `file` with each of `options` (a member's new data dir each). All or nothing: when one
+/// fails, the data dirs already written are removed again (they are new; the old ones are never
+/// touched). Returns (member name, data dir).
+pub fn restore_all(
+    file: &Path,
+    options: &[crate::node::snapshot::RestoreOptions],
+) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut written: Vec<(String, PathBuf)> = Vec::new();
+    for o in options {
+        if let Err(e) = crate::node::snapshot::restore(file, o) {
+            for (_, dir) in &written {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Err(format!("restoring {}: {e}", o.name));
+        }
+        written.push((o.name.clone(), o.data_dir.clone()));
+    }
+    Ok(written)
 }
 
 /// GET /health on a client URL: whether it answered {"health":"true"}.

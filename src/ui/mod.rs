@@ -417,6 +417,9 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
     if let Some(dialog) = &state.member_dialog {
         widgets::member_dialog::render(frame, area, dialog, &state.endpoints, theme);
     }
+    if let Some(wizard) = &state.restore {
+        widgets::restore_dialog::render(frame, area, wizard, state.demo, theme);
+    }
     if let Some(dialog) = &state.snapshot {
         widgets::snapshot_dialog::render(frame, area, state, dialog, theme);
     }

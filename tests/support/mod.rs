@@ -511,3 +511,13 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
     s.read_to_string(&mut text).ok()?;
     Some(text)
 }
+
+/// A test's own child process, killed and reaped when dropped (also when the test fails).
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -186,6 +186,19 @@ impl Pool {
             Effect::MemberProcess { name, .. } => {
                 Msg::Process { result: Err(format!("{name}: this console runs no member processes")) }
             }
+            Effect::RestoreLocal { request, .. } => {
+                Msg::RestoreDirs { request, result: Err("this console runs no member processes".into()) }
+            }
+            Effect::FinishRestore { request, .. } => {
+                Msg::Restored { request, result: Err("this console runs no member processes".into()) }
+            }
+            Effect::CheckSnapshotFile { request, path } => {
+                // Reads the whole file: off the async workers.
+                let result = tokio::task::spawn_blocking(move || crate::app::snapshot::check_file(&path))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("internal error: {e}")));
+                Msg::SnapshotFile { request, result }
+            }
             Effect::Keys(KeyRequest::Count { request, prefix, revision }) => {
                 let result = self.first_answer(|ep| self.count_keys(ep, &prefix, revision)).await;
                 Msg::KeyCount { request, result }
@@ -775,6 +788,9 @@ fn failed(effect: Effect, error: String) -> Msg {
         Effect::MemberProcess { .. } => Msg::Process { result: Err(error) },
         Effect::Member { request, .. } => Msg::Member { request, result: Err(error) },
         Effect::SaveSnapshot { request, .. } => Msg::SnapshotSaved { request, result: Err(error) },
+        Effect::CheckSnapshotFile { request, .. } => Msg::SnapshotFile { request, result: Err(error) },
+        Effect::RestoreLocal { request, .. } => Msg::RestoreDirs { request, result: Err(error) },
+        Effect::FinishRestore { request, .. } => Msg::Restored { request, result: Err(error) },
     }
 }
 

@@ -18,10 +18,10 @@ pub fn render(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme, dem
         .filter(|info| demo || !info.action.demo_only())
         .map(|info| (keymap.describe(info.action), info.help))
         .collect();
-    // One column if it fits the screen's height, else two side by side.
-    let rows =
-        if entries.len() as u16 + 2 <= area.height { entries.len() } else { entries.len().div_ceil(2) };
-    let columns = entries.len().div_ceil(rows.max(1));
+    // As many columns side by side as the screen's height needs.
+    let fit = (area.height.saturating_sub(2) as usize).max(1);
+    let columns = entries.len().div_ceil(fit).max(1);
+    let rows = entries.len().div_ceil(columns);
     let key_width = entries.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0) + 2;
     let longest = entries.iter().map(|(_, h)| h.chars().count()).max().unwrap_or(0);
     let room = (area.width.saturating_sub(2) as usize / columns).saturating_sub(key_width + 1);

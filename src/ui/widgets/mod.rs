@@ -5,6 +5,7 @@ pub mod member_detail;
 pub mod member_dialog;
 pub mod members_table;
 pub mod problems;
+pub mod restore_dialog;
 pub mod snapshot_dialog;
 pub mod status_header;
 pub mod watch_tail;
@@ -27,7 +28,13 @@ pub fn popup(
     use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
     // Wrapped lines take more rows than there are lines: count them at this width.
     let inner = width.saturating_sub(2).max(1) as usize;
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let rows: usize = lines
+        .iter()
+        .map(|l| {
+            let text: String = l.spans.iter().map(|s| s.content.as_ref()).collect();
+            wrapped_rows(&text, inner)
+        })
+        .sum();
     let at = centered(area, width, (rows as u16).saturating_add(2).min(area.height));
     let block = Block::default()
         .borders(Borders::ALL)
@@ -35,6 +42,28 @@ pub fn popup(
         .title(Span::styled(title.to_string(), Style::default().fg(border).add_modifier(Modifier::BOLD)));
     frame.render_widget(Clear, at);
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), at);
+}
+
+/// The rows `text` takes wrapped at word boundaries to `width` columns, as ratatui's word wrap
+/// does (greedy; a word longer than the line is broken).
+fn wrapped_rows(text: &str, width: usize) -> usize {
+    let mut rows = 1;
+    let mut used = 0;
+    for word in text.split(' ') {
+        let w = ratatui::text::Span::raw(word).width();
+        let need = if used == 0 { w } else { used + 1 + w };
+        if need <= width {
+            used = need;
+        } else if w <= width {
+            rows += 1;
+            used = w;
+        } else {
+            // Broken across rows, starting on a row of its own.
+            rows += usize::from(used > 0) + (w - 1) / width;
+            used = (w - 1) % width + 1;
+        }
+    }
+    rows
 }
 
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {

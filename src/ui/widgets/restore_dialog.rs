@@ -1,0 +1,107 @@
+//! The restore wizard: the snapshot file and what its check found, the new cluster's members and
+//! token, the runbook with each member's restore command, and the keys; in the demo, the run.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+
+use crate::app::restore::{RestorePlan, RestoreWizard, Tool};
+use crate::ui::theme::Theme;
+use crate::ui::widgets::popup;
+
+pub fn render(frame: &mut Frame, area: Rect, wizard: &RestoreWizard, demo: bool, theme: &Theme) {
+    let label = Style::default().fg(theme.label);
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let loud = Style::default().fg(theme.down).add_modifier(Modifier::BOLD);
+    let keys = |text: &str| Line::from(Span::styled(text.to_string(), Style::default().fg(theme.title)));
+    let plain = |text: String| Line::from(Span::raw(text));
+    let header = |plan: &RestorePlan| {
+        let names: Vec<&str> = plan.members.iter().map(|(n, _)| n.as_str()).collect();
+        let mut lines = vec![
+            Line::from(Span::styled(format!("restore the cluster from {}", plan.file.display()), bold)),
+            Line::from(Span::styled(
+                format!("as a new cluster of {} ({}), token {}", names.len(), names.join(", "), plan.token),
+                label,
+            )),
+        ];
+        lines.extend(plan.left_out.iter().map(|l| Line::from(Span::styled(format!("left out: {l}"), loud))));
+        lines
+    };
+    let (lines, border) = match wizard {
+        RestoreWizard::Plan { plan, tool, file } => {
+            let mut lines = header(plan);
+            lines.push(match file {
+                None => Line::from(Span::styled("checking the file…", label)),
+                Some(Ok(found)) => Line::from(Span::styled(format!("file: {found}"), label)),
+                Some(Err(e)) => Line::from(Span::styled(format!("file: {e}"), loud)),
+            });
+            lines.push(Line::default());
+            lines.push(Line::from(Span::styled(format!("the runbook, for {}:", tool.describe()), label)));
+            lines.push(plain("1. stop every member (a restore replaces the whole cluster's data)".into()));
+            lines.push(plain(format!(
+                "2. on each member's machine, restore into a new data dir ({}):",
+                RestorePlan::data_dir("<name>")
+            )));
+            for command in plan.commands(*tool) {
+                lines.push(plain(format!("   {command}")));
+            }
+            lines.push(plain(
+                "3. start each member with its usual flags but the new --data-dir; keep the old data dirs until the new cluster is healthy"
+                    .into(),
+            ));
+            lines.push(plain(format!(
+                "4. check: etcdctl endpoint status --cluster -w table{}",
+                if plan.left_out.is_empty() { "" } else { "; then add the members left out again" }
+            )));
+            lines.push(Line::default());
+            let next = match tool {
+                Tool::Etcdeck => "etcd 3.4",
+                Tool::Etcdctl => "etcd 3.5+",
+                Tool::Etcdutl => "etcdeck",
+            };
+            lines.push(keys(&format!(
+                "y: copy the commands · t: for {next} · {}esc: close",
+                if demo { "r: run it on this demo's members · " } else { "" }
+            )));
+            (lines, theme.title)
+        }
+        RestoreWizard::Confirm { plan } => {
+            let mut lines = header(plan);
+            lines.push(Line::default());
+            lines.push(Line::from(Span::styled(
+                "THE DEMO'S MEMBERS STOP, and start again on data dirs restored from this file: every write made after the snapshot is gone from the cluster",
+                loud,
+            )));
+            lines.push(Line::from(Span::styled("their old data dirs are kept, beside the new ones", label)));
+            lines.push(Line::default());
+            lines.push(keys("y: restore (enter is not enough) · esc: cancel"));
+            (lines, theme.down)
+        }
+        RestoreWizard::Running { plan, stage, .. } => {
+            let mut lines = header(plan);
+            lines.push(Line::default());
+            lines.push(Line::from(Span::styled(stage.clone(), label)));
+            (lines, theme.title)
+        }
+        RestoreWizard::Done { result: Ok(done) } => (
+            vec![
+                Line::from(Span::styled("restored: the cluster runs on the snapshot's data", bold)),
+                plain(done.clone()),
+                Line::default(),
+                keys("any key: close"),
+            ],
+            theme.title,
+        ),
+        RestoreWizard::Done { result: Err(e) } => (
+            vec![
+                Line::from(Span::styled("the restore failed:", loud)),
+                plain(e.clone()),
+                Line::default(),
+                keys("any key: close"),
+            ],
+            theme.down,
+        ),
+    };
+    popup(frame, area, area.width.saturating_sub(4).min(160), " restore ", border, lines);
+}

@@ -490,10 +490,62 @@ fn the_demo_fails_over_from_the_console_and_leaves_nothing_behind() {
     assert!(after.contains(&format!("killed {leader} (kill -9")), "{after}");
     assert_eq!(nodes_under(tmp.path()).len(), 2);
 
-    // Start it again: it rejoins on its data.
+    // It falls behind: writes go on without it.
+    let urls: Vec<String> = after
+        .lines()
+        .filter(|l| l.contains("http://") && !l.contains("endpoints") && !l.contains(&format!(" {leader} ")))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string))
+        .collect();
+    assert_eq!(urls.len(), 2, "{after}");
+    let (rt, mut writer) = client(&urls[0]);
+    for i in 0..100 {
+        rt.block_on(writer.put(format!("/zz/behind/{i:03}"), "v", None)).expect("a write with two of three up");
+    }
+
+    // Start it again: it rejoins on its data and catches up.
     tmux.keys(&["s"]);
-    tmux.wait_for("all three up again", Duration::from_secs(20), |s| {
+    let back = tmux.wait_for("all three up again", Duration::from_secs(20), |s| {
         s.contains("members 3/3 up") && s.contains(&format!("started {leader} again"))
+    });
+    let own = member_row(&back, &leader)
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string))
+        .expect("its client URL");
+    let (rt2, mut own_client) = client(&own);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let options = etcd_client::GetOptions::new().with_serializable();
+        let got = rt2.block_on(own_client.get("/zz/behind/099", Some(options)));
+        if got.is_ok_and(|r| r.count() == 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{leader} never caught up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Two of three down: the quorum is lost; one back, and it is regained.
+    let screen = tmux.wait_for("a leader", Duration::from_secs(20), |s| {
+        s.contains("★ leader") && s.contains("members 3/3 up")
+    });
+    let current = leader_name(&screen).expect("a leader");
+    let others: Vec<String> =
+        ["n1", "n2", "n3"].iter().filter(|n| **n != current).map(|n| n.to_string()).collect();
+    for name in &others {
+        let row: usize = name.trim_start_matches('n').parse().expect("n<number>");
+        tmux.keys(&["g"]);
+        for _ in 1..row {
+            tmux.keys(&["j"]);
+        }
+        tmux.keys(&["x"]);
+        tmux.wait_for("the kill", Duration::from_secs(10), |s| {
+            s.contains(&format!("killed {name} (kill -9"))
+        });
+    }
+    tmux.wait_for("the quorum lost", Duration::from_secs(20), |s| {
+        s.contains("members 1/3 up") && s.contains("quorum LOST")
+    });
+    tmux.keys(&["s"]);
+    tmux.wait_for("the quorum regained", Duration::from_secs(20), |s| {
+        s.contains("members 2/3 up") && s.contains("quorum ok") && s.contains("★ leader")
     });
 
     // The sample data is there.

@@ -499,7 +499,8 @@ fn the_demo_fails_over_from_the_console_and_leaves_nothing_behind() {
     assert_eq!(urls.len(), 2, "{after}");
     let (rt, mut writer) = client(&urls[0]);
     for i in 0..100 {
-        rt.block_on(writer.put(format!("/zz/behind/{i:03}"), "v", None)).expect("a write with two of three up");
+        rt.block_on(writer.put(format!("/zz/behind/{i:03}"), "v", None))
+            .expect("a write with two of three up");
     }
 
     // Start it again: it rejoins on its data and catches up.

@@ -439,11 +439,20 @@ pub fn on_answer(state: &mut State, request: u64, result: Result<MemberOutcome, 
     if asked != request {
         return false;
     }
-    let result = result.map(|outcome| match outcome {
-        MemberOutcome::Added { id, members } => start_commands(&op, id, &members),
-        MemberOutcome::Done => Vec::new(),
-        MemberOutcome::Report(lines) => lines,
-    });
+    let result = result
+        .map(|outcome| match outcome {
+            MemberOutcome::Added { id, members } => start_commands(&op, id, &members),
+            MemberOutcome::Done => Vec::new(),
+            MemberOutcome::Report(lines) => lines,
+        })
+        .map_err(|e| {
+            // etcd's strict reconfiguration check: what it means and what to do.
+            if e.contains("etcdserver: unhealthy cluster") {
+                format!("{e}\n(etcd adds a member only once the member asked has been connected to every voting member for 5 s, and removes one only if enough stay connected for a quorum: wait a few seconds, check the table, and try again)")
+            } else {
+                e
+            }
+        });
     state.notice = Some(match &result {
         Ok(_) => format!("done: {}", op.describe()),
         Err(e) => format!("✗ {}: {e}", op.describe()),

@@ -605,6 +605,21 @@ fn close_dialog(tmux: &Tmux) {
     tmux.wait_for("the dialog to close", Duration::from_secs(5), |s| !s.contains("┌ members ─"));
 }
 
+/// C, the current revision offered, y: the history compacted through the console.
+fn compact_to_current(tmux: &Tmux) {
+    tmux.keys(&["C"]);
+    tmux.wait_for("the compact prompt", Duration::from_secs(5), |s| {
+        s.contains("compact the history before revision:")
+    });
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the compact dialog", Duration::from_secs(5), |s| s.contains("compaction "));
+    tmux.keys(&["y"]);
+    tmux.wait_for("the compaction", Duration::from_secs(15), |s| {
+        s.contains("done: compact the history before revision")
+    });
+    close_dialog(tmux);
+}
+
 /// Saves the selected member's snapshot from the console into `dir` (replacing the suggested file
 /// name) and returns the dialog's verdict.
 fn save_snapshot(tmux: &Tmux, dir: &std::path::Path) -> (String, std::path::PathBuf) {
@@ -852,17 +867,7 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
     tmux.wait_for("the new leader", Duration::from_secs(15), |s| s.contains(&format!("leader {name} (")));
 
     // Maintenance: compact to the current revision, defragment the selected member, no alarm.
-    tmux.keys(&["C"]);
-    tmux.wait_for("the compact prompt", Duration::from_secs(5), |s| {
-        s.contains("compact the history before revision:")
-    });
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("the compact dialog", Duration::from_secs(5), |s| s.contains("compaction "));
-    tmux.keys(&["y"]);
-    tmux.wait_for("the compaction", Duration::from_secs(15), |s| {
-        s.contains("done: compact the history before revision")
-    });
-    close_dialog(&tmux);
+    compact_to_current(&tmux);
     tmux.keys(&["F"]);
     let dialog = tmux.wait_for("the defragment dialog", Duration::from_secs(5), |s| {
         s.contains(&format!("defragment {name}"))
@@ -1047,17 +1052,7 @@ fn a_nospace_alarm_is_recovered_from_through_the_console_on_a_real_etcd() {
         tmux.wait_for("the alarm dialog", Duration::from_secs(5), |s| s.contains("raised: NOSPACE on etcd-"));
     assert!(dialog.contains("alarm disarm") && dialog.contains("C compacts the history"), "{dialog}");
     close_dialog(&tmux);
-    tmux.keys(&["C"]);
-    tmux.wait_for("the compact prompt", Duration::from_secs(5), |s| {
-        s.contains("compact the history before revision:")
-    });
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("the compact dialog", Duration::from_secs(5), |s| s.contains("compaction "));
-    tmux.keys(&["y"]);
-    tmux.wait_for("the compaction", Duration::from_secs(15), |s| {
-        s.contains("done: compact the history before revision")
-    });
-    close_dialog(&tmux);
+    compact_to_current(&tmux);
 
     // Every member defragmented in turn, the leader last.
     tmux.keys(&["F"]);

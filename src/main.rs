@@ -12,6 +12,9 @@ use etcdeck::app::duration::parse_go_duration;
 use etcdeck::app::report;
 use etcdeck::app::runtime::Runtime;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The dashboard's refresh period unless --refresh-interval says otherwise.
 const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
 

@@ -130,6 +130,17 @@ pub struct Store {
     events: Vec<Event>,
     /// Transactions committed since `begin_group`, written to sled together at `end_group`.
     group: Option<Group>,
+    /// The database's size for the quota check in front of every write: sled sums its files'
+    /// sizes, too slow to ask for each write, so it is asked at most every 100 ms.
+    size_cache: SizeCache,
+}
+
+#[derive(Default)]
+struct SizeCache {
+    bytes: std::sync::atomic::AtomicU64,
+    /// When `bytes` was read, in ms after `opened` (0: never).
+    at_ms: std::sync::atomic::AtomicU64,
+    opened: Option<std::time::Instant>,
 }
 
 /// Committed transactions not yet in sled: their writes in order, and the records they wrote (for
@@ -173,6 +184,7 @@ impl Store {
             in_use: 0,
             events: Vec::new(),
             group: None,
+            size_cache: SizeCache { opened: Some(std::time::Instant::now()), ..SizeCache::default() },
         };
         store.load()?;
         Ok(store)
@@ -358,6 +370,19 @@ impl Store {
     /// Bytes the database takes on disk.
     pub fn db_size(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// `db_size` as read at most 100 ms ago: for the quota check in front of each write.
+    pub fn db_size_recent(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.size_cache;
+        let now = c.opened.map_or(0, |o| o.elapsed().as_millis() as u64) + 1;
+        let at = c.at_ms.load(Relaxed);
+        if at == 0 || now.saturating_sub(at) >= 100 {
+            c.bytes.store(self.db_size(), Relaxed);
+            c.at_ms.store(now, Relaxed);
+        }
+        c.bytes.load(Relaxed)
     }
 
     /// Bytes of the stored records: what the database would hold after a defragmentation.

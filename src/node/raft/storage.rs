@@ -122,7 +122,14 @@ impl LogStore {
     /// The entries after the state machine's `applied` index up to the commit index.
     pub fn committed_after(&self, applied: u64) -> Vec<Entry> {
         let commit = self.hard_state.commit;
-        self.entries.iter().filter(|e| e.index > applied && e.index <= commit).cloned().collect()
+        // The entries are consecutive: slice by subtraction rather than scanning the whole log.
+        let Some(head) = self.entries.first().map(|e| e.index) else { return Vec::new() };
+        let from = (applied + 1).saturating_sub(head) as usize;
+        let to = ((commit + 1).saturating_sub(head) as usize).min(self.entries.len());
+        if from >= to {
+            return Vec::new();
+        }
+        self.entries[from..to].to_vec()
     }
 
     /// Offers `data`, the state machine as of `index` with the membership `conf_state`, for
@@ -175,7 +182,11 @@ impl LogStore {
         let hs = hard_state.map(|h| wal::HardState { term: h.term, vote: h.vote, commit: h.commit });
         self.wal.save(&records, hs)?;
         if let Some(first) = entries.first() {
-            let keep = self.entries.iter().position(|e| e.index >= first.index).unwrap_or(self.entries.len());
+            // The entries are consecutive: the first one at or after `first` is found by subtraction.
+            let keep = match self.entries.first() {
+                Some(head) => (first.index.saturating_sub(head.index) as usize).min(self.entries.len()),
+                None => 0,
+            };
             self.entries.truncate(keep);
             self.entries.extend_from_slice(entries);
         }

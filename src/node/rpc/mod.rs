@@ -125,7 +125,7 @@ impl Ctx {
         if cost == 0 {
             return Ok(());
         }
-        let size = self.handle.read_store()?.db_size();
+        let size = self.handle.read_store()?.db_size_recent();
         if size + cost < quota {
             return Ok(());
         }

@@ -43,7 +43,7 @@ start_member keys "$work/data" "${server[@]}"
 start=$(date +%s)
 # 20-byte keys 00000000000000000000 .. (zero-padded numbers), 32-byte values.
 "$bin" bench put --endpoints="$url" --conns=8 --clients=64 --total="$KEYS" --sequential-keys \
-  --key-space-size="$KEYS" --key-size=20 --val-size=32 | grep -E 'Requests/sec' | sed 's/^ */load: /'
+  --key-space-size="$KEYS" --decimal-keys --key-size=20 --val-size=32 | grep -E 'Requests/sec' | sed 's/^ */load: /'
 echo "load: $KEYS keys into $SERVER in $(( $(date +%s) - start )) s"
 
 screen() { tmux_screen "$sock" b; }

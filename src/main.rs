@@ -41,8 +41,7 @@ enum Command {
     /// Start a local cluster of etcdeck nodes with sample data and open the console on it
     Demo(DemoArgs),
     /// Load-test a cluster, as etcd's benchmark tool does
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    Bench(BenchArgs),
     /// Save a member's snapshot, or read an etcdeck snapshot's status, as etcdctl snapshot does
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -114,56 +113,77 @@ enum SnapshotWriteOut {
     Json,
 }
 
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Concurrent puts against the first endpoint; prints etcd benchmark's summary
-    Put(PutArgs),
-    /// Concurrent txns of --txn-ops puts each against the first endpoint; prints etcd benchmark's summary
-    TxnPut(TxnPutArgs),
-}
-
 /// etcd benchmark's flags common to its commands.
 #[derive(clap::Args)]
-struct LoadArgs {
-    /// gRPC connections the clients share
-    #[arg(long, default_value_t = 1)]
-    conns: usize,
-    /// Concurrent clients, each with one request in flight
-    #[arg(long, default_value_t = 1)]
-    clients: usize,
+struct BenchArgs {
+    /// Total number of gRPC connections
+    #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    conns: u64,
+    /// Total number of gRPC clients
+    #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    clients: u64,
+    /// Use full floating point precision
+    #[arg(long, global = true)]
+    precise: bool,
+    /// Connect only to the leader node
+    #[arg(long, global = true)]
+    target_leader: bool,
+    /// Output format: simple (etcd benchmark's text) or json
+    #[arg(short = 'w', long = "write-out", global = true, value_enum, default_value_t = BenchWriteOut::Simple)]
+    write_out: BenchWriteOut,
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BenchWriteOut {
+    Simple,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Benchmark put
+    Put(PutArgs),
+    /// Benchmark txn-put
+    TxnPut(TxnPutArgs),
+    /// Benchmark range
+    Range(RangeArgs),
+    /// Benchmark watch
+    Watch(WatchArgs),
+    /// Benchmark watch latency: from a put's answer to every watcher's event
+    WatchLatency(WatchLatencyArgs),
+    /// Benchmark lease keepalive
+    LeaseKeepalive(LeaseKeepaliveArgs),
 }
 
 #[derive(clap::Args)]
 struct PutArgs {
-    #[command(flatten)]
-    load: LoadArgs,
-    /// Puts in all
-    #[arg(long, default_value_t = 10000)]
-    total: usize,
-    /// Key size in bytes
+    /// Key size of put request
     #[arg(long, default_value_t = 8)]
     key_size: usize,
-    /// Value size in bytes
+    /// Value size of put request
     #[arg(long, default_value_t = 8)]
     val_size: usize,
-    /// Keys are drawn from this many
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    key_space_size: u64,
-    /// Use keys 0, 1, 2, ... instead of random ones
-    #[arg(long)]
-    sequential_keys: bool,
     /// Maximum puts per second (0 is no limit)
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Total number of put requests
+    #[arg(long, default_value_t = 10000)]
+    total: usize,
+    /// Maximum possible keys
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    key_space_size: u64,
+    /// Use sequential keys
+    #[arg(long)]
+    sequential_keys: bool,
+    /// Keys as zero-padded decimal numbers, readable in the console (etcd's tool writes varints)
+    #[arg(long)]
+    decimal_keys: bool,
 }
 
 #[derive(clap::Args)]
 struct TxnPutArgs {
-    #[command(flatten)]
-    load: LoadArgs,
-    /// Total number of txn requests
-    #[arg(long, default_value_t = 10000)]
-    total: usize,
     /// Key size of txn put
     #[arg(long, default_value_t = 8)]
     key_size: usize,
@@ -176,9 +196,90 @@ struct TxnPutArgs {
     /// Maximum txns per second (0 is no limit)
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Total number of txn requests
+    #[arg(long, default_value_t = 10000)]
+    total: usize,
     /// Maximum possible keys
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     key_space_size: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Consistency {
+    /// Linearizable
+    L,
+    /// Serializable
+    S,
+}
+
+#[derive(clap::Args)]
+struct RangeArgs {
+    /// The key (the range's start)
+    #[arg(id = "range_key", value_name = "KEY")]
+    key: String,
+    /// The range's end (exclusive)
+    #[arg(id = "range_end", value_name = "END")]
+    end: Option<String>,
+    /// Maximum range requests per second (0 is no limit)
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Total number of range requests
+    #[arg(long, default_value_t = 10000)]
+    total: usize,
+    /// Linearizable(l) or Serializable(s)
+    #[arg(long, value_enum, default_value_t = Consistency::L)]
+    consistency: Consistency,
+}
+
+#[derive(clap::Args)]
+struct WatchArgs {
+    /// Total watch streams
+    #[arg(long, default_value_t = 10)]
+    streams: usize,
+    /// Total watchers per stream
+    #[arg(long, default_value_t = 100)]
+    watch_per_stream: usize,
+    /// Total number of keys to be watched
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    watched_key_total: u64,
+    /// Number of keys to put per second (0 is no limit)
+    #[arg(long, default_value_t = 0)]
+    put_rate: u64,
+    /// Number of put requests
+    #[arg(long, default_value_t = 1000)]
+    put_total: usize,
+    /// Key size of watch request
+    #[arg(long, default_value_t = 32)]
+    key_size: usize,
+    /// Maximum possible keys
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    key_space_size: u64,
+    /// Use sequential keys
+    #[arg(long)]
+    sequential_keys: bool,
+}
+
+#[derive(clap::Args)]
+struct WatchLatencyArgs {
+    /// Total number of put requests
+    #[arg(long, default_value_t = 10000)]
+    total: usize,
+    /// Number of keys to put per second
+    #[arg(long, default_value_t = 100)]
+    put_rate: u64,
+    /// Key size of watch response
+    #[arg(long, default_value_t = 32)]
+    key_size: usize,
+    /// Value size of watch response
+    #[arg(long, default_value_t = 32)]
+    val_size: usize,
+}
+
+#[derive(clap::Args)]
+struct LeaseKeepaliveArgs {
+    /// Total number of lease keepalive requests
+    #[arg(long, default_value_t = 10000)]
+    total: usize,
 }
 
 #[derive(clap::Args)]
@@ -252,35 +353,67 @@ fn main() -> ExitCode {
         }
         None => console(&runtime, config, cli.console, started),
         Some(Command::Demo(args)) => demo(&runtime, args, cli.console, started),
-        Some(Command::Bench(command)) => {
-            let bench = match command {
-                BenchCommand::Put(args) => etcdeck::app::bench::PutBench {
-                    conns: args.load.conns,
-                    clients: args.load.clients,
-                    total: args.total,
-                    key_size: args.key_size,
-                    val_size: args.val_size,
-                    key_space: args.key_space_size as usize,
-                    sequential_keys: args.sequential_keys,
-                    rate: args.rate,
-                    txn_ops: None,
+        Some(Command::Bench(args)) => {
+            use etcdeck::app::bench::{run, Common, Workload};
+            let workload = match args.command {
+                BenchCommand::Put(a) => Workload::Put {
+                    total: a.total,
+                    key_size: a.key_size,
+                    val_size: a.val_size,
+                    key_space: a.key_space_size as usize,
+                    sequential: a.sequential_keys,
+                    decimal: a.decimal_keys,
+                    rate: a.rate,
                 },
-                BenchCommand::TxnPut(args) => etcdeck::app::bench::PutBench {
-                    conns: args.load.conns,
-                    clients: args.load.clients,
-                    total: args.total,
-                    key_size: args.key_size,
-                    val_size: args.val_size,
-                    key_space: args.key_space_size as usize,
-                    sequential_keys: true,
-                    rate: args.rate,
-                    txn_ops: Some(args.txn_ops as usize),
+                BenchCommand::TxnPut(a) => Workload::TxnPut {
+                    total: a.total,
+                    key_size: a.key_size,
+                    val_size: a.val_size,
+                    txn_ops: a.txn_ops as usize,
+                    key_space: a.key_space_size as usize,
+                    rate: a.rate,
                 },
+                BenchCommand::Range(a) => Workload::Range {
+                    total: a.total,
+                    key: a.key.into_bytes(),
+                    end: a.end.map(String::into_bytes),
+                    serializable: matches!(a.consistency, Consistency::S),
+                    rate: a.rate,
+                },
+                BenchCommand::Watch(a) => Workload::Watch {
+                    streams: a.streams,
+                    watch_per_stream: a.watch_per_stream,
+                    watched_keys: a.watched_key_total as usize,
+                    put_total: a.put_total,
+                    put_rate: a.put_rate,
+                    key_size: a.key_size,
+                    key_space: a.key_space_size as usize,
+                    sequential: a.sequential_keys,
+                },
+                BenchCommand::WatchLatency(a) => Workload::WatchLatency {
+                    total: a.total,
+                    put_rate: a.put_rate,
+                    key_size: a.key_size,
+                    val_size: a.val_size,
+                },
+                BenchCommand::LeaseKeepalive(a) => Workload::LeaseKeepalive { total: a.total },
             };
-            match runtime.block_on(etcdeck::app::bench::run_put(&config, &bench)) {
-                Ok(report) => {
-                    print!("{}", report.text());
-                    if report.errors.is_empty() {
+            let json = matches!(args.write_out, BenchWriteOut::Json);
+            let common = Common {
+                conns: args.conns as usize,
+                clients: args.clients as usize,
+                precise: args.precise,
+                target_leader: args.target_leader,
+                progress: !json,
+            };
+            match runtime.block_on(run(&config, &common, &workload)) {
+                Ok(outcome) => {
+                    if json {
+                        println!("{}", outcome.json());
+                    } else {
+                        println!("{}", outcome.text());
+                    }
+                    if outcome.ok() {
                         ExitCode::SUCCESS
                     } else {
                         ExitCode::from(1)

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod bench;
 mod cli;
 mod console_edit;
 mod console_tmux;

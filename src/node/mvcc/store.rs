@@ -162,11 +162,20 @@ fn batch_of(ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> sled::Batch {
     batch
 }
 
+/// sled's page cache holds at most this much. Its default (1 GiB) made the node's RSS grow with the
+/// data far past etcd's; the key index is in memory anyway, and reads of values past the cache go to
+/// the OS's page cache.
+const SLED_CACHE_BYTES: u64 = 64 << 20;
+
+fn sled_config(dir: &Path) -> sled::Config {
+    sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES)
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` and rebuilds the key index from its records.
     pub fn open(dir: &Path) -> Result<Self, MvccError> {
         recover_defragmentation(dir)?;
-        let db = sled::Config::new().path(dir).open()?;
+        let db = sled_config(dir).open()?;
         let tree = db.open_tree("mvcc")?;
         let mut store = Store {
             dir: dir.to_path_buf(),
@@ -492,7 +501,7 @@ impl Store {
             std::fs::remove_dir_all(&fresh).map_err(io_error)?;
         }
         {
-            let db = sled::Config::new().path(&fresh).open()?;
+            let db = sled_config(&fresh).open()?;
             let tree = db.open_tree("mvcc")?;
             let mut batch = sled::Batch::default();
             let mut n = 0;
@@ -516,8 +525,7 @@ impl Store {
             return Err(io_error(e));
         }
         sync_dir(&parent).map_err(io_error)?;
-        match sled::Config::new().path(&self.dir).open().and_then(|db| db.open_tree("mvcc").map(|t| (db, t)))
-        {
+        match sled_config(&self.dir).open().and_then(|db| db.open_tree("mvcc").map(|t| (db, t))) {
             Ok((db, tree)) => {
                 self.db = db;
                 self.tree = tree;

@@ -138,7 +138,9 @@ def check_perf(endpoints, load):
     r = subprocess.run(["etcdctl", f"--endpoints={endpoints}", "check", "perf", f"--load={load}"],
                        env={**os.environ, "ETCDCTL_API": "3"}, capture_output=True, text=True)
     text = (r.stdout + r.stderr).replace("\r", "\n")
-    verdict = [l.strip() for l in text.splitlines() if l.startswith(("PASS", "FAIL"))]
+    # etcdctl's two "too long"/"too high" lines carry no FAIL: prefix.
+    verdict = [l.strip() for l in text.splitlines()
+               if l.startswith(("PASS", "FAIL", "Slowest request took too long", "Stddev too high"))]
     return "; ".join(verdict) if verdict else text.strip()[-200:]
 
 

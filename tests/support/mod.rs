@@ -193,8 +193,49 @@ impl EtcdCluster {
         Self::start_full(tools, n, tls, &[])
     }
 
-    /// As `start_with`, with `extra` flags for every member.
+    /// As `start_with`, with `extra` flags for every member. A free port can be taken by another
+    /// test before etcd binds it; etcd then exits at once, and the cluster starts again on other
+    /// ports (up to three times).
     pub fn start_full(tools: &EtcdTools, n: usize, tls: Option<&ServerTls>, extra: &[&str]) -> Self {
+        for _ in 0..2 {
+            let mut cluster = Self::start_once(tools, n, tls, extra);
+            if !cluster.lost_a_port() {
+                return cluster;
+            }
+            eprintln!("an etcd member lost its port to another process; starting the cluster on other ports");
+        }
+        Self::start_once(tools, n, tls, extra)
+    }
+
+    /// Waits (up to 10 s) until every member accepts connections on its client port; true when one
+    /// exited because its address was in use.
+    fn lost_a_port(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let mut listening = 0;
+            for m in &mut self.members {
+                if let Some(Ok(Some(_))) = m.child.as_mut().map(|c| c.try_wait()) {
+                    let log = std::fs::read_to_string(&m.log).unwrap_or_default();
+                    if log.contains("address already in use") {
+                        return true;
+                    }
+                }
+                let addr = m.client_url.rsplit("//").next().unwrap_or_default();
+                if addr.parse().is_ok_and(|a| {
+                    std::net::TcpStream::connect_timeout(&a, Duration::from_millis(100)).is_ok()
+                }) {
+                    listening += 1;
+                }
+            }
+            if listening == self.members.len() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    fn start_once(tools: &EtcdTools, n: usize, tls: Option<&ServerTls>, extra: &[&str]) -> Self {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let dir = tempfile::tempdir().expect("temp dir");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();

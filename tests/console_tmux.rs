@@ -1048,9 +1048,13 @@ fn a_nospace_alarm_is_recovered_from_through_the_console_on_a_real_etcd() {
 
     // A lists what is raised, with etcd's recovery steps; first free the space.
     tmux.keys(&["A"]);
-    let dialog =
-        tmux.wait_for("the alarm dialog", Duration::from_secs(5), |s| s.contains("raised: NOSPACE on etcd-"));
-    assert!(dialog.contains("alarm disarm") && dialog.contains("C compacts the history"), "{dialog}");
+    // The whole dialog (a capture can catch a frame half written).
+    tmux.wait_for("the alarm dialog", Duration::from_secs(5), |s| {
+        s.contains("raised: NOSPACE on etcd-")
+            && s.contains("alarm disarm")
+            && s.contains("C compacts the history")
+            && s.contains("y/enter: do it")
+    });
     close_dialog(&tmux);
     compact_to_current(&tmux);
 
@@ -1060,8 +1064,10 @@ fn a_nospace_alarm_is_recovered_from_through_the_console_on_a_real_etcd() {
         s.contains("a: the whole cluster instead")
     });
     tmux.keys(&["a"]);
+    let first = urls[0].clone();
     let dialog = tmux.wait_for("the rolling dialog", Duration::from_secs(5), |s| {
-        s.contains("defragment every member in turn")
+        // Its last line too: a capture can catch a frame half written.
+        s.contains("defragment every member in turn") && s.contains(&first) && s.contains("y/enter: do it")
     });
     let leader = dialog
         .split("leader ")

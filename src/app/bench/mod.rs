@@ -259,25 +259,25 @@ async fn connections(config: &ConnectConfig, common: &Common) -> Result<Vec<Clie
     Ok(conns)
 }
 
-/// Runs `total` requests over `clients` clients (client w on connection w mod conns), one request in
-/// flight each, at most `rate` per second in all (0: no limit), timing each. `op(client, w, i)`
-/// makes request i from client w and hands the client back.
+/// Runs `total` requests over `--clients` clients (client w on connection w mod conns), one request
+/// in flight each, at most `rate` per second in all (0: no limit), timing each, with the progress
+/// bar. `op(client, w, i)` makes request i from client w and hands the client back.
 async fn run_requests<F, Fut>(
     conns: &[Client],
-    clients: usize,
+    common: &Common,
     total: usize,
     rate: u64,
     timeout: Duration,
-    progress: &Arc<Progress>,
     op: F,
-) -> (Duration, Vec<f64>, BTreeMap<String, usize>)
+) -> Report
 where
     F: Fn(Client, usize, usize) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = (Client, Result<(), String>)> + Send,
 {
+    let progress = Arc::new(Progress::new(total, common.progress));
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let tasks: Vec<_> = (0..clients.max(1))
+    let tasks: Vec<_> = (0..common.clients.max(1))
         .map(|w| {
             let mut c = conns[w % conns.len()].clone();
             let (next, op, progress) = (next.clone(), op.clone(), progress.clone());
@@ -325,7 +325,8 @@ where
             Err(e) => *errors.entry(format!("internal error: {e}")).or_default() += 1,
         }
     }
-    (started.elapsed(), latencies, errors)
+    progress.finish();
+    Report::new(started.elapsed(), latencies, errors, common.precise)
 }
 
 fn text(e: etcd_client::Error) -> String {
@@ -353,76 +354,48 @@ pub async fn run(config: &ConnectConfig, common: &Common, workload: &Workload) -
                     .map(|w| Mutex::new(Rng((w as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))))
                     .collect(),
             );
-            let progress = Arc::new(Progress::new(*total, common.progress));
-            let (elapsed, lats, errors) = run_requests(
-                &conns,
-                common.clients,
-                *total,
-                *rate,
-                timeout,
-                &progress,
-                move |mut c, w, i| {
-                    let value = value.clone();
-                    let n = if sequential {
-                        i % key_space
-                    } else {
-                        rngs[w].lock().map(|mut r| r.below(key_space)).unwrap_or(0)
-                    };
-                    async move {
-                        let key = match if decimal {
-                            decimal_key(n, key_size)
-                        } else {
-                            varint_key(n as i64, key_size)
-                        } {
+            let report = run_requests(&conns, common, *total, *rate, timeout, move |mut c, w, i| {
+                let value = value.clone();
+                let n = if sequential {
+                    i % key_space
+                } else {
+                    rngs[w].lock().map(|mut r| r.below(key_space)).unwrap_or(0)
+                };
+                async move {
+                    let key =
+                        match if decimal { decimal_key(n, key_size) } else { varint_key(n as i64, key_size) }
+                        {
                             Ok(k) => k,
                             Err(e) => return (c, Err(e)),
                         };
-                        let r = c.put(key, value.as_slice(), None).await.map(|_| ()).map_err(text);
-                        (c, r)
-                    }
-                },
-            )
-            .await;
-            progress.finish();
-            Ok(Outcome {
-                preamble: None,
-                reports: vec![(None, Report::new(elapsed, lats, errors, common.precise))],
+                    let r = c.put(key, value.as_slice(), None).await.map(|_| ()).map_err(text);
+                    (c, r)
+                }
             })
+            .await;
+            Ok(Outcome { preamble: None, reports: vec![(None, report)] })
         }
         Workload::TxnPut { total, key_size, val_size, txn_ops, key_space, rate } => {
             check_key_space(*key_space, *key_size)?;
             let conns = connections(config, common).await?;
             let value = Arc::new(random_bytes(*val_size, 0x5eed));
             let (key_size, key_space, n) = (*key_size, *key_space, (*txn_ops).max(1));
-            let progress = Arc::new(Progress::new(*total, common.progress));
-            let (elapsed, lats, errors) = run_requests(
-                &conns,
-                common.clients,
-                *total,
-                *rate,
-                timeout,
-                &progress,
-                move |mut c, _, i| {
-                    let value = value.clone();
-                    async move {
-                        let mut ops = Vec::with_capacity(n);
-                        for j in 0..n {
-                            match varint_key(((i * n + j) % key_space) as i64, key_size) {
-                                Ok(k) => ops.push(TxnOp::put(k, value.as_slice(), None)),
-                                Err(e) => return (c, Err(e)),
-                            }
+            let report = run_requests(&conns, common, *total, *rate, timeout, move |mut c, _, i| {
+                let value = value.clone();
+                async move {
+                    let mut ops = Vec::with_capacity(n);
+                    for j in 0..n {
+                        match varint_key(((i * n + j) % key_space) as i64, key_size) {
+                            Ok(k) => ops.push(TxnOp::put(k, value.as_slice(), None)),
+                            Err(e) => return (c, Err(e)),
                         }
-                        let r = c.txn(Txn::new().and_then(ops)).await.map(|_| ()).map_err(text);
-                        (c, r)
                     }
-                },
-            )
-            .await;
-            progress.finish();
-            Ok(Outcome {
-                preamble: None,
-                reports: vec![(None, Report::new(elapsed, lats, errors, common.precise))],
+                    let r = c.txn(Txn::new().and_then(ops)).await.map(|_| ()).map_err(text);
+                    (c, r)
+                }
             })
+            .await;
+            Ok(Outcome { preamble: None, reports: vec![(None, report)] })
         }
         Workload::Range { total, key, end, serializable, rate } => {
             let conns = connections(config, common).await?;
@@ -434,30 +407,17 @@ pub async fn run(config: &ConnectConfig, common: &Common, workload: &Workload) -
                 options = options.with_serializable();
             }
             let key = Arc::new(key.clone());
-            let progress = Arc::new(Progress::new(*total, common.progress));
-            let (elapsed, lats, errors) = run_requests(
-                &conns,
-                common.clients,
-                *total,
-                *rate,
-                timeout,
-                &progress,
-                move |mut c, _, _| {
-                    let (key, options) = (key.clone(), options.clone());
-                    async move {
-                        let r = c.get(key.as_slice(), Some(options)).await.map(|_| ()).map_err(text);
-                        (c, r)
-                    }
-                },
-            )
+            let report = run_requests(&conns, common, *total, *rate, timeout, move |mut c, _, _| {
+                let (key, options) = (key.clone(), options.clone());
+                async move {
+                    let r = c.get(key.as_slice(), Some(options)).await.map(|_| ()).map_err(text);
+                    (c, r)
+                }
+            })
             .await;
-            progress.finish();
             let preamble =
                 format!("bench with {} range", if *serializable { "serializable" } else { "linearizable" });
-            Ok(Outcome {
-                preamble: Some(preamble),
-                reports: vec![(None, Report::new(elapsed, lats, errors, common.precise))],
-            })
+            Ok(Outcome { preamble: Some(preamble), reports: vec![(None, report)] })
         }
         Workload::LeaseKeepalive { total } => {
             let conns = connections(config, common).await?;
@@ -472,20 +432,15 @@ pub async fn run(config: &ConnectConfig, common: &Common, workload: &Workload) -
                 leases.push(lease.id());
             }
             let leases = Arc::new(leases);
-            let progress = Arc::new(Progress::new(*total, common.progress));
-            let (elapsed, lats, errors) =
-                run_requests(&conns, common.clients, *total, 0, timeout, &progress, move |c, w, _| {
+            let report =
+                run_requests(&conns, common, *total, 0, timeout, move |c, w, _| {
                     let id = leases[w];
                     async move {
                         keep_alive_once(c.clone(), id).await.map_or_else(|e| (c, Err(e)), |c| (c, Ok(())))
                     }
                 })
                 .await;
-            progress.finish();
-            Ok(Outcome {
-                preamble: None,
-                reports: vec![(None, Report::new(elapsed, lats, errors, common.precise))],
-            })
+            Ok(Outcome { preamble: None, reports: vec![(None, report)] })
         }
         Workload::Watch { .. } => watch(config, common, workload).await,
         Workload::WatchLatency { .. } => watch_latency(config, common, workload).await,

@@ -42,7 +42,7 @@ pub trait MemberProcesses: Send {
     /// member (the old ones are kept) and returns them, or removes what it wrote and says why.
     fn begin_restore(&mut self, file: &Path, token: &str, members: &[String]) -> Result<RestoreJob, String>;
     /// Starts the members again: those restored on their new data dirs (name, dir), or, with
-    /// None, every member on the data dir it had; says what was done.
+    /// None, the ones the restore stopped, on the data dirs they had; says what was done.
     fn finish_restore(&mut self, restored: Option<&[(String, PathBuf)]>) -> Result<String, String>;
 }
 

@@ -622,41 +622,14 @@ impl etcdeck::app::runtime::MemberProcesses for DemoProcesses {
     }
 }
 
-/// `etcdeck demo`: a local cluster on free loopback ports, sample data, and the console on it. Every
-/// member stops when the console does (also on Ctrl-C and on a panic: the cluster is dropped while
-/// unwinding, and the members die with this process whatever ends it).
-fn demo(
+/// Waits (30 s at most, or until Ctrl-C) for every demo member to answer healthy, then writes the
+/// sample data. An error says why, with the end of an exited member's log.
+fn demo_ready(
     runtime: &tokio::runtime::Runtime,
-    args: DemoArgs,
-    console_args: ConsoleArgs,
-    started: Instant,
-) -> ExitCode {
-    use etcdeck::node::local::LocalCluster;
-    let program = match std::env::current_exe() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("Error: cannot find the etcdeck program to run its nodes: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let n = args.nodes as usize;
-    let cluster = match LocalCluster::start(&program, n, args.keep) {
-        Ok(c) => std::sync::Arc::new(std::sync::Mutex::new(c)),
-        Err(e) => {
-            eprintln!("Error: cannot start the demo's members: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let (dir, endpoints) = match cluster.lock() {
-        Ok(c) => (c.dir.clone(), c.endpoints()),
-        Err(_) => return ExitCode::from(1),
-    };
-    eprintln!(
-        "etcdeck demo: starting {n} etcdeck nodes on {} (data and logs in {})",
-        endpoints.join(", "),
-        dir.display()
-    );
-    let ready = runtime.block_on(async {
+    cluster: &std::sync::Mutex<etcdeck::node::local::LocalCluster>,
+    endpoints: &[String],
+) -> Result<etcdeck::app::demo::Seeded, String> {
+    runtime.block_on(async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let state = match cluster.lock() {
@@ -676,13 +649,62 @@ fn demo(
                 _ = tokio::signal::ctrl_c() => break Err("interrupted".to_string()),
             }
         }?;
-        etcdeck::app::demo::seed(&endpoints).await.map_err(|e| format!("cannot write the sample data: {e}"))
-    });
-    let seeded = match ready {
-        Ok(s) => s,
+        etcdeck::app::demo::seed(endpoints).await.map_err(|e| format!("cannot write the sample data: {e}"))
+    })
+}
+
+/// `etcdeck demo`: a local cluster on free loopback ports, sample data, and the console on it. Every
+/// member stops when the console does (also on Ctrl-C and on a panic: the cluster is dropped while
+/// unwinding, and the members die with this process whatever ends it).
+fn demo(
+    runtime: &tokio::runtime::Runtime,
+    args: DemoArgs,
+    console_args: ConsoleArgs,
+    started: Instant,
+) -> ExitCode {
+    use etcdeck::node::local::LocalCluster;
+    let program = match std::env::current_exe() {
+        Ok(p) => p,
         Err(e) => {
-            eprintln!("Error: {e}");
+            eprintln!("Error: cannot find the etcdeck program to run its nodes: {e}");
             return ExitCode::from(1);
+        }
+    };
+    let n = args.nodes as usize;
+    // A port chosen free can be taken by another process before the member binds it; the new
+    // cluster then starts again on other ports (it holds no data yet).
+    let mut attempt = 1;
+    let (cluster, dir, endpoints, seeded) = loop {
+        let cluster = match LocalCluster::start(&program, n, args.keep) {
+            Ok(c) => std::sync::Arc::new(std::sync::Mutex::new(c)),
+            Err(e) => {
+                eprintln!("Error: cannot start the demo's members: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let (dir, endpoints) = match cluster.lock() {
+            Ok(c) => (c.dir.clone(), c.endpoints()),
+            Err(_) => return ExitCode::from(1),
+        };
+        eprintln!(
+            "etcdeck demo: starting {n} etcdeck nodes on {} (data and logs in {})",
+            endpoints.join(", "),
+            dir.display()
+        );
+        match demo_ready(runtime, &cluster, &endpoints) {
+            Ok(seeded) => break (cluster, dir, endpoints, seeded),
+            Err(e) => {
+                let lost_port = cluster.lock().is_ok_and(|mut c| c.lost_a_port());
+                if lost_port && attempt < 3 {
+                    attempt += 1;
+                    eprintln!("etcdeck demo: another process took a port first ({e}); starting again on other ports");
+                    // Dropping the cluster stops its members and removes its directory (unless kept).
+                    drop(cluster);
+                    continue;
+                }
+                eprintln!("Error: {e}");
+                return ExitCode::from(1);
+            }
         }
     };
     let config = match ConnectConfig::plain(&endpoints) {

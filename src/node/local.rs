@@ -38,7 +38,7 @@ pub struct LocalCluster {
 }
 
 /// A free port on the loopback address (bound and released: another process could take it in
-/// between, which on a demo machine is unlikely enough).
+/// between; the demo then starts again on other ports, see `lost_a_port`).
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -261,6 +261,18 @@ impl LocalCluster {
         Ok(all)
     }
 
+    /// Whether a member exited because another process took one of its ports between the choice
+    /// (see `free_port`) and its bind; a new start on other ports then succeeds.
+    pub fn lost_a_port(&mut self) -> bool {
+        self.members.iter_mut().any(|m| {
+            let exited = m.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            exited
+                && std::fs::read_to_string(&m.log).is_ok_and(|log| {
+                    log.contains("cannot listen on") && log.contains("Address already in use")
+                })
+        })
+    }
+
     /// Stops every member: SIGTERM, then SIGKILL for any still running after 5 s.
     pub fn shutdown(&mut self) {
         for m in &self.members {
@@ -343,4 +355,45 @@ fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A stand-in for the etcdeck program: a script that prints `message` as a node would and exits 1.
+    fn failing_program(dir: &Path, message: &str) -> PathBuf {
+        let path = dir.join("fake-etcdeck");
+        std::fs::write(&path, format!("#!/bin/sh\necho '{message}' >&2\nexit 1\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn wait_exited(cluster: &mut LocalCluster) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cluster.running().iter().any(|(_, up)| *up) {
+            assert!(Instant::now() < deadline, "the fake member did not exit within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_member_that_lost_its_port_is_told_from_one_that_failed_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let taken = failing_program(
+            dir.path(),
+            "etcdeck node: cannot listen on http://127.0.0.1:41495: Address already in use (os error 98)",
+        );
+        let mut cluster = LocalCluster::start(&taken, 2, false).unwrap();
+        wait_exited(&mut cluster);
+        assert!(cluster.lost_a_port());
+        let err = cluster.health().unwrap_err();
+        assert!(err.contains("n1 exited") && err.contains("Address already in use"), "{err}");
+
+        let other = failing_program(dir.path(), "etcdeck node: --data-dir: permission denied");
+        let mut cluster = LocalCluster::start(&other, 1, false).unwrap();
+        wait_exited(&mut cluster);
+        assert!(!cluster.lost_a_port());
+    }
 }

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{etcd_tools, etcdeck_bin, require_tool, without_etcdctl_env, EtcdCluster};
+use crate::support::{etcd_tools, etcdeck_bin, free_port, require_tool, without_etcdctl_env, EtcdCluster};
 
 /// A tmux server of our own (its own socket), killed with this handle.
 struct Tmux {
@@ -137,7 +137,7 @@ fn ctrl_c_quits_even_while_every_endpoint_is_dead() {
         return;
     }
     // Nothing listens here: the console must still draw, show the error and quit at once.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = free_port();
     let tmux = Tmux::start(&pane_command(&format!("127.0.0.1:{port}"), ""), 80, 24);
     tmux.wait_for("the error on screen", Duration::from_secs(10), |s| s.contains("cannot list members"));
     tmux.keys(&["C-c"]);
@@ -155,7 +155,7 @@ fn a_user_keymap_in_the_xdg_config_dir_rebinds_keys() {
     std::fs::create_dir_all(dir.path().join("etcdeck")).expect("mkdir");
     std::fs::write(dir.path().join("etcdeck/keymap.toml"), "[keys]\nquit = [\"Z\"]\nhelp = [\"h\"]\n")
         .expect("write");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = free_port();
     let env = format!("XDG_CONFIG_HOME={}", dir.path().display());
     let tmux = Tmux::start(&pane_command_env(&format!("127.0.0.1:{port}"), "", &env), 80, 24);
     tmux.wait_for("the footer with the user's keys", Duration::from_secs(10), |s| {
@@ -175,7 +175,7 @@ fn sigterm_quits_and_restores_the_terminal() {
     if require_tool("tmux", None).is_none() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = free_port();
     let endpoint = format!("127.0.0.1:{port}");
     let tmux = Tmux::start(&pane_command(&endpoint, ""), 80, 24);
     tmux.wait_for("the dashboard", Duration::from_secs(10), |s| s.contains("cannot list members"));

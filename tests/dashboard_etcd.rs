@@ -7,7 +7,7 @@ use etcdeck::app::connection::ConnectConfig;
 use etcdeck::app::runtime::Runtime;
 use etcdeck::app::state::State;
 
-use crate::support::{etcd_tools, etcdeck, EtcdCluster};
+use crate::support::{etcd_tools, etcdeck, free_port, EtcdCluster};
 
 /// What etcdctl and the dashboard must agree on, per member ID.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -213,7 +213,7 @@ fn status_exits_nonzero_while_a_member_is_down_and_zero_once_it_is_back() {
 #[test]
 fn status_against_nothing_fails_fast_with_the_reason() {
     // A port nobody listens on: refused at once, no etcd needed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let port = free_port();
     let started = Instant::now();
     let (code, _, err) = etcdeck_status(&format!("127.0.0.1:{port}"), false);
     assert_ne!(code, 0);

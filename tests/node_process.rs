@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, GetOptions, PutOptions};
 
 use crate::node_kv::within;
-use crate::support::{etcdeck_bin, http_get, EtcdeckNode};
+use crate::support::{etcdeck_bin, free_port, http_get, EtcdeckNode};
 
 /// Runs `etcdeck node` with `args` and no ETCD_* variables; returns (exit code, stderr).
 fn node(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
@@ -136,10 +136,6 @@ fn a_data_dir_in_use_foreign_or_damaged_is_refused_and_left_as_it_was() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("was not written by etcdeck"), "{err}");
     assert_eq!(listing(etcd_dir.path()), before);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
 }
 
 #[test]

@@ -37,9 +37,36 @@ pub struct LocalCluster {
     program: PathBuf,
 }
 
-/// A free port on the loopback address (bound and released: another process could take it in
-/// between; the demo then starts again on other ports, see `lost_a_port`).
-fn free_port() -> std::io::Result<u16> {
+/// A free port on 127.0.0.1 for a server to bind later. It is chosen below the kernel's ephemeral
+/// range (net.ipv4.ip_local_port_range), from which every outgoing connection on the machine takes
+/// its port, so a client connecting meanwhile cannot take it; one process never gets the same port
+/// twice. Another server could still bind it first: the demo then starts again on other ports (see
+/// `lost_a_port`). When nothing below the range is free, the kernel picks one.
+pub fn free_port() -> std::io::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768)
+        .min(65_536);
+    if low > FIRST + 1_000 {
+        let span = low - FIRST;
+        // Processes start at different places in the span, so two at once rarely meet.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let start = (std::process::id().wrapping_mul(2_654_435_761) ^ nanos) % span;
+        let _ = NEXT.compare_exchange(0, start | 1, Ordering::Relaxed, Ordering::Relaxed);
+        for _ in 0..256 {
+            let port = FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % span;
+            if std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+                return Ok(port as u16);
+            }
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -375,6 +402,26 @@ mod tests {
         while cluster.running().iter().any(|(_, up)| *up) {
             assert!(Instant::now() < deadline, "the fake member did not exit within 10 s");
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_never_repeat() {
+        let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let ports: Vec<u16> = (0..500).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::HashSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len());
+        if low > 11_000 {
+            assert!(ports.iter().all(|&p| (10_000..low).contains(&p)), "{ports:?}");
+        }
+        for p in ports.iter().take(20) {
+            std::net::TcpListener::bind(("127.0.0.1", *p)).unwrap();
         }
     }
 

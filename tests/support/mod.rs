@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -89,11 +88,10 @@ pub fn run_etcdctl(etcdctl: &Path, endpoints: &[String], args: &[&str]) -> (bool
     )
 }
 
+/// A free loopback port, below the ephemeral range so that no client connection takes it before the
+/// server binds it (see etcdeck's own `free_port`).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    etcdeck::node::local::free_port().expect("a free loopback port")
 }
 
 /// Server certificate, key and the CA that signs client certificates.

@@ -128,8 +128,10 @@ pub struct Store {
     in_use: u64,
     /// The changes of the last committed transaction, for the watch hub.
     events: Vec<Event>,
-    /// Transactions committed since `begin_group`, written to sled together at `end_group`.
-    group: Option<Group>,
+    /// Transactions committed since `begin_group` and not yet written to sled (see `flush_group`).
+    /// Behind a mutex so that readers holding the store shared can write it out before reading
+    /// sled directly (history, hashes, images, flushes).
+    group: std::sync::Mutex<Option<Group>>,
     /// The database's size for the quota check in front of every write: sled sums its files'
     /// sizes, too slow to ask for each write, so it is asked at most every 100 ms.
     size_cache: SizeCache,
@@ -144,11 +146,13 @@ struct SizeCache {
 }
 
 /// Committed transactions not yet in sled: their writes in order, and the records they wrote (for
-/// reads by later transactions of the group).
+/// reads until they are in sled).
 #[derive(Default)]
 struct Group {
     ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     records: BTreeMap<Revision, KeyValue>,
+    /// When the oldest of `ops` was committed.
+    since: Option<std::time::Instant>,
 }
 
 fn batch_of(ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> sled::Batch {
@@ -192,7 +196,7 @@ impl Store {
             removed: BTreeSet::new(),
             in_use: 0,
             events: Vec::new(),
-            group: None,
+            group: std::sync::Mutex::new(None),
             size_cache: SizeCache { opened: Some(std::time::Instant::now()), ..SizeCache::default() },
         };
         store.load()?;
@@ -404,6 +408,7 @@ impl Store {
         if from < self.compacted {
             return Err(MvccError::Compacted);
         }
+        self.flush_group()?;
         let mut out = Vec::new();
         if to < from {
             return Ok(out);
@@ -433,6 +438,7 @@ impl Store {
             return Err(MvccError::FutureRev);
         }
         let rev = if rev <= 0 { self.current } else { rev };
+        self.flush_group()?;
         // What compacting at `rev` would keep, as etcd's kvindex.Keep.
         let keep: BTreeSet<Revision> =
             self.index.values().filter_map(|ki| ki.get(rev)).map(|k| k.modified).collect();
@@ -464,6 +470,7 @@ impl Store {
     pub fn hash(&self) -> Result<u32, MvccError> {
         const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
         let mut digest = CASTAGNOLI.digest();
+        self.flush_group()?;
         for item in self.tree.iter() {
             let (k, v) = item?;
             digest.update(&k);
@@ -476,6 +483,7 @@ impl Store {
     /// (u32 length, key, u32 length, value), an end mark, and zero padding to a multiple of 512 bytes
     /// (etcdctl expects the checksum the server appends after a 512-byte aligned image).
     pub fn image(&self) -> Result<Vec<u8>, MvccError> {
+        self.flush_group()?;
         let mut out = Vec::with_capacity(self.in_use as usize + 4096);
         out.extend_from_slice(IMAGE_MAGIC);
         for item in self.tree.iter() {
@@ -607,8 +615,8 @@ impl Store {
     }
 
     fn read(&self, rev: Revision) -> Result<KeyValue, MvccError> {
-        if let Some(kv) = self.group.as_ref().and_then(|g| g.records.get(&rev)) {
-            return Ok(kv.clone());
+        if let Some(kv) = self.group().as_ref().and_then(|g| g.records.get(&rev).cloned()) {
+            return Ok(kv);
         }
         let value = self.tree.get(record_key(rev, false))?.ok_or_else(|| {
             MvccError::Corrupt(format!("revision {}_{} is indexed but not stored", rev.main, rev.sub))
@@ -622,28 +630,65 @@ impl Store {
         WriteTxn { store: self, main, sub: 0, pending: BTreeMap::new(), ops: Vec::new(), events: Vec::new() }
     }
 
-    /// From now until `end_group`, committed transactions are kept and written to sled in one batch
-    /// (each still one revision, with its applied index): one sled write for many raft entries.
-    /// Only the writer may read meanwhile; it holds the store exclusively.
+    /// From now until `end_group`, committed transactions are kept in memory and written to sled
+    /// together, in one atomic batch with the last one's applied index, by `flush_group` (as etcd's
+    /// backend commits its batch transaction every 100 ms or 10 000 writes). Reads see them
+    /// meanwhile. A crash loses only what the raft log still holds: the store's applied index in
+    /// sled is older, so those entries are applied again at the next start. Keeps a group already
+    /// begun.
     pub fn begin_group(&mut self) {
-        self.group = Some(Group::default());
+        let group = self.group.get_mut().unwrap_or_else(|e| e.into_inner());
+        if group.is_none() {
+            *group = Some(Group::default());
+        }
     }
 
-    /// Writes the group's transactions to sled, atomically.
+    /// Writes the group's transactions to sled and ends the group.
     pub fn end_group(&mut self) -> Result<(), MvccError> {
         self.flush_group()?;
-        self.group = None;
+        *self.group.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
         Ok(())
     }
 
-    fn flush_group(&mut self) -> Result<(), MvccError> {
-        if let Some(g) = self.group.as_mut() {
-            let ops = std::mem::take(&mut g.ops);
-            g.records.clear();
-            if !ops.is_empty() {
-                self.tree.apply_batch(batch_of(ops))?;
-            }
+    fn group(&self) -> std::sync::MutexGuard<'_, Option<Group>> {
+        self.group.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the group's transactions to sled in one atomic batch (sled makes it durable within
+    /// its flush interval; `make_durable` at once). The group stays open.
+    pub fn flush_group(&self) -> Result<(), MvccError> {
+        let mut group = self.group();
+        match group.as_mut() {
+            Some(g) => self.write_group(g),
+            None => Ok(()),
         }
+    }
+
+    /// `flush_group` once the group's oldest write is `max_age` old or it holds `max_ops` writes;
+    /// whether it wrote.
+    pub fn flush_group_if_due(
+        &self,
+        max_age: std::time::Duration,
+        max_ops: usize,
+    ) -> Result<bool, MvccError> {
+        let mut group = self.group();
+        match group.as_mut() {
+            Some(g) if g.ops.len() >= max_ops || g.since.is_some_and(|t| t.elapsed() >= max_age) => {
+                self.write_group(g)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The records stay readable from the group until sled holds them (the lock is held throughout).
+    fn write_group(&self, g: &mut Group) -> Result<(), MvccError> {
+        let ops = std::mem::take(&mut g.ops);
+        g.since = None;
+        if !ops.is_empty() {
+            self.tree.apply_batch(batch_of(ops))?;
+        }
+        g.records.clear();
         Ok(())
     }
 
@@ -685,6 +730,7 @@ impl Store {
 
     /// Makes everything written so far durable (sled's flush).
     pub fn flush(&self) -> Result<(), MvccError> {
+        self.flush_group()?;
         self.db.flush()?;
         Ok(())
     }
@@ -693,6 +739,7 @@ impl Store {
     /// sync_file_range, which leaves file metadata and the disk cache unflushed, so the database's
     /// files and directory are fsynced too. Needed before raft log entries the store holds may go.
     pub fn make_durable(&self) -> Result<(), MvccError> {
+        self.flush_group()?;
         self.db.flush()?;
         sync_tree(&self.dir).map_err(io_error)
     }
@@ -874,8 +921,11 @@ impl WriteTxn<'_> {
             ops.push((META_CONSISTENT_INDEX.to_vec(), Some(index.to_be_bytes().to_vec())));
             store.consistent_index = index;
         }
-        match store.group.as_mut() {
+        match store.group.get_mut().unwrap_or_else(|e| e.into_inner()).as_mut() {
             Some(g) => {
+                if g.since.is_none() {
+                    g.since = Some(std::time::Instant::now());
+                }
                 g.ops.extend(ops);
                 g.records.extend(pending);
             }
@@ -1042,6 +1092,55 @@ mod tests {
 
     fn keys(r: &RangeResult) -> Vec<String> {
         r.kvs.iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect()
+    }
+
+    /// A grouped write commits with its raft index, like the driver's applies.
+    fn put_at(store: &mut Store, key: &str, value: &str, index: u64) -> i64 {
+        let mut txn = store.write();
+        txn.put(key.as_bytes(), value.as_bytes(), 0).expect("put");
+        txn.commit(Some(index)).expect("commit")
+    }
+
+    #[test]
+    fn a_group_is_readable_before_sled_has_it_and_reaches_sled_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        put_at(&mut s, "a", "1", 1);
+        s.begin_group();
+        put_at(&mut s, "a", "2", 2);
+        put_at(&mut s, "b", "3", 3);
+        // Readable at once, from the group.
+        assert_eq!(get(&s, "a", 0).unwrap().value, b"2");
+        assert_eq!(get(&s, "a", 2).unwrap().value, b"1");
+        assert_eq!(s.consistent_index(), 3);
+        // Not due yet: nothing is written.
+        assert!(!s.flush_group_if_due(std::time::Duration::from_secs(60), 100).unwrap());
+        // A crash now (the store dropped unflushed) leaves sled at the index before the group:
+        // the raft log applies those entries again.
+        drop(s);
+        let mut s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.consistent_index(), 1);
+        assert_eq!(s.current_revision(), 2);
+        assert_eq!(get(&s, "a", 0).unwrap().value, b"1");
+        assert!(get(&s, "b", 0).is_none());
+
+        // History and hashes see the group: they write it out first.
+        s.begin_group();
+        put_at(&mut s, "a", "2", 2);
+        put_at(&mut s, "b", "3", 3);
+        let history = s.history(3, 4).unwrap();
+        assert_eq!(history.len(), 2, "{history:?}");
+        assert_eq!(history[1].1.kv.key, b"b");
+        // Due by count: written, then durable across a reopen.
+        put_at(&mut s, "c", "4", 4);
+        assert!(s.flush_group_if_due(std::time::Duration::from_secs(60), 2).unwrap());
+        let hash = s.hash_kv(0).unwrap();
+        s.flush().unwrap();
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.consistent_index(), 4);
+        assert_eq!(s.hash_kv(0).unwrap(), hash);
+        assert_eq!(get(&s, "c", 0).unwrap().value, b"4");
     }
 
     #[test]

@@ -38,6 +38,12 @@ use crate::node::raft::storage::{LogStore, LogStoreError};
 use crate::node::raft::transport::{Peer, Transport};
 use crate::node::watch::Hub;
 
+/// etcd's --backend-batch-interval and --backend-batch-limit defaults: applied entries are written
+/// to the store's database together, at most this long after the first of them or once this many
+/// writes wait, whichever comes first.
+const BACKEND_BATCH_INTERVAL: Duration = Duration::from_millis(100);
+const BACKEND_BATCH_LIMIT: usize = 10_000;
+
 /// etcd's AlarmType and AlarmRequest.AlarmAction numbers.
 pub const ALARM_NONE: i32 = 0;
 pub const ALARM_NOSPACE: i32 = 1;
@@ -627,6 +633,15 @@ fn force_new_cluster(log: &mut LogStore, store: &Store, me: u64) -> Result<(), D
 
 impl Driver {
     fn run(&mut self) {
+        self.run_loop();
+        // What was applied but is still in the store's batch goes to sled (the raft log has it
+        // anyway: a crash here only means applying it again at the next start).
+        if let Ok(store) = self.store.read() {
+            let _ = store.flush_group();
+        }
+    }
+
+    fn run_loop(&mut self) {
         let mut next_tick = Instant::now() + self.heartbeat;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -654,6 +669,10 @@ impl Driver {
                 self.raw.tick();
                 next_tick = Instant::now() + self.heartbeat;
                 self.expire_requests();
+                if let Err(e) = self.flush_store_if_due() {
+                    self.fail_all(&e.to_string());
+                    return;
+                }
             }
             if let Err(e) = self.prepare_snapshot().and_then(|()| self.on_ready()) {
                 // Storage failed: etcd stops here too. Fail everything waiting, then stop.
@@ -661,6 +680,17 @@ impl Driver {
                 return;
             }
         }
+    }
+
+    /// Writes the store's batch of applied entries to sled once it is due, also when no entry
+    /// comes to push it out.
+    fn flush_store_if_due(&self) -> Result<(), DriverError> {
+        let store = self.store.read().map_err(|_| poisoned())?;
+        let started = Instant::now();
+        if store.flush_group_if_due(BACKEND_BATCH_INTERVAL, BACKEND_BATCH_LIMIT)? {
+            self.metrics.backend_commit.observe(started.elapsed());
+        }
+        Ok(())
     }
 
     fn handle(&mut self, cmd: Command) {
@@ -984,8 +1014,9 @@ impl Driver {
             done.push((id, store.current_revision(), store.take_events(), result));
         }
         let started = Instant::now();
-        store.end_group()?;
-        self.metrics.backend_commit.observe(started.elapsed());
+        if store.flush_group_if_due(BACKEND_BATCH_INTERVAL, BACKEND_BATCH_LIMIT)? {
+            self.metrics.backend_commit.observe(started.elapsed());
+        }
         drop(store);
         for (id, revision, events, result) in done {
             self.hub.publish(revision, events);

@@ -252,7 +252,13 @@ fn range_with(
 }
 
 fn put_in(txn: &mut WriteTxn<'_>, p: &PbPutRequest) -> Result<PbPutResponse, NodeError> {
-    let prev = txn.range(&p.key, &[], 0, 0)?.kvs.into_iter().next();
+    // The stored record is read only when the request needs it; the put itself learns what it
+    // replaces from memory.
+    let prev = if p.prev_kv || p.ignore_value || p.ignore_lease {
+        txn.range(&p.key, &[], 0, 0)?.kvs.into_iter().next()
+    } else {
+        None
+    };
     if (p.ignore_value || p.ignore_lease) && prev.is_none() {
         return Err(NodeError::KeyNotFound);
     }

@@ -118,6 +118,9 @@ pub struct Store {
     compacted: i64,
     consistent_index: u64,
     leases: BTreeMap<i64, LeaseRecord>,
+    /// The lease each live key attached to an existing lease has (the inverse of the leases' key
+    /// sets), so that a put learns what it replaces from memory alone, as etcd's lessor tells it.
+    leased: std::collections::HashMap<Vec<u8>, i64>,
     alarms: BTreeSet<(u64, i32)>,
     /// What each member published once it started: (name, client URLs).
     attributes: BTreeMap<u64, (String, Vec<String>)>,
@@ -190,6 +193,7 @@ impl Store {
             compacted: 0,
             consistent_index: 0,
             leases: BTreeMap::new(),
+            leased: std::collections::HashMap::new(),
             alarms: BTreeSet::new(),
             attributes: BTreeMap::new(),
             members: BTreeMap::new(),
@@ -209,6 +213,7 @@ impl Store {
         let store = self;
         store.index.clear();
         store.leases.clear();
+        store.leased.clear();
         store.alarms.clear();
         store.attributes.clear();
         store.members.clear();
@@ -277,7 +282,8 @@ impl Store {
         }
         for (key, lease) in attached {
             if let Some(l) = store.leases.get_mut(&lease) {
-                l.keys.insert(key);
+                l.keys.insert(key.clone());
+                store.leased.insert(key, lease);
             }
         }
         store.current = store.current.max(store.compacted);
@@ -771,14 +777,16 @@ impl WriteTxn<'_> {
         self.store.range_at(key, end, limit, rev, current, &self.pending)
     }
 
-    /// Writes `key`; returns what it replaced, if the key existed.
-    pub fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<Option<KeyValue>, MvccError> {
-        let prev = self.current(key)?;
+    /// Writes `key`. What it replaces (creation, version, lease) comes from memory, as in etcd: the
+    /// key index and the leases' keys; no stored record is read.
+    pub fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<(), MvccError> {
         let rev = Revision::new(self.main, self.sub);
-        let (create_revision, version) = match &prev {
-            Some(p) => (p.create_revision, p.version + 1),
+        let live = self.store.index.get(key).filter(|ki| !ki.is_deleted()).and_then(|ki| ki.get(i64::MAX));
+        let (create_revision, version) = match live {
+            Some(at) => (at.created.main, at.version + 1),
             None => (self.main, 1),
         };
+        let prev_lease = if live.is_some() { self.store.leased.get(key).copied().unwrap_or(0) } else { 0 };
         let kv = KeyValue {
             key: key.to_vec(),
             create_revision,
@@ -791,20 +799,22 @@ impl WriteTxn<'_> {
         self.store.in_use += (18 + record.len()) as u64;
         self.ops.push((record_key(rev, false), Some(record)));
         self.store.index.entry(key.to_vec()).or_default().put(rev);
-        if let Some(p) = prev.as_ref().filter(|p| p.lease != 0) {
-            if let Some(l) = self.store.leases.get_mut(&p.lease) {
+        if prev_lease != 0 {
+            if let Some(l) = self.store.leases.get_mut(&prev_lease) {
                 l.keys.remove(key);
             }
+            self.store.leased.remove(key);
         }
         if lease != 0 {
             if let Some(l) = self.store.leases.get_mut(&lease) {
                 l.keys.insert(key.to_vec());
+                self.store.leased.insert(key.to_vec(), lease);
             }
         }
         self.events.push(Event { deleted: false, kv: kv.clone() });
         self.pending.insert(rev, kv);
         self.sub += 1;
-        Ok(prev)
+        Ok(())
     }
 
     /// Records a lease (a grant); its keys attach as puts name it.
@@ -902,15 +912,12 @@ impl WriteTxn<'_> {
                 if let Some(l) = self.store.leases.get_mut(&kv.lease) {
                     l.keys.remove(&kv.key);
                 }
+                self.store.leased.remove(&kv.key);
             }
             self.events.push(Event { deleted: true, kv: tomb });
             self.sub += 1;
         }
         Ok(found)
-    }
-
-    fn current(&self, key: &[u8]) -> Result<Option<KeyValue>, MvccError> {
-        Ok(self.range(key, &[], 1, 0)?.kvs.into_iter().next())
     }
 
     /// Writes the changes in one sled batch, with `applied_index` (the raft entry they came from)
@@ -1215,6 +1222,74 @@ mod tests {
         assert_eq!((a.mod_revision, a.lease), (3, 7));
         assert_eq!(get(&s, "b", 0).unwrap().mod_revision, 3);
         assert_eq!(s.consistent_index(), 42);
+    }
+
+    /// Every lease's keys, as the store keeps them, and as they must agree with `leased`.
+    fn lease_keys(s: &Store) -> Vec<(i64, Vec<String>)> {
+        let mut from_leased: Vec<(i64, String)> =
+            s.leased.iter().map(|(k, l)| (*l, String::from_utf8_lossy(k).into_owned())).collect();
+        from_leased.sort();
+        let out: Vec<(i64, Vec<String>)> = s
+            .leases()
+            .iter()
+            .map(|(id, l)| (*id, l.keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect()))
+            .collect();
+        let flat: Vec<(i64, String)> =
+            out.iter().flat_map(|(id, keys)| keys.iter().map(move |k| (*id, k.clone()))).collect();
+        assert_eq!(flat, from_leased, "the leases' keys and the keys' leases disagree");
+        out
+    }
+
+    #[test]
+    fn puts_take_creation_version_and_lease_from_memory_and_agree_with_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let mut txn = s.write();
+        txn.grant(7, 60);
+        txn.grant(8, 60);
+        txn.commit(None).unwrap(); // 1: no change of revision
+        let put_lease = |s: &mut Store, key: &str, lease: i64| {
+            let mut txn = s.write();
+            txn.put(key.as_bytes(), b"v", lease).unwrap();
+            txn.commit(None).unwrap()
+        };
+        put_lease(&mut s, "a", 7); // 2
+        put_lease(&mut s, "b", 7); // 3
+        put_lease(&mut s, "a", 0); // 4: detached from 7
+        put_lease(&mut s, "c", 8); // 5
+        put_lease(&mut s, "c", 7); // 6: moved from 8 to 7
+        assert_eq!(lease_keys(&s), [(7, vec!["b".to_string(), "c".to_string()]), (8, vec![])]);
+        let a = get(&s, "a", 0).unwrap();
+        assert_eq!((a.create_revision, a.version, a.lease), (2, 2, 0));
+        let c = get(&s, "c", 0).unwrap();
+        assert_eq!((c.create_revision, c.version, c.lease), (5, 2, 7));
+        // Deleted and put again: a new life, version 1, and no lease carried over.
+        delete(&mut s, "c", ""); // 7
+        put_lease(&mut s, "c", 0); // 8
+        let c = get(&s, "c", 0).unwrap();
+        assert_eq!((c.create_revision, c.version, c.lease), (8, 1, 0));
+        assert_eq!(lease_keys(&s), [(7, vec!["b".to_string()]), (8, vec![])]);
+        // Twice in one transaction: the second sees the first.
+        let mut txn = s.write();
+        txn.put(b"d", b"1", 8).unwrap();
+        txn.put(b"d", b"2", 0).unwrap();
+        txn.commit(None).unwrap(); // 9
+        let d = get(&s, "d", 0).unwrap();
+        assert_eq!((d.create_revision, d.version, d.lease), (9, 2, 0));
+        // A revoke deletes its keys and forgets them.
+        let mut txn = s.write();
+        assert!(txn.revoke(7).unwrap());
+        txn.commit(None).unwrap(); // 10
+        assert!(get(&s, "b", 0).is_none());
+        let before = lease_keys(&s);
+        assert_eq!(before, [(8, vec![])]);
+        // What memory says is what the records rebuild.
+        s.flush().unwrap();
+        drop(s);
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(lease_keys(&s), before);
+        let a = get(&s, "a", 0).unwrap();
+        assert_eq!((a.create_revision, a.version, a.lease), (2, 2, 0));
     }
 
     #[test]

@@ -44,6 +44,10 @@ use crate::node::watch::Hub;
 const BACKEND_BATCH_INTERVAL: Duration = Duration::from_millis(100);
 const BACKEND_BATCH_LIMIT: usize = 10_000;
 
+/// etcd's maxSizePerMsg and maxInflightMsgs (4096 / 8).
+const MAX_SIZE_PER_MSG: u64 = 1 << 20;
+const MAX_INFLIGHT_MSGS: usize = 512;
+
 /// etcd's AlarmType and AlarmRequest.AlarmAction numbers.
 pub const ALARM_NONE: i32 = 0;
 pub const ALARM_NOSPACE: i32 = 1;
@@ -495,6 +499,11 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         applied,
         pre_vote: true,
         check_quorum: true,
+        // etcd's (raft.go): appends of up to 1 MiB of entries, 512 of them in flight per follower.
+        // raft-rs's defaults (one entry per append, 256 in flight) cap what a follower can be sent
+        // per round trip at 256 entries, so under load one falls behind the compacted log.
+        max_size_per_msg: MAX_SIZE_PER_MSG,
+        max_inflight_msgs: MAX_INFLIGHT_MSGS,
         ..Config::default()
     };
     let logger = slog::Logger::root(slog::Discard, slog::o!());

@@ -438,6 +438,15 @@ mod tests {
         assert_eq!(store.entries(1, 4, None, ctx).unwrap().len(), 3);
         let ctx = GetEntriesContext::empty(false);
         assert_eq!(store.entries(1, 4, Some(1), ctx).unwrap().len(), 1, "at least one entry");
+        // As many as fit: each of these entries encodes to the same size.
+        let one = e(1, 1).encoded_len() as u64;
+        let ctx = GetEntriesContext::empty(false);
+        let two = store.entries(1, 4, Some(2 * one + 1), ctx).unwrap();
+        assert_eq!(two.iter().map(|e| e.index).collect::<Vec<_>>(), [1, 2]);
+        let ctx = GetEntriesContext::empty(false);
+        assert_eq!(store.entries(2, 4, Some(u64::MAX), ctx).unwrap().len(), 2);
+        let ctx = GetEntriesContext::empty(false);
+        assert!(store.entries(2, 2, Some(0), ctx).unwrap().is_empty(), "an empty range stays empty");
         // A conflicting suffix from a new leader replaces the old one.
         store.persist(&[e(2, 3)], None).unwrap();
         assert_eq!(store.last_index().unwrap(), 2);

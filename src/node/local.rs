@@ -46,11 +46,7 @@ pub fn free_port() -> std::io::Result<u16> {
     use std::sync::atomic::{AtomicU32, Ordering};
     const FIRST: u32 = 10_000;
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(32_768)
-        .min(65_536);
+    let low = ephemeral_low().unwrap_or(32_768).min(65_536);
     if low > FIRST + 1_000 {
         let span = low - FIRST;
         // Processes start at different places in the span, so two at once rarely meet.
@@ -68,6 +64,12 @@ pub fn free_port() -> std::io::Result<u16> {
         }
     }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The first port of the kernel's ephemeral range, where outgoing connections take theirs.
+fn ephemeral_low() -> Option<u32> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 impl LocalCluster {
@@ -407,18 +409,12 @@ mod tests {
 
     #[test]
     fn free_ports_are_below_the_ephemeral_range_and_never_repeat() {
-        let low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let low = ephemeral_low().unwrap();
         let ports: Vec<u16> = (0..500).map(|_| free_port().unwrap()).collect();
         let distinct: std::collections::HashSet<_> = ports.iter().collect();
         assert_eq!(distinct.len(), ports.len());
         if low > 11_000 {
-            assert!(ports.iter().all(|&p| (10_000..low).contains(&p)), "{ports:?}");
+            assert!(ports.iter().all(|&p| (10_000..low).contains(&u32::from(p))), "{ports:?}");
         }
         for p in ports.iter().take(20) {
             std::net::TcpListener::bind(("127.0.0.1", *p)).unwrap();

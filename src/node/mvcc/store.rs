@@ -636,24 +636,16 @@ impl Store {
         WriteTxn { store: self, main, sub: 0, pending: BTreeMap::new(), ops: Vec::new(), events: Vec::new() }
     }
 
-    /// From now until `end_group`, committed transactions are kept in memory and written to sled
-    /// together, in one atomic batch with the last one's applied index, by `flush_group` (as etcd's
-    /// backend commits its batch transaction every 100 ms or 10 000 writes). Reads see them
-    /// meanwhile. A crash loses only what the raft log still holds: the store's applied index in
-    /// sled is older, so those entries are applied again at the next start. Keeps a group already
-    /// begun.
+    /// From now on, committed transactions are kept in memory and written to sled together, in one
+    /// atomic batch with the last one's applied index, by `flush_group` (as etcd's backend commits
+    /// its batch transaction every so often, not each write). Reads see them meanwhile. A crash
+    /// loses only what the raft log still holds: the store's applied index in sled is older, so
+    /// those entries are applied again at the next start. Keeps a group already begun.
     pub fn begin_group(&mut self) {
         let group = self.group.get_mut().unwrap_or_else(|e| e.into_inner());
         if group.is_none() {
             *group = Some(Group::default());
         }
-    }
-
-    /// Writes the group's transactions to sled and ends the group.
-    pub fn end_group(&mut self) -> Result<(), MvccError> {
-        self.flush_group()?;
-        *self.group.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
-        Ok(())
     }
 
     fn group(&self) -> std::sync::MutexGuard<'_, Option<Group>> {

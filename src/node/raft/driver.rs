@@ -696,6 +696,11 @@ impl Driver {
     /// comes to push it out.
     fn flush_store_if_due(&self) -> Result<(), DriverError> {
         let store = self.store.read().map_err(|_| poisoned())?;
+        self.flush_if_due(&store)
+    }
+
+    /// `store`'s batch to sled if due, timed as etcd's backend commit.
+    fn flush_if_due(&self, store: &Store) -> Result<(), DriverError> {
         let started = Instant::now();
         if store.flush_group_if_due(BACKEND_BATCH_INTERVAL, BACKEND_BATCH_LIMIT)? {
             self.metrics.backend_commit.observe(started.elapsed());
@@ -1023,10 +1028,7 @@ impl Driver {
             }
             done.push((id, store.current_revision(), store.take_events(), result));
         }
-        let started = Instant::now();
-        if store.flush_group_if_due(BACKEND_BATCH_INTERVAL, BACKEND_BATCH_LIMIT)? {
-            self.metrics.backend_commit.observe(started.elapsed());
-        }
+        self.flush_if_due(&store)?;
         drop(store);
         for (id, revision, events, result) in done {
             self.hub.publish(revision, events);

@@ -848,8 +848,8 @@ impl Driver {
         );
         self.applied = metadata.index;
         self.snapshot_index = metadata.index;
-        // Watchers go on from the store's history.
-        self.hub.publish(revision, Vec::new());
+        // Watchers go on from the store's history: the hub's memory lacks what the snapshot brought.
+        self.hub.restored(revision);
         self.membership_changed = true;
         Ok(())
     }

@@ -59,6 +59,22 @@ impl Hub {
         });
     }
 
+    /// Called after the store was replaced by a raft snapshot at `rev`: the revisions it brought were
+    /// never published, so memory can no longer vouch for any range reaching back before them, and
+    /// watchers read what they owe from the store's history (or learn it was compacted).
+    pub fn restored(&self, rev: i64) {
+        {
+            let mut recent = self.recent();
+            recent.revisions.clear();
+            recent.bytes = 0;
+        }
+        self.published.send_if_modified(|r| {
+            let moved = rev > *r;
+            *r = (*r).max(rev);
+            moved
+        });
+    }
+
     /// The newest revision published.
     pub fn revision(&self) -> i64 {
         *self.published.borrow()
@@ -137,6 +153,31 @@ mod tests {
         assert_eq!(older[0].1.kv.key, b"before-the-hub");
         let only_b = hub.events(&store, 3, 5, |e| e.kv.key == b"b").unwrap();
         assert_eq!(only_b.len(), 1);
+    }
+
+    /// Found by the fault tests: a member that caught up through a raft snapshot answered watches
+    /// from before the snapshot out of memory, which lacked every revision the snapshot brought.
+    #[test]
+    fn after_a_raft_snapshot_watchers_read_the_revisions_it_brought_from_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let hub = Hub::new(1);
+        for k in ["a", "b", "c"] {
+            put(&mut store, &hub, k);
+        }
+        // Revisions 5..=7 arrive in a snapshot: in the store, never published one by one.
+        for k in ["d", "e", "f"] {
+            let mut txn = store.write();
+            txn.put(k.as_bytes(), b"v", 0).unwrap();
+            txn.commit(None).unwrap();
+            let _ = store.take_events();
+        }
+        hub.restored(7);
+        assert_eq!(hub.revision(), 7);
+        put(&mut store, &hub, "g");
+        let events = hub.events(&store, 3, 8, |_| true).unwrap();
+        let keys: Vec<&[u8]> = events.iter().map(|(_, e)| e.kv.key.as_slice()).collect();
+        assert_eq!(keys, [&b"b"[..], b"c", b"d", b"e", b"f", b"g"]);
     }
 
     #[tokio::test]

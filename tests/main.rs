@@ -11,6 +11,7 @@ mod cli;
 mod console_edit;
 mod console_tmux;
 mod dashboard_etcd;
+mod faults;
 mod node_api;
 mod node_cluster;
 mod node_etcdctl;

@@ -482,6 +482,11 @@ impl EtcdeckNode {
     }
 
     /// SIGKILL, as a crash.
+    /// The running process's ID.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -1,0 +1,406 @@
+//! etcdeck under faults: a three-member cluster on loopback, clients and watchers running while
+//! members are killed, paused and cut apart, and then the whole history checked: linearizable key by
+//! key, no acknowledged write lost, revisions unique and in real-time order, every watcher's events
+//! ordered, unique, atomic and complete, equal HashKV on every member, a leader soon after healing.
+//!
+//! The short profile runs in CI (about two minutes). Longer runs, and replays:
+//!
+//! ```sh
+//! FAULTS_SECS=3600 cargo test --release --test main faults:: -- --nocapture
+//! FAULTS_SEED=1234 cargo test --release --test main faults:: -- --nocapture
+//! ```
+
+mod history;
+mod lincheck;
+mod proxy;
+mod workload;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::{free_port, EtcdeckNode};
+use proxy::{Link, Net};
+
+/// The election timeout the members run with (the tests' timers: heartbeat 50 ms).
+const ELECTION: Duration = Duration::from_millis(500);
+/// Entries after which a member snapshots its store; a member kept away for more than this plus the
+/// 5 000 entries kept for slow followers needs a raft snapshot to catch up.
+const SNAPSHOT_COUNT: u64 = 500;
+
+/// A step of splitmix64, the seeded generator every random choice here comes from.
+pub fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = splitmix(self.0);
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Three etcdeck members on 127.0.0.1-3, their peer links through the fault proxy.
+pub struct Cluster {
+    pub nodes: Vec<EtcdeckNode>,
+    pub client_urls: Vec<String>,
+    pub net: Net,
+    paused: Vec<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(rt: &tokio::runtime::Runtime, n: usize, seed: u64) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let hosts: Vec<IpAddr> = (0..n).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + i as u8))).collect();
+        let net = Net::new(hosts.clone(), seed);
+        let mut advertised = Vec::new();
+        let mut listen = Vec::new();
+        for (i, host) in hosts.iter().enumerate() {
+            let real = SocketAddr::new(*host, free_port());
+            let proxy_addr = SocketAddr::new(*host, free_port());
+            let listener = rt
+                .block_on(tokio::net::TcpListener::bind(proxy_addr))
+                .unwrap_or_else(|e| panic!("proxy on {proxy_addr}: {e}"));
+            rt.spawn(net.clone().serve(i, listener, real));
+            advertised.push(format!("http://{proxy_addr}"));
+            listen.push(format!("http://{real}"));
+        }
+        let initial: Vec<String> =
+            advertised.iter().enumerate().map(|(i, u)| format!("n{}={u}", i + 1)).collect();
+        let initial = initial.join(",");
+        let mut nodes = Vec::new();
+        let mut client_urls = Vec::new();
+        for i in 0..n {
+            let client = format!("http://{}:{}", hosts[i], free_port());
+            let flags = [
+                format!("--listen-peer-urls={}", listen[i]),
+                format!("--initial-advertise-peer-urls={}", advertised[i]),
+                format!("--initial-cluster={initial}"),
+                "--initial-cluster-token=etcdeck-faults".to_string(),
+                format!("--snapshot-count={SNAPSHOT_COUNT}"),
+            ];
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            let data: PathBuf = dir.path().join(format!("n{}", i + 1));
+            nodes.push(EtcdeckNode::spawn_at(&format!("n{}", i + 1), &data, &client, &flags));
+            client_urls.push(client);
+        }
+        for node in &mut nodes {
+            node.wait_serving(Duration::from_secs(30));
+        }
+        Cluster { nodes, client_urls, net, paused: vec![false; n], _dir: dir }
+    }
+
+    fn signal(&mut self, i: usize, stop: bool) {
+        if let Some(pid) = self.nodes[i].pid() {
+            let sig = if stop { libc::SIGSTOP } else { libc::SIGCONT };
+            // SAFETY: kill(2) on the PID of a child this handle started and has not reaped.
+            unsafe {
+                libc::kill(pid as i32, sig);
+            }
+            self.paused[i] = stop;
+        }
+    }
+}
+
+/// What one run found.
+#[derive(Default)]
+pub struct Report {
+    pub operations: usize,
+    pub cycles: usize,
+    pub violations: Vec<String>,
+    pub lost: Vec<String>,
+    pub faults: Vec<String>,
+    pub watch_events: usize,
+    pub unknown: usize,
+    pub compactions: usize,
+    pub reasons: Vec<(String, usize)>,
+    /// Every watch stream: watcher, prefix, start, events, how it ended.
+    pub segments: String,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    KillFollower,
+    KillLeader,
+    KillTwo,
+    PauseLeader,
+    IsolateLeader,
+    IsolateFollower,
+    Delay,
+    Lossy,
+    SnapshotCatchUp,
+}
+
+const FAULTS: [Fault; 9] = [
+    Fault::KillFollower,
+    Fault::KillLeader,
+    Fault::KillTwo,
+    Fault::PauseLeader,
+    Fault::IsolateLeader,
+    Fault::IsolateFollower,
+    Fault::Delay,
+    Fault::Lossy,
+    Fault::SnapshotCatchUp,
+];
+
+/// Runs the workload for `duration` with fault cycles, then heals, waits for the watchers and checks.
+pub fn run(duration: Duration, seed: u64) -> Report {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let mut cluster = Cluster::start(&rt, 3, seed);
+    let mut report = Report::default();
+    let shared = Arc::new(workload::Shared::new(Instant::now()));
+    let handles = workload::spawn(&rt, &cluster.client_urls, shared.clone(), seed);
+    let mut rng = Rng::new(seed ^ 0xfa17);
+    let started = Instant::now();
+    // The faults come in a shuffled order that still goes through every kind early on.
+    let mut order: Vec<Fault> = Vec::new();
+    while started.elapsed() < duration {
+        if order.is_empty() {
+            order = FAULTS.to_vec();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+        }
+        let fault = order.pop().expect("a fault");
+        std::thread::sleep(Duration::from_millis(500 + rng.below(1000)));
+        let outcome = cycle(&rt, &mut cluster, fault, &mut rng);
+        report.cycles += 1;
+        match outcome {
+            Ok(line) => report.faults.push(line),
+            Err(v) => {
+                report.faults.push(format!("{fault:?}: {v}"));
+                report.violations.push(v);
+            }
+        }
+    }
+    // Everything healed and running: stop the clients, write each key once more so every watcher has
+    // an event to reach, and wait for the watchers.
+    cluster.net.heal();
+    std::thread::sleep(Duration::from_millis(500));
+    let finished = workload::finish(&rt, handles, &cluster.client_urls, &shared, Duration::from_secs(20));
+    if let Err(v) = finished {
+        report.violations.push(v);
+    }
+    let checks = history::check_all(&rt, &shared, &cluster.client_urls);
+    report.operations = checks.operations;
+    report.watch_events = checks.watch_events;
+    report.unknown = checks.unknown;
+    report.reasons = checks.reasons;
+    report.compactions = shared.compactions.lock().unwrap().len();
+    for seg in shared.segments.lock().unwrap().iter() {
+        let evs: Vec<i64> = seg.responses.iter().flatten().map(|e| e.rev).collect();
+        report.segments.push_str(&format!(
+            "segment: watcher {} on member {} on {} from {}: {} events ({:?} .. {:?}), ended: {}\n",
+            seg.watcher,
+            seg.endpoint + 1,
+            seg.prefix,
+            seg.start,
+            evs.len(),
+            evs.first(),
+            evs.last(),
+            seg.end
+        ));
+    }
+    report.violations.extend(checks.violations);
+    report.lost.extend(checks.lost);
+    drop(cluster);
+    rt.shutdown_timeout(Duration::from_secs(2));
+    report
+}
+
+/// The member that all running members name as leader, within `limit`.
+fn wait_leader(
+    rt: &tokio::runtime::Runtime,
+    urls: &[String],
+    skip: &[usize],
+    limit: Duration,
+) -> Option<usize> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(l) = rt.block_on(workload::leader(urls, skip)) {
+            return Some(l);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// One fault: injected, held, healed; Ok with a line for the log, Err with a violation.
+fn cycle(
+    rt: &tokio::runtime::Runtime,
+    c: &mut Cluster,
+    fault: Fault,
+    rng: &mut Rng,
+) -> Result<String, String> {
+    let n = c.nodes.len();
+    let leader = wait_leader(rt, &c.client_urls, &[], Duration::from_secs(10))
+        .ok_or_else(|| "no leader before the fault".to_string())?;
+    let follower = (leader + 1 + rng.below(n as u64 - 1) as usize) % n;
+    let hold = Duration::from_millis(1500 + rng.below(2000));
+    let mut killed = Vec::new();
+    let mut detail = String::new();
+    match fault {
+        Fault::KillFollower => killed.push(follower),
+        Fault::KillLeader => killed.push(leader),
+        Fault::KillTwo => killed.extend([leader, follower]),
+        _ => {}
+    }
+    for &i in &killed {
+        c.nodes[i].kill();
+    }
+    match fault {
+        Fault::PauseLeader => {
+            c.signal(leader, true);
+            std::thread::sleep(hold.max(ELECTION * 3));
+            c.signal(leader, false);
+        }
+        Fault::IsolateLeader => {
+            c.net.isolate(&[leader]);
+            std::thread::sleep(hold);
+        }
+        Fault::IsolateFollower => {
+            c.net.isolate(&[follower]);
+            std::thread::sleep(hold);
+        }
+        Fault::Delay => {
+            let d = Duration::from_millis(20 + rng.below(80));
+            detail = format!(" {d:?}");
+            c.net.set_all(Link::Delay(d));
+            std::thread::sleep(hold);
+        }
+        Fault::Lossy => {
+            let p = 20 + rng.below(80) as u32;
+            detail = format!(" {p}/1000 per chunk");
+            c.net.set_all(Link::Lossy(p));
+            std::thread::sleep(hold);
+        }
+        Fault::SnapshotCatchUp => {
+            // Kept away while the others write more than the leader's log keeps.
+            c.net.isolate(&[follower]);
+            let others: Vec<String> =
+                (0..n).filter(|&i| i != follower).map(|i| c.client_urls[i].clone()).collect();
+            let wrote =
+                rt.block_on(workload::fill(&others, SNAPSHOT_COUNT + 5_000 + 500, Duration::from_secs(60)));
+            detail = format!(" after {wrote} writes");
+        }
+        _ => std::thread::sleep(hold),
+    }
+    let before = log_len(c, follower);
+    c.net.heal();
+    for &i in &killed {
+        c.nodes[i].respawn();
+    }
+    let healed = Instant::now();
+    let new_leader = wait_leader(rt, &c.client_urls, &[], Duration::from_secs(15));
+    let took = healed.elapsed();
+    let Some(new_leader) = new_leader else {
+        return Err(format!("{fault:?}: no leader 15 s after healing"));
+    };
+    if took > Duration::from_secs(5) {
+        return Err(format!("{fault:?}: a leader only {took:?} after healing (at most 5 s)"));
+    }
+    if let Fault::SnapshotCatchUp = fault {
+        // The member comes back through a raft snapshot, and catches up.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = c.nodes[follower].log_text();
+            if log.len() > before && log[before..].contains("applied the leader's snapshot") {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "{fault:?}: n{} did not catch up through a raft snapshot in 30 s",
+                    follower + 1
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(format!(
+        "{fault:?}{detail}: leader n{} before, n{} {} ms after healing",
+        leader + 1,
+        new_leader + 1,
+        took.as_millis()
+    ))
+}
+
+fn log_len(c: &Cluster, i: usize) -> usize {
+    c.nodes[i].log_text().len()
+}
+
+fn seed_from_env() -> u64 {
+    match std::env::var("FAULTS_SEED") {
+        Ok(s) => s.trim().parse().unwrap_or_else(|_| panic!("FAULTS_SEED={s} is not a number")),
+        Err(_) => {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                % 1_000_000_007
+        }
+    }
+}
+
+#[test]
+fn a_three_member_cluster_stays_linearizable_and_its_watches_complete_through_faults() {
+    let secs: u64 = match std::env::var("FAULTS_SECS") {
+        Ok(s) => s.trim().parse().unwrap_or_else(|_| panic!("FAULTS_SECS={s} is not a number of seconds")),
+        Err(_) => 100,
+    };
+    let seed = seed_from_env();
+    println!("faults: seed {seed} ({secs} s); replay with FAULTS_SEED={seed}");
+    let report = run(Duration::from_secs(secs), seed);
+    for line in &report.faults {
+        println!("  {line}");
+    }
+    println!(
+        "faults: seed {seed}: {} operations ({} with unknown outcome), {} watch events, {} compactions, \
+         {} fault cycles, {} violations, {} lost writes",
+        report.operations,
+        report.unknown,
+        report.watch_events,
+        report.compactions,
+        report.cycles,
+        report.violations.len(),
+        report.lost.len()
+    );
+    if let Ok(path) = std::env::var("FAULTS_LOG") {
+        let mut text = String::new();
+        for v in report.violations.iter().chain(&report.lost) {
+            text.push_str(v);
+            text.push('\n');
+        }
+        text.push_str(&report.segments);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("FAULTS_LOG={path}: {e}"));
+    }
+    for (why, n) in report.reasons.iter().take(8) {
+        println!("  {n} operations failed or ended unknown: {why}");
+    }
+    for v in report.violations.iter().take(30) {
+        println!("  violation: {v}");
+    }
+    for l in report.lost.iter().take(30) {
+        println!("  lost: {l}");
+    }
+    assert!(report.cycles >= 5 || secs < 60, "too few fault cycles");
+    assert!(
+        report.violations.is_empty() && report.lost.is_empty(),
+        "seed {seed}: {} violations, {} lost writes (see above)",
+        report.violations.len(),
+        report.lost.len()
+    );
+}

@@ -559,6 +559,28 @@ impl PeerHost for NodePeerHost {
     }
 }
 
+/// Every election timeout, notes whether this member knows a leader; after
+/// `NO_LEADER_ELECTIONS` in a row without one, ends the streams that require a leader (and again
+/// each timeout after that while none is known), as etcd's monitorLeader does.
+async fn monitor_leader(
+    handle: Handle,
+    election: Duration,
+    no_leader: tokio::sync::watch::Sender<u64>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut without = 0u32;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(election) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        without = if handle.leader() == 0 { without + 1 } else { 0 };
+        if without >= crate::node::rpc::NO_LEADER_ELECTIONS {
+            no_leader.send_modify(|n| *n += 1);
+        }
+    }
+}
+
 /// Starts a node: claims the data dir, starts raft, binds every client URL and serves.
 pub async fn start(c: &NodeConfig) -> Result<Running, ServerError> {
     start_with(c, Timers::default()).await
@@ -614,6 +636,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         .map_err(|e| ServerError::DataDir(e.to_string()))?
         .map_err(|e| dir_error(&c.data_dir, format!("cannot open: {e}")))?;
     let _ = events.handle.set(handle.clone());
+    let (no_leader_tx, no_leader_rx) = tokio::sync::watch::channel(0u64);
     let ctx = Ctx {
         handle: handle.clone(),
         identity: Identity { cluster_id, member_id },
@@ -625,9 +648,11 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         strict_reconfig_check: c.strict_reconfig_check,
         transport: Some(net),
         leader_client: Arc::default(),
+        no_leader: no_leader_rx,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut servers = Vec::new();
+    let mut servers =
+        vec![tokio::spawn(monitor_leader(handle.clone(), c.election_timeout, no_leader_tx, stopped.clone()))];
     let host: Arc<dyn PeerHost> = Arc::new(NodePeerHost { handle: handle.clone(), cluster_id });
     for listener in peer_listeners {
         servers.push(tokio::spawn(transport::serve(

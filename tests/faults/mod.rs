@@ -404,3 +404,103 @@ fn a_three_member_cluster_stays_linearizable_and_its_watches_complete_through_fa
         report.lost.len()
     );
 }
+
+/// etcd's require-leader streams (clientv3.WithRequireLeader: etcdctl's watch, the console's watch
+/// tails): a member cut off from the others ends them with "etcdserver: no leader" after three
+/// election timeouts and refuses new ones, so clients move to a member that has a leader; a watch
+/// that did not ask keeps waiting, as on etcd.
+#[test]
+fn streams_that_require_a_leader_end_on_a_member_cut_off_from_the_others() {
+    use etcd_client::{Client, ConnectOptions, WatchOptions};
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let cluster = Cluster::start(&rt, 3, 7);
+    let leader = wait_leader(&rt, &cluster.client_urls, &[], Duration::from_secs(10)).expect("a leader");
+    let follower = (leader + 1) % 3;
+    let url = cluster.client_urls[follower].clone();
+    rt.block_on(async move {
+        let connect = |require: bool| {
+            let url = url.clone();
+            async move {
+                let opts = ConnectOptions::new().with_require_leader(require).with_connect_timeout(Duration::from_secs(2));
+                tokio::time::timeout(Duration::from_secs(5), Client::connect([url], Some(opts)))
+                    .await
+                    .expect("connect in time")
+                    .expect("connect")
+            }
+        };
+        let mut required = connect(true).await;
+        let mut plain = connect(false).await;
+        let mut watch = required.watch("/x", Some(WatchOptions::new().with_prefix())).await.expect("a watch");
+        let mut plain_watch = plain.watch("/x", Some(WatchOptions::new().with_prefix())).await.expect("a watch");
+        let created = tokio::time::timeout(Duration::from_secs(5), plain_watch.message()).await;
+        assert!(matches!(created, Ok(Ok(Some(ref m))) if m.created()), "{created:?}");
+        let (_keeper, mut keep_alive) = {
+            let lease = required.lease_grant(60, None).await.expect("a lease").id();
+            let (mut keeper, stream) = required.lease_keep_alive(lease).await.expect("keep-alive");
+            keeper.keep_alive().await.expect("one keep-alive");
+            (keeper, stream)
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), keep_alive.message()).await;
+
+        cluster.net.isolate(&[follower]);
+        let ended = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                match watch.message().await {
+                    Ok(Some(_)) => continue,
+                    other => return other,
+                }
+            }
+        })
+        .await
+        .expect("the watch ends within 15 s");
+        let status = match ended {
+            Err(etcd_client::Error::GRpcStatus(s)) => s,
+            other => panic!("the watch ended with {other:?}"),
+        };
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert_eq!(status.message(), "etcdserver: no leader");
+        let ka = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                match keep_alive.message().await {
+                    Ok(Some(_)) => continue,
+                    other => return other,
+                }
+            }
+        })
+        .await
+        .expect("the keep-alive stream ends too");
+        assert!(matches!(ka, Err(etcd_client::Error::GRpcStatus(ref s)) if s.message() == "etcdserver: no leader"), "{ka:?}");
+        // A new one is refused at once; a watch that did not ask for a leader still waits.
+        let mut again = connect(true).await;
+        let refused = match again.watch("/x", Some(WatchOptions::new().with_prefix())).await {
+            Err(e) => e.to_string(),
+            Ok(mut s) => match s.message().await {
+                Err(e) => e.to_string(),
+                Ok(m) => panic!("a require-leader watch on a member without a leader was accepted: {m:?}"),
+            },
+        };
+        assert!(refused.contains("etcdserver: no leader"), "{refused}");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), plain_watch.message()).await.is_err(),
+            "a plain watch is left alone"
+        );
+
+        // Healed, the member has a leader again and takes require-leader watches.
+        cluster.net.heal();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let mut c = connect(true).await;
+            if let Ok(mut s) = c.watch("/x", Some(WatchOptions::new().with_prefix())).await {
+                if let Ok(Ok(Some(m))) = tokio::time::timeout(Duration::from_secs(2), s.message()).await {
+                    if m.created() {
+                        break;
+                    }
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no require-leader watch 15 s after healing");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(cluster);
+    });
+}

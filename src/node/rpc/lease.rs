@@ -97,6 +97,7 @@ impl PbLeaseService for LeaseService {
         &self,
         req: Request<Streaming<PbLeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let guard = self.ctx.leader_guard(&req)?;
         let ctx = self.ctx.clone();
         let out = req.into_inner().then(move |item| {
             let ctx = ctx.clone();
@@ -105,7 +106,7 @@ impl PbLeaseService for LeaseService {
                 Ok(Self::keep_alive(&ctx, r.id).await?)
             }
         });
-        Ok(Response::new(Box::pin(out)))
+        Ok(Response::new(super::until_no_leader(out, guard)))
     }
 
     async fn lease_time_to_live(

@@ -51,6 +51,48 @@ pub struct Ctx {
     pub transport: Option<Arc<dyn crate::node::raft::transport::Transport>>,
     /// A client of the leader's client URL, for what etcd forwards to the leader.
     pub leader_client: Arc<tokio::sync::Mutex<Option<(u64, etcd_client::Client)>>>,
+    /// Moves on each time this member has been without a leader for three election timeouts: the
+    /// streams that require a leader then end (etcd's monitorLeader).
+    pub no_leader: tokio::sync::watch::Receiver<u64>,
+}
+
+/// etcd's metadata for "this stream requires a leader" (clientv3.WithRequireLeader; etcdctl's
+/// watch and the console's watch tails set it).
+const REQUIRE_LEADER_KEY: &str = "hasleader";
+
+/// How many election timeouts without a leader end the streams that require one (etcd's
+/// maxNoLeaderCnt).
+pub const NO_LEADER_ELECTIONS: u32 = 3;
+
+type GuardedStream<T> = std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>;
+
+/// Ends `stream` with etcd's "etcdserver: no leader" when `guard` moves; passes it on untouched
+/// without a guard.
+pub fn until_no_leader<T, S>(stream: S, guard: Option<tokio::sync::watch::Receiver<u64>>) -> GuardedStream<T>
+where
+    T: Send + 'static,
+    S: futures::Stream<Item = Result<T, Status>> + Send + 'static,
+{
+    use futures::StreamExt as _;
+    let Some(guard) = guard else {
+        return Box::pin(stream);
+    };
+    let state = (Box::pin(stream), guard, false);
+    Box::pin(futures::stream::unfold(state, |(mut stream, mut guard, done)| async move {
+        if done {
+            return None;
+        }
+        let lost = async {
+            // A dropped sender means the node is stopping: its streams end otherwise.
+            if guard.changed().await.is_err() {
+                futures::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            item = stream.next() => item.map(|i| (i, (stream, guard, false))),
+            _ = lost => Some((Err(NodeError::NoLeader.into()), (stream, guard, true))),
+        }
+    }))
 }
 
 /// etcd's per-request quota cost: what a put adds besides its key and value (etcd's quota.go).
@@ -75,6 +117,24 @@ fn txn_cost(t: &PbTxnRequest) -> u64 {
 }
 
 impl Ctx {
+    /// For a stream that asks to require a leader: refused at once while this member has none,
+    /// else the guard that ends it once it has had none for a while (see `until_no_leader`).
+    pub fn leader_guard<T>(
+        &self,
+        req: &tonic::Request<T>,
+    ) -> Result<Option<tokio::sync::watch::Receiver<u64>>, Status> {
+        let required = req.metadata().get(REQUIRE_LEADER_KEY).is_some_and(|v| v.as_bytes() == b"true");
+        if !required {
+            return Ok(None);
+        }
+        if self.handle.leader() == 0 {
+            return Err(NodeError::NoLeader.into());
+        }
+        let mut guard = self.no_leader.clone();
+        guard.borrow_and_update();
+        Ok(Some(guard))
+    }
+
     /// A client of the leader, for what only the leader answers (lease keep-alives and TTLs, whose
     /// clock runs there, as etcd forwards them); None when this member leads.
     pub async fn leader_client(&self) -> Result<Option<etcd_client::Client>, NodeError> {

@@ -272,9 +272,10 @@ impl PbWatchService for WatchService {
         &self,
         req: Request<Streaming<PbWatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let guard = self.ctx.leader_guard(&req)?;
         let (tx, rx) = mpsc::channel(256);
         tokio::spawn(serve_stream(self.ctx.clone(), req.into_inner(), tx, self.progress_interval));
         let out = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-        Ok(Response::new(Box::pin(out)))
+        Ok(Response::new(super::until_no_leader(out, guard)))
     }
 }

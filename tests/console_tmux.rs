@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 use crate::support::{etcd_tools, etcdeck_bin, free_port, require_tool, without_etcdctl_env, EtcdCluster};
 
 /// A tmux server of our own (its own socket), killed with this handle.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn start(command: &str, width: u16, height: u16) -> Self {
+    pub(crate) fn start(command: &str, width: u16, height: u16) -> Self {
         let socket = format!("etcdeck-test-{}-{}", std::process::id(), rand_suffix());
         let tmux = Tmux { socket };
         let status = tmux
@@ -32,12 +32,12 @@ impl Tmux {
         c
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = self.cmd().args(["capture-pane", "-p", "-t", "t"]).output().expect("capture-pane");
         String::from_utf8_lossy(&out.stdout).into()
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let status = self.cmd().args(["send-keys", "-t", "t"]).args(keys).status().expect("send-keys");
         assert!(status.success());
     }
@@ -52,7 +52,7 @@ impl Tmux {
     }
 
     /// Waits until the screen satisfies `pred`; panics with the screen after `limit`.
-    fn wait_for(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + limit;
         loop {
             let screen = self.screen();
@@ -77,7 +77,7 @@ fn rand_suffix() -> u128 {
 
 /// The console's pane command: after etcdeck exits, the shell prints a marker with its exit status
 /// and stays, so the test can see the restored screen.
-fn pane_command(endpoints: &str, extra: &str) -> String {
+pub(crate) fn pane_command(endpoints: &str, extra: &str) -> String {
     pane_command_env(endpoints, extra, "")
 }
 
@@ -455,7 +455,7 @@ fn wait_no_nodes(tmp: &std::path::Path, limit: Duration) {
 }
 
 /// The leader's name in the dashboard's header ("leader n2 (…)").
-fn leader_name(screen: &str) -> Option<String> {
+pub(crate) fn leader_name(screen: &str) -> Option<String> {
     let rest = screen.split("leader ").nth(1)?;
     let name = rest.split_whitespace().next()?;
     name.starts_with('n').then(|| name.to_string())

@@ -10,6 +10,7 @@
 //! FAULTS_SEED=1234 cargo test --release --test main faults:: -- --nocapture
 //! ```
 
+mod console;
 mod history;
 mod lincheck;
 mod proxy;

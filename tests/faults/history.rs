@@ -259,20 +259,25 @@ fn check_writes(records: &[Record], union: &Union, v: &mut Vec<String>, lost: &m
     }
 }
 
+/// The revision a response carries, and whether the operation made a new one (a put, a
+/// compare-and-swap that put, a delete that deleted); None without a response.
+fn revision_of(out: &Out) -> Option<(i64, bool)> {
+    match *out {
+        Out::Put { rev } => Some((rev, true)),
+        Out::Cas { ok, rev } => Some((rev, ok)),
+        Out::Delete { deleted, rev } => Some((rev, deleted > 0)),
+        Out::Get { rev, .. } | Out::Revoke { rev } => Some((rev, false)),
+        Out::Unknown(_) | Out::Failed(_) => None,
+    }
+}
+
 /// Revisions: real-time order (a response never shows an older revision than one that returned
 /// before its request was sent; a write's revision is newer than all of those) and unique writes.
 fn check_revisions(records: &[Record], v: &mut Vec<String>) {
-    let mut done: Vec<(u64, i64)> = Vec::new();
     let mut writes: HashMap<i64, &Record> = HashMap::new();
+    let floor = revision_floor(records);
     for r in records {
-        let (rev, bumps) = match r.out {
-            Out::Put { rev } => (rev, true),
-            Out::Cas { ok, rev } => (rev, ok),
-            Out::Delete { deleted, rev } => (rev, deleted > 0),
-            Out::Get { rev, .. } | Out::Revoke { rev } => (rev, false),
-            _ => continue,
-        };
-        done.push((r.ret_ns, rev));
+        let Some((rev, bumps)) = revision_of(&r.out) else { continue };
         if bumps {
             if let Some(other) = writes.insert(rev, r) {
                 v.push(format!(
@@ -281,25 +286,7 @@ fn check_revisions(records: &[Record], v: &mut Vec<String>) {
                 ));
             }
         }
-    }
-    done.sort_unstable();
-    // prefix_max[i]: the highest revision among the first i returned operations.
-    let mut prefix_max = Vec::with_capacity(done.len() + 1);
-    prefix_max.push(0i64);
-    for &(_, rev) in &done {
-        let m = *prefix_max.last().unwrap();
-        prefix_max.push(m.max(rev));
-    }
-    for r in records {
-        let (rev, bumps) = match r.out {
-            Out::Put { rev } => (rev, true),
-            Out::Cas { ok, rev } => (rev, ok),
-            Out::Delete { deleted, rev } => (rev, deleted > 0),
-            Out::Get { rev, .. } | Out::Revoke { rev } => (rev, false),
-            _ => continue,
-        };
-        let before = done.partition_point(|&(t, _)| t < r.call_ns);
-        let floor = prefix_max[before];
+        let floor = floor(r.call_ns);
         if rev < floor || (bumps && rev == floor) {
             v.push(format!(
                 "{:?} at revision {rev} (client {}) after a response at revision {floor} had returned",
@@ -319,8 +306,13 @@ fn key_histories(records: &[Record], union: &Union) -> Vec<Vec<Timed<KeyOp>>> {
             watched.insert(*val, *rev);
         }
     }
-    let full = union.covered.iter().map(|c| c.0).min().unwrap_or(i64::MAX) <= 1
-        && merged_covers_to(&union.covered, union.events.keys().last().copied().unwrap_or(0));
+    // A write is applied after the newest revision any response had shown before it was sent, and
+    // before the last watched one; where the watchers covered all of that window without a gap, a
+    // value they did not see was never written.
+    let last = union.events.keys().last().copied().unwrap_or(0);
+    let merged = merge(&union.covered);
+    let floor = revision_floor(records);
+    let settled = |r: &Record| covers(&merged, floor(r.call_ns) + 1, last);
     let mut per_key: Vec<Vec<Timed<KeyOp>>> = (0..KEYS).map(|_| Vec::new()).collect();
     let mut lease_keys: HashMap<i64, HashSet<usize>> = HashMap::new();
     for r in records {
@@ -343,7 +335,7 @@ fn key_histories(records: &[Record], union: &Union) -> Vec<Vec<Timed<KeyOp>>> {
             }
             (Call::Put { key, val, lease }, _) => match watched.get(val) {
                 Some(rev) => push(*key, KeyOp::Put { val: *val, rev: Some(*rev), lease: *lease }, None),
-                None if full => {}
+                None if settled(r) => {}
                 None => push(*key, KeyOp::Put { val: *val, rev: None, lease: *lease }, None),
             },
             (Call::Get { key }, Out::Get { kv, .. }) => {
@@ -365,7 +357,7 @@ fn key_histories(records: &[Record], union: &Union) -> Vec<Vec<Timed<KeyOp>>> {
                     KeyOp::Cas { expect: *expect, val: *val, ok: Some(true), rev: Some(*rev) },
                     None,
                 ),
-                None if full => {}
+                None if settled(r) => {}
                 None => push(*key, KeyOp::Cas { expect: *expect, val: *val, ok: None, rev: None }, None),
             },
             (Call::Revoke { lease }, _) => {
@@ -378,21 +370,43 @@ fn key_histories(records: &[Record], union: &Union) -> Vec<Vec<Timed<KeyOp>>> {
     per_key
 }
 
-/// Whether the ranges, merged, cover every revision from their lowest start up to `to`.
-fn merged_covers_to(ranges: &[(i64, i64)], to: i64) -> bool {
+/// The ranges merged into disjoint ones, in order.
+fn merge(ranges: &[(i64, i64)]) -> Vec<(i64, i64)> {
     let mut r = ranges.to_vec();
     r.sort_unstable();
-    let mut reach = match r.first() {
-        Some(f) => f.0 - 1,
-        None => return false,
-    };
+    let mut out: Vec<(i64, i64)> = Vec::new();
     for (a, b) in r {
-        if a > reach + 1 {
-            return false;
+        match out.last_mut() {
+            Some(last) if a <= last.1 + 1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
         }
-        reach = reach.max(b);
     }
-    reach >= to
+    out
+}
+
+/// Whether merged ranges cover every revision in from..=to.
+fn covers(merged: &[(i64, i64)], from: i64, to: i64) -> bool {
+    from > to || merged.iter().any(|&(a, b)| a <= from && to <= b)
+}
+
+/// For a time: the newest revision any response that returned before it showed.
+fn revision_floor(records: &[Record]) -> impl Fn(u64) -> i64 {
+    let mut done: Vec<(u64, i64)> =
+        records.iter().filter_map(|r| revision_of(&r.out).map(|(rev, _)| (r.ret_ns, rev))).collect();
+    done.sort_unstable();
+    let mut max = 0;
+    for d in done.iter_mut() {
+        max = max.max(d.1);
+        d.1 = max;
+    }
+    move |t| {
+        let i = done.partition_point(|&(ret, _)| ret < t);
+        if i == 0 {
+            0
+        } else {
+            done[i - 1].1
+        }
+    }
 }
 
 pub fn check_all(rt: &tokio::runtime::Runtime, sh: &Shared, urls: &[String]) -> Checks {

@@ -301,6 +301,7 @@ fn cycle(
         _ => std::thread::sleep(hold),
     }
     let before = log_len(c, follower);
+    let logs: Vec<(usize, usize)> = killed.iter().map(|&i| (i, log_len(c, i))).collect();
     c.net.heal();
     for &i in &killed {
         c.nodes[i].respawn();
@@ -308,11 +309,24 @@ fn cycle(
     let healed = Instant::now();
     let new_leader = wait_leader(rt, &c.client_urls, &[], Duration::from_secs(15));
     let took = healed.elapsed();
+    // How long each restarted member took to open its store and log (its own log says).
+    let opened: Vec<String> = logs
+        .iter()
+        .map(|&(i, from)| {
+            let log = c.nodes[i].log_text();
+            let ms = log
+                .get(from..)
+                .and_then(|l| l.split("and the log in ").nth(1))
+                .and_then(|r| r.split(' ').next());
+            format!("n{} opened its store in {} ms", i + 1, ms.unwrap_or("?"))
+        })
+        .collect();
+    let opened = if opened.is_empty() { String::new() } else { format!(" ({})", opened.join(", ")) };
     let Some(new_leader) = new_leader else {
-        return Err(format!("{fault:?}: no leader 15 s after healing"));
+        return Err(format!("{fault:?}: no leader 15 s after healing{opened}"));
     };
     if took > Duration::from_secs(5) {
-        return Err(format!("{fault:?}: a leader only {took:?} after healing (at most 5 s)"));
+        return Err(format!("{fault:?}: a leader only {took:?} after healing (at most 5 s){opened}"));
     }
     if let Fault::SnapshotCatchUp = fault {
         // The member comes back through a raft snapshot, and catches up.
@@ -332,7 +346,7 @@ fn cycle(
         }
     }
     Ok(format!(
-        "{fault:?}{detail}: leader n{} before, n{} {} ms after healing",
+        "{fault:?}{detail}: leader n{} before, n{} {} ms after healing{opened}",
         leader + 1,
         new_leader + 1,
         took.as_millis()

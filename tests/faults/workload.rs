@@ -185,7 +185,16 @@ pub fn spawn(rt: &tokio::runtime::Runtime, urls: &[String], sh: Arc<Shared>, see
 }
 
 pub async fn connect(url: &str) -> Option<Client> {
-    let opts = ConnectOptions::new().with_connect_timeout(Duration::from_secs(1)).with_timeout(OP_TIMEOUT);
+    connect_with(url, false).await
+}
+
+/// As `connect`; with `require_leader`, watches end on a member that lost its leader (as
+/// Kubernetes' and the console's watches do), so a watcher moves to a member that has one.
+pub async fn connect_with(url: &str, require_leader: bool) -> Option<Client> {
+    let opts = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(1))
+        .with_timeout(OP_TIMEOUT)
+        .with_require_leader(require_leader);
     match tokio::time::timeout(Duration::from_secs(2), Client::connect([url], Some(opts))).await {
         Ok(Ok(c)) => Some(c),
         _ => None,
@@ -195,6 +204,12 @@ pub async fn connect(url: &str) -> Option<Client> {
 fn classify(e: etcd_client::Error) -> Out {
     use tonic::Code;
     match e {
+        // The connection was refused: the request never left.
+        etcd_client::Error::GRpcStatus(s)
+            if s.code() == Code::Unavailable && s.message().contains("tcp connect error") =>
+        {
+            Out::Failed(format!("{:?}: {}", s.code(), s.message()))
+        }
         etcd_client::Error::GRpcStatus(s)
             if matches!(
                 s.code(),
@@ -344,7 +359,7 @@ async fn watcher_loop(w: usize, urls: Vec<String>, sh: Arc<Shared>, seed: u64) {
             sh.reached.lock().unwrap()[w] = true;
             return;
         }
-        let Some(mut c) = connect(&urls[ep]).await else {
+        let Some(mut c) = connect_with(&urls[ep], true).await else {
             ep = (ep + 1) % n;
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;

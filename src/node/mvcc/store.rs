@@ -138,6 +138,8 @@ pub struct Store {
     /// The database's size for the quota check in front of every write: sled sums its files'
     /// sizes, too slow to ask for each write, so it is asked at most every 100 ms.
     size_cache: SizeCache,
+    /// How long opening took: sled's own recovery, then rebuilding the index from the records.
+    opening: (std::time::Duration, std::time::Duration),
 }
 
 #[derive(Default)]
@@ -182,8 +184,10 @@ impl Store {
     /// Opens (or creates) the store in `dir` and rebuilds the key index from its records.
     pub fn open(dir: &Path) -> Result<Self, MvccError> {
         recover_defragmentation(dir)?;
+        let started = std::time::Instant::now();
         let db = sled_config(dir).open()?;
         let tree = db.open_tree("mvcc")?;
+        let sled_opened = started.elapsed();
         let mut store = Store {
             dir: dir.to_path_buf(),
             db,
@@ -202,8 +206,11 @@ impl Store {
             events: Vec::new(),
             group: std::sync::Mutex::new(None),
             size_cache: SizeCache { opened: Some(std::time::Instant::now()), ..SizeCache::default() },
+            opening: (sled_opened, std::time::Duration::ZERO),
         };
+        let loading = std::time::Instant::now();
         store.load()?;
+        store.opening.1 = loading.elapsed();
         Ok(store)
     }
 
@@ -402,6 +409,11 @@ impl Store {
             c.at_ms.store(now, Relaxed);
         }
         c.bytes.load(Relaxed)
+    }
+
+    /// How long opening took: (sled's recovery, rebuilding the index).
+    pub fn opening_time(&self) -> (std::time::Duration, std::time::Duration) {
+        self.opening
     }
 
     /// Bytes of the stored records: what the database would hold after a defragmentation.

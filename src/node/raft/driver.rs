@@ -552,9 +552,14 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         membership_changed: true,
         known_peers: options.known_peers.clone(),
     };
+    let (sled_ms, index_ms) = {
+        let s = store.read().map_err(|_| poisoned())?;
+        let (a, b) = s.opening_time();
+        (a.as_millis(), b.as_millis())
+    };
     driver.refresh_membership();
     eprintln!(
-        "etcdeck node: opened the store at raft index {applied} and the log in {} ms",
+        "etcdeck node: opened the store at raft index {applied} (sled {sled_ms} ms, index {index_ms} ms) and the log in {} ms",
         opening.elapsed().as_millis()
     );
     let thread = std::thread::Builder::new()

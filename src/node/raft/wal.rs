@@ -331,8 +331,12 @@ fn apply(body: &[u8], rec: &mut Recovered) -> Result<(), String> {
             if e.index <= rec.snapshot.index {
                 return Ok(());
             }
-            if let Some(pos) = rec.entries.iter().position(|x| x.index >= e.index) {
-                rec.entries.truncate(pos);
+            // The entries held are consecutive, so a rewritten suffix starts at a computed position
+            // (a scan from the front for every record made replay quadratic in the segment's length).
+            if let Some(first) = rec.entries.first().map(|f| f.index) {
+                if e.index <= rec.entries.last().map_or(0, |l| l.index) {
+                    rec.entries.truncate(e.index.saturating_sub(first) as usize);
+                }
             }
             let expected = rec.entries.last().map_or(e.index, |l| l.index + 1);
             if e.index != expected {
@@ -347,7 +351,8 @@ fn apply(body: &[u8], rec: &mut Recovered) -> Result<(), String> {
             let mark = SnapshotMark { index: u64_at(1)?, term: u64_at(9)? };
             if mark.index > rec.snapshot.index {
                 rec.snapshot = mark;
-                rec.entries.retain(|e| e.index > mark.index);
+                let below = rec.entries.partition_point(|e| e.index <= mark.index);
+                rec.entries.drain(..below);
             }
         }
         _ => return Err("unknown record kind".into()),

@@ -248,6 +248,14 @@ fn cycle(
     rng: &mut Rng,
 ) -> Result<String, String> {
     let n = c.nodes.len();
+    // Each fault starts from a whole cluster: every member back and serving.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !rt.block_on(workload::all_serving(&c.client_urls)) {
+        if Instant::now() > deadline {
+            return Err(format!("{fault:?}: not every member serves 30 s after the last fault"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let leader = wait_leader(rt, &c.client_urls, &[], Duration::from_secs(10))
         .ok_or_else(|| "no leader before the fault".to_string())?;
     let follower = (leader + 1 + rng.below(n as u64 - 1) as usize) % n;
@@ -314,11 +322,11 @@ fn cycle(
         .iter()
         .map(|&(i, from)| {
             let log = c.nodes[i].log_text();
-            let ms = log
-                .get(from..)
-                .and_then(|l| l.split("and the log in ").nth(1))
-                .and_then(|r| r.split(' ').next());
-            format!("n{} opened its store in {} ms", i + 1, ms.unwrap_or("?"))
+            let line = log.get(from..).and_then(|l| l.lines().find(|l| l.contains("opened the store")));
+            let what = line.and_then(|l| {
+                l.split_once(" (").map(|(_, rest)| rest.replace(") and the log in", ", with the log"))
+            });
+            format!("n{} opened: {}", i + 1, what.unwrap_or_else(|| "not yet".into()))
         })
         .collect();
     let opened = if opened.is_empty() { String::new() } else { format!(" ({})", opened.join(", ")) };
@@ -338,7 +346,7 @@ fn cycle(
             }
             if Instant::now() > deadline {
                 return Err(format!(
-                    "{fault:?}: n{} did not catch up through a raft snapshot in 30 s",
+                    "{fault:?}{detail}: n{} did not catch up through a raft snapshot in 30 s",
                     follower + 1
                 ));
             }

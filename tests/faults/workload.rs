@@ -529,6 +529,20 @@ pub fn finish(
     Ok(())
 }
 
+/// Whether every member answers Status.
+pub async fn all_serving(urls: &[String]) -> bool {
+    for url in urls {
+        let status = async {
+            let mut c = connect(url).await?;
+            c.status().await.ok()
+        };
+        if !matches!(tokio::time::timeout(Duration::from_millis(700), status).await, Ok(Some(_))) {
+            return false;
+        }
+    }
+    true
+}
+
 /// The member every answering member names as leader, if a majority answers and they agree.
 pub async fn leader(urls: &[String], skip: &[usize]) -> Option<usize> {
     let mut ids = Vec::new();
@@ -555,26 +569,37 @@ pub async fn leader(urls: &[String], skip: &[usize]) -> Option<usize> {
     ids.iter().find(|(_, id)| *id == leaders[0]).map(|(i, _)| *i)
 }
 
-/// Writes up to `count` keys under /fill/ through `urls`, 32 at a time; how many were written.
+/// Writes `count` times under /fill/ (the same `count` keys each time) through `urls`, 32 at a time,
+/// moving to another member after a failure; how many writes succeeded before `limit`.
 pub async fn fill(urls: &[String], count: u64, limit: Duration) -> u64 {
     let written = Arc::new(AtomicI64::new(0));
     let next = Arc::new(AtomicI64::new(0));
     let deadline = Instant::now() + limit;
     let mut tasks = Vec::new();
     for t in 0..32 {
-        let url = urls[t % urls.len()].clone();
+        let urls = urls.to_vec();
         let (written, next) = (written.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
-            let Some(mut c) = connect(&url).await else { return };
-            while Instant::now() < deadline {
-                let i = next.fetch_add(1, Relaxed);
-                if i as u64 >= count {
-                    return;
-                }
-                if let Ok(Ok(_)) =
-                    tokio::time::timeout(OP_TIMEOUT, c.put(format!("/fill/{i}"), "x", None)).await
-                {
-                    written.fetch_add(1, Relaxed);
+            let mut ep = t;
+            let mut client: Option<Client> = None;
+            while Instant::now() < deadline && (written.load(Relaxed) as u64) < count {
+                let Some(c) = client.as_mut() else {
+                    client = connect(&urls[ep % urls.len()]).await;
+                    if client.is_none() {
+                        ep += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    continue;
+                };
+                let i = next.fetch_add(1, Relaxed) as u64 % count.max(1);
+                match tokio::time::timeout(OP_TIMEOUT, c.put(format!("/fill/{i}"), "x", None)).await {
+                    Ok(Ok(_)) => {
+                        written.fetch_add(1, Relaxed);
+                    }
+                    _ => {
+                        client = None;
+                        ep += 1;
+                    }
                 }
             }
         }));

@@ -52,11 +52,7 @@ impl Hub {
                 }
             }
         }
-        self.published.send_if_modified(|r| {
-            let moved = rev > *r;
-            *r = (*r).max(rev);
-            moved
-        });
+        self.advance(rev);
     }
 
     /// Called after the store was replaced by a raft snapshot at `rev`: the revisions it brought were
@@ -68,6 +64,11 @@ impl Hub {
             recent.revisions.clear();
             recent.bytes = 0;
         }
+        self.advance(rev);
+    }
+
+    /// Moves the published revision on to `rev` (never back), waking subscribers if it moved.
+    fn advance(&self, rev: i64) {
         self.published.send_if_modified(|r| {
             let moved = rev > *r;
             *r = (*r).max(rev);

@@ -54,11 +54,23 @@ impl Tmux {
     /// Waits until the screen satisfies `pred`; panics with the screen after `limit`.
     pub(crate) fn wait_for(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + limit;
+        let mut matched: Option<String> = None;
         loop {
             let screen = self.screen();
             if pred(&screen) {
-                return screen;
+                // tmux may be read halfway through drawing a frame (one CI run saw a dialog cut off
+                // mid-line): the screen counts once two captures in a row agree.
+                if matched.as_deref() == Some(screen.as_str()) {
+                    return screen;
+                }
+                if Instant::now() >= deadline {
+                    return screen;
+                }
+                matched = Some(screen);
+                std::thread::sleep(Duration::from_millis(30));
+                continue;
             }
+            matched = None;
             assert!(Instant::now() < deadline, "waited {limit:?} for {what}; screen:\n{screen}");
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -113,6 +113,45 @@ pub const SETTINGS: &[Setting] = &[
         default: "false",
         help: "Force to create a new one member cluster.",
     },
+    Setting { name: "cert-file", default: "", help: "Path to the client server TLS cert file." },
+    Setting { name: "key-file", default: "", help: "Path to the client server TLS key file." },
+    Setting { name: "client-cert-auth", default: "false", help: "Enable client cert authentication." },
+    Setting {
+        name: "trusted-ca-file",
+        default: "",
+        help: "Path to the client server TLS trusted CA cert file.",
+    },
+    Setting { name: "auto-tls", default: "false", help: "Client TLS using generated certificates" },
+    Setting { name: "peer-cert-file", default: "", help: "Path to the peer server TLS cert file." },
+    Setting { name: "peer-key-file", default: "", help: "Path to the peer server TLS key file." },
+    Setting {
+        name: "peer-client-cert-auth",
+        default: "false",
+        help: "Enable peer client cert authentication.",
+    },
+    Setting {
+        name: "peer-trusted-ca-file",
+        default: "",
+        help: "Path to the peer server TLS trusted CA file.",
+    },
+    Setting { name: "peer-cert-allowed-cn", default: "", help: "Allowed CN for inter peer authentication." },
+    Setting { name: "peer-auto-tls", default: "false", help: "Peer TLS using generated certificates" },
+    Setting {
+        name: "cipher-suites",
+        default: "",
+        help: "Comma-separated list of supported TLS cipher suites between client/server and peers (empty \
+               will be auto-populated by Go).",
+    },
+    Setting {
+        name: "tls-min-version",
+        default: "TLS1.2",
+        help: "Minimum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3.",
+    },
+    Setting {
+        name: "tls-max-version",
+        default: "",
+        help: "Maximum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3 (empty defers to Go).",
+    },
 ];
 
 /// Settings that are Go booleans: `--flag` alone means true, a value needs `=`.
@@ -177,7 +216,93 @@ pub struct NodeConfig {
     pub max_request_bytes: u64,
     pub max_txn_ops: u64,
     pub auto_compaction: AutoCompaction,
+    /// --cert-file, --key-file, --trusted-ca-file, --client-cert-auth.
+    pub client_tls: TlsInfo,
+    /// --peer-cert-file, --peer-key-file, --peer-trusted-ca-file, --peer-client-cert-auth,
+    /// --peer-cert-allowed-cn.
+    pub peer_tls: TlsInfo,
+    /// --auto-tls: a self-signed certificate in `<data-dir>/fixtures/client` when no cert is given.
+    pub auto_tls: bool,
+    /// --peer-auto-tls: the same in `<data-dir>/fixtures/peer`.
+    pub peer_auto_tls: bool,
+    /// --cipher-suites, --tls-min-version, --tls-max-version (for both client and peer links).
+    pub tls: TlsPolicy,
 }
+
+/// One side's TLS files and checks, as etcd's transport.TLSInfo.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub trusted_ca_file: Option<PathBuf>,
+    pub client_cert_auth: bool,
+    /// Peers only: the CN a peer's client certificate must carry.
+    pub allowed_cn: Option<String>,
+}
+
+impl TlsInfo {
+    /// etcd's TLSInfo.Empty: neither a cert nor a key file given.
+    pub fn is_empty(&self) -> bool {
+        self.cert_file.is_none() && self.key_file.is_none()
+    }
+}
+
+/// A TLS protocol version, as --tls-min-version/--tls-max-version name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+/// What both sides' TLS allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPolicy {
+    /// Go's names of the TLS 1.2 suites allowed, in order; empty: the library's defaults.
+    pub cipher_suites: Vec<String>,
+    pub min_version: TlsVersion,
+    /// None: the newest the library has.
+    pub max_version: Option<TlsVersion>,
+}
+
+impl Default for TlsPolicy {
+    fn default() -> Self {
+        Self { cipher_suites: Vec::new(), min_version: TlsVersion::Tls12, max_version: None }
+    }
+}
+
+/// The TLS 1.2 suites --cipher-suites may name (Go's names): those with forward secrecy and an
+/// AEAD, which is every TLS 1.2 suite rustls offers. Go's CBC and RSA-key-exchange suites are refused.
+pub const CIPHER_SUITES: &[&str] = &[
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+
+/// Go's TLS suites that rustls does not offer (CBC, RC4, 3DES, RSA key exchange): named in the
+/// error, so an operator's list from etcd gets a precise answer.
+const GO_ONLY_CIPHER_SUITES: &[&str] = &[
+    "TLS_RSA_WITH_RC4_128_SHA",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+];
 
 impl NodeConfig {
     /// The backend quota in force, or None when disabled.
@@ -392,6 +517,13 @@ fn parse_yaml(path: &Path, text: &str) -> Result<Vec<(&'static str, String)>, Co
             serde_yaml_ng::Value::Number(n) => n.to_string(),
             serde_yaml_ng::Value::Bool(b) => b.to_string(),
             serde_yaml_ng::Value::Null => continue,
+            // etcd's YAML takes cipher-suites as a list.
+            serde_yaml_ng::Value::Sequence(items) if setting.name == "cipher-suites" => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| bad(format!("{key}: expected a list of names")))?
+                .join(","),
             _ => return Err(bad(format!("{key}: expected a single value"))),
         };
         out.push((setting.name, value));
@@ -514,6 +646,62 @@ fn build(
     let max_txn_ops = number("max-txn-ops")?;
     let auto_compaction = auto_compaction(get("auto-compaction-mode").0, get("auto-compaction-retention").0)?;
 
+    let path = |name: &str| Some(get(name).0.trim()).filter(|p| !p.is_empty()).map(PathBuf::from);
+    let client_tls = TlsInfo {
+        cert_file: path("cert-file"),
+        key_file: path("key-file"),
+        trusted_ca_file: path("trusted-ca-file"),
+        client_cert_auth: go_bool("client-cert-auth")?,
+        allowed_cn: None,
+    };
+    let peer_tls = TlsInfo {
+        cert_file: path("peer-cert-file"),
+        key_file: path("peer-key-file"),
+        trusted_ca_file: path("peer-trusted-ca-file"),
+        client_cert_auth: go_bool("peer-client-cert-auth")?,
+        allowed_cn: Some(get("peer-cert-allowed-cn").0.trim().to_string()).filter(|c| !c.is_empty()),
+    };
+    let auto_tls = go_bool("auto-tls")?;
+    let peer_auto_tls = go_bool("peer-auto-tls")?;
+    let tls = tls_policy(get("cipher-suites").0, get("tls-min-version").0, get("tls-max-version").0)?;
+    for (info, auto, urls, side) in [
+        (&client_tls, auto_tls, &listen_client_urls, "client"),
+        (&peer_tls, peer_auto_tls, &listen_peer_urls, "peer"),
+    ] {
+        if auto && !info.is_empty() {
+            warnings.push(format!("ignoring {side} auto TLS since certs given"));
+        }
+        if info.cert_file.is_some() != info.key_file.is_some() {
+            return Err(ConfigError::Invalid(format!(
+                "KeyFile and CertFile must both be present[key: {}, cert: {}]",
+                info.key_file.as_deref().unwrap_or(Path::new("")).display(),
+                info.cert_file.as_deref().unwrap_or(Path::new("")).display()
+            )));
+        }
+        for u in urls.iter().filter(|u| u.scheme == "http") {
+            if !info.is_empty() {
+                warnings.push(format!(
+                    "scheme is HTTP while key and cert files are present; ignoring key and cert files \
+                     ({side}-url {u})"
+                ));
+            }
+            if info.client_cert_auth {
+                let flag = if side == "peer" { "--peer-client-cert-auth" } else { "--client-cert-auth" };
+                warnings.push(format!(
+                    "scheme is HTTP while {flag} is enabled; ignoring client cert auth for this URL \
+                     ({side}-url {u})"
+                ));
+            }
+        }
+        if let Some(u) = urls.iter().find(|u| u.scheme == "https").filter(|_| info.is_empty() && !auto) {
+            return Err(ConfigError::Invalid(if side == "client" {
+                format!("TLS key/cert (--cert-file, --key-file) must be provided for client url {u} with HTTPS scheme")
+            } else {
+                format!("cannot listen on TLS for {}: KeyFile and CertFile are not presented", u.host_port())
+            }));
+        }
+    }
+
     let config = NodeConfig {
         name,
         data_dir,
@@ -534,6 +722,11 @@ fn build(
         max_request_bytes,
         max_txn_ops,
         auto_compaction,
+        client_tls,
+        peer_tls,
+        auto_tls,
+        peer_auto_tls,
+        tls,
     };
     validate(&config)?;
     Ok(Loaded { config, warnings })
@@ -577,6 +770,47 @@ fn auto_compaction(mode: &str, retention: &str) -> Result<AutoCompaction, Config
         ))),
         _ => Err(ConfigError::Invalid("unsupported compaction mode ".into())),
     }
+}
+
+/// --cipher-suites, --tls-min-version and --tls-max-version, checked as etcd 3.5 checks them.
+fn tls_policy(suites: &str, min: &str, max: &str) -> Result<TlsPolicy, ConfigError> {
+    let version = |text: &str| match text.trim() {
+        "" => Ok(None),
+        "TLS1.2" => Ok(Some(TlsVersion::Tls12)),
+        "TLS1.3" => Ok(Some(TlsVersion::Tls13)),
+        other => Err(ConfigError::Invalid(format!(
+            "unexpected TLS version {other:?} (must be one of: TLS1.2, TLS1.3)"
+        ))),
+    };
+    let min_version = version(min)?.unwrap_or(TlsVersion::Tls12);
+    let max_version = version(max)?;
+    if max_version.is_some_and(|m| min_version > m) {
+        return Err(ConfigError::Invalid(format!(
+            "min version ({}) is greater than max version ({})",
+            min.trim(),
+            max.trim()
+        )));
+    }
+    let mut cipher_suites = Vec::new();
+    for name in suites.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if GO_ONLY_CIPHER_SUITES.contains(&name) {
+            return Err(ConfigError::Invalid(format!(
+                "TLS cipher suite {name:?} is not supported: etcdeck offers only suites with forward \
+                 secrecy and AEAD ({})",
+                CIPHER_SUITES.join(", ")
+            )));
+        }
+        if !CIPHER_SUITES.contains(&name) {
+            return Err(ConfigError::Invalid(format!("unexpected TLS cipher suite {name:?}")));
+        }
+        cipher_suites.push(name.to_string());
+    }
+    if min_version == TlsVersion::Tls13 && !cipher_suites.is_empty() {
+        return Err(ConfigError::Invalid(
+            "cipher suites cannot be configured when only TLS1.3 is enabled".into(),
+        ));
+    }
+    Ok(TlsPolicy { cipher_suites, min_version, max_version })
 }
 
 /// etcd's embed.Config.Validate and the bootstrap checks that need no disk or network.
@@ -680,6 +914,94 @@ mod tests {
         assert_eq!(c.max_request_bytes, 1_572_864);
         assert_eq!(c.max_txn_ops, 128);
         assert_eq!(c.auto_compaction, AutoCompaction::Disabled);
+    }
+
+    #[test]
+    fn tls_flags_are_checked_as_etcd_checks_them() {
+        let c = ok(&[
+            "--listen-client-urls",
+            "https://127.0.0.1:2379",
+            "--advertise-client-urls",
+            "https://127.0.0.1:2379",
+            "--cert-file",
+            "s.crt",
+            "--key-file",
+            "s.key",
+            "--trusted-ca-file",
+            "ca.crt",
+            "--client-cert-auth",
+            "--peer-cert-allowed-cn",
+            "etcd-peer",
+            "--cipher-suites",
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        ])
+        .config;
+        assert_eq!(c.client_tls.cert_file, Some(PathBuf::from("s.crt")));
+        assert_eq!(c.client_tls.trusted_ca_file, Some(PathBuf::from("ca.crt")));
+        assert!(c.client_tls.client_cert_auth && !c.peer_tls.client_cert_auth);
+        assert_eq!(c.peer_tls.allowed_cn.as_deref(), Some("etcd-peer"));
+        assert_eq!(c.tls.cipher_suites.len(), 2);
+        assert_eq!((c.tls.min_version, c.tls.max_version), (TlsVersion::Tls12, None));
+
+        let https =
+            ["--listen-client-urls", "https://127.0.0.1:2379", "--advertise-client-urls", "https://a:2379"];
+        assert_eq!(
+            err(&https, &[]),
+            "TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:2379 \
+             with HTTPS scheme"
+        );
+        assert!(ok(&[&https[..], &["--auto-tls"]].concat()).config.auto_tls);
+        assert_eq!(
+            err(&[&https[..], &["--cert-file", "s.crt"]].concat(), &[]),
+            "KeyFile and CertFile must both be present[key: , cert: s.crt]"
+        );
+        let peer = [
+            "--listen-peer-urls",
+            "https://127.0.0.1:2380",
+            "--initial-advertise-peer-urls",
+            "https://127.0.0.1:2380",
+            "--initial-cluster",
+            "default=https://127.0.0.1:2380",
+        ];
+        assert_eq!(
+            err(&peer, &[]),
+            "cannot listen on TLS for 127.0.0.1:2380: KeyFile and CertFile are not presented"
+        );
+        assert!(ok(&[&peer[..], &["--peer-auto-tls"]].concat()).config.peer_auto_tls);
+
+        assert_eq!(err(&["--cipher-suites", "TLS_FOO"], &[]), "unexpected TLS cipher suite \"TLS_FOO\"");
+        assert!(err(&["--cipher-suites", "TLS_RSA_WITH_AES_128_CBC_SHA"], &[]).contains("is not supported"));
+        assert_eq!(
+            err(&["--tls-min-version", "TLS1.1"], &[]),
+            "unexpected TLS version \"TLS1.1\" (must be one of: TLS1.2, TLS1.3)"
+        );
+        assert_eq!(
+            err(&["--tls-min-version", "TLS1.3", "--tls-max-version", "TLS1.2"], &[]),
+            "min version (TLS1.3) is greater than max version (TLS1.2)"
+        );
+        assert_eq!(
+            err(
+                &["--tls-min-version", "TLS1.3", "--cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"],
+                &[]
+            ),
+            "cipher suites cannot be configured when only TLS1.3 is enabled"
+        );
+        let warned = ok(&["--cert-file", "s.crt", "--key-file", "s.key", "--client-cert-auth"]).warnings;
+        assert!(
+            warned.iter().any(|w| w.starts_with("scheme is HTTP while key and cert files are present")),
+            "{warned:?}"
+        );
+        assert!(warned.iter().any(|w| w.contains("--client-cert-auth is enabled")), "{warned:?}");
+        let vars = env(&[("ETCD_PEER_CLIENT_CERT_AUTH", "true"), ("ETCD_TLS_MIN_VERSION", "TLS1.3")]);
+        let c = load(&[], &vars, no_file).expect("variables").config;
+        assert!(c.peer_tls.client_cert_auth);
+        assert_eq!(c.tls.min_version, TlsVersion::Tls13);
+        let yaml = |_: &Path| {
+            Ok("cipher-suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384]\n"
+                .to_string())
+        };
+        let c = load(&args(&["--config-file", "e.yaml"]), &[], yaml).expect("yaml").config;
+        assert_eq!(c.tls.cipher_suites.len(), 2);
     }
 
     #[test]

@@ -17,4 +17,5 @@ mod node_cluster;
 mod node_etcdctl;
 mod node_kv;
 mod node_process;
+mod node_tls;
 mod tls_auth_etcd;

@@ -82,7 +82,22 @@ fn bad_configuration_exits_1_with_one_line_before_touching_the_disk() {
                 "--advertise-client-urls=https://127.0.0.1:2379",
             ],
             vec![],
-            "--listen-client-urls https://127.0.0.1:2379",
+            "TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:2379 with HTTPS scheme",
+        ),
+        (
+            vec![
+                "--listen-client-urls=https://127.0.0.1:2379",
+                "--advertise-client-urls=https://127.0.0.1:2379",
+                "--cert-file=/nonexistent/server.crt",
+                "--key-file=/nonexistent/server.key",
+            ],
+            vec![],
+            "client TLS: cannot read /nonexistent/server.crt",
+        ),
+        (
+            vec!["--listen-client-urls=unix://127.0.0.1:2379", "--advertise-client-urls=http://127.0.0.1:2379"],
+            vec![],
+            "--listen-client-urls unix://127.0.0.1:2379: this node serves http:// and https:// URLs only",
         ),
         (
             vec!["--initial-cluster-state=existing"],

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{etcd_tools, etcdeck, require_tool, EtcdCluster, TestPki};
+use crate::support::{etcd_tools, etcdeck, EtcdCluster, TestPki};
 
 fn status(endpoint: &str, flags: &[&str]) -> (i32, String) {
     let out = etcdeck()
@@ -16,8 +16,7 @@ fn status(endpoint: &str, flags: &[&str]) -> (i32, String) {
 #[test]
 fn tls_flags_work_as_etcdctls() {
     let Some(tools) = etcd_tools() else { return };
-    let Some(openssl) = require_tool("openssl", None) else { return };
-    let pki = TestPki::create(&openssl);
+    let pki = TestPki::create();
     let cluster = EtcdCluster::start_with(&tools, 1, Some(&pki.server()));
     let endpoint = cluster.client_urls()[0].clone();
     let (ca, cert, key) = (pki.path("ca.crt"), pki.path("client.crt"), pki.path("client.key"));

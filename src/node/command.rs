@@ -46,7 +46,9 @@ pub fn main(args: &[String]) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let urls: Vec<String> = running.client_addrs.iter().map(|a| format!("http://{a}")).collect();
+        let urls: Vec<String> = (config.listen_client_urls.iter().zip(&running.client_addrs))
+            .map(|(u, a)| format!("{}://{a}", u.scheme))
+            .collect();
         eprintln!(
             "etcdeck node: member {} ({}) of cluster {} serving client requests on {}",
             config.name,

@@ -18,5 +18,6 @@ pub mod raft;
 pub mod rpc;
 pub mod server;
 pub mod snapshot;
+pub mod tls;
 pub mod urls;
 pub mod watch;

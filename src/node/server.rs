@@ -12,11 +12,13 @@ use sha1::{Digest, Sha1};
 use tonic::transport::Server;
 
 use crate::node::compactor;
-use crate::node::config::{ClusterState, NodeConfig};
+use crate::node::config::{ClusterState, NodeConfig, TlsInfo};
 use crate::node::error::NodeError;
 use crate::node::mvcc::store::RaftMember;
 use crate::node::raft::driver::{self, Handle};
-use crate::node::raft::transport::{self, PeerHost, PeerNet, Transport, TransportEvents, REMOVED_TEXT};
+use crate::node::raft::transport::{
+    self, Dialer, PeerHost, PeerListener, PeerNet, Transport, TransportEvents, REMOVED_TEXT,
+};
 use crate::node::rpc::authority::AuthorityFix;
 use crate::node::rpc::cluster::ClusterService;
 use crate::node::rpc::http::HttpLayer;
@@ -24,7 +26,8 @@ use crate::node::rpc::kv::KvService;
 use crate::node::rpc::lease::{expire_leases, IdGen, LeaseService};
 use crate::node::rpc::maintenance::MaintenanceService;
 use crate::node::rpc::watch::{WatchService, PROGRESS_INTERVAL};
-use crate::node::rpc::{Ctx, Identity};
+use crate::node::rpc::{ClientStream, Ctx, Identity};
+use crate::node::tls;
 use raft::eraftpb::Message as RaftMessage;
 
 /// gRPC accepts this much more than --max-request-bytes (etcd's grpcOverheadBytes), so an oversized
@@ -170,12 +173,20 @@ pub struct RemoteMember {
 /// Asks the other members listed in --initial-cluster for the cluster, the first that answers.
 async fn remote_cluster(c: &NodeConfig) -> Option<RemoteCluster> {
     let own: Vec<&crate::node::urls::EtcdUrl> = c.initial_advertise_peer_urls.iter().collect();
-    let bind_host = c.initial_advertise_peer_urls.first().map(|u| u.dial_host().to_string());
+    // Self-signed peer certificates are made once the data dir is claimed; until then a member asks
+    // without one (the cluster's listeners do not ask for one under --peer-auto-tls).
+    let peer_auto = c.peer_auto_tls && c.peer_tls.is_empty();
+    let info = if peer_auto { TlsInfo::default() } else { c.peer_tls.clone() };
+    let dialer = Dialer {
+        bind_host: c.initial_advertise_peer_urls.first().map(|u| u.dial_host().to_string()),
+        tls: tls::client_config(&info, peer_auto, &c.tls).ok(),
+    };
     let asks = c.initial_cluster.values().flatten().filter(|u| !own.contains(u)).map(|u| {
         let addr = u.host_port();
-        let bind_host = bind_host.clone();
+        let secure = u.scheme == "https";
+        let dialer = dialer.clone();
         async move {
-            let body = transport::query_members(&addr, bind_host.as_deref()).await.ok()?;
+            let body = transport::query_members(&dialer, &addr, secure).await.ok()?;
             serde_json::from_slice::<RemoteCluster>(&body).ok()
         }
     });
@@ -251,12 +262,51 @@ fn describe(remote: &RemoteCluster) -> String {
 
 /// Checks what this node can run that the configuration alone cannot tell, before touching the disk.
 pub fn check(c: &NodeConfig) -> Result<(), ServerError> {
-    if let Some(u) = c.listen_client_urls.iter().find(|u| u.scheme != "http") {
-        return Err(ServerError::Config(format!(
-            "--listen-client-urls {u}: this node serves http:// client URLs only (no TLS or unix sockets yet)"
-        )));
+    for (flag, urls) in
+        [("--listen-client-urls", &c.listen_client_urls), ("--listen-peer-urls", &c.listen_peer_urls)]
+    {
+        if let Some(u) = urls.iter().find(|u| !matches!(u.scheme.as_str(), "http" | "https")) {
+            return Err(ServerError::Config(format!(
+                "{flag} {u}: this node serves http:// and https:// URLs only (no unix sockets)"
+            )));
+        }
     }
     Ok(())
+}
+
+/// The TLS of each side: the client listeners', the peer listeners', and this member's own peer
+/// connections. A side passed as None is left out (its certificate is not made yet).
+struct NodeTls {
+    client: Option<Arc<rustls::ServerConfig>>,
+    peer_server: Option<Arc<rustls::ServerConfig>>,
+    peer_client: Option<Arc<rustls::ClientConfig>>,
+}
+
+fn load_tls(
+    c: &NodeConfig,
+    client: Option<&TlsInfo>,
+    peer: Option<&TlsInfo>,
+    peer_self_signed: bool,
+) -> Result<NodeTls, ServerError> {
+    let https = |urls: &[crate::node::urls::EtcdUrl]| urls.iter().any(|u| u.scheme == "https");
+    let bad = |side: &str, why: String| ServerError::Config(format!("{side} TLS: {why}"));
+    let client = match client.filter(|_| https(&c.listen_client_urls)) {
+        // h2 for gRPC, http/1.1 for /health, /metrics and /version.
+        Some(info) => Some(
+            tls::server_config(info, &c.tls, &[b"h2".as_slice(), b"http/1.1".as_slice()])
+                .map_err(|e| bad("client", e))?,
+        ),
+        None => None,
+    };
+    let peer_server = match peer.filter(|_| https(&c.listen_peer_urls)) {
+        Some(info) => Some(tls::server_config(info, &c.tls, &[]).map_err(|e| bad("peer", e))?),
+        None => None,
+    };
+    let peer_client = match peer {
+        Some(info) => Some(tls::client_config(info, peer_self_signed, &c.tls).map_err(|e| bad("peer", e))?),
+        None => None,
+    };
+    Ok(NodeTls { client, peer_server, peer_client })
 }
 
 /// The data dir, claimed: its lock is held for as long as this value lives.
@@ -527,6 +577,8 @@ impl TransportEvents for NodeEvents {
 struct NodePeerHost {
     handle: Handle,
     cluster_id: u64,
+    /// For what other members forward to this one as the leader.
+    ctx: Ctx,
 }
 
 impl PeerHost for NodePeerHost {
@@ -536,6 +588,11 @@ impl PeerHost for NodePeerHost {
 
     fn is_removed(&self, id: u64) -> bool {
         self.handle.status.removed_ids.read().is_ok_and(|r| r.contains(&id))
+    }
+
+    fn forwarded(&self, request: Vec<u8>) -> futures::future::BoxFuture<'static, Vec<u8>> {
+        let ctx = self.ctx.clone();
+        Box::pin(async move { crate::node::rpc::forward::answer(&ctx, &request).await })
     }
 
     fn membership(&self) -> Vec<u8> {
@@ -581,6 +638,48 @@ async fn monitor_leader(
     }
 }
 
+/// Accepts client connections, completing TLS handshakes concurrently (each within
+/// [`tls::HANDSHAKE_TIMEOUT`], so a client that opens a connection and says nothing holds nothing).
+async fn accept_clients(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    conns: tokio::sync::mpsc::Sender<ClientStream>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let (stream, remote) = match accepted {
+            Ok(a) => a,
+            Err(_) => {
+                // Out of file descriptors, say: do not spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Some(acceptor) = acceptor.clone() else {
+            if conns.send(ClientStream::plain(stream, remote)).await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let conns = conns.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let _ = conns.send(ClientStream::tls(tls, remote)).await;
+                }
+                Ok(Err(e)) => eprintln!("etcdeck node: TLS handshake from {remote} failed: {e}"),
+                Err(_) => eprintln!("etcdeck node: TLS handshake from {remote} timed out"),
+            }
+        });
+    }
+}
+
 /// Starts a node: claims the data dir, starts raft, binds every client URL and serves.
 pub async fn start(c: &NodeConfig) -> Result<Running, ServerError> {
     start_with(c, Timers::default()).await
@@ -590,7 +689,24 @@ pub async fn start(c: &NodeConfig) -> Result<Running, ServerError> {
 pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, ServerError> {
     let progress_interval = timers.progress_interval;
     check(c)?;
+    // Certificates named by flags are read before the data dir is touched: a bad one changes nothing.
+    let client_auto = c.auto_tls && c.client_tls.is_empty();
+    let peer_auto = c.peer_auto_tls && c.peer_tls.is_empty();
+    let given =
+        load_tls(c, (!client_auto).then_some(&c.client_tls), (!peer_auto).then_some(&c.peer_tls), false)?;
     let claimed = claim_data_dir(c).await?;
+    let node_tls = if client_auto || peer_auto {
+        let fixtures = c.data_dir.join("fixtures");
+        let made = |side: &str, urls: &[crate::node::urls::EtcdUrl]| {
+            tls::self_cert(&fixtures.join(side), urls)
+                .map_err(|e| ServerError::Config(format!("{side} auto TLS: {e}")))
+        };
+        let client = if client_auto { made("client", &c.listen_client_urls)? } else { c.client_tls.clone() };
+        let peer = if peer_auto { made("peer", &c.listen_peer_urls)? } else { c.peer_tls.clone() };
+        load_tls(c, Some(&client), Some(&peer), peer_auto)?
+    } else {
+        given
+    };
     let member_id = parse_hex(&claimed.identity.member_id, "member ID")?;
     let cluster_id = parse_hex(&claimed.identity.cluster_id, "cluster ID")?;
     let election_ticks = (c.election_timeout.as_millis() / c.heartbeat_interval.as_millis().max(1)) as usize;
@@ -607,12 +723,14 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     // Outgoing peer connections come from the host this member advertises.
     let bind_host = c.initial_advertise_peer_urls.first().map(|u| u.dial_host().to_string());
     let events = Arc::new(NodeEvents::default());
-    let net: Arc<dyn Transport> = PeerNet::new(cluster_id, member_id, bind_host, events.clone());
+    let dialer = Dialer { bind_host, tls: node_tls.peer_client.clone() };
+    let net: Arc<dyn Transport> = PeerNet::new(cluster_id, member_id, dialer.clone(), events.clone());
     // Bound before raft starts, so a peer's first messages find the port open.
     let mut peer_listeners = Vec::new();
     for u in &c.listen_peer_urls {
+        let tls = if u.scheme == "https" { node_tls.peer_server.clone() } else { None };
         match tokio::net::TcpListener::bind(u.host_port()).await {
-            Ok(l) => peer_listeners.push(l),
+            Ok(listener) => peer_listeners.push(PeerListener { listener, tls }),
             Err(e) => return Err(ServerError::Listen { url: u.to_string(), why: e.to_string() }),
         }
     }
@@ -647,13 +765,14 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         client_urls: c.advertise_client_urls.iter().map(ToString::to_string).collect(),
         strict_reconfig_check: c.strict_reconfig_check,
         transport: Some(net),
-        leader_client: Arc::default(),
+        dialer: dialer.clone(),
         no_leader: no_leader_rx,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut servers =
         vec![tokio::spawn(monitor_leader(handle.clone(), c.election_timeout, no_leader_tx, stopped.clone()))];
-    let host: Arc<dyn PeerHost> = Arc::new(NodePeerHost { handle: handle.clone(), cluster_id });
+    let host: Arc<dyn PeerHost> =
+        Arc::new(NodePeerHost { handle: handle.clone(), cluster_id, ctx: ctx.clone() });
     for listener in peer_listeners {
         servers.push(tokio::spawn(transport::serve(
             listener,
@@ -690,8 +809,9 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     }
     let mut listeners = Vec::new();
     for u in &c.listen_client_urls {
+        let tls = if u.scheme == "https" { node_tls.client.clone() } else { None };
         match tokio::net::TcpListener::bind(u.host_port()).await {
-            Ok(l) => listeners.push(l),
+            Ok(l) => listeners.push((l, tls)),
             Err(e) => {
                 let h = handle.clone();
                 let _ = tokio::task::spawn_blocking(move || h.stop()).await;
@@ -701,7 +821,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     }
     let max_message = c.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
     let mut client_addrs = Vec::new();
-    for listener in listeners {
+    for (listener, tls) in listeners {
         client_addrs.push(
             listener.local_addr().map_err(|e| ServerError::Listen { url: "?".into(), why: e.to_string() })?,
         );
@@ -728,16 +848,11 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
                     .max_decoding_message_size(max_message),
             );
         let mut stopped = stopped.clone();
-        let incoming = futures::stream::unfold(listener, |listener| async move {
-            let conn = listener.accept().await.map(|(stream, _)| {
-                let _ = stream.set_nodelay(true);
-                AuthorityFix::new(stream)
-            });
-            if conn.is_err() {
-                // Out of file descriptors, say: do not spin; the server logs and goes on.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Some((conn, listener))
+        let (conns, accepted) = tokio::sync::mpsc::channel(64);
+        servers.push(tokio::spawn(accept_clients(listener, tls, conns, stopped.clone())));
+        let incoming = futures::stream::unfold(accepted, |mut accepted| async move {
+            let conn = accepted.recv().await?;
+            Some((Ok::<_, std::io::Error>(AuthorityFix::new(conn)), accepted))
         });
         servers.push(tokio::spawn(async move {
             let _ = router

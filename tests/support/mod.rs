@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -101,60 +103,23 @@ pub struct ServerTls {
     pub ca: PathBuf,
 }
 
-/// A throwaway CA with a server certificate for 127.0.0.1 and a client certificate (CN=root), made
-/// with the openssl command.
+/// A throwaway CA (ca.crt) with a server certificate for 127.0.0.1 and localhost (server.crt,
+/// server.key) and a client certificate with CN=root (client.crt, client.key).
 pub struct TestPki {
-    pub dir: tempfile::TempDir,
+    pki: pki::Pki,
 }
 
 impl TestPki {
-    pub fn create(openssl: &Path) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let run = |args: &[&str]| {
-            let out = Command::new(openssl).current_dir(dir.path()).args(args).output().expect("run openssl");
-            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        run(&[
-            &["req", "-x509"][..],
-            &ec,
-            &["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=etcdeck-test-ca"],
-        ]
-        .concat());
-        std::fs::write(
-            dir.path().join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
-        )
-        .expect("write ext");
-        std::fs::write(dir.path().join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("write ext");
-        for (name, cn) in [("server", "localhost"), ("client", "root")] {
-            let (key, csr, crt, ext) =
-                (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"), format!("{name}.ext"));
-            run(&[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", &format!("/CN={cn}")]]
-                .concat());
-            run(&[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ]);
-        }
-        Self { dir }
+    pub fn create() -> Self {
+        let pki = pki::Pki::new();
+        let ca = pki.ca("ca");
+        pki.leaf(&ca, "server", "localhost", &["127.0.0.1", "localhost"], pki::Use::Both, (-1, 2));
+        pki.leaf(&ca, "client", "root", &[], pki::Use::Client, (-1, 2));
+        Self { pki }
     }
 
     pub fn path(&self, file: &str) -> PathBuf {
-        self.dir.path().join(file)
+        self.pki.path(file)
     }
 
     pub fn server(&self) -> ServerTls {

@@ -67,9 +67,10 @@ pub fn connector(
 }
 
 /// Accepts any certificate, but still checks that the handshake signatures are valid, so the
-/// connection is at least encrypted to whoever holds the presented key.
+/// connection is at least encrypted to whoever holds the presented key. (The node's peer
+/// connections use it too, for self-signed --peer-auto-tls certificates.)
 #[derive(Debug)]
-struct AcceptAnyServerCert(Arc<CryptoProvider>);
+pub struct AcceptAnyServerCert(pub Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAnyServerCert {
     fn verify_server_cert(

@@ -1,7 +1,7 @@
 //! Workers: tokio tasks that run effects against etcd with etcd-client and send a `Msg` back. Each
 //! request has its own timeout, so a dead or frozen member only ever costs its own row.
 
-mod insecure;
+pub mod insecure;
 mod watch;
 
 use crate::app::members::{MemberOp, MemberOutcome};

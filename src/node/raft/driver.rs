@@ -880,7 +880,7 @@ impl Driver {
             .filter(|(id, _)| *id != self.me)
             .filter_map(|(id, urls)| {
                 let url = crate::node::urls::EtcdUrl::parse(urls.first()?).ok()?;
-                Some(Peer { id, addr: url.host_port() })
+                Some(Peer { id, addr: url.host_port(), tls: url.scheme == "https" })
             })
             .collect();
         let learner = store.members().get(&self.me).is_some_and(|m| m.is_learner);

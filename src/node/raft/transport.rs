@@ -19,6 +19,11 @@
 //!
 //! Outgoing connections bind to the host of the member's own advertised peer URL, so members on
 //! 127.0.0.1, 127.0.0.2 and 127.0.0.3 can be told apart (and cut apart) by fault tools.
+//!
+//! Peers with https:// URLs are reached over TLS (the [`Dialer`]'s client config: the peer
+//! certificate, the peer CA), and an https:// listener takes only TLS ([`PeerListener`]: the peer
+//! certificate, client certificates checked as --peer-client-cert-auth, --peer-cert-allowed-cn and
+//! etcd's SAN check say).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,14 +31,22 @@ use std::time::{Duration, Instant};
 
 use prost_011::Message as _;
 use raft::eraftpb::{Message, MessageType};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
+
+/// A peer connection, plain or TLS.
+pub trait PeerIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> PeerIo for T {}
+pub type PeerStream = Box<dyn PeerIo>;
 
 /// The first bytes of a raft message stream, a snapshot, and a membership query.
 const MAGIC: &[u8; 4] = b"EDKP";
 const SNAPSHOT_MAGIC: &[u8; 4] = b"EDKS";
 const MEMBERS_MAGIC: &[u8; 4] = b"EDKM";
+/// A request only the leader answers (lease keep-alives and TTLs, learner promotion), forwarded by
+/// a follower as etcd forwards them over its peer URLs.
+const FORWARD_MAGIC: &[u8; 4] = b"EDKF";
 const VERSION: u8 = 2;
 const HANDSHAKE_LEN: usize = 4 + 1 + 8 + 8 + 8;
 /// The receiver's answer to a handshake.
@@ -78,15 +91,80 @@ pub trait TransportEvents: Send + Sync {
     fn removed(&self);
 }
 
-/// A peer: its member ID and the address its peer URL names.
+/// A peer: its member ID, the address its peer URL names, and whether that URL is https.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
     pub id: u64,
     pub addr: String,
+    pub tls: bool,
+}
+
+/// How this member dials its peers: from which host, and with which TLS for https:// peers.
+#[derive(Clone, Default)]
+pub struct Dialer {
+    pub bind_host: Option<String>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Dialer {
+    /// Connects to `addr`, over TLS when `tls`; Err names what failed.
+    pub async fn dial(&self, addr: &str, tls: bool) -> Result<PeerStream, String> {
+        let stream = connect(addr, self.bind_host.as_deref()).await.map_err(|e| e.to_string())?;
+        if !tls {
+            return Ok(Box::new(stream));
+        }
+        let config = match &self.tls {
+            Some(c) => c.clone(),
+            None => {
+                return Err(format!(
+                    "https://{addr} needs peer TLS (--peer-trusted-ca-file and certificates)"
+                ))
+            }
+        };
+        let host =
+            addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("{host} cannot be checked against a certificate: {e}"))?;
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let tls = tokio::time::timeout(crate::node::tls::HANDSHAKE_TIMEOUT, connector.connect(name, stream))
+            .await
+            .map_err(|_| "TLS handshake timed out".to_string())?
+            .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+        Ok(Box::new(tls))
+    }
+}
+
+/// A peer listener: plain, or TLS with the checks etcd's peer listener makes.
+pub struct PeerListener {
+    pub listener: TcpListener,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl PeerListener {
+    /// Completes the TLS handshake of an accepted connection (with a timeout) and applies etcd's
+    /// checkSAN to the client certificate.
+    async fn secure(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        stream: TcpStream,
+        remote: std::net::SocketAddr,
+    ) -> Result<PeerStream, String> {
+        let Some(config) = tls else { return Ok(Box::new(stream)) };
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let tls = tokio::time::timeout(crate::node::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+            .await
+            .map_err(|_| "TLS handshake timed out".to_string())?
+            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+        if let Some(leaf) = leaf {
+            crate::node::tls::check_san(&leaf, remote.ip()).await?;
+        }
+        Ok(Box::new(tls))
+    }
 }
 
 struct Link {
     addr: String,
+    secure: bool,
     tx: mpsc::Sender<Message>,
     active: Arc<Mutex<Option<Instant>>>,
 }
@@ -95,38 +173,32 @@ struct Link {
 pub struct PeerNet {
     cluster_id: u64,
     from: u64,
-    bind_host: Option<String>,
+    dialer: Dialer,
     runtime: tokio::runtime::Handle,
     events: Arc<dyn TransportEvents>,
     links: Mutex<HashMap<u64, Link>>,
 }
 
 impl PeerNet {
-    /// A transport with no peers yet; its tasks run on the current tokio runtime. `bind_host` is the
-    /// host outgoing connections are made from.
-    pub fn new(
-        cluster_id: u64,
-        from: u64,
-        bind_host: Option<String>,
-        events: Arc<dyn TransportEvents>,
-    ) -> Arc<PeerNet> {
+    /// A transport with no peers yet; its tasks run on the current tokio runtime.
+    pub fn new(cluster_id: u64, from: u64, dialer: Dialer, events: Arc<dyn TransportEvents>) -> Arc<PeerNet> {
         Arc::new(PeerNet {
             cluster_id,
             from,
-            bind_host,
+            dialer,
             runtime: tokio::runtime::Handle::current(),
             events,
             links: Mutex::new(HashMap::new()),
         })
     }
 
-    fn send_snapshot(&self, m: Message, addr: String) {
+    fn send_snapshot(&self, m: Message, addr: String, secure: bool) {
         let hello = handshake(SNAPSHOT_MAGIC, self.cluster_id, self.from, m.to);
-        let bind_host = self.bind_host.clone();
+        let dialer = self.dialer.clone();
         let events = self.events.clone();
         self.runtime.spawn(async move {
             let to = m.to;
-            let outcome = send_snapshot(&addr, bind_host.as_deref(), &hello, m).await;
+            let outcome = send_snapshot(&dialer, &addr, secure, &hello, m).await;
             if let Err(why) = &outcome {
                 eprintln!("etcdeck node: sending a raft snapshot to {to:x} failed: {why}");
             }
@@ -150,7 +222,7 @@ impl Transport for PeerNet {
                 continue;
             };
             if m.msg_type() == MessageType::MsgSnapshot {
-                self.send_snapshot(m, link.addr.clone());
+                self.send_snapshot(m, link.addr.clone(), link.secure);
                 continue;
             }
             // Full or closed: raft sends again.
@@ -161,7 +233,9 @@ impl Transport for PeerNet {
     fn set_peers(&self, peers: Vec<Peer>) {
         let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
         // Dropping a link's sender ends its task.
-        links.retain(|id, link| peers.iter().any(|p| p.id == *id && p.addr == link.addr));
+        links.retain(|id, link| {
+            peers.iter().any(|p| p.id == *id && p.addr == link.addr && p.tls == link.secure)
+        });
         for peer in peers.into_iter().filter(|p| p.id != self.from) {
             if links.contains_key(&peer.id) {
                 continue;
@@ -171,13 +245,14 @@ impl Transport for PeerNet {
             let hello = handshake(MAGIC, self.cluster_id, self.from, peer.id);
             self.runtime.spawn(sender(
                 peer.addr.clone(),
-                self.bind_host.clone(),
+                peer.tls,
+                self.dialer.clone(),
                 hello,
                 rx,
                 active.clone(),
                 self.events.clone(),
             ));
-            links.insert(peer.id, Link { addr: peer.addr, tx, active });
+            links.insert(peer.id, Link { addr: peer.addr, secure: peer.tls, tx, active });
         }
     }
 
@@ -220,7 +295,7 @@ async fn connect(addr: &str, bind_host: Option<&str>) -> std::io::Result<TcpStre
 }
 
 /// Greets a peer and reads its answer: Ok once the stream is taken, Err(why) when refused.
-async fn greet(stream: &mut TcpStream, hello: &[u8]) -> Result<(), String> {
+async fn greet(stream: &mut PeerStream, hello: &[u8]) -> Result<(), String> {
     stream.write_all(hello).await.map_err(|e| e.to_string())?;
     let mut answer = [0u8; 1];
     tokio::time::timeout(QUERY_TIMEOUT, stream.read_exact(&mut answer))
@@ -236,9 +311,11 @@ async fn greet(stream: &mut TcpStream, hello: &[u8]) -> Result<(), String> {
 }
 
 /// One peer's outgoing stream: connects, greets, then writes whatever is queued, batched.
+#[allow(clippy::too_many_arguments)]
 async fn sender(
     addr: String,
-    bind_host: Option<String>,
+    secure: bool,
+    dialer: Dialer,
     hello: Vec<u8>,
     mut rx: mpsc::Receiver<Message>,
     active: Arc<Mutex<Option<Instant>>>,
@@ -248,9 +325,9 @@ async fn sender(
     let mut buf = Vec::new();
     let mut last_refusal = String::new();
     loop {
-        let connected = match connect(&addr, bind_host.as_deref()).await {
+        let connected = match dialer.dial(&addr, secure).await {
             Ok(mut s) => greet(&mut s, &hello).await.map(|()| s),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e),
         };
         let stream = match connected {
             Ok(s) => s,
@@ -258,7 +335,7 @@ async fn sender(
                 if why == REMOVED_TEXT {
                     events.removed();
                 }
-                if why != last_refusal && why.contains("mismatch") {
+                if why != last_refusal && (why.contains("mismatch") || why.contains("TLS")) {
                     eprintln!("etcdeck node: peer {addr} refused the stream: {why}");
                 }
                 last_refusal = why;
@@ -276,7 +353,7 @@ async fn sender(
         };
         last_refusal.clear();
         set_active(Some(Instant::now()));
-        let (mut reader, mut writer) = stream.into_split();
+        let (mut reader, mut writer) = tokio::io::split(stream);
         // The peer speaks only to refuse us (removed meanwhile), or closes.
         let mut told = tokio::spawn(async move {
             let mut b = [0u8; 1];
@@ -327,13 +404,14 @@ fn frame(buf: &mut Vec<u8>, m: &Message) {
 /// Sends one snapshot message on a connection of its own: the message without its data, the data's
 /// length, the data in chunks; then waits for the receiver's acknowledgement.
 async fn send_snapshot(
+    dialer: &Dialer,
     addr: &str,
-    bind_host: Option<&str>,
+    secure: bool,
     hello: &[u8],
     mut m: Message,
 ) -> Result<(), String> {
     let data = m.mut_snapshot().take_data();
-    let mut stream = connect(addr, bind_host).await.map_err(|e| e.to_string())?;
+    let mut stream = dialer.dial(addr, secure).await?;
     greet(&mut stream, hello).await?;
     let mut head = Vec::new();
     frame(&mut head, &m);
@@ -365,11 +443,13 @@ pub trait PeerHost: Send + Sync {
     fn is_removed(&self, id: u64) -> bool;
     /// The cluster's membership, encoded for a member asking (see `query_members`).
     fn membership(&self) -> Vec<u8>;
+    /// Answers a request another member forwarded (see `forward`).
+    fn forwarded(&self, request: Vec<u8>) -> futures::future::BoxFuture<'static, Vec<u8>>;
 }
 
 /// Serves the peer listener: every accepted stream's messages go to `host`.
 pub async fn serve(
-    listener: TcpListener,
+    listener: PeerListener,
     cluster_id: u64,
     me: u64,
     host: Arc<dyn PeerHost>,
@@ -377,7 +457,7 @@ pub async fn serve(
 ) {
     loop {
         let accepted = tokio::select! {
-            a = listener.accept() => a,
+            a = listener.listener.accept() => a,
             _ = stop.changed() => return,
         };
         let Ok((stream, remote)) = accepted else {
@@ -386,7 +466,16 @@ pub async fn serve(
         };
         let host = host.clone();
         let mut stop = stop.clone();
+        let tls = listener.tls.clone();
         tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let stream = match PeerListener::secure(tls, stream, remote).await {
+                Ok(s) => s,
+                Err(why) => {
+                    eprintln!("etcdeck node: peer connection from {remote} refused: {why}");
+                    return;
+                }
+            };
             tokio::select! {
                 r = receive(stream, cluster_id, me, host) => {
                     if let Err(why) = r {
@@ -403,12 +492,11 @@ pub async fn serve(
 
 /// Reads one peer connection. Err("") is a plain disconnect.
 async fn receive(
-    mut stream: TcpStream,
+    mut stream: PeerStream,
     cluster_id: u64,
     me: u64,
     host: Arc<dyn PeerHost>,
 ) -> Result<(), String> {
-    let _ = stream.set_nodelay(true);
     let mut magic = [0u8; 5];
     tokio::time::timeout(QUERY_TIMEOUT, stream.read_exact(&mut magic))
         .await
@@ -423,9 +511,10 @@ async fn receive(
         out.extend_from_slice(&body);
         return stream.write_all(&out).await.map_err(|_| String::new());
     }
-    let snapshot = match &magic[..4] {
-        m if m == MAGIC => false,
-        m if m == SNAPSHOT_MAGIC => true,
+    let (snapshot, forwarded) = match &magic[..4] {
+        m if m == MAGIC => (false, false),
+        m if m == SNAPSHOT_MAGIC => (true, false),
+        m if m == FORWARD_MAGIC => (false, true),
         _ => return Err("not an etcdeck peer (bad handshake)".into()),
     };
     let mut ids = [0u8; 24];
@@ -448,6 +537,20 @@ async fn receive(
             .await;
     }
     stream.write_all(&[ACCEPTED]).await.map_err(|_| String::new())?;
+    if forwarded {
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).await.map_err(|_| String::new())?;
+        let n = u32::from_be_bytes(len) as usize;
+        if n > MAX_FRAME {
+            return Err(format!("a {n}-byte forwarded request from {from:x} is over the limit"));
+        }
+        let mut body = vec![0u8; n];
+        stream.read_exact(&mut body).await.map_err(|_| String::new())?;
+        let answer = host.forwarded(body).await;
+        let mut out = (answer.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&answer);
+        return stream.write_all(&out).await.map_err(|_| String::new());
+    }
     if snapshot {
         return receive_snapshot(stream, from, me, host).await;
     }
@@ -474,13 +577,13 @@ async fn receive(
     }
 }
 
-async fn refuse(stream: &mut TcpStream, code: u8, why: String) -> Result<(), String> {
+async fn refuse(stream: &mut PeerStream, code: u8, why: String) -> Result<(), String> {
     let _ = stream.write_all(&[code]).await;
     Err(why)
 }
 
 async fn receive_snapshot(
-    mut stream: TcpStream,
+    mut stream: PeerStream,
     from: u64,
     me: u64,
     host: Arc<dyn PeerHost>,
@@ -522,22 +625,47 @@ async fn receive_snapshot(
     Ok(())
 }
 
-/// Asks the member at `addr` for the cluster's membership (what its `PeerHost::membership` encodes).
-pub async fn query_members(addr: &str, bind_host: Option<&str>) -> Result<Vec<u8>, String> {
+/// Sends a request to member `to` at `addr` for it to answer as the leader (its
+/// `PeerHost::forwarded`), within `limit`.
+pub async fn forward(
+    dialer: &Dialer,
+    (addr, secure): (&str, bool),
+    (cluster_id, from, to): (u64, u64, u64),
+    request: &[u8],
+    limit: Duration,
+) -> Result<Vec<u8>, String> {
     let work = async {
-        let mut stream = connect(addr, bind_host).await.map_err(|e| e.to_string())?;
+        let mut stream = dialer.dial(addr, secure).await?;
+        greet(&mut stream, &handshake(FORWARD_MAGIC, cluster_id, from, to)).await?;
+        let mut out = (request.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(request);
+        stream.write_all(&out).await.map_err(|e| e.to_string())?;
+        read_answer(&mut stream, "forwarded answer").await
+    };
+    tokio::time::timeout(limit, work).await.map_err(|_| "timed out".to_string())?
+}
+
+/// A length-prefixed answer to a query.
+async fn read_answer(stream: &mut PeerStream, what: &str) -> Result<Vec<u8>, String> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await.map_err(|e| e.to_string())?;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_FRAME {
+        return Err(format!("{what} too large"));
+    }
+    let mut body = vec![0u8; n];
+    stream.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+    Ok(body)
+}
+
+/// Asks the member at `addr` for the cluster's membership (what its `PeerHost::membership` encodes).
+pub async fn query_members(dialer: &Dialer, addr: &str, tls: bool) -> Result<Vec<u8>, String> {
+    let work = async {
+        let mut stream = dialer.dial(addr, tls).await?;
         let mut hello = MEMBERS_MAGIC.to_vec();
         hello.push(VERSION);
         stream.write_all(&hello).await.map_err(|e| e.to_string())?;
-        let mut len = [0u8; 4];
-        stream.read_exact(&mut len).await.map_err(|e| e.to_string())?;
-        let n = u32::from_be_bytes(len) as usize;
-        if n > MAX_FRAME {
-            return Err("membership answer too large".into());
-        }
-        let mut body = vec![0u8; n];
-        stream.read_exact(&mut body).await.map_err(|e| e.to_string())?;
-        Ok(body)
+        read_answer(&mut stream, "membership answer").await
     };
     tokio::time::timeout(QUERY_TIMEOUT, work).await.map_err(|_| "timed out".to_string())?
 }
@@ -558,6 +686,9 @@ mod tests {
         }
         fn is_removed(&self, _: u64) -> bool {
             self.removed.load(Ordering::Relaxed)
+        }
+        fn forwarded(&self, request: Vec<u8>) -> futures::future::BoxFuture<'static, Vec<u8>> {
+            Box::pin(async move { [b"answer to ".as_slice(), &request].concat() })
         }
         fn membership(&self) -> Vec<u8> {
             b"members".to_vec()
@@ -588,7 +719,7 @@ mod tests {
         let host = Arc::new(Host { got: got_tx, removed: AtomicBool::new(false) });
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         std::mem::forget(stop_tx);
-        tokio::spawn(serve(listener, cluster, me, host.clone(), stop));
+        tokio::spawn(serve(PeerListener { listener, tls: None }, cluster, me, host.clone(), stop));
         (addr, host, got)
     }
 
@@ -600,8 +731,9 @@ mod tests {
     async fn messages_cross_in_batches_and_other_clusters_are_refused() {
         let (addr, _, mut got) = listener(7, 2).await;
         let events = Arc::new(Events::default());
-        let net = PeerNet::new(7, 1, Some("127.0.0.1".into()), events.clone());
-        net.set_peers(vec![Peer { id: 2, addr: addr.clone() }]);
+        let net =
+            PeerNet::new(7, 1, Dialer { bind_host: Some("127.0.0.1".into()), tls: None }, events.clone());
+        net.set_peers(vec![Peer { id: 2, addr: addr.clone(), tls: false }]);
         let msgs: Vec<Message> = (0..100).map(|i| heartbeat(1, 2, i)).collect();
         // The first connection may still be being made: send until all arrive.
         let mut terms = Vec::new();
@@ -620,8 +752,8 @@ mod tests {
         assert_eq!(terms, (0..100).collect::<Vec<_>>());
 
         // A member of another cluster is cut off at its handshake.
-        let other = PeerNet::new(8, 3, None, Arc::new(Events::default()));
-        other.set_peers(vec![Peer { id: 2, addr: addr.clone() }]);
+        let other = PeerNet::new(8, 3, Dialer::default(), Arc::new(Events::default()));
+        other.set_peers(vec![Peer { id: 2, addr: addr.clone(), tls: false }]);
         other.send(vec![heartbeat(3, 2, 1)]);
         assert!(tokio::time::timeout(Duration::from_millis(300), got.recv()).await.is_err());
         assert!(other.active_since(2).is_none());
@@ -638,8 +770,8 @@ mod tests {
     async fn snapshots_travel_apart_in_chunks_and_a_removed_member_is_told() {
         let (addr, host, mut got) = listener(7, 2).await;
         let events = Arc::new(Events::default());
-        let net = PeerNet::new(7, 1, None, events.clone());
-        net.set_peers(vec![Peer { id: 2, addr: addr.clone() }]);
+        let net = PeerNet::new(7, 1, Dialer::default(), events.clone());
+        net.set_peers(vec![Peer { id: 2, addr: addr.clone(), tls: false }]);
         let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
         let mut m =
             Message { msg_type: MessageType::MsgSnapshot.into(), from: 1, to: 2, ..Default::default() };
@@ -663,6 +795,15 @@ mod tests {
             net.send(vec![heartbeat(1, 2, 1)]);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(query_members(&addr, None).await.unwrap(), b"members".to_vec());
+        assert_eq!(query_members(&Dialer::default(), &addr, false).await.unwrap(), b"members".to_vec());
+        // Forwarded requests pass the same checks as streams.
+        let limit = Duration::from_secs(5);
+        let removed = forward(&Dialer::default(), (&addr, false), (7, 1, 2), b"promote", limit).await;
+        assert_eq!(removed.unwrap_err(), REMOVED_TEXT);
+        host.removed.store(false, Ordering::Relaxed);
+        let answer = forward(&Dialer::default(), (&addr, false), (7, 1, 2), b"promote", limit).await;
+        assert_eq!(answer.unwrap(), b"answer to promote".to_vec());
+        let refused = forward(&Dialer::default(), (&addr, false), (8, 1, 2), b"promote", limit).await;
+        assert_eq!(refused.unwrap_err(), "cluster ID mismatch");
     }
 }

@@ -64,6 +64,11 @@ pub struct AuthorityFix<S> {
 }
 
 impl<S> AuthorityFix<S> {
+    /// The wrapped connection.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
     pub fn new(inner: S) -> Self {
         AuthorityFix {
             inner,
@@ -323,14 +328,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for AuthorityFix<S> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
-    }
-}
-
-impl tonic::transport::server::Connected for AuthorityFix<tokio::net::TcpStream> {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.inner.connect_info()
     }
 }
 

@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status};
 use crate::node::error::NodeError;
 use crate::node::mvcc::store::Store;
 use crate::node::raft::driver::{validate_member_change, Write};
+use crate::node::rpc::forward::{Forward, Forwarded};
 use crate::node::rpc::Ctx;
 use crate::node::server::member_id;
 use crate::node::urls::EtcdUrl;
@@ -222,24 +223,11 @@ impl PbClusterService for ClusterService {
         let id = req.into_inner().id;
         // Only the leader knows how far the learner got: a follower asks it, as etcd forwards.
         let Some(progress) = self.ctx.handle.leader_progress().await? else {
-            let Some(leader) = self.ctx.leader_client().await? else {
-                return Err(NodeError::NoLeader.into());
+            let members = match self.ctx.forward(&Forward::Promote { id }).await? {
+                Some(Forwarded::Promote { members }) => members.into_iter().map(PbMember::from).collect(),
+                // The leader changed meanwhile (this member now leads): the client retries.
+                _ => return Err(NodeError::NotLeader.into()),
             };
-            let resp = leader.cluster_client().member_promote(id).await.map_err(|e| match e {
-                etcd_client::Error::GRpcStatus(s) => s,
-                other => Status::unavailable(other.to_string()),
-            })?;
-            let members = resp
-                .members()
-                .iter()
-                .map(|m| PbMember {
-                    id: m.id(),
-                    name: m.name().to_string(),
-                    peer_ur_ls: m.peer_urls().to_vec(),
-                    client_ur_ls: m.client_urls().to_vec(),
-                    is_learner: m.is_learner(),
-                })
-                .collect();
             return Ok(Response::new(PbMemberPromoteResponse { header: self.ctx.header(0), members }));
         };
         let write = Write::PromoteMember(PbMember { id, ..PbMember::default() });

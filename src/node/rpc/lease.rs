@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::node::error::NodeError;
 use crate::node::lease::MAX_LEASE_TTL;
 use crate::node::raft::driver::{Write, WriteResponse};
+use crate::node::rpc::forward::{Forward, Forwarded};
 use crate::node::rpc::{mismatched, Ctx};
 
 pub use crate::node::idutil::IdGen;
@@ -25,39 +26,50 @@ pub struct LeaseService {
 
 impl LeaseService {
     /// A keep-alive: renewed by the leader's clock, here or (forwarded) on the leader.
-    async fn keep_alive(ctx: &Ctx, id: i64) -> Result<PbLeaseKeepAliveResponse, NodeError> {
-        let Some(mut leader) = ctx.leader_client().await? else { return Self::keep_alive_once(ctx, id) };
-        // etcd-client opens the stream with a keep-alive and reads its answer itself (failing
-        // when the lease is unknown); a second one brings back the TTL.
-        let forwarded = async {
-            let (mut keeper, mut stream) = match leader.lease_keep_alive(id).await {
-                Ok(opened) => opened,
-                Err(etcd_client::Error::LeaseKeepAliveError(_)) => return Some(0),
-                Err(_) => return None,
-            };
-            keeper.keep_alive().await.ok()?;
-            stream.message().await.ok()?.map(|r| r.ttl())
-        };
-        let ttl = tokio::time::timeout(std::time::Duration::from_secs(5), forwarded)
-            .await
-            .map_err(|_| NodeError::Timeout)?
-            .ok_or(NodeError::Timeout)?;
-        let revision = ctx.handle.read_store()?.current_revision();
-        Ok(PbLeaseKeepAliveResponse { header: ctx.header(revision), id, ttl })
+    async fn keep_alive(ctx: &Ctx, id: i64) -> Result<PbLeaseKeepAliveResponse, Status> {
+        match ctx.forward(&Forward::KeepAlive { id }).await? {
+            None => Ok(keep_alive_here(ctx, id)?),
+            Some(Forwarded::KeepAlive { ttl }) => {
+                let revision = ctx.handle.read_store()?.current_revision();
+                Ok(PbLeaseKeepAliveResponse { header: ctx.header(revision), id, ttl })
+            }
+            Some(_) => Err(mismatched()),
+        }
     }
+}
 
-    fn keep_alive_once(ctx: &Ctx, id: i64) -> Result<PbLeaseKeepAliveResponse, NodeError> {
-        let (granted, revision) = {
-            let store = ctx.handle.read_store()?;
-            (store.leases().get(&id).map(|l| l.ttl), store.current_revision())
-        };
-        let ttl = match granted {
-            Some(ttl) if ctx.handle.lessor.renew(id, ttl) => ttl,
-            // Unknown or already expired: etcd answers TTL 0 and keeps the stream open.
-            _ => 0,
-        };
-        Ok(PbLeaseKeepAliveResponse { header: ctx.header(revision), id, ttl })
-    }
+/// A keep-alive on the leader.
+pub fn keep_alive_here(ctx: &Ctx, id: i64) -> Result<PbLeaseKeepAliveResponse, NodeError> {
+    let (granted, revision) = {
+        let store = ctx.handle.read_store()?;
+        (store.leases().get(&id).map(|l| l.ttl), store.current_revision())
+    };
+    let ttl = match granted {
+        Some(ttl) if ctx.handle.lessor.renew(id, ttl) => ttl,
+        // Unknown or already expired: etcd answers TTL 0 and keeps the stream open.
+        _ => 0,
+    };
+    Ok(PbLeaseKeepAliveResponse { header: ctx.header(revision), id, ttl })
+}
+
+/// A lease's time to live, by the leader's clock.
+pub fn time_to_live_here(
+    ctx: &Ctx,
+    r: &PbLeaseTimeToLiveRequest,
+) -> Result<PbLeaseTimeToLiveResponse, NodeError> {
+    let store = ctx.handle.read_store()?;
+    let header = ctx.header(store.current_revision());
+    Ok(match (store.leases().get(&r.id), ctx.handle.lessor.remaining(r.id)) {
+        (Some(lease), Some(left)) => PbLeaseTimeToLiveResponse {
+            header,
+            id: r.id,
+            ttl: left,
+            granted_ttl: lease.ttl,
+            keys: if r.keys { lease.keys.iter().cloned().collect() } else { Vec::new() },
+        },
+        // etcd answers an unknown lease with TTL -1, not an error.
+        _ => PbLeaseTimeToLiveResponse { header, id: r.id, ttl: -1, granted_ttl: 0, keys: Vec::new() },
+    })
 }
 
 type KeepAliveStream = Pin<Box<dyn Stream<Item = Result<PbLeaseKeepAliveResponse, Status>> + Send>>;
@@ -103,7 +115,7 @@ impl PbLeaseService for LeaseService {
             let ctx = ctx.clone();
             async move {
                 let r = item?;
-                Ok(Self::keep_alive(&ctx, r.id).await?)
+                Self::keep_alive(&ctx, r.id).await
             }
         });
         Ok(Response::new(super::until_no_leader(out, guard)))
@@ -114,39 +126,21 @@ impl PbLeaseService for LeaseService {
         req: Request<PbLeaseTimeToLiveRequest>,
     ) -> Result<Response<PbLeaseTimeToLiveResponse>, Status> {
         let r = req.into_inner();
-        if let Some(mut leader) = self.ctx.leader_client().await? {
-            // The remaining TTL is the leader's to tell.
-            let options = r.keys.then(etcd_client::LeaseTimeToLiveOptions::new).map(|o| o.with_keys());
-            let resp = tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                leader.lease_time_to_live(r.id, options),
-            )
-            .await
-            .map_err(|_| NodeError::Timeout)?
-            .map_err(|_| NodeError::Timeout)?;
-            let revision = self.ctx.handle.read_store()?.current_revision();
-            return Ok(Response::new(PbLeaseTimeToLiveResponse {
-                header: self.ctx.header(revision),
-                id: resp.id(),
-                ttl: resp.ttl(),
-                granted_ttl: resp.granted_ttl(),
-                keys: resp.keys().to_vec(),
-            }));
+        // The remaining TTL is the leader's to tell.
+        match self.ctx.forward(&Forward::TimeToLive { id: r.id, keys: r.keys }).await? {
+            None => Ok(Response::new(time_to_live_here(&self.ctx, &r)?)),
+            Some(Forwarded::TimeToLive { ttl, granted_ttl, keys }) => {
+                let revision = self.ctx.handle.read_store()?.current_revision();
+                Ok(Response::new(PbLeaseTimeToLiveResponse {
+                    header: self.ctx.header(revision),
+                    id: r.id,
+                    ttl,
+                    granted_ttl,
+                    keys,
+                }))
+            }
+            Some(_) => Err(mismatched()),
         }
-        let store = self.ctx.handle.read_store()?;
-        let header = self.ctx.header(store.current_revision());
-        let resp = match (store.leases().get(&r.id), self.ctx.handle.lessor.remaining(r.id)) {
-            (Some(lease), Some(left)) => PbLeaseTimeToLiveResponse {
-                header,
-                id: r.id,
-                ttl: left,
-                granted_ttl: lease.ttl,
-                keys: if r.keys { lease.keys.iter().cloned().collect() } else { Vec::new() },
-            },
-            // etcd answers an unknown lease with TTL -1, not an error.
-            _ => PbLeaseTimeToLiveResponse { header, id: r.id, ttl: -1, granted_ttl: 0, keys: Vec::new() },
-        };
-        Ok(Response::new(resp))
     }
 
     async fn lease_leases(

@@ -2,6 +2,8 @@
 
 pub mod authority;
 pub mod cluster;
+pub mod conn;
+pub mod forward;
 pub mod http;
 pub mod kv;
 pub mod lease;
@@ -15,6 +17,7 @@ use tonic::Status;
 
 use crate::node::error::NodeError;
 use crate::node::raft::driver::{Handle, Write, WriteResponse, ALARM_NOSPACE};
+pub use crate::node::rpc::conn::ClientStream;
 
 /// What every response header says about the member that answered.
 #[derive(Debug, Clone, Copy)]
@@ -49,8 +52,8 @@ pub struct Ctx {
     pub strict_reconfig_check: bool,
     /// The peer transport, for how long each peer has been connected.
     pub transport: Option<Arc<dyn crate::node::raft::transport::Transport>>,
-    /// A client of the leader's client URL, for what etcd forwards to the leader.
-    pub leader_client: Arc<tokio::sync::Mutex<Option<(u64, etcd_client::Client)>>>,
+    /// How this member reaches the others' peer URLs, for what etcd forwards to the leader.
+    pub dialer: crate::node::raft::transport::Dialer,
     /// Moves on each time this member has been without a leader for three election timeouts: the
     /// streams that require a leader then end (etcd's monitorLeader).
     pub no_leader: tokio::sync::watch::Receiver<u64>,
@@ -133,36 +136,6 @@ impl Ctx {
         let mut guard = self.no_leader.clone();
         guard.borrow_and_update();
         Ok(Some(guard))
-    }
-
-    /// A client of the leader, for what only the leader answers (lease keep-alives and TTLs, whose
-    /// clock runs there, as etcd forwards them); None when this member leads.
-    pub async fn leader_client(&self) -> Result<Option<etcd_client::Client>, NodeError> {
-        let leader = self.handle.leader();
-        if leader == self.identity.member_id {
-            return Ok(None);
-        }
-        if leader == 0 {
-            return Err(NodeError::NoLeader);
-        }
-        let mut cached = self.leader_client.lock().await;
-        if let Some((id, client)) = cached.as_ref().filter(|(id, _)| *id == leader) {
-            let _ = id;
-            return Ok(Some(client.clone()));
-        }
-        let url = self
-            .handle
-            .read_store()?
-            .attributes()
-            .get(&leader)
-            .and_then(|(_, urls)| urls.first().cloned())
-            .ok_or(NodeError::NoLeader)?;
-        let options =
-            etcd_client::ConnectOptions::new().with_connect_timeout(std::time::Duration::from_secs(2));
-        let client =
-            etcd_client::Client::connect([url], Some(options)).await.map_err(|_| NodeError::Timeout)?;
-        *cached = Some((leader, client.clone()));
-        Ok(Some(client))
     }
 
     /// A header for a read served at `revision`.

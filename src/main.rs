@@ -24,6 +24,11 @@ struct Cli {
     #[command(flatten)]
     conn: ConnectionArgs,
 
+    /// Connect through a saved context, config.toml's [contexts.NAME]: its settings replace the
+    /// connection flags; :ctx NAME switches in the console
+    #[arg(long, env = "ETCDECK_CONTEXT", global = true)]
+    context: Option<String>,
+
     /// Console options, for `etcdeck` without a command
     #[command(flatten)]
     console: ConsoleArgs,
@@ -319,7 +324,7 @@ fn main() -> ExitCode {
         return etcdeck::node::command::main(&args[2..]);
     }
     let cli = Cli::parse();
-    let config = match cli.conn.resolve(prompt_password) {
+    let config = match connect_config(&cli) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -349,9 +354,9 @@ fn main() -> ExitCode {
                 timings: args.timings || cli.console.timings,
                 read_only: args.read_only || cli.console.read_only,
             };
-            console(&runtime, config, merged, started)
+            console(&runtime, config, cli.conn.clone(), merged, started)
         }
-        None => console(&runtime, config, cli.console, started),
+        None => console(&runtime, config, cli.conn.clone(), cli.console, started),
         Some(Command::Demo(args)) => demo(&runtime, args, cli.console, started),
         Some(Command::Bench(args)) => {
             use etcdeck::app::bench::{run, Common, Workload};
@@ -491,24 +496,46 @@ fn main() -> ExitCode {
     }
 }
 
+/// The connection: the flags, or with --context the saved context's settings in their place.
+fn connect_config(cli: &Cli) -> Result<ConnectConfig, String> {
+    let Some(name) = &cli.context else {
+        return cli.conn.resolve(prompt_password).map_err(|e| e.to_string());
+    };
+    let file = etcdeck::app::config_file::user_config_file("config.toml");
+    let file = etcdeck::app::config_file::ConsoleFile::load(file.as_deref())?;
+    let ctx = file.context(name)?;
+    let mut config = cli
+        .conn
+        .with_context(ctx)
+        .and_then(|args| args.resolve(prompt_password))
+        .map_err(|e| format!("context {name}: {e}"))?;
+    config.mark_context(name, ctx);
+    Ok(config)
+}
+
 fn console(
     runtime: &tokio::runtime::Runtime,
     mut config: ConnectConfig,
+    base: ConnectionArgs,
     args: ConsoleArgs,
     started: Instant,
 ) -> ExitCode {
     let file = etcdeck::app::config_file::user_config_file("config.toml");
-    match etcdeck::app::config_file::ConsoleFile::load(file.as_deref()) {
-        Ok(file) => config.set_read_only(args.read_only, &file.read_only_endpoints()),
+    let contexts = match etcdeck::app::config_file::ConsoleFile::load(file.as_deref()) {
+        Ok(file) => {
+            config.set_read_only(args.read_only, &file.read_only_endpoints());
+            etcdeck::app::runtime::Contexts { base, saved: file.contexts }
+        }
         Err(e) => {
             eprintln!("Error: {e}");
             return ExitCode::from(1);
         }
-    }
+    };
     let options = etcdeck::ui::ConsoleOptions {
         refresh_interval: args.refresh_interval.unwrap_or(DEFAULT_REFRESH),
         started,
         processes: None,
+        contexts: Some(contexts),
     };
     match runtime.block_on(etcdeck::ui::run(config, options)) {
         Ok(outcome) => {
@@ -718,6 +745,7 @@ fn demo(
         refresh_interval: console_args.refresh_interval.unwrap_or(Duration::from_secs(1)),
         started,
         processes: Some(Box::new(DemoProcesses(cluster.clone()))),
+        contexts: None,
     };
     let outcome = runtime.block_on(etcdeck::ui::run(config, options));
     drop(seeded);

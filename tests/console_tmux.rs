@@ -1155,3 +1155,70 @@ fn a_panic_in_the_demo_stops_its_members_and_removes_its_directory() {
         demo_dirs(tmp.path())
     );
 }
+
+#[test]
+fn saved_contexts_mark_the_header_and_ctx_switches_clusters() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let one = crate::support::EtcdeckNode::start("one", &[]);
+    let two = crate::support::EtcdeckNode::start("two", &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("etcdeck")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("etcdeck/config.toml"),
+        format!(
+            "[contexts.prod]\nendpoints = [\"{}\"]\nread-only = true\ncolor = \"red\"\nbanner = \"PRODUCTION\"\n\n\
+             [contexts.lab]\nendpoints = [\"{}\"]\n",
+            one.client_url, two.client_url
+        ),
+    )
+    .expect("write");
+    // --endpoints points nowhere: the context's endpoints replace it.
+    let env = format!("XDG_CONFIG_HOME={}", dir.path().display());
+    let port = free_port();
+    let tmux = Tmux::start(
+        &pane_command_env(&format!("127.0.0.1:{port}"), "--context prod --refresh-interval 500ms", &env),
+        140,
+        30,
+    );
+    let screen = tmux.wait_for("the prod context", Duration::from_secs(15), |s| {
+        s.contains("PRODUCTION · ctx prod") && s.contains("members 1/1 up") && s.contains("leader one (")
+    });
+    assert!(screen.contains("READ-ONLY (context prod is read-only)"), "{screen}");
+    assert!(screen.contains(&one.client_url), "{screen}");
+
+    tmux.keys(&[":", "ctx", "Enter"]);
+    tmux.wait_for("the list of contexts", Duration::from_secs(5), |s| {
+        s.contains("contexts: lab, prod (current) (:ctx NAME switches)")
+    });
+    tmux.keys(&[":", "ctx nowhere", "Enter"]);
+    tmux.wait_for("an unknown context", Duration::from_secs(5), |s| {
+        s.contains("unknown context \"nowhere\"")
+    });
+
+    tmux.keys(&[":", "ctx lab", "Enter"]);
+    let screen = tmux.wait_for("the lab context", Duration::from_secs(15), |s| {
+        s.contains(" ctx lab ") && s.contains("members 1/1 up") && s.contains("leader two (")
+    });
+    assert!(!screen.contains("READ-ONLY") && !screen.contains("PRODUCTION"), "{screen}");
+    assert!(screen.contains(&two.client_url) && !screen.contains(&one.client_url), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
+}
+
+#[test]
+fn an_unknown_context_is_refused_naming_the_saved_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("etcdeck")).expect("mkdir");
+    std::fs::write(dir.path().join("etcdeck/config.toml"), "[contexts.a]\nendpoints = [\"127.0.0.1:1\"]\n")
+        .expect("write");
+    let out = crate::support::etcdeck()
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["status", "--context", "b"])
+        .output()
+        .expect("run etcdeck");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim(), "Error: unknown context \"b\"; config.toml defines a");
+}

@@ -86,6 +86,17 @@ pub struct ConnectConfig {
     pub credentials: Option<(String, String)>,
     /// Why the console must not write (`--read-only`, or the config file marks an endpoint), if so.
     pub read_only: Option<String>,
+    /// The saved context this connection came from, if any.
+    pub context: Option<ContextMark>,
+}
+
+/// How the console marks the context it is connected through: its name, and the colour and banner
+/// that make production unmistakable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextMark {
+    pub name: String,
+    pub color: Option<String>,
+    pub banner: Option<String>,
 }
 
 impl std::fmt::Debug for ConnectConfig {
@@ -128,7 +139,15 @@ impl ConnectConfig {
         if endpoints.is_empty() {
             return Err(ConfigError::Invalid("--endpoints: at least one endpoint is required".into()));
         }
-        Ok(Self { endpoints, dial_timeout, command_timeout, tls, credentials, read_only: None })
+        Ok(Self {
+            endpoints,
+            dial_timeout,
+            command_timeout,
+            tls,
+            credentials,
+            read_only: None,
+            context: None,
+        })
     }
 
     /// Disables writes when `flag` (--read-only) is set or the config file marks one of the
@@ -152,6 +171,18 @@ impl ConnectConfig {
         }
     }
 
+    /// Marks this connection as the saved context `name` (read-only if the context says so).
+    pub fn mark_context(&mut self, name: &str, ctx: &crate::app::config_file::ContextSettings) {
+        if ctx.read_only {
+            self.read_only = Some(format!("context {name} is read-only"));
+        }
+        self.context = Some(ContextMark {
+            name: name.to_string(),
+            color: ctx.color.clone(),
+            banner: ctx.banner.clone(),
+        });
+    }
+
     /// The user name in use, if any (never the password).
     pub fn user(&self) -> Option<&str> {
         self.credentials.as_ref().map(|(u, _)| u.as_str())
@@ -173,6 +204,27 @@ pub enum ConfigError {
 }
 
 impl ConnectionArgs {
+    /// These flags with a saved context's connection settings in their place; timeouts the context
+    /// does not set stay as given, and a password given by flag or ETCDCTL_PASSWORD is used for the
+    /// context's user.
+    pub fn with_context(&self, ctx: &crate::app::config_file::ContextSettings) -> Result<Self, ConfigError> {
+        let duration = |v: &Option<String>, given: Duration| match v {
+            Some(text) => parse_go_duration(text).map_err(ConfigError::Invalid),
+            None => Ok(given),
+        };
+        Ok(Self {
+            endpoints: ctx.endpoints.clone(),
+            dial_timeout: duration(&ctx.dial_timeout, self.dial_timeout)?,
+            command_timeout: duration(&ctx.command_timeout, self.command_timeout)?,
+            cacert: ctx.cacert.clone(),
+            cert: ctx.cert.clone(),
+            key: ctx.key.clone(),
+            insecure_skip_tls_verify: ctx.insecure_skip_tls_verify,
+            user: ctx.user.clone(),
+            password: ctx.user.as_ref().and(self.password.clone()),
+        })
+    }
+
     /// Validates the flags and reads the TLS files. `prompt` is asked for a password when only a user
     /// name was given (etcdctl prompts in that case); it returns `None` when it cannot ask.
     pub fn resolve(&self, prompt: impl FnOnce(&str) -> Option<String>) -> Result<ConnectConfig, ConfigError> {
@@ -324,6 +376,28 @@ mod tests {
         assert!(err.to_string().starts_with("--cacert: cannot read /nonexistent/ca.pem"), "{err}");
         let err = args(&["--cert", "/x"]).resolve(|_| None).unwrap_err();
         assert_eq!(err.to_string(), "--cert and --key must be given together");
+    }
+
+    #[test]
+    fn a_context_replaces_the_connection_flags() {
+        let ctx: crate::app::config_file::ContextSettings = toml::from_str(
+            "endpoints = [\"10.0.0.1:2379\"]\ninsecure-skip-tls-verify = true\nuser = \"ops\"\n\
+             command-timeout = \"9s\"\nread-only = true\nbanner = \"PROD\"\n",
+        )
+        .expect("context");
+        let base = args(&["--endpoints", "127.0.0.1:2379", "--dial-timeout", "3s", "--password", "pw"]);
+        let mut cfg = base.with_context(&ctx).expect("context").resolve(|_| None).expect("resolves");
+        assert_eq!(cfg.endpoints, vec!["https://10.0.0.1:2379"]);
+        assert!(cfg.tls.as_ref().is_some_and(|t| t.skip_verify));
+        assert_eq!((cfg.dial_timeout, cfg.command_timeout), (Duration::from_secs(3), Duration::from_secs(9)));
+        assert_eq!(cfg.credentials, Some(("ops".into(), "pw".into())));
+        cfg.mark_context("prod", &ctx);
+        assert_eq!(cfg.read_only.as_deref(), Some("context prod is read-only"));
+        assert_eq!(cfg.context.as_ref().and_then(|c| c.banner.as_deref()), Some("PROD"));
+        // No password anywhere: asked for, as --user alone is.
+        let asked =
+            args(&[]).with_context(&ctx).expect("context").resolve(|u| Some(format!("typed for {u}")));
+        assert_eq!(asked.expect("resolves").credentials, Some(("ops".into(), "typed for ops".into())));
     }
 
     #[test]

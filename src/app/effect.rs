@@ -26,6 +26,9 @@ pub enum Effect {
     StopWatch { tail: u64 },
     /// Runs by the terminal edge, not a worker: edit `value` in $EDITOR.
     Editor { key: Vec<u8>, value: Vec<u8>, expect: i64 },
+    /// Runs by the runtime, not a worker: connect to the saved context `name` instead (new
+    /// workers, a fresh view; replies from the old connection are dropped with its channel).
+    SwitchContext { name: String },
     /// Runs by the terminal edge: copy to the clipboard with OSC 52; `what` names it for the notice.
     Copy { what: String, bytes: Vec<u8> },
     /// Saves `endpoint`'s snapshot to `path` and verifies it, reporting progress as it goes.

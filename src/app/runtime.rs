@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use crate::app::client::Worker;
-use crate::app::connection::ConnectConfig;
+use crate::app::config_file::ContextSettings;
+use crate::app::connection::{ConnectConfig, ConnectionArgs};
 use crate::app::effect::Effect;
 use crate::app::keys::KeyRequest;
 use crate::app::msg::Msg;
@@ -29,6 +30,15 @@ pub struct Runtime {
     /// `etcdeck demo`'s member processes, which the console may kill and start.
     processes: Option<Box<dyn MemberProcesses>>,
     tx: mpsc::UnboundedSender<Msg>,
+    /// The saved contexts `:ctx` switches between.
+    contexts: Option<Contexts>,
+}
+
+/// The saved contexts, and the flags their settings replace (timeouts they do not set).
+#[derive(Clone)]
+pub struct Contexts {
+    pub base: ConnectionArgs,
+    pub saved: std::collections::BTreeMap<String, ContextSettings>,
 }
 
 /// The member processes `etcdeck demo` runs, as the console may act on them.
@@ -56,6 +66,7 @@ impl Runtime {
         let mut state =
             State::new(config.endpoints.clone(), config.user().map(str::to_string), refresh_interval);
         state.read_only = config.read_only.clone();
+        state.context = config.context.clone();
         Self {
             state,
             worker: Worker::new(config, tx.clone()),
@@ -65,7 +76,47 @@ impl Runtime {
             terminal_effects: Vec::new(),
             processes: None,
             tx,
+            contexts: None,
         }
+    }
+
+    /// Lets `:ctx NAME` switch to the saved contexts.
+    pub fn with_contexts(mut self, contexts: Contexts) -> Self {
+        self.state.contexts = contexts.saved.keys().cloned().collect();
+        self.contexts = Some(contexts);
+        self
+    }
+
+    /// Connects to the saved context `name`: new workers and channel (replies still on their way
+    /// from the old connection are dropped with it), and a fresh view of the new cluster.
+    fn switch_context(&mut self, name: &str) -> Result<(), String> {
+        let contexts = self.contexts.as_ref().ok_or("no saved contexts")?;
+        let ctx = contexts.saved.get(name).ok_or_else(|| format!("unknown context {name:?}"))?;
+        let args = contexts.base.with_context(ctx).map_err(|e| e.to_string())?;
+        let mut config = args.resolve(|_| None).map_err(|e| match e {
+            crate::app::connection::ConfigError::PasswordRequired(user) => {
+                format!("the password of {user} is asked for at start: run etcdeck --context {name}")
+            }
+            other => other.to_string(),
+        })?;
+        config.mark_context(name, ctx);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut state = State::new(
+            config.endpoints.clone(),
+            config.user().map(str::to_string),
+            self.state.refresh_interval,
+        );
+        state.read_only = config.read_only.clone();
+        state.context = config.context.clone();
+        state.contexts = std::mem::take(&mut self.state.contexts);
+        state.notice = Some(format!("context {name}: {}", config.endpoints.join(",")));
+        self.worker = Worker::new(config, tx.clone());
+        self.rx = rx;
+        self.tx = tx;
+        self.state = state;
+        self.pages_asked.clear();
+        self.pages_answered.clear();
+        Ok(())
     }
 
     /// Hands the console `etcdeck demo`'s member processes.
@@ -100,6 +151,11 @@ impl Runtime {
         for effect in effects {
             match effect {
                 Effect::Editor { .. } | Effect::Copy { .. } => self.terminal_effects.push(effect),
+                Effect::SwitchContext { name } => {
+                    if let Err(e) = self.switch_context(&name) {
+                        self.state.notice = Some(format!("✗ context {name}: {e}"));
+                    }
+                }
                 Effect::MemberProcess { name, start } => {
                     // Signals and fork/exec: quick, and done on this thread (see node::local).
                     let result = match self.processes.as_mut() {

@@ -246,6 +246,10 @@ pub struct State {
     pub restore: Option<crate::app::restore::RestoreWizard>,
     /// The request id of the wizard's check of its snapshot file.
     pub restore_check: u64,
+    /// The saved context in use (config.toml's [contexts.NAME]), if any.
+    pub context: Option<crate::app::connection::ContextMark>,
+    /// The names of the saved contexts `:ctx` may switch to.
+    pub contexts: Vec<String>,
 }
 
 /// The snapshot dialog: progress while saving, then what the verification found.
@@ -294,6 +298,8 @@ impl State {
             last_snapshot: None,
             restore: None,
             restore_check: 0,
+            context: None,
+            contexts: Vec::new(),
         }
     }
 

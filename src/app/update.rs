@@ -375,7 +375,7 @@ fn browse(state: &mut State, prefix: Vec<u8>) -> Vec<Effect> {
     vec![Effect::Keys(state.keys.list(prefix))]
 }
 
-const COMMANDS: &str = ":keys <prefix>, :watch <prefix> [revision], :members, :sep <separator>";
+const COMMANDS: &str = ":keys <prefix>, :watch <prefix> [revision], :members, :sep <separator>, :ctx [name]";
 
 fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
     let (name, arg) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
@@ -408,6 +408,7 @@ fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
                 }
             }
         }
+        "ctx" | "context" => switch_context(state, arg),
         "sep" => {
             if arg.is_empty() {
                 state.notice = Some("usage: :sep <separator> (the tree splits keys at it)".into());
@@ -424,6 +425,37 @@ fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
             Vec::new()
         }
     }
+}
+
+/// `:ctx` lists the saved contexts; `:ctx NAME` connects to one.
+fn switch_context(state: &mut State, name: &str) -> Vec<Effect> {
+    let current = state.context.as_ref().map(|c| c.name.as_str());
+    if name.is_empty() {
+        state.notice = Some(if state.contexts.is_empty() {
+            "no saved contexts: add [contexts.NAME] to ~/.config/etcdeck/config.toml".into()
+        } else {
+            let list: Vec<String> = state
+                .contexts
+                .iter()
+                .map(|c| if Some(c.as_str()) == current { format!("{c} (current)") } else { c.clone() })
+                .collect();
+            format!("contexts: {} (:ctx NAME switches)", list.join(", "))
+        });
+        return Vec::new();
+    }
+    if state.demo {
+        state.notice = Some("the demo's console stays on its own cluster; run etcdeck --context NAME".into());
+        return Vec::new();
+    }
+    if !state.contexts.iter().any(|c| c == name) {
+        state.notice = Some(format!("✗ unknown context {name:?} (contexts: {})", state.contexts.join(", ")));
+        return Vec::new();
+    }
+    if current == Some(name) {
+        state.notice = Some(format!("already on context {name}"));
+        return Vec::new();
+    }
+    vec![Effect::SwitchContext { name: name.to_string() }]
 }
 
 fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
@@ -1502,6 +1534,36 @@ mod tests {
     }
 
     #[test]
+    fn ctx_lists_the_saved_contexts_and_asks_to_switch_to_a_known_one() {
+        let mut state = fixtures::healthy();
+        let run = |state: &mut State, text: &str| {
+            update(state, Input::Action(Action::Command));
+            for c in text.chars() {
+                update(state, Input::Typed(Typed::Char(c)));
+            }
+            update(state, Input::Typed(Typed::Enter))
+        };
+        assert!(run(&mut state, "ctx").is_empty());
+        assert!(
+            state.notice.as_deref().is_some_and(|n| n.starts_with("no saved contexts")),
+            "{:?}",
+            state.notice
+        );
+        state.contexts = vec!["lab".into(), "prod".into()];
+        state.context =
+            Some(crate::app::connection::ContextMark { name: "prod".into(), color: None, banner: None });
+        run(&mut state, "ctx");
+        assert_eq!(state.notice.as_deref(), Some("contexts: lab, prod (current) (:ctx NAME switches)"));
+        assert!(run(&mut state, "ctx prod").is_empty());
+        assert_eq!(state.notice.as_deref(), Some("already on context prod"));
+        assert!(run(&mut state, "ctx qa").is_empty());
+        assert_eq!(state.notice.as_deref(), Some("✗ unknown context \"qa\" (contexts: lab, prod)"));
+        assert_eq!(run(&mut state, "ctx lab"), vec![Effect::SwitchContext { name: "lab".into() }]);
+        state.demo = true;
+        assert!(run(&mut state, "ctx lab").is_empty(), "the demo stays on its cluster");
+    }
+
+    #[test]
     fn typed_commands_and_searches_open_the_browser_or_the_members() {
         let mut state = fixtures::healthy();
         let typed = |state: &mut State, text: &str| {
@@ -1535,7 +1597,7 @@ mod tests {
             state.notice.as_deref(),
             Some(
                 "unknown command :bogus (commands: :keys <prefix>, :watch <prefix> [revision], :members, \
-                 :sep <separator>)"
+                 :sep <separator>, :ctx [name])"
             )
         );
         update(&mut state, Input::Action(Action::Search));

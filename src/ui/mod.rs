@@ -36,6 +36,8 @@ pub struct ConsoleOptions {
     pub started: Instant,
     /// `etcdeck demo`'s member processes, which the console may kill and start.
     pub processes: Option<Box<dyn crate::app::runtime::MemberProcesses>>,
+    /// The saved contexts `:ctx` switches between.
+    pub contexts: Option<crate::app::runtime::Contexts>,
 }
 
 pub struct Outcome {
@@ -67,6 +69,9 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
     let mut rt = Runtime::new(config, options.refresh_interval);
     if let Some(processes) = options.processes {
         rt = rt.with_processes(processes);
+    }
+    if let Some(contexts) = options.contexts {
+        rt = rt.with_contexts(contexts);
     }
     rt.tick();
 

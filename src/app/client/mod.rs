@@ -33,6 +33,17 @@ pub struct Worker {
     tx: mpsc::UnboundedSender<Msg>,
 }
 
+impl Drop for Worker {
+    /// The console moved to another context (or quits): its watch tails stop with it.
+    fn drop(&mut self) {
+        if let Ok(tails) = self.pool.tails.lock() {
+            for tail in tails.values() {
+                tail.abort();
+            }
+        }
+    }
+}
+
 impl Worker {
     pub fn new(config: ConnectConfig, tx: mpsc::UnboundedSender<Msg>) -> Self {
         let pool = Pool { config, clients: Mutex::new(HashMap::new()), tails: Mutex::new(HashMap::new()) };
@@ -188,6 +199,9 @@ impl Pool {
             }
             Effect::RestoreLocal { request, .. } => {
                 Msg::RestoreDirs { request, result: Err("this console runs no member processes".into()) }
+            }
+            Effect::SwitchContext { name } => {
+                Msg::Process { result: Err(format!("context {name}: switching is the console's to do")) }
             }
             Effect::FinishRestore { request, .. } => {
                 Msg::Restored { request, result: Err("this console runs no member processes".into()) }
@@ -785,7 +799,7 @@ fn failed(effect: Effect, error: String) -> Msg {
             Msg::Watch { tail, report: WatchReport::Status(TailStatus::Failed(error)), ack: Ack::default() }
         }
         Effect::Editor { .. } | Effect::Copy { .. } => Msg::Value { request: 0, result: Err(error) },
-        Effect::MemberProcess { .. } => Msg::Process { result: Err(error) },
+        Effect::MemberProcess { .. } | Effect::SwitchContext { .. } => Msg::Process { result: Err(error) },
         Effect::Member { request, .. } => Msg::Member { request, result: Err(error) },
         Effect::SaveSnapshot { request, .. } => Msg::SnapshotSaved { request, result: Err(error) },
         Effect::CheckSnapshotFile { request, .. } => Msg::SnapshotFile { request, result: Err(error) },

@@ -86,6 +86,20 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .borders(Borders::ALL)
         .border_style(Style::default().fg(theme.border))
         .title(Span::styled(" etcdeck ", Style::default().fg(theme.title).add_modifier(Modifier::BOLD)));
+    if let Some(ctx) = &state.context {
+        // A saved context's colour frames the header and its banner, so production is unmistakable.
+        let color = ctx.color.as_deref().and_then(|c| c.parse::<ratatui::style::Color>().ok());
+        let mark = Style::default().fg(color.unwrap_or(theme.title)).add_modifier(Modifier::BOLD);
+        if let Some(color) = color {
+            block = block.border_style(Style::default().fg(color));
+        }
+        let title = match &ctx.banner {
+            Some(banner) => format!(" {banner} · ctx {} ", ctx.name),
+            None => format!(" ctx {} ", ctx.name),
+        };
+        let mark = if ctx.banner.is_some() { mark.add_modifier(Modifier::REVERSED) } else { mark };
+        block = block.title(Span::styled(title, mark));
+    }
     if let Some(why) = &state.read_only {
         block = block.title(Span::styled(
             format!(" READ-ONLY ({why}) "),

@@ -13,6 +13,7 @@ mod console_tmux;
 mod dashboard_etcd;
 mod faults;
 mod node_api;
+mod node_auth;
 mod node_cluster;
 mod node_etcdctl;
 mod node_kv;

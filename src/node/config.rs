@@ -66,6 +66,13 @@ pub const SETTINGS: &[Setting] = &[
         default: "0",
         help: "Raise alarms when backend size exceeds the given quota. 0 means use the default quota.",
     },
+    Setting { name: "auth-token", default: "simple", help: "Specify auth token specific options." },
+    Setting { name: "auth-token-ttl", default: "300", help: "The lifetime in seconds of the auth token." },
+    Setting {
+        name: "bcrypt-cost",
+        default: "10",
+        help: "Specify bcrypt algorithm cost factor for auth password hashing.",
+    },
     Setting {
         name: "initial-advertise-peer-urls",
         default: "http://localhost:2380",
@@ -227,6 +234,10 @@ pub struct NodeConfig {
     pub peer_auto_tls: bool,
     /// --cipher-suites, --tls-min-version, --tls-max-version (for both client and peer links).
     pub tls: TlsPolicy,
+    /// --auth-token-ttl, in seconds (simple tokens).
+    pub auth_token_ttl: u64,
+    /// --bcrypt-cost (etcd's default when out of bcrypt's 4..=31).
+    pub bcrypt_cost: u32,
 }
 
 /// One side's TLS files and checks, as etcd's transport.TLSInfo.
@@ -644,6 +655,26 @@ fn build(
         ));
     }
     let max_txn_ops = number("max-txn-ops")?;
+    let (auth_token, _) = get("auth-token");
+    // etcd's decomposeOpts: the type, then comma-separated options.
+    match auth_token.split(',').next().unwrap_or_default().trim() {
+        "simple" => {}
+        "jwt" => {
+            return Err(ConfigError::Invalid(
+                "--auth-token jwt: this node issues simple tokens only (--auth-token simple)".into(),
+            ))
+        }
+        _ => return Err(ConfigError::Invalid("auth: invalid auth options".into())),
+    }
+    let auth_token_ttl = number("auth-token-ttl")?;
+    let mut bcrypt_cost = number("bcrypt-cost")?;
+    if !(4..=31).contains(&bcrypt_cost) {
+        warnings.push(format!(
+            "use default bcrypt-cost {} instead of the invalid value {bcrypt_cost}",
+            crate::node::auth::DEFAULT_BCRYPT_COST
+        ));
+        bcrypt_cost = crate::node::auth::DEFAULT_BCRYPT_COST as u64;
+    }
     let auto_compaction = auto_compaction(get("auto-compaction-mode").0, get("auto-compaction-retention").0)?;
 
     let path = |name: &str| Some(get(name).0.trim()).filter(|p| !p.is_empty()).map(PathBuf::from);
@@ -727,6 +758,8 @@ fn build(
         auto_tls,
         peer_auto_tls,
         tls,
+        auth_token_ttl,
+        bcrypt_cost: bcrypt_cost as u32,
     };
     validate(&config)?;
     Ok(Loaded { config, warnings })
@@ -1193,6 +1226,21 @@ mod tests {
             ]
         );
         assert_eq!(ok(&["--quota-backend-bytes", "-1"]).config.quota_bytes(), None);
+    }
+
+    #[test]
+    fn auth_flags_are_etcds() {
+        let c = ok(&[]).config;
+        assert_eq!((c.auth_token_ttl, c.bcrypt_cost), (300, 10));
+        let loaded = ok(&["--auth-token", "simple", "--auth-token-ttl", "2", "--bcrypt-cost", "4"]);
+        assert_eq!((loaded.config.auth_token_ttl, loaded.config.bcrypt_cost), (2, 4));
+        // Out of bcrypt's range: etcd warns and uses its default.
+        let loaded = ok(&["--bcrypt-cost", "40"]);
+        assert_eq!(loaded.config.bcrypt_cost, 10);
+        assert_eq!(loaded.warnings, vec!["use default bcrypt-cost 10 instead of the invalid value 40"]);
+        assert_eq!(err(&["--auth-token", "magic"], &[]), "auth: invalid auth options");
+        assert!(err(&["--auth-token", "jwt,pub-key=a"], &[]).contains("simple tokens only"));
+        assert!(err(&["--auth-token-ttl", "soon"], &[]).contains("auth-token-ttl"));
     }
 
     #[test]

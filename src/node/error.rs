@@ -63,6 +63,38 @@ pub enum NodeError {
     Unhealthy,
     #[error("etcdserver: rpc not supported for learner")]
     NotSupportedForLearner,
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExist,
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExist,
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    #[error("etcdserver: invalid auth token")]
+    InvalidAuthToken,
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
     /// The state machine's storage failed; etcd stops in this case, a node must not go on serving.
     #[error("etcdserver: {0}")]
     Storage(String),
@@ -109,6 +141,22 @@ impl NodeError {
             NodeError::NoSpace => tonic::Code::ResourceExhausted,
             NodeError::Timeout | NodeError::NoLeader | NodeError::Stopped => tonic::Code::Unavailable,
             NodeError::Storage(_) => tonic::Code::Internal,
+            NodeError::RootUserNotExist
+            | NodeError::RootRoleNotExist
+            | NodeError::UserAlreadyExist
+            | NodeError::UserNotFound
+            | NodeError::RoleAlreadyExist
+            | NodeError::RoleNotFound
+            | NodeError::RoleNotGranted
+            | NodeError::PermissionNotGranted
+            | NodeError::AuthNotEnabled => tonic::Code::FailedPrecondition,
+            NodeError::UserEmpty
+            | NodeError::RoleEmpty
+            | NodeError::AuthFailed
+            | NodeError::InvalidAuthMgmt
+            | NodeError::AuthOldRevision => tonic::Code::InvalidArgument,
+            NodeError::PermissionDenied => tonic::Code::PermissionDenied,
+            NodeError::InvalidAuthToken => tonic::Code::Unauthenticated,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! the watch hub, auto compaction, and etcd's gRPC services and HTTP endpoints. `local` runs a
 //! cluster of node processes on loopback for `etcdeck demo`.
 
+pub mod auth;
 pub mod command;
 pub mod compactor;
 pub mod config;

@@ -19,6 +19,7 @@ use crate::node::raft::driver::{self, Handle};
 use crate::node::raft::transport::{
     self, Dialer, PeerHost, PeerListener, PeerNet, Transport, TransportEvents, REMOVED_TEXT,
 };
+use crate::node::rpc::auth::AuthService;
 use crate::node::rpc::authority::AuthorityFix;
 use crate::node::rpc::cluster::ClusterService;
 use crate::node::rpc::http::HttpLayer;
@@ -747,6 +748,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         transport: Some(net.clone()),
         // etcd's request timeout: 5 s and two election timeouts.
         request_timeout: Duration::from_secs(5) + c.election_timeout * 2,
+        token_ttl: Duration::from_secs(c.auth_token_ttl),
     };
     let data_dir = c.data_dir.clone();
     let handle = tokio::task::spawn_blocking(move || driver::start(&data_dir, options))
@@ -767,6 +769,8 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         transport: Some(net),
         dialer: dialer.clone(),
         no_leader: no_leader_rx,
+        client_cert_auth: c.client_tls.client_cert_auth,
+        bcrypt_cost: c.bcrypt_cost,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut servers =
@@ -846,7 +850,8 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
             .add_service(
                 PbMaintenanceServer::new(MaintenanceService { ctx: ctx.clone() })
                     .max_decoding_message_size(max_message),
-            );
+            )
+            .add_service(AuthService::new(ctx.clone(), max_message));
         let mut stopped = stopped.clone();
         let (conns, accepted) = tokio::sync::mpsc::channel(64);
         servers.push(tokio::spawn(accept_clients(listener, tls, conns, stopped.clone())));

@@ -11,6 +11,7 @@
 //! - `r` + member ID (8 bytes) -> the member's raft attributes (JSON: peer URLs, learner or not), as
 //!   etcd's members bucket: the cluster's membership, changed only by applied raft entries;
 //! - `x` + member ID (8 bytes) -> a member removed from the cluster (etcd's members_removed);
+//! - `uauth` -> the auth store (JSON: users with bcrypt hashes, roles and their permissions);
 //! - `m` + name -> bookkeeping: the compacted revision and the applied raft index.
 //!
 //! The key index (every key's generations of revisions) lives in memory and is rebuilt from the
@@ -31,6 +32,7 @@ const REMOVED: u8 = b'x';
 // Bookkeeping keys start with `m`, after every record key (`k`).
 const META_COMPACTED: &[u8] = b"mcompacted";
 const META_CONSISTENT_INDEX: &[u8] = b"mconsistent_index";
+const AUTH_KEY: &[u8] = b"uauth";
 const ENCODING_VERSION: u8 = 1;
 
 /// A member as raft knows it: where its peers reach it, and whether it votes.
@@ -127,6 +129,7 @@ pub struct Store {
     /// The cluster's members and the IDs removed from it.
     members: BTreeMap<u64, RaftMember>,
     removed: BTreeSet<u64>,
+    auth: crate::node::auth::AuthState,
     /// Bytes of keys and values stored, history included (what a defragmentation would keep).
     in_use: u64,
     /// The changes of the last committed transaction, for the watch hub.
@@ -202,6 +205,7 @@ impl Store {
             attributes: BTreeMap::new(),
             members: BTreeMap::new(),
             removed: BTreeSet::new(),
+            auth: Default::default(),
             in_use: 0,
             events: Vec::new(),
             group: std::sync::Mutex::new(None),
@@ -225,6 +229,12 @@ impl Store {
         store.attributes.clear();
         store.members.clear();
         store.removed.clear();
+        store.auth = match store.tree.get(AUTH_KEY)? {
+            Some(v) => {
+                serde_json::from_slice(&v).map_err(|e| MvccError::Corrupt(format!("bad auth store: {e}")))?
+            }
+            None => Default::default(),
+        };
         store.current = 1;
         store.in_use = 0;
         store.compacted = store.meta_i64(META_COMPACTED)?.unwrap_or(0);
@@ -371,6 +381,11 @@ impl Store {
     /// What members published: (name, client URLs) by member ID.
     pub fn attributes(&self) -> &BTreeMap<u64, (String, Vec<String>)> {
         &self.attributes
+    }
+
+    /// Users, roles and whether auth is enabled.
+    pub fn auth(&self) -> &crate::node::auth::AuthState {
+        &self.auth
     }
 
     /// The cluster's members (empty until the membership is first recorded).
@@ -884,6 +899,13 @@ impl WriteTxn<'_> {
         self.store.members.clear();
         self.store.attributes.clear();
         self.store.removed.clear();
+    }
+
+    /// Records the auth store as a change left it.
+    pub fn set_auth(&mut self, auth: crate::node::auth::AuthState) {
+        let value = serde_json::to_vec(&auth).unwrap_or_default();
+        self.ops.push((AUTH_KEY.to_vec(), Some(value)));
+        self.store.auth = auth;
     }
 
     /// Raises or clears an alarm.

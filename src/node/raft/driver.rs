@@ -28,6 +28,7 @@ use raft::eraftpb::{ConfChange, ConfChangeType, ConfState, Entry, EntryType, Mes
 use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use tokio::sync::oneshot;
 
+use crate::node::auth::{AuthOutcome, AuthWrite, Caller, Op, Tokens};
 use crate::node::error::NodeError;
 use crate::node::idutil::IdGen;
 use crate::node::lease::{Lessor, MAX_LEASE_TTL};
@@ -76,6 +77,12 @@ pub enum Write {
     PromoteMember(PbMember),
     /// New peer URLs for a member (an ordinary entry: raft's configuration does not change).
     UpdateMember(PbMember),
+    /// A change to users, roles or auth itself (passwords already hashed).
+    Auth(AuthWrite),
+    /// A client's write with who sent it, checked against the auth store again when applied
+    /// (etcd's request header with its username and auth revision; an empty user for a client
+    /// that gave none). Writes the node makes itself (lease expiry, publishing, alarms) carry none.
+    As(Caller, Box<Write>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +97,11 @@ pub enum WriteResponse {
     Published,
     /// The membership changed as asked; the store holds the new one.
     MembershipChanged,
+    /// An auth change was applied; `revision` is the KV store's, for the header.
+    Auth {
+        outcome: AuthOutcome,
+        revision: i64,
+    },
 }
 
 const PUT: u8 = 1;
@@ -104,6 +116,8 @@ const MEMBER_ADD: u8 = 9;
 const MEMBER_REMOVE: u8 = 10;
 const MEMBER_PROMOTE: u8 = 11;
 const MEMBER_UPDATE: u8 = 12;
+const AUTH: u8 = 13;
+const AS_CALLER: u8 = 14;
 
 impl Write {
     /// Whether the write adds data, so is refused while the NOSPACE alarm is raised (etcd's capped
@@ -119,14 +133,31 @@ impl Write {
         match self {
             Write::Put(_) | Write::LeaseGrant(_) => true,
             Write::Txn(t) => txn_puts(t),
+            Write::As(_, w) => w.adds_data(),
             _ => false,
         }
     }
 }
 
 impl Write {
-    /// `[kind][proposal id: u64 LE][the request's protobuf]`.
+    /// `[kind][proposal id: u64 LE][the request's protobuf]` (an auth change: its JSON). A write
+    /// with its caller: `[14][id][auth revision: u64 LE][user's length: u16 LE][user][the write's
+    /// kind][its body]`.
     fn encode(&self, id: u64) -> Vec<u8> {
+        if let Write::As(caller, inner) = self {
+            let encoded = inner.encode(id);
+            let user = caller.user.as_bytes();
+            let user = &user[..user.len().min(u16::MAX as usize)];
+            let mut out = Vec::with_capacity(encoded.len() + 19 + user.len());
+            out.push(AS_CALLER);
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&caller.revision.to_le_bytes());
+            out.extend_from_slice(&(user.len() as u16).to_le_bytes());
+            out.extend_from_slice(user);
+            out.push(encoded[0]);
+            out.extend_from_slice(&encoded[9..]);
+            return out;
+        }
         let (kind, body) = match self {
             Write::Put(r) => (PUT, r.encode_to_vec()),
             Write::Delete(r) => (DELETE, r.encode_to_vec()),
@@ -140,6 +171,8 @@ impl Write {
             Write::RemoveMember(m) => (MEMBER_REMOVE, m.encode_to_vec()),
             Write::PromoteMember(m) => (MEMBER_PROMOTE, m.encode_to_vec()),
             Write::UpdateMember(m) => (MEMBER_UPDATE, m.encode_to_vec()),
+            Write::Auth(a) => (AUTH, serde_json::to_vec(a).unwrap_or_default()),
+            Write::As(..) => unreachable!("encoded above"),
         };
         let mut out = Vec::with_capacity(9 + body.len());
         out.push(kind);
@@ -154,6 +187,25 @@ impl Write {
         }
         let id = u64::from_le_bytes(data[1..9].try_into().map_err(|_| "bad id".to_string())?);
         let body = &data[9..];
+        if data[0] == AS_CALLER {
+            let short = || "caller header cut short".to_string();
+            let revision =
+                u64::from_le_bytes(body.get(..8).ok_or_else(short)?.try_into().map_err(|_| short())?);
+            let len = u16::from_le_bytes(body.get(8..10).ok_or_else(short)?.try_into().map_err(|_| short())?);
+            let user = body.get(10..10 + len as usize).ok_or_else(short)?;
+            let user = String::from_utf8(user.to_vec()).map_err(|_| "caller is not UTF-8".to_string())?;
+            let rest = &body[10 + len as usize..];
+            let (&kind, inner_body) = rest.split_first().ok_or_else(short)?;
+            if kind == AS_CALLER {
+                return Err("a caller inside a caller".into());
+            }
+            let mut inner = Vec::with_capacity(9 + inner_body.len());
+            inner.push(kind);
+            inner.extend_from_slice(&id.to_le_bytes());
+            inner.extend_from_slice(inner_body);
+            let (_, write) = Write::decode(&inner)?;
+            return Ok((id, Write::As(Caller { user, revision }, Box::new(write))));
+        }
         let err = |e: prost::DecodeError| e.to_string();
         let write = match data[0] {
             PUT => Write::Put(PbPutRequest::decode(body).map_err(err)?),
@@ -168,6 +220,7 @@ impl Write {
             MEMBER_REMOVE => Write::RemoveMember(PbMember::decode(body).map_err(err)?),
             MEMBER_PROMOTE => Write::PromoteMember(PbMember::decode(body).map_err(err)?),
             MEMBER_UPDATE => Write::UpdateMember(PbMember::decode(body).map_err(err)?),
+            AUTH => Write::Auth(serde_json::from_slice(body).map_err(|e| format!("auth change: {e}"))?),
             kind => return Err(format!("unknown entry kind {kind}")),
         };
         Ok((id, write))
@@ -311,6 +364,8 @@ pub struct Handle {
     pub store: Arc<RwLock<Store>>,
     pub hub: Arc<Hub>,
     pub lessor: Arc<Lessor>,
+    /// Simple auth tokens this member knows.
+    pub tokens: Arc<Tokens>,
     pub metrics: Arc<Metrics>,
     pub status: Arc<RaftStatus>,
     pub member_id: u64,
@@ -429,6 +484,8 @@ pub struct Options {
     pub transport: Option<Arc<dyn Transport>>,
     /// How long a proposal or a read may wait for raft before etcd's "request timed out".
     pub request_timeout: Duration,
+    /// How long a simple auth token lives unused (etcd's --auth-token-ttl).
+    pub token_ttl: Duration,
 }
 
 impl Options {
@@ -446,6 +503,7 @@ impl Options {
             force_new_cluster: false,
             transport: None,
             request_timeout: Duration::from_secs(7),
+            token_ttl: Duration::from_secs(crate::node::auth::DEFAULT_TOKEN_TTL),
         }
     }
 }
@@ -517,6 +575,7 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     let hub = Arc::new(Hub::new(store.current_revision()));
     let election = options.heartbeat * options.election_ticks as u32;
     let lessor = Arc::new(Lessor::new(election));
+    let tokens = Arc::new(Tokens::new(options.token_ttl));
     let metrics = Arc::new(Metrics::default());
     let store = Arc::new(RwLock::new(store));
     let status = Arc::new(RaftStatus::default());
@@ -533,6 +592,7 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         status: status.clone(),
         hub: hub.clone(),
         lessor: lessor.clone(),
+        tokens: tokens.clone(),
         metrics: metrics.clone(),
         raw,
         store: store.clone(),
@@ -571,6 +631,7 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
         store,
         hub,
         lessor,
+        tokens,
         metrics,
         status,
         member_id: options.member_id,
@@ -583,6 +644,7 @@ struct Driver {
     status: Arc<RaftStatus>,
     hub: Arc<Hub>,
     lessor: Arc<Lessor>,
+    tokens: Arc<Tokens>,
     metrics: Arc<Metrics>,
     raw: RawNode<LogStore>,
     store: Arc<RwLock<Store>>,
@@ -1024,7 +1086,7 @@ impl Driver {
             }
             let (id, result) = match Write::decode(&entry.data) {
                 Ok((id, write)) => {
-                    let result = apply_write(&mut store, &write, index, &self.lessor);
+                    let result = apply_write(&mut store, &write, index, &self.lessor, &self.tokens);
                     if matches!(write, Write::UpdateMember(_)) && result.is_ok() {
                         self.membership_changed = true;
                     }
@@ -1157,8 +1219,9 @@ fn apply_write(
     write: &Write,
     index: u64,
     lessor: &Lessor,
+    tokens: &Tokens,
 ) -> Result<WriteResponse, NodeError> {
-    let result = apply_write_once(store, write, index, lessor);
+    let result = apply_write_once(store, write, index, lessor, tokens);
     if matches!(&result, Err(e) if !matches!(e, NodeError::Storage(_))) && store.consistent_index() < index {
         // A refusal found before anything was written (an unknown lease, a compacted revision in a
         // txn, ...) still consumes its entry.
@@ -1172,6 +1235,7 @@ fn apply_write_once(
     write: &Write,
     index: u64,
     lessor: &Lessor,
+    tokens: &Tokens,
 ) -> Result<WriteResponse, NodeError> {
     let at = Some(index);
     let refuse = |store: &mut Store, e: NodeError| -> Result<WriteResponse, NodeError> {
@@ -1182,6 +1246,27 @@ fn apply_write_once(
         return refuse(store, NodeError::NoSpace);
     }
     match write {
+        Write::As(caller, inner) => {
+            if let Err(e) = check_permissions(store, caller, inner) {
+                return refuse(store, e);
+            }
+            apply_write_once(store, inner, index, lessor, tokens)
+        }
+        Write::Auth(w) => {
+            let mut auth = store.auth().clone();
+            match auth.apply(w, index, tokens) {
+                Ok(outcome) => {
+                    let changed = auth != *store.auth();
+                    let mut txn = store.write();
+                    if changed {
+                        txn.set_auth(auth);
+                    }
+                    let revision = txn.commit(at)?;
+                    Ok(WriteResponse::Auth { outcome, revision })
+                }
+                Err(e) => refuse(store, e),
+            }
+        }
         Write::Put(r) => {
             let known = store.leases().contains_key(&r.lease);
             apply::apply_put(store, r, &|_: i64| known, at).map(WriteResponse::Put)
@@ -1276,6 +1361,73 @@ fn apply_write_once(
             result?;
             Ok(WriteResponse::Compact(PbCompactionResponse { header: header(store.current_revision()) }))
         }
+    }
+}
+
+/// etcd's checks when it applies a client's write (its authApplierV3): the keys a put, a delete
+/// or a transaction touches (nested transactions included), the keys attached to a lease a put
+/// uses or a revoke ends, and the root role for auth changes.
+fn check_permissions(store: &Store, caller: &Caller, write: &Write) -> Result<(), NodeError> {
+    let auth = store.auth();
+    if !auth.enabled {
+        return Ok(());
+    }
+    let who = Some(caller);
+    let lease_keys = |lease: i64| -> Result<(), NodeError> {
+        if auth.admin_permitted(who).is_ok() {
+            return Ok(());
+        }
+        for key in store.leases().get(&lease).map(|l| &l.keys).into_iter().flatten() {
+            auth.permitted(who, key, &[], Op::Write)?;
+        }
+        Ok(())
+    };
+    fn txn(
+        auth: &crate::node::auth::AuthState,
+        who: Option<&Caller>,
+        t: &PbTxnRequest,
+    ) -> Result<(), NodeError> {
+        for c in &t.compare {
+            auth.permitted(who, &c.key, &c.range_end, Op::Read)?;
+        }
+        for op in t.success.iter().chain(&t.failure) {
+            match &op.request {
+                Some(PbTxnOpRequest::RequestRange(r)) => {
+                    auth.permitted(who, &r.key, &r.range_end, Op::Read)?
+                }
+                Some(PbTxnOpRequest::RequestPut(p)) => auth.permitted(who, &p.key, &[], Op::Write)?,
+                Some(PbTxnOpRequest::RequestDeleteRange(d)) => {
+                    if d.prev_kv {
+                        auth.permitted(who, &d.key, &d.range_end, Op::Read)?;
+                    }
+                    auth.permitted(who, &d.key, &d.range_end, Op::Write)?;
+                }
+                Some(PbTxnOpRequest::RequestTxn(inner)) => txn(auth, who, inner)?,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+    match write {
+        Write::Put(p) => {
+            auth.permitted(who, &p.key, &[], Op::Write)?;
+            lease_keys(p.lease)?;
+            if p.prev_kv {
+                auth.permitted(who, &p.key, &[], Op::Read)?;
+            }
+            Ok(())
+        }
+        Write::Delete(d) => {
+            auth.permitted(who, &d.key, &d.range_end, Op::Write)?;
+            if d.prev_kv {
+                auth.permitted(who, &d.key, &d.range_end, Op::Read)?;
+            }
+            Ok(())
+        }
+        Write::Txn(t) => txn(auth, who, t),
+        Write::LeaseRevoke(r) => lease_keys(r.id),
+        Write::Auth(w) if w.needs_admin() => auth.admin_permitted(who),
+        _ => Ok(()),
     }
 }
 
@@ -1441,5 +1593,72 @@ mod tests {
         assert_eq!(Write::decode(&w.encode(77)), Ok((77, w)));
         assert!(Write::decode(&[99, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
         assert!(Write::decode(&[1]).is_err());
+        let auth = Write::Auth(AuthWrite::UserAdd { name: "u".into(), hash: Some("$2b$04$x".into()) });
+        assert_eq!(Write::decode(&auth.encode(5)), Ok((5, auth.clone())));
+        let caller = Caller { user: "ü".into(), revision: 9 };
+        let wrapped = Write::As(caller.clone(), Box::new(put("k", "v")));
+        assert_eq!(Write::decode(&wrapped.encode(6)), Ok((6, wrapped)));
+        let anonymous = Write::As(Caller::default(), Box::new(auth));
+        assert_eq!(Write::decode(&anonymous.encode(7)), Ok((7, anonymous)));
+        // Cut short anywhere, or a caller inside a caller: refused, never a panic.
+        let bytes = Write::As(caller.clone(), Box::new(put("k", "v"))).encode(1);
+        for len in 9..bytes.len() - 2 {
+            let _ = Write::decode(&bytes[..len]);
+        }
+        let nested = Write::As(caller.clone(), Box::new(Write::As(caller, Box::new(put("k", "v")))));
+        assert!(Write::decode(&nested.encode(1)).is_err());
+    }
+
+    #[tokio::test]
+    async fn writes_are_checked_against_the_auth_store_when_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = start(dir.path(), options(dir.path())).unwrap();
+        let admin = |w: AuthWrite| Write::Auth(w);
+        for w in [
+            AuthWrite::UserAdd { name: "root".into(), hash: Some("h".into()) },
+            AuthWrite::UserGrantRole { user: "root".into(), role: "root".into() },
+            AuthWrite::UserAdd { name: "u".into(), hash: Some("h".into()) },
+            AuthWrite::RoleAdd { name: "r".into() },
+            AuthWrite::RoleGrantPermission {
+                name: "r".into(),
+                perm: crate::node::auth::Perm {
+                    kind: crate::node::auth::PermKind::ReadWrite,
+                    key: b"p/".to_vec(),
+                    range_end: b"p0".to_vec(),
+                },
+            },
+            AuthWrite::UserGrantRole { user: "u".into(), role: "r".into() },
+        ] {
+            h.write(admin(w)).await.unwrap();
+        }
+        // Before auth is enabled anyone writes, even without a user.
+        h.write(Write::As(Caller::default(), Box::new(put("x", "1")))).await.unwrap();
+        h.write(admin(AuthWrite::Enable)).await.unwrap();
+        let rev = h.read_store().unwrap().auth().revision;
+        let u = Caller { user: "u".into(), revision: rev };
+        let as_u = |w: Write| Write::As(u.clone(), Box::new(w));
+        h.write(as_u(put("p/1", "v"))).await.unwrap();
+        assert_eq!(h.write(as_u(put("x", "2"))).await, Err(NodeError::PermissionDenied));
+        assert_eq!(
+            h.write(Write::As(Caller::default(), Box::new(put("p/1", "v")))).await,
+            Err(NodeError::UserEmpty)
+        );
+        let add = admin(AuthWrite::RoleAdd { name: "r2".into() });
+        assert_eq!(h.write(as_u(add)).await, Err(NodeError::PermissionDenied));
+        // A change to the auth store between the check and the apply: the old revision is refused.
+        let root = Caller { user: "root".into(), revision: rev };
+        h.write(Write::As(root, Box::new(admin(AuthWrite::RoleAdd { name: "r3".into() })))).await.unwrap();
+        assert_eq!(h.write(as_u(put("p/2", "v"))).await, Err(NodeError::AuthOldRevision));
+        assert_eq!(get(&h, "x"), Some(b"1".to_vec()), "refused writes change nothing");
+        // The auth store survives a restart.
+        h.store.read().unwrap().flush().unwrap();
+        h.stop();
+        drop(h);
+        let h = start(dir.path(), options(dir.path())).unwrap();
+        let store = h.read_store().unwrap();
+        assert!(store.auth().enabled);
+        assert!(store.auth().roles.contains_key("r3"));
+        drop(store);
+        h.stop();
     }
 }

@@ -154,6 +154,7 @@ impl PbClusterService for ClusterService {
         &self,
         req: Request<PbMemberAddRequest>,
     ) -> Result<Response<PbMemberAddResponse>, Status> {
+        self.ctx.check_admin(&req)?;
         let req = req.into_inner();
         let urls = peer_urls(&req.peer_ur_ls)?;
         // etcd's NewMember for an added member: its peer URLs and the time, in seconds.
@@ -183,6 +184,7 @@ impl PbClusterService for ClusterService {
         &self,
         req: Request<PbMemberRemoveRequest>,
     ) -> Result<Response<PbMemberRemoveResponse>, Status> {
+        self.ctx.check_admin(&req)?;
         let id = req.into_inner().id;
         let write = Write::RemoveMember(PbMember { id, ..PbMember::default() });
         {
@@ -200,6 +202,7 @@ impl PbClusterService for ClusterService {
         &self,
         req: Request<PbMemberUpdateRequest>,
     ) -> Result<Response<PbMemberUpdateResponse>, Status> {
+        self.ctx.check_admin(&req)?;
         let req = req.into_inner();
         let urls = peer_urls(&req.peer_ur_ls)?;
         let write = Write::UpdateMember(PbMember { id: req.id, peer_ur_ls: urls, ..PbMember::default() });
@@ -210,8 +213,10 @@ impl PbClusterService for ClusterService {
 
     async fn member_list(
         &self,
-        _: Request<PbMemberListRequest>,
+        req: Request<PbMemberListRequest>,
     ) -> Result<Response<PbMemberListResponse>, Status> {
+        // etcd 3.4 answers anyone; once auth is on, this node answers its users only.
+        self.ctx.check_user(&req)?;
         // etcd's MemberList header carries no revision.
         Ok(Response::new(PbMemberListResponse { header: self.ctx.header(0), members: self.members()? }))
     }
@@ -220,6 +225,7 @@ impl PbClusterService for ClusterService {
         &self,
         req: Request<PbMemberPromoteRequest>,
     ) -> Result<Response<PbMemberPromoteResponse>, Status> {
+        self.ctx.check_admin(&req)?;
         let id = req.into_inner().id;
         // Only the leader knows how far the learner got: a follower asks it, as etcd forwards.
         let Some(progress) = self.ctx.handle.leader_progress().await? else {

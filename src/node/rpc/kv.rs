@@ -20,16 +20,17 @@ pub struct KvService {
 #[tonic::async_trait]
 impl PbKvService for KvService {
     async fn range(&self, req: Request<PbRangeRequest>) -> Result<Response<PbRangeResponse>, Status> {
-        let r = req.into_inner();
-        apply::validate_range(&r)?;
+        apply::validate_range(req.get_ref())?;
         let h = &self.ctx.handle;
         inc(&h.metrics.range_total);
-        if !r.serializable {
+        if !req.get_ref().serializable {
             if h.status.is_learner.load(std::sync::atomic::Ordering::Relaxed) {
                 return Err(NodeError::NotSupportedForLearner.into());
             }
             h.read_index().await?;
         }
+        self.ctx.check_read(&req, &req.get_ref().key, &req.get_ref().range_end)?;
+        let r = req.into_inner();
         let mut resp = apply::apply_range(&*h.read_store()?, &r)?;
         self.ctx.identity.fill(&mut resp.header, h.raft_term());
         Ok(Response::new(resp))
@@ -47,10 +48,10 @@ impl PbKvService for KvService {
     }
 
     async fn put(&self, req: Request<PbPutRequest>) -> Result<Response<PbPutResponse>, Status> {
-        let r = req.into_inner();
-        apply::validate_put(&r)?;
+        apply::validate_put(req.get_ref())?;
         inc(&self.ctx.handle.metrics.put_total);
-        match self.ctx.write(Write::Put(r)).await? {
+        let write = self.ctx.as_caller(&req, Write::Put(req.get_ref().clone()))?;
+        match self.ctx.write(write).await? {
             WriteResponse::Put(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
         }
@@ -60,20 +61,20 @@ impl PbKvService for KvService {
         &self,
         req: Request<PbDeleteRequest>,
     ) -> Result<Response<PbDeleteResponse>, Status> {
-        let r = req.into_inner();
-        apply::validate_delete(&r)?;
+        apply::validate_delete(req.get_ref())?;
         inc(&self.ctx.handle.metrics.delete_total);
-        match self.ctx.write(Write::Delete(r)).await? {
+        let write = self.ctx.as_caller(&req, Write::Delete(req.get_ref().clone()))?;
+        match self.ctx.write(write).await? {
             WriteResponse::Delete(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
         }
     }
 
     async fn txn(&self, req: Request<PbTxnRequest>) -> Result<Response<PbTxnResponse>, Status> {
-        let r = req.into_inner();
-        apply::validate_txn(&r, self.ctx.max_txn_ops)?;
+        apply::validate_txn(req.get_ref(), self.ctx.max_txn_ops)?;
         inc(&self.ctx.handle.metrics.txn_total);
-        match self.ctx.write(Write::Txn(r)).await? {
+        let write = self.ctx.as_caller(&req, Write::Txn(req.get_ref().clone()))?;
+        match self.ctx.write(write).await? {
             WriteResponse::Txn(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
         }
@@ -83,6 +84,8 @@ impl PbKvService for KvService {
         &self,
         req: Request<PbCompactionRequest>,
     ) -> Result<Response<PbCompactionResponse>, Status> {
+        // etcd 3.4 lets any client compact; this node keeps it to the root role once auth is on.
+        self.ctx.check_admin(&req)?;
         match self.ctx.write(Write::Compact(req.into_inner())).await? {
             WriteResponse::Compact(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),

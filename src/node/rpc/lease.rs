@@ -97,7 +97,10 @@ impl PbLeaseService for LeaseService {
         &self,
         req: Request<PbLeaseRevokeRequest>,
     ) -> Result<Response<PbLeaseRevokeResponse>, Status> {
-        match self.ctx.write(Write::LeaseRevoke(req.into_inner())).await? {
+        // The member applying it checks the caller may write every key attached (etcd's
+        // checkLeasePuts).
+        let write = self.ctx.as_caller(&req, Write::LeaseRevoke(*req.get_ref()))?;
+        match self.ctx.write(write).await? {
             WriteResponse::LeaseRevoke(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
         }
@@ -125,6 +128,21 @@ impl PbLeaseService for LeaseService {
         &self,
         req: Request<PbLeaseTimeToLiveRequest>,
     ) -> Result<Response<PbLeaseTimeToLiveResponse>, Status> {
+        // etcd's checkLeaseTimeToLive: once auth is on, the caller must be able to read every key
+        // attached to the lease.
+        {
+            let who = self.ctx.caller(&req)?;
+            let store = self.ctx.handle.read_store()?;
+            let auth = store.auth();
+            if auth.enabled {
+                if who.is_none() {
+                    return Err(NodeError::UserEmpty.into());
+                }
+                for key in store.leases().get(&req.get_ref().id).map(|l| &l.keys).into_iter().flatten() {
+                    auth.permitted(who.as_ref(), key, &[], crate::node::auth::Op::Read)?;
+                }
+            }
+        }
         let r = req.into_inner();
         // The remaining TTL is the leader's to tell.
         match self.ctx.forward(&Forward::TimeToLive { id: r.id, keys: r.keys }).await? {

@@ -68,6 +68,13 @@ type SnapshotStream = Pin<Box<dyn Stream<Item = Result<PbSnapshotResponse, Statu
 #[tonic::async_trait]
 impl PbMaintenanceService for MaintenanceService {
     async fn alarm(&self, req: Request<PbAlarmRequest>) -> Result<Response<PbAlarmResponse>, Status> {
+        // etcd 3.4 answers anyone; once auth is on, this node lists alarms to its users and lets
+        // only the root role raise or clear one.
+        if req.get_ref().action == 0 {
+            self.ctx.check_user(&req)?;
+        } else {
+            self.ctx.check_admin(&req)?;
+        }
         match self.ctx.write(Write::Alarm(req.into_inner())).await? {
             WriteResponse::Alarm(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
@@ -80,8 +87,11 @@ impl PbMaintenanceService for MaintenanceService {
 
     async fn defragment(
         &self,
-        _: Request<PbDefragmentRequest>,
+        req: Request<PbDefragmentRequest>,
     ) -> Result<Response<PbDefragmentResponse>, Status> {
+        // etcd's authMaintenanceServer: defragment, snapshot, hash, hash-kv and move-leader are
+        // the root role's.
+        self.ctx.check_admin(&req)?;
         let handle = self.ctx.handle.clone();
         // Copying the database blocks; writes wait for it, as they do in etcd.
         tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
@@ -92,13 +102,15 @@ impl PbMaintenanceService for MaintenanceService {
         Ok(Response::new(PbDefragmentResponse { header: None }))
     }
 
-    async fn hash(&self, _: Request<PbHashRequest>) -> Result<Response<PbHashResponse>, Status> {
+    async fn hash(&self, req: Request<PbHashRequest>) -> Result<Response<PbHashResponse>, Status> {
+        self.ctx.check_admin(&req)?;
         let store = self.ctx.handle.read_store()?;
         let hash = store.hash().map_err(NodeError::from)?;
         Ok(Response::new(PbHashResponse { header: self.ctx.header(store.current_revision()), hash }))
     }
 
     async fn hash_kv(&self, req: Request<PbHashKvRequest>) -> Result<Response<PbHashKvResponse>, Status> {
+        self.ctx.check_admin(&req)?;
         let store = self.ctx.handle.read_store()?;
         let (hash, rev, compact_revision) =
             store.hash_kv(req.into_inner().revision).map_err(NodeError::from)?;
@@ -114,8 +126,9 @@ impl PbMaintenanceService for MaintenanceService {
 
     async fn snapshot(
         &self,
-        _: Request<PbSnapshotRequest>,
+        req: Request<PbSnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        self.ctx.check_admin(&req)?;
         let handle = self.ctx.handle.clone();
         // The image is taken under the read lock: a point in time between two applied writes.
         let image = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, NodeError> {
@@ -150,6 +163,7 @@ impl PbMaintenanceService for MaintenanceService {
         &self,
         req: Request<PbMoveLeaderRequest>,
     ) -> Result<Response<PbMoveLeaderResponse>, Status> {
+        self.ctx.check_admin(&req)?;
         // etcd's order: only the leader moves leadership; the target must be a voting member; then
         // wait (ticking) until it leads, for at most the request timeout.
         let me = self.ctx.identity.member_id;

@@ -1,5 +1,6 @@
 //! etcd's gRPC services, one file per service, and the HTTP endpoints served beside them.
 
+pub mod auth;
 pub mod authority;
 pub mod cluster;
 pub mod conn;
@@ -15,8 +16,10 @@ use std::sync::Arc;
 
 use tonic::Status;
 
+use crate::node::auth::{Caller, Op};
 use crate::node::error::NodeError;
 use crate::node::raft::driver::{Handle, Write, WriteResponse, ALARM_NOSPACE};
+pub use crate::node::rpc::conn::ClientConn;
 pub use crate::node::rpc::conn::ClientStream;
 
 /// What every response header says about the member that answered.
@@ -57,7 +60,14 @@ pub struct Ctx {
     /// Moves on each time this member has been without a leader for three election timeouts: the
     /// streams that require a leader then end (etcd's monitorLeader).
     pub no_leader: tokio::sync::watch::Receiver<u64>,
+    /// --client-cert-auth: a request without a token is its client certificate's CN.
+    pub client_cert_auth: bool,
+    /// --bcrypt-cost.
+    pub bcrypt_cost: u32,
 }
+
+/// etcd's metadata keys for the auth token (gRPC clients, then the gateway's).
+const TOKEN_KEYS: [&str; 2] = ["token", "authorization"];
 
 /// etcd's metadata for "this stream requires a leader" (clientv3.WithRequireLeader; etcdctl's
 /// watch and the console's watch tails set it).
@@ -120,6 +130,71 @@ fn txn_cost(t: &PbTxnRequest) -> u64 {
 }
 
 impl Ctx {
+    /// Who sent a request (etcd's AuthInfoFromCtx): the user of its token, else with
+    /// --client-cert-auth the CN of its certificate, else nobody. A token this member does not
+    /// know (or one that expired) is etcd's "invalid auth token".
+    pub fn caller<T>(&self, req: &tonic::Request<T>) -> Result<Option<Caller>, Status> {
+        self.caller_from(req.metadata(), req.extensions().get::<ClientConn>())
+    }
+
+    pub fn caller_from(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        conn: Option<&ClientConn>,
+    ) -> Result<Option<Caller>, Status> {
+        let revision = || self.handle.read_store().map(|s| s.auth().revision);
+        let token = TOKEN_KEYS.iter().find_map(|k| metadata.get(*k)).and_then(|v| v.to_str().ok());
+        if let Some(token) = token {
+            let Some(user) = self.handle.tokens.user(token) else {
+                return Err(NodeError::InvalidAuthToken.into());
+            };
+            return Ok(Some(Caller { user, revision: revision()? }));
+        }
+        if self.client_cert_auth {
+            if let Some(cn) = conn.and_then(|c| c.common_name.clone()) {
+                let store = self.handle.read_store()?;
+                if store.auth().enabled {
+                    return Ok(Some(Caller { user: cn, revision: store.auth().revision }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// etcd's IsRangePermitted for the sender of `req`.
+    pub fn check_read<T>(&self, req: &tonic::Request<T>, key: &[u8], range_end: &[u8]) -> Result<(), Status> {
+        let who = self.caller(req)?;
+        Ok(self.handle.read_store()?.auth().permitted(who.as_ref(), key, range_end, Op::Read)?)
+    }
+
+    /// etcd's IsAdminPermitted for the sender of `req`: the root role once auth is enabled.
+    pub fn check_admin<T>(&self, req: &tonic::Request<T>) -> Result<(), Status> {
+        let who = self.caller(req)?;
+        Ok(self.handle.read_store()?.auth().admin_permitted(who.as_ref())?)
+    }
+
+    /// For what etcd leaves to any client but this node keeps to known users once auth is enabled
+    /// (member list, status, alarm list): a user it knows, with any role.
+    pub fn check_user<T>(&self, req: &tonic::Request<T>) -> Result<(), Status> {
+        let who = self.caller(req)?;
+        let store = self.handle.read_store()?;
+        let auth = store.auth();
+        if !auth.enabled {
+            return Ok(());
+        }
+        match who {
+            None => Err(NodeError::UserEmpty.into()),
+            Some(c) if auth.users.contains_key(&c.user) => Ok(()),
+            Some(_) => Err(NodeError::PermissionDenied.into()),
+        }
+    }
+
+    /// A client's write with its sender, for the member applying it to check (see Write::As).
+    pub fn as_caller<T>(&self, req: &tonic::Request<T>, write: Write) -> Result<Write, Status> {
+        let who = self.caller(req)?.unwrap_or_default();
+        Ok(Write::As(who, Box::new(write)))
+    }
+
     /// For a stream that asks to require a leader: refused at once while this member has none,
     /// else the guard that ends it once it has had none for a while (see `until_no_leader`).
     pub fn leader_guard<T>(
@@ -149,6 +224,10 @@ impl Ctx {
     /// raises the NOSPACE alarm and is refused.
     async fn check_quota(&self, write: &Write) -> Result<(), Status> {
         let Some(quota) = self.quota_bytes else { return Ok(()) };
+        let write = match write {
+            Write::As(_, inner) => inner,
+            other => other,
+        };
         let cost = match write {
             Write::Put(p) => put_cost(p),
             Write::Txn(t) => txn_cost(t),
@@ -179,9 +258,10 @@ impl Ctx {
             WriteResponse::LeaseGrant(r) => &mut r.header,
             WriteResponse::LeaseRevoke(r) => &mut r.header,
             // etcd answers alarms without a header; publishing is internal.
-            WriteResponse::Alarm(_) | WriteResponse::Published | WriteResponse::MembershipChanged => {
-                return Ok(resp)
-            }
+            WriteResponse::Alarm(_)
+            | WriteResponse::Published
+            | WriteResponse::MembershipChanged
+            | WriteResponse::Auth { .. } => return Ok(resp),
         };
         self.identity.fill(header, self.handle.raft_term());
         Ok(resp)

@@ -14,9 +14,10 @@ use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::node::auth::Op;
 use crate::node::metrics::Metrics;
 use crate::node::mvcc::store::{Event, MvccError};
-use crate::node::rpc::Ctx;
+use crate::node::rpc::{ClientConn, Ctx};
 
 /// etcd's progressReportInterval.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(600);
@@ -160,8 +161,38 @@ async fn run_watcher(ctx: Ctx, spec: Spec, mut next: i64, out: Out, progress_eve
     }
 }
 
+/// etcd's isWatchPermitted, checked as each watch is created with the stream's credentials: a
+/// refusal is the cancel reason etcd gives (the gRPC error as Go prints it).
+fn watch_permitted(
+    ctx: &Ctx,
+    who: &(tonic::metadata::MetadataMap, Option<ClientConn>),
+    key: &[u8],
+    range_end: &[u8],
+) -> Result<(), String> {
+    let checked = ctx.caller_from(&who.0, who.1.as_ref()).and_then(|caller| {
+        let store = ctx.handle.read_store()?;
+        Ok(store.auth().permitted(caller.as_ref(), key, range_end, Op::Read)?)
+    });
+    checked.map_err(|status| {
+        let code = match status.code() {
+            tonic::Code::Unauthenticated => "Unauthenticated",
+            tonic::Code::InvalidArgument => "InvalidArgument",
+            _ => {
+                return "rpc error: code = PermissionDenied desc = etcdserver: permission denied".to_string()
+            }
+        };
+        format!("rpc error: code = {code} desc = {}", status.message())
+    })
+}
+
 /// Serves one Watch stream's requests.
-async fn serve_stream(ctx: Ctx, mut requests: Streaming<PbWatchRequest>, out: Out, progress_every: Duration) {
+async fn serve_stream(
+    ctx: Ctx,
+    mut requests: Streaming<PbWatchRequest>,
+    out: Out,
+    progress_every: Duration,
+    who: (tonic::metadata::MetadataMap, Option<ClientConn>),
+) {
     let metrics = ctx.handle.metrics.clone();
     let _gauge = counted(&metrics.watch_streams);
     let mut watchers: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
@@ -193,7 +224,9 @@ async fn serve_stream(ctx: Ctx, mut requests: Streaming<PbWatchRequest>, out: Ou
                     cancel_reason: why.to_string(),
                     ..Default::default()
                 };
-                if !c.range_end.is_empty() && c.range_end != [0] && c.key >= c.range_end {
+                if let Err(denied) = watch_permitted(&ctx, &who, &c.key, &c.range_end) {
+                    refuse(&denied)
+                } else if !c.range_end.is_empty() && c.range_end != [0] && c.key >= c.range_end {
                     refuse("mvcc: watcher range is empty")
                 } else if c.watch_id != 0 && watchers.contains_key(&c.watch_id) {
                     refuse("mvcc: duplicate watch ID provided on the WatchStream")
@@ -274,7 +307,8 @@ impl PbWatchService for WatchService {
     ) -> Result<Response<Self::WatchStream>, Status> {
         let guard = self.ctx.leader_guard(&req)?;
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(serve_stream(self.ctx.clone(), req.into_inner(), tx, self.progress_interval));
+        let who = (req.metadata().clone(), req.extensions().get::<ClientConn>().cloned());
+        tokio::spawn(serve_stream(self.ctx.clone(), req.into_inner(), tx, self.progress_interval, who));
         let out = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
         Ok(Response::new(super::until_no_leader(out, guard)))
     }

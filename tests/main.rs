@@ -8,6 +8,7 @@ mod support;
 
 mod bench;
 mod cli;
+mod console_auth;
 mod console_edit;
 mod console_tmux;
 mod dashboard_etcd;

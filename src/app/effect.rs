@@ -33,6 +33,9 @@ pub enum Effect {
     Copy { what: String, bytes: Vec<u8> },
     /// Saves `endpoint`'s snapshot to `path` and verifies it, reporting progress as it goes.
     SaveSnapshot { request: u64, endpoint: String, path: std::path::PathBuf },
+    /// Users with their roles and roles with their permissions, as far as `user` (the signed-in
+    /// user, if any) may read them; answered by `Msg::Auth`.
+    LoadAuth { request: u64, user: Option<String> },
     /// A membership change (or a leadership move) through the cluster API.
     Member { request: u64, op: crate::app::members::MemberOp },
     /// etcdeck demo: kill (start = false) or start a member's process.

@@ -54,6 +54,8 @@ pub enum MemberOp {
     Disarm {
         alarms: Vec<crate::app::msg::Alarm>,
     },
+    /// A change to users and roles (the users and roles view).
+    Auth(crate::app::auth::AuthOp),
 }
 
 /// What a membership change reports.
@@ -133,6 +135,7 @@ impl MemberOp {
                     alarms.iter().map(|a| format!("{} of {:x}", a.kind, a.member_id)).collect();
                 format!("disarm {}", each.join(", "))
             }
+            MemberOp::Auth(op) => op.describe(),
         }
     }
 
@@ -162,6 +165,7 @@ impl MemberOp {
                 format!("etcdctl --endpoints={} defrag", eps.join(","))
             }
             MemberOp::Disarm { .. } => format!("{eps} alarm disarm"),
+            MemberOp::Auth(op) => op.etcdctl().replacen("etcdctl", &eps, 1),
         }
     }
 }

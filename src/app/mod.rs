@@ -1,6 +1,7 @@
 //! The console's brain: no terminal and no ratatui here, so everything can be tested with plain values.
 
 pub mod action;
+pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod config_file;
@@ -22,6 +23,7 @@ pub mod runtime;
 pub mod snapshot;
 pub mod state;
 pub mod update;
+pub mod update_auth;
 pub mod update_members;
 pub mod watch;
 

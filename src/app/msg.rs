@@ -118,6 +118,8 @@ impl std::fmt::Display for AlarmKind {
 pub enum Msg {
     /// The cluster's member list, from the first endpoint that answered.
     Members { refresh: RefreshId, result: Result<MemberList, String> },
+    /// What the Auth API listed (see `Effect::LoadAuth`).
+    Auth { request: u64, result: Result<crate::app::auth::AuthListing, String> },
     /// Maintenance.Status of one member.
     Status { refresh: RefreshId, member_id: u64, endpoint: String, result: Result<StatusInfo, String> },
     /// The health probe of one member: a linearizable Get, as `etcdctl endpoint health` does; Ok

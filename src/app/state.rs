@@ -73,6 +73,8 @@ pub enum View {
     Members,
     Keys,
     Watch,
+    /// Users and roles (`:auth`).
+    Auth,
 }
 
 /// What a line being typed at the bottom is for.
@@ -108,6 +110,8 @@ pub enum Prompt {
     SnapshotPath { name: String, endpoint: String, expected: u64 },
     /// The snapshot file the restore wizard restores from.
     RestoreFrom,
+    /// The password of the user being added (masked on screen; empty: a user without one).
+    NewPassword { name: String },
 }
 
 impl Prompt {
@@ -135,6 +139,9 @@ impl Prompt {
             Prompt::SnapshotPath { name, .. } => format!("save {name}'s snapshot to: "),
             Prompt::RestoreFrom => "restore the cluster from the snapshot file: ".into(),
             Prompt::CompactTo => "compact the history before revision: ".into(),
+            Prompt::NewPassword { name } => {
+                format!("password of new user {name} (empty: none, certificate only): ")
+            }
         }
     }
 }
@@ -250,6 +257,11 @@ pub struct State {
     pub context: Option<crate::app::connection::ContextMark>,
     /// The names of the saved contexts `:ctx` may switch to.
     pub contexts: Vec<String>,
+    /// The users and roles view.
+    pub auth: crate::app::auth::AuthView,
+    /// Where the key browser first lists: for a user without the root role, the first range its
+    /// roles may read.
+    pub keys_start: Vec<u8>,
 }
 
 /// The snapshot dialog: progress while saving, then what the verification found.
@@ -300,6 +312,8 @@ impl State {
             restore_check: 0,
             context: None,
             contexts: Vec::new(),
+            auth: Default::default(),
+            keys_start: Vec::new(),
         }
     }
 

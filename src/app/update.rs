@@ -48,11 +48,12 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
                 .refresh
                 .started_at
                 .is_none_or(|started| now.saturating_duration_since(started) >= state.refresh_interval);
-            if due {
-                start_refresh(state)
-            } else {
-                Vec::new()
+            let mut effects = if due { start_refresh(state) } else { Vec::new() };
+            // A signed-in user: learn once what its roles may read, for where the key browser starts.
+            if state.user.is_some() && state.auth.request == 0 {
+                effects.extend(crate::app::update_auth::load(state));
             }
+            effects
         }
         Input::Typed(key) => on_typed(state, key),
         Input::Edited { key, old, expect, result } => match result {
@@ -132,6 +133,7 @@ fn set_filter(state: &mut State, text: String) {
 fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
     match prompt {
         Prompt::Search => browse(state, text.into_bytes()),
+        Prompt::NewPassword { name } => crate::app::update_auth::on_password(state, name, text),
         Prompt::Command => run_command(state, text.trim()),
         Prompt::Filter => Vec::new(),
         Prompt::Edit { key, old, expect } => {
@@ -375,7 +377,8 @@ fn browse(state: &mut State, prefix: Vec<u8>) -> Vec<Effect> {
     vec![Effect::Keys(state.keys.list(prefix))]
 }
 
-const COMMANDS: &str = ":keys <prefix>, :watch <prefix> [revision], :members, :sep <separator>, :ctx [name]";
+const COMMANDS: &str =
+    ":keys <prefix>, :watch <prefix> [revision], :members, :sep <separator>, :ctx [name], :auth (users and roles)";
 
 fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
     let (name, arg) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
@@ -409,6 +412,9 @@ fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
             }
         }
         "ctx" | "context" => switch_context(state, arg),
+        name if crate::app::update_auth::COMMANDS.contains(&name) => {
+            crate::app::update_auth::command(state, name, arg)
+        }
         "sep" => {
             if arg.is_empty() {
                 state.notice = Some("usage: :sep <separator> (the tree splits keys at it)".into());
@@ -483,6 +489,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             View::Keys => on_key_browser_action(state, action),
             View::Watch => on_watch_action(state, action),
             View::Members => crate::app::update_members::on_action(state, action),
+            View::Auth => crate::app::update_auth::on_action(state, action),
         };
         if let Some(effects) = taken {
             return effects;
@@ -494,7 +501,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             state.overlay = Overlay::None;
             state.view = View::Keys;
             if state.keys.next_request == 0 {
-                return vec![Effect::Keys(state.keys.list(Vec::new()))];
+                return vec![Effect::Keys(state.keys.list(state.keys_start.clone()))];
             }
         }
         Action::Quit => state.should_quit = true,
@@ -812,10 +819,21 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Member { request, result } => {
             if crate::app::update_members::on_answer(state, request, result) {
+                let auth = matches!(
+                    &state.member_dialog,
+                    Some(crate::app::members::MemberDialog::Result {
+                        op: crate::app::members::MemberOp::Auth(_),
+                        ..
+                    })
+                );
+                if auth {
+                    return crate::app::update_auth::load(state);
+                }
                 return start_refresh(state);
             }
             return Vec::new();
         }
+        Msg::Auth { request, result } => return crate::app::update_auth::on_listing(state, request, result),
         Msg::SnapshotFile { request, result } => {
             crate::app::restore::on_file_checked(state, request, result);
             return Vec::new();
@@ -1597,7 +1615,7 @@ mod tests {
             state.notice.as_deref(),
             Some(
                 "unknown command :bogus (commands: :keys <prefix>, :watch <prefix> [revision], :members, \
-                 :sep <separator>, :ctx [name])"
+                 :sep <separator>, :ctx [name], :auth (users and roles))"
             )
         );
         update(&mut state, Input::Action(Action::Search));

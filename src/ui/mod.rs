@@ -313,7 +313,11 @@ fn render_footer(frame: &mut Frame, area: ratatui::layout::Rect, state: &State, 
         (Some(input), notice) => {
             let mut spans = vec![
                 Span::styled(input.prompt.label(), Style::default().fg(theme.title)),
-                Span::raw(input.text.clone()),
+                // A password shows as one dot per character, never as itself.
+                Span::raw(match input.prompt {
+                    crate::app::state::Prompt::NewPassword { .. } => "•".repeat(input.text.chars().count()),
+                    _ => input.text.clone(),
+                }),
                 Span::styled("█", Style::default().fg(theme.hint)),
             ];
             if let Some(n) = notice {
@@ -385,6 +389,16 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
                     (Action::Command, "command"),
                 ]
             }
+        }
+        View::Auth => {
+            widgets::auth_view::render(frame, body, &state.auth, theme);
+            &[
+                (Action::New, "add user"),
+                (Action::Delete, "delete"),
+                (Action::Refresh, "reload"),
+                (Action::Command, ":user :role :grant-role :grant :revoke"),
+                (Action::Back, "members"),
+            ]
         }
         View::Watch => {
             match &state.watch {

@@ -4,6 +4,7 @@
 pub mod insecure;
 mod watch;
 
+use crate::app::auth::AuthListing;
 use crate::app::members::{MemberOp, MemberOutcome};
 use std::collections::HashMap;
 use std::future::Future;
@@ -225,7 +226,74 @@ impl Pool {
                 let result = self.health(&endpoint, serializable).await;
                 Msg::Health { refresh, member_id, endpoint, result }
             }
+            Effect::LoadAuth { request, user } => {
+                let result = self.first_answer(|ep| self.auth_listing(ep, user.as_deref())).await;
+                Msg::Auth { request, result }
+            }
         }
+    }
+
+    /// Users with their roles and roles with their permissions. A list the user may not read is
+    /// etcd's error in its place; a user may still read itself and its own roles, as etcd allows.
+    async fn auth_listing(&self, endpoint: &str, user: Option<&str>) -> Result<AuthListing, String> {
+        let client = self.client(endpoint).await?;
+        let mut auth = client.auth_client();
+        let timeout = self.config.command_timeout;
+        let users = match with_timeout(timeout, auth.user_list()).await {
+            Ok(resp) => {
+                let mut out = Vec::new();
+                for name in resp.users() {
+                    let roles = with_timeout(timeout, auth.user_get(name.clone())).await;
+                    out.push((name.clone(), roles.map(|r| r.roles().to_vec())));
+                }
+                Ok(out)
+            }
+            Err(e) => Err(e),
+        };
+        // Whether the API is there at all: an unreachable endpoint is the caller's to retry.
+        if let Err(e) = &users {
+            if e.contains("deadline") || e.contains("connect") || e.contains("transport") {
+                return Err(e.clone());
+            }
+        }
+        let own_roles = match (&users, user) {
+            (Err(_), Some(me)) => {
+                with_timeout(timeout, auth.user_get(me.to_string())).await.ok().map(|r| r.roles().to_vec())
+            }
+            _ => None,
+        };
+        let role_names = match with_timeout(timeout, auth.role_list()).await {
+            Ok(resp) => Ok(resp.roles().to_vec()),
+            Err(e) => match &own_roles {
+                Some(own) => Ok(own.clone()),
+                None => Err(e),
+            },
+        };
+        let roles = match role_names {
+            Ok(names) => {
+                let mut out = Vec::new();
+                for name in names {
+                    let perms = with_timeout(timeout, auth.role_get(name.clone())).await.map(|resp| {
+                        resp.permissions()
+                            .iter()
+                            .map(|p| crate::app::auth::Permission {
+                                kind: match p.get_type() {
+                                    1 => crate::app::auth::PermKind::Write,
+                                    2 => crate::app::auth::PermKind::ReadWrite,
+                                    _ => crate::app::auth::PermKind::Read,
+                                },
+                                key: p.key().to_vec(),
+                                range_end: p.range_end().to_vec(),
+                            })
+                            .collect()
+                    });
+                    out.push((name, perms));
+                }
+                Ok(out)
+            }
+            Err(e) => Err(e),
+        };
+        Ok(AuthListing { users, roles, own_roles })
     }
 
     /// Tries the endpoints one after another until one answers; for writes. Only a failure to reach
@@ -508,6 +576,59 @@ impl Pool {
                     done.push(format!("{} of {:x} disarmed", a.kind, a.member_id));
                 }
                 Ok(MemberOutcome::Report(done))
+            }
+            MemberOp::Auth(op) => {
+                use crate::app::auth::{AuthOp, PermKind};
+                let mut auth = client.auth_client();
+                let done = match op {
+                    AuthOp::UserAdd { name, password } => {
+                        let (password, options) = match password {
+                            Some(p) => (p.0.clone(), None),
+                            None => (String::new(), Some(etcd_client::UserAddOptions::new().with_no_pwd())),
+                        };
+                        with_timeout(timeout, auth.user_add(name.clone(), password, options))
+                            .await
+                            .map(|_| ())
+                    }
+                    AuthOp::UserDelete { name } => {
+                        with_timeout(timeout, auth.user_delete(name.clone())).await.map(|_| ())
+                    }
+                    AuthOp::RoleAdd { name } => {
+                        with_timeout(timeout, auth.role_add(name.clone())).await.map(|_| ())
+                    }
+                    AuthOp::RoleDelete { name } => {
+                        with_timeout(timeout, auth.role_delete(name.clone())).await.map(|_| ())
+                    }
+                    AuthOp::GrantRole { user, role } => {
+                        with_timeout(timeout, auth.user_grant_role(user.clone(), role.clone()))
+                            .await
+                            .map(|_| ())
+                    }
+                    AuthOp::RevokeRole { user, role } => {
+                        with_timeout(timeout, auth.user_revoke_role(user.clone(), role.clone()))
+                            .await
+                            .map(|_| ())
+                    }
+                    AuthOp::GrantPermission { role, kind, key, range_end } => {
+                        let perm = match kind {
+                            PermKind::Read => etcd_client::Permission::read(key.clone()),
+                            PermKind::Write => etcd_client::Permission::write(key.clone()),
+                            PermKind::ReadWrite => etcd_client::Permission::read_write(key.clone()),
+                        }
+                        .with_range_end(range_end.clone());
+                        with_timeout(timeout, auth.role_grant_permission(role.clone(), perm))
+                            .await
+                            .map(|_| ())
+                    }
+                    AuthOp::RevokePermission { role, key, range_end } => {
+                        let options =
+                            etcd_client::RoleRevokePermissionOptions::new().with_range_end(range_end.clone());
+                        let revoke = auth.role_revoke_permission(role.clone(), key.clone(), Some(options));
+                        with_timeout(timeout, revoke).await.map(|_| ())
+                    }
+                };
+                done.map_err(write_error)?;
+                Ok(MemberOutcome::Done)
             }
             MemberOp::DefragmentAll { .. } => Err(WriteError::Answered(
                 "internal error: a rolling defragmentation is run by Worker::run".into(),
@@ -801,6 +922,7 @@ fn failed(effect: Effect, error: String) -> Msg {
         Effect::Editor { .. } | Effect::Copy { .. } => Msg::Value { request: 0, result: Err(error) },
         Effect::MemberProcess { .. } | Effect::SwitchContext { .. } => Msg::Process { result: Err(error) },
         Effect::Member { request, .. } => Msg::Member { request, result: Err(error) },
+        Effect::LoadAuth { request, .. } => Msg::Auth { request, result: Err(error) },
         Effect::SaveSnapshot { request, .. } => Msg::SnapshotSaved { request, result: Err(error) },
         Effect::CheckSnapshotFile { request, .. } => Msg::SnapshotFile { request, result: Err(error) },
         Effect::RestoreLocal { request, .. } => Msg::RestoreDirs { request, result: Err(error) },

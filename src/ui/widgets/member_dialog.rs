@@ -21,6 +21,12 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &
             Line::from(Span::raw(format!("  {}", op.etcdctl(endpoints)))),
         ]
     };
+    let op_of = match dialog {
+        MemberDialog::Confirm { op, .. }
+        | MemberDialog::Running { op, .. }
+        | MemberDialog::Result { op, .. } => op,
+    };
+    let name = if matches!(op_of, MemberOp::Auth(_)) { " users and roles " } else { " members " };
     let (title, lines, border) = match dialog {
         MemberDialog::Confirm { op, notes, deliberate } => {
             let mut lines =
@@ -37,19 +43,19 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &
             } else {
                 "y/enter: do it · esc: cancel"
             }));
-            (" members ", lines, if any_loud { theme.down } else { theme.title })
+            (name, lines, if any_loud { theme.down } else { theme.title })
         }
         MemberDialog::Running { op, progress, .. } => {
             let mut lines = vec![Line::from(Span::styled(format!("{}…", op.describe()), label))];
             lines.extend(progress.iter().map(|p| Line::from(Span::raw(format!("  ✓ {p}")))));
-            (" members ", lines, theme.title)
+            (name, lines, theme.title)
         }
         MemberDialog::Result { op, result: Ok(steps) } if !matches!(op, MemberOp::Add { .. }) => {
             let mut lines = vec![Line::from(Span::styled(format!("done: {}", op.describe()), bold))];
             lines.extend(steps.iter().map(|s| Line::from(Span::raw(format!("  ✓ {s}")))));
             lines.push(Line::default());
             lines.push(keys("any key: close"));
-            (" members ", lines, theme.title)
+            (name, lines, theme.title)
         }
         MemberDialog::Result { op, result: Ok(commands) } => {
             let mut lines = vec![Line::from(Span::styled(format!("done: {}", op.describe()), bold))];
@@ -65,10 +71,10 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &
             } else {
                 lines.push(keys("any key: close"));
             }
-            (" members ", lines, theme.title)
+            (name, lines, theme.title)
         }
         MemberDialog::Result { op, result: Err(e) } => (
-            " members ",
+            name,
             vec![
                 Line::from(Span::styled(format!("{} failed:", op.describe()), loud)),
                 Line::from(Span::raw(e.clone())),

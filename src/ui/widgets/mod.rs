@@ -1,3 +1,4 @@
+pub mod auth_view;
 pub mod dialog;
 pub mod help;
 pub mod key_browser;

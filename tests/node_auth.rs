@@ -527,3 +527,79 @@ fn a_client_certificates_cn_is_the_user_when_no_token_is_given() {
     compare(&expected, &got, &node.log_text());
     assert!(got.contains("$ [u] put q v\nError: etcdserver: permission denied"), "{got}");
 }
+
+/// A Range on `url` with `token` in the metadata, as any etcd client sends it.
+async fn range_with_token(url: &str, token: &str, key: &str) -> Result<usize, tonic::Status> {
+    use etcd_client::proto::{PbRangeRequest, PbRangeResponse};
+    let channel =
+        tonic::transport::Channel::from_shared(url.to_string()).expect("url").connect().await.expect("dial");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let mut req = tonic::Request::new(PbRangeRequest { key: key.as_bytes().to_vec(), ..Default::default() });
+    req.metadata_mut().insert("token", token.parse().expect("token metadata"));
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/etcdserverpb.KV/Range");
+    let codec = tonic_prost::ProstCodec::<PbRangeRequest, PbRangeResponse>::default();
+    grpc.unary(req, path, codec).await.map(|r| r.into_inner().kvs.len())
+}
+
+/// The claims of a JWT, as JSON.
+fn claims(token: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// --auth-token jwt with the same ES256 key pair on etcd and on the node: the tokens carry the same
+/// claims, expire after the JWT ttl, and a token etcd signed is accepted by the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_tokens_match_etcds_and_a_token_etcd_signed_works_on_the_node() {
+    let Some(tools) = etcd_tools() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let (private, public) = (dir.path().join("jwt.key"), dir.path().join("jwt.pub"));
+    std::fs::write(&private, key.serialize_pem()).expect("write");
+    std::fs::write(&public, key.public_key_pem()).expect("write");
+    let flag = format!(
+        "--auth-token=jwt,pub-key={},priv-key={},sign-method=ES256,ttl=2s",
+        public.display(),
+        private.display()
+    );
+    let run = |url: String| async move {
+        setup(&url).await;
+        let client = Client::connect([url.as_str()], None).await.expect("connect");
+        let token = client.auth_client().authenticate("u".into(), "upw".into()).await.expect("token");
+        let token = token.token().to_string();
+        let before = range_with_token(&url, &token, "p/a").await.map_err(|s| s.message().to_string());
+        let other = range_with_token(&url, &token, "q").await.map_err(|s| s.message().to_string());
+        (token, before, other)
+    };
+    let etcd = EtcdCluster::start_full(&tools, 1, None, &[flag.as_str()]);
+    etcd.wait_healthy(Duration::from_secs(20));
+    let etcd_url = etcd.members[0].client_url.clone();
+    let (etcd_token, etcd_before, etcd_other) = run(etcd_url.clone()).await;
+
+    let node = EtcdeckNode::start("jwt", &[flag.as_str(), "--bcrypt-cost=4"]);
+    let (node_token, node_before, node_other) = run(node.client_url.clone()).await;
+    assert_eq!((&etcd_before, &etcd_other), (&node_before, &node_other), "node log:\n{}", node.log_text());
+    assert_eq!(node_other, Err("etcdserver: permission denied".to_string()));
+    let (a, b) = (claims(&etcd_token), claims(&node_token));
+    let keys = |v: &serde_json::Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(keys(&a), keys(&b), "the same claims: {a} {b}");
+    assert_eq!((&a["username"], &a["revision"]), (&b["username"], &b["revision"]));
+    // etcd's token, checked by the node with the same key.
+    assert_eq!(
+        range_with_token(&node.client_url, &etcd_token, "p/a").await.map_err(|s| s.message().to_string()),
+        node_before
+    );
+    // Past the ttl: invalid on both.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let expired = |url: String, token: String| async move {
+        range_with_token(&url, &token, "p/a").await.map_err(|s| (s.code(), s.message().to_string()))
+    };
+    let on_etcd = expired(etcd_url.clone(), etcd_token.clone()).await;
+    let on_node = expired(node.client_url.clone(), node_token.clone()).await;
+    assert_eq!(on_etcd, on_node);
+    assert_eq!(on_node, Err((tonic::Code::Unauthenticated, "etcdserver: invalid auth token".to_string())));
+    drop(etcd);
+}

@@ -279,8 +279,7 @@ impl AuthState {
                     Some(u) if u.password.is_some() => {}
                     _ => return Err(NodeError::AuthFailed),
                 }
-                let token = format!("{token_prefix}.{index}");
-                tokens.assign(&token, name);
+                let token = tokens.assign(token_prefix, index, name, self.revision)?;
                 return Ok(AuthOutcome::Token(token));
             }
             AuthWrite::UserAdd { name, hash } => {
@@ -414,50 +413,236 @@ fn contains(sorted: &[(Bound, Bound)], want: &(Bound, Bound)) -> bool {
     span.is_some_and(|(begin, end)| *begin <= want.0 && *end >= want.1)
 }
 
-/// etcd's simple tokens: `<16 random letters>.<raft index>`, each valid for the TTL since it was
-/// last used. Every member learns each token when it applies the Authenticate entry; they live
-/// in memory only, so a restart forgets them (as etcd's do).
+/// Simple tokens: token -> (user, when last used).
+type TokenMap = HashMap<String, (String, Instant)>;
+
+/// How tokens are made and checked (etcd's --auth-token).
+pub enum TokenConfig {
+    /// `<16 random letters>.<raft index>`, each valid for the TTL since it was last used.
+    Simple { ttl: Duration },
+    /// Signed JWTs carrying the user and the auth revision, valid until their `exp`.
+    Jwt(JwtKeys),
+}
+
+/// The auth tokens this member knows or can check. Simple tokens: every member learns each one
+/// when it applies the Authenticate entry; they live in memory only, so a restart forgets them (as
+/// etcd's do). JWTs: any member holding the key checks them.
 pub struct Tokens {
-    ttl: Duration,
-    inner: Mutex<HashMap<String, (String, Instant)>>,
+    kind: TokenKind,
+}
+
+enum TokenKind {
+    Simple { ttl: Duration, map: Mutex<TokenMap> },
+    Jwt(JwtKeys),
 }
 
 impl Tokens {
-    pub fn new(ttl: Duration) -> Self {
-        Tokens { ttl, inner: Mutex::new(HashMap::new()) }
+    pub fn new(config: TokenConfig) -> Self {
+        let kind = match config {
+            TokenConfig::Simple { ttl } => TokenKind::Simple { ttl, map: Mutex::new(HashMap::new()) },
+            TokenConfig::Jwt(keys) => TokenKind::Jwt(keys),
+        };
+        Tokens { kind }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    /// Simple tokens with this TTL.
+    pub fn simple(ttl: Duration) -> Self {
+        Self::new(TokenConfig::Simple { ttl })
     }
 
-    pub fn assign(&self, token: &str, user: &str) {
-        let mut map = self.lock();
-        let now = Instant::now();
-        map.retain(|_, (_, at)| now.duration_since(*at) < self.ttl);
-        map.insert(token.to_string(), (user.to_string(), now));
+    fn map(&self) -> Option<(Duration, std::sync::MutexGuard<'_, TokenMap>)> {
+        match &self.kind {
+            TokenKind::Simple { ttl, map } => Some((*ttl, map.lock().unwrap_or_else(|e| e.into_inner()))),
+            TokenKind::Jwt(_) => None,
+        }
     }
 
-    /// The token's user, if it is known and not expired; using it starts its TTL again.
-    pub fn user(&self, token: &str) -> Option<String> {
-        let mut map = self.lock();
+    /// A new token for `user` (etcd's assign, when the Authenticate entry at `index` is applied
+    /// with the auth store at `revision`).
+    pub fn assign(&self, prefix: &str, index: u64, user: &str, revision: u64) -> Result<String, NodeError> {
+        if let TokenKind::Jwt(keys) = &self.kind {
+            return keys.sign(user, revision);
+        }
+        let token = format!("{prefix}.{index}");
+        if let Some((ttl, mut map)) = self.map() {
+            let now = Instant::now();
+            map.retain(|_, (_, at)| now.duration_since(*at) < ttl);
+            map.insert(token.clone(), (user.to_string(), now));
+        }
+        Ok(token)
+    }
+
+    /// Who a token stands for, if it is valid (etcd's info): a simple token's user with the auth
+    /// store's `revision` now (using it starts its TTL again); a JWT's user and the revision it was
+    /// signed at.
+    pub fn info(&self, token: &str, revision: u64) -> Option<Caller> {
+        if let TokenKind::Jwt(keys) = &self.kind {
+            return keys.verify(token);
+        }
+        let (ttl, mut map) = self.map()?;
         let now = Instant::now();
         let entry = map.get_mut(token)?;
-        if now.duration_since(entry.1) >= self.ttl {
+        if now.duration_since(entry.1) >= ttl {
             map.remove(token);
             return None;
         }
         entry.1 = now;
-        Some(entry.0.clone())
+        Some(Caller { user: entry.0.clone(), revision })
     }
 
+    /// The user's tokens end (a deleted user, a changed password). A JWT lives until it expires,
+    /// as etcd's do.
     pub fn invalidate_user(&self, user: &str) {
-        self.lock().retain(|_, (u, _)| u != user);
+        if let Some((_, mut map)) = self.map() {
+            map.retain(|_, (u, _)| u != user);
+        }
     }
 
     pub fn clear(&self) {
-        self.lock().clear();
+        if let Some((_, mut map)) = self.map() {
+            map.clear();
+        }
     }
+}
+
+/// etcd's JWT options: `sign-method` (RS256/384/512, PS256/384/512, ES256/384, HS256/384/512),
+/// `pub-key`, `priv-key` (PEM files; for HS*, `priv-key` is the secret) and `ttl` (default 5m).
+/// With only a public key the member checks tokens but cannot issue them.
+pub struct JwtKeys {
+    algorithm: jsonwebtoken::Algorithm,
+    signing: Option<jsonwebtoken::EncodingKey>,
+    checking: jsonwebtoken::DecodingKey,
+    ttl: Duration,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    // In the order Go's encoding/json writes etcd's map claims: sorted by key.
+    exp: u64,
+    revision: u64,
+    username: String,
+}
+
+impl JwtKeys {
+    /// Reads the keys the options name; the error is etcd's where etcd has one.
+    pub fn load(options: &BTreeMap<String, String>) -> Result<Self, String> {
+        use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+        let invalid = || "auth: invalid auth options".to_string();
+        let ttl = match options.get("ttl").map(String::as_str) {
+            None | Some("") => Duration::from_secs(300),
+            Some(t) => crate::app::duration::parse_go_duration(t).map_err(|_| invalid())?,
+        };
+        let read = |name: &str| -> Result<Option<Vec<u8>>, String> {
+            match options.get(name).filter(|f| !f.is_empty()) {
+                None => Ok(None),
+                Some(file) => std::fs::read(file)
+                    .map(Some)
+                    .map_err(|e| format!("auth: invalid auth options (open {file}: {e})")),
+            }
+        };
+        let (public, private) = (read("pub-key")?, read("priv-key")?);
+        let method = options.get("sign-method").map(String::as_str).unwrap_or_default();
+        let algorithm: Algorithm = method.parse().map_err(|_| match method {
+            "ES512" => {
+                "auth: sign-method ES512 is not supported by this node (ES256 and ES384 are)".to_string()
+            }
+            _ => format!("auth: invalid auth options (sign-method {method:?})"),
+        })?;
+        let bad = |e: jsonwebtoken::errors::Error| format!("auth: cannot read the {method} key: {e}");
+        let (signing, checking) = match algorithm {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                let secret = private.ok_or("auth: missing key data")?;
+                (Some(EncodingKey::from_secret(&secret)), DecodingKey::from_secret(&secret))
+            }
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => {
+                let signing = private.as_deref().map(EncodingKey::from_rsa_pem).transpose().map_err(bad)?;
+                let checking = match (&public, &private) {
+                    (Some(p), _) => DecodingKey::from_rsa_pem(p).map_err(bad)?,
+                    (None, Some(k)) => DecodingKey::from_rsa_der(&rsa_public_of(k)?),
+                    (None, None) => return Err("auth: missing key data".into()),
+                };
+                (signing, checking)
+            }
+            Algorithm::ES256 | Algorithm::ES384 => {
+                let signing = private.as_deref().map(EncodingKey::from_ec_pem).transpose().map_err(bad)?;
+                let checking = match (&public, &private) {
+                    (Some(p), _) => DecodingKey::from_ec_pem(p).map_err(bad)?,
+                    (None, Some(k)) => DecodingKey::from_ec_der(&ec_public_of(k, algorithm)?),
+                    (None, None) => return Err("auth: missing key data".into()),
+                };
+                (signing, checking)
+            }
+            Algorithm::EdDSA => return Err(invalid()),
+        };
+        let keys = JwtKeys { algorithm, signing, checking, ttl };
+        // A public key that is not the private key's: etcd's ErrKeyMismatch.
+        if keys.signing.is_some() && keys.verify(&keys.sign("check", 1).map_err(|e| e.to_string())?).is_none()
+        {
+            return Err("auth: public and private keys don't match".into());
+        }
+        Ok(keys)
+    }
+
+    fn sign(&self, user: &str, revision: u64) -> Result<String, NodeError> {
+        let Some(key) = &self.signing else { return Err(NodeError::VerifyOnly) };
+        let exp = std::time::SystemTime::now()
+            .checked_add(self.ttl)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        let claims = Claims { username: user.to_string(), revision, exp };
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(self.algorithm), &claims, key)
+            .map_err(|e| NodeError::Storage(format!("cannot sign a token: {e}")))
+    }
+
+    fn verify(&self, token: &str) -> Option<Caller> {
+        let mut validation = jsonwebtoken::Validation::new(self.algorithm);
+        validation.leeway = 0;
+        validation.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<Claims>(token, &self.checking, &validation).ok()?;
+        Some(Caller { user: data.claims.username, revision: data.claims.revision })
+    }
+}
+
+/// The PKCS#1 public key of an RSA private key in PEM (PKCS#1 or PKCS#8), for checking tokens when
+/// only `priv-key` is given (etcd derives it too).
+fn rsa_public_of(pem: &[u8]) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::PrivateKeyDer;
+    let bad = |e: String| format!("auth: cannot read the RSA private key: {e}");
+    let der = PrivateKeyDer::from_pem_slice(pem).map_err(|e| bad(e.to_string()))?;
+    let pair = match &der {
+        PrivateKeyDer::Pkcs1(k) => ring::rsa::KeyPair::from_der(k.secret_pkcs1_der()),
+        PrivateKeyDer::Pkcs8(k) => ring::rsa::KeyPair::from_pkcs8(k.secret_pkcs8_der()),
+        _ => return Err(bad("not an RSA key".into())),
+    }
+    .map_err(|e| bad(e.to_string()))?;
+    use ring::signature::KeyPair as _;
+    Ok(pair.public_key().as_ref().to_vec())
+}
+
+/// The public point of an EC private key in PKCS#8 PEM.
+fn ec_public_of(pem: &[u8], algorithm: jsonwebtoken::Algorithm) -> Result<Vec<u8>, String> {
+    use ring::signature::KeyPair as _;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::PrivateKeyDer;
+    let bad = |e: String| format!("auth: cannot read the EC private key (PKCS#8 PEM): {e}");
+    let der = PrivateKeyDer::from_pem_slice(pem).map_err(|e| bad(e.to_string()))?;
+    let PrivateKeyDer::Pkcs8(k) = &der else {
+        return Err(bad("convert it with openssl pkcs8 -topk8 -nocrypt".into()));
+    };
+    let alg = match algorithm {
+        jsonwebtoken::Algorithm::ES384 => &ring::signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+        _ => &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+    };
+    let rng = ring::rand::SystemRandom::new();
+    let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, k.secret_pkcs8_der(), &rng)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(pair.public_key().as_ref().to_vec())
 }
 
 /// 16 random letters, the first part of a simple token (etcd's genTokenPrefix).
@@ -499,7 +684,7 @@ mod tests {
 
     fn state() -> (AuthState, Tokens) {
         let mut s = AuthState::default();
-        let t = Tokens::new(Duration::from_secs(300));
+        let t = Tokens::simple(Duration::from_secs(300));
         let apply = |s: &mut AuthState, w: AuthWrite| s.apply(&w, 1, &t).map(|_| ());
         apply(&mut s, AuthWrite::UserAdd { name: ROOT.into(), hash: Some("h".into()) }).unwrap();
         apply(&mut s, AuthWrite::UserGrantRole { user: ROOT.into(), role: ROOT.into() }).unwrap();
@@ -520,7 +705,7 @@ mod tests {
 
     #[test]
     fn enabling_needs_a_root_user_with_the_root_role() {
-        let t = Tokens::new(Duration::from_secs(1));
+        let t = Tokens::simple(Duration::from_secs(1));
         let mut s = AuthState::default();
         assert_eq!(s.apply(&AuthWrite::Enable, 1, &t), Err(NodeError::RootUserNotExist));
         s.apply(&AuthWrite::UserAdd { name: ROOT.into(), hash: None }, 1, &t).unwrap();
@@ -614,19 +799,89 @@ mod tests {
         s.apply(&AuthWrite::Enable, 1, &t).unwrap();
         let w = AuthWrite::Authenticate { name: "u".into(), token_prefix: "abc".into() };
         assert_eq!(s.apply(&w, 42, &t), Ok(AuthOutcome::Token("abc.42".into())));
-        assert_eq!(t.user("abc.42").as_deref(), Some("u"));
-        assert_eq!(t.user("abc.43"), None);
+        assert_eq!(t.info("abc.42", 7).map(|c| (c.user, c.revision)), Some(("u".to_string(), 7)));
+        assert_eq!(t.info("abc.43", 7), None);
         s.apply(&AuthWrite::UserChangePassword { name: "u".into(), hash: "h2".into() }, 2, &t).unwrap();
-        assert_eq!(t.user("abc.42"), None, "a new password ends the user's tokens");
-        let short = Tokens::new(Duration::from_millis(0));
-        short.assign("t.1", "u");
-        assert_eq!(short.user("t.1"), None);
+        assert_eq!(t.info("abc.42", 7), None, "a new password ends the user's tokens");
+        let short = Tokens::simple(Duration::from_millis(0));
+        let token = short.assign("t", 1, "u", 1).unwrap();
+        assert_eq!(short.info(&token, 1), None);
         s.apply(&AuthWrite::UserAdd { name: "np".into(), hash: None }, 3, &t).unwrap();
         let w = AuthWrite::Authenticate { name: "np".into(), token_prefix: "abc".into() };
         assert_eq!(s.apply(&w, 4, &t), Err(NodeError::AuthFailed), "no-password users have no token");
         let p = token_prefix().unwrap();
         assert_eq!(p.len(), 16);
         assert!(p.bytes().all(|b| b.is_ascii_alphabetic()));
+    }
+
+    fn es256_files(dir: &std::path::Path, name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let (private, public) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.pub")));
+        std::fs::write(&private, key.serialize_pem()).unwrap();
+        std::fs::write(&public, key.public_key_pem()).unwrap();
+        (private.display().to_string(), public.display().to_string())
+    }
+
+    fn jwt(options: &[(&str, &str)]) -> Result<JwtKeys, String> {
+        JwtKeys::load(&options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn jwts_carry_the_user_and_revision_and_are_checked_as_etcds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (private, public) = es256_files(dir.path(), "a");
+        let (other_private, _) = es256_files(dir.path(), "b");
+        let both =
+            jwt(&[("sign-method", "ES256"), ("priv-key", &private), ("pub-key", &public), ("ttl", "10m")])
+                .unwrap();
+        let tokens = Tokens::new(TokenConfig::Jwt(both));
+        let token = tokens.assign("", 9, "alice", 4).unwrap();
+        assert_eq!(token.matches('.').count(), 2, "a JWT: {token}");
+        assert_eq!(
+            tokens.info(&token, 99),
+            Some(Caller { user: "alice".into(), revision: 4 }),
+            "the token's revision"
+        );
+        assert_eq!(tokens.info("abc.9", 1), None);
+        // Only the private key: the public half is derived.
+        let private_only =
+            Tokens::new(TokenConfig::Jwt(jwt(&[("sign-method", "ES256"), ("priv-key", &private)]).unwrap()));
+        assert_eq!(private_only.info(&token, 1).map(|c| c.user), Some("alice".into()));
+        // Only the public key: checks, cannot issue.
+        let verify_only =
+            Tokens::new(TokenConfig::Jwt(jwt(&[("sign-method", "ES256"), ("pub-key", &public)]).unwrap()));
+        assert!(verify_only.info(&token, 1).is_some());
+        assert_eq!(verify_only.assign("", 1, "bob", 1), Err(NodeError::VerifyOnly));
+        // Another key, another algorithm, or expired: refused.
+        let other = Tokens::new(TokenConfig::Jwt(
+            jwt(&[("sign-method", "ES256"), ("priv-key", &other_private)]).unwrap(),
+        ));
+        assert_eq!(other.info(&token, 1), None);
+        let hs =
+            Tokens::new(TokenConfig::Jwt(jwt(&[("sign-method", "HS256"), ("priv-key", &public)]).unwrap()));
+        assert_eq!(hs.info(&token, 1), None);
+        let hs_token = hs.assign("", 1, "carol", 2).unwrap();
+        assert_eq!(hs.info(&hs_token, 1).map(|c| c.user), Some("carol".into()));
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(&std::fs::read(&private).unwrap()).unwrap();
+        let claims = Claims { username: "alice".into(), revision: 4, exp: 1_000 };
+        let expired =
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256), &claims, &key)
+                .unwrap();
+        assert_eq!(tokens.info(&expired, 1), None);
+        // etcd's errors for bad options.
+        assert_eq!(
+            jwt(&[("sign-method", "ES256"), ("priv-key", &other_private), ("pub-key", &public)])
+                .err()
+                .as_deref(),
+            Some("auth: public and private keys don't match")
+        );
+        assert_eq!(
+            jwt(&[("sign-method", "XX1")]).err().as_deref(),
+            Some("auth: invalid auth options (sign-method \"XX1\")")
+        );
+        assert_eq!(jwt(&[("sign-method", "RS256")]).err().as_deref(), Some("auth: missing key data"));
+        assert!(jwt(&[("sign-method", "RS256"), ("priv-key", &private)]).is_err(), "an EC key for RSA");
+        assert!(jwt(&[("sign-method", "ES256"), ("priv-key", &private), ("ttl", "soon")]).is_err());
     }
 
     #[test]

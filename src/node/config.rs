@@ -236,6 +236,8 @@ pub struct NodeConfig {
     pub tls: TlsPolicy,
     /// --auth-token-ttl, in seconds (simple tokens).
     pub auth_token_ttl: u64,
+    /// --auth-token jwt,...: its options (sign-method, pub-key, priv-key, ttl); None for simple.
+    pub jwt: Option<BTreeMap<String, String>>,
     /// --bcrypt-cost (etcd's default when out of bcrypt's 4..=31).
     pub bcrypt_cost: u32,
 }
@@ -656,15 +658,9 @@ fn build(
     }
     let max_txn_ops = number("max-txn-ops")?;
     let (auth_token, _) = get("auth-token");
-    // etcd's decomposeOpts: the type, then comma-separated options.
-    match auth_token.split(',').next().unwrap_or_default().trim() {
-        "simple" => {}
-        "jwt" => {
-            return Err(ConfigError::Invalid(
-                "--auth-token jwt: this node issues simple tokens only (--auth-token simple)".into(),
-            ))
-        }
-        _ => return Err(ConfigError::Invalid("auth: invalid auth options".into())),
+    let jwt = auth_token_options(auth_token)?;
+    if let Some(options) = &jwt {
+        crate::node::auth::JwtKeys::load(options).map_err(ConfigError::Invalid)?;
     }
     let auth_token_ttl = number("auth-token-ttl")?;
     let mut bcrypt_cost = number("bcrypt-cost")?;
@@ -759,10 +755,33 @@ fn build(
         peer_auto_tls,
         tls,
         auth_token_ttl,
+        jwt,
         bcrypt_cost: bcrypt_cost as u32,
     };
     validate(&config)?;
     Ok(Loaded { config, warnings })
+}
+
+/// etcd's decomposeOpts for --auth-token: the type, then `key=value` options, none twice. Simple
+/// tokens give None; JWT its options.
+fn auth_token_options(text: &str) -> Result<Option<BTreeMap<String, String>>, ConfigError> {
+    let invalid = || ConfigError::Invalid("auth: invalid auth options".into());
+    let mut parts = text.split(',');
+    let kind = parts.next().unwrap_or_default();
+    let mut options = BTreeMap::new();
+    for part in parts {
+        let Some((k, v)) = part.split_once('=').filter(|(_, v)| !v.contains('=')) else {
+            return Err(invalid());
+        };
+        if options.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(invalid());
+        }
+    }
+    match kind {
+        "simple" => Ok(None),
+        "jwt" => Ok(Some(options)),
+        _ => Err(invalid()),
+    }
 }
 
 /// `name=url,name=url`; a name may appear more than once to list several URLs.
@@ -1239,7 +1258,16 @@ mod tests {
         assert_eq!(loaded.config.bcrypt_cost, 10);
         assert_eq!(loaded.warnings, vec!["use default bcrypt-cost 10 instead of the invalid value 40"]);
         assert_eq!(err(&["--auth-token", "magic"], &[]), "auth: invalid auth options");
-        assert!(err(&["--auth-token", "jwt,pub-key=a"], &[]).contains("simple tokens only"));
+        assert!(err(&["--auth-token", "jwt,pub-key=/nonexistent"], &[])
+            .starts_with("auth: invalid auth options (open /nonexistent:"));
+        assert_eq!(
+            err(&["--auth-token", "jwt,ttl=1m"], &[]),
+            "auth: invalid auth options (sign-method \"\")"
+        );
+        assert_eq!(err(&["--auth-token", "jwt,sign-method=RS256"], &[]), "auth: missing key data");
+        assert_eq!(err(&["--auth-token", "jwt,ttl=1m,ttl=2m"], &[]), "auth: invalid auth options");
+        assert!(err(&["--auth-token", "jwt,sign-method=ES256,pub-key=/nonexistent.pem"], &[])
+            .contains("/nonexistent.pem"));
         assert!(err(&["--auth-token-ttl", "soon"], &[]).contains("auth-token-ttl"));
     }
 

@@ -95,6 +95,10 @@ pub enum NodeError {
     InvalidAuthMgmt,
     #[error("etcdserver: revision of auth store is old")]
     AuthOldRevision,
+    /// A member with only the JWT public key cannot issue tokens (etcd's ErrVerifyOnly, which its
+    /// gRPC layer sends as Unknown with this text).
+    #[error("auth: token signing attempted with verify-only key")]
+    VerifyOnly,
     /// The state machine's storage failed; etcd stops in this case, a node must not go on serving.
     #[error("etcdserver: {0}")]
     Storage(String),
@@ -157,6 +161,7 @@ impl NodeError {
             | NodeError::AuthOldRevision => tonic::Code::InvalidArgument,
             NodeError::PermissionDenied => tonic::Code::PermissionDenied,
             NodeError::InvalidAuthToken => tonic::Code::Unauthenticated,
+            NodeError::VerifyOnly => tonic::Code::Unknown,
         }
     }
 }

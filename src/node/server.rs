@@ -749,6 +749,10 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         // etcd's request timeout: 5 s and two election timeouts.
         request_timeout: Duration::from_secs(5) + c.election_timeout * 2,
         token_ttl: Duration::from_secs(c.auth_token_ttl),
+        jwt: match &c.jwt {
+            Some(options) => Some(crate::node::auth::JwtKeys::load(options).map_err(ServerError::DataDir)?),
+            None => None,
+        },
     };
     let data_dir = c.data_dir.clone();
     let handle = tokio::task::spawn_blocking(move || driver::start(&data_dir, options))

@@ -233,7 +233,8 @@ impl Store {
             Some(v) => {
                 serde_json::from_slice(&v).map_err(|e| MvccError::Corrupt(format!("bad auth store: {e}")))?
             }
-            None => Default::default(),
+            // etcd's auth store starts at revision 1 (NewAuthStore commits one when it finds none).
+            None => crate::node::auth::AuthState { revision: 1, ..Default::default() },
         };
         store.current = 1;
         store.in_use = 0;

@@ -486,6 +486,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// How long a simple auth token lives unused (etcd's --auth-token-ttl).
     pub token_ttl: Duration,
+    /// --auth-token jwt,...: the keys JWTs are signed and checked with (simple tokens without).
+    pub jwt: Option<crate::node::auth::JwtKeys>,
 }
 
 impl Options {
@@ -504,12 +506,13 @@ impl Options {
             transport: None,
             request_timeout: Duration::from_secs(7),
             token_ttl: Duration::from_secs(crate::node::auth::DEFAULT_TOKEN_TTL),
+            jwt: None,
         }
     }
 }
 
 /// Opens the log and the store in `data_dir` and starts the driver thread.
-pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, DriverError> {
+pub fn start(data_dir: &std::path::Path, mut options: Options) -> Result<Handle, DriverError> {
     let opening = Instant::now();
     // The log first: reading it changes nothing, so a damaged log is reported before the store (whose
     // opening writes) is touched.
@@ -575,7 +578,10 @@ pub fn start(data_dir: &std::path::Path, options: Options) -> Result<Handle, Dri
     let hub = Arc::new(Hub::new(store.current_revision()));
     let election = options.heartbeat * options.election_ticks as u32;
     let lessor = Arc::new(Lessor::new(election));
-    let tokens = Arc::new(Tokens::new(options.token_ttl));
+    let tokens = Arc::new(match options.jwt.take() {
+        Some(keys) => Tokens::new(crate::node::auth::TokenConfig::Jwt(keys)),
+        None => Tokens::simple(options.token_ttl),
+    });
     let metrics = Arc::new(Metrics::default());
     let store = Arc::new(RwLock::new(store));
     let status = Arc::new(RaftStatus::default());

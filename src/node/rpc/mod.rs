@@ -145,10 +145,10 @@ impl Ctx {
         let revision = || self.handle.read_store().map(|s| s.auth().revision);
         let token = TOKEN_KEYS.iter().find_map(|k| metadata.get(*k)).and_then(|v| v.to_str().ok());
         if let Some(token) = token {
-            let Some(user) = self.handle.tokens.user(token) else {
+            let Some(caller) = self.handle.tokens.info(token, revision()?) else {
                 return Err(NodeError::InvalidAuthToken.into());
             };
-            return Ok(Some(Caller { user, revision: revision()? }));
+            return Ok(Some(caller));
         }
         if self.client_cert_auth {
             if let Some(cn) = conn.and_then(|c| c.common_name.clone()) {

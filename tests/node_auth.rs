@@ -8,14 +8,15 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, Txn, TxnOp};
 
 use crate::support::pki::{arg, Pki, Use};
 use crate::support::{
-    etcd_tools, free_port, run_etcdctl, without_etcdctl_env, EtcdCluster, EtcdeckNode, ServerTls,
+    etcd_tools, etcdctl_command as etcdctl, free_port, run_etcdctl, words, EtcdCluster, EtcdeckNode,
+    ServerTls,
 };
 
 const ROOT: &str = "--user=root:rootpw";
@@ -122,39 +123,6 @@ fn session() -> Vec<(&'static str, &'static str, Option<&'static str>)> {
         ("", "auth disable", None),
         ("", "user list", None),
     ]
-}
-
-fn etcdctl(tool: &Path, endpoint: &str) -> Command {
-    let mut cmd = Command::new(tool);
-    without_etcdctl_env(&mut cmd);
-    cmd.env("ETCDCTL_API", "3").arg(format!("--endpoints={endpoint}")).arg("--command-timeout=5s");
-    cmd
-}
-
-/// Spaces separate, double quotes group.
-fn words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let (mut quoted, mut any) = (false, false);
-    for c in text.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                any = true;
-            }
-            ' ' if !quoted => {
-                if any || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                any = false;
-            }
-            c => cur.push(c),
-        }
-    }
-    if any || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
 }
 
 fn transcript(tool: &Path, endpoint: &str) -> String {
@@ -307,7 +275,7 @@ fn an_auth_session_prints_the_same_against_etcd_and_etcdeck_and_leaves_no_passwo
 }
 
 /// Sets up root, a user `u` whose role reads and writes `p/`, and enables auth.
-async fn setup(endpoint: &str) {
+pub(crate) async fn setup(endpoint: &str) {
     let client = Client::connect([endpoint], None).await.expect("connect");
     let mut auth = client.auth_client();
     auth.user_add("root", "rootpw", None).await.expect("add root");
@@ -414,7 +382,12 @@ async fn lease_key_names_members_alarms_and_maintenance_are_guarded() {
     assert_eq!(code(list(&mut anon).await), "InvalidArgument: etcdserver: user name is empty");
     let disarm = u.alarm(etcd_client::AlarmAction::Deactivate, etcd_client::AlarmType::Nospace, None).await;
     assert_eq!(code(disarm.map(|_| ())), "PermissionDenied: etcdserver: permission denied");
-    assert_eq!(code(u.compact(1, None).await.map(|_| ())), "PermissionDenied: etcdserver: permission denied");
+    assert_eq!(
+        code(anon.compact(1, None).await.map(|_| ())),
+        "InvalidArgument: etcdserver: user name is empty"
+    );
+    let without_keys = u.lease_time_to_live(lease, None).await.map(|_| ());
+    assert_eq!(code(without_keys), "ok", "without the keys, the TTL is anyone's (etcd 3.5)");
     assert_eq!(code(u.defragment().await.map(|_| ())), "PermissionDenied: etcdserver: permission denied");
     assert_eq!(code(u.hash_kv(0).await.map(|_| ())), "PermissionDenied: etcdserver: permission denied");
     assert_eq!(code(root.hash_kv(0).await.map(|_| ())), "ok");
@@ -529,7 +502,7 @@ fn a_client_certificates_cn_is_the_user_when_no_token_is_given() {
 }
 
 /// A Range on `url` with `token` in the metadata, as any etcd client sends it.
-async fn range_with_token(url: &str, token: &str, key: &str) -> Result<usize, tonic::Status> {
+pub(crate) async fn range_with_token(url: &str, token: &str, key: &str) -> Result<usize, tonic::Status> {
     use etcd_client::proto::{PbRangeRequest, PbRangeResponse};
     let channel =
         tonic::transport::Channel::from_shared(url.to_string()).expect("url").connect().await.expect("dial");

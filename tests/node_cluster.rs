@@ -920,3 +920,43 @@ fn operator_mistakes_get_etcds_errors_and_leave_data_dirs_alone() {
     assert!(ok, "the cluster is untouched: {err}");
     assert_eq!(member_rows(ctl, &all[..1]).len(), 4);
 }
+
+/// A simple token names the raft entry that made it: a member that had not applied that entry yet
+/// (frozen while the client signed in elsewhere) waits for it instead of calling the token invalid,
+/// as etcd's members do.
+#[test]
+fn a_token_made_on_one_member_works_on_one_that_was_behind() {
+    let Some(tools) = crate::support::etcd_tools() else { return };
+    let cluster = NodeCluster::start_with(3, "auth-token-wait", &["--bcrypt-cost=4"]);
+    let urls = cluster.urls(None);
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(crate::node_auth::setup(&urls[0]));
+    // A follower falls behind (the leader frozen would stop the cluster).
+    let leader = leader_index(&tools.etcdctl, &urls);
+    let behind = (leader + 1) % 3;
+    let pid = cluster.nodes[behind].pid().expect("the follower runs") as i32;
+    // SAFETY: signals to a child process this test started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let token = rt.block_on(async {
+        let client = etcd_client::Client::connect([urls[leader].as_str()], None).await.expect("connect");
+        let token = client.auth_client().authenticate("u".into(), "upw".into()).await;
+        token.map(|t| t.token().to_string())
+    });
+    let token = match token {
+        Ok(t) => t,
+        Err(e) => {
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+            panic!("signed in on the leader while a follower was frozen: {e}");
+        }
+    };
+    // The read reaches the follower before it hears of the entry that made the token: sent while it
+    // is frozen, served as soon as it runs again.
+    let (url, t) = (urls[behind].clone(), token.clone());
+    let pending = rt.spawn(async move { crate::node_auth::range_with_token(&url, &t, "p/a").await });
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let read = rt.block_on(pending).expect("the read finished");
+    let log = cluster.nodes[behind].log_text();
+    assert_eq!(read.map_err(|s| s.message().to_string()), Ok(0), "the follower's log:\n{log}");
+}

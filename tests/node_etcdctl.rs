@@ -5,12 +5,12 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use crate::support::{etcd_tools, without_etcdctl_env, EtcdCluster, EtcdeckNode};
+use crate::support::{etcd_tools, etcdctl_command as etcdctl, words, EtcdCluster, EtcdeckNode};
 
 enum Step {
     /// etcdctl arguments; `{lease}` is replaced with the lease the last `lease grant` printed.
@@ -100,40 +100,6 @@ fn session() -> Vec<Step> {
         Stdin("put big", "x".repeat(2 * 1024 * 1024 - 4096)),
         Run("move-leader 1"),
     ]
-}
-
-/// Splits like a shell for our simple step texts: spaces separate, double quotes group.
-fn words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut any = false;
-    for c in text.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                any = true;
-            }
-            ' ' if !quoted => {
-                if any || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-                any = false;
-            }
-            c => cur.push(c),
-        }
-    }
-    if any || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-fn etcdctl(tool: &Path, endpoint: &str) -> Command {
-    let mut cmd = Command::new(tool);
-    without_etcdctl_env(&mut cmd);
-    cmd.env("ETCDCTL_API", "3").arg(format!("--endpoints={endpoint}")).arg("--command-timeout=5s");
-    cmd
 }
 
 /// Runs the session; returns the transcript with what differs by nature masked.

@@ -323,18 +323,28 @@ impl AuthView {
         self.selected = (self.selected as isize + delta).clamp(0, n as isize - 1) as usize;
     }
 
-    /// Where a user without the root role may read: the start of each range its roles may read
-    /// (from the role list, or its own roles' permissions).
+    /// The prefixes a user without the root role may list, from what its roles may read: a prefix
+    /// grant's prefix, a from-key grant's key, a range's start when the range holds that whole
+    /// prefix; the empty prefix when a grant covers every key. Single keys are not listings.
     pub fn readable_starts(&self, roles_of_user: &[String]) -> Vec<Vec<u8>> {
         let Some(Ok(listing)) = &self.listing else { return Vec::new() };
         let Ok(roles) = &listing.roles else { return Vec::new() };
+        let start = |p: &Permission| -> Option<Vec<u8>> {
+            match (p.key.as_slice(), p.range_end.as_slice()) {
+                (_, []) => None,
+                ([0] | [], [0]) => Some(Vec::new()),
+                (key, [0]) => Some(key.to_vec()),
+                (key, end) if crate::app::keys::prefix_end(key).as_slice() <= end => Some(key.to_vec()),
+                _ => None,
+            }
+        };
         let mut out: Vec<Vec<u8>> = roles
             .iter()
             .filter(|(name, _)| roles_of_user.contains(name))
             .filter_map(|(_, perms)| perms.as_ref().ok())
             .flatten()
             .filter(|p| p.kind.reads())
-            .map(|p| p.key.clone())
+            .filter_map(start)
             .collect();
         out.sort();
         out.dedup();
@@ -432,7 +442,10 @@ mod tests {
                     "app".into(),
                     Ok(vec![perm(PermKind::Read, "/app/", "/app0"), perm(PermKind::Write, "/tmp/", "/tmp0")]),
                 ),
-                ("cfg".into(), Ok(vec![perm(PermKind::ReadWrite, "/cfg", "")])),
+                (
+                    "cfg".into(),
+                    Ok(vec![perm(PermKind::ReadWrite, "/cfg", ""), perm(PermKind::Read, "/log/", "\0")]),
+                ),
                 ("other".into(), Ok(vec![perm(PermKind::Read, "/secret/", "/secret0")])),
             ]),
             own_roles: Some(vec!["app".into(), "cfg".into()]),
@@ -442,7 +455,24 @@ mod tests {
         view.step(5);
         assert_eq!(view.selected_row(), Some(Row::Role("other".into())));
         let roles = view.roles_of("me");
-        assert_eq!(view.readable_starts(&roles), vec![b"/app/".to_vec(), b"/cfg".to_vec()]);
+        assert_eq!(
+            view.readable_starts(&roles),
+            vec![b"/app/".to_vec(), b"/log/".to_vec()],
+            "no single keys"
+        );
+        let every = Permission { kind: PermKind::Read, key: vec![0], range_end: vec![0] };
+        let narrow = Permission { kind: PermKind::Read, key: b"/a/x".to_vec(), range_end: b"/a/y".to_vec() };
+        let wide = Permission { kind: PermKind::Read, key: b"/b/".to_vec(), range_end: b"/c".to_vec() };
+        let only = AuthView {
+            request: 1,
+            listing: Some(Ok(AuthListing {
+                users: Ok(Vec::new()),
+                roles: Ok(vec![("r".into(), Ok(vec![every, narrow, wide]))]),
+                own_roles: None,
+            })),
+            selected: 0,
+        };
+        assert_eq!(only.readable_starts(&["r".into()]), vec![Vec::new(), b"/a/x".to_vec(), b"/b/".to_vec()]);
         assert_eq!(range_label(b"/cfg", b""), "/cfg");
     }
 }

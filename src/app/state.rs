@@ -147,10 +147,21 @@ impl Prompt {
 }
 
 /// A line being typed at the bottom of the screen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct InputLine {
     pub prompt: Prompt,
     pub text: String,
+}
+
+/// A password being typed never prints, not even in a debug dump of the state.
+impl std::fmt::Debug for InputLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self.prompt {
+            Prompt::NewPassword { .. } => "(hidden)",
+            _ => self.text.as_str(),
+        };
+        f.debug_struct("InputLine").field("prompt", &self.prompt).field("text", &text).finish()
+    }
 }
 
 /// Something drawn over the dashboard.

@@ -117,7 +117,8 @@ pub fn on_listing(state: &mut State, request: u64, result: Result<AuthListing, S
         return Vec::new();
     }
     let starts = state.auth.readable_starts(&roles);
-    let Some(first) = starts.first().cloned() else { return Vec::new() };
+    // Every key readable: nothing to steer.
+    let Some(first) = starts.first().cloned().filter(|f| !f.is_empty()) else { return Vec::new() };
     state.keys_start = first;
     if state.keys.next_request == 0 {
         let names: Vec<String> = starts.iter().map(|s| crate::app::keys::display_bytes(s)).collect();
@@ -156,6 +157,7 @@ mod tests {
         for c in "s3cret".chars() {
             update(&mut state, Input::Typed(Typed::Char(c)));
         }
+        assert!(!format!("{state:?}").contains("s3cret"), "a password being typed never prints");
         update(&mut state, Input::Typed(Typed::Enter));
         let Some(MemberDialog::Confirm { op, .. }) = &state.member_dialog else {
             panic!("{:?}", state.member_dialog)

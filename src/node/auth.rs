@@ -302,7 +302,10 @@ impl AuthState {
             }
             AuthWrite::UserChangePassword { name, hash } => {
                 let Some(user) = self.users.get_mut(name) else { return Err(NodeError::UserNotFound) };
-                user.password = Some(hash.clone());
+                // A user added without a password stays without one (etcd 3.5).
+                if user.password.is_some() {
+                    user.password = Some(hash.clone());
+                }
                 tokens.invalidate_user(name);
             }
             AuthWrite::UserGrantRole { user, role } => {

@@ -530,3 +530,38 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// Splits like a shell for our simple step texts: spaces separate, double quotes group.
+pub fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in text.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            ' ' if !quoted => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// etcdctl (v3 API, 5 s command timeout) on one endpoint, without the caller's ETCDCTL_* variables.
+pub fn etcdctl_command(tool: &Path, endpoint: &str) -> Command {
+    let mut cmd = Command::new(tool);
+    without_etcdctl_env(&mut cmd);
+    cmd.env("ETCDCTL_API", "3").arg(format!("--endpoints={endpoint}")).arg("--command-timeout=5s");
+    cmd
+}

@@ -141,18 +141,18 @@ impl Write {
 
 impl Write {
     /// `[kind][proposal id: u64 LE][the request's protobuf]` (an auth change: its JSON). A write
-    /// with its caller: `[14][id][auth revision: u64 LE][user's length: u16 LE][user][the write's
+    /// with its caller: `[14][id][auth revision: u64 LE][user's length: u32 LE][user][the write's
     /// kind][its body]`.
     fn encode(&self, id: u64) -> Vec<u8> {
         if let Write::As(caller, inner) = self {
             let encoded = inner.encode(id);
             let user = caller.user.as_bytes();
-            let user = &user[..user.len().min(u16::MAX as usize)];
-            let mut out = Vec::with_capacity(encoded.len() + 19 + user.len());
+            let mut out = Vec::with_capacity(encoded.len() + 21 + user.len());
             out.push(AS_CALLER);
             out.extend_from_slice(&id.to_le_bytes());
             out.extend_from_slice(&caller.revision.to_le_bytes());
-            out.extend_from_slice(&(user.len() as u16).to_le_bytes());
+            // A user name is at most a request long (--max-request-bytes), far below 4 GiB.
+            out.extend_from_slice(&(user.len().min(u32::MAX as usize) as u32).to_le_bytes());
             out.extend_from_slice(user);
             out.push(encoded[0]);
             out.extend_from_slice(&encoded[9..]);
@@ -191,10 +191,10 @@ impl Write {
             let short = || "caller header cut short".to_string();
             let revision =
                 u64::from_le_bytes(body.get(..8).ok_or_else(short)?.try_into().map_err(|_| short())?);
-            let len = u16::from_le_bytes(body.get(8..10).ok_or_else(short)?.try_into().map_err(|_| short())?);
-            let user = body.get(10..10 + len as usize).ok_or_else(short)?;
+            let len = u32::from_le_bytes(body.get(8..12).ok_or_else(short)?.try_into().map_err(|_| short())?);
+            let user = body.get(12..12 + len as usize).ok_or_else(short)?;
             let user = String::from_utf8(user.to_vec()).map_err(|_| "caller is not UTF-8".to_string())?;
-            let rest = &body[10 + len as usize..];
+            let rest = &body[12 + len as usize..];
             let (&kind, inner_body) = rest.split_first().ok_or_else(short)?;
             if kind == AS_CALLER {
                 return Err("a caller inside a caller".into());
@@ -1611,6 +1611,10 @@ mod tests {
         for len in 9..bytes.len() - 2 {
             let _ = Write::decode(&bytes[..len]);
         }
+        // A name longer than 64 KiB, multi-byte: whole, never cut.
+        let long = Caller { user: "é".repeat(40_000), revision: 1 };
+        let wrapped = Write::As(long, Box::new(put("k", "v")));
+        assert_eq!(Write::decode(&wrapped.encode(8)), Ok((8, wrapped)));
         let nested = Write::As(caller.clone(), Box::new(Write::As(caller, Box::new(put("k", "v")))));
         assert!(Write::decode(&nested.encode(1)).is_err());
     }

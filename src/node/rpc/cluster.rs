@@ -225,8 +225,15 @@ impl PbClusterService for ClusterService {
         &self,
         req: Request<PbMemberPromoteRequest>,
     ) -> Result<Response<PbMemberPromoteResponse>, Status> {
+        // Checked here only: the leader answering a forwarded promote trusts its peer.
         self.ctx.check_admin(&req)?;
-        let id = req.into_inner().id;
+        Ok(Response::new(self.promote(req.into_inner().id).await?))
+    }
+}
+
+impl ClusterService {
+    /// A promotion, on the leader or forwarded to it.
+    pub async fn promote(&self, id: u64) -> Result<PbMemberPromoteResponse, Status> {
         // Only the leader knows how far the learner got: a follower asks it, as etcd forwards.
         let Some(progress) = self.ctx.handle.leader_progress().await? else {
             let members = match self.ctx.forward(&Forward::Promote { id }).await? {
@@ -234,7 +241,7 @@ impl PbClusterService for ClusterService {
                 // The leader changed meanwhile (this member now leads): the client retries.
                 _ => return Err(NodeError::NotLeader.into()),
             };
-            return Ok(Response::new(PbMemberPromoteResponse { header: self.ctx.header(0), members }));
+            return Ok(PbMemberPromoteResponse { header: self.ctx.header(0), members });
         };
         let write = Write::PromoteMember(PbMember { id, ..PbMember::default() });
         {
@@ -257,7 +264,7 @@ impl PbClusterService for ClusterService {
             validate_member_change(&store, &write)?;
         }
         self.ctx.write(write).await?;
-        Ok(Response::new(PbMemberPromoteResponse { header: self.ctx.header(0), members: self.members()? }))
+        Ok(PbMemberPromoteResponse { header: self.ctx.header(0), members: self.members()? })
     }
 }
 

@@ -4,9 +4,9 @@
 //! neither client URLs reachable from member to member nor client credentials under TLS or auth.
 
 use serde::{Deserialize, Serialize};
-use tonic::{Code, Request, Status};
+use tonic::{Code, Status};
 
-use etcd_client::proto::{PbClusterService, PbLeaseTimeToLiveRequest, PbMember, PbMemberPromoteRequest};
+use etcd_client::proto::{PbLeaseTimeToLiveRequest, PbMember};
 
 use crate::node::error::NodeError;
 use crate::node::rpc::cluster::ClusterService;
@@ -142,8 +142,7 @@ async fn answer_one(ctx: &Ctx, request: Forward) -> Result<Forwarded, Status> {
         }
         Forward::Promote { id } => {
             let service = ClusterService { ctx: ctx.clone() };
-            let resp =
-                service.member_promote(Request::new(PbMemberPromoteRequest { id })).await?.into_inner();
+            let resp = service.promote(id).await?;
             let members = resp.members.into_iter().map(Member::from).collect();
             Forwarded::Promote { members }
         }

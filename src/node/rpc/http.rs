@@ -134,6 +134,57 @@ where
         // Hand the request to the service that was made ready, keep a fresh clone for next time.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        // A simple token names the raft entry that made it: a member that has not applied it yet
+        // waits for it (a request timeout at most) before looking the token up, as etcd's
+        // isValidSimpleToken does, so a client that signed in on one member may go on with another.
+        let made_at = simple_token_index(&req);
+        let applied = self.ctx.handle.status.clone();
+        if made_at.is_some_and(|i| applied.applied.load(std::sync::atomic::Ordering::Relaxed) < i) {
+            let index = made_at.unwrap_or_default();
+            return Box::pin(async move {
+                let deadline = tokio::time::Instant::now() + TOKEN_WAIT;
+                while applied.applied.load(std::sync::atomic::Ordering::Relaxed) < index
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                inner.call(req).await
+            });
+        }
         Box::pin(inner.call(req))
+    }
+}
+
+/// How long a request with a simple token waits for this member to apply the token's entry.
+const TOKEN_WAIT: Duration = Duration::from_secs(5);
+
+/// The raft index a simple token (`<letters>.<index>`) ends with, if the request carries one.
+fn simple_token_index(req: &Request<Body>) -> Option<u64> {
+    let token = req.headers().get("token").or_else(|| req.headers().get("authorization"))?.to_str().ok()?;
+    let (prefix, index) = token.split_once('.')?;
+    if prefix.contains('.') || index.contains('.') {
+        return None;
+    }
+    index.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_token(name: &'static str, token: &str) -> Request<Body> {
+        let mut req = Request::new(Body::default());
+        req.headers_mut().insert(name, http::HeaderValue::from_str(token).unwrap());
+        req
+    }
+
+    #[test]
+    fn simple_tokens_name_their_raft_index_and_jwts_do_not() {
+        assert_eq!(simple_token_index(&with_token("token", "AbCdEfGhIjKlMnOp.42")), Some(42));
+        assert_eq!(simple_token_index(&with_token("authorization", "x.7")), Some(7));
+        assert_eq!(simple_token_index(&with_token("token", "header.claims.signature")), None);
+        assert_eq!(simple_token_index(&with_token("token", "no-index")), None);
+        assert_eq!(simple_token_index(&with_token("token", "x.-1")), None);
+        assert_eq!(simple_token_index(&Request::new(Body::default())), None);
     }
 }

@@ -308,3 +308,59 @@ fn auto_tls_makes_its_own_certificates_and_keeps_them() {
     }
     assert_eq!(std::fs::read(&cert).expect("cert"), first, "the certificate is kept across restarts");
 }
+
+/// The console itself (not only `etcdeck status`) over mutual TLS: its dashboard and key browser on
+/// an etcdeck node and on a real etcd, each requiring a client certificate.
+#[test]
+fn the_console_works_over_mutual_tls_on_a_node_and_on_etcd() {
+    if crate::support::require_tool("tmux", None).is_none() {
+        return;
+    }
+    let Some(tools) = etcd_tools() else { return };
+    let pki = Pki::new();
+    let ca = pki.ca("ca");
+    let (server_crt, server_key) =
+        pki.leaf(&ca, "server", "etcd-server", &["127.0.0.1", "localhost"], Use::Both, (-1, 2));
+    let (client_crt, client_key) = pki.leaf(&ca, "client", "ops", &[], Use::Client, (-1, 2));
+    let creds = Creds { ca: ca.cert.clone(), cert: Some((client_crt.clone(), client_key.clone())) };
+    let flags = format!(
+        "--cacert {} --cert {} --key {} --refresh-interval 500ms",
+        ca.cert.display(),
+        client_crt.display(),
+        client_key.display()
+    );
+    let look = |url: &str| {
+        let (ok, _, err) = ctl(&tools.etcdctl, &[url.to_string()], &creds, &["put", "tls/seen", "yes"]);
+        assert!(ok, "{err}");
+        let tmux = crate::console_tmux::Tmux::start(&crate::console_tmux::pane_command(url, &flags), 140, 30);
+        tmux.wait_for("the dashboard over TLS", Duration::from_secs(15), |s| s.contains("members 1/1 up"));
+        tmux.keys(&["Tab"]);
+        tmux.wait_for("the key browser over TLS", Duration::from_secs(10), |s| s.contains("tls/seen"));
+        tmux.keys(&["q"]);
+        tmux.wait_for("exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
+    };
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = format!("https://127.0.0.1:{}", free_port());
+    let node_flags = [
+        arg("cert-file", &server_crt),
+        arg("key-file", &server_key),
+        arg("trusted-ca-file", &ca.cert),
+        "--client-cert-auth".to_string(),
+    ];
+    let node_flags: Vec<&str> = node_flags.iter().map(String::as_str).collect();
+    let node = EtcdeckNode::spawn_at("tls-console", &dir.path().join("n"), &client, &node_flags);
+    wait_healthy(&tools.etcdctl, &client, &creds, &node, Duration::from_secs(20));
+    look(&client);
+
+    let server =
+        crate::support::ServerTls { cert: server_crt.clone(), key: server_key.clone(), ca: ca.cert.clone() };
+    let etcd = crate::support::EtcdCluster::start_with(&tools, 1, Some(&server));
+    let url = etcd.members[0].client_url.clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ctl(&tools.etcdctl, std::slice::from_ref(&url), &creds, &["endpoint", "health"]).0 {
+        assert!(Instant::now() < deadline, "etcd over TLS never healthy:\n{}", etcd.log_tail(0));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    look(&url);
+}

@@ -126,3 +126,49 @@ fn scenario(url: &str) {
     tmux.keys(&["q"]);
     tmux.wait_for("exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
 }
+
+/// Under JWT tokens, every change to users or roles outdates the console's token for reads and
+/// writes of keys (etcd's "revision of auth store is old": a JWT carries the auth revision it was
+/// signed at): the console signs in again and retries once, as etcd's own clients do.
+#[test]
+fn under_jwt_tokens_the_console_signs_in_again_after_an_auth_change() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let private = dir.path().join("jwt.key");
+    std::fs::write(&private, key.serialize_pem()).expect("write");
+    let flag = format!("--auth-token=jwt,priv-key={},sign-method=ES256", private.display());
+    let node = EtcdeckNode::start("console-jwt", &[flag.as_str(), "--bcrypt-cost=4"]);
+    let url = node.client_url.clone();
+    block_on(async {
+        let c = Client::connect([url.as_str()], None).await.expect("connect");
+        let mut auth = c.auth_client();
+        auth.user_add("root", "rootpw", None).await.expect("root");
+        auth.user_grant_role("root", "root").await.expect("grant");
+        auth.auth_enable().await.expect("enable");
+    });
+    block_on(async {
+        let mut c = Client::connect([url.as_str()], Some(ConnectOptions::new().with_user("root", "rootpw")))
+            .await
+            .expect("root");
+        c.put("jwt/seen", "yes", None).await.expect("put");
+    });
+    let tmux = Tmux::start(&pane_command(&url, "--user root:rootpw --refresh-interval 500ms"), 150, 36);
+    tmux.wait_for("the dashboard", Duration::from_secs(15), |s| s.contains("members 1/1 up"));
+    tmux.keys(&[":", "auth", "Enter"]);
+    tmux.wait_for("the users view", Duration::from_secs(10), |s| {
+        s.contains("┌ users ") && s.contains(" root ")
+    });
+    change(&tmux, "role add first", "done: add role first");
+    change(&tmux, "grant first read k", "done: grant read on k to role first");
+    // The console's token is now older than the auth store: reading keys needs a new one.
+    tmux.keys(&[":", "keys jwt/", "Enter"]);
+    let screen = tmux.wait_for("the key listing", Duration::from_secs(10), |s| {
+        s.contains("seen") || s.contains("revision of auth store")
+    });
+    assert!(screen.contains("seen") && !screen.contains("revision of auth store"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
+}

@@ -122,6 +122,9 @@ impl Worker {
     }
 }
 
+/// etcd's answer to a request whose token predates a change to users or roles.
+const AUTH_OLD_REVISION: &str = "revision of auth store is old";
+
 /// An endpoint URL, and whether the client requires a leader (watch tails' do).
 type ClientKey = (String, bool);
 
@@ -306,13 +309,33 @@ impl Pool {
     {
         let mut last = String::from("no endpoints");
         for ep in &self.config.endpoints {
-            match call(ep.as_str()).await {
+            let mut answer = call(ep.as_str()).await;
+            // etcd refused the request before it changed anything: sign in again and retry once,
+            // as etcd's own clients do.
+            if matches!(&answer, Err(WriteError::Answered(e)) if e.contains(AUTH_OLD_REVISION))
+                && self.sign_in_again(ep).await
+            {
+                answer = call(ep.as_str()).await;
+            }
+            match answer {
                 Ok(value) => return Ok(value),
                 Err(WriteError::Unreachable(e)) => last = format!("{ep}: {e}"),
                 Err(WriteError::Answered(e)) => return Err(format!("{ep}: {e}")),
             }
         }
         Err(last)
+    }
+
+    /// A new token for the pooled clients of `ep` (after etcd's "revision of auth store is old":
+    /// a JWT carries the auth revision it was signed at, so any auth change outdates it for
+    /// writes). Whether a token was fetched.
+    async fn sign_in_again(&self, ep: &str) -> bool {
+        if self.config.user().is_none() {
+            return false;
+        }
+        let Ok(client) = self.client(ep).await else { return false };
+        let refreshed = tokio::time::timeout(self.config.command_timeout, client.refresh_token()).await;
+        matches!(refreshed, Ok(Ok(())))
     }
 
     /// Asks every configured endpoint at once and takes the first success; if all fail, the error
@@ -322,11 +345,24 @@ impl Pool {
         F: Fn(&'a str) -> Fut,
         Fut: Future<Output = Result<T, String>> + 'a,
     {
-        let attempts = self.config.endpoints.iter().map(|ep| {
-            let fut = call(ep.as_str());
-            Box::pin(async move { fut.await.map_err(|e| format!("{ep}: {e}")) })
-        });
-        match futures::future::select_ok(attempts).await {
+        let ask = || {
+            futures::future::select_ok(self.config.endpoints.iter().map(|ep| {
+                let fut = call(ep.as_str());
+                Box::pin(async move { fut.await.map_err(|e| format!("{ep}: {e}")) })
+            }))
+        };
+        let mut outcome = ask().await;
+        if matches!(&outcome, Err(e) if e.contains(AUTH_OLD_REVISION)) {
+            // Reads refused for an outdated token: sign in again everywhere, then ask once more.
+            let mut any = false;
+            for ep in &self.config.endpoints {
+                any |= self.sign_in_again(ep).await;
+            }
+            if any {
+                outcome = ask().await;
+            }
+        }
+        match outcome {
             Ok((value, _)) => Ok(value),
             Err(last) => {
                 if self.config.endpoints.len() == 1 {

@@ -157,6 +157,9 @@ fn under_jwt_tokens_the_console_signs_in_again_after_an_auth_change() {
     });
     let tmux = Tmux::start(&pane_command(&url, "--user root:rootpw --refresh-interval 500ms"), 150, 36);
     tmux.wait_for("the dashboard", Duration::from_secs(15), |s| s.contains("members 1/1 up"));
+    // A watch tail before the change: its connection signs in now, with the auth store as it is.
+    tmux.keys(&[":", "watch jwt/", "Enter"]);
+    tmux.wait_for("the first tail", Duration::from_secs(15), |s| s.contains("watching since revision"));
     tmux.keys(&[":", "auth", "Enter"]);
     tmux.wait_for("the users view", Duration::from_secs(10), |s| {
         s.contains("┌ users ") && s.contains(" root ")
@@ -169,6 +172,16 @@ fn under_jwt_tokens_the_console_signs_in_again_after_an_auth_change() {
         s.contains("seen") || s.contains("revision of auth store")
     });
     assert!(screen.contains("seen") && !screen.contains("revision of auth store"), "{screen}");
+    // A tail opened now, on that connection and its outdated token, reconnects signed in again.
+    tmux.keys(&[":", "watch jwt/l", "Enter"]);
+    tmux.wait_for("the tail", Duration::from_secs(15), |s| s.contains("watching since revision"));
+    block_on(async {
+        let mut c = Client::connect([url.as_str()], Some(ConnectOptions::new().with_user("root", "rootpw")))
+            .await
+            .expect("root");
+        c.put("jwt/later", "v", None).await.expect("put");
+    });
+    tmux.wait_for("the event", Duration::from_secs(10), |s| s.contains("jwt/later"));
     tmux.keys(&["q"]);
     tmux.wait_for("exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
 }

@@ -123,7 +123,7 @@ impl Worker {
 }
 
 /// etcd's answer to a request whose token predates a change to users or roles.
-const AUTH_OLD_REVISION: &str = "revision of auth store is old";
+pub(crate) const AUTH_OLD_REVISION: &str = "revision of auth store is old";
 
 /// An endpoint URL, and whether the client requires a leader (watch tails' do).
 type ClientKey = (String, bool);

@@ -198,6 +198,12 @@ async fn watch_once(
                     let reason = resp.cancel_reason();
                     // A member without a leader ends watches that require one: another member may
                     // have one. Anything else (permission denied, say) will not change by retrying.
+                    // A token older than the auth store (a JWT after an auth change): sign in
+                    // again and reconnect, as etcd's own clients do.
+                    if reason.contains(super::AUTH_OLD_REVISION) && pool.config.user().is_some() {
+                        let _ = tokio::time::timeout(pool.config.command_timeout, client.refresh_token()).await;
+                        return failed(reason.to_string(), established);
+                    }
                     if reason.is_empty() || reason.contains("no leader") {
                         let reason = if reason.is_empty() { "etcd cancelled the watch" } else { reason };
                         return failed(reason.to_string(), established);

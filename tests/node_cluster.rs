@@ -687,11 +687,12 @@ fn a_learner_is_added_started_promoted_and_a_removed_leader_stops_for_good() {
     let (ok, _, err) = etcdctl(ctl, &all, &["member", "promote", &new_id]);
     assert!(!ok && err.contains("can only promote a learner member which is in sync with leader"), "{err}");
     let other = format!("--peer-urls=http://127.0.0.1:{}", free_port());
-    let (ok, _, err) = etcdctl(ctl, &all, &["member", "add", "n5", "--learner", &other]);
+    // (member_add waits out etcd's "unhealthy cluster", which a peer stream reconnecting can give.)
+    let (ok, _, err) = member_add(ctl, &all, &["n5", "--learner", &other]);
     assert!(!ok && err.contains("etcdserver: too many learner members in cluster"), "{err}");
     // (Another URL set: the same set within the same second would be the same member ID.)
     let overlapping = format!("--peer-urls={peer},http://127.0.0.1:{}", free_port());
-    let (ok, _, err) = etcdctl(ctl, &all, &["member", "add", "n5", &overlapping]);
+    let (ok, _, err) = member_add(ctl, &all, &["n5", &overlapping]);
     assert!(!ok && err.contains("etcdserver: Peer URLs already exists"), "{err}");
 
     let n4 = join("n4", &cluster._dir.path().join("n4"), &peer, &out);

@@ -15,8 +15,8 @@ use etcd_client::{Client, Compare, CompareOp, ConnectOptions, Txn, TxnOp};
 
 use crate::support::pki::{arg, Pki, Use};
 use crate::support::{
-    etcd_tools, etcdctl_command as etcdctl, free_port, run_etcdctl, words, EtcdCluster, EtcdeckNode,
-    ServerTls,
+    etcd_tools, etcdctl_command as etcdctl, free_port, run_etcdctl, watch_output, words, EtcdCluster,
+    EtcdeckNode, ServerTls,
 };
 
 const ROOT: &str = "--user=root:rootpw";
@@ -139,7 +139,7 @@ fn transcript(tool: &Path, endpoint: &str) -> String {
         let (code, stdout, stderr) = match (watch, input) {
             (Some(lines), _) => {
                 let child = cmd.stdin(Stdio::null()).spawn().expect("run etcdctl");
-                watch_output(child, lines)
+                watch_output(child, lines, Duration::from_secs(3))
             }
             (None, Some(feed)) => {
                 let mut child = cmd.stdin(Stdio::piped()).spawn().expect("run etcdctl");
@@ -183,36 +183,6 @@ fn transcript(tool: &Path, endpoint: &str) -> String {
         .expect("pattern")
         .replace_all(&out, "remaining(<n>s)")
         .into_owned()
-}
-
-/// A watch's output once it printed `lines` lines, or after 3 s (a refused watch prints nothing
-/// and waits), then stopped.
-fn watch_output(mut child: std::process::Child, lines: usize) -> (Option<i32>, String, String) {
-    use std::io::{BufRead, BufReader, Read};
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    let mut got = Vec::new();
-    while got.len() < lines {
-        match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
-            Ok(line) => got.push(line),
-            Err(_) => break,
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
-    (None, got.iter().map(|l| format!("{l}\n")).collect(), stderr)
 }
 
 fn compare(expected: &str, got: &str, log: &str) {

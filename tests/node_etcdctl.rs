@@ -6,11 +6,11 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use regex::Regex;
 
-use crate::support::{etcd_tools, etcdctl_command as etcdctl, words, EtcdCluster, EtcdeckNode};
+use crate::support::{etcd_tools, etcdctl_command as etcdctl, watch_output, words, EtcdCluster, EtcdeckNode};
 
 enum Step {
     /// etcdctl arguments; `{lease}` is replaced with the lease the last `lease grant` printed.
@@ -140,7 +140,7 @@ fn transcript(tool: &Path, endpoint: &str, dir: &Path) -> String {
                     String::from_utf8_lossy(&o.stderr).into_owned(),
                 )
             }
-            Some(n) => watch_output(child, n),
+            Some(n) => watch_output(child, n, Duration::from_secs(10)),
         };
         if let Some(id) = stdout.strip_prefix("lease ").and_then(|r| r.split(' ').next()) {
             if stdout.contains(" granted with TTL") {
@@ -157,50 +157,6 @@ fn transcript(tool: &Path, endpoint: &str, dir: &Path) -> String {
         }
     }
     mask(&out.replace(&host, "<endpoint>").replace(&dir.display().to_string(), "<dir>"))
-}
-
-/// Collects a watch's output until it printed `lines` lines or 10 s passed, then stops it.
-fn watch_output(mut child: std::process::Child, lines: usize) -> (Option<i32>, String, String) {
-    use std::io::{BufRead, BufReader};
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut got = Vec::new();
-    let mut stdout_closed = false;
-    while got.len() < lines {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => got.push(line),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                stdout_closed = true;
-                break;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
-        }
-    }
-    // A watch that ended on its own (stdout closed) is reaped before its exit status is read, so the
-    // status never depends on how fast the process goes after closing its output.
-    let mut exited = child.try_wait().ok().flatten().and_then(|s| s.code());
-    let reap_by = Instant::now() + Duration::from_secs(5);
-    while stdout_closed && exited.is_none() && Instant::now() < reap_by {
-        std::thread::sleep(Duration::from_millis(10));
-        exited = child.try_wait().ok().flatten().and_then(|s| s.code());
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
-    let text: String = got.iter().map(|l| format!("{l}\n")).collect();
-    (exited, text, stderr)
 }
 
 /// Masks what legitimately differs between two servers: IDs, raft terms and indexes, sizes, versions,

@@ -565,3 +565,52 @@ pub fn etcdctl_command(tool: &Path, endpoint: &str) -> Command {
     cmd.env("ETCDCTL_API", "3").arg(format!("--endpoints={endpoint}")).arg("--command-timeout=5s");
     cmd
 }
+
+/// Collects a watch's output until it printed `lines` lines or `limit` passed (a refused watch
+/// prints nothing and waits), then stops it: (exit code if it ended on its own, stdout, stderr).
+pub fn watch_output(
+    mut child: std::process::Child,
+    lines: usize,
+    limit: Duration,
+) -> (Option<i32>, String, String) {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut stdout_closed = false;
+    while got.len() < lines {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => got.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                stdout_closed = true;
+                break;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
+        }
+    }
+    // A watch that ended on its own (stdout closed) is reaped before its exit status is read, so the
+    // status never depends on how fast the process goes after closing its output.
+    let mut exited = child.try_wait().ok().flatten().and_then(|s| s.code());
+    let reap_by = Instant::now() + Duration::from_secs(5);
+    while stdout_closed && exited.is_none() && Instant::now() < reap_by {
+        std::thread::sleep(Duration::from_millis(10));
+        exited = child.try_wait().ok().flatten().and_then(|s| s.code());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let text: String = got.iter().map(|l| format!("{l}\n")).collect();
+    (exited, text, stderr)
+}

@@ -232,22 +232,15 @@ where
     }
 }
 
-/// Proposes an auth change as the sender of `req`; the KV revision for the header, and what it gave.
-async fn change<T>(
-    ctx: &Ctx,
-    req: &Request<T>,
-    w: AuthWrite,
-) -> Result<(Option<PbResponseHeader>, AuthOutcome), Status> {
-    let write = ctx.as_caller(req, Write::Auth(w))?;
+/// Proposes an auth change as the sender of `req`; the header carries the KV revision.
+async fn header_only<T>(ctx: &Ctx, req: Request<T>, w: AuthWrite) -> Result<Response<HeaderOnly>, Status> {
+    let write = ctx.as_caller(req, |_| Write::Auth(w))?;
     match ctx.write(write).await? {
-        WriteResponse::Auth { outcome, revision } => Ok((ctx.header(revision), outcome)),
+        WriteResponse::Auth { revision, .. } => {
+            Ok(Response::new(HeaderOnly { header: ctx.header(revision) }))
+        }
         _ => Err(mismatched()),
     }
-}
-
-async fn header_only<T>(ctx: &Ctx, req: Request<T>, w: AuthWrite) -> Result<Response<HeaderOnly>, Status> {
-    let (header, _) = change(ctx, &req, w).await?;
-    Ok(Response::new(HeaderOnly { header }))
 }
 
 /// A linearizable view of the auth store, and the KV revision for the header.

@@ -50,7 +50,7 @@ impl PbKvService for KvService {
     async fn put(&self, req: Request<PbPutRequest>) -> Result<Response<PbPutResponse>, Status> {
         apply::validate_put(req.get_ref())?;
         inc(&self.ctx.handle.metrics.put_total);
-        let write = self.ctx.as_caller(&req, Write::Put(req.get_ref().clone()))?;
+        let write = self.ctx.as_caller(req, Write::Put)?;
         match self.ctx.write(write).await? {
             WriteResponse::Put(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
@@ -63,7 +63,7 @@ impl PbKvService for KvService {
     ) -> Result<Response<PbDeleteResponse>, Status> {
         apply::validate_delete(req.get_ref())?;
         inc(&self.ctx.handle.metrics.delete_total);
-        let write = self.ctx.as_caller(&req, Write::Delete(req.get_ref().clone()))?;
+        let write = self.ctx.as_caller(req, Write::Delete)?;
         match self.ctx.write(write).await? {
             WriteResponse::Delete(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),
@@ -73,7 +73,7 @@ impl PbKvService for KvService {
     async fn txn(&self, req: Request<PbTxnRequest>) -> Result<Response<PbTxnResponse>, Status> {
         apply::validate_txn(req.get_ref(), self.ctx.max_txn_ops)?;
         inc(&self.ctx.handle.metrics.txn_total);
-        let write = self.ctx.as_caller(&req, Write::Txn(req.get_ref().clone()))?;
+        let write = self.ctx.as_caller(req, Write::Txn)?;
         match self.ctx.write(write).await? {
             WriteResponse::Txn(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),

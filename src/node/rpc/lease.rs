@@ -99,7 +99,7 @@ impl PbLeaseService for LeaseService {
     ) -> Result<Response<PbLeaseRevokeResponse>, Status> {
         // The member applying it checks the caller may write every key attached (etcd's
         // checkLeasePuts).
-        let write = self.ctx.as_caller(&req, Write::LeaseRevoke(*req.get_ref()))?;
+        let write = self.ctx.as_caller(req, Write::LeaseRevoke)?;
         match self.ctx.write(write).await? {
             WriteResponse::LeaseRevoke(resp) => Ok(Response::new(resp)),
             _ => Err(mismatched()),

@@ -189,10 +189,15 @@ impl Ctx {
         }
     }
 
-    /// A client's write with its sender, for the member applying it to check (see Write::As).
-    pub fn as_caller<T>(&self, req: &tonic::Request<T>, write: Write) -> Result<Write, Status> {
-        let who = self.caller(req)?.unwrap_or_default();
-        Ok(Write::As(who, Box::new(write)))
+    /// A client's write with its sender, for the member applying it to check (see Write::As);
+    /// `write` makes it from the request's message, which is moved, not copied.
+    pub fn as_caller<T>(
+        &self,
+        req: tonic::Request<T>,
+        write: impl FnOnce(T) -> Write,
+    ) -> Result<Write, Status> {
+        let who = self.caller(&req)?.unwrap_or_default();
+        Ok(Write::As(who, Box::new(write(req.into_inner()))))
     }
 
     /// For a stream that asks to require a leader: refused at once while this member has none,

@@ -16,6 +16,7 @@ mod faults;
 mod node_api;
 mod node_auth;
 mod node_cluster;
+mod node_damage;
 mod node_etcdctl;
 mod node_kv;
 mod node_process;

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use crate::support::{etcd_tools, free_port, EtcdeckNode};
 
 /// A cluster of etcdeck processes on loopback, stopped with this handle.
-struct NodeCluster {
-    nodes: Vec<EtcdeckNode>,
-    _dir: tempfile::TempDir,
+pub(crate) struct NodeCluster {
+    pub(crate) nodes: Vec<EtcdeckNode>,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
 impl NodeCluster {
     /// Starts `n` members named n1.. with --initial-cluster and `token`, then waits until each serves.
-    fn start(n: usize, token: &str) -> Self {
+    pub(crate) fn start(n: usize, token: &str) -> Self {
         Self::start_with(n, token, &[])
     }
 
@@ -45,7 +45,7 @@ impl NodeCluster {
         cluster
     }
 
-    fn urls(&self, skip: Option<usize>) -> Vec<String> {
+    pub(crate) fn urls(&self, skip: Option<usize>) -> Vec<String> {
         self.nodes
             .iter()
             .enumerate()
@@ -59,7 +59,7 @@ use crate::support::run_etcdctl as etcdctl;
 
 /// Starts a member named `name` on `data` that listens for peers on (and advertises) `peer`, with a
 /// fresh client URL on the peer URL's host and `more` flags; does not wait for it to serve.
-fn spawn_member(name: &str, data: &Path, peer: &str, more: &[String]) -> EtcdeckNode {
+pub(crate) fn spawn_member(name: &str, data: &Path, peer: &str, more: &[String]) -> EtcdeckNode {
     let host = peer.trim_start_matches("http://").rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
     let client = format!("http://{host}:{}", free_port());
     let mut flags =

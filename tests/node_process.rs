@@ -327,6 +327,6 @@ async fn a_damaged_raft_log_is_reported_and_nothing_is_changed() {
         &[],
     );
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("corrupt record") && err.contains("checksum mismatch"), "{err}");
+    assert!(err.contains("corrupt record") && err.contains("crc mismatch"), "{err}");
     assert!(contents(&n.data_dir) == before, "the data dir was changed");
 }

@@ -477,6 +477,13 @@ impl EtcdeckNode {
         }
     }
 
+    /// Whether the process has exited, and how (None while it runs).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        self.child = None;
+        Some(status)
+    }
+
     /// Starts the node again without waiting for it to serve.
     pub fn respawn(&mut self) {
         assert!(self.child.is_none(), "node is running");

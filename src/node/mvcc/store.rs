@@ -32,6 +32,10 @@ const REMOVED: u8 = b'x';
 // Bookkeeping keys start with `m`, after every record key (`k`).
 const META_COMPACTED: &[u8] = b"mcompacted";
 const META_CONSISTENT_INDEX: &[u8] = b"mconsistent_index";
+/// The raft index and term of the leader's snapshot the store was last replaced with, in the same
+/// batch as the image: a crash before the log records that snapshot is then finished at the next
+/// open instead of being taken for a lost log.
+const META_RAFT_SNAPSHOT: &[u8] = b"mraft_snapshot";
 const AUTH_KEY: &[u8] = b"uauth";
 const ENCODING_VERSION: u8 = 1;
 
@@ -316,6 +320,11 @@ impl Store {
     /// raft snapshot). One sled batch removes what the image lacks and writes what it holds, so a
     /// crash leaves the old store or the new one, never a mix; then it is made durable.
     pub fn restore_image(&mut self, image: &[u8]) -> Result<(), MvccError> {
+        self.restore_raft_image(image, None)
+    }
+
+    /// As `restore_image`, for a raft snapshot at (index, term): recorded with the image.
+    pub fn restore_raft_image(&mut self, image: &[u8], raft: Option<(u64, u64)>) -> Result<(), MvccError> {
         self.flush_group()?;
         let bad = |why: &str| MvccError::Corrupt(format!("snapshot image: {why}"));
         let mut rest = image.strip_prefix(IMAGE_MAGIC).ok_or_else(|| bad("not an etcdeck image"))?;
@@ -344,6 +353,14 @@ impl Store {
         for (k, v) in records {
             batch.insert(k, v);
         }
+        match raft {
+            Some((index, term)) => {
+                let mut v = index.to_be_bytes().to_vec();
+                v.extend_from_slice(&term.to_be_bytes());
+                batch.insert(META_RAFT_SNAPSHOT, v);
+            }
+            None => batch.remove(META_RAFT_SNAPSHOT),
+        }
         self.tree.apply_batch(batch)?;
         self.make_durable()?;
         self.events.clear();
@@ -371,6 +388,15 @@ impl Store {
     }
 
     /// The raft index of the last applied entry, stored in the same batch as its changes.
+    /// The raft snapshot (index, term) the store was last replaced with, if any.
+    pub fn raft_snapshot(&self) -> Result<Option<(u64, u64)>, MvccError> {
+        Ok(self.tree.get(META_RAFT_SNAPSHOT)?.and_then(|v| {
+            let index = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+            let term = u64::from_be_bytes(v.get(8..16)?.try_into().ok()?);
+            Some((index, term))
+        }))
+    }
+
     pub fn consistent_index(&self) -> u64 {
         self.consistent_index
     }

@@ -457,6 +457,8 @@ pub enum DriverError {
     Raft(#[from] raft::Error),
     #[error(transparent)]
     Mvcc(#[from] crate::node::mvcc::store::MvccError),
+    #[error("{}: {source}", path.display())]
+    Store { path: std::path::PathBuf, source: crate::node::mvcc::store::MvccError },
     #[error("cannot start the raft thread: {0}")]
     Spawn(std::io::Error),
 }
@@ -517,7 +519,24 @@ pub fn start(data_dir: &std::path::Path, mut options: Options) -> Result<Handle,
     // The log first: reading it changes nothing, so a damaged log is reported before the store (whose
     // opening writes) is touched.
     let mut log = LogStore::open(&options.wal_dir, ConfState::default())?;
-    let mut store = Store::open(&data_dir.join("member").join("snap").join("db"))?;
+    let db_dir = data_dir.join("member").join("snap").join("db");
+    let mut store =
+        Store::open(&db_dir).map_err(|e| DriverError::Store { path: db_dir.clone(), source: e })?;
+    // A crash after the leader's snapshot replaced the store and before the log recorded it: the
+    // log starts after it now, as it would have.
+    let applied = store.consistent_index();
+    if let Some((index, term)) = store.raft_snapshot()? {
+        if index == applied && log.last_index_value() < index {
+            let metadata = raft::eraftpb::SnapshotMetadata { index, term, conf_state: None };
+            log.apply_snapshot(&metadata)?;
+            eprintln!("etcdeck node: recorded the leader's snapshot at raft index {index} in the log (a crash had come between)");
+        }
+    }
+    // Checked before anything below writes. A new member's bootstrap records (index 1) may be in
+    // the store before its log starts.
+    if !(log.is_empty() && store.consistent_index() <= 1) {
+        log.check_reaches(store.consistent_index())?;
+    }
     // etcd ignores --force-new-cluster when there is no log yet: nothing to recover.
     let fresh = log.is_empty() && store.consistent_index() == 0;
     if store.members().is_empty() && !options.bootstrap.is_empty() {
@@ -914,7 +933,7 @@ impl Driver {
         let started = Instant::now();
         let revision = {
             let mut store = self.store.write().map_err(|_| poisoned())?;
-            store.restore_image(&snapshot.data)?;
+            store.restore_raft_image(&snapshot.data, Some((metadata.index, metadata.term)))?;
             store.current_revision()
         };
         self.raw.mut_store().apply_snapshot(metadata)?;

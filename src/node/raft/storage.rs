@@ -73,6 +73,30 @@ impl LogStore {
         })
     }
 
+    /// Refuses a log that ends before what the store applied or what the log itself recorded as
+    /// committed: entries that were acknowledged are gone from it (etcd panics with the same words
+    /// when raft meets such a log; this says it before anything starts, naming the file).
+    pub fn check_reaches(&self, applied: u64) -> Result<(), LogStoreError> {
+        let last = self.last();
+        let commit = self.hard_state.commit;
+        let needed = commit.max(applied);
+        if needed <= last {
+            return Ok(());
+        }
+        Err(LogStoreError::Wal(WalError::Lost {
+            path: self.wal.newest_path().to_path_buf(),
+            why: format!(
+                "the store applied entries through {applied} and the log recorded commit {commit}, but the \
+                 log ends at {last}: tocommit({needed}) is out of range [lastIndex({last})]"
+            ),
+        }))
+    }
+
+    /// The index of the log's last entry (or of its snapshot, when it holds none after it).
+    pub fn last_index_value(&self) -> u64 {
+        self.last()
+    }
+
     /// The index raft wants a snapshot at (or after), if it asked for one that was not there.
     pub fn snapshot_wanted(&self) -> Option<u64> {
         match self.wanted.load(std::sync::atomic::Ordering::Relaxed) {

@@ -330,3 +330,53 @@ async fn a_damaged_raft_log_is_reported_and_nothing_is_changed() {
     assert!(err.contains("corrupt record") && err.contains("crc mismatch"), "{err}");
     assert!(contents(&n.data_dir) == before, "the data dir was changed");
 }
+
+#[test]
+fn a_start_on_a_busy_port_writes_nothing_to_the_data_dir() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy_url = format!("http://{}", busy.local_addr().expect("addr"));
+    let client = format!("http://127.0.0.1:{}", free_port());
+    let run = |data: &Path, client_url: &str, peer_url: &str| {
+        node(
+            &[
+                "--name=busy",
+                &format!("--data-dir={}", data.display()),
+                &format!("--listen-client-urls={client_url}"),
+                &format!("--advertise-client-urls={client_url}"),
+                &format!("--listen-peer-urls={peer_url}"),
+            ],
+            &[],
+        )
+    };
+    let root = tempfile::tempdir().expect("temp dir");
+    let peer = "http://127.0.0.1:0";
+
+    // No data dir yet, an empty one, and one a member ran on: the client port, then the peer port, busy.
+    let absent = root.path().join("absent");
+    let empty = root.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let mut ran = EtcdeckNode::start_in("busy", &root.path().join("ran"), &[]);
+    assert_eq!(ran.terminate(), Some(0));
+    let ran = ran.data_dir.clone();
+    for (client_url, peer_url) in [(busy_url.as_str(), peer), (client.as_str(), busy_url.as_str())] {
+        for dir in [&absent, &empty, &ran] {
+            let before = contents(dir);
+            let listed = listing(dir);
+            let (code, err) = run(dir, client_url, peer_url);
+            assert_eq!(code, Some(1), "{err}");
+            assert!(
+                err.contains(&format!("cannot listen on {busy_url}"))
+                    && err.contains("Address already in use"),
+                "{err}"
+            );
+            assert_eq!(err.lines().count(), 1, "one line: {err}");
+            assert!(
+                contents(dir) == before && listing(dir) == listed,
+                "{} was changed: {err}",
+                dir.display()
+            );
+        }
+        assert!(!absent.exists(), "the data dir was created");
+    }
+    drop(busy);
+}

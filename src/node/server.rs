@@ -695,6 +695,26 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     let peer_auto = c.peer_auto_tls && c.peer_tls.is_empty();
     let given =
         load_tls(c, (!client_auto).then_some(&c.client_tls), (!peer_auto).then_some(&c.peer_tls), false)?;
+    // Every listener is bound, and every key file read, before the data dir is touched: a start
+    // that fails on a busy port or a bad flag writes nothing (etcd binds its listeners first too).
+    let mut peer_sockets = Vec::new();
+    for u in &c.listen_peer_urls {
+        match tokio::net::TcpListener::bind(u.host_port()).await {
+            Ok(listener) => peer_sockets.push((u, listener)),
+            Err(e) => return Err(ServerError::Listen { url: u.to_string(), why: e.to_string() }),
+        }
+    }
+    let mut client_sockets = Vec::new();
+    for u in &c.listen_client_urls {
+        match tokio::net::TcpListener::bind(u.host_port()).await {
+            Ok(listener) => client_sockets.push((u, listener)),
+            Err(e) => return Err(ServerError::Listen { url: u.to_string(), why: e.to_string() }),
+        }
+    }
+    let jwt = match &c.jwt {
+        Some(options) => Some(crate::node::auth::JwtKeys::load(options).map_err(ServerError::DataDir)?),
+        None => None,
+    };
     let claimed = claim_data_dir(c).await?;
     let node_tls = if client_auto || peer_auto {
         let fixtures = c.data_dir.join("fixtures");
@@ -727,14 +747,13 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     let dialer = Dialer { bind_host, tls: node_tls.peer_client.clone() };
     let net: Arc<dyn Transport> = PeerNet::new(cluster_id, member_id, dialer.clone(), events.clone());
     // Bound before raft starts, so a peer's first messages find the port open.
-    let mut peer_listeners = Vec::new();
-    for u in &c.listen_peer_urls {
-        let tls = if u.scheme == "https" { node_tls.peer_server.clone() } else { None };
-        match tokio::net::TcpListener::bind(u.host_port()).await {
-            Ok(listener) => peer_listeners.push(PeerListener { listener, tls }),
-            Err(e) => return Err(ServerError::Listen { url: u.to_string(), why: e.to_string() }),
-        }
-    }
+    let peer_listeners: Vec<PeerListener> = peer_sockets
+        .into_iter()
+        .map(|(u, listener)| {
+            let tls = if u.scheme == "https" { node_tls.peer_server.clone() } else { None };
+            PeerListener { listener, tls }
+        })
+        .collect();
     let options = driver::Options {
         member_id,
         heartbeat: c.heartbeat_interval,
@@ -749,10 +768,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         // etcd's request timeout: 5 s and two election timeouts.
         request_timeout: Duration::from_secs(5) + c.election_timeout * 2,
         token_ttl: Duration::from_secs(c.auth_token_ttl),
-        jwt: match &c.jwt {
-            Some(options) => Some(crate::node::auth::JwtKeys::load(options).map_err(ServerError::DataDir)?),
-            None => None,
-        },
+        jwt,
     };
     let data_dir = c.data_dir.clone();
     let handle = tokio::task::spawn_blocking(move || driver::start(&data_dir, options))
@@ -815,18 +831,10 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
             }
         }
     }
-    let mut listeners = Vec::new();
-    for u in &c.listen_client_urls {
-        let tls = if u.scheme == "https" { node_tls.client.clone() } else { None };
-        match tokio::net::TcpListener::bind(u.host_port()).await {
-            Ok(l) => listeners.push((l, tls)),
-            Err(e) => {
-                let h = handle.clone();
-                let _ = tokio::task::spawn_blocking(move || h.stop()).await;
-                return Err(ServerError::Listen { url: u.to_string(), why: e.to_string() });
-            }
-        }
-    }
+    let listeners: Vec<_> = client_sockets
+        .into_iter()
+        .map(|(u, l)| (l, if u.scheme == "https" { node_tls.client.clone() } else { None }))
+        .collect();
     let max_message = c.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
     let mut client_addrs = Vec::new();
     for (listener, tls) in listeners {

@@ -478,6 +478,10 @@ pub fn notify_ready() -> std::io::Result<()> {
     Ok(())
 }
 
+/// How long a stopping member waits for its servers to finish, then for raft and the store.
+const STOP_SERVING_WITHIN: Duration = Duration::from_secs(2);
+const CLOSE_STORE_WITHIN: Duration = Duration::from_secs(2);
+
 /// A running node.
 pub struct Running {
     pub handle: Handle,
@@ -496,20 +500,34 @@ impl Running {
         }
     }
 
-    /// Stops serving, then stops raft and closes the store, so the data dir is released.
+    /// Stops serving, then stops raft and flushes the store, in at most about 4 s whatever state
+    /// the member is in (a full disk can make a flush wait for ever: the raft log holds every
+    /// acknowledged write, so the store is then left as a crash would leave it).
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        for s in self.servers {
-            let _ = tokio::time::timeout(Duration::from_secs(5), s).await;
-        }
-        let handle = self.handle.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(store) = handle.store.read() {
-                let _ = store.flush();
-            }
+        let Running { handle, stop, servers, .. } = self;
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(STOP_SERVING_WITHIN, futures::future::join_all(servers)).await;
+        let (done, finished) = tokio::sync::oneshot::channel();
+        // A thread of its own, not the runtime's blocking pool, which the runtime would wait for; it
+        // also takes the handle, so that the store's last handle (whose drop flushes, and can wait
+        // on a full disk for ever) is never dropped here.
+        let closer = std::thread::Builder::new().name("close-store".into()).spawn(move || {
             handle.stop();
-        })
-        .await;
+            if handle.status.disk_failure().is_none() {
+                if let Ok(store) = handle.store.read() {
+                    let _ = store.flush();
+                }
+            }
+            let _ = done.send(());
+            drop(handle);
+        });
+        if closer.is_ok() && tokio::time::timeout(CLOSE_STORE_WITHIN, finished).await.is_err() {
+            eprintln!(
+                "etcdeck node: the store was not flushed within {} s; stopping without it (the raft log \
+                 holds every acknowledged write)",
+                CLOSE_STORE_WITHIN.as_secs()
+            );
+        }
     }
 }
 

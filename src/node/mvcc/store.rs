@@ -107,11 +107,24 @@ pub enum MvccError {
     Corrupt(String),
     #[error("mvcc: storage: {0}")]
     Storage(String),
+    /// The disk is full (ENOSPC) or the quota spent (EDQUOT).
+    #[error("mvcc: storage: {0}")]
+    DiskFull(String),
 }
 
 impl From<sled::Error> for MvccError {
     fn from(e: sled::Error) -> Self {
-        MvccError::Storage(e.to_string())
+        match &e {
+            sled::Error::Io(io)
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) =>
+            {
+                MvccError::DiskFull(e.to_string())
+            }
+            _ => MvccError::Storage(e.to_string()),
+        }
     }
 }
 

@@ -345,9 +345,23 @@ pub struct RaftStatus {
     /// waits for it.
     pub removed: std::sync::atomic::AtomicBool,
     pub removed_notify: tokio::sync::Notify,
+    /// Set when writing to disk failed: the member then takes no writes (with etcd's NOSPACE
+    /// alarm, for a full disk) and serves reads.
+    pub disk_failed: RwLock<Option<DiskFailure>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiskFailure {
+    pub why: String,
+    pub no_space: bool,
 }
 
 impl RaftStatus {
+    /// How writing to disk failed, if it did.
+    pub fn disk_failure(&self) -> Option<DiskFailure> {
+        self.disk_failed.read().ok().and_then(|f| f.clone())
+    }
+
     /// Records that this member was removed from the cluster (it applied its own removal, or a
     /// peer refused it as removed).
     pub fn mark_removed(&self) {
@@ -461,6 +475,19 @@ pub enum DriverError {
     Store { path: std::path::PathBuf, source: crate::node::mvcc::store::MvccError },
     #[error("cannot start the raft thread: {0}")]
     Spawn(std::io::Error),
+}
+
+impl DriverError {
+    /// Whether the disk refused a write for want of space (ENOSPC, EDQUOT).
+    pub fn is_no_space(&self) -> bool {
+        use crate::node::mvcc::store::MvccError;
+        match self {
+            DriverError::Log(LogStoreError::Wal(w)) => w.is_no_space(),
+            DriverError::Mvcc(MvccError::DiskFull(_)) => true,
+            DriverError::Store { source: MvccError::DiskFull(_), .. } => true,
+            _ => false,
+        }
+    }
 }
 
 pub struct Options {
@@ -636,6 +663,7 @@ pub fn start(data_dir: &std::path::Path, mut options: Options) -> Result<Handle,
         applied,
         membership_changed: true,
         known_peers: options.known_peers.clone(),
+        store_dir: db_dir,
     };
     let (sled_ms, index_ms) = {
         let s = store.read().map_err(|_| poisoned())?;
@@ -696,6 +724,8 @@ struct Driver {
     /// An applied entry changed the membership: peers and roles are to be brought up to date.
     membership_changed: bool,
     known_peers: Vec<(u64, Vec<String>)>,
+    /// Where the store lives (for its errors).
+    store_dir: std::path::PathBuf,
 }
 
 /// etcd's --force-new-cluster: after what the log committed, entries that remove every other
@@ -777,14 +807,76 @@ impl Driver {
                 next_tick = Instant::now() + self.heartbeat;
                 self.expire_requests();
                 if let Err(e) = self.flush_store_if_due() {
-                    self.fail_all(&e.to_string());
-                    return;
+                    return self.run_failed(e);
                 }
             }
             if let Err(e) = self.prepare_snapshot().and_then(|()| self.on_ready()) {
-                // Storage failed: etcd stops here too. Fail everything waiting, then stop.
-                self.fail_all(&e.to_string());
-                return;
+                return self.run_failed(e);
+            }
+        }
+    }
+
+    /// Writing to disk failed (etcd exits here). This member stops taking part in raft: what it
+    /// had not written cannot be vouched for, and nothing more is written. It says so once, raises
+    /// its NOSPACE alarm when the disk is full, refuses writes with etcd's error, serves reads
+    /// (linearizable ones only as the sole voter, when no other member can have moved on), and
+    /// stops at once when told to. Restarted with space, it reads its log back as after a crash.
+    fn run_failed(&mut self, e: DriverError) {
+        // The store's errors do not know its path.
+        let e = match e {
+            DriverError::Mvcc(source) => DriverError::Store { path: self.store_dir.clone(), source },
+            other => other,
+        };
+        let no_space = e.is_no_space();
+        let why = e.to_string();
+        let alarm = if no_space { " (alarm NOSPACE raised)" } else { "" };
+        eprintln!(
+            "etcdeck node: writing to disk failed: {why}; this member takes no writes{alarm} and serves \
+             reads until it is restarted"
+        );
+        if let Ok(mut failed) = self.status.disk_failed.write() {
+            *failed = Some(DiskFailure { why: why.clone(), no_space });
+        }
+        self.status.leader.store(0, Ordering::Relaxed);
+        let refusal = || if no_space { NodeError::NoSpace } else { NodeError::Storage(why.clone()) };
+        // Proposed but not answered: they may be in the log and be applied after a restart, so
+        // their outcome is unknown, never a failure.
+        for (_, (reply, _)) in self.pending.drain() {
+            let _ = reply.send(Err(NodeError::Timeout));
+        }
+        for (_, reply, _) in self.waiting.drain(..) {
+            let _ = reply.send(Err(refusal()));
+        }
+        let alone = self
+            .store
+            .read()
+            .map(|s| s.members().len() == 1 && s.members().contains_key(&self.me))
+            .unwrap_or(false);
+        let applied = self.applied;
+        let read = || if alone { Ok(applied) } else { Err(NodeError::Timeout) };
+        let reads: Vec<Reply<u64>> = self
+            .reads
+            .drain(..)
+            .map(|(_, r)| r)
+            .chain(self.reads_before_commit.drain(..).map(|(r, _)| r))
+            .chain(self.read_waiting.drain().flat_map(|(_, batch)| batch).map(|(r, _)| r))
+            .collect();
+        for reply in reads {
+            let _ = reply.send(read());
+        }
+        loop {
+            match self.rx.recv() {
+                Ok(Command::Stop) | Err(_) => return,
+                Ok(Command::Propose { reply, .. }) => {
+                    let _ = reply.send(Err(refusal()));
+                }
+                Ok(Command::ReadIndex { reply }) => {
+                    let _ = reply.send(read());
+                }
+                Ok(Command::Progress { reply }) => {
+                    let _ = reply.send(None);
+                }
+                Ok(Command::Step(_) | Command::TransferLeader(_) | Command::SnapshotSent { .. }) => {}
             }
         }
     }

@@ -3,10 +3,10 @@
 use std::pin::Pin;
 
 use etcd_client::proto::{
-    PbAlarmRequest, PbAlarmResponse, PbDefragmentRequest, PbDefragmentResponse, PbDowngradeRequest,
-    PbDowngradeResponse, PbHashKvRequest, PbHashKvResponse, PbHashRequest, PbHashResponse,
-    PbMaintenanceService, PbMoveLeaderRequest, PbMoveLeaderResponse, PbSnapshotRequest, PbSnapshotResponse,
-    PbStatusRequest, PbStatusResponse,
+    PbAlarmMember, PbAlarmRequest, PbAlarmResponse, PbDefragmentRequest, PbDefragmentResponse,
+    PbDowngradeRequest, PbDowngradeResponse, PbHashKvRequest, PbHashKvResponse, PbHashRequest,
+    PbHashResponse, PbMaintenanceService, PbMoveLeaderRequest, PbMoveLeaderResponse, PbSnapshotRequest,
+    PbSnapshotResponse, PbStatusRequest, PbStatusResponse,
 };
 use futures::Stream;
 use sha2::{Digest, Sha256};
@@ -24,6 +24,9 @@ const SNAPSHOT_CHUNK: usize = 32 * 1024;
 pub struct MaintenanceService {
     pub ctx: Ctx,
 }
+
+/// etcd's NOSPACE alarm (AlarmType).
+pub const NOSPACE: i32 = 1;
 
 /// etcd's alarm names (AlarmType).
 pub fn alarm_name(alarm: i32) -> &'static str {
@@ -44,9 +47,15 @@ pub fn status(ctx: &Ctx) -> Result<PbStatusResponse, NodeError> {
     if leader == 0 {
         errors.push(NodeError::NoLeader.to_string());
     }
-    for (member, alarm) in store.alarms() {
+    let mut alarms: Vec<(u64, i32)> = store.alarms().iter().copied().collect();
+    if h.status.disk_failure().is_some_and(|f| f.no_space) {
+        alarms.push((ctx.identity.member_id, NOSPACE));
+        alarms.sort();
+        alarms.dedup();
+    }
+    for (member, alarm) in alarms {
         // etcd prints the alarm with protobuf's compact text form.
-        errors.push(format!("memberID:{member} alarm:{} ", alarm_name(*alarm)));
+        errors.push(format!("memberID:{member} alarm:{} ", alarm_name(alarm)));
     }
     Ok(PbStatusResponse {
         header: ctx.header(store.current_revision()),
@@ -74,6 +83,25 @@ impl PbMaintenanceService for MaintenanceService {
             self.ctx.check_user(&req)?;
         } else {
             self.ctx.check_admin(&req)?;
+        }
+        if let (0, Some(failed)) = (req.get_ref().action, self.ctx.handle.status.disk_failure()) {
+            // Raft is no longer run here (writing to disk failed): the list is the one this member
+            // last applied, with its own NOSPACE when the disk is full.
+            let wanted = req.get_ref().alarm;
+            let store = self.ctx.handle.read_store()?;
+            let mut alarms: Vec<(u64, i32)> = store.alarms().iter().copied().collect();
+            if failed.no_space {
+                alarms.push((self.ctx.identity.member_id, NOSPACE));
+            }
+            alarms.sort();
+            alarms.dedup();
+            let alarms = alarms
+                .into_iter()
+                .filter(|(_, a)| wanted == 0 || *a == wanted)
+                .map(|(member_id, alarm)| PbAlarmMember { member_id, alarm })
+                .collect();
+            let header = self.ctx.header(store.current_revision());
+            return Ok(Response::new(PbAlarmResponse { header, alarms }));
         }
         match self.ctx.write(Write::Alarm(req.into_inner())).await? {
             WriteResponse::Alarm(resp) => Ok(Response::new(resp)),

@@ -1,7 +1,8 @@
 //! A full disk: the data dir on a small tmpfs (where this machine lets the test mount one; it
-//! skips with the reason where it does not). The member logs the path and the OS error once,
-//! raises NOSPACE, refuses writes with etcd's error, serves reads, stops on SIGTERM within 5 s, and
-//! after a restart with space has every acknowledged write.
+//! skips with the reason where it does not). The member says so once with the path, raises
+//! NOSPACE, refuses writes with etcd's error, serves reads, stops on SIGTERM within 5 s, and after a
+//! restart with space has every acknowledged write. (A write that fails on the disk itself is
+//! injected in the driver's tests, `node::raft::driver`.)
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,13 +76,15 @@ async fn a_full_disk_raises_nospace_serves_reads_stops_in_5_s_and_loses_nothing(
     let after = within(c.put("after", "x", None)).await.expect_err("a write on a full disk");
     assert!(after.to_string().contains("etcdserver: mvcc: database space exceeded"), "{after}");
 
+    // Refused before a write to disk failed (or, past that, on the failed write): said once, with
+    // the path.
     let log = n.log_text();
-    let said: Vec<&str> = log.lines().filter(|l| l.contains("writing to disk failed")).collect();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("writing to disk failed") || l.contains("writes that add data"))
+        .collect();
     assert_eq!(said.len(), 1, "said once: {log}");
-    assert!(
-        said[0].contains(&mnt.display().to_string()) && said[0].contains("No space left on device"),
-        "{log}"
-    );
+    assert!(said[0].contains(&mnt.display().to_string()), "{log}");
 
     let alarms = within(c.alarm(etcd_client::AlarmAction::Get, etcd_client::AlarmType::None, None))
         .await

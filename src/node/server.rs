@@ -787,6 +787,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         request_timeout: Duration::from_secs(5) + c.election_timeout * 2,
         token_ttl: Duration::from_secs(c.auth_token_ttl),
         jwt,
+        log_space: None,
     };
     let data_dir = c.data_dir.clone();
     let handle = tokio::task::spawn_blocking(move || driver::start(&data_dir, options))
@@ -809,6 +810,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         no_leader: no_leader_rx,
         client_cert_auth: c.client_tls.client_cert_auth,
         bcrypt_cost: c.bcrypt_cost,
+        disk_dirs: vec![c.data_dir.clone(), c.wal_dir()],
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut servers =

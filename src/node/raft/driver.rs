@@ -348,6 +348,8 @@ pub struct RaftStatus {
     /// Set when writing to disk failed: the member then takes no writes (with etcd's NOSPACE
     /// alarm, for a full disk) and serves reads.
     pub disk_failed: RwLock<Option<DiskFailure>>,
+    /// Whether the disk was last seen under the free space writes need (said once each way).
+    pub disk_low: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Clone)]
@@ -517,6 +519,9 @@ pub struct Options {
     pub token_ttl: Duration,
     /// --auth-token jwt,...: the keys JWTs are signed and checked with (simple tokens without).
     pub jwt: Option<crate::node::auth::JwtKeys>,
+    /// Bytes the log may still write before its disk answers ENOSPC (tests inject a full disk
+    /// with it; None in a running node).
+    pub log_space: Option<u64>,
 }
 
 impl Options {
@@ -536,6 +541,7 @@ impl Options {
             request_timeout: Duration::from_secs(7),
             token_ttl: Duration::from_secs(crate::node::auth::DEFAULT_TOKEN_TTL),
             jwt: None,
+            log_space: None,
         }
     }
 }
@@ -591,6 +597,9 @@ pub fn start(data_dir: &std::path::Path, mut options: Options) -> Result<Handle,
     }
     let conf_state = conf_state_of(&store);
     log.set_conf_state(conf_state.clone());
+    if let Some(bytes) = options.log_space {
+        log.limit_space(bytes);
+    }
     // The recorded commit may lag what the store applied (it is written without a sync): raft
     // restarts from the lower of the two, and entries the store already holds are skipped.
     let snapshot_index = log.first_index_before();
@@ -1600,6 +1609,42 @@ mod tests {
             WriteResponse::Put(r) => assert_eq!(r.header.unwrap().revision, 7, "no entry applied twice"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_under_the_log_refuses_writes_serves_reads_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut acked = Vec::new();
+        {
+            let h = start(dir.path(), Options { log_space: Some(20_000), ..options(dir.path()) }).unwrap();
+            let value = "v".repeat(1000);
+            let failed = loop {
+                let key = format!("k{}", acked.len());
+                match h.write(put(&key, &value)).await {
+                    Ok(_) => acked.push(key),
+                    Err(e) => break e,
+                }
+                assert!(acked.len() < 100, "the disk never filled");
+            };
+            assert!(acked.len() > 5, "{} acknowledged", acked.len());
+            // The write in flight when the disk filled may be in the log: its outcome is unknown.
+            assert_eq!(failed, NodeError::Timeout);
+            let failure = h.status.disk_failure().expect("recorded");
+            assert!(failure.no_space && failure.why.contains("os error 28"), "{failure:?}");
+            assert_eq!(h.write(put("later", "v")).await, Err(NodeError::NoSpace));
+            // Reads go on; linearizable ones too, as this member is the only voter.
+            assert_eq!(get(&h, "k0"), Some(value.into_bytes()));
+            assert!(h.read_index().await.is_ok());
+            let stopping = Instant::now();
+            h.stop();
+            assert!(stopping.elapsed() < Duration::from_secs(1), "stopped in {:?}", stopping.elapsed());
+        }
+        // With space again (the torn end of the failed write is cut), every acknowledged write is there.
+        let h = start(dir.path(), options(dir.path())).unwrap();
+        for key in &acked {
+            assert!(get(&h, key).is_some(), "{key} lost");
+        }
+        assert!(h.write(put("later", "v")).await.is_ok());
     }
 
     #[tokio::test]

@@ -92,6 +92,11 @@ impl LogStore {
         }))
     }
 
+    /// Makes the disk hold only `bytes` more of the log (tests inject a full disk with it).
+    pub fn limit_space(&mut self, bytes: u64) {
+        self.wal.limit_space(bytes);
+    }
+
     /// The index of the log's last entry (or of its snapshot, when it holds none after it).
     pub fn last_index_value(&self) -> u64 {
         self.last()

@@ -157,6 +157,8 @@ pub struct Wal {
     cut_torn_to: Option<u64>,
     /// A write failed (the error): nothing more is written.
     failed: Option<String>,
+    /// Bytes the disk has left for the log, when a test says so (None: as many as it has).
+    space_left: Option<u64>,
 }
 
 impl Wal {
@@ -301,6 +303,7 @@ impl Wal {
             synced: synced_file,
             cut_torn_to,
             failed: None,
+            space_left: None,
         };
         Ok((wal, rec))
     }
@@ -385,6 +388,15 @@ impl Wal {
             self.file_len = good;
             self.cut_torn_to = None;
         }
+        if let Some(left) = self.space_left {
+            // As a full disk does: what fits is written, then ENOSPC.
+            let fits = left.min(buf.len() as u64);
+            self.space_left = Some(left - fits);
+            if fits < buf.len() as u64 {
+                self.file.write_all(&buf[..fits as usize]).map_err(io(path))?;
+                return Err(io(path)(std::io::Error::from_raw_os_error(libc::ENOSPC)));
+            }
+        }
         self.file.write_all(buf).map_err(io(path))?;
         self.file_len += buf.len() as u64;
         if sync {
@@ -423,6 +435,11 @@ impl Wal {
 
     pub fn last_index(&self) -> u64 {
         self.last_index
+    }
+
+    /// Makes the disk hold only `bytes` more of the log (tests inject a full disk with it).
+    pub fn limit_space(&mut self, bytes: u64) {
+        self.space_left = Some(bytes);
     }
 
     /// The segment being written (the one a lost tail was lost from).

@@ -49,7 +49,8 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Body>
 /// does not complete within a second.
 pub async fn health(ctx: &Ctx) -> bool {
     let alarmed = ctx.handle.read_store().map(|s| !s.alarms().is_empty()).unwrap_or(true)
-        || ctx.handle.status.disk_failure().is_some();
+        || ctx.handle.status.disk_failure().is_some()
+        || ctx.disk_low();
     let healthy = !alarmed
         && ctx.handle.leader() != 0
         && matches!(tokio::time::timeout(Duration::from_secs(1), ctx.handle.read_index()).await, Ok(Ok(_)));

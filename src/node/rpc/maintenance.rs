@@ -48,7 +48,7 @@ pub fn status(ctx: &Ctx) -> Result<PbStatusResponse, NodeError> {
         errors.push(NodeError::NoLeader.to_string());
     }
     let mut alarms: Vec<(u64, i32)> = store.alarms().iter().copied().collect();
-    if h.status.disk_failure().is_some_and(|f| f.no_space) {
+    if ctx.disk_low() {
         alarms.push((ctx.identity.member_id, NOSPACE));
         alarms.sort();
         alarms.dedup();
@@ -84,13 +84,14 @@ impl PbMaintenanceService for MaintenanceService {
         } else {
             self.ctx.check_admin(&req)?;
         }
-        if let (0, Some(failed)) = (req.get_ref().action, self.ctx.handle.status.disk_failure()) {
-            // Raft is no longer run here (writing to disk failed): the list is the one this member
-            // last applied, with its own NOSPACE when the disk is full.
+        let failed = self.ctx.handle.status.disk_failure();
+        if req.get_ref().action == 0 && (failed.is_some() || self.ctx.disk_low()) {
+            // Raft is no longer run here (writing to disk failed), or the disk is full: the list is
+            // the one this member last applied, with its own NOSPACE.
             let wanted = req.get_ref().alarm;
             let store = self.ctx.handle.read_store()?;
             let mut alarms: Vec<(u64, i32)> = store.alarms().iter().copied().collect();
-            if failed.no_space {
+            if self.ctx.disk_low() {
                 alarms.push((self.ctx.identity.member_id, NOSPACE));
             }
             alarms.sort();

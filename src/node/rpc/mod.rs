@@ -64,6 +64,25 @@ pub struct Ctx {
     pub client_cert_auth: bool,
     /// --bcrypt-cost.
     pub bcrypt_cost: u32,
+    /// The data dir and the WAL dir: writes stop while either has less than `LOW_DISK_BYTES` free.
+    pub disk_dirs: Vec<std::path::PathBuf>,
+}
+
+/// Below this much free space where the log or the store lives, writes that add data are refused
+/// with NOSPACE (as etcd refuses them past its quota) before a write to disk fails: a disk that
+/// fills under the store as well as the log would leave it unable to serve reads.
+pub const LOW_DISK_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Free bytes for an unprivileged writer on the filesystem holding `dir` (None if unknown).
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a statvfs the call fills in.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// etcd's metadata keys for the auth token (gRPC clients, then the gateway's).
@@ -228,7 +247,6 @@ impl Ctx {
     /// etcd's quota check in front of raft: a write that would take the database past the quota
     /// raises the NOSPACE alarm and is refused.
     async fn check_quota(&self, write: &Write) -> Result<(), Status> {
-        let Some(quota) = self.quota_bytes else { return Ok(()) };
         let write = match write {
             Write::As(_, inner) => inner,
             other => other,
@@ -242,6 +260,10 @@ impl Ctx {
         if cost == 0 {
             return Ok(());
         }
+        if self.disk_low() {
+            return Err(NodeError::NoSpace.into());
+        }
+        let Some(quota) = self.quota_bytes else { return Ok(()) };
         let size = self.handle.read_store()?.db_size_recent();
         if size + cost < quota {
             return Ok(());
@@ -249,6 +271,28 @@ impl Ctx {
         let raise = PbAlarmRequest { action: 1, member_id: self.identity.member_id, alarm: ALARM_NOSPACE };
         self.handle.write(Write::Alarm(raise)).await?;
         Err(NodeError::NoSpace.into())
+    }
+
+    /// Whether this member's NOSPACE stands for its disk: a write to it failed for want of space,
+    /// or less than `LOW_DISK_BYTES` are left where the log or the store lives.
+    pub fn disk_low(&self) -> bool {
+        if self.handle.status.disk_failure().is_some_and(|f| f.no_space) {
+            return true;
+        }
+        let low =
+            self.disk_dirs.iter().find_map(|d| free_bytes(d).filter(|f| *f < LOW_DISK_BYTES).map(|f| (d, f)));
+        let was = self.handle.status.disk_low.swap(low.is_some(), std::sync::atomic::Ordering::Relaxed);
+        match low {
+            Some((dir, free)) if !was => eprintln!(
+                "etcdeck node: {}: {free} bytes free, under {} MiB: writes that add data are refused \
+                 (alarm NOSPACE) until there is space",
+                dir.display(),
+                LOW_DISK_BYTES >> 20
+            ),
+            None if was => eprintln!("etcdeck node: disk space is back: writes are taken again"),
+            _ => {}
+        }
+        low.is_some()
     }
 
     /// Proposes a write (after the quota check) and completes its response header.

@@ -108,7 +108,7 @@ fn files_under(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 
 /// Puts through `urls` from 8 writers until `LOAD` are acknowledged, then `crash`; returns the keys
 /// whose puts were acknowledged.
-async fn acked_puts(urls: Vec<String>, prefix: &str, crash: impl FnOnce()) -> Vec<String> {
+pub(crate) async fn acked_puts(urls: Vec<String>, prefix: &str, crash: impl FnOnce()) -> Vec<String> {
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let writers: Vec<_> = (0..8)
         .map(|w| {

@@ -42,6 +42,26 @@ impl Tmux {
         assert!(status.success());
     }
 
+    /// Pastes `text` as a terminal does with bracketed paste on (plain keys if the program did not
+    /// ask for it): tmux's load-buffer, then paste-buffer -p.
+    pub(crate) fn paste(&self, text: &str) {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .args(["load-buffer", "-b", "p", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("load-buffer");
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write the buffer");
+        assert!(child.wait().expect("load-buffer").success());
+        let status = self
+            .cmd()
+            .args(["paste-buffer", "-p", "-d", "-b", "p", "-t", "t"])
+            .status()
+            .expect("paste-buffer");
+        assert!(status.success());
+    }
+
     fn resize(&self, width: u16, height: u16) {
         let status = self
             .cmd()
@@ -495,12 +515,27 @@ fn the_demo_fails_over_from_the_console_and_leaves_nothing_behind() {
     for _ in 1..row {
         tmux.keys(&["j"]);
     }
-    tmux.keys(&["x"]);
+    // x asks first, naming the member and the quorum; a y typed before the question is on screen
+    // does not answer it.
+    tmux.keys(&["x", "y"]);
+    let question = tmux.wait_for("the kill question", Duration::from_secs(10), |s| {
+        s.contains(&format!("kill member {leader} (")) && s.contains("before this question was on screen")
+    });
+    assert!(question.contains("quorum holds: 2 of 3 voting members stay up, 2 needed"), "{question}");
+    assert!(question.contains("THIS IS THE LEADER"), "{question}");
+    assert_eq!(nodes_under(tmp.path()).len(), 3, "nothing is killed before the answer");
+    tmux.keys(&["y"]);
     let after = tmux.wait_for("a new leader", Duration::from_secs(20), |s| {
         s.contains("members 2/3 up") && leader_name(s).is_some_and(|l| l != leader) && s.contains("★ leader")
     });
     assert!(after.contains(&format!("killed {leader} (kill -9")), "{after}");
     assert_eq!(nodes_under(tmp.path()).len(), 2);
+    // Two of three up with a leader: quorum holds, as etcd counts it; the survivors are healthy.
+    let after = tmux.wait_for("quorum with 2 of 3", Duration::from_secs(20), |s| {
+        s.contains("quorum ok") && s.contains("cluster") && s.matches(" healthy").count() >= 2
+    });
+    let row = member_row(&after, &leader).expect("the killed member's row");
+    assert!(row.split_whitespace().any(|w| w == "down"), "{after}");
 
     // It falls behind: writes go on without it.
     let urls: Vec<String> = after
@@ -549,13 +584,23 @@ fn the_demo_fails_over_from_the_console_and_leaves_nothing_behind() {
             tmux.keys(&["j"]);
         }
         tmux.keys(&["x"]);
+        tmux.wait_for("the kill question", Duration::from_secs(10), |s| {
+            s.contains(&format!("kill member {name} ("))
+        });
+        tmux.keys(&["y"]);
         tmux.wait_for("the kill", Duration::from_secs(10), |s| {
             s.contains(&format!("killed {name} (kill -9"))
         });
     }
-    tmux.wait_for("the quorum lost", Duration::from_secs(20), |s| {
-        s.contains("members 1/3 up") && s.contains("quorum LOST")
+    // One of three: no quorum, and the survivor, without a leader, is not healthy (etcd's /health
+    // says false).
+    let lost = tmux.wait_for("the quorum lost", Duration::from_secs(20), |s| {
+        s.contains("members 1/3 up")
+            && s.contains("quorum LOST")
+            && member_row(s, &current).is_some_and(|r| r.contains("no leader") || r.contains("unhealthy"))
     });
+    let row = member_row(&lost, &current).expect("the survivor's row");
+    assert!(!row.split_whitespace().any(|w| w == "healthy"), "{lost}");
     tmux.keys(&["s"]);
     tmux.wait_for("the quorum regained", Duration::from_secs(20), |s| {
         s.contains("members 2/3 up") && s.contains("quorum ok") && s.contains("★ leader")

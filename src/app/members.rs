@@ -56,6 +56,11 @@ pub enum MemberOp {
     },
     /// A change to users and roles (the users and roles view).
     Auth(crate::app::auth::AuthOp),
+    /// `etcdeck demo`: kill the member's process with SIGKILL, as a crash (its data stays).
+    Kill {
+        id: u64,
+        name: String,
+    },
 }
 
 /// What a membership change reports.
@@ -136,6 +141,15 @@ impl MemberOp {
                 format!("disarm {}", each.join(", "))
             }
             MemberOp::Auth(op) => op.describe(),
+            MemberOp::Kill { id, name } => format!("kill member {} (SIGKILL, as a crash)", label(name, *id)),
+        }
+    }
+
+    /// What the line under "the same …:" names: etcdctl's command, or what an operator does by hand.
+    pub fn same_with(&self) -> &'static str {
+        match self {
+            MemberOp::Kill { .. } => "the same by hand",
+            _ => "the same with etcdctl",
         }
     }
 
@@ -166,6 +180,7 @@ impl MemberOp {
             }
             MemberOp::Disarm { .. } => format!("{eps} alarm disarm"),
             MemberOp::Auth(op) => op.etcdctl().replacen("etcdctl", &eps, 1),
+            MemberOp::Kill { name, .. } => format!("kill -9 <the pid of {name}'s process>"),
         }
     }
 }
@@ -235,6 +250,42 @@ pub fn removal_notes(state: &State, id: u64) -> Vec<Note> {
         ));
     }
     notes.push(Note::plain("the removed member stops; its data dir must not be used again"));
+    notes
+}
+
+/// What killing `id` does to the quorum, from what the dashboard last saw: loud when the voting
+/// members left up are fewer than a quorum, or when it leads.
+pub fn kill_notes(state: &State, id: u64) -> Vec<Note> {
+    let Some(member) = state.member(id) else {
+        return vec![Note::loud("this member is not in the list any more")];
+    };
+    if member.info.is_learner {
+        return vec![
+            Note::plain("a learner does not vote: the quorum stays as it is"),
+            Note::plain("s starts it again on its data"),
+        ];
+    }
+    let voters: Vec<_> = state.members.iter().filter(|m| !m.info.is_learner).collect();
+    let quorum = voters.len() / 2 + 1;
+    let up_after = voters.iter().filter(|m| m.info.id != id && m.is_up()).count();
+    let mut notes = Vec::new();
+    if up_after >= quorum {
+        notes.push(Note::plain(format!(
+            "quorum holds: {up_after} of {} voting members stay up, {quorum} needed",
+            voters.len()
+        )));
+    } else {
+        notes.push(Note::loud(format!(
+            "QUORUM LOST: {up_after} of {} voting members stay up, {quorum} needed; writes and linearizable reads stop until it is back",
+            voters.len()
+        )));
+    }
+    if state.leader_id() == Some(id) {
+        notes.push(Note::loud(
+            "THIS IS THE LEADER: the others elect a new one (writes pause for an election)",
+        ));
+    }
+    notes.push(Note::plain("its data stays: s starts it again on it"));
     notes
 }
 

@@ -15,6 +15,8 @@ pub fn member_health(m: &Member) -> &'static str {
         (None, _) => "pending",
         (Some(Err(_)), _) => "down",
         (Some(Ok(s)), Some(Ok(_))) if s.alarms.iter().any(|a| a.member_id == m.info.id) => "alarm",
+        // etcd's /health answers false with "RAFT NO LEADER" whatever a read did.
+        (Some(Ok(s)), _) if s.leader == 0 => "no leader",
         (Some(Ok(_)), Some(Ok(_))) => "healthy",
         (Some(Ok(_)), Some(Err(_))) => "unhealthy",
         (Some(Ok(_)), None) => "pending",

@@ -138,7 +138,13 @@ impl Runtime {
             Input::Msg(Msg::Watch { ack, .. }) => Some(ack.clone()),
             _ => None,
         };
+        let asked = self.state.modal_mark();
         let effects = update(&mut self.state, input);
+        let now_asked = self.state.modal_mark();
+        if now_asked.is_some() && now_asked != asked {
+            // A new question: not on screen until the next frame is drawn.
+            self.state.modal_unseen = true;
+        }
         if let Some(ack) = ack {
             ack.release();
         }

@@ -47,8 +47,10 @@ impl Member {
         self.status_ok().is_some()
     }
 
+    /// Healthy as etcd's /health says it: its read succeeded and it knows a leader (a member without
+    /// one answers false, "RAFT NO LEADER", even where a serializable read would succeed).
     pub fn is_healthy(&self) -> bool {
-        matches!(self.health, Some(Ok(_)))
+        matches!(self.health, Some(Ok(_))) && self.status_ok().is_none_or(|s| s.leader != 0)
     }
 
     /// The name to show: etcd leaves it empty until the member starts.
@@ -273,6 +275,9 @@ pub struct State {
     /// Where the key browser first lists: for a user without the root role, the first range its
     /// roles may read.
     pub keys_start: Vec<u8>,
+    /// A dialog opened (or moved to another question) since the last frame was drawn: keys read
+    /// before it is on screen are dropped, never taken as its answer (the terminal edge keeps this).
+    pub modal_unseen: bool,
 }
 
 /// The snapshot dialog: progress while saving, then what the verification found.
@@ -325,7 +330,34 @@ impl State {
             contexts: Vec::new(),
             auth: Default::default(),
             keys_start: Vec::new(),
+            modal_unseen: false,
         }
+    }
+
+    /// Which dialog is open and which question it asks, as a mark that changes whenever the user is
+    /// asked something new (not when text is typed into it); None while no dialog is open.
+    pub fn modal_mark(&self) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        use std::mem::discriminant;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        if let Some(d) = &self.dialog {
+            (1u8, discriminant(d)).hash(&mut h);
+            if let Dialog::Confirm { typed, .. } = d {
+                typed.is_some().hash(&mut h);
+            }
+        } else if let Some(m) = &self.member_dialog {
+            (2u8, discriminant(m)).hash(&mut h);
+            if let crate::app::members::MemberDialog::Confirm { op, deliberate, .. } = m {
+                (op.describe(), deliberate).hash(&mut h);
+            }
+        } else if let Some(s) = &self.snapshot {
+            (3u8, discriminant(s)).hash(&mut h);
+        } else if let Some(r) = &self.restore {
+            (4u8, discriminant(r)).hash(&mut h);
+        } else {
+            return None;
+        }
+        Some(h.finish())
     }
 
     /// The server version most members report (etcd's, or the one an etcdeck node reports).
@@ -414,11 +446,12 @@ impl State {
         (self.members.iter().filter(|m| m.is_up()).count(), self.members.len())
     }
 
-    /// Quorum holds when a leader is up and a majority of the voting members are up and healthy.
+    /// Quorum holds, as raft has it, when a leader exists and a majority of the voting members are
+    /// reachable. Learners do not vote, so they count neither way.
     pub fn quorum_holds(&self) -> bool {
         let voters: Vec<&Member> = self.members.iter().filter(|m| !m.info.is_learner).collect();
-        let healthy = voters.iter().filter(|m| m.is_up() && m.is_healthy()).count();
-        self.leader_id().is_some() && !voters.is_empty() && healthy > voters.len() / 2
+        let reachable = voters.iter().filter(|m| m.is_up()).count();
+        self.leader_id().is_some() && !voters.is_empty() && reachable > voters.len() / 2
     }
 
     /// The newest store revision any member reported.

@@ -22,6 +22,8 @@ pub enum Input {
     Tick { now: Instant, wall: SystemTime },
     /// A key pressed while a line is being typed or a dialog is open.
     Typed(Typed),
+    /// Text pasted (the terminal's bracketed paste): inserted into the line being typed, as text.
+    Pasted(String),
     /// $EDITOR finished editing `key`'s value `old` (its mod_revision `expect`): the new value, or
     /// why the editor could not run.
     Edited { key: Vec<u8>, old: Vec<u8>, expect: i64, result: Result<Vec<u8>, String> },
@@ -56,6 +58,7 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
             effects
         }
         Input::Typed(key) => on_typed(state, key),
+        Input::Pasted(text) => on_pasted(state, text),
         Input::Edited { key, old, expect, result } => match result {
             Ok(new) => confirm_put(state, key, Some(old), new, expect, LeaseChoice::Keep),
             Err(e) => {
@@ -86,10 +89,10 @@ fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
     let filtering = line.prompt == Prompt::Filter;
     match key {
         Typed::Char(c) => line.text.push(c),
+        // On an empty line it does nothing: only Esc closes the prompt, so the letters that follow
+        // never run as commands.
         Typed::Backspace => {
-            if line.text.pop().is_none() {
-                state.input = None;
-            }
+            line.text.pop();
         }
         Typed::Esc => {
             state.input = None;
@@ -106,6 +109,35 @@ fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
     if filtering {
         // The filter applies as it is typed.
         let text = state.input.as_ref().map(|l| l.text.clone()).unwrap_or_default();
+        set_filter(state, text);
+    }
+    Vec::new()
+}
+
+/// A paste: one insertion into the line being typed, whatever it holds (newlines too); with no
+/// line open it is dropped, never read as keys.
+fn on_pasted(state: &mut State, text: String) -> Vec<Effect> {
+    if state.dialog.is_some()
+        || state.member_dialog.is_some()
+        || state.snapshot.is_some()
+        || state.restore.is_some()
+    {
+        state.notice = Some("paste ignored: a question is open (answer it with the keys shown)".into());
+        return Vec::new();
+    }
+    let Some(line) = state.input.as_mut() else {
+        state.notice = Some(format!(
+            "paste ignored ({}): open a prompt first (: command, / prefix, e edit, n new)",
+            crate::app::format::bytes(text.len() as i64)
+        ));
+        return Vec::new();
+    };
+    // Terminals send the line breaks of a paste as CR (a CRLF copied from elsewhere stays two):
+    // the text gets the line feeds that were copied.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    line.text.push_str(&text);
+    if line.prompt == Prompt::Filter {
+        let text = line.text.clone();
         set_filter(state, text);
     }
     Vec::new()
@@ -551,10 +583,18 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
                 state.notice = Some("only etcdeck demo starts and stops members' processes".into());
                 return Vec::new();
             }
-            match state.selected_member().map(|m| m.info.name.clone()) {
-                Some(name) if !name.is_empty() => {
-                    state.notice = Some(format!("{} {name}…", if start { "starting" } else { "killing" }));
+            match state.selected_member().map(|m| (m.info.id, m.info.name.clone())) {
+                Some((_, name)) if start && !name.is_empty() => {
+                    state.notice = Some(format!("starting {name}…"));
                     return vec![Effect::MemberProcess { name, start }];
+                }
+                // A kill asks first, saying what it does to the quorum.
+                Some((id, name)) if !name.is_empty() => {
+                    let notes = crate::app::members::kill_notes(state, id);
+                    let deliberate = notes.iter().any(|n| n.loud);
+                    let op = crate::app::members::MemberOp::Kill { id, name };
+                    state.member_dialog =
+                        Some(crate::app::members::MemberDialog::Confirm { op, notes, deliberate });
                 }
                 _ => state.notice = Some("select a started member first".into()),
             }
@@ -1054,6 +1094,7 @@ mod tests {
     use super::*;
     use crate::app::fixtures::{self, ID1, ID2, ID3};
     use crate::app::keys::{KeyPage, Row, ValueInfo, ValueRead};
+    use crate::app::members::MemberDialog;
     use crate::app::msg::{Alarm, AlarmKind, StatusInfo};
     use crate::app::state::Leadership;
 
@@ -1101,8 +1142,29 @@ mod tests {
         state.demo = true;
         state.selected = 1;
         let name = state.members[1].info.name.clone();
-        let effects = update(&mut state, Input::Action(Action::KillMember));
+        // A kill asks first, naming the member and what happens to the quorum.
+        assert!(update(&mut state, Input::Action(Action::KillMember)).is_empty());
+        let Some(MemberDialog::Confirm { op, notes, .. }) = &state.member_dialog else {
+            panic!("{:?}", state.member_dialog)
+        };
+        assert!(op.describe().starts_with(&format!("kill member {name} (")), "{}", op.describe());
+        assert!(
+            notes[0].text.starts_with("quorum holds: 2 of 3 voting members stay up, 2 needed"),
+            "{notes:?}"
+        );
+        let effects = update(&mut state, Input::Typed(Typed::Char('y')));
         assert_eq!(effects, vec![Effect::MemberProcess { name: name.clone(), start: false }]);
+        assert!(state.member_dialog.is_none());
+        // With one down already, a second kill loses the quorum: loud, and Enter is not enough.
+        state.members[0].status = Some(Err("connection refused".into()));
+        update(&mut state, Input::Action(Action::KillMember));
+        let Some(MemberDialog::Confirm { notes, deliberate: true, .. }) = &state.member_dialog else {
+            panic!("{:?}", state.member_dialog)
+        };
+        assert!(notes[0].loud && notes[0].text.starts_with("QUORUM LOST: 1 of 3"), "{notes:?}");
+        assert!(update(&mut state, Input::Typed(Typed::Enter)).is_empty());
+        update(&mut state, Input::Typed(Typed::Esc));
+        assert!(state.member_dialog.is_none());
         let effects = update(&mut state, Input::Action(Action::StartMember));
         assert_eq!(effects, vec![Effect::MemberProcess { name, start: true }]);
         // The outcome is the notice, and the dashboard refreshes to show it.
@@ -1249,6 +1311,38 @@ mod tests {
         // A stale lower-term claim does not count against the newest term.
         state.members[2].status = Some(Ok(fixtures::status(ID3, ID1, 7, 10, 10)));
         assert_eq!(state.leadership(), Leadership::Leader(ID2));
+    }
+
+    #[test]
+    fn quorum_and_health_are_counted_as_etcd_counts_them() {
+        // Two of three up with a leader: quorum holds, though the third is down.
+        let mut state = fixtures::healthy();
+        state.members[2].status = Some(Err("refused".into()));
+        state.members[2].health = Some(Err("refused".into()));
+        assert!(state.quorum_holds());
+        // A member whose read went through but knows no leader is not healthy (etcd's /health is
+        // false, "RAFT NO LEADER"), and without a leader there is no quorum.
+        for m in &mut state.members[..2] {
+            m.status = Some(Ok(fixtures::status(m.info.id, 0, 9, 10, 10)));
+            m.health = Some(Ok(Duration::from_millis(1)));
+        }
+        assert!(!state.members[0].is_healthy());
+        assert_eq!(crate::app::report::member_health(&state.members[0]), "no leader");
+        assert!(!state.quorum_holds());
+        // Learners do not count: one voter of two up is no quorum, whatever the learners do.
+        let mut state = fixtures::with_learner_and_unstarted();
+        let voters = state.members.iter().filter(|m| !m.info.is_learner).count();
+        let learners = state.members.len() - voters;
+        assert!(learners >= 1);
+        let mut down = 0;
+        for m in state.members.iter_mut().filter(|m| !m.info.is_learner) {
+            if down < voters - voters / 2 {
+                m.status = Some(Err("refused".into()));
+                down += 1;
+            }
+        }
+        let leader_up = state.members.iter().any(|m| m.info.id == ID1 && m.is_up());
+        assert!(!state.quorum_holds(), "a minority of voters up (leader up: {leader_up})");
     }
 
     #[test]
@@ -1621,6 +1715,46 @@ mod tests {
         update(&mut state, Input::Action(Action::Search));
         update(&mut state, Input::Typed(Typed::Esc));
         assert_eq!(state.input, None, "Esc abandons the line");
+    }
+
+    #[test]
+    fn backspace_on_an_empty_prompt_keeps_it_open_and_the_letters_after_stay_text() {
+        let mut state = fixtures::healthy();
+        update(&mut state, Input::Action(Action::Command));
+        update(&mut state, Input::Typed(Typed::Char('k')));
+        update(&mut state, Input::Typed(Typed::Backspace));
+        update(&mut state, Input::Typed(Typed::Backspace));
+        assert!(state.input.is_some(), "backspace on an empty line does not close it");
+        type_text(&mut state, "q");
+        assert!(!state.should_quit, "q after it is text, not quit");
+        assert_eq!(state.input.as_ref().map(|l| l.text.as_str()), Some("q"));
+        update(&mut state, Input::Typed(Typed::Esc));
+        assert_eq!(state.input, None, "only Esc closes it");
+    }
+
+    #[test]
+    fn a_paste_is_text_for_the_open_line_and_nothing_without_one() {
+        let mut state = fixtures::healthy();
+        // No line open: nothing runs, nothing opens.
+        let effects = update(&mut state, Input::Pasted("\r:q\ryy\n".into()));
+        assert!(effects.is_empty());
+        assert!(!state.should_quit && state.input.is_none() && state.member_dialog.is_none());
+        assert!(
+            state.notice.as_deref().is_some_and(|n| n.starts_with("paste ignored")),
+            "{:?}",
+            state.notice
+        );
+        // A line open: one insertion, newlines and all, nothing entered.
+        update(&mut state, Input::Action(Action::Command));
+        assert!(update(&mut state, Input::Pasted("keys a\ny\r:q".into())).is_empty());
+        assert_eq!(state.input.as_ref().map(|l| l.text.as_str()), Some("keys a\ny\n:q"));
+        assert_eq!(state.view, View::Members);
+        // A question open: dropped.
+        let mut state = with_value_open();
+        update(&mut state, Input::Action(Action::Delete));
+        assert!(state.dialog.is_some());
+        assert!(update(&mut state, Input::Pasted("y\r".into())).is_empty());
+        assert!(matches!(state.dialog, Some(Dialog::Confirm { .. })), "still asking: {:?}", state.dialog);
     }
 
     fn type_text(state: &mut State, text: &str) {

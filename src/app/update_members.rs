@@ -413,6 +413,10 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
 }
 
 fn start(state: &mut State, op: MemberOp) -> Vec<Effect> {
+    if let MemberOp::Kill { name, .. } = op {
+        state.notice = Some(format!("killing {name}…"));
+        return vec![Effect::MemberProcess { name, start: false }];
+    }
     if let Some(why) = &state.read_only {
         state.notice = Some(format!("read-only ({why}): {} not done", op.describe()));
         return Vec::new();

@@ -106,6 +106,23 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
         if dirty {
             guard.terminal.draw(|frame| render(frame, &rt.state, &keymap, &theme))?;
             dirty = false;
+            if std::mem::take(&mut rt.state.modal_unseen) {
+                // The question is on screen from now on. Keys that reached the terminal while it was
+                // being drawn were typed before it could be seen: they are not its answer.
+                let mut dropped = 0;
+                while let Some(Some(Ok(event))) = events.as_mut().and_then(|e| e.next().now_or_never()) {
+                    if matches!(event, Event::Key(_) | Event::Paste(_)) {
+                        dropped += 1;
+                    } else {
+                        dirty |= on_event(&mut rt, &keymap, event);
+                    }
+                }
+                if dropped > 0 {
+                    rt.state.notice =
+                        Some(format!("ignored {dropped} key(s) typed before this question was on screen"));
+                    dirty = true;
+                }
+            }
             for asked in rt.pages_answered.drain(..) {
                 key_page_frames.push(asked.elapsed());
             }
@@ -251,6 +268,12 @@ fn on_event(rt: &mut Runtime, keymap: &Keymap, event: Event) -> bool {
                 rt.apply(Input::Action(Action::Quit));
                 return true;
             }
+            if rt.state.modal_unseen && rt.state.modal_mark().is_some() {
+                // Typed ahead of a question not drawn yet (a paste without brackets, keys queued
+                // behind a slow frame): never its answer.
+                rt.state.notice = Some("ignored keys typed before this question was on screen".into());
+                return true;
+            }
             if rt.state.takes_text() {
                 let typed = match key.code {
                     KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => Typed::Char(c),
@@ -271,6 +294,17 @@ fn on_event(rt: &mut Runtime, keymap: &Keymap, event: Event) -> bool {
                 }
                 None => false,
             }
+        }
+        // A paste is text for the line being typed, never keys: its newlines, `y`s and `:`s
+        // confirm and run nothing.
+        Event::Paste(text) => {
+            if rt.state.modal_mark().is_some() {
+                rt.state.notice =
+                    Some("paste ignored: a question is open (answer it with the keys shown)".into());
+            } else {
+                rt.apply(Input::Pasted(text));
+            }
+            true
         }
         Event::Resize(_, _) => true,
         _ => false,
@@ -311,12 +345,16 @@ pub fn chord(event: &KeyEvent) -> Option<KeyChord> {
 fn render_footer(frame: &mut Frame, area: ratatui::layout::Rect, state: &State, hint: String, theme: &Theme) {
     let line = match (&state.input, &state.notice) {
         (Some(input), notice) => {
+            let label = input.prompt.label();
+            let room = (area.width as usize).saturating_sub(label.chars().count() + 1).max(1);
             let mut spans = vec![
-                Span::styled(input.prompt.label(), Style::default().fg(theme.title)),
+                Span::styled(label, Style::default().fg(theme.title)),
                 // A password shows as one dot per character, never as itself.
                 Span::raw(match input.prompt {
-                    crate::app::state::Prompt::NewPassword { .. } => "•".repeat(input.text.chars().count()),
-                    _ => input.text.clone(),
+                    crate::app::state::Prompt::NewPassword { .. } => {
+                        "•".repeat(input.text.chars().count().min(room))
+                    }
+                    _ => line_tail(&input.text, room),
                 }),
                 Span::styled("█", Style::default().fg(theme.hint)),
             ];
@@ -331,6 +369,31 @@ fn render_footer(frame: &mut Frame, area: ratatui::layout::Rect, state: &State, 
         (None, None) => Line::from(Span::styled(hint, Style::default().fg(theme.hint))),
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The end of a typed line that fits in `room` columns, its line breaks and tabs shown as marks:
+/// a pasted megabyte costs one short line to draw.
+fn line_tail(text: &str, room: usize) -> String {
+    let mut shown: Vec<char> = Vec::with_capacity(room);
+    let mut cut = false;
+    for c in text.chars().rev() {
+        if shown.len() == room {
+            cut = true;
+            break;
+        }
+        shown.push(match c {
+            '\n' | '\r' => '⏎',
+            '\t' => '→',
+            c if c.is_control() => '�',
+            c => c,
+        });
+    }
+    if cut {
+        if let Some(first) = shown.last_mut() {
+            *first = '…';
+        }
+    }
+    shown.iter().rev().collect()
 }
 
 /// Draws the whole screen from the state.

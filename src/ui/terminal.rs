@@ -7,6 +7,7 @@ use std::sync::{Mutex, Once, OnceLock};
 use std::thread::ThreadId;
 
 use crossterm::cursor::{Hide, Show};
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste};
 use crossterm::execute;
 use crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::backend::CrosstermBackend;
@@ -25,7 +26,8 @@ impl TerminalGuard {
         install_panic_hook();
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
-        if let Err(e) = execute!(io::stdout(), EnterAlternateScreen, Hide) {
+        // Bracketed paste: a paste arrives as one event of text, not as keys.
+        if let Err(e) = execute!(io::stdout(), EnterAlternateScreen, Hide, EnableBracketedPaste) {
             restore();
             return Err(e);
         }
@@ -46,7 +48,7 @@ impl TerminalGuard {
         let out = f();
         enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
-        execute!(io::stdout(), EnterAlternateScreen, Hide)?;
+        execute!(io::stdout(), EnterAlternateScreen, Hide, EnableBracketedPaste)?;
         self.terminal.clear()?;
         Ok(out)
     }
@@ -67,7 +69,7 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = disable_raw_mode();
-        let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+        let _ = execute!(io::stdout(), DisableBracketedPaste, LeaveAlternateScreen, Show);
         if let Ok(mut held) = HELD_PANICS.lock() {
             for message in held.drain(..) {
                 eprintln!("{message}");

@@ -613,6 +613,10 @@ impl Pool {
                 }
                 Ok(MemberOutcome::Report(done))
             }
+            // Processes are the demo's, never a worker's.
+            MemberOp::Kill { name, .. } => {
+                Err(WriteError::Answered(format!("{name}: only etcdeck demo kills members' processes")))
+            }
             MemberOp::Auth(op) => {
                 use crate::app::auth::{AuthOp, PermKind};
                 let mut auth = client.auth_client();

@@ -17,7 +17,7 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &
     let keys = |text: &str| Line::from(Span::styled(text.to_string(), Style::default().fg(theme.title)));
     let etcdctl = |op: &MemberOp| {
         vec![
-            Line::from(Span::styled("the same with etcdctl:", label)),
+            Line::from(Span::styled(format!("{}:", op.same_with()), label)),
             Line::from(Span::raw(format!("  {}", op.etcdctl(endpoints)))),
         ]
     };

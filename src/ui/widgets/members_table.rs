@@ -66,7 +66,9 @@ const COLUMNS: &[Column] = &[
                 "healthy" => Style::default().fg(t.healthy),
                 "down" => Style::default().fg(t.down).add_modifier(Modifier::BOLD),
                 "alarm" => Style::default().fg(t.alarm).add_modifier(Modifier::BOLD | Modifier::REVERSED),
-                "unhealthy" | "unstarted" => Style::default().fg(t.unhealthy).add_modifier(Modifier::BOLD),
+                "unhealthy" | "unstarted" | "no leader" => {
+                    Style::default().fg(t.unhealthy).add_modifier(Modifier::BOLD)
+                }
                 _ => Style::default().fg(t.label),
             };
             Span::styled(h, style)

@@ -123,3 +123,70 @@ fn pastes_are_text_and_keys_typed_before_a_question_are_not_its_answer() {
     tmux.keys(&["q"]);
     tmux.wait_for("etcdeck to exit", Duration::from_secs(10), |s| s.contains("etcdeck exited 0"));
 }
+
+#[test]
+fn the_value_pane_follows_the_cursor_and_the_browser_recovers_when_its_endpoint_returns() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let mut node = EtcdeckNode::start("follow", &[]);
+    let endpoint = node.client_url.clone();
+    {
+        let (rt, mut c) = client(&endpoint);
+        for (k, v) in [("/v/a", "value-of-a"), ("/v/b", "value-of-b"), ("/v/c", "value-of-c")] {
+            rt.block_on(c.put(k, v, None)).expect("put");
+        }
+    }
+    let tmux = Tmux::start(&pane_command(&endpoint, "--refresh-interval 500ms"), 120, 30);
+    tmux.wait_for("the dashboard", Duration::from_secs(15), |s| s.contains("members 1/1 up"));
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("the keys", Duration::from_secs(10), |s| s.contains("▶ /v/a"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("a's value", Duration::from_secs(10), |s| s.contains("value-of-a"));
+
+    // The cursor moves: the pane shows the key under it, never the one before.
+    tmux.keys(&["j"]);
+    let screen = tmux.wait_for("b's value", Duration::from_secs(10), |s| s.contains("value-of-b"));
+    assert!(screen.contains("▶ /v/b") && !screen.contains("value-of-a"), "{screen}");
+    tmux.keys(&["j"]);
+    tmux.wait_for("c's value", Duration::from_secs(10), |s| s.contains("value-of-c") && s.contains("▶ /v/c"));
+    tmux.keys(&["k"]);
+    tmux.wait_for("b's value again", Duration::from_secs(10), |s| s.contains("value-of-b"));
+
+    // Deleted elsewhere: the pane says so within a refresh.
+    {
+        let (rt, mut c) = client(&endpoint);
+        rt.block_on(c.delete("/v/b", None)).expect("delete");
+    }
+    let screen = tmux.wait_for("b deleted", Duration::from_secs(10), |s| {
+        s.contains("deleted: this key does not exist any more")
+    });
+    assert!(!screen.contains("value-of-b"), "{screen}");
+
+    // Deleted here: the pane does not keep showing it.
+    tmux.keys(&["k"]);
+    tmux.wait_for("a's value", Duration::from_secs(10), |s| s.contains("value-of-a") && s.contains("▶ /v/a"));
+    tmux.keys(&["d"]);
+    tmux.wait_for("the delete question", Duration::from_secs(10), |s| s.contains("Delete /v/a?"));
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("a deleted", Duration::from_secs(10), |s| {
+        s.contains("✓ delete /v/a") && !s.contains("/v/b")
+    });
+    assert!(!screen.contains("value-of-a"), "{screen}");
+
+    // The endpoint goes away: the browser says so, with when it last worked, and comes back by
+    // itself once the endpoint does.
+    node.kill();
+    tmux.keys(&["r"]);
+    let screen = tmux.wait_for("the browser's error", Duration::from_secs(20), |s| {
+        s.contains("last listed ") && s.contains("trying again")
+    });
+    assert!(screen.contains("✗ "), "{screen}");
+    node.restart();
+    let screen = tmux.wait_for("the browser back", Duration::from_secs(40), |s| {
+        s.contains("/v/c") && !s.contains("last listed ") && s.contains("1 keys at revision")
+    });
+    assert!(!screen.contains("✗ "), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("etcdeck to exit", Duration::from_secs(10), |s| s.contains("etcdeck exited 0"));
+}

@@ -357,6 +357,11 @@ pub struct ValuePane {
     pub format: Option<ValueFormat>,
     pub then: Option<Then>,
     pub history: Option<HistoryPane>,
+    /// A read of the same key again (each refresh round), whose answer replaces what is shown
+    /// without blanking it meanwhile: a key deleted or changed elsewhere shows as such.
+    pub reread: Option<u64>,
+    /// Why the last read again failed (what is shown is then the last value read), if it did.
+    pub stale: Option<String>,
 }
 
 impl ValuePane {
@@ -408,7 +413,22 @@ pub struct KeyBrowser {
     pub filter: String,
     pub value: Option<ValuePane>,
     pub next_request: u64,
+    /// Wall-clock time of the last page read without error.
+    pub listed_at: Option<std::time::SystemTime>,
+    /// After a failed read, when the listing is tried again, and the wait before the next try.
+    pub retry: Option<Retry>,
 }
+
+/// A failed listing is tried again after `delay`, which doubles after each failure (1 s to 30 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    pub at: std::time::Instant,
+    pub delay: std::time::Duration,
+}
+
+/// The first and the longest wait before a failed listing is tried again.
+pub const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(1);
+pub const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What the browser asks a worker for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -474,6 +494,8 @@ impl KeyBrowser {
             value: self.value.take(),
             filter: std::mem::take(&mut self.filter),
             selected,
+            listed_at: self.listed_at,
+            retry: self.retry,
             ..Default::default()
         };
         // etcd refuses an empty key: all keys start at "\0", as etcdctl's --from-key "" does.
@@ -573,7 +595,9 @@ impl KeyBrowser {
                 let centre = self.selected / PAGE as usize;
                 self.pages.retain(|n, _| n.abs_diff(centre) <= PAGES_KEPT / 2);
                 self.error = None;
+                self.retry = None;
                 asks.extend(self.wanted());
+                asks.extend(self.follow());
                 asks
             }
             Err(e) => {
@@ -602,6 +626,62 @@ impl KeyBrowser {
             .filter(|(_, r)| display_bytes(&r.key).contains(&self.filter))
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// With the value pane open, keeps it on the key under the cursor: a key row opens its value
+    /// there, a directory closes it. The history, while open, stays on its key.
+    pub fn follow(&mut self) -> Option<KeyRequest> {
+        let pane = self.value.as_ref()?;
+        if pane.history.is_some() {
+            return None;
+        }
+        match self.row_at(self.selected) {
+            Some(row) if row.dir => {
+                self.value = None;
+                None
+            }
+            Some(row) if row.key != pane.key => {
+                let key = row.key.clone();
+                self.open_key(key, None)
+            }
+            _ => None,
+        }
+    }
+
+    /// Reads the open value again (kept on screen until the answer comes), unless a read of it is
+    /// on its way already or the history is open.
+    pub fn reread(&mut self) -> Option<KeyRequest> {
+        let request = self.next_request + 1;
+        let pane = self.value.as_mut()?;
+        if pane.history.is_some() || pane.result.is_none() || pane.reread.is_some() || pane.then.is_some() {
+            return None;
+        }
+        pane.reread = Some(request);
+        let key = pane.key.clone();
+        self.next_request = request;
+        Some(KeyRequest::Value { request, key })
+    }
+
+    /// On each tick: after a failed read, the listing is asked again once its wait is over (and the
+    /// wait doubles for the next failure); None while nothing failed or the wait runs.
+    pub fn retry_due(&mut self, now: std::time::Instant) -> Option<KeyRequest> {
+        if self.error.is_none() || self.loading.is_some() || self.next_request == 0 {
+            return None;
+        }
+        match self.retry {
+            None => {
+                self.retry = Some(Retry { at: now + RETRY_FIRST, delay: RETRY_FIRST });
+                None
+            }
+            Some(r) if now < r.at => None,
+            Some(r) => {
+                let delay = (r.delay * 2).min(RETRY_MAX);
+                let request = self.relist();
+                // The wait for the next failure, if this try fails too.
+                self.retry = Some(Retry { at: now + delay, delay });
+                Some(request)
+            }
+        }
     }
 
     /// Moves the selection `delta` rows (negative: up); with a filter, among the rows it passes.
@@ -637,12 +717,34 @@ impl KeyBrowser {
     pub fn open_key(&mut self, key: Vec<u8>, then: Option<Then>) -> Option<KeyRequest> {
         let request = self.request_id();
         let format = self.value.as_ref().filter(|p| p.key == key).and_then(|p| p.format);
-        self.value = Some(ValuePane { key: key.clone(), request, result: None, format, then, history: None });
+        self.value = Some(ValuePane {
+            key: key.clone(),
+            request,
+            result: None,
+            format,
+            then,
+            history: None,
+            reread: None,
+            stale: None,
+        });
         Some(KeyRequest::Value { request, key })
     }
 
     /// The value pane's reply. Returns the follow-up the user asked for, if the value arrived.
     pub fn on_value(&mut self, request: u64, result: Result<Option<ValueRead>, String>) -> Option<Then> {
+        if let Some(pane) = self.value.as_mut().filter(|p| p.reread == Some(request)) {
+            pane.reread = None;
+            match result {
+                Ok(read) => {
+                    pane.stale = None;
+                    pane.result = Some(Ok(read));
+                }
+                // The last value read stays on screen, marked; the next round reads it again.
+                Err(e) if matches!(pane.result, Some(Ok(_))) => pane.stale = Some(e),
+                Err(e) => pane.result = Some(Err(e)),
+            }
+            return None;
+        }
         let pane = self.value.as_mut().filter(|p| p.request == request)?;
         pane.result = Some(result);
         let then = pane.then.take();

@@ -234,6 +234,8 @@ pub struct State {
     pub members: Vec<Member>,
     /// Why the latest MemberList failed, if it did.
     pub members_error: Option<String>,
+    /// Wall-clock time of the last MemberList that succeeded.
+    pub members_listed_at: Option<SystemTime>,
     pub refresh: Refresh,
     /// Index into `members`.
     pub selected: usize,
@@ -307,6 +309,7 @@ impl State {
             cluster_id: None,
             members: Vec::new(),
             members_error: None,
+            members_listed_at: None,
             refresh: Refresh { next_id: 1, ..Refresh::default() },
             selected: 0,
             overlay: Overlay::None,
@@ -476,7 +479,13 @@ impl State {
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(err) = &self.members_error {
-            out.push(format!("cannot list members: {err}"));
+            out.push(match self.members_listed_at {
+                Some(t) => format!(
+                    "cannot list members: {err} (last listed {}, tried again each refresh)",
+                    crate::app::format::clock_utc(t)
+                ),
+                None => format!("cannot list members: {err}"),
+            });
         }
         if self.members.is_empty() && self.members_error.is_none() {
             out.push("no member list yet".into());

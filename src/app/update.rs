@@ -51,6 +51,14 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
                 .started_at
                 .is_none_or(|started| now.saturating_duration_since(started) >= state.refresh_interval);
             let mut effects = if due { start_refresh(state) } else { Vec::new() };
+            if state.view == View::Keys {
+                // The browser tries a failed listing again, with backoff; the open value is read
+                // again each round, so a key changed or deleted elsewhere shows as such.
+                effects.extend(state.keys.retry_due(now).map(Effect::Keys));
+                if due {
+                    effects.extend(state.keys.reread().map(Effect::Keys));
+                }
+            }
             // A signed-in user: learn once what its roles may read, for where the key browser starts.
             if state.user.is_some() && state.auth.request == 0 {
                 effects.extend(crate::app::update_auth::load(state));
@@ -97,7 +105,7 @@ fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
         Typed::Esc => {
             state.input = None;
             if filtering {
-                set_filter(state, String::new());
+                return set_filter(state, String::new());
             }
             return Vec::new();
         }
@@ -109,7 +117,7 @@ fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
     if filtering {
         // The filter applies as it is typed.
         let text = state.input.as_ref().map(|l| l.text.clone()).unwrap_or_default();
-        set_filter(state, text);
+        return set_filter(state, text);
     }
     Vec::new()
 }
@@ -138,18 +146,19 @@ fn on_pasted(state: &mut State, text: String) -> Vec<Effect> {
     line.text.push_str(&text);
     if line.prompt == Prompt::Filter {
         let text = line.text.clone();
-        set_filter(state, text);
+        return set_filter(state, text);
     }
     Vec::new()
 }
 
-fn set_filter(state: &mut State, text: String) {
+fn set_filter(state: &mut State, text: String) -> Vec<Effect> {
     match state.view {
         View::Watch => {
             if let Some(tail) = state.watch.as_mut() {
                 tail.filter = text;
                 tail.scroll = 0;
             }
+            Vec::new()
         }
         _ => {
             state.keys.filter = text;
@@ -157,6 +166,7 @@ fn set_filter(state: &mut State, text: String) {
                 // Onto the first match at or after the selection.
                 state.keys.step(0);
             }
+            state.keys.follow().map(Effect::Keys).into_iter().collect()
         }
     }
 }
@@ -642,11 +652,18 @@ fn on_key_browser_action(state: &mut State, action: Action) -> Option<Vec<Effect
         h.refresh_diff();
         return Some(Vec::new());
     }
-    match action {
+    let mut effects = match action {
         Action::Up => keys(state.keys.step(-1)),
         Action::Down => keys(state.keys.step(1)),
         _ => on_key_browser_action_plain(state, action),
+    };
+    // The value pane shows the key under the cursor, wherever it moved.
+    if matches!(action, Action::Up | Action::Down | Action::Top | Action::Bottom) {
+        if let Some(effects) = effects.as_mut() {
+            effects.extend(state.keys.follow().map(Effect::Keys));
+        }
     }
+    effects
 }
 
 fn on_key_browser_action_plain(state: &mut State, action: Action) -> Option<Vec<Effect>> {
@@ -830,6 +847,9 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
     let mut effects = Vec::new();
     let (refresh, done) = match msg {
         Msg::KeyPage { request, result } => {
+            if result.is_ok() && state.keys.loading.is_some_and(|(r, _)| r == request) {
+                state.keys.listed_at = Some(state.wall);
+            }
             return state.keys.on_page(request, result).into_iter().map(Effect::Keys).collect();
         }
         Msg::KeyCount { request, result } => {
@@ -1058,6 +1078,7 @@ fn apply_member_list(state: &mut State, refresh: RefreshId, list: MemberList) ->
     state.members = members;
     state.cluster_id = Some(list.cluster_id);
     state.members_error = None;
+    state.members_listed_at = Some(state.wall);
     state.selected = selected_id
         .and_then(|id| state.members.iter().position(|m| m.info.id == id))
         .unwrap_or(state.selected)
@@ -1405,6 +1426,9 @@ mod tests {
         );
         assert_eq!(state.members.len(), 3);
         assert_eq!(state.problems()[0], "cannot list members: context deadline exceeded");
+        state.members_listed_at = Some(fixtures::wall());
+        let said = state.problems()[0].clone();
+        assert!(said.contains("(last listed ") && said.ends_with("Z, tried again each refresh)"), "{said}");
     }
 
     #[test]
@@ -1783,6 +1807,81 @@ mod tests {
             Input::Msg(Msg::Value { request, result: Ok(Some(ValueRead { info, lease_ttl: None })) }),
         );
         state
+    }
+
+    #[test]
+    fn the_value_pane_follows_the_cursor_and_says_when_its_key_is_gone() {
+        let mut state = with_value_open();
+        let effects = update(&mut state, Input::Action(Action::Down));
+        let [Effect::Keys(KeyRequest::Value { request, key })] = &effects[..] else { panic!("{effects:?}") };
+        assert_eq!(key, b"z");
+        let pane = state.keys.value.as_ref().expect("still open");
+        assert_eq!(
+            (pane.key.as_slice(), &pane.result),
+            (&b"z"[..], &None),
+            "the old value is not shown for z"
+        );
+        let request = *request;
+        update(&mut state, Input::Msg(Msg::Value { request, result: Ok(None) }));
+        // Each refresh round reads the open value again: deleted elsewhere, it says so; a failed
+        // read keeps what was read last, marked.
+        let mut state = with_value_open();
+        let t0 = Instant::now();
+        let effects = tick(&mut state, t0);
+        let reread = effects.iter().find_map(|e| match e {
+            Effect::Keys(KeyRequest::Value { request, key }) if key == b"k" => Some(*request),
+            _ => None,
+        });
+        let reread = reread.expect("the value is read again with the round");
+        update(&mut state, Input::Msg(Msg::Value { request: reread, result: Err("unavailable".into()) }));
+        let pane = state.keys.value.as_ref().expect("open");
+        assert!(pane.info().is_some() && pane.stale.as_deref() == Some("unavailable"), "{pane:?}");
+        let effects = tick(&mut state, t0 + Duration::from_secs(3));
+        let reread = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Keys(KeyRequest::Value { request, .. }) => Some(*request),
+                _ => None,
+            })
+            .expect("read again next round");
+        update(&mut state, Input::Msg(Msg::Value { request: reread, result: Ok(None) }));
+        let pane = state.keys.value.as_ref().expect("open");
+        assert_eq!((&pane.result, &pane.stale), (&Some(Ok(None)), &None), "deleted elsewhere");
+    }
+
+    #[test]
+    fn a_failed_listing_is_tried_again_with_backoff_and_says_when_it_last_worked() {
+        let mut state = fixtures::healthy();
+        let t0 = Instant::now();
+        update(&mut state, Input::Action(Action::SwitchView));
+        let page = KeyPage { rows: vec![Row::key(&b"k"[..])], more: false, revision: 7 };
+        update(&mut state, Input::Msg(Msg::KeyPage { request: 1, result: Ok(page) }));
+        assert_eq!(state.keys.listed_at, Some(fixtures::wall()));
+        let relist = |state: &mut State, at: Instant| -> Option<u64> {
+            tick(state, at).iter().find_map(|e| match e {
+                Effect::Keys(KeyRequest::List { request, .. }) => Some(*request),
+                _ => None,
+            })
+        };
+        // The endpoint goes away: a refresh fails.
+        update(&mut state, Input::Action(Action::Refresh));
+        let (request, _) = state.keys.loading.expect("listing");
+        update(&mut state, Input::Msg(Msg::KeyPage { request, result: Err("connection refused".into()) }));
+        assert!(relist(&mut state, t0).is_none(), "not at once");
+        assert!(relist(&mut state, t0 + Duration::from_millis(900)).is_none());
+        let again = relist(&mut state, t0 + Duration::from_millis(1000)).expect("after 1 s");
+        update(
+            &mut state,
+            Input::Msg(Msg::KeyPage { request: again, result: Err("connection refused".into()) }),
+        );
+        assert!(relist(&mut state, t0 + Duration::from_millis(2900)).is_none(), "then 2 s");
+        let again = relist(&mut state, t0 + Duration::from_millis(3000)).expect("after 2 s more");
+        assert_eq!(state.keys.listed_at, Some(fixtures::wall()), "the last success is kept");
+        // It comes back: the listing is whole again and the waits start over.
+        let page = KeyPage { rows: vec![Row::key(&b"k"[..])], more: false, revision: 9 };
+        update(&mut state, Input::Msg(Msg::KeyPage { request: again, result: Ok(page) }));
+        assert_eq!((state.keys.error.as_ref(), state.keys.retry), (None, None));
+        assert_eq!(state.keys.known, 1);
     }
 
     fn info(value: &[u8], mod_revision: i64) -> ValueInfo {

@@ -426,7 +426,7 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
             }
         }
         View::Keys => {
-            widgets::key_browser::render(frame, body, &state.keys, theme);
+            widgets::key_browser::render(frame, body, &state.keys, state.now, theme);
             if state.keys.value.as_ref().is_some_and(|p| p.history.is_some()) {
                 &[(Action::MarkBase, "diff base"), (Action::History, "close history")]
             } else if state.keys.value.is_some() {

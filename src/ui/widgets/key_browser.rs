@@ -18,14 +18,14 @@ fn block<'a>(title: String, theme: &Theme) -> Block<'a> {
         .title(Span::styled(title, Style::default().fg(theme.title)))
 }
 
-pub fn render(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
+pub fn render(frame: &mut Frame, area: Rect, b: &KeyBrowser, now: Option<std::time::Instant>, theme: &Theme) {
     let (list_area, value_area) = if b.value.is_some() {
         let [l, v] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
         (l, Some(v))
     } else {
         (area, None)
     };
-    render_list(frame, list_area, b, theme);
+    render_list(frame, list_area, b, now, theme);
     if let (Some(v), Some(pane)) = (value_area, &b.value) {
         match &pane.history {
             Some(_) => {
@@ -38,7 +38,13 @@ pub fn render(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
     }
 }
 
-fn render_list(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
+fn render_list(
+    frame: &mut Frame,
+    area: Rect,
+    b: &KeyBrowser,
+    now: Option<std::time::Instant>,
+    theme: &Theme,
+) {
     let prefix = if b.prefix.is_empty() { "all keys".to_string() } else { display_bytes(&b.prefix) };
     let rows_word = if b.tree.is_some() { "rows" } else { "keys" };
     let mut summary = match (b.count, b.revision) {
@@ -80,6 +86,22 @@ fn render_list(frame: &mut Frame, area: Rect, b: &KeyBrowser, theme: &Theme) {
     let mut lines = vec![Line::from(Span::styled(summary, Style::default().fg(theme.label)))];
     if let Some(e) = &b.error {
         lines.push(Line::from(Span::styled(format!("✗ {e}"), Style::default().fg(theme.down))));
+        // When it last worked, and when it tries again.
+        let last = match b.listed_at {
+            Some(t) => format!("last listed {}", crate::app::format::clock_utc(t)),
+            None => "not listed yet".into(),
+        };
+        let next = match (b.retry, now, b.loading) {
+            (_, _, Some(_)) => "trying again…".to_string(),
+            (Some(r), Some(now), None) => {
+                format!(
+                    "trying again in {}s",
+                    r.at.saturating_duration_since(now).as_secs_f64().ceil() as u64
+                )
+            }
+            _ => "trying again shortly".to_string(),
+        };
+        lines.push(Line::from(Span::styled(format!("{last} · {next}"), Style::default().fg(theme.label))));
     } else if b.known == 0 && b.loading.is_none() && b.revision.is_some() {
         lines.push(Line::from(Span::styled("no keys", Style::default().fg(theme.label))));
     }
@@ -199,8 +221,17 @@ fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, theme: &Theme) 
         Some(Err(e)) => {
             lines.push(Line::from(Span::styled(format!("✗ {e}"), Style::default().fg(theme.down))))
         }
-        Some(Ok(None)) => lines.push(Line::from(label("this key does not exist any more"))),
+        Some(Ok(None)) => lines.push(Line::from(Span::styled(
+            "deleted: this key does not exist any more",
+            Style::default().fg(theme.down),
+        ))),
         Some(Ok(Some(read))) => {
+            if let Some(e) = &pane.stale {
+                lines.push(Line::from(Span::styled(
+                    format!("✗ reading it again failed ({e}): shown as last read"),
+                    Style::default().fg(theme.down),
+                )));
+            }
             let v = &read.info;
             let format = pane.shown_format().unwrap_or(ValueFormat::Text);
             let how = if pane.format.is_some() { "" } else { " detected" };

@@ -190,3 +190,61 @@ fn the_value_pane_follows_the_cursor_and_the_browser_recovers_when_its_endpoint_
     tmux.keys(&["q"]);
     tmux.wait_for("etcdeck to exit", Duration::from_secs(10), |s| s.contains("etcdeck exited 0"));
 }
+
+/// The restore wizard on a real etcd's snapshot: the format is shown, only etcd's tools are
+/// offered, and the command shown restores the file.
+#[test]
+fn the_restore_wizard_offers_only_the_tools_that_restore_an_etcd_snapshot() {
+    let Some(tools) = crate::support::etcd_tools() else { return };
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let cluster = crate::support::EtcdCluster::start(&tools, 1);
+    cluster.wait_healthy(Duration::from_secs(20));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("etcd.db");
+    let (ok, _, err) = cluster.etcdctl(&["snapshot", "save", &file.display().to_string()]);
+    assert!(ok, "etcdctl snapshot save: {err}");
+    let tmux = Tmux::start(&pane_command(&cluster.client_urls()[0], ""), 250, 40);
+    tmux.wait_for("the dashboard", Duration::from_secs(15), |s| s.contains("members 1/1 up"));
+    tmux.keys(&["R"]);
+    tmux.wait_for("the restore prompt", Duration::from_secs(5), |s| s.contains("from the snapshot file:"));
+    tmux.keys(&[&file.display().to_string(), "Enter"]);
+    let wizard = tmux.wait_for("the wizard", Duration::from_secs(10), |s| s.contains("SHA-256 checks out"));
+    assert!(
+        wizard.contains("file: etcd snapshot (bbolt database + SHA-256) (bbolt version 2, page size 4096)"),
+        "{wizard}"
+    );
+    assert!(wizard.contains("ETCDCTL_API=3 etcdctl snapshot restore"), "{wizard}");
+    assert!(wizard.contains("t: for etcd 3.5+") && !wizard.contains("t: for etcdeck"), "{wizard}");
+    assert!(!wizard.contains("etcdeck snapshot restore"), "{wizard}");
+    tmux.keys(&["t"]);
+    tmux.wait_for("etcdutl's", Duration::from_secs(5), |s| s.contains("   etcdutl snapshot restore"));
+    tmux.keys(&["t"]);
+    tmux.wait_for("etcdctl's again", Duration::from_secs(5), |s| {
+        s.contains("   ETCDCTL_API=3 etcdctl snapshot restore") && !s.contains("etcdeck snapshot restore")
+    });
+    // The command offered, copied as the user copies it (OSC 52, which tmux keeps as a buffer),
+    // works on this file.
+    tmux.run(&["set-option", "-g", "set-clipboard", "on"]);
+    tmux.keys(&["y"]);
+    tmux.wait_for("the copy", Duration::from_secs(5), |s| s.contains("copied the restore commands"));
+    let command = tmux.run(&["show-buffer"]);
+    assert!(command.starts_with("ETCDCTL_API=3 etcdctl snapshot restore "), "{command}");
+    let etcdctl = tools.etcdctl.display().to_string();
+    let command = command.replacen(" etcdctl ", &format!(" {etcdctl} "), 1);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&command)
+        .current_dir(dir.path())
+        .output()
+        .expect("run the command");
+    assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+    let restored = std::fs::read_dir(dir.path()).expect("dir").flatten().any(|e| {
+        e.file_name().to_string_lossy().ends_with(".restored.etcd") && e.path().join("member").is_dir()
+    });
+    assert!(restored, "the restore made a member data dir");
+    tmux.keys(&["Escape"]);
+    tmux.keys(&["q"]);
+    tmux.wait_for("etcdeck to exit", Duration::from_secs(10), |s| s.contains("etcdeck exited 0"));
+}

@@ -304,7 +304,9 @@ fn the_restore_wizards_etcdctl_commands_rebuild_a_real_etcd_cluster() {
     };
     let bin_dir = tools.etcdctl.parent().expect("etcdctl's directory").display().to_string();
     let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
-    for command in plan.commands(Tool::Etcdctl) {
+    let checked = etcdeck::app::snapshot::check_file(&file).expect("the snapshot checks out");
+    assert_eq!(checked.format, etcdeck::app::snapshot::SnapshotFormat::EtcdSnapshot, "{}", checked.summary);
+    for command in plan.commands(Tool::Etcdctl, Some(checked.format)) {
         let out = Command::new("sh")
             .arg("-c")
             .arg(&command)

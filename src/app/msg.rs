@@ -150,7 +150,7 @@ pub enum Msg {
     /// How killing or starting a demo member's process went.
     Process { result: Result<String, String> },
     /// What the check of a snapshot file found: a description, or why it is no good.
-    SnapshotFile { request: u64, result: Result<String, String> },
+    SnapshotFile { request: u64, result: Result<crate::app::snapshot::CheckedSnapshot, String> },
     /// The restore's new data dirs (member name, dir), or why there are none.
     RestoreDirs { request: u64, result: Result<Vec<(String, std::path::PathBuf)>, String> },
     /// The demo's members run again after a restore: what was done, or what failed.

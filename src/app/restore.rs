@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::app::edit::shell_quote;
 use crate::app::effect::Effect;
+use crate::app::snapshot::{CheckedSnapshot, SnapshotFormat};
 use crate::app::state::{InputLine, Prompt, State};
 use crate::app::update::Typed;
 
@@ -23,12 +24,21 @@ pub enum Tool {
 }
 
 impl Tool {
-    fn next(self) -> Tool {
-        match self {
-            Tool::Etcdeck => Tool::Etcdctl,
-            Tool::Etcdctl => Tool::Etcdutl,
-            Tool::Etcdutl => Tool::Etcdeck,
+    /// The tools that restore a file of this format; all three while the format is not known yet.
+    pub fn for_format(format: Option<SnapshotFormat>) -> &'static [Tool] {
+        match format {
+            Some(SnapshotFormat::Etcdeck) => &[Tool::Etcdeck],
+            Some(SnapshotFormat::EtcdSnapshot | SnapshotFormat::EtcdDbCopy) => {
+                &[Tool::Etcdctl, Tool::Etcdutl]
+            }
+            None => &[Tool::Etcdeck, Tool::Etcdctl, Tool::Etcdutl],
         }
+    }
+
+    /// The next of `tools` after this one (the first, if this one is not among them).
+    fn next_of(self, tools: &[Tool]) -> Tool {
+        let at = tools.iter().position(|t| *t == self).map_or(0, |i| i + 1);
+        tools.get(at % tools.len().max(1)).copied().unwrap_or(self)
     }
 
     pub fn describe(self) -> &'static str {
@@ -92,20 +102,22 @@ impl RestorePlan {
         format!("{name}.restored.etcd")
     }
 
-    /// The restore command of each member, in the plan's order.
-    pub fn commands(&self, tool: Tool) -> Vec<String> {
+    /// The restore command of each member, in the plan's order; a db file copied out of a data dir
+    /// (no SHA-256) needs --skip-hash-check.
+    pub fn commands(&self, tool: Tool, format: Option<SnapshotFormat>) -> Vec<String> {
         let program = match tool {
             Tool::Etcdeck => "etcdeck snapshot restore",
             Tool::Etcdctl => "ETCDCTL_API=3 etcdctl snapshot restore",
             Tool::Etcdutl => "etcdutl snapshot restore",
         };
+        let skip = if format == Some(SnapshotFormat::EtcdDbCopy) { " --skip-hash-check" } else { "" };
         let file = shell_quote(self.file.display().to_string().as_bytes());
         let cluster = shell_quote(self.initial_cluster().as_bytes());
         self.members
             .iter()
             .map(|(name, urls)| {
                 format!(
-                    "{program} {file} --name {} --initial-cluster {cluster} --initial-cluster-token {} --initial-advertise-peer-urls {} --data-dir {}",
+                    "{program} {file} --name {} --initial-cluster {cluster} --initial-cluster-token {} --initial-advertise-peer-urls {} --data-dir {}{skip}",
                     shell_quote(name.as_bytes()),
                     shell_quote(self.token.as_bytes()),
                     shell_quote(urls.join(",").as_bytes()),
@@ -123,7 +135,7 @@ pub enum RestoreWizard {
     Plan {
         plan: RestorePlan,
         tool: Tool,
-        file: Option<Result<String, String>>,
+        file: Option<Result<CheckedSnapshot, String>>,
     },
     /// Waiting for a deliberate yes to run it on the demo's members.
     Confirm {
@@ -177,12 +189,26 @@ pub fn on_file(state: &mut State, text: String) -> Vec<Effect> {
 }
 
 /// What the check of the snapshot file found.
-pub fn on_file_checked(state: &mut State, request: u64, result: Result<String, String>) {
+/// Only the tools that restore a file of its format are offered from then on.
+pub fn on_file_checked(state: &mut State, request: u64, result: Result<CheckedSnapshot, String>) {
     if request != state.restore_check {
         return;
     }
-    if let Some(RestoreWizard::Plan { file, .. }) = state.restore.as_mut() {
+    if let Some(RestoreWizard::Plan { file, tool, .. }) = state.restore.as_mut() {
+        if let Ok(checked) = &result {
+            let tools = Tool::for_format(Some(checked.format));
+            if !tools.contains(tool) {
+                *tool = tools[0];
+            }
+        }
         *file = Some(result);
+    }
+}
+
+impl RestoreWizard {
+    /// The format of the file in hand, once its check found one.
+    pub fn format(file: &Option<Result<CheckedSnapshot, String>>) -> Option<SnapshotFormat> {
+        file.as_ref().and_then(|f| f.as_ref().ok()).map(|c| c.format)
     }
 }
 
@@ -191,9 +217,12 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
     let Some(wizard) = state.restore.take() else { return Vec::new() };
     match wizard {
         RestoreWizard::Plan { plan, tool, file } => match key {
-            Typed::Char('t') => state.restore = Some(RestoreWizard::Plan { plan, tool: tool.next(), file }),
+            Typed::Char('t') => {
+                let tool = tool.next_of(Tool::for_format(RestoreWizard::format(&file)));
+                state.restore = Some(RestoreWizard::Plan { plan, tool, file })
+            }
             Typed::Char('y') => {
-                let text = plan.commands(tool).join("\n");
+                let text = plan.commands(tool, RestoreWizard::format(&file)).join("\n");
                 state.restore = Some(RestoreWizard::Plan { plan, tool, file });
                 return vec![Effect::Copy { what: "the restore commands".into(), bytes: text.into_bytes() }];
             }
@@ -206,6 +235,10 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
                 } else if !matches!(file, Some(Ok(_))) {
                     state.notice =
                         Some("the snapshot file has not checked out: nothing to restore from".into());
+                } else if RestoreWizard::format(&file) != Some(SnapshotFormat::Etcdeck) {
+                    state.notice = Some(
+                        "this is etcd's format, which the demo's etcdeck nodes do not restore: restore etcd members from it with the commands shown".into(),
+                    );
                 } else {
                     state.restore = Some(RestoreWizard::Confirm { plan });
                     return Vec::new();
@@ -293,7 +326,7 @@ mod tests {
         assert!(plan.token.starts_with("etcd-cluster-restored-2"), "{}", plan.token);
         assert_eq!(plan.left_out.len(), 2, "the learner and the unstarted member: {:?}", plan.left_out);
         let cluster = plan.initial_cluster();
-        let commands = plan.commands(Tool::Etcdutl);
+        let commands = plan.commands(Tool::Etcdutl, None);
         assert_eq!(commands.len(), plan.members.len());
         let (name, urls) = &plan.members[0];
         assert_eq!(
@@ -304,8 +337,43 @@ mod tests {
                 urls.join(",")
             )
         );
-        assert!(plan.commands(Tool::Etcdctl)[0].starts_with("ETCDCTL_API=3 etcdctl snapshot restore "));
-        assert!(plan.commands(Tool::Etcdeck)[0].starts_with("etcdeck snapshot restore "));
+        assert!(plan.commands(Tool::Etcdctl, None)[0].starts_with("ETCDCTL_API=3 etcdctl snapshot restore "));
+        assert!(plan.commands(Tool::Etcdeck, None)[0].starts_with("etcdeck snapshot restore "));
+    }
+
+    fn checked(format: SnapshotFormat) -> CheckedSnapshot {
+        CheckedSnapshot { format, summary: format.describe().into() }
+    }
+
+    #[test]
+    fn only_the_tools_that_restore_the_file_in_hand_are_offered() {
+        let mut state = fixtures::healthy();
+        state.demo = true;
+        state.last_snapshot = Some(PathBuf::from("etcd.db"));
+        update(&mut state, Input::Action(crate::app::action::Action::Restore));
+        let effects = update(&mut state, Input::Typed(Typed::Enter));
+        let [Effect::CheckSnapshotFile { request, .. }] = &effects[..] else { panic!("{effects:?}") };
+        let request = *request;
+        // An etcd snapshot in the demo (whose nodes are etcdeck's): etcdctl and etcdutl only, no run.
+        let result = Ok(checked(SnapshotFormat::EtcdSnapshot));
+        update(&mut state, Input::Msg(Msg::SnapshotFile { request, result }));
+        let tool = |state: &State| match &state.restore {
+            Some(RestoreWizard::Plan { tool, .. }) => *tool,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(tool(&state), Tool::Etcdctl, "etcdeck cannot restore it: not offered");
+        update(&mut state, Input::Typed(Typed::Char('t')));
+        assert_eq!(tool(&state), Tool::Etcdutl);
+        update(&mut state, Input::Typed(Typed::Char('t')));
+        assert_eq!(tool(&state), Tool::Etcdctl, "t never comes to etcdeck");
+        update(&mut state, Input::Typed(Typed::Char('r')));
+        assert!(matches!(state.restore, Some(RestoreWizard::Plan { .. })), "not run");
+        assert!(state.notice.as_deref().is_some_and(|n| n.contains("etcd's format")), "{:?}", state.notice);
+        // A db file copied from a data dir: the commands say --skip-hash-check.
+        let plan = RestorePlan::from_state(&state, PathBuf::from("db")).expect("plan");
+        let commands = plan.commands(Tool::Etcdutl, Some(SnapshotFormat::EtcdDbCopy));
+        assert!(commands.iter().all(|c| c.ends_with(" --skip-hash-check")), "{commands:?}");
+        assert_eq!(Tool::for_format(Some(SnapshotFormat::Etcdeck)), &[Tool::Etcdeck]);
     }
 
     #[test]
@@ -318,7 +386,10 @@ mod tests {
         let [Effect::CheckSnapshotFile { request, .. }] = &effects[..] else { panic!("{effects:?}") };
         let request = *request;
         // Not the demo: r is refused, the commands are there to copy.
-        update(&mut state, Input::Msg(Msg::SnapshotFile { request, result: Ok("ok".into()) }));
+        update(
+            &mut state,
+            Input::Msg(Msg::SnapshotFile { request, result: Ok(checked(SnapshotFormat::Etcdeck)) }),
+        );
         assert!(update(&mut state, Input::Typed(Typed::Char('r'))).is_empty());
         assert!(state.notice.as_deref().is_some_and(|n| n.contains("only etcdeck demo")));
         let effects = update(&mut state, Input::Typed(Typed::Char('y')));
@@ -353,7 +424,10 @@ mod tests {
         let effects = update(&mut state, Input::Typed(Typed::Enter));
         let [Effect::CheckSnapshotFile { request, .. }] = &effects[..] else { panic!("{effects:?}") };
         let request = *request;
-        update(&mut state, Input::Msg(Msg::SnapshotFile { request, result: Ok("ok".into()) }));
+        update(
+            &mut state,
+            Input::Msg(Msg::SnapshotFile { request, result: Ok(checked(SnapshotFormat::Etcdeck)) }),
+        );
         assert!(update(&mut state, Input::Typed(Typed::Char('r'))).is_empty());
         assert!(matches!(state.restore, Some(RestoreWizard::Plan { .. })));
     }

@@ -33,7 +33,7 @@ pub fn render(frame: &mut Frame, area: Rect, wizard: &RestoreWizard, demo: bool,
             let mut lines = header(plan);
             lines.push(match file {
                 None => Line::from(Span::styled("checking the file…", label)),
-                Some(Ok(found)) => Line::from(Span::styled(format!("file: {found}"), label)),
+                Some(Ok(found)) => Line::from(Span::styled(format!("file: {}", found.summary), label)),
                 Some(Err(e)) => Line::from(Span::styled(format!("file: {e}"), loud)),
             });
             lines.push(Line::default());
@@ -43,7 +43,8 @@ pub fn render(frame: &mut Frame, area: Rect, wizard: &RestoreWizard, demo: bool,
                 "2. on each member's machine, restore into a new data dir ({}):",
                 RestorePlan::data_dir("<name>")
             )));
-            for command in plan.commands(*tool) {
+            let format = RestoreWizard::format(file);
+            for command in plan.commands(*tool, format) {
                 lines.push(plain(format!("   {command}")));
             }
             lines.push(plain(
@@ -55,14 +56,23 @@ pub fn render(frame: &mut Frame, area: Rect, wizard: &RestoreWizard, demo: bool,
                 if plan.left_out.is_empty() { "" } else { "; then add the members left out again" }
             )));
             lines.push(Line::default());
-            let next = match tool {
-                Tool::Etcdeck => "etcd 3.4",
-                Tool::Etcdctl => "etcd 3.5+",
-                Tool::Etcdutl => "etcdeck",
-            };
+            // Only the tools that restore this file are offered.
+            let tools = Tool::for_format(format);
+            let others: Vec<&str> = tools
+                .iter()
+                .filter(|t| *t != tool)
+                .map(|t| match t {
+                    Tool::Etcdeck => "etcdeck",
+                    Tool::Etcdctl => "etcd 3.4",
+                    Tool::Etcdutl => "etcd 3.5+",
+                })
+                .collect();
+            let switch =
+                if others.is_empty() { String::new() } else { format!("t: for {} · ", others.join(", ")) };
+            let run = demo && format == Some(crate::app::snapshot::SnapshotFormat::Etcdeck);
             lines.push(keys(&format!(
-                "y: copy the commands · t: for {next} · {}esc: close",
-                if demo { "r: run it on this demo's members · " } else { "" }
+                "y: copy the commands · {switch}{}esc: close",
+                if run { "r: run it on this demo's members · " } else { "" }
             )));
             (lines, theme.title)
         }

@@ -605,6 +605,18 @@ impl etcdeck::app::runtime::MemberProcesses for DemoProcesses {
         cluster.start_member(name).map(|pid| format!("started {name} again (pid {pid}) on its data"))
     }
 
+    fn replace_step(&mut self, step: &etcdeck::app::replace::ProcessStep) -> Result<String, String> {
+        use etcdeck::app::replace::ProcessStep;
+        let mut cluster = self.0.lock().map_err(|_| "the demo's process table is poisoned".to_string())?;
+        match step {
+            ProcessStep::Stop { name } => cluster.stop(name),
+            ProcessStep::Wipe { name } => cluster.wipe(name),
+            ProcessStep::Start { name, initial_cluster } => cluster
+                .start_existing(name, initial_cluster)
+                .map(|pid| format!("started {name} (pid {pid}) with --initial-cluster-state existing")),
+        }
+    }
+
     fn begin_restore(
         &mut self,
         file: &std::path::Path,

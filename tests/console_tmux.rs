@@ -1277,3 +1277,98 @@ fn an_unknown_context_is_refused_naming_the_saved_ones() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim(), "Error: unknown context \"b\"; config.toml defines a");
 }
+
+/// A member whose log is destroyed refuses to start; the replace dialog brings it back as a new
+/// member, step by step, and the cluster keeps every write.
+#[test]
+fn the_replace_dialog_brings_back_a_damaged_demo_member() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let tmux = demo_pane(tmp.path(), "");
+    let screen = tmux.wait_for("the demo's dashboard", Duration::from_secs(60), |s| {
+        s.contains("members 3/3 up") && s.contains("★ leader") && s.contains("cluster healthy")
+    });
+    let leader = leader_name(&screen).expect("a leader");
+    let victim = ["n1", "n2", "n3"].into_iter().find(|n| *n != leader).expect("a follower").to_string();
+    let old_row = member_row(&screen, &victim).expect("its row").to_string();
+    let url = |row: &str| row.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string);
+    let victim_url = url(&old_row).expect("its client URL");
+    let leader_url = url(member_row(&screen, &leader).expect("the leader's row")).expect("a URL");
+    let (rt, mut writer) = client(&leader_url);
+    for i in 0..200 {
+        rt.block_on(writer.put(format!("/replace/{i:03}"), "v", None)).expect("put");
+    }
+
+    // Kill it and destroy its log: it refuses to start.
+    let row: usize = victim.trim_start_matches('n').parse().expect("n<number>");
+    tmux.keys(&["g"]);
+    for _ in 1..row {
+        tmux.keys(&["j"]);
+    }
+    tmux.keys(&["x"]);
+    tmux.wait_for("the kill question", Duration::from_secs(10), |s| {
+        s.contains(&format!("kill member {victim} ("))
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the kill", Duration::from_secs(10), |s| s.contains(&format!("killed {victim} (kill -9")));
+    let demo_dir = demo_dirs(tmp.path()).pop().expect("the demo's directory");
+    let wal = demo_dir.join(format!("{victim}.etcd")).join("member").join("wal");
+    for entry in std::fs::read_dir(&wal).expect("its wal dir").flatten() {
+        let len = entry.metadata().expect("metadata").len();
+        std::fs::write(entry.path(), vec![0u8; len as usize]).expect("zero-fill");
+    }
+    tmux.keys(&["s"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while nodes_under(&demo_dir.join(format!("{victim}.etcd"))).len() == 1 {
+        assert!(Instant::now() < deadline, "{victim} started on a destroyed log");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // X: the plan with each step's command, then each step done in turn.
+    tmux.keys(&["X"]);
+    let plan = tmux.wait_for("the replace plan", Duration::from_secs(10), |s| {
+        s.contains(&format!("replace member {victim} ("))
+    });
+    assert!(
+        plan.contains("member remove ") && plan.contains(&format!("member add {victim} --peer-urls=")),
+        "{plan}"
+    );
+    assert!(plan.contains("y: replace it (enter is not enough)"), "{plan}");
+    tmux.keys(&["y"]);
+    let done = tmux.wait_for("the replacement", Duration::from_secs(90), |s| {
+        s.contains(&format!("done: {victim} replaced and healthy")) || s.contains("stopped at a failed step")
+    });
+    assert!(done.contains(&format!("done: {victim} replaced and healthy")), "{done}");
+    for step in ["✓ 1. stop", "✓ 2. remove", "✓ 3. move", "✓ 4. add", "✓ 5. start", "✓ 6. wait"] {
+        assert!(done.contains(step), "{step}:\n{done}");
+    }
+    tmux.keys(&["Escape"]);
+    let screen = tmux.wait_for("three healthy members", Duration::from_secs(30), |s| {
+        s.contains("members 3/3 up") && s.contains("cluster healthy")
+    });
+    let new_row = member_row(&screen, &victim).expect("its new row").to_string();
+    let id = |row: &str| {
+        let words: Vec<&str> = row.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == victim)?;
+        words.get(at + 1).map(|w| w.to_string())
+    };
+    assert_ne!(id(&new_row), id(&old_row), "a new member ID:\n{screen}");
+    assert!(demo_dir.join(format!("{victim}.etcd.damaged-1")).is_dir(), "the damaged data is kept aside");
+    // Every write is on the new member.
+    let (rt2, mut own) = client(&victim_url);
+    let options = etcd_client::GetOptions::new().with_prefix().with_count_only().with_serializable();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let count = rt2.block_on(own.get("/replace/", Some(options.clone()))).map(|r| r.count()).unwrap_or(0);
+        if count == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{victim} has {count} of 200 keys");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tmux.keys(&["q"]);
+    tmux.wait_for("the demo to exit", Duration::from_secs(20), |s| s.contains("etcdeck exited 0"));
+    wait_no_nodes(tmp.path(), Duration::from_secs(5));
+}

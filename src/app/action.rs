@@ -78,6 +78,9 @@ pub enum Action {
     Disarm,
     /// The restore wizard: rebuild the cluster from a snapshot file.
     Restore,
+    /// Replace the selected member: remove it, wipe its data, add it again and start it as a new
+    /// member of the existing cluster (the runbook for a damaged member).
+    ReplaceMember,
     /// etcdeck demo: kill the selected member's process (SIGKILL, as a crash).
     KillMember,
     /// etcdeck demo: start the selected member's process again on its data.
@@ -129,6 +132,7 @@ pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::Defragment, name: "defragment", help: "members: defrag (a: rolling)" },
     ActionInfo { action: Action::Disarm, name: "disarm", help: "members: disarm alarms" },
     ActionInfo { action: Action::Restore, name: "restore", help: "members: restore wizard" },
+    ActionInfo { action: Action::ReplaceMember, name: "replace-member", help: "members: replace a member" },
     ActionInfo { action: Action::KillMember, name: "kill-member", help: "demo: kill -9 the member" },
     ActionInfo { action: Action::StartMember, name: "start-member", help: "demo: start the member again" },
     ActionInfo { action: Action::Help, name: "help", help: "show or hide this help" },
@@ -194,6 +198,7 @@ mod tests {
             Action::Defragment,
             Action::Disarm,
             Action::Restore,
+            Action::ReplaceMember,
             Action::KillMember,
             Action::StartMember,
         ];

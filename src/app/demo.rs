@@ -31,6 +31,7 @@ const FLAGS: &[(&str, &str)] = &[("new-checkout", "true"), ("dark-mode", "false"
 const README: &str = "This cluster was started by `etcdeck demo`: three etcdeck nodes on loopback.\n\
 In the members view, x kills the selected member's process (as a crash) and s starts it again:\n\
 kill the leader and watch another take over; kill two of three and watch quorum go and come back.\n\
+X replaces a member as the runbook does for a damaged one: remove, wipe, add, start, wait.\n\
 Tab opens this key browser; w or W tails a key or a prefix; ? lists every key.\n";
 
 /// Keeps the registry's lease alive until dropped.

@@ -40,6 +40,9 @@ pub enum Effect {
     Member { request: u64, op: crate::app::members::MemberOp },
     /// etcdeck demo: kill (start = false) or start a member's process.
     MemberProcess { name: String, start: bool },
+    /// etcdeck demo: a step of a member's replacement on its process or data dir; answered by
+    /// `Msg::ReplaceProcess`.
+    ReplaceProcess { request: u64, step: crate::app::replace::ProcessStep },
     /// Checks a snapshot file as a restore would (its size and the SHA-256 etcd appends).
     CheckSnapshotFile { request: u64, path: std::path::PathBuf },
     /// etcdeck demo: stop the members and restore `file` into a new data dir for each of `members`

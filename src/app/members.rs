@@ -105,6 +105,8 @@ pub enum MemberDialog {
     },
     /// The answer: for an add, the commands that start the new member; or etcd's error.
     Result { op: MemberOp, result: Result<Vec<String>, String> },
+    /// A damaged member's replacement, step by step.
+    Replace(crate::app::replace::Replace),
 }
 
 fn label(name: &str, id: u64) -> String {
@@ -189,18 +191,9 @@ impl MemberOp {
 /// `ETCD_*` settings, then one line for etcd and one for an etcdeck node.
 pub fn start_commands(op: &MemberOp, new_id: u64, members: &[MemberInfo]) -> Vec<String> {
     let MemberOp::Add { name, peer_urls, client_urls, .. } = op else { return Vec::new() };
-    // etcdctl's ETCD_INITIAL_CLUSTER: every member's peer URLs under its name, the new one's under
-    // the name given (other unstarted members have none).
-    let initial: Vec<String> = members
-        .iter()
-        .flat_map(|m| {
-            let n = if m.id == new_id { name.clone() } else { m.name.clone() };
-            m.peer_urls.iter().map(move |u| format!("{n}={u}"))
-        })
-        .collect();
     let settings = [
         ("ETCD_NAME", name.clone()),
-        ("ETCD_INITIAL_CLUSTER", initial.join(",")),
+        ("ETCD_INITIAL_CLUSTER", initial_cluster_after_add(name, new_id, members)),
         ("ETCD_INITIAL_ADVERTISE_PEER_URLS", peer_urls.join(",")),
         ("ETCD_INITIAL_CLUSTER_STATE", "existing".to_string()),
     ];
@@ -218,6 +211,19 @@ pub fn start_commands(op: &MemberOp, new_id: u64, members: &[MemberInfo]) -> Vec
     lines.push(format!("etcd:    {} etcd {flags}", env.join(" ")));
     lines.push(format!("etcdeck: {} etcdeck node {flags}", env.join(" ")));
     lines
+}
+
+/// etcdctl's ETCD_INITIAL_CLUSTER after an add: every member's peer URLs under its name, the new
+/// one's (`new_id`) under `name` (other unstarted members have none).
+pub fn initial_cluster_after_add(name: &str, new_id: u64, members: &[MemberInfo]) -> String {
+    let initial: Vec<String> = members
+        .iter()
+        .flat_map(|m| {
+            let n = if m.id == new_id { name.to_string() } else { m.name.clone() };
+            m.peer_urls.iter().map(move |u| format!("{n}={u}"))
+        })
+        .collect();
+    initial.join(",")
 }
 
 /// What removing `id` does to the quorum, from what the dashboard last saw: loud when it removes

@@ -17,6 +17,7 @@ pub mod keymap;
 pub mod keys;
 pub mod members;
 pub mod msg;
+pub mod replace;
 pub mod report;
 pub mod restore;
 pub mod runtime;

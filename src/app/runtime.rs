@@ -54,6 +54,9 @@ pub trait MemberProcesses: Send {
     /// Starts the members again: those restored on their new data dirs (name, dir), or, with
     /// None, the ones the restore stopped, on the data dirs they had; says what was done.
     fn finish_restore(&mut self, restored: Option<&[(String, PathBuf)]>) -> Result<String, String>;
+    /// A step of a member's replacement (stop it, move its data dir aside, start it on an empty
+    /// one as a member of the existing cluster); says what was done.
+    fn replace_step(&mut self, step: &crate::app::replace::ProcessStep) -> Result<String, String>;
 }
 
 /// A restore's file work, run on a blocking thread: the new data dirs (member name, dir).
@@ -170,6 +173,14 @@ impl Runtime {
                         None => Err("this console runs no member processes".into()),
                     };
                     let _ = self.tx.send(Msg::Process { result });
+                }
+                Effect::ReplaceProcess { request, step } => {
+                    // Signals, renames and fork/exec: quick, and done on this thread (see node::local).
+                    let result = match self.processes.as_mut() {
+                        Some(p) => p.replace_step(&step),
+                        None => Err("this console runs no member processes".into()),
+                    };
+                    let _ = self.tx.send(Msg::ReplaceProcess { request, result });
                 }
                 Effect::RestoreLocal { request, file, token, members } => {
                     let job = match self.processes.as_mut() {

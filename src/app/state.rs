@@ -353,6 +353,9 @@ impl State {
             if let crate::app::members::MemberDialog::Confirm { op, deliberate, .. } = m {
                 (op.describe(), deliberate).hash(&mut h);
             }
+            if let crate::app::members::MemberDialog::Replace(r) = m {
+                (r.confirmed, r.finished()).hash(&mut h);
+            }
         } else if let Some(s) = &self.snapshot {
             (3u8, discriminant(s)).hash(&mut h);
         } else if let Some(r) = &self.restore {

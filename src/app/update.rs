@@ -51,6 +51,7 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
                 .started_at
                 .is_none_or(|started| now.saturating_duration_since(started) >= state.refresh_interval);
             let mut effects = if due { start_refresh(state) } else { Vec::new() };
+            effects.extend(crate::app::replace::check_wait(state));
             if state.view == View::Keys {
                 // The browser tries a failed listing again, with backoff; the open value is read
                 // again each round, so a key changed or deleted elsewhere shows as such.
@@ -75,7 +76,12 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
             }
         },
         Input::Action(action) => on_action(state, action),
-        Input::Msg(msg) => on_msg(state, msg),
+        Input::Msg(msg) => {
+            let mut effects = on_msg(state, msg);
+            // A member's replacement waits on what the refreshes show.
+            effects.extend(crate::app::replace::check_wait(state));
+            effects
+        }
     }
 }
 
@@ -586,7 +592,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::Compact
         | Action::Defragment
         | Action::Disarm
-        | Action::Restore => {}
+        | Action::Restore
+        | Action::ReplaceMember => {}
         Action::KillMember | Action::StartMember => {
             let start = action == Action::StartMember;
             if !state.demo {
@@ -791,6 +798,11 @@ fn on_watch_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
 
 /// Starts a refresh round: the member list, and a probe of every known member at once (the member
 /// list's answer adds probes for members not known yet).
+/// A refresh round now (for what a change did, without waiting for the next tick).
+pub(crate) fn refresh_now(state: &mut State) -> Vec<Effect> {
+    start_refresh(state)
+}
+
 fn start_refresh(state: &mut State) -> Vec<Effect> {
     let id = state.refresh.next_id;
     state.refresh.next_id += 1;
@@ -878,6 +890,9 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return Vec::new();
         }
         Msg::Member { request, result } => {
+            if let Some(effects) = crate::app::replace::on_member_answer(state, request, &result) {
+                return effects;
+            }
             if crate::app::update_members::on_answer(state, request, result) {
                 let auth = matches!(
                     &state.member_dialog,
@@ -894,6 +909,9 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return Vec::new();
         }
         Msg::Auth { request, result } => return crate::app::update_auth::on_listing(state, request, result),
+        Msg::ReplaceProcess { request, result } => {
+            return crate::app::replace::on_process_answer(state, request, result);
+        }
         Msg::SnapshotFile { request, result } => {
             crate::app::restore::on_file_checked(state, request, result);
             return Vec::new();

@@ -21,6 +21,9 @@ fn refuse(state: &mut State, why: impl Into<String>) -> Option<Vec<Effect>> {
 
 /// The members view's maintenance actions; None for the others.
 pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
+    if action == Action::ReplaceMember {
+        return Some(crate::app::replace::begin(state));
+    }
     if action == Action::Restore {
         // The commands only read; running them (the demo) asks again and honours read-only.
         return Some(crate::app::restore::begin(state));
@@ -362,6 +365,9 @@ pub fn on_snapshot_msg(state: &mut State, msg: crate::app::msg::Msg) {
 
 /// Keys typed while the member dialog is open.
 pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
+    if matches!(state.member_dialog, Some(MemberDialog::Replace(_))) {
+        return crate::app::replace::on_key(state, key);
+    }
     let Some(dialog) = state.member_dialog.take() else { return Vec::new() };
     match dialog {
         MemberDialog::Confirm { op, notes, deliberate } => match key {
@@ -408,6 +414,7 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
             }];
         }
         MemberDialog::Result { .. } => {}
+        replace @ MemberDialog::Replace(_) => state.member_dialog = Some(replace),
     }
     Vec::new()
 }

@@ -266,6 +266,57 @@ impl LocalCluster {
         self.start_member(name)
     }
 
+    /// Stops a member for its replacement; one that is not running (a removed member stops by
+    /// itself) is left as it is.
+    pub fn stop(&mut self, name: &str) -> Result<String, String> {
+        let i = self.index(name)?;
+        let Some(mut child) = self.members[i].child.take() else {
+            return Ok(format!("{name} was not running"));
+        };
+        if let Ok(Some(status)) = child.try_wait() {
+            return Ok(format!("{name} had stopped ({status})"));
+        }
+        let pid = child.id();
+        child.kill().map_err(|e| format!("cannot stop {name}: {e}"))?;
+        let _ = child.wait();
+        Ok(format!("stopped {name} (kill -9 {pid})"))
+    }
+
+    /// Moves a stopped member's data dir aside (kept, for a look at the damage) so it starts on an
+    /// empty one; says where it went.
+    pub fn wipe(&mut self, name: &str) -> Result<String, String> {
+        let i = self.index(name)?;
+        if self.members[i].child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None))) {
+            return Err(format!("{name} is running: stop it first"));
+        }
+        let dir = self.members[i].data_dir.clone();
+        if !dir.exists() {
+            return Ok(format!("{} does not exist: nothing to move", dir.display()));
+        }
+        let file = dir.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let aside = (1..)
+            .map(|k| dir.with_file_name(format!("{file}.damaged-{k}")))
+            .find(|d| !d.exists())
+            .unwrap_or_default();
+        std::fs::rename(&dir, &aside)
+            .map_err(|e| format!("cannot move {} to {}: {e}", dir.display(), aside.display()))?;
+        Ok(format!("moved {file} to {}", aside.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()))
+    }
+
+    /// Starts a member on its (empty) data dir as a new member of the running cluster: etcd's
+    /// --initial-cluster-state existing, with the cluster as the add answered it.
+    pub fn start_existing(&mut self, name: &str, initial_cluster: &str) -> Result<u32, String> {
+        let i = self.index(name)?;
+        if initial_cluster.is_empty() {
+            return Err(format!("no --initial-cluster for {name}: it was not added"));
+        }
+        let m = &mut self.members[i];
+        m.args.retain(|a| !a.starts_with("--initial-cluster=") && !a.starts_with("--initial-cluster-state="));
+        m.args.push(format!("--initial-cluster={initial_cluster}"));
+        m.args.push("--initial-cluster-state=existing".into());
+        self.start_member(name)
+    }
+
     /// Which members run: (name, running).
     pub fn running(&mut self) -> Vec<(String, bool)> {
         self.members

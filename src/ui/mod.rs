@@ -419,6 +419,7 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
                     (Action::Open, "detail"),
                     (Action::KillMember, "kill"),
                     (Action::StartMember, "start"),
+                    (Action::ReplaceMember, "replace"),
                     (Action::SwitchView, "keys"),
                 ]
             } else {
@@ -729,11 +730,12 @@ mod tests {
             pane.format = Some(ValueFormat::Yaml);
         }
         state.keys.tree = Some(b"/".to_vec());
-        state.keys.list(b"/registry/".to_vec());
+        state.keys.list(b"/registry/pods/default/".to_vec());
+        // The pane shows the key under the cursor (the first row).
         let rows = vec![
-            Row { key: b"/registry/configmaps/".to_vec(), dir: true },
-            Row { key: b"/registry/pods/".to_vec(), dir: true },
-            Row::key(&b"/registry/version"[..]),
+            Row::key(&b"/registry/pods/default/web-0"[..]),
+            Row::key(&b"/registry/pods/default/web-1"[..]),
+            Row { key: b"/registry/pods/default/jobs/".to_vec(), dir: true },
         ];
         let request = state.keys.next_request;
         state.keys.on_page(request, Ok(KeyPage { rows, more: false, revision: 4242 }));

@@ -204,6 +204,9 @@ impl Pool {
             Effect::RestoreLocal { request, .. } => {
                 Msg::RestoreDirs { request, result: Err("this console runs no member processes".into()) }
             }
+            Effect::ReplaceProcess { request, .. } => {
+                Msg::ReplaceProcess { request, result: Err("this console runs no member processes".into()) }
+            }
             Effect::SwitchContext { name } => {
                 Msg::Process { result: Err(format!("context {name}: switching is the console's to do")) }
             }
@@ -966,6 +969,7 @@ fn failed(effect: Effect, error: String) -> Msg {
         Effect::SaveSnapshot { request, .. } => Msg::SnapshotSaved { request, result: Err(error) },
         Effect::CheckSnapshotFile { request, .. } => Msg::SnapshotFile { request, result: Err(error) },
         Effect::RestoreLocal { request, .. } => Msg::RestoreDirs { request, result: Err(error) },
+        Effect::ReplaceProcess { request, .. } => Msg::ReplaceProcess { request, result: Err(error) },
         Effect::FinishRestore { request, .. } => Msg::Restored { request, result: Err(error) },
     }
 }

@@ -7,10 +7,14 @@ use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
 use crate::app::members::{MemberDialog, MemberOp};
+use crate::app::replace::{Replace, StepKind, StepState};
 use crate::ui::theme::Theme;
 use crate::ui::widgets::popup;
 
 pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &[String], theme: &Theme) {
+    if let MemberDialog::Replace(r) = dialog {
+        return render_replace(frame, area, r, theme);
+    }
     let label = Style::default().fg(theme.label);
     let bold = Style::default().add_modifier(Modifier::BOLD);
     let loud = Style::default().fg(theme.down).add_modifier(Modifier::BOLD);
@@ -25,6 +29,7 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &
         MemberDialog::Confirm { op, .. }
         | MemberDialog::Running { op, .. }
         | MemberDialog::Result { op, .. } => op,
+        MemberDialog::Replace(_) => return,
     };
     let name = if matches!(op_of, MemberOp::Auth(_)) { " users and roles " } else { " members " };
     let (title, lines, border) = match dialog {
@@ -73,6 +78,7 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &
             }
             (name, lines, theme.title)
         }
+        MemberDialog::Replace(_) => return,
         MemberDialog::Result { op, result: Err(e) } => (
             name,
             vec![
@@ -85,4 +91,57 @@ pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &
         ),
     };
     popup(frame, area, area.width.saturating_sub(4).min(140), title, border, lines);
+}
+
+/// The replacement: what removing the member does, then each step with its state and the same by
+/// hand, then the keys.
+fn render_replace(frame: &mut Frame, area: Rect, r: &Replace, theme: &Theme) {
+    let label = Style::default().fg(theme.label);
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let loud = Style::default().fg(theme.down).add_modifier(Modifier::BOLD);
+    let good = Style::default().fg(theme.healthy);
+    let keys = |text: &str| Line::from(Span::styled(text.to_string(), Style::default().fg(theme.title)));
+    let mut lines = vec![
+        Line::from(Span::styled(
+            format!(
+                "replace member {} ({:x}): remove it, wipe its data, add it back, start it empty",
+                r.name, r.id
+            ),
+            bold,
+        )),
+        Line::default(),
+    ];
+    for n in &r.notes {
+        lines.push(Line::from(Span::styled(n.text.clone(), if n.loud { loud } else { label })));
+    }
+    lines.push(Line::default());
+    for (i, step) in r.steps.iter().enumerate() {
+        let (mark, style, detail) = match &step.state {
+            StepState::Waiting => ("  ", Style::default(), String::new()),
+            StepState::Running => ("… ", bold, String::new()),
+            StepState::Done(d) => ("✓ ", good, format!(" — {d}")),
+            StepState::Yours => ("→ ", label, String::new()),
+            StepState::Failed(e) => ("✗ ", loud, format!(" — {e}")),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{mark}{}. {}", i + 1, step.what), style),
+            Span::styled(detail, style),
+        ]));
+        for same in &step.same {
+            lines.push(Line::from(Span::styled(format!("      $ {same}"), label)));
+        }
+    }
+    lines.push(Line::default());
+    let waiting = r.steps.iter().any(|s| s.kind == StepKind::Wait && s.state == StepState::Running);
+    lines.push(keys(if !r.confirmed {
+        "y: replace it (enter is not enough) · esc: cancel"
+    } else if r.finished() {
+        "any key: close"
+    } else if waiting {
+        "waiting for it to answer healthy · esc: stop waiting (it stays a member)"
+    } else {
+        "working…"
+    }));
+    let border = if r.failed() || r.notes.iter().any(|n| n.loud) { theme.down } else { theme.title };
+    popup(frame, area, area.width.saturating_sub(4).min(150), " replace member ", border, lines);
 }

@@ -493,6 +493,21 @@ fn wait_no_nodes(tmp: &std::path::Path, limit: Duration) {
     }
 }
 
+/// Selects demo member `name` (n1, n2, …), kills it with x and answers the question with y.
+fn kill_demo_member(tmux: &Tmux, name: &str) {
+    let row: usize = name.trim_start_matches('n').parse().expect("n<number>");
+    tmux.keys(&["g"]);
+    for _ in 1..row {
+        tmux.keys(&["j"]);
+    }
+    tmux.keys(&["x"]);
+    tmux.wait_for("the kill question", Duration::from_secs(10), |s| {
+        s.contains(&format!("kill member {name} ("))
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the kill", Duration::from_secs(10), |s| s.contains(&format!("killed {name} (kill -9")));
+}
+
 /// The leader's name in the dashboard's header ("leader n2 (…)").
 pub(crate) fn leader_name(screen: &str) -> Option<String> {
     let rest = screen.split("leader ").nth(1)?;
@@ -585,19 +600,7 @@ fn the_demo_fails_over_from_the_console_and_leaves_nothing_behind() {
     let others: Vec<String> =
         ["n1", "n2", "n3"].iter().filter(|n| **n != current).map(|n| n.to_string()).collect();
     for name in &others {
-        let row: usize = name.trim_start_matches('n').parse().expect("n<number>");
-        tmux.keys(&["g"]);
-        for _ in 1..row {
-            tmux.keys(&["j"]);
-        }
-        tmux.keys(&["x"]);
-        tmux.wait_for("the kill question", Duration::from_secs(10), |s| {
-            s.contains(&format!("kill member {name} ("))
-        });
-        tmux.keys(&["y"]);
-        tmux.wait_for("the kill", Duration::from_secs(10), |s| {
-            s.contains(&format!("killed {name} (kill -9"))
-        });
+        kill_demo_member(&tmux, name);
     }
     // One of three: no quorum, and the survivor, without a leader, is not healthy (etcd's /health
     // says false).
@@ -1302,17 +1305,7 @@ fn the_replace_dialog_brings_back_a_damaged_demo_member() {
     }
 
     // Kill it and destroy its log: it refuses to start.
-    let row: usize = victim.trim_start_matches('n').parse().expect("n<number>");
-    tmux.keys(&["g"]);
-    for _ in 1..row {
-        tmux.keys(&["j"]);
-    }
-    tmux.keys(&["x"]);
-    tmux.wait_for("the kill question", Duration::from_secs(10), |s| {
-        s.contains(&format!("kill member {victim} ("))
-    });
-    tmux.keys(&["y"]);
-    tmux.wait_for("the kill", Duration::from_secs(10), |s| s.contains(&format!("killed {victim} (kill -9")));
+    kill_demo_member(&tmux, &victim);
     let demo_dir = demo_dirs(tmp.path()).pop().expect("the demo's directory");
     let wal = demo_dir.join(format!("{victim}.etcd")).join("member").join("wal");
     for entry in std::fs::read_dir(&wal).expect("its wal dir").flatten() {

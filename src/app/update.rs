@@ -131,11 +131,7 @@ fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
 /// A paste: one insertion into the line being typed, whatever it holds (newlines too); with no
 /// line open it is dropped, never read as keys.
 fn on_pasted(state: &mut State, text: String) -> Vec<Effect> {
-    if state.dialog.is_some()
-        || state.member_dialog.is_some()
-        || state.snapshot.is_some()
-        || state.restore.is_some()
-    {
+    if state.modal_mark().is_some() {
         state.notice = Some("paste ignored: a question is open (answer it with the keys shown)".into());
         return Vec::new();
     }

@@ -298,12 +298,7 @@ fn on_event(rt: &mut Runtime, keymap: &Keymap, event: Event) -> bool {
         // A paste is text for the line being typed, never keys: its newlines, `y`s and `:`s
         // confirm and run nothing.
         Event::Paste(text) => {
-            if rt.state.modal_mark().is_some() {
-                rt.state.notice =
-                    Some("paste ignored: a question is open (answer it with the keys shown)".into());
-            } else {
-                rt.apply(Input::Pasted(text));
-            }
+            rt.apply(Input::Pasted(text));
             true
         }
         Event::Resize(_, _) => true,

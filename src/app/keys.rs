@@ -651,14 +651,13 @@ impl KeyBrowser {
     /// Reads the open value again (kept on screen until the answer comes), unless a read of it is
     /// on its way already or the history is open.
     pub fn reread(&mut self) -> Option<KeyRequest> {
-        let request = self.next_request + 1;
-        let pane = self.value.as_mut()?;
+        let pane = self.value.as_ref()?;
         if pane.history.is_some() || pane.result.is_none() || pane.reread.is_some() || pane.then.is_some() {
             return None;
         }
-        pane.reread = Some(request);
         let key = pane.key.clone();
-        self.next_request = request;
+        let request = self.request_id();
+        self.value.as_mut()?.reread = Some(request);
         Some(KeyRequest::Value { request, key })
     }
 

@@ -1,8 +1,10 @@
 //! etcdeck: a terminal console for etcd v3 clusters.
 //!
 //! `app` is the console's brain (state, actions, the pure update function and the workers that talk to
-//! etcd); `ui` is the terminal edge that renders `app::State` and feeds key presses back in.
+//! etcd); `ui` is the terminal edge that renders `app::State` and feeds key presses back in; `node`
+//! is the etcd v3 server; `etcd` is the vocabulary both faces share, and imports nothing of the crate.
 
 pub mod app;
+pub mod etcd;
 pub mod node;
 pub mod ui;

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use etcdeck::app::connection::{ConnectConfig, ConnectionArgs};
-use etcdeck::app::duration::parse_go_duration;
 use etcdeck::app::report;
 use etcdeck::app::runtime::Runtime;
+use etcdeck::etcd::duration::parse_go_duration;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -23,4 +23,5 @@ mod node_etcdctl;
 mod node_kv;
 mod node_process;
 mod node_tls;
+mod tidy;
 mod tls_auth_etcd;

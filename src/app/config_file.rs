@@ -120,7 +120,7 @@ impl ContextSettings {
             [("dial-timeout", &self.dial_timeout), ("command-timeout", &self.command_timeout)]
         {
             if let Some(v) = value {
-                crate::app::duration::parse_go_duration(v).map_err(|e| format!("{at}: {field}: {e}"))?;
+                crate::etcd::duration::parse_go_duration(v).map_err(|e| format!("{at}: {field}: {e}"))?;
             }
         }
         Ok(())

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::app::duration::parse_go_duration;
+use crate::etcd::duration::parse_go_duration;
 
 /// etcdctl's global connection flags.
 #[derive(Debug, Clone, clap::Args)]

@@ -35,7 +35,7 @@ impl LeaseChoice {
         }
         let seconds = match text.parse::<i64>() {
             Ok(n) => n,
-            Err(_) => match crate::app::duration::parse_go_duration(text) {
+            Err(_) => match crate::etcd::duration::parse_go_duration(text) {
                 Ok(d) if d.subsec_nanos() == 0 => d.as_secs() as i64,
                 Ok(_) => return Err(format!("bad lease TTL {text:?}: a lease TTL is whole seconds")),
                 Err(_) => {

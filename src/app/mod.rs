@@ -7,7 +7,6 @@ pub mod client;
 pub mod config_file;
 pub mod connection;
 pub mod demo;
-pub mod duration;
 pub mod edit;
 pub mod effect;
 #[cfg(test)]

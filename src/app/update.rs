@@ -624,7 +624,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             }
             state.notice = Some(format!(
                 "refreshing every {}",
-                crate::app::duration::format_go_duration(state.refresh_interval)
+                crate::etcd::duration::format_go_duration(state.refresh_interval)
             ));
         }
     }

@@ -533,7 +533,7 @@ impl JwtKeys {
         let invalid = || "auth: invalid auth options".to_string();
         let ttl = match options.get("ttl").map(String::as_str) {
             None | Some("") => Duration::from_secs(300),
-            Some(t) => crate::app::duration::parse_go_duration(t).map_err(|_| invalid())?,
+            Some(t) => crate::etcd::duration::parse_go_duration(t).map_err(|_| invalid())?,
         };
         let read = |name: &str| -> Result<Option<Vec<u8>>, String> {
             match options.get(name).filter(|f| !f.is_empty()) {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::node::urls::EtcdUrl;
+use crate::etcd::urls::EtcdUrl;
 
 /// One etcd setting: its flag name (also its YAML key), default and help, as etcd prints them.
 #[derive(Debug, Clone, Copy)]
@@ -813,7 +813,7 @@ fn auto_compaction(mode: &str, retention: &str) -> Result<AutoCompaction, Config
             (n, _) => AutoCompaction::Periodic(Duration::from_secs(n.saturating_mul(3600))),
         });
     }
-    let period = crate::app::duration::parse_go_duration(retention)
+    let period = crate::etcd::duration::parse_go_duration(retention)
         .map_err(|e| ConfigError::Invalid(format!("error parsing CompactionRetention: {e}")))?;
     match mode {
         "periodic" => Ok(AutoCompaction::Periodic(period)),

@@ -20,5 +20,4 @@ pub mod rpc;
 pub mod server;
 pub mod snapshot;
 pub mod tls;
-pub mod urls;
 pub mod watch;

@@ -124,7 +124,7 @@ fn first_u64(digest: &[u8]) -> u64 {
 /// The members an --initial-cluster lists, with etcd's IDs for them and the token, and the
 /// cluster's ID.
 pub fn initial_members(
-    cluster: &std::collections::BTreeMap<String, Vec<crate::node::urls::EtcdUrl>>,
+    cluster: &std::collections::BTreeMap<String, Vec<crate::etcd::urls::EtcdUrl>>,
     token: &str,
 ) -> (Vec<InitialMember>, u64) {
     let members: Vec<InitialMember> = cluster
@@ -173,7 +173,7 @@ pub struct RemoteMember {
 
 /// Asks the other members listed in --initial-cluster for the cluster, the first that answers.
 async fn remote_cluster(c: &NodeConfig) -> Option<RemoteCluster> {
-    let own: Vec<&crate::node::urls::EtcdUrl> = c.initial_advertise_peer_urls.iter().collect();
+    let own: Vec<&crate::etcd::urls::EtcdUrl> = c.initial_advertise_peer_urls.iter().collect();
     // Self-signed peer certificates are made once the data dir is claimed; until then a member asks
     // without one (the cluster's listeners do not ask for one under --peer-auto-tls).
     let peer_auto = c.peer_auto_tls && c.peer_tls.is_empty();
@@ -289,7 +289,7 @@ fn load_tls(
     peer: Option<&TlsInfo>,
     peer_self_signed: bool,
 ) -> Result<NodeTls, ServerError> {
-    let https = |urls: &[crate::node::urls::EtcdUrl]| urls.iter().any(|u| u.scheme == "https");
+    let https = |urls: &[crate::etcd::urls::EtcdUrl]| urls.iter().any(|u| u.scheme == "https");
     let bad = |side: &str, why: String| ServerError::Config(format!("{side} TLS: {why}"));
     let client = match client.filter(|_| https(&c.listen_client_urls)) {
         // h2 for gRPC, http/1.1 for /health, /metrics and /version.
@@ -736,7 +736,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     let claimed = claim_data_dir(c).await?;
     let node_tls = if client_auto || peer_auto {
         let fixtures = c.data_dir.join("fixtures");
-        let made = |side: &str, urls: &[crate::node::urls::EtcdUrl]| {
+        let made = |side: &str, urls: &[crate::etcd::urls::EtcdUrl]| {
             tls::self_cert(&fixtures.join(side), urls)
                 .map_err(|e| ServerError::Config(format!("{side} auto TLS: {e}")))
         };

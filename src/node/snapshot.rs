@@ -62,19 +62,9 @@ pub fn status(path: &Path) -> Result<SnapshotStatus, String> {
     })
 }
 
-/// go-humanize's Bytes, which etcdctl prints sizes with: SI units, one decimal below ten.
+/// go-humanize's Bytes, which etcdctl prints sizes with (etcd's shared form).
 pub fn humanize_bytes(n: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    if n < 10 {
-        return format!("{n} B");
-    }
-    let e = ((n as f64).ln() / 1000f64.ln()).floor() as usize;
-    let val = (n as f64 / 1000f64.powi(e as i32) * 10.0 + 0.5).floor() / 10.0;
-    if val < 10.0 {
-        format!("{val:.1} {}", UNITS[e])
-    } else {
-        format!("{val:.0} {}", UNITS[e])
-    }
+    crate::etcd::format::bytes(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -121,10 +111,10 @@ pub struct RestoreOptions {
 /// the raft log starts after the snapshot, so every member restored from the same file starts the
 /// new cluster from the same state. Nothing is written unless everything checks out.
 pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
+    use crate::etcd::urls::EtcdUrl;
     use crate::node::config::parse_initial_cluster;
     use crate::node::raft::wal::{HardState, SnapshotMark, Wal};
     use crate::node::server::{initial_members, member_id, write_durably, MemberIdentity, IDENTITY_FILE};
-    use crate::node::urls::EtcdUrl;
 
     if o.data_dir.exists() {
         return Err(format!("data-dir {:?} exists", o.data_dir.display().to_string()));

@@ -30,8 +30,8 @@ use rustls::{
     ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
 
+use crate::etcd::urls::EtcdUrl;
 use crate::node::config::{TlsInfo, TlsPolicy, TlsVersion};
-use crate::node::urls::EtcdUrl;
 
 /// How long a TLS handshake may take before the connection is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -231,7 +231,7 @@ pub fn client_config(
     let builder = if self_signed {
         // Self-signed peers (--peer-auto-tls): encrypted, the certificate not checked, as etcd sets
         // InsecureSkipVerify for them.
-        let any = crate::app::client::insecure::AcceptAnyServerCert(provider.clone());
+        let any = crate::etcd::tls::AcceptAnyServerCert(provider.clone());
         builder.dangerous().with_custom_certificate_verifier(Arc::new(any))
     } else {
         builder.with_root_certificates(roots(info.trusted_ca_file.as_deref())?)

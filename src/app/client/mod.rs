@@ -997,7 +997,7 @@ async fn with_timeout<T>(
 
 /// etcd's clients print "context deadline exceeded" when a request runs out of time.
 fn deadline_exceeded(limit: Duration) -> String {
-    format!("context deadline exceeded (after {})", crate::app::duration::format_go_duration(limit))
+    format!("context deadline exceeded (after {})", crate::etcd::duration::format_go_duration(limit))
 }
 
 /// One line for an error: a gRPC status shows etcd's own message ("etcdserver: ..."); other errors

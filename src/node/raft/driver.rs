@@ -1067,7 +1067,7 @@ impl Driver {
             .into_iter()
             .filter(|(id, _)| *id != self.me)
             .filter_map(|(id, urls)| {
-                let url = crate::node::urls::EtcdUrl::parse(urls.first()?).ok()?;
+                let url = crate::etcd::urls::EtcdUrl::parse(urls.first()?).ok()?;
                 Some(Peer { id, addr: url.host_port(), tls: url.scheme == "https" })
             })
             .collect();

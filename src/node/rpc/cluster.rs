@@ -13,13 +13,13 @@ use etcd_client::proto::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::etcd::urls::EtcdUrl;
 use crate::node::error::NodeError;
 use crate::node::mvcc::store::Store;
 use crate::node::raft::driver::{validate_member_change, Write};
 use crate::node::rpc::forward::{Forward, Forwarded};
 use crate::node::rpc::Ctx;
 use crate::node::server::member_id;
-use crate::node::urls::EtcdUrl;
 
 /// etcd's HealthInterval: a peer connected for less than this does not count as active.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);

@@ -93,7 +93,7 @@ impl Ctx {
             .members()
             .get(&leader)
             .and_then(|m| m.peer_urls.first().cloned())
-            .and_then(|u| crate::node::urls::EtcdUrl::parse(&u).ok())
+            .and_then(|u| crate::etcd::urls::EtcdUrl::parse(&u).ok())
             .ok_or(NodeError::NoLeader)?;
         let body = serde_json::to_vec(request).map_err(|e| Status::internal(e.to_string()))?;
         let ids = (self.identity.cluster_id, self.identity.member_id, leader);

@@ -6,10 +6,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::duration::format_go_duration;
 use crate::app::format::{clock_utc, id_hex};
 use crate::app::report::{alarms_text, leader_text};
 use crate::app::state::State;
+use crate::etcd::duration::format_go_duration;
 use crate::ui::theme::Theme;
 
 pub const HEIGHT: u16 = 5;

@@ -1,8 +1,12 @@
 //! Workers: tokio tasks that run effects against etcd with etcd-client and send a `Msg` back. Each
 //! request has its own timeout, so a dead or frozen member only ever costs its own row.
 
+mod errors;
 pub mod insecure;
 mod watch;
+
+pub use errors::error_text;
+use errors::{deadline_exceeded, send, with_timeout, WriteError};
 
 use crate::app::auth::AuthListing;
 use crate::app::members::{MemberOp, MemberOutcome};
@@ -187,11 +191,7 @@ impl Pool {
                 // the leader itself, as etcdctl needs.
                 let result = match &op {
                     MemberOp::MoveLeader { leader: endpoint, .. } | MemberOp::Defragment { endpoint, .. } => {
-                        self.member_op(endpoint, &op).await.map_err(|e| match e {
-                            WriteError::Unreachable(e) | WriteError::Answered(e) => {
-                                format!("{endpoint}: {e}")
-                            }
-                        })
+                        self.member_op(endpoint, &op).await.map_err(|e| format!("{endpoint}: {}", e.text()))
                     }
                     _ => self.one_answer(|ep| self.member_op(ep, &op)).await,
                 };
@@ -322,8 +322,8 @@ impl Pool {
             }
             match answer {
                 Ok(value) => return Ok(value),
-                Err(WriteError::Unreachable(e)) => last = format!("{ep}: {e}"),
-                Err(WriteError::Answered(e)) => return Err(format!("{ep}: {e}")),
+                Err(e) if e.may_try_another_endpoint() => last = format!("{ep}: {}", e.text()),
+                Err(e) => return Err(format!("{ep}: {}", e.text())),
             }
         }
         Err(last)
@@ -564,39 +564,35 @@ impl Pool {
         match op {
             MemberOp::Add { peer_urls, learner, .. } => {
                 let options = learner.then(|| etcd_client::MemberAddOptions::new().with_is_learner());
-                let resp = with_timeout(timeout, client.member_add(peer_urls.clone(), options))
-                    .await
-                    .map_err(write_error)?;
+                let resp = send(timeout, client.member_add(peer_urls.clone(), options)).await?;
                 let id = resp.member().map_or(0, |m| m.id());
                 let members = resp.member_list().iter().map(member_info).collect();
                 Ok(MemberOutcome::Added { id, members })
             }
             MemberOp::Promote { id, .. } => {
-                with_timeout(timeout, client.member_promote(*id)).await.map_err(write_error)?;
+                send(timeout, client.member_promote(*id)).await?;
                 Ok(MemberOutcome::Done)
             }
             MemberOp::Remove { id, .. } => {
-                with_timeout(timeout, client.member_remove(*id)).await.map_err(write_error)?;
+                send(timeout, client.member_remove(*id)).await?;
                 Ok(MemberOutcome::Done)
             }
             MemberOp::Update { id, peer_urls, .. } => {
-                with_timeout(timeout, client.member_update(*id, peer_urls.clone()))
-                    .await
-                    .map_err(write_error)?;
+                send(timeout, client.member_update(*id, peer_urls.clone())).await?;
                 Ok(MemberOutcome::Done)
             }
             MemberOp::MoveLeader { id, .. } => {
-                with_timeout(timeout, client.move_leader(*id)).await.map_err(write_error)?;
+                send(timeout, client.move_leader(*id)).await?;
                 Ok(MemberOutcome::Done)
             }
             MemberOp::Compact { revision } => {
-                with_timeout(timeout, client.compact(*revision, None)).await.map_err(write_error)?;
+                send(timeout, client.compact(*revision, None)).await?;
                 Ok(MemberOutcome::Done)
             }
             MemberOp::Defragment { .. } => {
                 // A large database takes a while: wait a minute at least.
                 let limit = timeout.max(Duration::from_secs(60));
-                with_timeout(limit, client.defragment()).await.map_err(write_error)?;
+                send(limit, client.defragment()).await?;
                 Ok(MemberOutcome::Done)
             }
             MemberOp::Disarm { alarms } => {
@@ -611,7 +607,7 @@ impl Pool {
                     let mut options = etcd_client::AlarmOptions::new();
                     options.with_member(a.member_id);
                     let disarm = client.alarm(etcd_client::AlarmAction::Deactivate, kind, Some(options));
-                    with_timeout(timeout, disarm).await.map_err(write_error)?;
+                    send(timeout, disarm).await?;
                     done.push(format!("{} of {:x} disarmed", a.kind, a.member_id));
                 }
                 Ok(MemberOutcome::Report(done))
@@ -629,28 +625,20 @@ impl Pool {
                             Some(p) => (p.0.clone(), None),
                             None => (String::new(), Some(etcd_client::UserAddOptions::new().with_no_pwd())),
                         };
-                        with_timeout(timeout, auth.user_add(name.clone(), password, options))
-                            .await
-                            .map(|_| ())
+                        send(timeout, auth.user_add(name.clone(), password, options)).await.map(|_| ())
                     }
                     AuthOp::UserDelete { name } => {
-                        with_timeout(timeout, auth.user_delete(name.clone())).await.map(|_| ())
+                        send(timeout, auth.user_delete(name.clone())).await.map(|_| ())
                     }
-                    AuthOp::RoleAdd { name } => {
-                        with_timeout(timeout, auth.role_add(name.clone())).await.map(|_| ())
-                    }
+                    AuthOp::RoleAdd { name } => send(timeout, auth.role_add(name.clone())).await.map(|_| ()),
                     AuthOp::RoleDelete { name } => {
-                        with_timeout(timeout, auth.role_delete(name.clone())).await.map(|_| ())
+                        send(timeout, auth.role_delete(name.clone())).await.map(|_| ())
                     }
                     AuthOp::GrantRole { user, role } => {
-                        with_timeout(timeout, auth.user_grant_role(user.clone(), role.clone()))
-                            .await
-                            .map(|_| ())
+                        send(timeout, auth.user_grant_role(user.clone(), role.clone())).await.map(|_| ())
                     }
                     AuthOp::RevokeRole { user, role } => {
-                        with_timeout(timeout, auth.user_revoke_role(user.clone(), role.clone()))
-                            .await
-                            .map(|_| ())
+                        send(timeout, auth.user_revoke_role(user.clone(), role.clone())).await.map(|_| ())
                     }
                     AuthOp::GrantPermission { role, kind, key, range_end } => {
                         let perm = match kind {
@@ -659,18 +647,16 @@ impl Pool {
                             PermKind::ReadWrite => etcd_client::Permission::read_write(key.clone()),
                         }
                         .with_range_end(range_end.clone());
-                        with_timeout(timeout, auth.role_grant_permission(role.clone(), perm))
-                            .await
-                            .map(|_| ())
+                        send(timeout, auth.role_grant_permission(role.clone(), perm)).await.map(|_| ())
                     }
                     AuthOp::RevokePermission { role, key, range_end } => {
                         let options =
                             etcd_client::RoleRevokePermissionOptions::new().with_range_end(range_end.clone());
                         let revoke = auth.role_revoke_permission(role.clone(), key.clone(), Some(options));
-                        with_timeout(timeout, revoke).await.map(|_| ())
+                        send(timeout, revoke).await.map(|_| ())
                     }
                 };
-                done.map_err(write_error)?;
+                done?;
                 Ok(MemberOutcome::Done)
             }
             MemberOp::DefragmentAll { .. } => Err(WriteError::Answered(
@@ -691,9 +677,7 @@ impl Pool {
                     LeaseChoice::Keep => options = options.with_ignore_lease(),
                     LeaseChoice::Existing(id) => options = options.with_lease(*id),
                     LeaseChoice::New { ttl } => {
-                        let resp = with_timeout(timeout, client.lease_grant(*ttl, None))
-                            .await
-                            .map_err(write_error)?;
+                        let resp = send(timeout, client.lease_grant(*ttl, None)).await?;
                         granted = Some(resp.id());
                         options = options.with_lease(resp.id());
                     }
@@ -702,17 +686,18 @@ impl Pool {
                     .when([Compare::mod_revision(key.clone(), CompareOp::Equal, *expect)])
                     .and_then([TxnOp::put(key.clone(), value.clone(), Some(options))])
                     .or_else([TxnOp::get(key.clone(), None)]);
-                let resp = match with_timeout(timeout, client.txn(txn)).await {
+                let resp = match send(timeout, client.txn(txn)).await {
                     Ok(resp) => resp,
                     // The put may have landed: revoking its lease would delete the key. The lease
-                    // is left to expire by its TTL.
+                    // is left to expire by its TTL, and the put is not sent again elsewhere.
                     Err(e) => {
                         return Err(match granted {
-                            Some(id) => WriteError::Answered(format!(
-                                "{e} (the put may or may not have been made; lease {id:x} granted for it \
-                                 expires on its own if not)"
+                            Some(id) => WriteError::Unknown(format!(
+                                "{} (the put may or may not have been made; lease {id:x} granted for it \
+                                 expires on its own if not)",
+                                e.text()
                             )),
-                            None => write_error(e),
+                            None => e,
                         })
                     }
                 };
@@ -731,7 +716,7 @@ impl Pool {
                     .when([Compare::mod_revision(key.clone(), CompareOp::Equal, *expect)])
                     .and_then([TxnOp::delete(key.clone(), None)])
                     .or_else([TxnOp::get(key.clone(), None)]);
-                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(write_error)?;
+                let resp = send(timeout, client.txn(txn)).await?;
                 if !resp.succeeded() {
                     return Ok(WriteOutcome::Conflict { current: txn_get(&resp) });
                 }
@@ -749,7 +734,7 @@ impl Pool {
                         Some(DeleteOptions::new().with_range(end.clone())),
                     )])
                     .or_else([TxnOp::get(start, Some(GetOptions::new().with_range(end).with_count_only()))]);
-                let resp = with_timeout(timeout, client.txn(txn)).await.map_err(write_error)?;
+                let resp = send(timeout, client.txn(txn)).await?;
                 if !resp.succeeded() {
                     let count = resp
                         .op_responses()
@@ -902,23 +887,6 @@ fn txn_get(resp: &etcd_client::TxnResponse) -> Option<ValueInfo> {
     })
 }
 
-/// Why a write failed: etcd never saw it (another endpoint may be tried), or it may have: etcd
-/// answered, or a timeout or transport error came after the request went out, so the write is not
-/// sent again elsewhere.
-enum WriteError {
-    Unreachable(String),
-    Answered(String),
-}
-
-/// A write's error: a connection that could not be made means etcd never saw the write.
-fn write_error(e: String) -> WriteError {
-    if e.contains("tcp connect error") || e.contains("Connection refused") {
-        WriteError::Unreachable(e)
-    } else {
-        WriteError::Answered(e)
-    }
-}
-
 /// A delete that went through: how many keys it deleted, at which revision.
 fn deleted(resp: &etcd_client::TxnResponse) -> WriteOutcome {
     let deleted = resp
@@ -981,66 +949,6 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "panic".into()
-    }
-}
-
-async fn with_timeout<T>(
-    limit: Duration,
-    fut: impl Future<Output = Result<T, etcd_client::Error>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(error_text(&e)),
-        Err(_) => Err(deadline_exceeded(limit)),
-    }
-}
-
-/// etcd's clients print "context deadline exceeded" when a request runs out of time.
-fn deadline_exceeded(limit: Duration) -> String {
-    format!("context deadline exceeded (after {})", crate::etcd::duration::format_go_duration(limit))
-}
-
-/// One line for an error: a gRPC status shows etcd's own message ("etcdserver: ..."); other errors
-/// show their whole cause chain ("transport error: ... Connection refused (os error 111)").
-pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    if let Some(etcd_client::Error::GRpcStatus(status)) = e.downcast_ref::<etcd_client::Error>() {
-        return status_text(status);
-    }
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = current {
-        if let Some(status) = err.downcast_ref::<tonic::Status>() {
-            parts.push(status_text(status));
-            break;
-        }
-        let text = err.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = err.source();
-    }
-    parts.join(": ")
-}
-
-/// etcd's message for a status it sent ("etcdserver: request timed out"); for a status tonic made from
-/// a transport failure, the message followed by its causes ("tcp connect error: Connection refused").
-fn status_text(status: &tonic::Status) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    if !status.message().is_empty() {
-        parts.push(status.message().to_string());
-    }
-    let mut cause = std::error::Error::source(status);
-    while let Some(err) = cause {
-        let text = err.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cause = err.source();
-    }
-    if parts.is_empty() {
-        format!("{:?}", status.code())
-    } else {
-        parts.join(": ")
     }
 }
 
@@ -1109,25 +1017,5 @@ fn channel(config: &ConnectConfig, endpoint: &str) -> Result<tonic::transport::C
             Ok(ep.connect_lazy())
         }
         None => Ok(ep.connect_lazy()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn status_errors_show_etcds_message_and_transport_causes() {
-        let etcd =
-            etcd_client::Error::GRpcStatus(tonic::Status::unavailable("etcdserver: request timed out"));
-        assert_eq!(error_text(&etcd), "etcdserver: request timed out");
-        let refused =
-            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused (os error 111)");
-        let mut status = tonic::Status::unavailable("tcp connect error");
-        status.set_source(std::sync::Arc::new(refused));
-        let err = etcd_client::Error::GRpcStatus(status);
-        assert_eq!(error_text(&err), "tcp connect error: Connection refused (os error 111)");
-        let bare = etcd_client::Error::GRpcStatus(tonic::Status::new(tonic::Code::Unavailable, ""));
-        assert_eq!(error_text(&bare), "Unavailable");
     }
 }

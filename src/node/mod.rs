@@ -6,7 +6,6 @@
 //! cluster of node processes on loopback for `etcdeck demo`.
 
 pub mod auth;
-pub mod command;
 pub mod compactor;
 pub mod config;
 pub mod error;

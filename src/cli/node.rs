@@ -1,10 +1,10 @@
-//! The `etcdeck node` process: configuration errors exit 1 before anything touches the disk; SIGTERM
+//! `etcdeck node`, the process of an etcd member: configuration errors exit 1 before anything touches the disk; SIGTERM
 //! and SIGINT stop the node cleanly (serving stops, the store is flushed, the data dir released).
 
 use std::process::ExitCode;
 
-use crate::node::config::{self, ConfigError};
-use crate::node::server;
+use etcdeck::node::config::{self, ConfigError};
+use etcdeck::node::server;
 
 pub fn main(args: &[String]) -> ExitCode {
     let env: Vec<(String, String)> = std::env::vars().collect();
@@ -81,7 +81,7 @@ pub fn main(args: &[String]) -> ExitCode {
 
 /// etcd's words when a member finds it was removed from the cluster.
 fn removed_notice() {
-    eprintln!("etcdeck node: {}", crate::node::raft::transport::REMOVED_TEXT);
+    eprintln!("etcdeck node: {}", etcdeck::node::raft::transport::REMOVED_TEXT);
     eprintln!("etcdeck node: the data-dir used by this member must be removed.");
 }
 

@@ -1,0 +1,120 @@
+//! `etcdeck snapshot`: etcdctl's snapshot save, restore and status.
+
+use std::process::ExitCode;
+
+use clap::{Subcommand, ValueEnum};
+
+use etcdeck::app::connection::ConnectConfig;
+
+#[derive(Subcommand)]
+pub enum SnapshotCommand {
+    /// Stores an etcd node backend snapshot to a given file (from the one endpoint given)
+    Save { filename: std::path::PathBuf },
+    /// Restores an etcd member snapshot to an etcd directory (an etcdeck node's snapshot)
+    Restore(RestoreArgs),
+    /// Gets backend snapshot status of a given file (an etcdeck node's snapshot)
+    Status {
+        filename: std::path::PathBuf,
+        /// Output format
+        #[arg(short = 'w', long = "write-out", value_enum, default_value_t = SnapshotWriteOut::Simple)]
+        write_out: SnapshotWriteOut,
+    },
+}
+
+/// etcdctl snapshot restore's flags.
+#[derive(clap::Args)]
+pub struct RestoreArgs {
+    pub filename: std::path::PathBuf,
+    /// Path to the data directory [default: <name>.etcd]
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Path to the WAL directory (use --data-dir if none given)
+    #[arg(long)]
+    pub wal_dir: Option<std::path::PathBuf>,
+    /// Initial cluster configuration for restore bootstrap [default: <name>=http://localhost:2380]
+    #[arg(long)]
+    pub initial_cluster: Option<String>,
+    /// Initial cluster token for the etcd cluster during restore bootstrap
+    #[arg(long, default_value = "etcd-cluster")]
+    pub initial_cluster_token: String,
+    /// List of this member's peer URLs to advertise to the rest of the cluster
+    #[arg(long, default_value = "http://localhost:2380")]
+    pub initial_advertise_peer_urls: String,
+    /// Human-readable name for this member
+    #[arg(long, default_value = "default")]
+    pub name: String,
+    /// Ignore snapshot integrity hash value (required if copied from data directory)
+    #[arg(long)]
+    pub skip_hash_check: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SnapshotWriteOut {
+    Simple,
+    Table,
+    Json,
+}
+
+pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: SnapshotCommand) -> ExitCode {
+    match command {
+        SnapshotCommand::Save { filename } => {
+            match runtime.block_on(etcdeck::app::snapshot::save(config, &filename)) {
+                Ok(_) => {
+                    println!("Snapshot saved at {}", filename.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        SnapshotCommand::Restore(a) => {
+            let options = etcdeck::node::snapshot::RestoreOptions {
+                data_dir: a.data_dir.unwrap_or_else(|| format!("{}.etcd", a.name).into()),
+                wal_dir: a.wal_dir,
+                initial_cluster: a
+                    .initial_cluster
+                    .unwrap_or_else(|| format!("{}=http://localhost:2380", a.name)),
+                initial_cluster_token: a.initial_cluster_token,
+                initial_advertise_peer_urls: a.initial_advertise_peer_urls,
+                name: a.name,
+                skip_hash_check: a.skip_hash_check,
+            };
+            match etcdeck::node::snapshot::restore(&a.filename, &options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        SnapshotCommand::Status { filename, write_out } => match etcdeck::node::snapshot::status(&filename) {
+            Ok(st) => {
+                let row = st.row();
+                match write_out {
+                    SnapshotWriteOut::Simple => println!("{}", row.join(", ")),
+                    SnapshotWriteOut::Json => println!(
+                        "{{\"hash\":{},\"revision\":{},\"totalKey\":{},\"totalSize\":{}}}",
+                        st.hash, st.revision, st.total_keys, st.total_size
+                    ),
+                    SnapshotWriteOut::Table => {
+                        print!(
+                            "{}",
+                            etcdeck::app::report::boxed_table_aligned(
+                                &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
+                                &[row.to_vec()],
+                                true,
+                            )
+                        )
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}

@@ -13,7 +13,7 @@ use etcd_client::proto::PbCompactionRequest;
 
 use crate::node::config::AutoCompaction;
 use crate::node::error::NodeError;
-use crate::node::raft::driver::Write;
+use crate::node::raft::write::Write;
 use crate::node::rpc::Ctx;
 
 /// etcd's revision compactor checks this often.

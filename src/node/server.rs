@@ -562,7 +562,7 @@ async fn publish(ctx: Ctx, mut stop: tokio::sync::watch::Receiver<bool>) {
             client_ur_ls: wanted.1.clone(),
             ..Default::default()
         };
-        if ctx.handle.write(driver::Write::Publish(member)).await.is_ok() {
+        if ctx.handle.write(crate::node::raft::write::Write::Publish(member)).await.is_ok() {
             return;
         }
         tokio::select! {

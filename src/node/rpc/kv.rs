@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use crate::node::error::NodeError;
 use crate::node::metrics::inc;
 use crate::node::mvcc::apply;
-use crate::node::raft::driver::{Write, WriteResponse};
+use crate::node::raft::write::{Write, WriteResponse};
 use crate::node::rpc::{mismatched, Ctx};
 
 pub struct KvService {

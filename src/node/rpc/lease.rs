@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::node::error::NodeError;
 use crate::node::lease::MAX_LEASE_TTL;
-use crate::node::raft::driver::{Write, WriteResponse};
+use crate::node::raft::write::{Write, WriteResponse};
 use crate::node::rpc::forward::{Forward, Forwarded};
 use crate::node::rpc::{mismatched, Ctx};
 

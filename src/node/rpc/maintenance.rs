@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use crate::node::error::NodeError;
-use crate::node::raft::driver::{Write, WriteResponse};
+use crate::node::raft::write::{Write, WriteResponse};
 use crate::node::rpc::{mismatched, Ctx};
 
 /// The etcd version whose API the node speaks, reported where etcd reports its own version.

@@ -18,7 +18,8 @@ use tonic::Status;
 
 use crate::node::auth::{Caller, Op};
 use crate::node::error::NodeError;
-use crate::node::raft::driver::{Handle, Write, WriteResponse, ALARM_NOSPACE};
+use crate::node::raft::driver::Handle;
+use crate::node::raft::write::{Write, WriteResponse, ALARM_NOSPACE};
 pub use crate::node::rpc::conn::ClientConn;
 pub use crate::node::rpc::conn::ClientStream;
 

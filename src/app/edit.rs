@@ -247,7 +247,8 @@ pub fn diff(old: Option<&[u8]>, new: Option<&[u8]>) -> Vec<DiffLine> {
 /// A value split into display lines; JSON is pretty-printed first, so a one-line JSON edit diffs by
 /// field instead of as one changed line.
 fn shown_lines(value: &[u8]) -> Vec<String> {
-    use crate::app::keys::{value_lines, ValueFormat};
+    use crate::app::keys::ValueFormat;
+    use crate::app::value_format::value_lines;
     if value.is_empty() {
         return vec![String::new()];
     }

@@ -25,6 +25,7 @@ pub mod state;
 pub mod update;
 pub mod update_auth;
 pub mod update_members;
+pub mod value_format;
 pub mod watch;
 
 pub use action::Action;

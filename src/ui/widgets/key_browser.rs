@@ -8,7 +8,8 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::app::edit::DiffLine;
-use crate::app::keys::{display_bytes, value_lines, KeyBrowser, ValueFormat, ValuePane};
+use crate::app::keys::{display_bytes, KeyBrowser, ValueFormat, ValuePane};
+use crate::app::value_format::value_lines;
 use crate::ui::theme::Theme;
 
 fn block<'a>(title: String, theme: &Theme) -> Block<'a> {

@@ -8,14 +8,6 @@ const MAX_LINES: usize = 1000;
 /// Lines main.rs may have: it parses and dispatches, the subcommands live in their own files.
 const MAX_MAIN_LINES: usize = 120;
 
-/// Files over the limit today, each with the most lines it may have until it is split (issue 19's
-/// redesign splits them): the test fails if one grows, if another passes the limit, or if one gets
-/// under the limit and stays listed.
-const NOT_SPLIT_YET: &[(&str, usize)] = &[
-    ("src/node/mvcc/store.rs", 1426),
-    ("src/node/config.rs", 1358),
-];
-
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -74,23 +66,8 @@ fn files_stay_under_their_limits() {
         let name = relative(&file);
         let lines = std::fs::read_to_string(&file).expect("read a source file").lines().count();
         let limit = if name == "src/main.rs" { MAX_MAIN_LINES } else { MAX_LINES };
-        match NOT_SPLIT_YET.iter().find(|(n, _)| *n == name) {
-            Some((_, ceiling)) if lines > *ceiling => problems.push(format!(
-                "{name}: {lines} lines, more than the {ceiling} it had: split it, do not grow it"
-            )),
-            Some(_) if lines <= limit => {
-                problems.push(format!("{name}: {lines} lines, under {limit} now: take it off NOT_SPLIT_YET"))
-            }
-            Some(_) => {}
-            None if lines > limit => {
-                problems.push(format!("{name}: {lines} lines, over {limit}: split it by job"))
-            }
-            None => {}
-        }
-    }
-    for (name, _) in NOT_SPLIT_YET {
-        if !root().join(name).exists() {
-            problems.push(format!("{name} is gone: take it off NOT_SPLIT_YET"));
+        if lines > limit {
+            problems.push(format!("{name}: {lines} lines, over {limit}: split it by job"));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

@@ -1,0 +1,280 @@
+//! The store's tests: revisions, compaction, membership, durability across reopening, images.
+
+use super::*;
+
+fn put(store: &mut Store, key: &str, value: &str) -> i64 {
+    let mut txn = store.write();
+    txn.put(key.as_bytes(), value.as_bytes(), 0).expect("put");
+    txn.commit(None).expect("commit")
+}
+
+fn delete(store: &mut Store, key: &str, end: &str) -> (usize, i64) {
+    let mut txn = store.write();
+    let n = txn.delete_range(key.as_bytes(), end.as_bytes()).expect("delete").len();
+    (n, txn.commit(None).expect("commit"))
+}
+
+fn get(store: &Store, key: &str, rev: i64) -> Option<KeyValue> {
+    store.range(key.as_bytes(), b"", 0, rev).expect("range").kvs.into_iter().next()
+}
+
+fn keys(r: &RangeResult) -> Vec<String> {
+    r.kvs.iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect()
+}
+
+/// A grouped write commits with its raft index, like the driver's applies.
+fn put_at(store: &mut Store, key: &str, value: &str, index: u64) -> i64 {
+    let mut txn = store.write();
+    txn.put(key.as_bytes(), value.as_bytes(), 0).expect("put");
+    txn.commit(Some(index)).expect("commit")
+}
+
+#[test]
+fn a_group_is_readable_before_sled_has_it_and_reaches_sled_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    put_at(&mut s, "a", "1", 1);
+    s.begin_group();
+    put_at(&mut s, "a", "2", 2);
+    put_at(&mut s, "b", "3", 3);
+    // Readable at once, from the group.
+    assert_eq!(get(&s, "a", 0).unwrap().value, b"2");
+    assert_eq!(get(&s, "a", 2).unwrap().value, b"1");
+    assert_eq!(s.consistent_index(), 3);
+    // Not due yet: nothing is written.
+    assert!(!s.flush_group_if_due(std::time::Duration::from_secs(60), 100).unwrap());
+    // A crash now (the store dropped unflushed) leaves sled at the index before the group:
+    // the raft log applies those entries again.
+    drop(s);
+    let mut s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.consistent_index(), 1);
+    assert_eq!(s.current_revision(), 2);
+    assert_eq!(get(&s, "a", 0).unwrap().value, b"1");
+    assert!(get(&s, "b", 0).is_none());
+
+    // History and hashes see the group: they write it out first.
+    s.begin_group();
+    put_at(&mut s, "a", "2", 2);
+    put_at(&mut s, "b", "3", 3);
+    let history = s.history(3, 4).unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history[1].1.kv.key, b"b");
+    // Due by count: written, then durable across a reopen.
+    put_at(&mut s, "c", "4", 4);
+    assert!(s.flush_group_if_due(std::time::Duration::from_secs(60), 2).unwrap());
+    let hash = s.hash_kv(0).unwrap();
+    s.flush().unwrap();
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.consistent_index(), 4);
+    assert_eq!(s.hash_kv(0).unwrap(), hash);
+    assert_eq!(get(&s, "c", 0).unwrap().value, b"4");
+}
+
+#[test]
+fn revisions_versions_and_tombstones_as_etcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.current_revision(), 1, "the store starts at revision 1");
+    assert_eq!(put(&mut s, "foo", "bar"), 2);
+    assert_eq!(put(&mut s, "foo", "baz"), 3);
+    let kv = get(&s, "foo", 0).unwrap();
+    assert_eq!((kv.create_revision, kv.mod_revision, kv.version, kv.value), (2, 3, 2, b"baz".to_vec()));
+    assert_eq!(get(&s, "foo", 2).unwrap().value, b"bar", "history stays readable");
+    assert_eq!(delete(&mut s, "foo", ""), (1, 4));
+    assert_eq!(get(&s, "foo", 0), None);
+    assert_eq!(delete(&mut s, "foo", ""), (0, 4), "deleting nothing adds no revision");
+    assert_eq!(put(&mut s, "foo", "again"), 5);
+    let kv = get(&s, "foo", 0).unwrap();
+    assert_eq!((kv.create_revision, kv.version), (5, 1), "a new generation");
+    assert_eq!(s.range(b"foo", b"", 0, 6), Err(MvccError::FutureRev));
+}
+
+#[test]
+fn a_restored_image_replaces_the_store_whole_and_survives_a_reopen() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = Store::open(a_dir.path()).unwrap();
+    put(&mut a, "k1", "v1");
+    put(&mut a, "k2", "v2");
+    put(&mut a, "k1", "v3");
+    let mut b = Store::open(b_dir.path()).unwrap();
+    put(&mut b, "only-in-b", "x");
+    b.restore_image(&a.image().unwrap()).unwrap();
+    assert_eq!(b.current_revision(), a.current_revision());
+    assert_eq!(b.range(b"only-in-b", &[], 0, 0).unwrap().kvs.len(), 0, "what the image lacks is gone");
+    assert_eq!(b.range(b"k1", &[], 0, 0).unwrap().kvs[0].value, b"v3");
+    assert_eq!(b.range(b"k1", &[], 0, 2).unwrap().kvs[0].value, b"v1", "history came along");
+    drop(b);
+    let b = Store::open(b_dir.path()).unwrap();
+    assert_eq!(b.range(b"k2", &[], 0, 0).unwrap().kvs[0].value, b"v2");
+    assert!(Store::open(tempfile::tempdir().unwrap().path()).unwrap().restore_image(b"junk").is_err());
+}
+
+#[test]
+fn ranges_prefixes_from_key_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    for k in ["a", "b/1", "b/2", "b/3", "c"] {
+        put(&mut s, k, "v");
+    }
+    let r = s.range(b"b/", b"b0", 0, 0).unwrap();
+    assert_eq!(keys(&r), ["b/1", "b/2", "b/3"]);
+    let r = s.range(b"b/", b"b0", 2, 0).unwrap();
+    assert_eq!((keys(&r), r.count), (vec!["b/1".to_string(), "b/2".to_string()], 3));
+    assert_eq!(keys(&s.range(b"b/2", b"\0", 0, 0).unwrap()), ["b/2", "b/3", "c"]);
+    assert_eq!(s.range(b"\0", b"\0", 0, 0).unwrap().count, 5);
+    assert_eq!(s.range(b"z", b"a", 0, 0).unwrap().count, 0, "an end before the key matches nothing");
+    assert_eq!(s.range(b"", b"\0", 0, 3).unwrap().count, 2, "two keys existed at revision 3");
+}
+
+#[test]
+fn one_transaction_is_one_revision_and_reads_its_own_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    put(&mut s, "x", "0");
+    let mut txn = s.write();
+    txn.put(b"a", b"1", 7).unwrap();
+    txn.put(b"b", b"2", 0).unwrap();
+    assert_eq!(txn.range(b"a", b"c", 0, 0).unwrap().count, 2);
+    let deleted = txn.delete_range(b"x", b"").unwrap();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(txn.commit(Some(42)).unwrap(), 3);
+    let a = get(&s, "a", 0).unwrap();
+    assert_eq!((a.mod_revision, a.lease), (3, 7));
+    assert_eq!(get(&s, "b", 0).unwrap().mod_revision, 3);
+    assert_eq!(s.consistent_index(), 42);
+}
+
+/// Every lease's keys, as the store keeps them, and as they must agree with `leased`.
+fn lease_keys(s: &Store) -> Vec<(i64, Vec<String>)> {
+    let mut from_leased: Vec<(i64, String)> =
+        s.leased.iter().map(|(k, l)| (*l, String::from_utf8_lossy(k).into_owned())).collect();
+    from_leased.sort();
+    let out: Vec<(i64, Vec<String>)> = s
+        .leases()
+        .iter()
+        .map(|(id, l)| (*id, l.keys.iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect()))
+        .collect();
+    let flat: Vec<(i64, String)> =
+        out.iter().flat_map(|(id, keys)| keys.iter().map(move |k| (*id, k.clone()))).collect();
+    assert_eq!(flat, from_leased, "the leases' keys and the keys' leases disagree");
+    out
+}
+
+#[test]
+fn puts_take_creation_version_and_lease_from_memory_and_agree_with_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let mut txn = s.write();
+    txn.grant(7, 60);
+    txn.grant(8, 60);
+    txn.commit(None).unwrap(); // 1: no change of revision
+    let put_lease = |s: &mut Store, key: &str, lease: i64| {
+        let mut txn = s.write();
+        txn.put(key.as_bytes(), b"v", lease).unwrap();
+        txn.commit(None).unwrap()
+    };
+    put_lease(&mut s, "a", 7); // 2
+    put_lease(&mut s, "b", 7); // 3
+    put_lease(&mut s, "a", 0); // 4: detached from 7
+    put_lease(&mut s, "c", 8); // 5
+    put_lease(&mut s, "c", 7); // 6: moved from 8 to 7
+    assert_eq!(lease_keys(&s), [(7, vec!["b".to_string(), "c".to_string()]), (8, vec![])]);
+    let a = get(&s, "a", 0).unwrap();
+    assert_eq!((a.create_revision, a.version, a.lease), (2, 2, 0));
+    let c = get(&s, "c", 0).unwrap();
+    assert_eq!((c.create_revision, c.version, c.lease), (5, 2, 7));
+    // Deleted and put again: a new life, version 1, and no lease carried over.
+    delete(&mut s, "c", ""); // 7
+    put_lease(&mut s, "c", 0); // 8
+    let c = get(&s, "c", 0).unwrap();
+    assert_eq!((c.create_revision, c.version, c.lease), (8, 1, 0));
+    assert_eq!(lease_keys(&s), [(7, vec!["b".to_string()]), (8, vec![])]);
+    // Twice in one transaction: the second sees the first.
+    let mut txn = s.write();
+    txn.put(b"d", b"1", 8).unwrap();
+    txn.put(b"d", b"2", 0).unwrap();
+    txn.commit(None).unwrap(); // 9
+    let d = get(&s, "d", 0).unwrap();
+    assert_eq!((d.create_revision, d.version, d.lease), (9, 2, 0));
+    // A revoke deletes its keys and forgets them.
+    let mut txn = s.write();
+    assert!(txn.revoke(7).unwrap());
+    txn.commit(None).unwrap(); // 10
+    assert!(get(&s, "b", 0).is_none());
+    let before = lease_keys(&s);
+    assert_eq!(before, [(8, vec![])]);
+    // What memory says is what the records rebuild.
+    s.flush().unwrap();
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(lease_keys(&s), before);
+    let a = get(&s, "a", 0).unwrap();
+    assert_eq!((a.create_revision, a.version, a.lease), (2, 2, 0));
+}
+
+#[test]
+fn compaction_keeps_reads_at_and_after_it_and_refuses_older() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    put(&mut s, "k", "v2"); // 2
+    put(&mut s, "k", "v3"); // 3
+    put(&mut s, "gone", "x"); // 4
+    delete(&mut s, "gone", ""); // 5
+    put(&mut s, "k", "v6"); // 6
+    s.compact(5).unwrap();
+    assert_eq!(s.range(b"k", b"", 0, 4), Err(MvccError::Compacted));
+    assert_eq!(get(&s, "k", 5).unwrap().value, b"v3", "a read at the compacted revision works");
+    assert_eq!(get(&s, "k", 0).unwrap().value, b"v6");
+    assert_eq!(s.compact(5), Err(MvccError::Compacted));
+    assert_eq!(s.compact(99), Err(MvccError::FutureRev));
+    assert_eq!(s.key_count(), 1);
+    let stored = s.tree.scan_prefix([RECORD]).count();
+    assert_eq!(stored, 2, "only k@3 (still read at 5) and k@6 remain");
+}
+
+#[test]
+fn a_reopened_store_has_the_same_keys_revisions_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Store::open(dir.path()).unwrap();
+        put(&mut s, "a", "1"); // 2
+        put(&mut s, "a", "2"); // 3
+        put(&mut s, "b", "1"); // 4
+        delete(&mut s, "b", ""); // 5
+        put(&mut s, "a", "3"); // 6
+        s.compact(4).unwrap();
+        let mut txn = s.write();
+        txn.put(b"c", b"1", 0).unwrap();
+        txn.commit(Some(9)).unwrap(); // 7
+        s.flush().unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.current_revision(), 7);
+    assert_eq!(s.compact_revision(), 4);
+    assert_eq!(s.consistent_index(), 9);
+    let a = get(&s, "a", 0).unwrap();
+    assert_eq!((a.create_revision, a.mod_revision, a.version), (2, 6, 3));
+    assert_eq!(get(&s, "a", 4).unwrap().value, b"2");
+    assert_eq!(get(&s, "b", 0), None);
+    assert_eq!(s.range(b"a", b"", 0, 3), Err(MvccError::Compacted));
+    assert_eq!(s.key_count(), 2);
+}
+
+#[test]
+fn records_round_trip_and_damage_is_reported() {
+    let kv = KeyValue {
+        key: b"k\xff".to_vec(),
+        create_revision: 2,
+        mod_revision: 9,
+        version: 3,
+        value: vec![],
+        lease: 0x7fff,
+    };
+    assert_eq!(decode(&encode(&kv)), Ok(kv.clone()));
+    let bytes = encode(&kv);
+    assert!(matches!(decode(&bytes[..bytes.len() - 1]), Err(MvccError::Corrupt(_))));
+    assert!(matches!(decode(&[9]), Err(MvccError::Corrupt(_))));
+    assert_eq!(parse_record_key(&record_key(Revision::new(5, 2), true)), Ok((Revision::new(5, 2), true)));
+    assert!(parse_record_key(b"kshort").is_err());
+}

@@ -4,13 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::console_tmux::{pane_command, Tmux};
-use crate::support::{require_tool, EtcdeckNode};
-
-fn client(endpoint: &str) -> (tokio::runtime::Runtime, etcd_client::Client) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let c = rt.block_on(etcd_client::Client::connect([endpoint], None)).expect("connect");
-    (rt, c)
-}
+use crate::support::{blocking_client as client, require_tool, EtcdeckNode};
 
 fn value_of(endpoint: &str, key: &str) -> Option<Vec<u8>> {
     let (rt, mut c) = client(endpoint);

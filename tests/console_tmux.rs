@@ -3,7 +3,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{etcd_tools, etcdeck_bin, free_port, require_tool, without_etcdctl_env, EtcdCluster};
+use crate::support::{
+    blocking_client as client, etcd_tools, etcdeck_bin, free_port, require_tool, without_etcdctl_env,
+    EtcdCluster,
+};
 
 /// A tmux server of our own (its own socket), killed with this handle.
 pub(crate) struct Tmux {
@@ -267,18 +270,6 @@ fn a_panic_restores_the_terminal_before_its_message() {
 }
 
 /// Writes `n` keys k/0000.. (and one JSON and one binary value) with etcd-client, in transactions.
-/// A client of `endpoint` on a runtime of its own, for seeding from a synchronous test.
-fn client(endpoint: &str) -> (tokio::runtime::Runtime, etcd_client::Client) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let c = rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(5), etcd_client::Client::connect([endpoint], None))
-            .await
-            .expect("connect in time")
-            .expect("connect")
-    });
-    (rt, c)
-}
-
 fn seed_keys(endpoint: &str, n: usize) {
     let (rt, mut c) = client(endpoint);
     rt.block_on(async {

@@ -621,3 +621,15 @@ pub fn watch_output(
     let text: String = got.iter().map(|l| format!("{l}\n")).collect();
     (exited, text, stderr)
 }
+
+/// A client of `endpoint` on a runtime of its own, for a synchronous test (seeding, checking).
+pub fn blocking_client(endpoint: &str) -> (tokio::runtime::Runtime, etcd_client::Client) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let c = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), etcd_client::Client::connect([endpoint], None))
+            .await
+            .expect("connect in time")
+            .expect("connect")
+    });
+    (rt, c)
+}

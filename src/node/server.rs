@@ -45,7 +45,7 @@ pub enum ServerError {
     #[error("cannot listen on {url}: {why}")]
     Listen { url: String, why: String },
     #[error(transparent)]
-    Driver(#[from] driver::DriverError),
+    Driver(#[from] crate::node::raft::options::DriverError),
     /// The cluster removed this member: it stops, as etcd's does, and exits 0.
     #[error("{REMOVED_TEXT}")]
     Removed,
@@ -772,7 +772,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
             PeerListener { listener, tls }
         })
         .collect();
-    let options = driver::Options {
+    let options = crate::node::raft::options::Options {
         member_id,
         heartbeat: c.heartbeat_interval,
         election_ticks,

@@ -9,8 +9,8 @@ use prost_011::Message as _;
 use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType};
 
 use crate::node::mvcc::store::Store;
-use crate::node::raft::driver::{DriverError, Options};
 use crate::node::raft::membership::conf_state_of;
+use crate::node::raft::options::{DriverError, Options};
 use crate::node::raft::storage::LogStore;
 use crate::node::raft::write::Write;
 

@@ -6,6 +6,7 @@ mod apply;
 mod bootstrap;
 pub mod driver;
 pub mod membership;
+pub mod options;
 pub mod storage;
 pub mod transport;
 pub mod wal;

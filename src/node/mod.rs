@@ -9,6 +9,7 @@ pub mod auth;
 pub mod compactor;
 pub mod config;
 pub mod error;
+pub mod fsutil;
 pub mod idutil;
 pub mod lease;
 pub mod local;

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use etcd_client::proto::{PbClusterServer, PbKvServer, PbLeaseServer, PbMaintenanceServer, PbWatchServer};
 use serde::{Deserialize, Serialize};
-use sha1::{Digest, Sha1};
 use tonic::transport::Server;
 
 use crate::node::compactor;
 use crate::node::config::{ClusterState, NodeConfig, TlsInfo};
 use crate::node::error::NodeError;
+use crate::node::fsutil::write_durably;
+use crate::node::idutil::{cluster_id, member_id};
 use crate::node::mvcc::store::RaftMember;
 use crate::node::raft::driver::{self, Handle};
 use crate::node::raft::transport::{
@@ -90,35 +91,6 @@ impl MemberIdentity {
             .map(|m| Ok((parse_hex(&m.id, "member ID")?, m.name.clone(), m.peer_urls.clone())))
             .collect()
     }
-}
-
-/// etcd's member ID: the first 8 bytes (big-endian) of SHA-1 over the sorted peer URLs and the token.
-pub fn member_id(peer_urls: &[String], token: &str) -> u64 {
-    let mut urls = peer_urls.to_vec();
-    urls.sort();
-    let mut h = Sha1::new();
-    for u in &urls {
-        h.update(u.as_bytes());
-    }
-    h.update(token.as_bytes());
-    first_u64(&h.finalize())
-}
-
-/// etcd's cluster ID: SHA-1 over the sorted member IDs, 8 bytes big-endian each.
-pub fn cluster_id(member_ids: &[u64]) -> u64 {
-    let mut ids = member_ids.to_vec();
-    ids.sort();
-    let mut h = Sha1::new();
-    for id in ids {
-        h.update(id.to_be_bytes());
-    }
-    first_u64(&h.finalize())
-}
-
-fn first_u64(digest: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(b)
 }
 
 /// The members an --initial-cluster lists, with etcd's IDs for them and the token, and the
@@ -442,20 +414,6 @@ async fn fresh_identity(c: &NodeConfig) -> Result<MemberIdentity, ServerError> {
         };
         Ok(identity)
     }
-}
-
-/// Writes a file so that after a crash it is either absent or whole.
-pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
-    }
-    Ok(())
 }
 
 fn parse_hex(text: &str, what: &str) -> Result<u64, ServerError> {

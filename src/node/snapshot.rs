@@ -113,8 +113,10 @@ pub struct RestoreOptions {
 pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
     use crate::etcd::urls::EtcdUrl;
     use crate::node::config::parse_initial_cluster;
+    use crate::node::fsutil::write_durably;
+    use crate::node::idutil::member_id;
     use crate::node::raft::wal::{HardState, SnapshotMark, Wal};
-    use crate::node::server::{initial_members, member_id, write_durably, MemberIdentity, IDENTITY_FILE};
+    use crate::node::server::{initial_members, MemberIdentity, IDENTITY_FILE};
 
     if o.data_dir.exists() {
         return Err(format!("data-dir {:?} exists", o.data_dir.display().to_string()));

@@ -378,7 +378,7 @@ pub fn self_cert(dir: &Path, urls: &[EtcdUrl]) -> Result<TlsInfo, String> {
     let cert = params.self_signed(&key).map_err(|e| format!("cannot generate x509 certificate: {e}"))?;
     write_private(&key_path, key.serialize_pem().as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
-    crate::node::server::write_durably(&cert_path, cert.pem().as_bytes())
+    crate::node::fsutil::write_durably(&cert_path, cert.pem().as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", cert_path.display()))?;
     Ok(done(()))
 }

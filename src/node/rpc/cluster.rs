@@ -15,12 +15,12 @@ use tonic::{Request, Response, Status};
 
 use crate::etcd::urls::EtcdUrl;
 use crate::node::error::NodeError;
+use crate::node::idutil::member_id;
 use crate::node::mvcc::store::Store;
 use crate::node::raft::membership::validate_member_change;
 use crate::node::raft::write::Write;
 use crate::node::rpc::forward::{Forward, Forwarded};
 use crate::node::rpc::Ctx;
-use crate::node::server::member_id;
 
 /// etcd's HealthInterval: a peer connected for less than this does not count as active.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);

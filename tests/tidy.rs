@@ -1,5 +1,6 @@
-//! The layout's rules, checked on the source (as rust-analyzer's tidy tests do): the node stands
-//! alone, etcd's vocabulary imports nothing of the crate, and files stay small enough to read.
+//! The layout's rules (ARCHITECTURE.md), checked on the source as rust-analyzer's tidy tests do:
+//! the node and the console stand apart, etcd's vocabulary imports nothing of the crate, and files
+//! stay small enough to read.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,13 @@ fn naming(dir: &str, paths: &[&str]) -> Vec<String> {
 fn the_node_imports_nothing_of_the_console() {
     let found = naming("src/node", &["crate::app", "crate::ui", "crate::{app", "crate::{ui"]);
     assert!(found.is_empty(), "node/ must stand alone (move what both need to etcd/):\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_console_imports_nothing_of_the_node() {
+    let mut found = naming("src/app", &["crate::node", "crate::{node"]);
+    found.extend(naming("src/ui", &["crate::node", "crate::{node"]));
+    assert!(found.is_empty(), "the console talks to a node only through the etcd API:\n{}", found.join("\n"));
 }
 
 #[test]

@@ -2,14 +2,13 @@
 //! the dashboard once for scripts; `etcdeck node` runs an etcd member with etcd's own flags. Each
 //! subcommand lives in src/cli/; this file parses the command line and dispatches.
 
-mod cli;
-
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
 use etcdeck::app::connection::ConnectionArgs;
+use etcdeck::cli;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
-use etcdeck::app::connection::ConnectConfig;
+use crate::app::connection::ConnectConfig;
 
 /// etcd benchmark's flags common to its commands.
 #[derive(clap::Args)]
@@ -177,7 +177,7 @@ pub struct LeaseKeepaliveArgs {
 
 /// Runs the workload `args` names against the cluster and prints etcd's report.
 pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, args: BenchArgs) -> ExitCode {
-    use etcdeck::app::bench::{run, Common, Workload};
+    use crate::app::bench::{run, Common, Workload};
     let workload = match args.command {
         BenchCommand::Put(a) => Workload::Put {
             total: a.total,

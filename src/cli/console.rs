@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use etcdeck::app::connection::{ConnectConfig, ConnectionArgs};
-use etcdeck::etcd::duration::parse_go_duration;
+use crate::app::connection::{ConnectConfig, ConnectionArgs};
+use crate::etcd::duration::parse_go_duration;
 
 /// The dashboard's refresh period unless --refresh-interval says otherwise.
 const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
@@ -43,24 +43,24 @@ pub fn run(
     args: ConsoleArgs,
     started: Instant,
 ) -> ExitCode {
-    let file = etcdeck::app::config_file::user_config_file("config.toml");
-    let contexts = match etcdeck::app::config_file::ConsoleFile::load(file.as_deref()) {
+    let file = crate::app::config_file::user_config_file("config.toml");
+    let contexts = match crate::app::config_file::ConsoleFile::load(file.as_deref()) {
         Ok(file) => {
             config.set_read_only(args.read_only, &file.read_only_endpoints());
-            etcdeck::app::runtime::Contexts { base, saved: file.contexts }
+            crate::app::runtime::Contexts { base, saved: file.contexts }
         }
         Err(e) => {
             eprintln!("Error: {e}");
             return ExitCode::from(1);
         }
     };
-    let options = etcdeck::ui::ConsoleOptions {
+    let options = crate::ui::ConsoleOptions {
         refresh_interval: args.refresh_interval.unwrap_or(DEFAULT_REFRESH),
         started,
         processes: None,
         contexts: Some(contexts),
     };
-    match runtime.block_on(etcdeck::ui::run(config, options)) {
+    match runtime.block_on(crate::ui::run(config, options)) {
         Ok(outcome) => {
             if args.timings {
                 match outcome.first_complete_frame {

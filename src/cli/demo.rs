@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use etcdeck::app::connection::ConnectConfig;
+use crate::app::connection::ConnectConfig;
 
 use crate::cli::console::ConsoleArgs;
 
@@ -19,9 +19,9 @@ pub struct DemoArgs {
 }
 
 /// The demo's members as the console may kill and start them.
-struct DemoProcesses(std::sync::Arc<std::sync::Mutex<etcdeck::node::local::LocalCluster>>);
+struct DemoProcesses(std::sync::Arc<std::sync::Mutex<crate::node::local::LocalCluster>>);
 
-impl etcdeck::app::runtime::MemberProcesses for DemoProcesses {
+impl crate::app::runtime::MemberProcesses for DemoProcesses {
     fn kill(&mut self, name: &str) -> Result<String, String> {
         let mut cluster = self.0.lock().map_err(|_| "the demo's process table is poisoned".to_string())?;
         cluster.kill(name).map(|pid| format!("killed {name} (kill -9 {pid}); s starts it again"))
@@ -32,8 +32,8 @@ impl etcdeck::app::runtime::MemberProcesses for DemoProcesses {
         cluster.start_member(name).map(|pid| format!("started {name} again (pid {pid}) on its data"))
     }
 
-    fn replace_step(&mut self, step: &etcdeck::app::replace::ProcessStep) -> Result<String, String> {
-        use etcdeck::app::replace::ProcessStep;
+    fn replace_step(&mut self, step: &crate::app::replace::ProcessStep) -> Result<String, String> {
+        use crate::app::replace::ProcessStep;
         let mut cluster = self.0.lock().map_err(|_| "the demo's process table is poisoned".to_string())?;
         match step {
             ProcessStep::Stop { name } => cluster.stop(name),
@@ -49,11 +49,11 @@ impl etcdeck::app::runtime::MemberProcesses for DemoProcesses {
         file: &std::path::Path,
         token: &str,
         members: &[String],
-    ) -> Result<etcdeck::app::runtime::RestoreJob, String> {
+    ) -> Result<crate::app::runtime::RestoreJob, String> {
         let mut cluster = self.0.lock().map_err(|_| "the demo's process table is poisoned".to_string())?;
         let options = cluster.stop_for_restore(members, token)?;
         let file = file.to_path_buf();
-        Ok(Box::new(move || etcdeck::node::local::restore_all(&file, &options)))
+        Ok(Box::new(move || crate::node::local::restore_all(&file, &options)))
     }
 
     fn finish_restore(
@@ -92,9 +92,9 @@ impl etcdeck::app::runtime::MemberProcesses for DemoProcesses {
 /// sample data. An error says why, with the end of an exited member's log.
 fn demo_ready(
     runtime: &tokio::runtime::Runtime,
-    cluster: &std::sync::Mutex<etcdeck::node::local::LocalCluster>,
+    cluster: &std::sync::Mutex<crate::node::local::LocalCluster>,
     endpoints: &[String],
-) -> Result<etcdeck::app::demo::Seeded, String> {
+) -> Result<crate::app::demo::Seeded, String> {
     runtime.block_on(async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
@@ -115,7 +115,7 @@ fn demo_ready(
                 _ = tokio::signal::ctrl_c() => break Err("interrupted".to_string()),
             }
         }?;
-        etcdeck::app::demo::seed(endpoints).await.map_err(|e| format!("cannot write the sample data: {e}"))
+        crate::app::demo::seed(endpoints).await.map_err(|e| format!("cannot write the sample data: {e}"))
     })
 }
 
@@ -128,7 +128,7 @@ pub fn run(
     console_args: ConsoleArgs,
     started: Instant,
 ) -> ExitCode {
-    use etcdeck::node::local::LocalCluster;
+    use crate::node::local::LocalCluster;
     let program = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
@@ -180,13 +180,13 @@ pub fn run(
             return ExitCode::from(1);
         }
     };
-    let options = etcdeck::ui::ConsoleOptions {
+    let options = crate::ui::ConsoleOptions {
         refresh_interval: console_args.refresh_interval.unwrap_or(Duration::from_secs(1)),
         started,
         processes: Some(Box::new(DemoProcesses(cluster.clone()))),
         contexts: None,
     };
-    let outcome = runtime.block_on(etcdeck::ui::run(config, options));
+    let outcome = runtime.block_on(crate::ui::run(config, options));
     drop(seeded);
     let kept = match cluster.lock() {
         Ok(mut c) => {

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use etcdeck::app::connection::{ConnectConfig, ConnectionArgs};
+use crate::app::connection::{ConnectConfig, ConnectionArgs};
 
 pub mod bench;
 pub mod console;
@@ -16,8 +16,8 @@ pub fn connect_config(conn: &ConnectionArgs, context: Option<&str>) -> Result<Co
     let Some(name) = context else {
         return conn.resolve(prompt_password).map_err(|e| e.to_string());
     };
-    let file = etcdeck::app::config_file::user_config_file("config.toml");
-    let file = etcdeck::app::config_file::ConsoleFile::load(file.as_deref())?;
+    let file = crate::app::config_file::user_config_file("config.toml");
+    let file = crate::app::config_file::ConsoleFile::load(file.as_deref())?;
     let ctx = file.context(name)?;
     let mut config = conn
         .with_context(ctx)

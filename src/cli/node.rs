@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use etcdeck::node::config::{self, ConfigError};
-use etcdeck::node::server;
+use crate::node::config::{self, ConfigError};
+use crate::node::server;
 
 pub fn main(args: &[String]) -> ExitCode {
     let env: Vec<(String, String)> = std::env::vars().collect();
@@ -81,7 +81,7 @@ pub fn main(args: &[String]) -> ExitCode {
 
 /// etcd's words when a member finds it was removed from the cluster.
 fn removed_notice() {
-    eprintln!("etcdeck node: {}", etcdeck::node::raft::transport::REMOVED_TEXT);
+    eprintln!("etcdeck node: {}", crate::node::raft::transport::REMOVED_TEXT);
     eprintln!("etcdeck node: the data-dir used by this member must be removed.");
 }
 

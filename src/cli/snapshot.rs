@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
 
-use etcdeck::app::connection::ConnectConfig;
+use crate::app::connection::ConnectConfig;
 
 #[derive(Subcommand)]
 pub enum SnapshotCommand {
@@ -58,7 +58,7 @@ pub enum SnapshotWriteOut {
 pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: SnapshotCommand) -> ExitCode {
     match command {
         SnapshotCommand::Save { filename } => {
-            match runtime.block_on(etcdeck::app::snapshot::save(config, &filename)) {
+            match runtime.block_on(crate::app::snapshot::save(config, &filename)) {
                 Ok(_) => {
                     println!("Snapshot saved at {}", filename.display());
                     ExitCode::SUCCESS
@@ -70,7 +70,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: S
             }
         }
         SnapshotCommand::Restore(a) => {
-            let options = etcdeck::node::snapshot::RestoreOptions {
+            let options = crate::node::snapshot::RestoreOptions {
                 data_dir: a.data_dir.unwrap_or_else(|| format!("{}.etcd", a.name).into()),
                 wal_dir: a.wal_dir,
                 initial_cluster: a
@@ -81,7 +81,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: S
                 name: a.name,
                 skip_hash_check: a.skip_hash_check,
             };
-            match etcdeck::node::snapshot::restore(&a.filename, &options) {
+            match crate::node::snapshot::restore(&a.filename, &options) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("Error: {e}");
@@ -89,7 +89,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: S
                 }
             }
         }
-        SnapshotCommand::Status { filename, write_out } => match etcdeck::node::snapshot::status(&filename) {
+        SnapshotCommand::Status { filename, write_out } => match crate::node::snapshot::status(&filename) {
             Ok(st) => {
                 let row = st.row();
                 match write_out {
@@ -101,7 +101,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: S
                     SnapshotWriteOut::Table => {
                         print!(
                             "{}",
-                            etcdeck::app::report::boxed_table_aligned(
+                            crate::app::report::boxed_table_aligned(
                                 &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
                                 &[row.to_vec()],
                                 true,

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use etcdeck::app::connection::ConnectConfig;
-use etcdeck::app::report;
-use etcdeck::app::runtime::Runtime;
+use crate::app::connection::ConnectConfig;
+use crate::app::report;
+use crate::app::runtime::Runtime;
 
 #[derive(clap::Args)]
 pub struct StatusArgs {

@@ -2,11 +2,9 @@
 
 pub mod action;
 pub mod auth;
-pub mod bench;
 pub mod client;
 pub mod config_file;
 pub mod connection;
-pub mod demo;
 pub mod edit;
 pub mod effect;
 #[cfg(test)]

@@ -177,7 +177,7 @@ pub struct LeaseKeepaliveArgs {
 
 /// Runs the workload `args` names against the cluster and prints etcd's report.
 pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, args: BenchArgs) -> ExitCode {
-    use crate::app::bench::{run, Common, Workload};
+    use crate::bench::{run, Common, Workload};
     let workload = match args.command {
         BenchCommand::Put(a) => Workload::Put {
             total: a.total,

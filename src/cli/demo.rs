@@ -94,7 +94,7 @@ fn demo_ready(
     runtime: &tokio::runtime::Runtime,
     cluster: &std::sync::Mutex<crate::node::local::LocalCluster>,
     endpoints: &[String],
-) -> Result<crate::app::demo::Seeded, String> {
+) -> Result<crate::demo::Seeded, String> {
     runtime.block_on(async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
@@ -115,7 +115,7 @@ fn demo_ready(
                 _ = tokio::signal::ctrl_c() => break Err("interrupted".to_string()),
             }
         }?;
-        crate::app::demo::seed(endpoints).await.map_err(|e| format!("cannot write the sample data: {e}"))
+        crate::demo::seed(endpoints).await.map_err(|e| format!("cannot write the sample data: {e}"))
     })
 }
 

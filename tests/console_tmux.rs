@@ -475,6 +475,16 @@ fn demo_pane(tmp: &std::path::Path, extra: &str) -> Tmux {
     Tmux::start(&command, 160, 40)
 }
 
+/// `etcdeck demo` in a pane, once its dashboard shows three members up, a leader and a healthy
+/// cluster; and that screen.
+fn healthy_demo(tmp: &std::path::Path) -> (Tmux, String) {
+    let tmux = demo_pane(tmp, "");
+    let screen = tmux.wait_for("the demo's dashboard", Duration::from_secs(60), |s| {
+        s.contains("members 3/3 up") && s.contains("★ leader") && s.contains("cluster healthy")
+    });
+    (tmux, screen)
+}
+
 /// Waits until no member process under `tmp` is left, for at most `limit`.
 fn wait_no_nodes(tmp: &std::path::Path, limit: Duration) {
     let deadline = Instant::now() + limit;
@@ -512,10 +522,7 @@ fn the_demo_fails_over_from_the_console_and_leaves_nothing_behind() {
         return;
     }
     let tmp = tempfile::tempdir().expect("temp dir");
-    let tmux = demo_pane(tmp.path(), "");
-    let screen = tmux.wait_for("the demo's dashboard", Duration::from_secs(60), |s| {
-        s.contains("members 3/3 up") && s.contains("★ leader") && s.contains("cluster healthy")
-    });
+    let (tmux, screen) = healthy_demo(tmp.path());
     assert_eq!(nodes_under(tmp.path()).len(), 3, "three member processes");
     assert!(
         screen.contains("x kill") && screen.contains("s start"),
@@ -1280,10 +1287,7 @@ fn the_replace_dialog_brings_back_a_damaged_demo_member() {
         return;
     }
     let tmp = tempfile::tempdir().expect("temp dir");
-    let tmux = demo_pane(tmp.path(), "");
-    let screen = tmux.wait_for("the demo's dashboard", Duration::from_secs(60), |s| {
-        s.contains("members 3/3 up") && s.contains("★ leader") && s.contains("cluster healthy")
-    });
+    let (tmux, screen) = healthy_demo(tmp.path());
     let leader = leader_name(&screen).expect("a leader");
     let victim = ["n1", "n2", "n3"].into_iter().find(|n| *n != leader).expect("a follower").to_string();
     let old_row = member_row(&screen, &victim).expect("its row").to_string();

@@ -157,9 +157,11 @@ fn mutual_tls_on_client_and_peer_links_lets_in_only_good_certificates() {
         pki.leaf(&ca, "elsewhere", "etcd-peer", &["10.9.9.9"], Use::Both, (-1, 2));
     let refused = peer_handshake(&peer_addr, &ca.cert, Some((&elsewhere_crt, &elsewhere_key)));
     assert!(refused.is_err(), "a peer certificate for 10.9.9.9 was let in from 127.0.0.1");
-    let log = nodes[0].log_text();
+    let log = nodes[0].wait_log("client certificate authentication failed", Duration::from_secs(5));
     assert!(log.contains("client certificate authentication failed"), "the refusal is logged:\n{log}");
-    assert!(log.contains("x509: certificate is valid for 10.9.9.9, not 127.0.0.1"), "{log}");
+    let san = "x509: certificate is valid for 10.9.9.9, not 127.0.0.1";
+    let log = nodes[0].wait_log(san, Duration::from_secs(5));
+    assert!(log.contains(san), "{log}");
 
     // A connection that never starts its handshake is closed.
     let mut idle = std::net::TcpStream::connect(urls[0].trim_start_matches("https://")).expect("connect");

@@ -42,7 +42,9 @@ async fn until(rt: &mut Runtime, what: &str, done: impl FnMut(&State) -> bool) {
     if !rt.run_until(LIMIT, TICK, done).await {
         panic!(
             "waited {LIMIT:?} for {what}; notice {:?}, dialog {:?}, keys error {:?}",
-            rt.state.notice, rt.state.dialog, rt.state.keys.error
+            rt.state.notice,
+            rt.state.key_dialog(),
+            rt.state.keys.error
         );
     }
 }
@@ -80,17 +82,17 @@ async fn edit_session(endpoint: String) {
     }
     typed(&mut rt, "two");
     key(&mut rt, Typed::Enter);
-    assert!(matches!(rt.state.dialog, Some(Dialog::Confirm { .. })), "{:?}", rt.state.dialog);
+    assert!(matches!(rt.state.key_dialog(), Some(Dialog::Confirm { .. })), "{:?}", rt.state.key_dialog());
     other.put("/e/a", "theirs", None).await.expect("concurrent put");
     key(&mut rt, Typed::Char('y'));
-    until(&mut rt, "the conflict", |s| matches!(s.dialog, Some(Dialog::Conflict { .. }))).await;
-    let Some(Dialog::Conflict { seen, current, .. }) = rt.state.dialog.clone() else { unreachable!() };
+    until(&mut rt, "the conflict", |s| matches!(s.key_dialog(), Some(Dialog::Conflict { .. }))).await;
+    let Some(Dialog::Conflict { seen, current, .. }) = rt.state.key_dialog().cloned() else { unreachable!() };
     assert_eq!(seen.as_deref(), Some(&b"one"[..]));
     assert_eq!(current.map(|c| c.value), Some(b"theirs".to_vec()));
     assert_eq!(get(&mut other, "/e/a").await.map(|v| v.0).as_deref(), Some("theirs"), "not overwritten");
     // The user chooses to write theirs over.
     key(&mut rt, Typed::Char('y'));
-    until(&mut rt, "the write", |s| s.dialog.is_none() && s.notice.is_some()).await;
+    until(&mut rt, "the write", |s| s.key_dialog().is_none() && s.notice.is_some()).await;
     assert_eq!(
         rt.state.notice.as_deref().map(|n| n.split(" at revision").next().unwrap_or_default()),
         Some("✓ update /e/a"),
@@ -111,7 +113,7 @@ async fn edit_session(endpoint: String) {
     key(&mut rt, Typed::Enter);
     key(&mut rt, Typed::Char('y'));
     until(&mut rt, "the create", |s| {
-        s.dialog.is_none() && s.notice.as_deref().is_some_and(|n| n.starts_with('✓'))
+        s.key_dialog().is_none() && s.notice.as_deref().is_some_and(|n| n.starts_with('✓'))
     })
     .await;
     let (value, lease) = get(&mut other, "/e/new").await.expect("created");
@@ -134,7 +136,8 @@ async fn edit_session(endpoint: String) {
     key(&mut rt, Typed::Enter);
     key(&mut rt, Typed::Enter);
     key(&mut rt, Typed::Enter);
-    until(&mut rt, "the conflict on create", |s| matches!(s.dialog, Some(Dialog::Conflict { .. }))).await;
+    until(&mut rt, "the conflict on create", |s| matches!(s.key_dialog(), Some(Dialog::Conflict { .. })))
+        .await;
     key(&mut rt, Typed::Esc);
     assert_eq!(get(&mut other, "/e/new").await.map(|v| v.0).as_deref(), Some("fresh value"));
 
@@ -145,9 +148,10 @@ async fn edit_session(endpoint: String) {
     act(&mut rt, Action::Down);
     assert_eq!(rt.state.keys.key_at(1).map(|k| k.as_slice()), Some(&b"/e/b"[..]));
     act(&mut rt, Action::Delete);
-    until(&mut rt, "the delete confirmation", |s| matches!(s.dialog, Some(Dialog::Confirm { .. }))).await;
+    until(&mut rt, "the delete confirmation", |s| matches!(s.key_dialog(), Some(Dialog::Confirm { .. })))
+        .await;
     key(&mut rt, Typed::Enter);
-    until(&mut rt, "the delete", |s| s.dialog.is_none() && s.notice.is_some()).await;
+    until(&mut rt, "the delete", |s| s.key_dialog().is_none() && s.notice.is_some()).await;
     assert!(rt
         .state
         .notice
@@ -158,13 +162,17 @@ async fn edit_session(endpoint: String) {
     // Delete the prefix: counted, then typed.
     until(&mut rt, "the listing after the delete", |s| s.keys.known == 3 && s.keys.loading.is_none()).await;
     act(&mut rt, Action::DeletePrefix);
-    until(&mut rt, "the count", |s| matches!(&s.dialog, Some(Dialog::Confirm { typed: Some(_), .. }))).await;
+    until(&mut rt, "the count", |s| matches!(s.key_dialog(), Some(Dialog::Confirm { typed: Some(_), .. })))
+        .await;
     typed(&mut rt, "/e");
     key(&mut rt, Typed::Enter);
-    assert!(matches!(rt.state.dialog, Some(Dialog::Confirm { .. })), "a partial prefix does not delete");
+    assert!(
+        matches!(rt.state.key_dialog(), Some(Dialog::Confirm { .. })),
+        "a partial prefix does not delete"
+    );
     typed(&mut rt, "/");
     key(&mut rt, Typed::Enter);
-    until(&mut rt, "the prefix delete", |s| s.dialog.is_none() && s.notice.is_some()).await;
+    until(&mut rt, "the prefix delete", |s| s.key_dialog().is_none() && s.notice.is_some()).await;
     assert!(
         rt.state.notice.as_deref().is_some_and(
             |n| n.starts_with("✓ deleted 3 keys under /e/") && n.ends_with("etcdctl del --prefix /e/")
@@ -184,11 +192,13 @@ async fn edit_session(endpoint: String) {
     key(&mut rt, Typed::Enter);
     until(&mut rt, "the /g/ listing", |s| s.keys.known == 1).await;
     act(&mut rt, Action::DeletePrefix);
-    until(&mut rt, "the count", |s| matches!(&s.dialog, Some(Dialog::Confirm { typed: Some(_), .. }))).await;
+    until(&mut rt, "the count", |s| matches!(s.key_dialog(), Some(Dialog::Confirm { typed: Some(_), .. })))
+        .await;
     other.put("/g/2", "added meanwhile", None).await.expect("put");
     typed(&mut rt, "/g/");
     key(&mut rt, Typed::Enter);
-    until(&mut rt, "the refusal", |s| matches!(s.dialog, Some(Dialog::PrefixChanged { count: 2, .. }))).await;
+    until(&mut rt, "the refusal", |s| matches!(s.key_dialog(), Some(Dialog::PrefixChanged { count: 2, .. })))
+        .await;
     key(&mut rt, Typed::Esc);
     let left =
         other.get("/g/", Some(GetOptions::new().with_prefix().with_count_only())).await.expect("count");
@@ -205,7 +215,7 @@ async fn edit_session(endpoint: String) {
     act(&mut ro, Action::Delete);
     act(&mut ro, Action::DeletePrefix);
     assert_eq!(ro.state.notice.as_deref(), Some("read-only (--read-only): writes are disabled"));
-    assert_eq!(ro.state.dialog, None);
+    assert_eq!(ro.state.key_dialog(), None);
     let left =
         other.get("/g/", Some(GetOptions::new().with_prefix().with_count_only())).await.expect("count");
     assert_eq!(left.count(), 2);

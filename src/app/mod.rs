@@ -13,6 +13,7 @@ pub mod format;
 pub mod keymap;
 pub mod keys;
 pub mod members;
+pub mod modal;
 pub mod msg;
 pub mod replace;
 pub mod report;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::app::effect::Effect;
 use crate::app::members::{removal_notes, start_commands, MemberDialog, MemberOp, MemberOutcome, Note};
+use crate::app::modal::Modal;
 use crate::app::msg::MemberInfo;
 use crate::app::state::State;
 use crate::app::update::Typed;
@@ -186,7 +187,7 @@ pub fn begin(state: &mut State) -> Vec<Effect> {
             vec![format!("etcdctl --endpoints={} endpoint health", client_urls.join(","))],
         ),
     ];
-    state.member_dialog = Some(MemberDialog::Replace(Replace {
+    state.modal = Some(Modal::Member(MemberDialog::Replace(Replace {
         id,
         name,
         peer_urls: info.peer_urls.clone(),
@@ -201,7 +202,7 @@ pub fn begin(state: &mut State) -> Vec<Effect> {
         waiting_since: None,
         add_first_try: None,
         add_retry_at: None,
-    }));
+    })));
     Vec::new()
 }
 
@@ -215,7 +216,7 @@ fn guess_client_urls(info: &MemberInfo) -> Vec<String> {
 }
 
 fn with_replace<T>(state: &mut State, f: impl FnOnce(&mut Replace) -> T) -> Option<T> {
-    match state.member_dialog.as_mut() {
+    match state.member_dialog_mut() {
         Some(MemberDialog::Replace(r)) => Some(f(r)),
         _ => None,
     }
@@ -230,7 +231,7 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
         return Vec::new();
     };
     if finished {
-        state.member_dialog = None;
+        state.modal = None;
         return Vec::new();
     }
     if !confirmed {
@@ -241,7 +242,7 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
             }
             Typed::Enter => state.notice = Some("this one needs a deliberate y (or esc to cancel)".into()),
             Typed::Esc | Typed::Char('n') | Typed::Char('N') => {
-                state.member_dialog = None;
+                state.modal = None;
                 state.notice = Some("cancelled: the member's replacement".into());
             }
             _ => {}
@@ -250,7 +251,7 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
     }
     if waiting && key == Typed::Esc {
         let name = with_replace(state, |r| r.name.clone()).unwrap_or_default();
-        state.member_dialog = None;
+        state.modal = None;
         state.notice =
             Some(format!("stopped waiting: {name} is a member again; the table shows when it is healthy"));
     }
@@ -480,7 +481,7 @@ mod tests {
     use crate::app::update::{update, Input};
 
     fn replace(state: &State) -> &Replace {
-        match &state.member_dialog {
+        match state.member_dialog() {
             Some(MemberDialog::Replace(r)) => r,
             other => panic!("{other:?}"),
         }
@@ -570,7 +571,7 @@ mod tests {
         assert!(replace(&state).finished() && !replace(&state).failed(), "{:?}", states(&state));
         assert_eq!(state.notice.as_deref(), Some("done: etcd-2 replaced and healthy"));
         update(&mut state, Input::Typed(Typed::Char('x')));
-        assert!(state.member_dialog.is_none(), "any key closes it once done");
+        assert!(state.member_dialog().is_none(), "any key closes it once done");
     }
 
     #[test]
@@ -597,11 +598,11 @@ mod tests {
         let mut state = fixtures::healthy();
         state.read_only = Some("--read-only".into());
         update(&mut state, Input::Action(Action::ReplaceMember));
-        assert!(state.member_dialog.is_none());
+        assert!(state.member_dialog().is_none());
         let mut state = fixtures::healthy();
         state.members.retain(|m| m.info.id == ID1);
         update(&mut state, Input::Action(Action::ReplaceMember));
-        assert!(state.member_dialog.is_none());
+        assert!(state.member_dialog().is_none());
         assert!(
             state.notice.as_deref().is_some_and(|n| n.contains("only voting member")),
             "{:?}",

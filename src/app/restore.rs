@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::app::edit::shell_quote;
 use crate::app::effect::Effect;
+use crate::app::modal::Modal;
 use crate::app::snapshot::{CheckedSnapshot, SnapshotFormat};
 use crate::app::state::{InputLine, Prompt, State};
 use crate::app::update::Typed;
@@ -178,7 +179,7 @@ pub fn on_file(state: &mut State, text: String) -> Vec<Effect> {
             };
             let request = state.keys.request_id();
             state.restore_check = request;
-            state.restore = Some(RestoreWizard::Plan { plan, tool, file: None });
+            state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file: None }));
             vec![Effect::CheckSnapshotFile { request, path: file }]
         }
         Err(e) => {
@@ -194,7 +195,7 @@ pub fn on_file_checked(state: &mut State, request: u64, result: Result<CheckedSn
     if request != state.restore_check {
         return;
     }
-    if let Some(RestoreWizard::Plan { file, tool, .. }) = state.restore.as_mut() {
+    if let Some(RestoreWizard::Plan { file, tool, .. }) = state.restore_wizard_mut() {
         if let Ok(checked) = &result {
             let tools = Tool::for_format(Some(checked.format));
             if !tools.contains(tool) {
@@ -214,16 +215,16 @@ impl RestoreWizard {
 
 /// Keys typed while the wizard is open.
 pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
-    let Some(wizard) = state.restore.take() else { return Vec::new() };
+    let Some(wizard) = state.take_restore_wizard() else { return Vec::new() };
     match wizard {
         RestoreWizard::Plan { plan, tool, file } => match key {
             Typed::Char('t') => {
                 let tool = tool.next_of(Tool::for_format(RestoreWizard::format(&file)));
-                state.restore = Some(RestoreWizard::Plan { plan, tool, file })
+                state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file }))
             }
             Typed::Char('y') => {
                 let text = plan.commands(tool, RestoreWizard::format(&file)).join("\n");
-                state.restore = Some(RestoreWizard::Plan { plan, tool, file });
+                state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file }));
                 return vec![Effect::Copy { what: "the restore commands".into(), bytes: text.into_bytes() }];
             }
             Typed::Char('r') => {
@@ -240,13 +241,13 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
                         "this is etcd's format, which the demo's etcdeck nodes do not restore: restore etcd members from it with the commands shown".into(),
                     );
                 } else {
-                    state.restore = Some(RestoreWizard::Confirm { plan });
+                    state.modal = Some(Modal::Restore(RestoreWizard::Confirm { plan }));
                     return Vec::new();
                 }
-                state.restore = Some(RestoreWizard::Plan { plan, tool, file });
+                state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file }));
             }
             Typed::Esc | Typed::Char('q') => {}
-            _ => state.restore = Some(RestoreWizard::Plan { plan, tool, file }),
+            _ => state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file })),
         },
         RestoreWizard::Confirm { plan } => match key {
             Typed::Char('y') => {
@@ -257,22 +258,22 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
                     token: plan.token.clone(),
                     members: plan.members.iter().map(|(n, _)| n.clone()).collect(),
                 };
-                state.restore = Some(RestoreWizard::Running {
+                state.modal = Some(Modal::Restore(RestoreWizard::Running {
                     request,
                     plan,
                     stage: "stopping the members, restoring into new data dirs…".into(),
-                });
+                }));
                 return vec![effect];
             }
             Typed::Enter => {
                 state.notice = Some("this one needs a deliberate y (or esc to cancel)".into());
-                state.restore = Some(RestoreWizard::Confirm { plan });
+                state.modal = Some(Modal::Restore(RestoreWizard::Confirm { plan }));
             }
             Typed::Esc | Typed::Char('n') => state.notice = Some("cancelled: the restore".into()),
-            _ => state.restore = Some(RestoreWizard::Confirm { plan }),
+            _ => state.modal = Some(Modal::Restore(RestoreWizard::Confirm { plan })),
         },
         // Its answer closes it.
-        running @ RestoreWizard::Running { .. } => state.restore = Some(running),
+        running @ RestoreWizard::Running { .. } => state.modal = Some(Modal::Restore(running)),
         RestoreWizard::Done { .. } => {}
     }
     Vec::new()
@@ -285,7 +286,7 @@ pub fn on_restored_dirs(
     request: u64,
     result: Result<Vec<(String, PathBuf)>, String>,
 ) -> Vec<Effect> {
-    match state.restore.as_mut() {
+    match state.restore_wizard_mut() {
         Some(RestoreWizard::Running { request: asked, stage, .. }) if *asked == request => {
             *stage = match &result {
                 Ok(_) => "starting the members on the restored data dirs…".into(),
@@ -299,13 +300,13 @@ pub fn on_restored_dirs(
 
 /// The members run again: the end of the restore.
 pub fn on_finished(state: &mut State, request: u64, result: Result<String, String>) -> bool {
-    match &state.restore {
+    match state.restore_wizard() {
         Some(RestoreWizard::Running { request: asked, .. }) if *asked == request => {
             state.notice = Some(match &result {
                 Ok(_) => "restored the cluster from the snapshot".into(),
                 Err(e) => format!("✗ restore: {e}"),
             });
-            state.restore = Some(RestoreWizard::Done { result });
+            state.modal = Some(Modal::Restore(RestoreWizard::Done { result }));
             true
         }
         _ => false,
@@ -357,7 +358,7 @@ mod tests {
         // An etcd snapshot in the demo (whose nodes are etcdeck's): etcdctl and etcdutl only, no run.
         let result = Ok(checked(SnapshotFormat::EtcdSnapshot));
         update(&mut state, Input::Msg(Msg::SnapshotFile { request, result }));
-        let tool = |state: &State| match &state.restore {
+        let tool = |state: &State| match state.restore_wizard() {
             Some(RestoreWizard::Plan { tool, .. }) => *tool,
             other => panic!("{other:?}"),
         };
@@ -367,7 +368,7 @@ mod tests {
         update(&mut state, Input::Typed(Typed::Char('t')));
         assert_eq!(tool(&state), Tool::Etcdctl, "t never comes to etcdeck");
         update(&mut state, Input::Typed(Typed::Char('r')));
-        assert!(matches!(state.restore, Some(RestoreWizard::Plan { .. })), "not run");
+        assert!(matches!(state.restore_wizard(), Some(RestoreWizard::Plan { .. })), "not run");
         assert!(state.notice.as_deref().is_some_and(|n| n.contains("etcd's format")), "{:?}", state.notice);
         // A db file copied from a data dir: the commands say --skip-hash-check.
         let plan = RestorePlan::from_state(&state, PathBuf::from("db")).expect("plan");
@@ -398,7 +399,7 @@ mod tests {
         // The demo: a deliberate y, then the dirs, then the start.
         state.demo = true;
         update(&mut state, Input::Typed(Typed::Char('r')));
-        assert!(matches!(state.restore, Some(RestoreWizard::Confirm { .. })));
+        assert!(matches!(state.restore_wizard(), Some(RestoreWizard::Confirm { .. })));
         assert!(update(&mut state, Input::Typed(Typed::Enter)).is_empty(), "enter is not enough");
         let effects = update(&mut state, Input::Typed(Typed::Char('y')));
         let [Effect::RestoreLocal { request, members, .. }] = &effects[..] else { panic!("{effects:?}") };
@@ -413,7 +414,7 @@ mod tests {
             &mut state,
             Input::Msg(Msg::Restored { request, result: Err("no hash; old data kept".into()) }),
         );
-        assert!(matches!(state.restore, Some(RestoreWizard::Done { result: Err(_) })));
+        assert!(matches!(state.restore_wizard(), Some(RestoreWizard::Done { result: Err(_) })));
 
         // Read-only: never run.
         let mut state = fixtures::healthy();
@@ -429,6 +430,6 @@ mod tests {
             Input::Msg(Msg::SnapshotFile { request, result: Ok(checked(SnapshotFormat::Etcdeck)) }),
         );
         assert!(update(&mut state, Input::Typed(Typed::Char('r'))).is_empty());
-        assert!(matches!(state.restore, Some(RestoreWizard::Plan { .. })));
+        assert!(matches!(state.restore_wizard(), Some(RestoreWizard::Plan { .. })));
     }
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::app::edit::Dialog;
 use crate::app::keys::KeyBrowser;
 use crate::app::msg::{Alarm, MemberInfo, RefreshId, StatusInfo};
 use crate::app::watch::WatchTail;
@@ -250,22 +249,16 @@ pub struct State {
     pub keys: KeyBrowser,
     /// The line being typed, if any: while it is open, keys are text, not actions.
     pub input: Option<InputLine>,
-    /// A dialog over the key browser; while it is open, keys go to it.
-    pub dialog: Option<Dialog>,
+    /// The one dialog open over the view, if any: while it is open, keys go to it.
+    pub modal: Option<crate::app::modal::Modal>,
     /// Why writes are disabled (`--read-only`, or the config file), if they are.
     pub read_only: Option<String>,
     /// The watch tail, once one was opened.
     pub watch: Option<WatchTail>,
     /// Whether this is `etcdeck demo`, which can kill and start its members' processes.
     pub demo: bool,
-    /// A member maintenance dialog over the members view; while it is open, keys go to it.
-    pub member_dialog: Option<crate::app::members::MemberDialog>,
-    /// A snapshot being saved, or the result of the last save, until dismissed.
-    pub snapshot: Option<SnapshotDialog>,
     /// The file of the last snapshot saved and verified, offered to the restore wizard.
     pub last_snapshot: Option<std::path::PathBuf>,
-    /// The restore wizard, while it is open; keys go to it.
-    pub restore: Option<crate::app::restore::RestoreWizard>,
     /// The request id of the wizard's check of its snapshot file.
     pub restore_check: u64,
     /// The saved context in use (config.toml's [contexts.NAME]), if any.
@@ -320,14 +313,11 @@ impl State {
             view: View::Members,
             keys: KeyBrowser::new(),
             input: None,
-            dialog: None,
+            modal: None,
             read_only: None,
             watch: None,
             demo: false,
-            member_dialog: None,
-            snapshot: None,
             last_snapshot: None,
-            restore: None,
             restore_check: 0,
             context: None,
             contexts: Vec::new(),
@@ -335,35 +325,6 @@ impl State {
             keys_start: Vec::new(),
             modal_unseen: false,
         }
-    }
-
-    /// Which dialog is open and which question it asks, as a mark that changes whenever the user is
-    /// asked something new (not when text is typed into it); None while no dialog is open.
-    pub fn modal_mark(&self) -> Option<u64> {
-        use std::hash::{Hash, Hasher};
-        use std::mem::discriminant;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        if let Some(d) = &self.dialog {
-            (1u8, discriminant(d)).hash(&mut h);
-            if let Dialog::Confirm { typed, .. } = d {
-                typed.is_some().hash(&mut h);
-            }
-        } else if let Some(m) = &self.member_dialog {
-            (2u8, discriminant(m)).hash(&mut h);
-            if let crate::app::members::MemberDialog::Confirm { op, deliberate, .. } = m {
-                (op.describe(), deliberate).hash(&mut h);
-            }
-            if let crate::app::members::MemberDialog::Replace(r) = m {
-                (r.confirmed, r.finished()).hash(&mut h);
-            }
-        } else if let Some(s) = &self.snapshot {
-            (3u8, discriminant(s)).hash(&mut h);
-        } else if let Some(r) = &self.restore {
-            (4u8, discriminant(r)).hash(&mut h);
-        } else {
-            return None;
-        }
-        Some(h.finish())
     }
 
     /// The server version most members report (etcd's, or the one an etcdeck node reports).
@@ -376,11 +337,7 @@ impl State {
 
     /// Whether keys are text for the input line or a dialog rather than actions.
     pub fn takes_text(&self) -> bool {
-        self.input.is_some()
-            || self.dialog.is_some()
-            || self.member_dialog.is_some()
-            || self.snapshot.is_some()
-            || self.restore.is_some()
+        self.input.is_some() || self.modal.is_some()
     }
 
     pub fn member(&self, id: u64) -> Option<&Member> {

@@ -6,6 +6,7 @@ use crate::app::action::Action;
 use crate::app::auth::{AuthListing, AuthOp, Parsed, Row, Secret};
 use crate::app::effect::Effect;
 use crate::app::members::{MemberDialog, MemberOp, Note};
+use crate::app::modal::Modal;
 use crate::app::state::{InputLine, Prompt, State, View};
 
 /// The commands this view owns.
@@ -66,7 +67,7 @@ fn confirm(state: &mut State, op: AuthOp) -> Vec<Effect> {
         .collect::<Vec<_>>();
     // Taking away what the signed-in user stands on, or every key, needs a deliberate yes.
     let deliberate = notes.iter().any(|n| n.loud);
-    state.member_dialog = Some(MemberDialog::Confirm { op: MemberOp::Auth(op), notes, deliberate });
+    state.modal = Some(Modal::Member(MemberDialog::Confirm { op: MemberOp::Auth(op), notes, deliberate }));
     Vec::new()
 }
 
@@ -159,8 +160,8 @@ mod tests {
         }
         assert!(!format!("{state:?}").contains("s3cret"), "a password being typed never prints");
         update(&mut state, Input::Typed(Typed::Enter));
-        let Some(MemberDialog::Confirm { op, .. }) = &state.member_dialog else {
-            panic!("{:?}", state.member_dialog)
+        let Some(MemberDialog::Confirm { op, .. }) = state.member_dialog() else {
+            panic!("{:?}", state.member_dialog())
         };
         assert!(!format!("{op:?} {}", op.etcdctl(&state.endpoints)).contains("s3cret"));
         let effects = update(&mut state, Input::Typed(Typed::Char('y')));
@@ -184,7 +185,7 @@ mod tests {
         let mut state = fixtures::healthy();
         state.read_only = Some("--read-only".into());
         assert!(run(&mut state, "role add r").is_empty());
-        assert!(state.member_dialog.is_none());
+        assert!(state.member_dialog().is_none());
         assert!(state.notice.as_deref().unwrap_or_default().contains("read-only"));
         run(&mut state, "grant r everything k");
         assert!(state.notice.as_deref().unwrap_or_default().contains("read, write or readwrite"));

@@ -6,6 +6,7 @@ use crate::app::effect::Effect;
 use crate::app::members::{
     learner_progress, removal_notes, start_commands, MemberDialog, MemberOp, MemberOutcome, Note,
 };
+use crate::app::modal::Modal;
 use crate::app::state::{InputLine, Prompt, State};
 use crate::app::update::Typed;
 
@@ -91,7 +92,7 @@ pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
                 },
             ]);
             let op = MemberOp::Disarm { alarms };
-            state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false });
+            state.modal = Some(Modal::Member(MemberDialog::Confirm { op, notes, deliberate: false }));
             return Some(Vec::new());
         }
         _ => {}
@@ -167,7 +168,7 @@ pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
         }
     };
     let deliberate = notes.iter().any(|n| n.loud);
-    state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate });
+    state.modal = Some(Modal::Member(MemberDialog::Confirm { op, notes, deliberate }));
     Some(Vec::new())
 }
 
@@ -269,7 +270,7 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
             Ok(client_urls) => {
                 let notes = add_notes(state, true);
                 let op = MemberOp::Add { name, peer_urls, client_urls, learner: true };
-                state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false });
+                state.modal = Some(Modal::Member(MemberDialog::Confirm { op, notes, deliberate: false }));
                 Vec::new()
             }
             Err(e) => {
@@ -284,7 +285,7 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
                     loud: false,
                 }];
                 let op = MemberOp::Update { id, name, peer_urls };
-                state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false });
+                state.modal = Some(Modal::Member(MemberDialog::Confirm { op, notes, deliberate: false }));
                 Vec::new()
             }
             Err(e) => {
@@ -299,7 +300,7 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
                     loud: false,
                 }];
                 let op = MemberOp::Compact { revision };
-                state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false });
+                state.modal = Some(Modal::Member(MemberDialog::Confirm { op, notes, deliberate: false }));
                 Vec::new()
             }
             _ => {
@@ -318,14 +319,14 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
                 return ask(state, Prompt::SnapshotPath { name, endpoint, expected }, text);
             }
             let request = state.keys.request_id();
-            state.snapshot = Some(crate::app::state::SnapshotDialog::Saving {
+            state.modal = Some(Modal::Snapshot(crate::app::state::SnapshotDialog::Saving {
                 request,
                 name,
                 path: path.clone(),
                 expected,
                 bytes: 0,
                 started: state.now,
-            });
+            }));
             vec![Effect::SaveSnapshot { request, endpoint, path }]
         }
         _ => Vec::new(),
@@ -334,8 +335,8 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
 
 /// Keys typed while the snapshot dialog is open: a finished save closes; one still running goes on.
 pub fn on_snapshot_key(state: &mut State) {
-    if matches!(state.snapshot, Some(crate::app::state::SnapshotDialog::Saved { .. })) {
-        state.snapshot = None;
+    if matches!(state.snapshot_dialog(), Some(crate::app::state::SnapshotDialog::Saved { .. })) {
+        state.modal = None;
     }
 }
 
@@ -343,12 +344,13 @@ pub fn on_snapshot_key(state: &mut State) {
 pub fn on_snapshot_msg(state: &mut State, msg: crate::app::msg::Msg) {
     use crate::app::msg::Msg;
     use crate::app::state::SnapshotDialog;
-    let Some(SnapshotDialog::Saving { request: asked, name, bytes, .. }) = state.snapshot.as_mut() else {
+    let Some(SnapshotDialog::Saving { request: asked, name, bytes, .. }) = state.snapshot_dialog_mut() else {
         return;
     };
     match msg {
         Msg::SnapshotProgress { request, bytes: now } if request == *asked => *bytes = now,
         Msg::SnapshotSaved { request, result } if request == *asked => {
+            let name = name.clone();
             if let Ok(saved) = &result {
                 state.last_snapshot = Some(saved.path.clone());
             }
@@ -356,8 +358,7 @@ pub fn on_snapshot_msg(state: &mut State, msg: crate::app::msg::Msg) {
                 Ok(s) => format!("saved {name}'s snapshot to {} and verified it", s.path.display()),
                 Err(e) => format!("✗ snapshot of {name}: {e}"),
             });
-            let name = name.clone();
-            state.snapshot = Some(SnapshotDialog::Saved { name, result });
+            state.modal = Some(Modal::Snapshot(SnapshotDialog::Saved { name, result }));
         }
         _ => {}
     }
@@ -365,56 +366,57 @@ pub fn on_snapshot_msg(state: &mut State, msg: crate::app::msg::Msg) {
 
 /// Keys typed while the member dialog is open.
 pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
-    if matches!(state.member_dialog, Some(MemberDialog::Replace(_))) {
+    if matches!(state.member_dialog(), Some(MemberDialog::Replace(_))) {
         return crate::app::replace::on_key(state, key);
     }
-    let Some(dialog) = state.member_dialog.take() else { return Vec::new() };
+    let Some(dialog) = state.take_member_dialog() else { return Vec::new() };
     match dialog {
         MemberDialog::Confirm { op, notes, deliberate } => match key {
             Typed::Char('y') | Typed::Char('Y') => return start(state, op),
             Typed::Enter if !deliberate => return start(state, op),
             Typed::Enter => {
                 state.notice = Some("this one needs a deliberate y (or esc to cancel)".into());
-                state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate });
+                state.modal = Some(Modal::Member(MemberDialog::Confirm { op, notes, deliberate }));
             }
             Typed::Char('v') | Typed::Char('V') if matches!(op, MemberOp::Add { .. }) => {
                 let MemberOp::Add { name, peer_urls, client_urls, learner } = op else { return Vec::new() };
                 let notes = add_notes(state, !learner);
                 let deliberate = notes.iter().any(|n| n.loud);
                 let op = MemberOp::Add { name, peer_urls, client_urls, learner: !learner };
-                state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate });
+                state.modal = Some(Modal::Member(MemberDialog::Confirm { op, notes, deliberate }));
             }
             Typed::Char('a') | Typed::Char('A') if matches!(op, MemberOp::Defragment { .. }) => {
                 match rolling_defragment(state) {
                     Ok((op, notes)) => {
-                        state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate: false })
+                        state.modal =
+                            Some(Modal::Member(MemberDialog::Confirm { op, notes, deliberate: false }))
                     }
                     Err(why) => {
                         state.notice = Some(format!("✗ {why}"));
-                        state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate });
+                        state.modal = Some(Modal::Member(MemberDialog::Confirm { op, notes, deliberate }));
                     }
                 }
             }
             Typed::Esc | Typed::Char('n') | Typed::Char('N') => {
                 state.notice = Some(format!("cancelled: {}", op.describe()));
             }
-            _ => state.member_dialog = Some(MemberDialog::Confirm { op, notes, deliberate }),
+            _ => state.modal = Some(Modal::Member(MemberDialog::Confirm { op, notes, deliberate })),
         },
         // Its answer (or its timeout) closes it.
-        running @ MemberDialog::Running { .. } => state.member_dialog = Some(running),
+        running @ MemberDialog::Running { .. } => state.modal = Some(Modal::Member(running)),
         MemberDialog::Result { op: op @ MemberOp::Add { .. }, result: Ok(lines) }
             if matches!(key, Typed::Char('y')) && !lines.is_empty() =>
         {
             let command =
                 lines.iter().find_map(|l| l.strip_prefix("etcdeck: ")).unwrap_or_default().to_string();
-            state.member_dialog = Some(MemberDialog::Result { op, result: Ok(lines) });
+            state.modal = Some(Modal::Member(MemberDialog::Result { op, result: Ok(lines) }));
             return vec![Effect::Copy {
                 what: "the etcdeck start command".into(),
                 bytes: command.into_bytes(),
             }];
         }
         MemberDialog::Result { .. } => {}
-        replace @ MemberDialog::Replace(_) => state.member_dialog = Some(replace),
+        replace @ MemberDialog::Replace(_) => state.modal = Some(Modal::Member(replace)),
     }
     Vec::new()
 }
@@ -429,13 +431,14 @@ fn start(state: &mut State, op: MemberOp) -> Vec<Effect> {
         return Vec::new();
     }
     let request = state.keys.request_id();
-    state.member_dialog = Some(MemberDialog::Running { request, op: op.clone(), progress: Vec::new() });
+    state.modal =
+        Some(Modal::Member(MemberDialog::Running { request, op: op.clone(), progress: Vec::new() }));
     vec![Effect::Member { request, op }]
 }
 
 /// A step of a long change done (a member of a rolling defragmentation).
 pub fn on_progress(state: &mut State, request: u64, text: String) {
-    if let Some(MemberDialog::Running { request: asked, progress, .. }) = state.member_dialog.as_mut() {
+    if let Some(MemberDialog::Running { request: asked, progress, .. }) = state.member_dialog_mut() {
         if *asked == request {
             progress.push(text);
         }
@@ -444,7 +447,7 @@ pub fn on_progress(state: &mut State, request: u64, text: String) {
 
 /// The cluster's answer to a membership change; true when the dashboard should refresh.
 pub fn on_answer(state: &mut State, request: u64, result: Result<MemberOutcome, String>) -> bool {
-    let Some(MemberDialog::Running { request: asked, op, .. }) = state.member_dialog.clone() else {
+    let Some(MemberDialog::Running { request: asked, op, .. }) = state.member_dialog().cloned() else {
         return false;
     };
     if asked != request {
@@ -468,7 +471,7 @@ pub fn on_answer(state: &mut State, request: u64, result: Result<MemberOutcome, 
         Ok(_) => format!("done: {}", op.describe()),
         Err(e) => format!("✗ {}: {e}", op.describe()),
     });
-    state.member_dialog = Some(MemberDialog::Result { op, result });
+    state.modal = Some(Modal::Member(MemberDialog::Result { op, result }));
     true
 }
 
@@ -500,12 +503,12 @@ mod tests {
         update(&mut state, Input::Typed(Typed::Enter));
         assert_eq!(state.input.as_ref().map(|l| l.text.as_str()), Some("http://10.0.0.4:2379"), "a guess");
         update(&mut state, Input::Typed(Typed::Enter));
-        let Some(MemberDialog::Confirm { op, .. }) = &state.member_dialog else {
-            panic!("{:?}", state.member_dialog)
+        let Some(MemberDialog::Confirm { op, .. }) = state.member_dialog() else {
+            panic!("{:?}", state.member_dialog())
         };
         assert!(matches!(op, MemberOp::Add { learner: true, .. }));
         update(&mut state, Input::Typed(Typed::Char('v')));
-        let Some(MemberDialog::Confirm { op, .. }) = &state.member_dialog else { panic!() };
+        let Some(MemberDialog::Confirm { op, .. }) = state.member_dialog() else { panic!() };
         assert!(matches!(op, MemberOp::Add { learner: false, .. }), "v makes it a voter");
         update(&mut state, Input::Typed(Typed::Char('v')));
         let effects = update(&mut state, Input::Typed(Typed::Char('y')));
@@ -527,14 +530,14 @@ mod tests {
             }),
         );
         assert!(effects.iter().any(|e| matches!(e, Effect::ListMembers { .. })), "refreshes");
-        let Some(MemberDialog::Result { result: Ok(lines), .. }) = &state.member_dialog else { panic!() };
+        let Some(MemberDialog::Result { result: Ok(lines), .. }) = state.member_dialog() else { panic!() };
         assert!(lines
             .iter()
             .any(|l| l.starts_with("etcdeck: ") && l.contains("ETCD_INITIAL_CLUSTER_STATE=existing")));
         let effects = update(&mut state, Input::Typed(Typed::Char('y')));
         assert!(matches!(&effects[..], [Effect::Copy { .. }]), "y copies the etcdeck command");
         update(&mut state, Input::Typed(Typed::Esc));
-        assert!(state.member_dialog.is_none());
+        assert!(state.member_dialog().is_none());
     }
 
     #[test]
@@ -543,7 +546,7 @@ mod tests {
         let leader = state.leader_id().expect("leader");
         state.selected = state.members.iter().position(|m| m.info.id == leader).expect("listed");
         update(&mut state, Input::Action(Action::Delete));
-        let Some(MemberDialog::Confirm { notes, deliberate, .. }) = &state.member_dialog else { panic!() };
+        let Some(MemberDialog::Confirm { notes, deliberate, .. }) = state.member_dialog() else { panic!() };
         assert!(*deliberate);
         assert!(notes.iter().any(|n| n.loud && n.text.contains("THIS IS THE LEADER")), "{notes:?}");
         assert!(update(&mut state, Input::Typed(Typed::Enter)).is_empty(), "Enter is not enough");
@@ -553,7 +556,7 @@ mod tests {
         let mut state = fixtures::healthy();
         state.read_only = Some("--read-only".into());
         assert!(update(&mut state, Input::Action(Action::Delete)).is_empty());
-        assert!(state.member_dialog.is_none());
+        assert!(state.member_dialog().is_none());
         assert!(state.notice.as_deref().is_some_and(|n| n.contains("read-only")));
     }
 
@@ -584,16 +587,16 @@ mod tests {
         state.selected = state.members.iter().position(|m| m.info.id == leader).expect("listed");
         update(&mut state, Input::Action(Action::Defragment));
         let Some(MemberDialog::Confirm { deliberate: true, op: MemberOp::Defragment { .. }, .. }) =
-            &state.member_dialog
+            state.member_dialog()
         else {
-            panic!("{:?}", state.member_dialog)
+            panic!("{:?}", state.member_dialog())
         };
         // a: the whole cluster, rolling: followers first, the leader last.
         update(&mut state, Input::Typed(Typed::Char('a')));
         let Some(MemberDialog::Confirm { op: op @ MemberOp::DefragmentAll { members }, .. }) =
-            &state.member_dialog
+            state.member_dialog()
         else {
-            panic!("{:?}", state.member_dialog)
+            panic!("{:?}", state.member_dialog())
         };
         assert_eq!(members.len(), 3);
         assert_eq!(members.last().map(|m| m.0), Some(leader), "the leader last");
@@ -611,14 +614,14 @@ mod tests {
         let request = *request;
         update(&mut state, Input::Msg(Msg::MemberProgress { request, text: "etcd-2: done".into() }));
         update(&mut state, Input::Msg(Msg::MemberProgress { request: request + 99, text: "stale".into() }));
-        let Some(MemberDialog::Running { progress, .. }) = &state.member_dialog else {
-            panic!("{:?}", state.member_dialog)
+        let Some(MemberDialog::Running { progress, .. }) = state.member_dialog() else {
+            panic!("{:?}", state.member_dialog())
         };
         assert_eq!(progress, &vec!["etcd-2: done".to_string()]);
         let report = MemberOutcome::Report(vec!["etcd-2: done".into(), "etcd-3: done".into()]);
         update(&mut state, Input::Msg(Msg::Member { request, result: Ok(report) }));
-        let Some(MemberDialog::Result { result: Ok(lines), .. }) = &state.member_dialog else {
-            panic!("{:?}", state.member_dialog)
+        let Some(MemberDialog::Result { result: Ok(lines), .. }) = state.member_dialog() else {
+            panic!("{:?}", state.member_dialog())
         };
         assert_eq!(lines.len(), 2);
         // y copies nothing here (it copies an added member's start command).
@@ -630,8 +633,8 @@ mod tests {
         assert_eq!(state.notice.as_deref(), Some("no alarm is raised"));
         let mut state = fixtures::degraded();
         update(&mut state, Input::Action(Action::Disarm));
-        let Some(MemberDialog::Confirm { op, notes, .. }) = &state.member_dialog else {
-            panic!("{:?}", state.member_dialog)
+        let Some(MemberDialog::Confirm { op, notes, .. }) = state.member_dialog() else {
+            panic!("{:?}", state.member_dialog())
         };
         let MemberOp::Disarm { alarms } = op else { panic!("{op:?}") };
         assert_eq!(alarms.len(), 1, "the fixture's alarm, as every member reports it");
@@ -648,7 +651,7 @@ mod tests {
         let learner = state.members.iter().position(|m| m.info.is_learner).expect("a learner");
         state.selected = learner;
         update(&mut state, Input::Action(Action::Promote));
-        assert!(state.member_dialog.is_none(), "not caught up: not offered");
+        assert!(state.member_dialog().is_none(), "not caught up: not offered");
         assert!(
             state.notice.as_deref().is_some_and(|n| n.contains("promotion is offered from 90%")),
             "{:?}",
@@ -662,7 +665,7 @@ mod tests {
         }
         update(&mut state, Input::Action(Action::Promote));
         assert!(matches!(
-            &state.member_dialog,
+            state.member_dialog(),
             Some(MemberDialog::Confirm { op: MemberOp::Promote { .. }, .. })
         ));
     }

@@ -22,6 +22,7 @@ use crate::app::config_file::user_config_file;
 use crate::app::connection::ConnectConfig;
 use crate::app::effect::Effect;
 use crate::app::keymap::{Key, KeyChord, Keymap};
+use crate::app::modal::Modal;
 use crate::app::runtime::Runtime;
 use crate::app::state::{Overlay, State, View};
 use crate::app::update::{Input, Typed};
@@ -492,17 +493,16 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
             }
         }
     }
-    if let Some(dialog) = &state.member_dialog {
-        widgets::member_dialog::render(frame, area, dialog, &state.endpoints, theme);
-    }
-    if let Some(wizard) = &state.restore {
-        widgets::restore_dialog::render(frame, area, wizard, state.demo, theme);
-    }
-    if let Some(dialog) = &state.snapshot {
-        widgets::snapshot_dialog::render(frame, area, state, dialog, theme);
-    }
-    if let Some(dialog) = &state.dialog {
-        widgets::dialog::render(frame, area, dialog, theme);
+    match &state.modal {
+        Some(Modal::Member(dialog)) => {
+            widgets::member_dialog::render(frame, area, dialog, &state.endpoints, theme)
+        }
+        Some(Modal::Restore(wizard)) => {
+            widgets::restore_dialog::render(frame, area, wizard, state.demo, theme)
+        }
+        Some(Modal::Snapshot(dialog)) => widgets::snapshot_dialog::render(frame, area, state, dialog, theme),
+        Some(Modal::Keys(dialog)) => widgets::dialog::render(frame, area, dialog, theme),
+        None => {}
     }
 }
 
@@ -656,7 +656,7 @@ mod tests {
         let old = br#"{"kind":"Pod","spec":{"replicas":3}}"#;
         let new = br#"{"kind":"Pod","spec":{"replicas":5}}"#;
         let mut state = browsing(old);
-        state.dialog = Some(Dialog::Confirm {
+        state.modal = Some(Modal::Keys(Dialog::Confirm {
             write: Write::Put {
                 key: b"/registry/pods/default/web-0".to_vec(),
                 value: new.to_vec(),
@@ -666,7 +666,7 @@ mod tests {
             seen: Some(old.to_vec()),
             diff: diff(Some(old), Some(new)),
             typed: None,
-        });
+        }));
         insta::assert_snapshot!(draw(&state, 100, 30));
     }
 
@@ -674,7 +674,7 @@ mod tests {
     fn a_write_conflict_shows_what_changed_meanwhile_100x30() {
         use crate::app::edit::{Dialog, LeaseChoice, Write};
         let mut state = browsing(b"replicas: 3");
-        state.dialog = Some(Dialog::conflict(
+        state.modal = Some(Modal::Keys(Dialog::conflict(
             Write::Put {
                 key: b"/registry/pods/default/web-0".to_vec(),
                 value: b"replicas: 5".to_vec(),
@@ -683,7 +683,7 @@ mod tests {
             },
             Some(b"replicas: 3".to_vec()),
             Some(value_info(b"replicas: 4", 4231, 10)),
-        ));
+        )));
         insta::assert_snapshot!(draw(&state, 100, 30));
     }
 
@@ -692,12 +692,12 @@ mod tests {
         use crate::app::edit::{Dialog, TypedConfirm, Write};
         let mut state = browsing(b"x");
         state.keys.value = None;
-        state.dialog = Some(Dialog::Confirm {
+        state.modal = Some(Modal::Keys(Dialog::Confirm {
             write: Write::DeletePrefix { prefix: b"/registry/pods/".to_vec(), count: 1234, revision: 4242 },
             seen: None,
             diff: Vec::new(),
             typed: Some(TypedConfirm { expected: "/registry/pods/".into(), text: "/registry/po".into() }),
-        });
+        }));
         insta::assert_snapshot!(draw(&state, 100, 24));
     }
 
@@ -706,12 +706,12 @@ mod tests {
         use crate::app::edit::{diff, Dialog, Write};
         let mut state = browsing(b"old value");
         state.read_only = Some("--read-only".into());
-        state.dialog = Some(Dialog::Confirm {
+        state.modal = Some(Modal::Keys(Dialog::Confirm {
             write: Write::Delete { key: b"/registry/pods/default/web-0".to_vec(), expect: 4200 },
             seen: Some(b"old value".to_vec()),
             diff: diff(Some(b"old value"), None),
             typed: None,
-        });
+        }));
         insta::assert_snapshot!(draw(&state, 100, 24));
     }
 

@@ -4,13 +4,14 @@ use crate::app::action::Action;
 use crate::app::edit::{self, Dialog, LeaseChoice, Write, WriteOutcome};
 use crate::app::effect::Effect;
 use crate::app::keys::{display_bytes, KeyRequest, Then};
+use crate::app::modal::Modal;
 use crate::app::state::{InputLine, Overlay, Prompt, State, View};
 
 use super::*;
 
 /// Keys typed while a dialog is open.
 pub(super) fn on_dialog_key(state: &mut State, key: Typed) -> Vec<Effect> {
-    let Some(dialog) = state.dialog.take() else { return Vec::new() };
+    let Some(dialog) = state.take_key_dialog() else { return Vec::new() };
     let deliberate_yes = matches!(key, Typed::Char('y') | Typed::Char('Y'));
     let yes = deliberate_yes || key == Typed::Enter;
     let no = matches!(key, Typed::Esc | Typed::Char('n') | Typed::Char('N'));
@@ -33,7 +34,7 @@ pub(super) fn on_dialog_key(state: &mut State, key: Typed) -> Vec<Effect> {
                         Some(format!("type {} exactly to confirm, or esc to cancel", typed.expected));
                 }
             }
-            state.dialog = Some(Dialog::Confirm { write, seen, diff, typed: Some(typed) });
+            state.modal = Some(Modal::Keys(Dialog::Confirm { write, seen, diff, typed: Some(typed) }));
         }
         Dialog::Confirm { write, seen, .. } if yes => return start_write(state, write, seen),
         // A conflict appears while the user may still be typing: only a deliberate y goes on.
@@ -55,7 +56,7 @@ pub(super) fn on_dialog_key(state: &mut State, key: Typed) -> Vec<Effect> {
             state.notice = Some("cancelled".into());
         }
         // A write in flight cannot be called back: its answer (or its timeout) closes the dialog.
-        other => state.dialog = Some(other),
+        other => state.modal = Some(Modal::Keys(other)),
     }
     Vec::new()
 }
@@ -75,7 +76,7 @@ pub(super) fn confirm_put(
     }
     let diff = edit::diff(old.as_deref(), Some(&new));
     let write = Write::Put { key, value: new, expect, lease };
-    state.dialog = Some(Dialog::Confirm { write, seen: old, diff, typed: None });
+    state.modal = Some(Modal::Keys(Dialog::Confirm { write, seen: old, diff, typed: None }));
     Vec::new()
 }
 
@@ -86,7 +87,7 @@ pub(super) fn start_write(state: &mut State, write: Write, seen: Option<Vec<u8>>
         return Vec::new();
     }
     let request = state.keys.request_id();
-    state.dialog = Some(Dialog::Writing { request, write: write.clone(), seen });
+    state.modal = Some(Modal::Keys(Dialog::Writing { request, write: write.clone(), seen }));
     vec![Effect::Write { request, write }]
 }
 
@@ -103,7 +104,7 @@ pub(super) fn refuse_write(state: &mut State) -> bool {
 
 pub(super) fn count_for_delete(state: &mut State, prefix: Vec<u8>) -> Vec<Effect> {
     let request = state.keys.request_id();
-    state.dialog = Some(Dialog::Counting { request, prefix: prefix.clone() });
+    state.modal = Some(Modal::Keys(Dialog::Counting { request, prefix: prefix.clone() }));
     vec![Effect::CountPrefix { request, prefix }]
 }
 
@@ -138,7 +139,8 @@ pub(super) fn then(state: &mut State, then: Then) -> Vec<Effect> {
         Then::Delete => {
             let diff = edit::diff(Some(&info.value), None);
             let write = Write::Delete { key: info.key, expect: info.mod_revision };
-            state.dialog = Some(Dialog::Confirm { write, seen: Some(info.value), diff, typed: None });
+            state.modal =
+                Some(Modal::Keys(Dialog::Confirm { write, seen: Some(info.value), diff, typed: None }));
             Vec::new()
         }
     }
@@ -312,13 +314,13 @@ pub(super) fn on_written(
     request: u64,
     result: Result<WriteOutcome, String>,
 ) -> Vec<Effect> {
-    let Some(Dialog::Writing { request: asked, write, seen }) = state.dialog.clone() else {
+    let Some(Dialog::Writing { request: asked, write, seen }) = state.key_dialog().cloned() else {
         return Vec::new();
     };
     if asked != request {
         return Vec::new();
     }
-    state.dialog = None;
+    state.modal = None;
     match result {
         Ok(WriteOutcome::Done { revision, lease, deleted }) => {
             let what = match &write {
@@ -340,12 +342,12 @@ pub(super) fn on_written(
             effects
         }
         Ok(WriteOutcome::Conflict { current }) => {
-            state.dialog = Some(Dialog::conflict(write, seen, current));
+            state.modal = Some(Modal::Keys(Dialog::conflict(write, seen, current)));
             Vec::new()
         }
         Ok(WriteOutcome::PrefixChanged { count }) => {
             let Write::DeletePrefix { prefix, .. } = write else { return Vec::new() };
-            state.dialog = Some(Dialog::PrefixChanged { prefix, count });
+            state.modal = Some(Modal::Keys(Dialog::PrefixChanged { prefix, count }));
             Vec::new()
         }
         Err(e) => {

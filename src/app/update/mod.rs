@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime};
 use crate::app::action::Action;
 use crate::app::edit::{self, Dialog, LeaseChoice, TypedConfirm, Write};
 use crate::app::effect::Effect;
+use crate::app::modal::Modal;
 use crate::app::msg::Msg;
 use crate::app::state::{InputLine, Overlay, Pending, Prompt, State, View, REFRESH_STEPS};
 
@@ -94,18 +95,15 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
 }
 
 fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
-    if state.snapshot.is_some() {
-        crate::app::update_members::on_snapshot_key(state);
-        return Vec::new();
-    }
-    if state.member_dialog.is_some() {
-        return crate::app::update_members::on_key(state, key);
-    }
-    if state.restore.is_some() {
-        return crate::app::restore::on_key(state, key);
-    }
-    if state.dialog.is_some() {
-        return on_dialog_key(state, key);
+    match &state.modal {
+        Some(Modal::Snapshot(_)) => {
+            crate::app::update_members::on_snapshot_key(state);
+            return Vec::new();
+        }
+        Some(Modal::Member(_)) => return crate::app::update_members::on_key(state, key),
+        Some(Modal::Restore(_)) => return crate::app::restore::on_key(state, key),
+        Some(Modal::Keys(_)) => return on_dialog_key(state, key),
+        None => {}
     }
     let Some(line) = state.input.as_mut() else { return Vec::new() };
     let filtering = line.prompt == Prompt::Filter;
@@ -430,8 +428,11 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
                     let notes = crate::app::members::kill_notes(state, id);
                     let deliberate = notes.iter().any(|n| n.loud);
                     let op = crate::app::members::MemberOp::Kill { id, name };
-                    state.member_dialog =
-                        Some(crate::app::members::MemberDialog::Confirm { op, notes, deliberate });
+                    state.modal = Some(Modal::Member(crate::app::members::MemberDialog::Confirm {
+                        op,
+                        notes,
+                        deliberate,
+                    }));
                 }
                 _ => state.notice = Some("select a started member first".into()),
             }
@@ -477,7 +478,7 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return match state.keys.on_value(request, result) {
                 // The user went on to something else while the value was on its way: a dialog
                 // opened now would take keys typed for that.
-                Some(_) if state.dialog.is_some() || state.input.is_some() => {
+                Some(_) if state.key_dialog().is_some() || state.input.is_some() => {
                     state.notice = Some("the value arrived while you were busy: nothing done".into());
                     effects
                 }
@@ -500,7 +501,7 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             }
             if crate::app::update_members::on_answer(state, request, result) {
                 let auth = matches!(
-                    &state.member_dialog,
+                    state.member_dialog(),
                     Some(crate::app::members::MemberDialog::Result {
                         op: crate::app::members::MemberOp::Auth(_),
                         ..
@@ -540,23 +541,23 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return start_refresh(state);
         }
         Msg::PrefixCount { request, result } => {
-            let Some(Dialog::Counting { request: asked, prefix }) = state.dialog.clone() else {
+            let Some(Dialog::Counting { request: asked, prefix }) = state.key_dialog().cloned() else {
                 return effects;
             };
             if asked != request {
                 return effects;
             }
-            state.dialog = None;
+            state.modal = None;
             match result {
                 Ok((0, _)) => state.notice = Some(format!("no keys under {}", edit::prefix_label(&prefix))),
                 Ok((count, revision)) => {
                     let expected = edit::typed_confirmation(&prefix);
-                    state.dialog = Some(Dialog::Confirm {
+                    state.modal = Some(Modal::Keys(Dialog::Confirm {
                         write: Write::DeletePrefix { prefix, count, revision },
                         seen: None,
                         diff: Vec::new(),
                         typed: Some(TypedConfirm { expected, text: String::new() }),
-                    });
+                    }));
                 }
                 Err(e) => {
                     state.notice =

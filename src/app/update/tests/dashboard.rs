@@ -18,24 +18,24 @@ fn demo_keys_kill_and_start_the_selected_member_only_in_the_demo() {
     let name = state.members[1].info.name.clone();
     // A kill asks first, naming the member and what happens to the quorum.
     assert!(update(&mut state, Input::Action(Action::KillMember)).is_empty());
-    let Some(MemberDialog::Confirm { op, notes, .. }) = &state.member_dialog else {
-        panic!("{:?}", state.member_dialog)
+    let Some(MemberDialog::Confirm { op, notes, .. }) = state.member_dialog() else {
+        panic!("{:?}", state.member_dialog())
     };
     assert!(op.describe().starts_with(&format!("kill member {name} (")), "{}", op.describe());
     assert!(notes[0].text.starts_with("quorum holds: 2 of 3 voting members stay up, 2 needed"), "{notes:?}");
     let effects = update(&mut state, Input::Typed(Typed::Char('y')));
     assert_eq!(effects, vec![Effect::MemberProcess { name: name.clone(), start: false }]);
-    assert!(state.member_dialog.is_none());
+    assert!(state.member_dialog().is_none());
     // With one down already, a second kill loses the quorum: loud, and Enter is not enough.
     state.members[0].status = Some(Err("connection refused".into()));
     update(&mut state, Input::Action(Action::KillMember));
-    let Some(MemberDialog::Confirm { notes, deliberate: true, .. }) = &state.member_dialog else {
-        panic!("{:?}", state.member_dialog)
+    let Some(MemberDialog::Confirm { notes, deliberate: true, .. }) = state.member_dialog() else {
+        panic!("{:?}", state.member_dialog())
     };
     assert!(notes[0].loud && notes[0].text.starts_with("QUORUM LOST: 1 of 3"), "{notes:?}");
     assert!(update(&mut state, Input::Typed(Typed::Enter)).is_empty());
     update(&mut state, Input::Typed(Typed::Esc));
-    assert!(state.member_dialog.is_none());
+    assert!(state.member_dialog().is_none());
     let effects = update(&mut state, Input::Action(Action::StartMember));
     assert_eq!(effects, vec![Effect::MemberProcess { name, start: true }]);
     // The outcome is the notice, and the dashboard refreshes to show it.

@@ -133,7 +133,7 @@ fn a_paste_is_text_for_the_open_line_and_nothing_without_one() {
     // No line open: nothing runs, nothing opens.
     let effects = update(&mut state, Input::Pasted("\r:q\ryy\n".into()));
     assert!(effects.is_empty());
-    assert!(!state.should_quit && state.input.is_none() && state.member_dialog.is_none());
+    assert!(!state.should_quit && state.input.is_none() && state.member_dialog().is_none());
     assert!(state.notice.as_deref().is_some_and(|n| n.starts_with("paste ignored")), "{:?}", state.notice);
     // A line open: one insertion, newlines and all, nothing entered.
     update(&mut state, Input::Action(Action::Command));
@@ -143,9 +143,13 @@ fn a_paste_is_text_for_the_open_line_and_nothing_without_one() {
     // A question open: dropped.
     let mut state = with_value_open();
     update(&mut state, Input::Action(Action::Delete));
-    assert!(state.dialog.is_some());
+    assert!(state.key_dialog().is_some());
     assert!(update(&mut state, Input::Pasted("y\r".into())).is_empty());
-    assert!(matches!(state.dialog, Some(Dialog::Confirm { .. })), "still asking: {:?}", state.dialog);
+    assert!(
+        matches!(state.key_dialog(), Some(Dialog::Confirm { .. })),
+        "still asking: {:?}",
+        state.key_dialog()
+    );
 }
 
 fn type_text(state: &mut State, text: &str) {
@@ -281,7 +285,7 @@ fn an_inline_edit_is_confirmed_with_a_diff_and_compares_the_revision_seen() {
     update(&mut state, Input::Typed(Typed::Backspace));
     type_text(&mut state, "2");
     assert!(enter(&mut state).is_empty(), "nothing is written before the confirmation");
-    let Some(Dialog::Confirm { diff, .. }) = &state.dialog else { panic!("{:?}", state.dialog) };
+    let Some(Dialog::Confirm { diff, .. }) = state.key_dialog() else { panic!("{:?}", state.key_dialog()) };
     assert_eq!(diff, &vec![edit::DiffLine::Removed("v1".into()), edit::DiffLine::Added("v2".into())]);
     let (request, write) = written(&update(&mut state, Input::Typed(Typed::Char('y'))));
     assert_eq!(
@@ -290,7 +294,7 @@ fn an_inline_edit_is_confirmed_with_a_diff_and_compares_the_revision_seen() {
     );
     let done = Ok(WriteOutcome::Done { revision: 8, lease: None, deleted: 0 });
     let effects = update(&mut state, Input::Msg(Msg::Written { request, result: done }));
-    assert_eq!(state.dialog, None);
+    assert_eq!(state.key_dialog(), None);
     assert_eq!(state.notice.as_deref(), Some("✓ update k at revision 8 · etcdctl put --ignore-lease k v2"));
     assert_eq!(effects.len(), 2, "the listing and the value are read again: {effects:?}");
 }
@@ -299,12 +303,14 @@ fn an_inline_edit_is_confirmed_with_a_diff_and_compares_the_revision_seen() {
 fn a_conflict_shows_both_versions_and_overwrites_only_when_asked() {
     let mut state = with_value_open();
     edit_into_a_conflict(&mut state);
-    let Some(Dialog::Conflict { seen, current, .. }) = &state.dialog else { panic!("{:?}", state.dialog) };
+    let Some(Dialog::Conflict { seen, current, .. }) = state.key_dialog() else {
+        panic!("{:?}", state.key_dialog())
+    };
     assert_eq!(seen.as_deref(), Some(&b"v1"[..]));
     assert_eq!(current.as_ref().map(|c| c.mod_revision), Some(6));
     // n keeps theirs, and reads the key again.
     let effects = update(&mut state, Input::Typed(Typed::Char('n')));
-    assert_eq!(state.dialog, None);
+    assert_eq!(state.key_dialog(), None);
     assert!(matches!(&effects[..], [Effect::Keys(crate::app::keys::KeyRequest::Value { .. })]));
     // The same again, and y writes against revision 6 now.
     let request = state.keys.next_request;
@@ -339,7 +345,7 @@ fn a_prefix_delete_counts_then_needs_the_prefix_typed() {
         &mut state,
         Input::Msg(Msg::Written { request, result: Ok(WriteOutcome::PrefixChanged { count: 4 }) }),
     );
-    assert_eq!(state.dialog, Some(Dialog::PrefixChanged { prefix: b"/svc/".to_vec(), count: 4 }));
+    assert_eq!(state.key_dialog(), Some(&Dialog::PrefixChanged { prefix: b"/svc/".to_vec(), count: 4 }));
     let effects = update(&mut state, Input::Typed(Typed::Char('y')));
     assert!(matches!(&effects[..], [Effect::CountPrefix { .. }]));
     // An empty prefix must be confirmed with words, not an empty line.
@@ -386,7 +392,7 @@ fn read_only_refuses_every_write_before_asking() {
     for action in [Action::Edit, Action::EditExternal, Action::Delete, Action::DeletePrefix, Action::New] {
         state.notice = None;
         assert!(update(&mut state, Input::Action(action)).is_empty(), "{action:?}");
-        assert_eq!(state.dialog, None);
+        assert_eq!(state.key_dialog(), None);
         assert_eq!(state.input, None);
         assert_eq!(state.notice.as_deref(), Some("read-only (--read-only): writes are disabled"));
     }
@@ -402,7 +408,7 @@ fn a_delete_asked_for_before_the_value_arrives_confirms_once_it_does() {
     let [Effect::Keys(crate::app::keys::KeyRequest::Value { request, .. })] = effects[..] else {
         panic!("{effects:?}")
     };
-    assert_eq!(state.dialog, None);
+    assert_eq!(state.key_dialog(), None);
     update(
         &mut state,
         Input::Msg(Msg::Value {
@@ -410,7 +416,7 @@ fn a_delete_asked_for_before_the_value_arrives_confirms_once_it_does() {
             result: Ok(Some(ValueRead { info: info(b"v", 5), lease_ttl: None })),
         }),
     );
-    let Some(Dialog::Confirm { write, .. }) = &state.dialog else { panic!("{:?}", state.dialog) };
+    let Some(Dialog::Confirm { write, .. }) = state.key_dialog() else { panic!("{:?}", state.key_dialog()) };
     assert_eq!(write, &Write::Delete { key: b"k".to_vec(), expect: 5 });
     update(&mut state, Input::Typed(Typed::Esc));
     assert_eq!(state.notice.as_deref(), Some("cancelled: delete k"));
@@ -467,7 +473,7 @@ fn a_value_that_arrives_while_the_user_types_something_else_opens_no_dialog() {
     update(&mut state, Input::Action(Action::New));
     let read = Ok(Some(ValueRead { info: info(b"v", 5), lease_ttl: None }));
     update(&mut state, Input::Msg(Msg::Value { request, result: read }));
-    assert_eq!(state.dialog, None, "no delete dialog under the line being typed");
+    assert_eq!(state.key_dialog(), None, "no delete dialog under the line being typed");
     assert!(matches!(state.input.as_ref().map(|l| &l.prompt), Some(Prompt::NewKey)));
 }
 
@@ -476,7 +482,7 @@ fn only_a_deliberate_y_overwrites_after_a_conflict() {
     let mut state = with_value_open();
     edit_into_a_conflict(&mut state);
     assert!(update(&mut state, Input::Typed(Typed::Enter)).is_empty(), "Enter does not overwrite");
-    assert!(matches!(state.dialog, Some(Dialog::Conflict { .. })));
+    assert!(matches!(state.key_dialog(), Some(Dialog::Conflict { .. })));
     let (_, write) = written(&update(&mut state, Input::Typed(Typed::Char('y'))));
     assert!(matches!(write, Write::Put { expect: 6, .. }));
 }
@@ -490,5 +496,5 @@ fn a_write_acts_on_the_selected_key_not_on_an_older_pane() {
         matches!(&effects[..], [Effect::Keys(crate::app::keys::KeyRequest::Value { key, .. })] if key == b"z"),
         "the selected key is read first: {effects:?}"
     );
-    assert_eq!(state.dialog, None);
+    assert_eq!(state.key_dialog(), None);
 }

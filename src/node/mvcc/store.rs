@@ -200,12 +200,39 @@ fn sled_config(dir: &Path) -> sled::Config {
     sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES)
 }
 
+/// How long an open waits for the lock a database of this process has just let go of.
+const RELOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens the database in `dir`. When this process has just closed a database there (a
+/// defragmentation opens the copy it wrote, a restore's store is reopened), sled's flusher thread
+/// can hold the file's lock a little longer: the open is tried again for up to RELOCK_WAIT. A lock
+/// held past that (another process has the data dir open) is the error.
+fn open_db(dir: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + RELOCK_WAIT;
+    loop {
+        match sled_config(dir).open() {
+            Err(sled::Error::Io(e)) if is_lock_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether sled's open failed because the database's file lock is held. sled 0.34 reports the
+/// flock's EWOULDBLOCK only as text in an `Other` error (its wording is pinned by Cargo.lock, and
+/// the store's lock test fails if it changes).
+fn is_lock_busy(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || (e.kind() == std::io::ErrorKind::Other && e.to_string().starts_with("could not acquire lock on"))
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` and rebuilds the key index from its records.
     pub fn open(dir: &Path) -> Result<Self, MvccError> {
         recover_defragmentation(dir)?;
         let started = std::time::Instant::now();
-        let db = sled_config(dir).open()?;
+        let db = open_db(dir)?;
         let tree = db.open_tree("mvcc")?;
         let sled_opened = started.elapsed();
         let mut store = Store {
@@ -582,7 +609,7 @@ impl Store {
             std::fs::remove_dir_all(&fresh).map_err(io_error)?;
         }
         {
-            let db = sled_config(&fresh).open()?;
+            let db = open_db(&fresh)?;
             let tree = db.open_tree("mvcc")?;
             let mut batch = sled::Batch::default();
             let mut n = 0;
@@ -606,7 +633,7 @@ impl Store {
             return Err(io_error(e));
         }
         sync_dir(&parent).map_err(io_error)?;
-        match sled_config(&self.dir).open().and_then(|db| db.open_tree("mvcc").map(|t| (db, t))) {
+        match open_db(&self.dir).and_then(|db| db.open_tree("mvcc").map(|t| (db, t))) {
             Ok((db, tree)) => {
                 self.db = db;
                 self.tree = tree;

@@ -278,3 +278,27 @@ fn records_round_trip_and_damage_is_reported() {
     assert_eq!(parse_record_key(&record_key(Revision::new(5, 2), true)), Ok((Revision::new(5, 2), true)));
     assert!(parse_record_key(b"kshort").is_err());
 }
+
+#[test]
+fn an_open_waits_for_a_lock_this_process_is_letting_go_of_and_not_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    // Held open elsewhere in this process for a moment, as sled's flusher thread can after a close.
+    let held = open_db(dir.path()).unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+    });
+    let started = std::time::Instant::now();
+    let reopened = open_db(dir.path());
+    release.join().unwrap();
+    assert!(reopened.is_ok(), "{:?}", reopened.err());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250), "it waited for the lock");
+    // Held for good (as by another process): the lock error, after the bounded wait.
+    let started = std::time::Instant::now();
+    match open_db(dir.path()) {
+        Err(sled::Error::Io(e)) => assert!(is_lock_busy(&e), "{e}"),
+        other => panic!("opened a database held open: {:?}", other.map(|_| ())),
+    }
+    assert!(started.elapsed() >= RELOCK_WAIT);
+    drop(reopened);
+}

@@ -2,6 +2,8 @@
 //! separator, fetched a page at a time and pinned to the revision of its first page so later pages
 //! agree with it; and the value of the selected key (shown as `value_format` says).
 
+use crate::app::ids::RequestIds;
+
 /// Keys asked for per page: keys-only pages of this size stay far below gRPC's 4 MiB message limit
 /// unless keys are hundreds of kilobytes long.
 pub const PAGE: i64 = 500;
@@ -301,7 +303,8 @@ pub struct KeyBrowser {
     /// A local filter over the loaded rows (a substring); empty: none.
     pub filter: String,
     pub value: Option<ValuePane>,
-    pub next_request: u64,
+    /// Whether a listing was ever asked for (the browser lists when it is first shown).
+    pub started: bool,
     /// Wall-clock time of the last page read without error.
     pub listed_at: Option<std::time::SystemTime>,
     /// After a failed read, when the listing is tried again, and the wait before the next try.
@@ -338,12 +341,6 @@ impl KeyBrowser {
         Self { separator: b"/".to_vec(), ..Default::default() }
     }
 
-    /// A new id for a request of the browser (or a write it starts).
-    pub fn request_id(&mut self) -> u64 {
-        self.next_request += 1;
-        self.next_request
-    }
-
     /// The row at `index` of the listing, if its page is loaded.
     pub fn row_at(&self, index: usize) -> Option<&Row> {
         self.pages.get(&(index / PAGE as usize))?.get(index % PAGE as usize)
@@ -360,26 +357,26 @@ impl KeyBrowser {
     }
 
     /// Starts the listing of `prefix` over, at the newest revision.
-    pub fn list(&mut self, prefix: Vec<u8>) -> KeyRequest {
-        self.list_at(prefix, 0)
+    pub fn list(&mut self, ids: &mut RequestIds, prefix: Vec<u8>) -> KeyRequest {
+        self.list_at(ids, prefix, 0)
     }
 
     /// Lists the same prefix again at the newest revision, keeping the selection's place (after a
     /// write, or a refresh).
-    pub fn relist(&mut self) -> KeyRequest {
+    pub fn relist(&mut self, ids: &mut RequestIds) -> KeyRequest {
         let selected = self.selected;
-        let request = self.list(self.prefix.clone());
+        let request = self.list(ids, self.prefix.clone());
         self.selected = selected;
         request
     }
 
-    fn list_at(&mut self, prefix: Vec<u8>, selected: usize) -> KeyRequest {
-        let request = self.request_id();
+    fn list_at(&mut self, ids: &mut RequestIds, prefix: Vec<u8>, selected: usize) -> KeyRequest {
+        let request = ids.next_id();
         *self = KeyBrowser {
             prefix: prefix.clone(),
             tree: self.tree.take(),
             separator: std::mem::take(&mut self.separator),
-            next_request: self.next_request,
+            started: true,
             value: self.value.take(),
             filter: std::mem::take(&mut self.filter),
             selected,
@@ -395,12 +392,12 @@ impl KeyBrowser {
     }
 
     /// Switches between the tree and the flat listing of the same prefix.
-    pub fn toggle_tree(&mut self) -> KeyRequest {
+    pub fn toggle_tree(&mut self, ids: &mut RequestIds) -> KeyRequest {
         self.tree = match self.tree {
             Some(_) => None,
             None => Some(self.separator.clone()),
         };
-        self.list(self.prefix.clone())
+        self.list(ids, self.prefix.clone())
     }
 
     /// In a tree, the directory above the current level (None at the top, or in a flat listing).
@@ -415,9 +412,9 @@ impl KeyBrowser {
         Some(self.prefix[..cut].to_vec())
     }
 
-    fn fetch(&mut self, page: usize) -> Option<KeyRequest> {
+    fn fetch(&mut self, ids: &mut RequestIds, page: usize) -> Option<KeyRequest> {
         let start = self.page_starts.get(page)?.clone();
-        let request = self.request_id();
+        let request = ids.next_id();
         self.loading = Some((request, page));
         Some(KeyRequest::List {
             request,
@@ -430,7 +427,7 @@ impl KeyBrowser {
 
     /// The page the selection needs next, if any: its own page if it was dropped, else the next
     /// one when the selection is near the end of what is known.
-    fn wanted(&mut self) -> Option<KeyRequest> {
+    fn wanted(&mut self, ids: &mut RequestIds) -> Option<KeyRequest> {
         if self.loading.is_some() || self.revision.is_none() {
             return None;
         }
@@ -438,7 +435,7 @@ impl KeyBrowser {
         let page = self.selected / per_page;
         for p in [page, page.saturating_sub(1)] {
             if !self.pages.contains_key(&p) && p < self.page_starts.len() {
-                return self.fetch(p);
+                return self.fetch(ids, p);
             }
         }
         // Every page but the last holds PAGE rows, so page n starts at row n * PAGE.
@@ -447,13 +444,18 @@ impl KeyBrowser {
             && !self.pages.contains_key(&next)
             && self.selected + READ_AHEAD >= next * per_page
         {
-            return self.fetch(next);
+            return self.fetch(ids, next);
         }
         None
     }
 
     /// A page arrived; replies to anything but the request in flight are stale and dropped.
-    pub fn on_page(&mut self, request: u64, result: Result<KeyPage, String>) -> Vec<KeyRequest> {
+    pub fn on_page(
+        &mut self,
+        ids: &mut RequestIds,
+        request: u64,
+        result: Result<KeyPage, String>,
+    ) -> Vec<KeyRequest> {
         let Some((_, page)) = self.loading.filter(|(r, _)| *r == request) else { return Vec::new() };
         self.loading = None;
         match result {
@@ -462,7 +464,7 @@ impl KeyBrowser {
                 if self.revision.is_none() {
                     // The count can take a while on a large prefix: it comes on its own.
                     self.revision = Some(p.revision);
-                    let count = self.request_id();
+                    let count = ids.next_id();
                     self.count_request = Some(count);
                     asks.push(KeyRequest::Count {
                         request: count,
@@ -485,8 +487,8 @@ impl KeyBrowser {
                 self.pages.retain(|n, _| n.abs_diff(centre) <= PAGES_KEPT / 2);
                 self.error = None;
                 self.retry = None;
-                asks.extend(self.wanted());
-                asks.extend(self.follow());
+                asks.extend(self.wanted(ids));
+                asks.extend(self.follow(ids));
                 asks
             }
             Err(e) => {
@@ -519,7 +521,7 @@ impl KeyBrowser {
 
     /// With the value pane open, keeps it on the key under the cursor: a key row opens its value
     /// there, a directory closes it. The history, while open, stays on its key.
-    pub fn follow(&mut self) -> Option<KeyRequest> {
+    pub fn follow(&mut self, ids: &mut RequestIds) -> Option<KeyRequest> {
         let pane = self.value.as_ref()?;
         if pane.history.is_some() {
             return None;
@@ -531,7 +533,7 @@ impl KeyBrowser {
             }
             Some(row) if row.key != pane.key => {
                 let key = row.key.clone();
-                self.open_key(key, None)
+                self.open_key(ids, key, None)
             }
             _ => None,
         }
@@ -539,21 +541,21 @@ impl KeyBrowser {
 
     /// Reads the open value again (kept on screen until the answer comes), unless a read of it is
     /// on its way already or the history is open.
-    pub fn reread(&mut self) -> Option<KeyRequest> {
+    pub fn reread(&mut self, ids: &mut RequestIds) -> Option<KeyRequest> {
         let pane = self.value.as_ref()?;
         if pane.history.is_some() || pane.result.is_none() || pane.reread.is_some() || pane.then.is_some() {
             return None;
         }
         let key = pane.key.clone();
-        let request = self.request_id();
+        let request = ids.next_id();
         self.value.as_mut()?.reread = Some(request);
         Some(KeyRequest::Value { request, key })
     }
 
     /// On each tick: after a failed read, the listing is asked again once its wait is over (and the
     /// wait doubles for the next failure); None while nothing failed or the wait runs.
-    pub fn retry_due(&mut self, now: std::time::Instant) -> Option<KeyRequest> {
-        if self.error.is_none() || self.loading.is_some() || self.next_request == 0 {
+    pub fn retry_due(&mut self, ids: &mut RequestIds, now: std::time::Instant) -> Option<KeyRequest> {
+        if self.error.is_none() || self.loading.is_some() || !self.started {
             return None;
         }
         match self.retry {
@@ -564,7 +566,7 @@ impl KeyBrowser {
             Some(r) if now < r.at => None,
             Some(r) => {
                 let delay = (r.delay * 2).min(RETRY_MAX);
-                let request = self.relist();
+                let request = self.relist(ids);
                 // The wait for the next failure, if this try fails too.
                 self.retry = Some(Retry { at: now + delay, delay });
                 Some(request)
@@ -573,10 +575,10 @@ impl KeyBrowser {
     }
 
     /// Moves the selection `delta` rows (negative: up); with a filter, among the rows it passes.
-    pub fn step(&mut self, delta: isize) -> Option<KeyRequest> {
+    pub fn step(&mut self, ids: &mut RequestIds, delta: isize) -> Option<KeyRequest> {
         if self.filter.is_empty() {
             let target = self.selected.saturating_add_signed(delta);
-            return self.move_to(target);
+            return self.move_to(ids, target);
         }
         let rows = self.filtered();
         let here = rows.iter().position(|i| *i >= self.selected).unwrap_or(rows.len().saturating_sub(1));
@@ -587,23 +589,23 @@ impl KeyBrowser {
         None
     }
 
-    pub fn move_to(&mut self, index: usize) -> Option<KeyRequest> {
+    pub fn move_to(&mut self, ids: &mut RequestIds, index: usize) -> Option<KeyRequest> {
         self.selected = index.min(self.known.saturating_sub(1));
-        self.wanted()
+        self.wanted(ids)
     }
 
     /// Opens the selected row: a directory becomes the listing, a key's value opens in the pane.
-    pub fn open(&mut self) -> Option<KeyRequest> {
+    pub fn open(&mut self, ids: &mut RequestIds) -> Option<KeyRequest> {
         let row = self.row_at(self.selected)?.clone();
         if row.dir {
-            return Some(self.list(row.key));
+            return Some(self.list(ids, row.key));
         }
-        self.open_key(row.key, None)
+        self.open_key(ids, row.key, None)
     }
 
     /// Opens `key` in the value pane; `then` runs once the value is there.
-    pub fn open_key(&mut self, key: Vec<u8>, then: Option<Then>) -> Option<KeyRequest> {
-        let request = self.request_id();
+    pub fn open_key(&mut self, ids: &mut RequestIds, key: Vec<u8>, then: Option<Then>) -> Option<KeyRequest> {
+        let request = ids.next_id();
         let format = self.value.as_ref().filter(|p| p.key == key).and_then(|p| p.format);
         self.value = Some(ValuePane {
             key: key.clone(),
@@ -640,8 +642,8 @@ impl KeyBrowser {
     }
 
     /// Shows the history of the key in the pane, or hides it.
-    pub fn toggle_history(&mut self) -> Option<KeyRequest> {
-        let request = self.request_id();
+    pub fn toggle_history(&mut self, ids: &mut RequestIds) -> Option<KeyRequest> {
+        let request = ids.next_id();
         let pane = self.value.as_mut()?;
         if pane.history.take().is_some() {
             return None;
@@ -721,7 +723,8 @@ mod tests {
     #[test]
     fn pages_are_pinned_to_the_first_revision_and_read_ahead_near_the_end() {
         let mut b = KeyBrowser::new();
-        let first = b.list(b"p/".to_vec());
+        let mut ids = RequestIds::default();
+        let first = b.list(&mut ids, b"p/".to_vec());
         assert_eq!(
             first,
             KeyRequest::List {
@@ -733,18 +736,18 @@ mod tests {
             }
         );
         // A stale reply changes nothing.
-        assert!(b.on_page(7, Ok(page(&["p/x"], false, 9))).is_empty());
+        assert!(b.on_page(&mut ids, 7, Ok(page(&["p/x"], false, 9))).is_empty());
         assert_eq!(b.loaded(), 0);
         let keys: Vec<String> = (0..500).map(|i| format!("p/{i:04}")).collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         // A full page, selection at 0: 0 + 100 < 500, no read-ahead yet; the count is asked for.
         assert_eq!(
-            b.on_page(1, Ok(page(&refs, true, 42))),
+            b.on_page(&mut ids, 1, Ok(page(&refs, true, 42))),
             vec![KeyRequest::Count { request: 2, prefix: b"p/".to_vec(), revision: 42 }]
         );
         b.on_count(2, Ok(1200));
         assert_eq!((b.revision, b.count, b.more, b.known), (Some(42), Some(1200), true, 500));
-        let next = b.move_to(420).expect("near the end: the next page");
+        let next = b.move_to(&mut ids, 420).expect("near the end: the next page");
         assert_eq!(
             next,
             KeyRequest::List {
@@ -755,10 +758,10 @@ mod tests {
                 tree: None
             }
         );
-        assert_eq!(b.move_to(430), None, "one page in flight at a time");
-        b.on_page(3, Ok(page(&["p/0500"], false, 42)));
+        assert_eq!(b.move_to(&mut ids, 430), None, "one page in flight at a time");
+        b.on_page(&mut ids, 3, Ok(page(&["p/0500"], false, 42)));
         assert_eq!((b.known, b.more, b.count), (501, false, Some(1200)));
-        assert_eq!(b.move_to(10_000), None);
+        assert_eq!(b.move_to(&mut ids, 10_000), None);
         assert_eq!(b.selected, 500);
         assert_eq!(b.key_at(500).map(Vec::as_slice), Some(&b"p/0500"[..]));
     }
@@ -766,16 +769,17 @@ mod tests {
     #[test]
     fn memory_holds_the_pages_around_the_selection_and_refetches_the_others_at_the_same_revision() {
         let mut b = KeyBrowser::new();
-        b.list(b"k/".to_vec());
+        let mut ids = RequestIds::default();
+        b.list(&mut ids, b"k/".to_vec());
         let page_keys =
             |n: usize| -> Vec<String> { (0..500).map(|i| format!("k/{:06}", n * 500 + i)).collect() };
         let mut request = 1;
         for n in 0..8 {
             let keys = page_keys(n);
             let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-            b.on_page(request, Ok(page(&refs, true, 77)));
+            b.on_page(&mut ids, request, Ok(page(&refs, true, 77)));
             // Walk to the end of what is known: the next page is asked for.
-            match b.move_to(b.known - 1) {
+            match b.move_to(&mut ids, b.known - 1) {
                 Some(KeyRequest::List { request: r, start, revision, .. }) => {
                     assert_eq!(revision, 77);
                     assert_eq!(start, format!("k/{:06}\0", n * 500 + 499).into_bytes());
@@ -789,7 +793,7 @@ mod tests {
         assert_eq!(b.page_starts.len(), 9, "the start of every page seen is remembered");
         // Back to the top: page 0 was dropped and is fetched again from its start, at revision 77.
         b.loading = None;
-        match b.move_to(0) {
+        match b.move_to(&mut ids, 0) {
             Some(KeyRequest::List { start, revision, .. }) => {
                 assert_eq!((start, revision), (b"k/".to_vec(), 77))
             }
@@ -814,9 +818,11 @@ mod tests {
     #[test]
     fn a_tree_opens_directories_and_climbs_back_to_the_parent() {
         let mut b = KeyBrowser::new();
-        let first = b.toggle_tree();
+        let mut ids = RequestIds::default();
+        let first = b.toggle_tree(&mut ids);
         assert!(matches!(first, KeyRequest::List { tree: Some(ref s), .. } if s == b"/"));
         b.on_page(
+            &mut ids,
             1,
             Ok(KeyPage {
                 rows: vec![Row { key: b"a/".to_vec(), dir: true }, Row::key(&b"b"[..])],
@@ -825,7 +831,7 @@ mod tests {
             }),
         );
         assert_eq!(b.parent(), None, "the top has no parent");
-        match b.open() {
+        match b.open(&mut ids) {
             Some(KeyRequest::List { prefix, tree: Some(_), .. }) => assert_eq!(prefix, b"a/"),
             other => panic!("{other:?}"),
         }
@@ -833,24 +839,25 @@ mod tests {
         assert_eq!(b.parent(), Some(b"a/b/".to_vec()));
         b.prefix = b"a/".to_vec();
         assert_eq!(b.parent(), Some(Vec::new()));
-        b.toggle_tree();
+        b.toggle_tree(&mut ids);
         assert_eq!(b.parent(), None, "a flat listing has no levels");
     }
 
     #[test]
     fn a_local_filter_moves_among_the_loaded_rows_that_match() {
         let mut b = KeyBrowser::new();
-        b.list(Vec::new());
-        b.on_page(1, Ok(page(&["app/1", "db/1", "app/2", "db/2"], false, 5)));
+        let mut ids = RequestIds::default();
+        b.list(&mut ids, Vec::new());
+        b.on_page(&mut ids, 1, Ok(page(&["app/1", "db/1", "app/2", "db/2"], false, 5)));
         b.filter = "db".into();
         assert_eq!(b.filtered(), vec![1, 3]);
-        b.step(0);
+        b.step(&mut ids, 0);
         assert_eq!(b.selected, 1, "onto the first match");
-        b.step(1);
+        b.step(&mut ids, 1);
         assert_eq!(b.selected, 3);
-        b.step(1);
+        b.step(&mut ids, 1);
         assert_eq!(b.selected, 3, "stays on the last match");
-        b.step(-1);
+        b.step(&mut ids, -1);
         assert_eq!(b.selected, 1);
     }
 
@@ -881,16 +888,18 @@ mod tests {
     #[test]
     fn the_value_pane_follows_its_own_request() {
         let mut b = KeyBrowser::new();
-        b.list(Vec::new());
-        b.on_page(1, Ok(page(&["a", "b"], false, 5)));
-        assert_eq!(b.move_to(1), None);
-        assert_eq!(b.open(), Some(KeyRequest::Value { request: 3, key: b"b".to_vec() }));
+        let mut ids = RequestIds::default();
+        b.list(&mut ids, Vec::new());
+        b.on_page(&mut ids, 1, Ok(page(&["a", "b"], false, 5)));
+        assert_eq!(b.move_to(&mut ids, 1), None);
+        assert_eq!(b.open(&mut ids), Some(KeyRequest::Value { request: 3, key: b"b".to_vec() }));
         b.on_value(1, Ok(None));
         assert_eq!(b.value.as_ref().and_then(|p| p.result.clone()), None, "not its request");
         b.on_value(3, Ok(None));
         assert_eq!(b.value.as_ref().and_then(|p| p.result.clone()), Some(Ok(None)));
         // A delete asked for before the value came runs when it comes, and only if the key exists.
-        let Some(KeyRequest::Value { request, .. }) = b.open_key(b"b".to_vec(), Some(Then::Delete)) else {
+        let Some(KeyRequest::Value { request, .. }) = b.open_key(&mut ids, b"b".to_vec(), Some(Then::Delete))
+        else {
             panic!()
         };
         let info = ValueInfo {

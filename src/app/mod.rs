@@ -10,6 +10,7 @@ pub mod effect;
 #[cfg(test)]
 pub mod fixtures;
 pub mod format;
+pub mod ids;
 pub mod keymap;
 pub mod keys;
 pub mod members;

@@ -261,7 +261,7 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
 
 /// Starts the next step that waits; the console skips the operator's steps outside the demo.
 fn advance(state: &mut State) -> Vec<Effect> {
-    let request = state.keys.request_id();
+    let request = state.ids.next_id();
     let now = state.now;
     let effect = with_replace(state, |r| {
         let demo = r.demo;
@@ -430,7 +430,7 @@ pub fn on_process_answer(state: &mut State, request: u64, result: Result<String,
 pub fn check_wait(state: &mut State) -> Vec<Effect> {
     // An add refused for now is tried again once its wait is over.
     let now = state.now;
-    let request = state.keys.next_request + 1;
+    let request = state.ids.peek();
     let again = with_replace(state, |r| {
         let due = matches!((r.add_retry_at, now), (Some(at), Some(now)) if now >= at);
         if !due {
@@ -442,7 +442,7 @@ pub fn check_wait(state: &mut State) -> Vec<Effect> {
     })
     .flatten();
     if let Some(effect) = again {
-        state.keys.next_request = request;
+        state.ids.next_id();
         return vec![effect];
     }
     let Some((new_id, since, demo)) = with_replace(state, |r| {

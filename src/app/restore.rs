@@ -177,7 +177,7 @@ pub fn on_file(state: &mut State, text: String) -> Vec<Effect> {
             } else {
                 Tool::Etcdutl
             };
-            let request = state.keys.request_id();
+            let request = state.ids.next_id();
             state.restore_check = request;
             state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file: None }));
             vec![Effect::CheckSnapshotFile { request, path: file }]
@@ -251,7 +251,7 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
         },
         RestoreWizard::Confirm { plan } => match key {
             Typed::Char('y') => {
-                let request = state.keys.request_id();
+                let request = state.ids.next_id();
                 let effect = Effect::RestoreLocal {
                     request,
                     file: plan.file.clone(),

@@ -247,6 +247,8 @@ pub struct State {
     pub notice: Option<String>,
     pub view: View,
     pub keys: KeyBrowser,
+    /// The ids of every request the console sends, whichever feature sends it.
+    pub ids: crate::app::ids::RequestIds,
     /// The line being typed, if any: while it is open, keys are text, not actions.
     pub input: Option<InputLine>,
     /// The one dialog open over the view, if any: while it is open, keys go to it.
@@ -312,6 +314,7 @@ impl State {
             notice: None,
             view: View::Members,
             keys: KeyBrowser::new(),
+            ids: Default::default(),
             input: None,
             modal: None,
             read_only: None,

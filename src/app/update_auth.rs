@@ -121,7 +121,7 @@ pub fn on_listing(state: &mut State, request: u64, result: Result<AuthListing, S
     // Every key readable: nothing to steer.
     let Some(first) = starts.first().cloned().filter(|f| !f.is_empty()) else { return Vec::new() };
     state.keys_start = first;
-    if state.keys.next_request == 0 {
+    if !state.keys.started {
         let names: Vec<String> = starts.iter().map(|s| crate::app::keys::display_bytes(s)).collect();
         state.notice =
             Some(format!("{user} may read from: {} (:keys <prefix> to go there)", names.join(", ")));

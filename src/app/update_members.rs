@@ -318,7 +318,7 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
                 state.notice = Some(format!("✗ {text} exists: choose another name (nothing is overwritten)"));
                 return ask(state, Prompt::SnapshotPath { name, endpoint, expected }, text);
             }
-            let request = state.keys.request_id();
+            let request = state.ids.next_id();
             state.modal = Some(Modal::Snapshot(crate::app::state::SnapshotDialog::Saving {
                 request,
                 name,
@@ -430,7 +430,7 @@ fn start(state: &mut State, op: MemberOp) -> Vec<Effect> {
         state.notice = Some(format!("read-only ({why}): {} not done", op.describe()));
         return Vec::new();
     }
-    let request = state.keys.request_id();
+    let request = state.ids.next_id();
     state.modal =
         Some(Modal::Member(MemberDialog::Running { request, op: op.clone(), progress: Vec::new() }));
     vec![Effect::Member { request, op }]

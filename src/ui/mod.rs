@@ -579,7 +579,7 @@ mod tests {
         use crate::app::keys::{KeyPage, ValueInfo};
         let mut state = fixtures::healthy();
         state.view = View::Keys;
-        state.keys.list(b"/registry/".to_vec());
+        state.keys.list(&mut state.ids, b"/registry/".to_vec());
         let mut keys: Vec<Vec<u8>> = [
             "/registry/configmaps/kube-system/coredns",
             "/registry/pods/default/web-0",
@@ -590,10 +590,11 @@ mod tests {
         .collect();
         keys.push(b"/registry/raw/\xff\x00".to_vec());
         let rows = keys.into_iter().map(crate::app::keys::Row::key).collect();
-        state.keys.on_page(1, Ok(KeyPage { rows, more: true, revision: 4242 }));
+        state.keys.on_page(&mut state.ids, 1, Ok(KeyPage { rows, more: true, revision: 4242 }));
         state.keys.on_count(2, Ok(1234));
-        state.keys.move_to(1);
-        let Some(crate::app::keys::KeyRequest::Value { request, .. }) = state.keys.open() else {
+        state.keys.move_to(&mut state.ids, 1);
+        let Some(crate::app::keys::KeyRequest::Value { request, .. }) = state.keys.open(&mut state.ids)
+        else {
             panic!("open asks for the value")
         };
         let key = b"/registry/pods/default/web-0".to_vec();
@@ -635,7 +636,7 @@ mod tests {
     fn key_browser_while_the_first_page_loads_80x24() {
         let mut state = fixtures::healthy();
         state.view = View::Keys;
-        state.keys.list(Vec::new());
+        state.keys.list(&mut state.ids, Vec::new());
         insta::assert_snapshot!(draw(&state, 80, 24));
     }
 
@@ -725,15 +726,15 @@ mod tests {
             pane.format = Some(ValueFormat::Yaml);
         }
         state.keys.tree = Some(b"/".to_vec());
-        state.keys.list(b"/registry/pods/default/".to_vec());
+        state.keys.list(&mut state.ids, b"/registry/pods/default/".to_vec());
         // The pane shows the key under the cursor (the first row).
         let rows = vec![
             Row::key(&b"/registry/pods/default/web-0"[..]),
             Row::key(&b"/registry/pods/default/web-1"[..]),
             Row { key: b"/registry/pods/default/jobs/".to_vec(), dir: true },
         ];
-        let request = state.keys.next_request;
-        state.keys.on_page(request, Ok(KeyPage { rows, more: false, revision: 4242 }));
+        let request = state.ids.last();
+        state.keys.on_page(&mut state.ids, request, Ok(KeyPage { rows, more: false, revision: 4242 }));
         state.keys.on_count(request + 1, Ok(1234));
         insta::assert_snapshot!(draw(&state, 100, 24));
     }

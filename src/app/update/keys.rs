@@ -86,7 +86,7 @@ pub(super) fn start_write(state: &mut State, write: Write, seen: Option<Vec<u8>>
         state.notice = Some(format!("read-only ({why}): {} not done", write.describe()));
         return Vec::new();
     }
-    let request = state.keys.request_id();
+    let request = state.ids.next_id();
     state.modal = Some(Modal::Keys(Dialog::Writing { request, write: write.clone(), seen }));
     vec![Effect::Write { request, write }]
 }
@@ -103,7 +103,7 @@ pub(super) fn refuse_write(state: &mut State) -> bool {
 }
 
 pub(super) fn count_for_delete(state: &mut State, prefix: Vec<u8>) -> Vec<Effect> {
-    let request = state.keys.request_id();
+    let request = state.ids.next_id();
     state.modal = Some(Modal::Keys(Dialog::Counting { request, prefix: prefix.clone() }));
     vec![Effect::CountPrefix { request, prefix }]
 }
@@ -111,7 +111,7 @@ pub(super) fn count_for_delete(state: &mut State, prefix: Vec<u8>) -> Vec<Effect
 /// Reads the value pane's key again, and the listing, after a write or a cancelled one.
 pub(super) fn reload_value(state: &mut State) -> Vec<Effect> {
     let Some(key) = state.keys.value.as_ref().map(|p| p.key.clone()) else { return Vec::new() };
-    state.keys.open_key(key, None).map(Effect::Keys).into_iter().collect()
+    state.keys.open_key(&mut state.ids, key, None).map(Effect::Keys).into_iter().collect()
 }
 
 /// Runs the write the user asked for once the value pane has what the user sees.
@@ -161,7 +161,7 @@ pub(super) fn on_selected_key(state: &mut State, what: Then) -> Vec<Effect> {
         (Some(selected), Some(shown)) if selected == shown => then(state, what),
         (None, Some(_)) => then(state, what),
         (Some(selected), _) => {
-            state.keys.open_key(selected, Some(what)).map(Effect::Keys).into_iter().collect()
+            state.keys.open_key(&mut state.ids, selected, Some(what)).map(Effect::Keys).into_iter().collect()
         }
         (None, None) => {
             state.notice = Some("select a key first".into());
@@ -174,7 +174,7 @@ pub(super) fn on_selected_key(state: &mut State, what: Then) -> Vec<Effect> {
 pub(super) fn browse(state: &mut State, prefix: Vec<u8>) -> Vec<Effect> {
     state.view = View::Keys;
     state.overlay = Overlay::None;
-    vec![Effect::Keys(state.keys.list(prefix))]
+    vec![Effect::Keys(state.keys.list(&mut state.ids, prefix))]
 }
 
 /// The key browser's share of the actions; None for those it leaves to the rest of the console.
@@ -202,14 +202,14 @@ pub(super) fn on_key_browser_action(state: &mut State, action: Action) -> Option
         return Some(Vec::new());
     }
     let mut effects = match action {
-        Action::Up => keys(state.keys.step(-1)),
-        Action::Down => keys(state.keys.step(1)),
+        Action::Up => keys(state.keys.step(&mut state.ids, -1)),
+        Action::Down => keys(state.keys.step(&mut state.ids, 1)),
         _ => on_key_browser_action_plain(state, action),
     };
     // The value pane shows the key under the cursor, wherever it moved.
     if matches!(action, Action::Up | Action::Down | Action::Top | Action::Bottom) {
         if let Some(effects) = effects.as_mut() {
-            effects.extend(state.keys.follow().map(Effect::Keys));
+            effects.extend(state.keys.follow(&mut state.ids).map(Effect::Keys));
         }
     }
     effects
@@ -217,16 +217,16 @@ pub(super) fn on_key_browser_action(state: &mut State, action: Action) -> Option
 
 pub(super) fn on_key_browser_action_plain(state: &mut State, action: Action) -> Option<Vec<Effect>> {
     let keys = |r: Option<KeyRequest>| Some(r.map(Effect::Keys).into_iter().collect::<Vec<_>>());
-    let b = &mut state.keys;
+    let (b, ids) = (&mut state.keys, &mut state.ids);
     let last = b.known.saturating_sub(1);
     match action {
         Action::SwitchView => {
             state.view = if state.watch.is_some() { View::Watch } else { View::Members };
             Some(Vec::new())
         }
-        Action::Top => keys(b.move_to(0)),
-        Action::Bottom => keys(b.move_to(last)),
-        Action::Open => keys(b.open()),
+        Action::Top => keys(b.move_to(ids, 0)),
+        Action::Bottom => keys(b.move_to(ids, last)),
+        Action::Open => keys(b.open(ids)),
         Action::Back => {
             // The innermost first: the value pane, then the filter.
             if b.value.take().is_none() {
@@ -234,10 +234,10 @@ pub(super) fn on_key_browser_action_plain(state: &mut State, action: Action) -> 
             }
             Some(Vec::new())
         }
-        Action::Refresh => keys(Some(b.relist())),
-        Action::Tree => keys(Some(b.toggle_tree())),
+        Action::Refresh => keys(Some(b.relist(ids))),
+        Action::Tree => keys(Some(b.toggle_tree(ids))),
         Action::Parent => match b.parent() {
-            Some(parent) => keys(Some(b.list(parent))),
+            Some(parent) => keys(Some(b.list(ids, parent))),
             None => Some(Vec::new()),
         },
         Action::Format => {
@@ -248,7 +248,7 @@ pub(super) fn on_key_browser_action_plain(state: &mut State, action: Action) -> 
             }
             Some(Vec::new())
         }
-        Action::History => keys(b.toggle_history()),
+        Action::History => keys(b.toggle_history(ids)),
         Action::New => {
             if refuse_write(state) {
                 return Some(Vec::new());
@@ -332,10 +332,10 @@ pub(super) fn on_written(
                 }
             };
             state.notice = Some(format!("✓ {what} at revision {revision} · {}", write.etcdctl(lease)));
-            let mut effects = vec![Effect::Keys(state.keys.relist())];
+            let mut effects = vec![Effect::Keys(state.keys.relist(&mut state.ids))];
             match &write {
                 Write::Put { key, .. } => {
-                    effects.extend(state.keys.open_key(key.clone(), None).map(Effect::Keys));
+                    effects.extend(state.keys.open_key(&mut state.ids, key.clone(), None).map(Effect::Keys));
                 }
                 _ => state.keys.value = None,
             }

@@ -64,9 +64,9 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
             if state.view == View::Keys {
                 // The browser tries a failed listing again, with backoff; the open value is read
                 // again each round, so a key changed or deleted elsewhere shows as such.
-                effects.extend(state.keys.retry_due(now).map(Effect::Keys));
+                effects.extend(state.keys.retry_due(&mut state.ids, now).map(Effect::Keys));
                 if due {
-                    effects.extend(state.keys.reread().map(Effect::Keys));
+                    effects.extend(state.keys.reread(&mut state.ids).map(Effect::Keys));
                 }
             }
             // A signed-in user: learn once what its roles may read, for where the key browser starts.
@@ -172,9 +172,9 @@ fn set_filter(state: &mut State, text: String) -> Vec<Effect> {
             state.keys.filter = text;
             if !state.keys.filter.is_empty() {
                 // Onto the first match at or after the selection.
-                state.keys.step(0);
+                state.keys.step(&mut state.ids, 0);
             }
-            state.keys.follow().map(Effect::Keys).into_iter().collect()
+            state.keys.follow(&mut state.ids).map(Effect::Keys).into_iter().collect()
         }
     }
 }
@@ -289,7 +289,7 @@ fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
             state.keys.separator = arg.as_bytes().to_vec();
             state.view = View::Keys;
             state.keys.tree = Some(state.keys.separator.clone());
-            vec![Effect::Keys(state.keys.list(Vec::new()))]
+            vec![Effect::Keys(state.keys.list(&mut state.ids, Vec::new()))]
         }
         "" => Vec::new(),
         other => {
@@ -366,8 +366,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::SwitchView => {
             state.overlay = Overlay::None;
             state.view = View::Keys;
-            if state.keys.next_request == 0 {
-                return vec![Effect::Keys(state.keys.list(state.keys_start.clone()))];
+            if !state.keys.started {
+                return vec![Effect::Keys(state.keys.list(&mut state.ids, state.keys_start.clone()))];
             }
         }
         Action::Quit => state.should_quit = true,
@@ -468,7 +468,12 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             if result.is_ok() && state.keys.loading.is_some_and(|(r, _)| r == request) {
                 state.keys.listed_at = Some(state.wall);
             }
-            return state.keys.on_page(request, result).into_iter().map(Effect::Keys).collect();
+            return state
+                .keys
+                .on_page(&mut state.ids, request, result)
+                .into_iter()
+                .map(Effect::Keys)
+                .collect();
         }
         Msg::KeyCount { request, result } => {
             state.keys.on_count(request, result);

@@ -313,7 +313,7 @@ fn a_conflict_shows_both_versions_and_overwrites_only_when_asked() {
     assert_eq!(state.key_dialog(), None);
     assert!(matches!(&effects[..], [Effect::Keys(crate::app::keys::KeyRequest::Value { .. })]));
     // The same again, and y writes against revision 6 now.
-    let request = state.keys.next_request;
+    let request = state.ids.last();
     let reread = Ok(Some(ValueRead { info: info(b"v1", 5), lease_ttl: None }));
     update(&mut state, Input::Msg(Msg::Value { request, result: reread }));
     edit_into_a_conflict(&mut state);

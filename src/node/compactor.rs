@@ -14,7 +14,7 @@ use etcd_client::proto::PbCompactionRequest;
 use crate::node::config::AutoCompaction;
 use crate::node::error::NodeError;
 use crate::node::raft::write::Write;
-use crate::node::rpc::Ctx;
+use crate::node::rpc::ctx::Ctx;
 
 /// etcd's revision compactor checks this often.
 pub const REVISION_INTERVAL: Duration = Duration::from_secs(300);

@@ -1,7 +1,7 @@
 //! The node's errors, with etcd's texts and gRPC codes (etcd's api/v3rpc/rpctypes/error.go), so
 //! etcd's clients see exactly what etcd would have sent.
 
-use crate::node::mvcc::store::MvccError;
+use crate::node::mvcc::error::MvccError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {

@@ -23,12 +23,13 @@ use crate::node::raft::transport::{
 use crate::node::rpc::auth::AuthService;
 use crate::node::rpc::authority::AuthorityFix;
 use crate::node::rpc::cluster::ClusterService;
+use crate::node::rpc::conn::ClientStream;
+use crate::node::rpc::ctx::{Ctx, Identity};
 use crate::node::rpc::http::HttpLayer;
 use crate::node::rpc::kv::KvService;
 use crate::node::rpc::lease::{expire_leases, IdGen, LeaseService};
 use crate::node::rpc::maintenance::MaintenanceService;
 use crate::node::rpc::watch::{WatchService, PROGRESS_INTERVAL};
-use crate::node::rpc::{ClientStream, Ctx, Identity};
 use crate::node::tls;
 use raft::eraftpb::Message as RaftMessage;
 
@@ -569,7 +570,7 @@ impl PeerHost for NodePeerHost {
 
     fn forwarded(&self, request: Vec<u8>) -> futures::future::BoxFuture<'static, Vec<u8>> {
         let ctx = self.ctx.clone();
-        Box::pin(async move { crate::node::rpc::forward::answer(&ctx, &request).await })
+        Box::pin(async move { crate::node::rpc::forward_answer::answer(&ctx, &request).await })
     }
 
     fn membership(&self) -> Vec<u8> {
@@ -609,7 +610,7 @@ async fn monitor_leader(
             _ = stopped.wait_for(|s| *s) => return,
         }
         without = if handle.leader() == 0 { without + 1 } else { 0 };
-        if without >= crate::node::rpc::NO_LEADER_ELECTIONS {
+        if without >= crate::node::rpc::ctx::NO_LEADER_ELECTIONS {
             no_leader.send_modify(|n| *n += 1);
         }
     }

@@ -193,7 +193,7 @@ fn range_with(
         i64,
     ) -> Result<
         crate::node::mvcc::store::RangeResult,
-        crate::node::mvcc::store::MvccError,
+        crate::node::mvcc::error::MvccError,
     >,
     r: &PbRangeRequest,
 ) -> Result<PbRangeResponse, NodeError> {

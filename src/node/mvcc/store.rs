@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::path::Path;
 
+use crate::node::mvcc::error::MvccError;
 use crate::node::mvcc::key_index::{KeyIndex, Revision};
 
 const RECORD: u8 = b'k';
@@ -93,39 +94,6 @@ pub struct RangeResult {
     pub count: usize,
     /// The store's revision at the read (what etcd puts in the header, whichever revision was read).
     pub rev: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MvccError {
-    /// etcd's ErrCompacted.
-    #[error("mvcc: required revision has been compacted")]
-    Compacted,
-    /// etcd's ErrFutureRev.
-    #[error("mvcc: required revision is a future revision")]
-    FutureRev,
-    #[error("mvcc: database corrupt: {0}")]
-    Corrupt(String),
-    #[error("mvcc: storage: {0}")]
-    Storage(String),
-    /// The disk is full (ENOSPC) or the quota spent (EDQUOT).
-    #[error("mvcc: storage: {0}")]
-    DiskFull(String),
-}
-
-impl From<sled::Error> for MvccError {
-    fn from(e: sled::Error) -> Self {
-        match &e {
-            sled::Error::Io(io)
-                if matches!(
-                    io.kind(),
-                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-                ) =>
-            {
-                MvccError::DiskFull(e.to_string())
-            }
-            _ => MvccError::Storage(e.to_string()),
-        }
-    }
 }
 
 pub struct Store {

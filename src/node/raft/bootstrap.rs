@@ -82,7 +82,7 @@ pub(super) fn open(data_dir: &Path, options: &Options) -> Result<Opened, DriverE
     // restarts from the lower of the two, and entries the store already holds are skipped.
     let snapshot_index = log.first_index_before();
     if store.consistent_index() < snapshot_index {
-        return Err(DriverError::Mvcc(crate::node::mvcc::store::MvccError::Corrupt(format!(
+        return Err(DriverError::Mvcc(crate::node::mvcc::error::MvccError::Corrupt(format!(
             "the store holds entries up to {} but the raft log starts after {snapshot_index}",
             store.consistent_index()
         ))));

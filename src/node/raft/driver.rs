@@ -793,7 +793,7 @@ impl Driver {
             };
             inc(&self.metrics.proposals_applied);
             if let Err(NodeError::Storage(why)) = &result {
-                return Err(DriverError::Mvcc(crate::node::mvcc::store::MvccError::Storage(why.clone())));
+                return Err(DriverError::Mvcc(crate::node::mvcc::error::MvccError::Storage(why.clone())));
             }
             done.push((id, store.current_revision(), store.take_events(), result));
         }
@@ -823,7 +823,7 @@ impl Driver {
         let (cc, id, write) = match decoded {
             Ok(d) => d,
             Err(why) => {
-                return Err(DriverError::Mvcc(crate::node::mvcc::store::MvccError::Corrupt(format!(
+                return Err(DriverError::Mvcc(crate::node::mvcc::error::MvccError::Corrupt(format!(
                     "raft entry {index}: bad configuration change: {why}"
                 ))))
             }
@@ -906,7 +906,7 @@ impl Driver {
 type Applied = (u64, i64, Vec<crate::node::mvcc::store::Event>, Result<WriteResponse, NodeError>);
 
 fn poisoned() -> DriverError {
-    DriverError::Mvcc(crate::node::mvcc::store::MvccError::Storage("store lock poisoned".into()))
+    DriverError::Mvcc(crate::node::mvcc::error::MvccError::Storage("store lock poisoned".into()))
 }
 
 #[cfg(test)]

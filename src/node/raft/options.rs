@@ -14,9 +14,9 @@ pub enum DriverError {
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
     #[error(transparent)]
-    Mvcc(#[from] crate::node::mvcc::store::MvccError),
+    Mvcc(#[from] crate::node::mvcc::error::MvccError),
     #[error("{}: {source}", path.display())]
-    Store { path: std::path::PathBuf, source: crate::node::mvcc::store::MvccError },
+    Store { path: std::path::PathBuf, source: crate::node::mvcc::error::MvccError },
     #[error("cannot start the raft thread: {0}")]
     Spawn(std::io::Error),
 }
@@ -24,7 +24,7 @@ pub enum DriverError {
 impl DriverError {
     /// Whether the disk refused a write for want of space (ENOSPC, EDQUOT).
     pub fn is_no_space(&self) -> bool {
-        use crate::node::mvcc::store::MvccError;
+        use crate::node::mvcc::error::MvccError;
         match self {
             DriverError::Log(LogStoreError::Wal(w)) => w.is_no_space(),
             DriverError::Mvcc(MvccError::DiskFull(_)) => true,

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 use crate::node::auth::{self, AuthOutcome, AuthWrite, Perm, PermKind};
 use crate::node::error::NodeError;
 use crate::node::raft::write::{Write, WriteResponse};
-use crate::node::rpc::{mismatched, Ctx};
+use crate::node::rpc::ctx::{mismatched, Ctx};
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Empty {}

@@ -19,8 +19,8 @@ use crate::node::idutil::member_id;
 use crate::node::mvcc::store::Store;
 use crate::node::raft::membership::validate_member_change;
 use crate::node::raft::write::Write;
+use crate::node::rpc::ctx::Ctx;
 use crate::node::rpc::forward::{Forward, Forwarded};
-use crate::node::rpc::Ctx;
 
 /// etcd's HealthInterval: a peer connected for less than this does not count as active.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(5);

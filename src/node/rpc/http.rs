@@ -12,8 +12,8 @@ use http_body_util::Full;
 use tonic::body::Body;
 
 use crate::node::metrics::{inc, Gauges};
+use crate::node::rpc::ctx::Ctx;
 use crate::node::rpc::maintenance::ETCD_VERSION;
-use crate::node::rpc::Ctx;
 
 #[derive(Clone)]
 pub struct HttpLayer {

@@ -11,7 +11,7 @@ use crate::node::error::NodeError;
 use crate::node::metrics::inc;
 use crate::node::mvcc::apply;
 use crate::node::raft::write::{Write, WriteResponse};
-use crate::node::rpc::{mismatched, Ctx};
+use crate::node::rpc::ctx::{mismatched, Ctx};
 
 pub struct KvService {
     pub ctx: Ctx,

@@ -14,8 +14,8 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::node::error::NodeError;
 use crate::node::lease::MAX_LEASE_TTL;
 use crate::node::raft::write::{Write, WriteResponse};
+use crate::node::rpc::ctx::{mismatched, Ctx};
 use crate::node::rpc::forward::{Forward, Forwarded};
-use crate::node::rpc::{mismatched, Ctx};
 
 pub use crate::node::idutil::IdGen;
 
@@ -121,7 +121,7 @@ impl PbLeaseService for LeaseService {
                 Self::keep_alive(&ctx, r.id).await
             }
         });
-        Ok(Response::new(super::until_no_leader(out, guard)))
+        Ok(Response::new(crate::node::rpc::ctx::until_no_leader(out, guard)))
     }
 
     async fn lease_time_to_live(

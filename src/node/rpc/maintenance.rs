@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::node::error::NodeError;
 use crate::node::raft::write::{Write, WriteResponse};
-use crate::node::rpc::{mismatched, Ctx};
+use crate::node::rpc::ctx::{mismatched, Ctx};
 
 /// The etcd version whose API the node speaks, reported where etcd reports its own version.
 pub const ETCD_VERSION: &str = "3.4.0";

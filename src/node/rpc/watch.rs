@@ -16,8 +16,10 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::node::auth::Op;
 use crate::node::metrics::Metrics;
-use crate::node::mvcc::store::{Event, MvccError};
-use crate::node::rpc::{ClientConn, Ctx};
+use crate::node::mvcc::error::MvccError;
+use crate::node::mvcc::store::Event;
+use crate::node::rpc::conn::ClientConn;
+use crate::node::rpc::ctx::Ctx;
 
 /// etcd's progressReportInterval.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(600);
@@ -310,6 +312,6 @@ impl PbWatchService for WatchService {
         let who = (req.metadata().clone(), req.extensions().get::<ClientConn>().cloned());
         tokio::spawn(serve_stream(self.ctx.clone(), req.into_inner(), tx, self.progress_interval, who));
         let out = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-        Ok(Response::new(super::until_no_leader(out, guard)))
+        Ok(Response::new(crate::node::rpc::ctx::until_no_leader(out, guard)))
     }
 }

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use crate::node::mvcc::store::{Event, MvccError, Store};
+use crate::node::mvcc::error::MvccError;
+use crate::node::mvcc::store::{Event, Store};
 
 /// The recent revisions the hub keeps in memory for synced watchers: at most this many, and at most
 /// this many bytes of keys and values; older ones are read from the store's history.

@@ -1,6 +1,6 @@
 //! The layout's rules (ARCHITECTURE.md), checked on the source as rust-analyzer's tidy tests do:
-//! the node and the console stand apart, etcd's vocabulary imports nothing of the crate, and files
-//! stay small enough to read.
+//! the node and the console stand apart, etcd's vocabulary imports nothing of the crate, the node's
+//! modules form a tree, and files stay small enough to read.
 
 use std::path::{Path, PathBuf};
 
@@ -79,4 +79,243 @@ fn files_stay_under_their_limits() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The paths a source text names: every `crate::a::b` (with `{..}` groups spelled out) and every
+/// `super::a::b` of a top-level `use`, as segment lists; comments are skipped.
+fn named_paths(text: &str) -> Vec<Vec<String>> {
+    let code: String = text
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(at) => &l[..at],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut out = Vec::new();
+    for (root, top_level_only) in [("crate::", false), ("super::", true)] {
+        let mut from = 0;
+        while let Some(at) = code[from..].find(root).map(|i| i + from) {
+            from = at + root.len();
+            let before = &code[..at];
+            let word_before =
+                before.chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+            if word_before
+                || (top_level_only && !before.ends_with("\nuse ") && !before.ends_with("\npub use "))
+            {
+                continue;
+            }
+            let base = if root == "crate::" { vec!["crate".to_string()] } else { vec!["super".to_string()] };
+            expand(&code[from..], base, &mut out);
+        }
+    }
+    out
+}
+
+/// Reads one path (and its `{..}` group, if any) from the start of `rest`, below `base`.
+fn expand(rest: &str, base: Vec<String>, out: &mut Vec<Vec<String>>) {
+    let mut path = base;
+    let mut word = String::new();
+    for (i, c) in rest.char_indices() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else if c == ':' {
+            if !word.is_empty() {
+                path.push(std::mem::take(&mut word));
+            }
+        } else if c == '{' {
+            // The group's items, split at top-level commas.
+            let mut depth = 1;
+            let mut start = i + 1;
+            for (j, d) in rest[i + 1..].char_indices() {
+                let j = j + i + 1;
+                match d {
+                    '{' => depth += 1,
+                    '}' | ',' if depth == 1 => {
+                        let item = rest[start..j].trim();
+                        if !item.is_empty() {
+                            expand(item, path.clone(), out);
+                        }
+                        start = j + 1;
+                        if d == '}' {
+                            return;
+                        }
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            return;
+        } else {
+            break;
+        }
+    }
+    if !word.is_empty() {
+        path.push(word);
+    }
+    out.push(path);
+}
+
+/// The file of the module a path lands in: the longest prefix of it that is a module of src/.
+fn module_file(path: &[String], file: &Path) -> Option<PathBuf> {
+    let src = root().join("src");
+    let mut dir = match path.first().map(String::as_str) {
+        Some("crate") => src.clone(),
+        // `super` of a.rs or of a/mod.rs: the folder holding a.
+        Some("super") => {
+            let parent = file.parent()?;
+            if file.file_name().is_some_and(|n| n == "mod.rs") {
+                parent.parent()?.to_path_buf()
+            } else {
+                parent.to_path_buf()
+            }
+        }
+        _ => return None,
+    };
+    let mut found = None;
+    for segment in &path[1..] {
+        let as_file = dir.join(format!("{segment}.rs"));
+        let as_dir = dir.join(segment).join("mod.rs");
+        if as_file.is_file() {
+            found = Some(as_file);
+        } else if as_dir.is_file() {
+            found = Some(as_dir);
+        } else {
+            break;
+        }
+        dir = dir.join(segment);
+    }
+    found
+}
+
+/// The modules a file declares with `mod name;` (not the #[path] test files).
+fn declared_modules(file: &Path, text: &str) -> Vec<PathBuf> {
+    let dir = if file.file_name().is_some_and(|n| n == "mod.rs" || n == "lib.rs" || n == "main.rs") {
+        file.parent().map(Path::to_path_buf)
+    } else {
+        file.parent().map(|p| p.join(file.file_stem().unwrap_or_default()))
+    };
+    let Some(dir) = dir else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut previous = "";
+    for line in text.lines() {
+        let line = line.trim();
+        let name = line.strip_prefix("pub mod ").or_else(|| line.strip_prefix("mod "));
+        if let Some(name) = name.and_then(|n| n.strip_suffix(';')) {
+            if !previous.starts_with("#[path") {
+                for candidate in [dir.join(format!("{name}.rs")), dir.join(name).join("mod.rs")] {
+                    if candidate.is_file() {
+                        out.push(candidate);
+                    }
+                }
+            }
+        }
+        previous = line;
+    }
+    out
+}
+
+/// The circles among `dir`'s modules: edges are imports and `mod` declarations (the module that
+/// assembles another points to it), so a module importing its assembler closes a circle too.
+fn circles(dir: &str) -> Vec<Vec<String>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let files: Vec<PathBuf> =
+        rust_files(&root().join(dir)).into_iter().filter(|f| !relative(f).ends_with("_tests.rs")).collect();
+    let inside: BTreeSet<PathBuf> = files.iter().cloned().collect();
+    let mut edges: BTreeMap<PathBuf, BTreeSet<PathBuf>> = BTreeMap::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        let mut to: BTreeSet<PathBuf> =
+            named_paths(&text).iter().filter_map(|p| module_file(p, file)).collect();
+        to.extend(declared_modules(file, &text));
+        to.retain(|t| t != file && inside.contains(t));
+        edges.insert(file.clone(), to);
+    }
+    // Tarjan's strongly connected components; a component of more than one file is a circle.
+    struct Walk<'a> {
+        edges: &'a BTreeMap<PathBuf, BTreeSet<PathBuf>>,
+        index: BTreeMap<PathBuf, usize>,
+        low: BTreeMap<PathBuf, usize>,
+        stack: Vec<PathBuf>,
+        on_stack: BTreeSet<PathBuf>,
+        found: Vec<Vec<String>>,
+    }
+    fn visit(w: &mut Walk, v: &PathBuf) {
+        let n = w.index.len();
+        w.index.insert(v.clone(), n);
+        w.low.insert(v.clone(), n);
+        w.stack.push(v.clone());
+        w.on_stack.insert(v.clone());
+        for t in w.edges.get(v).into_iter().flatten() {
+            if !w.index.contains_key(t) {
+                visit(w, t);
+                let low = w.low[v].min(w.low[t]);
+                w.low.insert(v.clone(), low);
+            } else if w.on_stack.contains(t) {
+                let low = w.low[v].min(w.index[t]);
+                w.low.insert(v.clone(), low);
+            }
+        }
+        if w.low[v] == w.index[v] {
+            let mut component = Vec::new();
+            while let Some(t) = w.stack.pop() {
+                w.on_stack.remove(&t);
+                let done = &t == v;
+                component.push(relative(&t));
+                if done {
+                    break;
+                }
+            }
+            if component.len() > 1 {
+                component.sort();
+                w.found.push(component);
+            }
+        }
+    }
+    let mut walk = Walk {
+        edges: &edges,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        found: Vec::new(),
+    };
+    for file in &files {
+        if !walk.index.contains_key(file) {
+            visit(&mut walk, file);
+        }
+    }
+    walk.found
+}
+
+#[test]
+fn the_nodes_modules_form_a_tree() {
+    let found = circles("src/node");
+    assert!(
+        found.is_empty(),
+        "node/'s imports must form a tree (no module imports one that imports it back, or the one that \
+         declares it): move what both need into a module of its own:\n{}",
+        found.iter().map(|c| c.join(" ↔ ")).collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn the_circle_finder_finds_circles() {
+    // The console's core (State and the features it holds) refers back and forth by design; the
+    // finder must see that, or the node's rule above proves nothing.
+    let found = circles("src/app");
+    assert!(found.iter().any(|c| c.contains(&"src/app/state.rs".to_string())), "{found:?}");
+    let paths = named_paths(
+        "use crate::node::{rpc::ctx::{Ctx, mismatched}, error::NodeError};\nuse super::apply::x;\n",
+    );
+    let spelled: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
+    assert_eq!(
+        spelled,
+        [
+            "crate::node::rpc::ctx::Ctx",
+            "crate::node::rpc::ctx::mismatched",
+            "crate::node::error::NodeError",
+            "super::apply::x"
+        ]
+    );
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client;
 pub mod config_file;
 pub mod connection;
+pub mod describe;
 pub mod edit;
 pub mod effect;
 #[cfg(test)]
@@ -17,7 +18,6 @@ pub mod members;
 pub mod modal;
 pub mod msg;
 pub mod replace;
-pub mod report;
 pub mod restore;
 pub mod runtime;
 pub mod snapshot;

@@ -101,7 +101,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: S
                     SnapshotWriteOut::Table => {
                         print!(
                             "{}",
-                            crate::app::report::boxed_table_aligned(
+                            crate::etcd::table::boxed_table_aligned(
                                 &["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"],
                                 &[row.to_vec()],
                                 true,

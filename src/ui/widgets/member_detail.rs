@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
+use crate::app::describe::{member_health, member_role};
 use crate::app::format::{bytes, id_hex, millis};
-use crate::app::report::{member_health, member_role};
 use crate::app::state::{Member, State};
 use crate::ui::theme::Theme;
 use crate::ui::widgets::centered;

@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 use ratatui::Frame;
 
+use crate::app::describe::{member_health, member_role};
 use crate::app::format::{bytes, id_hex, millis};
-use crate::app::report::{member_health, member_role};
 use crate::app::state::{Member, State};
 use crate::ui::theme::Theme;
 
@@ -142,7 +142,7 @@ const COLUMNS: &[Column] = &[
         title: "ERRORS",
         priority: 11,
         max: 0,
-        cell: |_, m, t| Span::styled(crate::app::report::member_errors(m), Style::default().fg(t.down)),
+        cell: |_, m, t| Span::styled(crate::app::describe::member_errors(m), Style::default().fg(t.down)),
     },
 ];
 

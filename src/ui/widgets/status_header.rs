@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
+use crate::app::describe::{alarms_text, leader_text};
 use crate::app::format::{clock_utc, id_hex};
-use crate::app::report::{alarms_text, leader_text};
 use crate::app::state::State;
 use crate::etcd::duration::format_go_duration;
 use crate::ui::theme::Theme;

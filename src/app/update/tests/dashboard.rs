@@ -144,7 +144,7 @@ fn a_member_that_goes_down_shows_down_with_its_error_and_a_new_leader() {
         ],
     );
     let m1 = state.member(ID1).expect("etcd-1 still listed");
-    assert_eq!(crate::app::report::member_health(m1), "down");
+    assert_eq!(crate::app::describe::member_health(m1), "down");
     assert_eq!(m1.status, Some(Err("connection refused".into())));
     assert_eq!(state.leadership(), Leadership::Leader(ID2));
     assert_eq!(state.members_up(), (2, 3));
@@ -189,7 +189,7 @@ fn quorum_and_health_are_counted_as_etcd_counts_them() {
         m.health = Some(Ok(Duration::from_millis(1)));
     }
     assert!(!state.members[0].is_healthy());
-    assert_eq!(crate::app::report::member_health(&state.members[0]), "no leader");
+    assert_eq!(crate::app::describe::member_health(&state.members[0]), "no leader");
     assert!(!state.quorum_holds());
     // Learners do not count: one voter of two up is no quorum, whatever the learners do.
     let mut state = fixtures::with_learner_and_unstarted();
@@ -394,7 +394,7 @@ fn a_hung_member_is_not_asked_again_and_later_rounds_complete_without_it() {
         }),
     );
     update(&mut state, health_msg(1, ID3, false));
-    assert_eq!(crate::app::report::member_health(state.member(ID3).expect("etcd-3")), "down");
+    assert_eq!(crate::app::describe::member_health(state.member(ID3).expect("etcd-3")), "down");
     // And the next round asks it again.
     let third = tick(&mut state, t0 + Duration::from_secs(4));
     assert!(third.iter().any(|e| matches!(e, Effect::FetchStatus { member_id: ID3, .. })));

@@ -23,8 +23,6 @@ pub mod runtime;
 pub mod snapshot;
 pub mod state;
 pub mod update;
-pub mod update_auth;
-pub mod update_members;
 pub mod value_format;
 pub mod watch;
 

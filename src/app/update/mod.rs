@@ -10,7 +10,9 @@ use crate::app::modal::Modal;
 use crate::app::msg::Msg;
 use crate::app::state::{InputLine, Overlay, Pending, Prompt, State, View, REFRESH_STEPS};
 
+mod auth;
 mod keys;
+mod members;
 mod refresh;
 #[cfg(test)]
 mod tests;
@@ -71,7 +73,7 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
             }
             // A signed-in user: learn once what its roles may read, for where the key browser starts.
             if state.user.is_some() && state.auth.request == 0 {
-                effects.extend(crate::app::update_auth::load(state));
+                effects.extend(auth::load(state));
             }
             effects
         }
@@ -97,10 +99,10 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
 fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
     match &state.modal {
         Some(Modal::Snapshot(_)) => {
-            crate::app::update_members::on_snapshot_key(state);
+            members::on_snapshot_key(state);
             return Vec::new();
         }
-        Some(Modal::Member(_)) => return crate::app::update_members::on_key(state, key),
+        Some(Modal::Member(_)) => return members::on_key(state, key),
         Some(Modal::Restore(_)) => return crate::app::restore::on_key(state, key),
         Some(Modal::Keys(_)) => return on_dialog_key(state, key),
         None => {}
@@ -183,7 +185,7 @@ fn set_filter(state: &mut State, text: String) -> Vec<Effect> {
 fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
     match prompt {
         Prompt::Search => browse(state, text.into_bytes()),
-        Prompt::NewPassword { name } => crate::app::update_auth::on_password(state, name, text),
+        Prompt::NewPassword { name } => auth::on_password(state, name, text),
         Prompt::Command => run_command(state, text.trim()),
         Prompt::Filter => Vec::new(),
         Prompt::Edit { key, old, expect } => {
@@ -220,7 +222,7 @@ fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
         | Prompt::MemberClientUrls { .. }
         | Prompt::UpdatePeerUrls { .. }
         | Prompt::SnapshotPath { .. }
-        | Prompt::CompactTo) => crate::app::update_members::on_line(state, prompt, text),
+        | Prompt::CompactTo) => members::on_line(state, prompt, text),
         Prompt::RestoreFrom => crate::app::restore::on_file(state, text),
         Prompt::WatchFrom { prefix } => match parse_revision(&text) {
             Ok(start) => open_watch(state, prefix, true, start),
@@ -278,9 +280,7 @@ fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
             }
         }
         "ctx" | "context" => switch_context(state, arg),
-        name if crate::app::update_auth::COMMANDS.contains(&name) => {
-            crate::app::update_auth::command(state, name, arg)
-        }
+        name if auth::COMMANDS.contains(&name) => auth::command(state, name, arg),
         "sep" => {
             if arg.is_empty() {
                 state.notice = Some("usage: :sep <separator> (the tree splits keys at it)".into());
@@ -354,8 +354,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         let taken = match state.view {
             View::Keys => on_key_browser_action(state, action),
             View::Watch => on_watch_action(state, action),
-            View::Members => crate::app::update_members::on_action(state, action),
-            View::Auth => crate::app::update_auth::on_action(state, action),
+            View::Members => members::on_action(state, action),
+            View::Auth => auth::on_action(state, action),
         };
         if let Some(effects) = taken {
             return effects;
@@ -497,14 +497,14 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Written { request, result } => return on_written(state, request, result),
         msg @ (Msg::SnapshotProgress { .. } | Msg::SnapshotSaved { .. }) => {
-            crate::app::update_members::on_snapshot_msg(state, msg);
+            members::on_snapshot_msg(state, msg);
             return Vec::new();
         }
         Msg::Member { request, result } => {
             if let Some(effects) = crate::app::replace::on_member_answer(state, request, &result) {
                 return effects;
             }
-            if crate::app::update_members::on_answer(state, request, result) {
+            if members::on_answer(state, request, result) {
                 let auth = matches!(
                     state.member_dialog(),
                     Some(crate::app::members::MemberDialog::Result {
@@ -513,13 +513,13 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
                     })
                 );
                 if auth {
-                    return crate::app::update_auth::load(state);
+                    return auth::load(state);
                 }
                 return start_refresh(state);
             }
             return Vec::new();
         }
-        Msg::Auth { request, result } => return crate::app::update_auth::on_listing(state, request, result),
+        Msg::Auth { request, result } => return auth::on_listing(state, request, result),
         Msg::ReplaceProcess { request, result } => {
             return crate::app::replace::on_process_answer(state, request, result);
         }
@@ -537,7 +537,7 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return Vec::new();
         }
         Msg::MemberProgress { request, text } => {
-            crate::app::update_members::on_progress(state, request, text);
+            members::on_progress(state, request, text);
             return Vec::new();
         }
         Msg::Process { result } => {

@@ -6,7 +6,7 @@
 //! Passwords are typed at a masked prompt, held only in the change waiting for its confirmation
 //! (as a `Secret`, which never prints), and sent to etcd; nothing writes them anywhere.
 
-use crate::app::keys::display_bytes;
+use crate::app::value_format::display_bytes;
 
 /// A password on its way to etcd: compares and orders as its text, but never prints.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -2,7 +2,8 @@
 //! that does the same. Every write is a compare-and-swap on what the user saw, so a key changed by
 //! someone else meanwhile is never overwritten silently.
 
-use crate::app::keys::{display_bytes, prefix_end, ValueInfo};
+use crate::app::keys::{prefix_end, ValueInfo};
+use crate::app::value_format::{diff, display_bytes, DiffLine};
 
 /// The lease a created key gets.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -212,52 +213,6 @@ pub fn shell_quote(bytes: &[u8]) -> String {
     out
 }
 
-/// One line of a diff.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DiffLine {
-    Same(String),
-    Removed(String),
-    Added(String),
-}
-
-/// A line diff of two values as they are shown (binary escaped), for confirmations, conflicts and
-/// history. A value missing altogether (a key not there) diffs as no lines.
-pub fn diff(old: Option<&[u8]>, new: Option<&[u8]>) -> Vec<DiffLine> {
-    let old = old.map(shown_lines).unwrap_or_default();
-    let new = new.map(shown_lines).unwrap_or_default();
-    let old_refs: Vec<&str> = old.iter().map(String::as_str).collect();
-    let new_refs: Vec<&str> = new.iter().map(String::as_str).collect();
-    // A diff of two large, very different values can take long: past the deadline similar gives a
-    // coarser (still correct) diff instead.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
-    similar::capture_diff_slices_deadline(similar::Algorithm::Myers, &old_refs, &new_refs, Some(deadline))
-        .iter()
-        .flat_map(|op| op.iter_changes(&old_refs, &new_refs))
-        .map(|change| {
-            let text = change.value().to_string();
-            match change.tag() {
-                similar::ChangeTag::Equal => DiffLine::Same(text),
-                similar::ChangeTag::Delete => DiffLine::Removed(text),
-                similar::ChangeTag::Insert => DiffLine::Added(text),
-            }
-        })
-        .collect()
-}
-
-/// A value split into display lines; JSON is pretty-printed first, so a one-line JSON edit diffs by
-/// field instead of as one changed line.
-fn shown_lines(value: &[u8]) -> Vec<String> {
-    use crate::app::keys::ValueFormat;
-    use crate::app::value_format::value_lines;
-    if value.is_empty() {
-        return vec![String::new()];
-    }
-    match ValueFormat::detect(value) {
-        ValueFormat::Hex => value_lines(value, ValueFormat::Hex, 75),
-        format => value_lines(value, format, usize::MAX),
-    }
-}
-
 /// Text typed into a dialog that asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypedConfirm {
@@ -347,23 +302,6 @@ mod tests {
         assert_eq!(all.etcdctl(None), "etcdctl del --from-key ''");
         assert_eq!(typed_confirmation(b""), "ALL KEYS");
         assert_eq!(shell_quote(b""), "''");
-    }
-
-    #[test]
-    fn diffs_are_by_line_and_json_is_pretty_printed_first() {
-        let d = diff(Some(br#"{"a":1,"b":2}"#), Some(br#"{"a":1,"b":3}"#));
-        assert_eq!(
-            d,
-            vec![
-                DiffLine::Same("{".into()),
-                DiffLine::Same("  \"a\": 1,".into()),
-                DiffLine::Removed("  \"b\": 2".into()),
-                DiffLine::Added("  \"b\": 3".into()),
-                DiffLine::Same("}".into()),
-            ]
-        );
-        assert_eq!(diff(None, Some(b"v")), vec![DiffLine::Added("v".into())]);
-        assert_eq!(diff(Some(b"v"), None), vec![DiffLine::Removed("v".into())]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! agree with it; and the value of the selected key (shown as `value_format` says).
 
 use crate::app::ids::RequestIds;
+use crate::app::value_format::{display_bytes, ValueFormat};
 
 /// Keys asked for per page: keys-only pages of this size stay far below gRPC's 4 MiB message limit
 /// unless keys are hundreds of kilobytes long.
@@ -51,28 +52,6 @@ pub fn key_after(key: &[u8]) -> Vec<u8> {
     let mut next = key.to_vec();
     next.push(0);
     next
-}
-
-/// Bytes as text: UTF-8 shown as it is, except control characters; anything else escaped as \xNN,
-/// so no key or value can garble the screen.
-pub fn display_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                '\r' => out.push_str("\\r"),
-                c if c.is_control() && (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
-                c if c.is_control() => out.extend(c.escape_unicode()),
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
 }
 
 /// One row of a listing: a key, or in a tree a directory (the keys under `key`, which ends with
@@ -141,50 +120,6 @@ pub struct ValueRead {
     pub lease_ttl: Option<i64>,
 }
 
-/// How a value is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueFormat {
-    Json,
-    Yaml,
-    Text,
-    Hex,
-}
-
-impl ValueFormat {
-    /// JSON if it parses as a JSON object or array, text if it is UTF-8, hex otherwise.
-    pub fn detect(value: &[u8]) -> ValueFormat {
-        let trimmed = value.trim_ascii_start();
-        if matches!(trimmed.first(), Some(b'{' | b'['))
-            && serde_json::from_slice::<serde_json::Value>(value).is_ok()
-        {
-            ValueFormat::Json
-        } else if std::str::from_utf8(value).is_ok() {
-            ValueFormat::Text
-        } else {
-            ValueFormat::Hex
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ValueFormat::Json => "json",
-            ValueFormat::Yaml => "yaml",
-            ValueFormat::Text => "text",
-            ValueFormat::Hex => "hex",
-        }
-    }
-
-    /// The format after this one when the user switches: json → yaml → text → hex → json.
-    pub fn next(self) -> ValueFormat {
-        match self {
-            ValueFormat::Json => ValueFormat::Yaml,
-            ValueFormat::Yaml => ValueFormat::Text,
-            ValueFormat::Text => ValueFormat::Hex,
-            ValueFormat::Hex => ValueFormat::Json,
-        }
-    }
-}
-
 /// What to do once the value pane has the selected key's value: the user asked for a write before
 /// the value was on screen, and a write needs the revision the user saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +146,7 @@ pub struct HistoryPane {
     /// The version the diff starts from; None: the one before `selected`.
     pub base: Option<usize>,
     /// The diff of `pair()`, made when the selection changes rather than at every frame.
-    pub diff: Vec<crate::app::edit::DiffLine>,
+    pub diff: Vec<crate::app::value_format::DiffLine>,
 }
 
 impl HistoryPane {
@@ -219,7 +154,9 @@ impl HistoryPane {
     pub fn refresh_diff(&mut self) {
         let versions = self.result.as_ref().and_then(|r| r.as_ref().ok()).map(|r| &r.versions);
         self.diff = match (self.pair(), versions) {
-            (Some((old, new)), Some(v)) => crate::app::edit::diff(Some(&v[old].value), Some(&v[new].value)),
+            (Some((old, new)), Some(v)) => {
+                crate::app::value_format::diff(Some(&v[old].value), Some(&v[new].value))
+            }
             _ => Vec::new(),
         };
     }

@@ -122,9 +122,13 @@ impl Prompt {
             Prompt::Command => ":".into(),
             Prompt::Search => "/".into(),
             Prompt::Filter => "filter: ".into(),
-            Prompt::Edit { key, .. } => format!("new value of {}: ", crate::app::keys::display_bytes(key)),
+            Prompt::Edit { key, .. } => {
+                format!("new value of {}: ", crate::app::value_format::display_bytes(key))
+            }
             Prompt::NewKey => "new key: ".into(),
-            Prompt::NewValue { key } => format!("value of {}: ", crate::app::keys::display_bytes(key)),
+            Prompt::NewValue { key } => {
+                format!("value of {}: ", crate::app::value_format::display_bytes(key))
+            }
             Prompt::NewLease { .. } => {
                 "lease (empty: none · a TTL like 60s: new lease · 0x<ID>: existing lease): ".into()
             }

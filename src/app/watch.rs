@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use crate::app::keys::display_bytes;
+use crate::app::value_format::display_bytes;
 
 /// Events the tail keeps.
 pub const RING: usize = 10_000;

@@ -653,7 +653,8 @@ mod tests {
 
     #[test]
     fn an_edit_confirmation_shows_the_diff_100x30() {
-        use crate::app::edit::{diff, Dialog, LeaseChoice, Write};
+        use crate::app::edit::{Dialog, LeaseChoice, Write};
+        use crate::app::value_format::diff;
         let old = br#"{"kind":"Pod","spec":{"replicas":3}}"#;
         let new = br#"{"kind":"Pod","spec":{"replicas":5}}"#;
         let mut state = browsing(old);
@@ -704,7 +705,8 @@ mod tests {
 
     #[test]
     fn a_key_deletion_confirmation_and_read_only_header_100x24() {
-        use crate::app::edit::{diff, Dialog, Write};
+        use crate::app::edit::{Dialog, Write};
+        use crate::app::value_format::diff;
         let mut state = browsing(b"old value");
         state.read_only = Some("--read-only".into());
         state.modal = Some(Modal::Keys(Dialog::Confirm {
@@ -718,7 +720,8 @@ mod tests {
 
     #[test]
     fn a_yaml_view_and_a_tree_level_100x24() {
-        use crate::app::keys::{KeyPage, Row, ValueFormat};
+        use crate::app::keys::{KeyPage, Row};
+        use crate::app::value_format::ValueFormat;
         let mut state = browsing(
             br#"{"kind":"Pod","metadata":{"name":"web-0","labels":{"app":"web"}},"ports":[80,443]}"#,
         );

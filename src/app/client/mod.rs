@@ -27,8 +27,9 @@ use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use crate::app::connection::ConnectConfig;
 use crate::app::edit::{self, LeaseChoice, Write, WriteOutcome};
 use crate::app::effect::Effect;
-use crate::app::keys::{self, display_bytes, KeyHistory, KeyPage, KeyRequest, Row, ValueInfo, ValueRead};
+use crate::app::keys::{self, KeyHistory, KeyPage, KeyRequest, Row, ValueInfo, ValueRead};
 use crate::app::msg::{Alarm, MemberInfo, MemberList, Msg, StatusInfo};
+use crate::app::value_format::display_bytes;
 use crate::app::watch::{Ack, TailStatus, WatchReport};
 
 /// Runs effects. Cheap to clone; clones share the connection pool.

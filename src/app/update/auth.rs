@@ -122,7 +122,7 @@ pub fn on_listing(state: &mut State, request: u64, result: Result<AuthListing, S
     let Some(first) = starts.first().cloned().filter(|f| !f.is_empty()) else { return Vec::new() };
     state.keys_start = first;
     if !state.keys.started {
-        let names: Vec<String> = starts.iter().map(|s| crate::app::keys::display_bytes(s)).collect();
+        let names: Vec<String> = starts.iter().map(|s| crate::app::value_format::display_bytes(s)).collect();
         state.notice =
             Some(format!("{user} may read from: {} (:keys <prefix> to go there)", names.join(", ")));
     }

@@ -3,9 +3,10 @@
 use crate::app::action::Action;
 use crate::app::edit::{self, Dialog, LeaseChoice, Write, WriteOutcome};
 use crate::app::effect::Effect;
-use crate::app::keys::{display_bytes, KeyRequest, Then};
+use crate::app::keys::{KeyRequest, Then};
 use crate::app::modal::Modal;
 use crate::app::state::{InputLine, Overlay, Prompt, State, View};
+use crate::app::value_format::display_bytes;
 
 use super::*;
 
@@ -74,7 +75,7 @@ pub(super) fn confirm_put(
         state.notice = Some("no change: nothing to write".into());
         return Vec::new();
     }
-    let diff = edit::diff(old.as_deref(), Some(&new));
+    let diff = crate::app::value_format::diff(old.as_deref(), Some(&new));
     let write = Write::Put { key, value: new, expect, lease };
     state.modal = Some(Modal::Keys(Dialog::Confirm { write, seen: old, diff, typed: None }));
     Vec::new()
@@ -137,7 +138,7 @@ pub(super) fn then(state: &mut State, then: Then) -> Vec<Effect> {
             vec![Effect::Editor { key: info.key, value: info.value, expect: info.mod_revision }]
         }
         Then::Delete => {
-            let diff = edit::diff(Some(&info.value), None);
+            let diff = crate::app::value_format::diff(Some(&info.value), None);
             let write = Write::Delete { key: info.key, expect: info.mod_revision };
             state.modal =
                 Some(Modal::Keys(Dialog::Confirm { write, seen: Some(info.value), diff, typed: None }));

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use crate::app::edit::{self, Dialog, LeaseChoice, Write};
-use crate::app::keys::display_bytes;
+use crate::app::value_format::display_bytes;
 use crate::ui::theme::Theme;
 use crate::ui::widgets::centered;
 use crate::ui::widgets::key_browser::diff_lines;

@@ -7,9 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::edit::DiffLine;
-use crate::app::keys::{display_bytes, KeyBrowser, ValueFormat, ValuePane};
+use crate::app::keys::{KeyBrowser, ValuePane};
 use crate::app::value_format::value_lines;
+use crate::app::value_format::DiffLine;
+use crate::app::value_format::{display_bytes, ValueFormat};
 use crate::ui::theme::Theme;
 
 fn block<'a>(title: String, theme: &Theme) -> Block<'a> {

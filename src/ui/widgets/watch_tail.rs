@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::keys::display_bytes;
+use crate::app::value_format::display_bytes;
 use crate::app::watch::{EventKind, TailStatus, WatchTail};
 use crate::ui::theme::Theme;
 

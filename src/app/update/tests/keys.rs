@@ -286,7 +286,13 @@ fn an_inline_edit_is_confirmed_with_a_diff_and_compares_the_revision_seen() {
     type_text(&mut state, "2");
     assert!(enter(&mut state).is_empty(), "nothing is written before the confirmation");
     let Some(Dialog::Confirm { diff, .. }) = state.key_dialog() else { panic!("{:?}", state.key_dialog()) };
-    assert_eq!(diff, &vec![edit::DiffLine::Removed("v1".into()), edit::DiffLine::Added("v2".into())]);
+    assert_eq!(
+        diff,
+        &vec![
+            crate::app::value_format::DiffLine::Removed("v1".into()),
+            crate::app::value_format::DiffLine::Added("v2".into())
+        ]
+    );
     let (request, write) = written(&update(&mut state, Input::Typed(Typed::Char('y'))));
     assert_eq!(
         write,

@@ -58,7 +58,7 @@ pub enum SnapshotWriteOut {
 pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: SnapshotCommand) -> ExitCode {
     match command {
         SnapshotCommand::Save { filename } => {
-            match runtime.block_on(crate::app::snapshot::save(config, &filename)) {
+            match runtime.block_on(crate::app::client::snapshot::save(config, &filename)) {
                 Ok(_) => {
                     println!("Snapshot saved at {}", filename.display());
                     ExitCode::SUCCESS

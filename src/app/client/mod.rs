@@ -4,6 +4,7 @@
 mod auth;
 mod errors;
 pub mod insecure;
+pub mod snapshot;
 mod watch;
 
 pub use errors::error_text;
@@ -95,8 +96,7 @@ impl Worker {
                             let _ = progress_tx.send(Msg::SnapshotProgress { request, bytes });
                         }
                     };
-                    let result =
-                        crate::app::snapshot::save_from(&pool.config, &endpoint, &path, progress).await;
+                    let result = snapshot::save_from(&pool.config, &endpoint, &path, progress).await;
                     let _ = tx.send(Msg::SnapshotSaved { request, result });
                 });
                 return;

@@ -1,0 +1,107 @@
+//! Saving a member's backend snapshot, as etcdctl's `snapshot save` does — to `<file>.part`,
+//! fsynced, then renamed, so a file at the final name is always whole — for `etcdeck snapshot save`
+//! and the console's snapshot dialog. The console's save reports progress and verifies what it
+//! saved: the SHA-256 etcd appends, the revision the snapshot holds, and how many keys it has.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use crate::app::client::{connect, error_text};
+use crate::app::connection::ConnectConfig;
+use crate::app::snapshot::SavedSnapshot;
+
+/// Saves the snapshot of the one endpoint configured; returns the bytes written.
+pub async fn save(config: &ConnectConfig, path: &Path) -> Result<u64, String> {
+    let [endpoint] = &config.endpoints[..] else {
+        // etcdctl's wording.
+        return Err(format!(
+            "snapshot must be requested to one selected node, not multiple [{}]",
+            config.endpoints.join(" ")
+        ));
+    };
+    save_from(config, endpoint, path, |_| {}).await.map(|s| s.bytes)
+}
+
+/// Saves `endpoint`'s snapshot to `path`, calling `progress` with the bytes written so far, then
+/// verifies it. Nothing is left at `path` (or `<path>.part`) unless the whole snapshot checked out.
+pub async fn save_from(
+    config: &ConnectConfig,
+    endpoint: &str,
+    path: &Path,
+    mut progress: impl FnMut(u64),
+) -> Result<SavedSnapshot, String> {
+    let started = Instant::now();
+    let part = path.with_file_name(format!(
+        "{}.part",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    let mut client = connect(config, endpoint).await?;
+    let before = tokio::time::timeout(config.command_timeout, client.status())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|s| s.header().map(|h| h.revision()))
+        .unwrap_or(0);
+    let mut file = std::fs::File::create(&part).map_err(|e| format!("{}: {e}", part.display()))?;
+    let result = async {
+        let mut stream = client.snapshot().await.map_err(|e| error_text(&e))?;
+        let mut written = 0u64;
+        let mut revision = 0i64;
+        let mut hasher = Sha256::new();
+        // The last 32 bytes are the checksum: hash everything before them.
+        let mut tail: Vec<u8> = Vec::new();
+        while let Some(piece) = stream.message().await.map_err(|e| error_text(&e))? {
+            if let Some(h) = piece.header() {
+                revision = revision.max(h.revision());
+            }
+            let blob = piece.blob();
+            file.write_all(blob).map_err(|e| format!("{}: {e}", part.display()))?;
+            written += blob.len() as u64;
+            tail.extend_from_slice(blob);
+            if tail.len() > 32 {
+                let cut = tail.len() - 32;
+                hasher.update(&tail[..cut]);
+                tail.drain(..cut);
+            }
+            progress(written);
+        }
+        file.sync_all().map_err(|e| format!("{}: {e}", part.display()))?;
+        let digest = hasher.finalize();
+        if tail.len() != 32 || !(written - 32).is_multiple_of(512) || digest.as_slice() != tail.as_slice() {
+            return Err("the snapshot's SHA-256 does not match its data: the file is not kept".to_string());
+        }
+        let sha256: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        Ok::<_, String>((written, if revision > 0 { revision } else { before }, sha256))
+    }
+    .await;
+    let (bytes, revision, sha256) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&part, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    // How many keys the snapshot holds: a count at its revision, on the same member.
+    let options = etcd_client::GetOptions::new()
+        .with_all_keys()
+        .with_count_only()
+        .with_serializable()
+        .with_revision(revision);
+    let keys = match tokio::time::timeout(config.command_timeout, client.get(Vec::<u8>::new(), Some(options)))
+        .await
+    {
+        Ok(Ok(resp)) => Ok(resp.count()),
+        Ok(Err(e)) => Err(error_text(&e)),
+        Err(_) => Err("timed out".into()),
+    };
+    Ok(SavedSnapshot { path: path.to_path_buf(), bytes, elapsed: started.elapsed(), revision, keys, sha256 })
+}

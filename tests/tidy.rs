@@ -1,6 +1,6 @@
 //! The layout's rules (ARCHITECTURE.md), checked on the source as rust-analyzer's tidy tests do:
-//! the node and the console stand apart, etcd's vocabulary imports nothing of the crate, the node's
-//! modules form a tree, and files stay small enough to read.
+//! the node and the console stand apart, etcd's vocabulary imports nothing of the crate, the
+//! modules' imports form a tree, and files stay small enough to read.
 
 use std::path::{Path, PathBuf};
 
@@ -157,10 +157,9 @@ fn expand(rest: &str, base: Vec<String>, out: &mut Vec<Vec<String>>) {
 }
 
 /// The file of the module a path lands in: the longest prefix of it that is a module of src/.
-fn module_file(path: &[String], file: &Path) -> Option<PathBuf> {
-    let src = root().join("src");
+fn module_file(src: &Path, path: &[String], file: &Path) -> Option<PathBuf> {
     let mut dir = match path.first().map(String::as_str) {
-        Some("crate") => src.clone(),
+        Some("crate") => src.to_path_buf(),
         // `super` of a.rs or of a/mod.rs: the folder holding a.
         Some("super") => {
             let parent = file.parent()?;
@@ -172,7 +171,16 @@ fn module_file(path: &[String], file: &Path) -> Option<PathBuf> {
         }
         _ => return None,
     };
-    let mut found = None;
+    // A path that names an item of the folder's own module lands in that module's file.
+    let own = |dir: &Path| -> Option<PathBuf> {
+        let candidates = if dir == src {
+            vec![dir.join("lib.rs")]
+        } else {
+            vec![dir.join("mod.rs"), dir.with_extension("rs")]
+        };
+        candidates.into_iter().find(|f| f.is_file())
+    };
+    let mut found = own(&dir);
     for segment in &path[1..] {
         let as_file = dir.join(format!("{segment}.rs"));
         let as_dir = dir.join(segment).join("mod.rs");
@@ -215,24 +223,40 @@ fn declared_modules(file: &Path, text: &str) -> Vec<PathBuf> {
     out
 }
 
-/// The circles among `dir`'s modules: edges are imports and `mod` declarations (the module that
-/// assembles another points to it), so a module importing its assembler closes a circle too.
-fn circles(dir: &str) -> Vec<Vec<String>> {
+/// A file's code without its test module (`#[cfg(test)] mod tests { .. }`, at the end by habit):
+/// what tests import does not tie the modules together.
+fn without_tests(text: &str) -> &str {
+    match text.find("\n#[cfg(test)]\nmod tests") {
+        Some(at) => &text[..at],
+        None => text,
+    }
+}
+
+/// The circles among the modules of the crate whose source root is `src`: edges are imports and
+/// `mod` declarations (the module that assembles another points to it), so a module importing its
+/// assembler closes a circle too. Test modules and `*_tests.rs` files are left out.
+fn circles(src: &Path) -> Vec<Vec<String>> {
     use std::collections::{BTreeMap, BTreeSet};
-    let files: Vec<PathBuf> =
-        rust_files(&root().join(dir)).into_iter().filter(|f| !relative(f).ends_with("_tests.rs")).collect();
+    let files: Vec<PathBuf> = rust_files(src)
+        .into_iter()
+        .filter(|f| {
+            !f.to_string_lossy().ends_with("_tests.rs") && !f.components().any(|c| c.as_os_str() == "tests")
+        })
+        .collect();
     let inside: BTreeSet<PathBuf> = files.iter().cloned().collect();
     let mut edges: BTreeMap<PathBuf, BTreeSet<PathBuf>> = BTreeMap::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read a source file");
+        let code = without_tests(&text);
         let mut to: BTreeSet<PathBuf> =
-            named_paths(&text).iter().filter_map(|p| module_file(p, file)).collect();
-        to.extend(declared_modules(file, &text));
+            named_paths(code).iter().filter_map(|p| module_file(src, p, file)).collect();
+        to.extend(declared_modules(file, code));
         to.retain(|t| t != file && inside.contains(t));
         edges.insert(file.clone(), to);
     }
     // Tarjan's strongly connected components; a component of more than one file is a circle.
     struct Walk<'a> {
+        base: &'a Path,
         edges: &'a BTreeMap<PathBuf, BTreeSet<PathBuf>>,
         index: BTreeMap<PathBuf, usize>,
         low: BTreeMap<PathBuf, usize>,
@@ -261,7 +285,7 @@ fn circles(dir: &str) -> Vec<Vec<String>> {
             while let Some(t) = w.stack.pop() {
                 w.on_stack.remove(&t);
                 let done = &t == v;
-                component.push(relative(&t));
+                component.push(t.strip_prefix(w.base).unwrap_or(&t).display().to_string());
                 if done {
                     break;
                 }
@@ -273,6 +297,7 @@ fn circles(dir: &str) -> Vec<Vec<String>> {
         }
     }
     let mut walk = Walk {
+        base: src.parent().unwrap_or(src),
         edges: &edges,
         index: BTreeMap::new(),
         low: BTreeMap::new(),
@@ -289,22 +314,39 @@ fn circles(dir: &str) -> Vec<Vec<String>> {
 }
 
 #[test]
-fn the_nodes_modules_form_a_tree() {
-    let found = circles("src/node");
+fn the_modules_form_a_tree() {
+    let found = circles(&root().join("src"));
     assert!(
         found.is_empty(),
-        "node/'s imports must form a tree (no module imports one that imports it back, or the one that \
-         declares it): move what both need into a module of its own:\n{}",
+        "the crate's imports must form a tree (no module imports one that imports it back, or the one \
+         that declares it): move what both need into a module of its own:\n{}",
         found.iter().map(|c| c.join(" ↔ ")).collect::<Vec<_>>().join("\n")
     );
 }
 
 #[test]
 fn the_circle_finder_finds_circles() {
-    // The console's core (State and the features it holds) refers back and forth by design; the
-    // finder must see that, or the node's rule above proves nothing.
-    let found = circles("src/app");
-    assert!(found.iter().any(|c| c.contains(&"src/app/state.rs".to_string())), "{found:?}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("src");
+    let write = |path: &str, text: &str| {
+        let path = src.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        std::fs::write(path, text).expect("write");
+    };
+    write("lib.rs", "pub mod a;\npub mod b;\npub mod p;\npub mod t;\n");
+    // a and b import each other.
+    write("a.rs", "use crate::b::{B, other::X};\npub struct A;\n");
+    write("b.rs", "pub struct B;\npub fn f() -> crate::a::A { crate::a::A }\n");
+    // c imports what its assembler p defines; d is p's child and imports nothing back.
+    write("p/mod.rs", "pub mod c;\nmod d;\npub struct P;\n");
+    write("p/c.rs", "use super::d;\nfn g(_: crate::p::P) {}\n");
+    write("p/d.rs", "pub struct D;\n");
+    // t imports a only in its tests: no circle.
+    write("t.rs", "pub struct T;\n\n#[cfg(test)]\nmod tests {\n    use crate::a::A;\n}\n");
+    write("a_tests.rs", "use crate::t::T;\n");
+    let mut found = circles(&src);
+    found.sort();
+    assert_eq!(found, [vec!["src/a.rs", "src/b.rs"], vec!["src/p/c.rs", "src/p/mod.rs"]]);
     let paths = named_paths(
         "use crate::node::{rpc::ctx::{Ctx, mismatched}, error::NodeError};\nuse super::apply::x;\n",
     );

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::app::msg::{Alarm, AlarmKind, MemberInfo, MemberList, StatusInfo};
+use crate::app::cluster::{Alarm, AlarmKind, MemberInfo, MemberList, StatusInfo};
 use crate::app::state::{Member, State};
 
 pub const CLUSTER: u64 = 0xcdf818194e3a8c32;

@@ -1,17 +1,16 @@
 //! The restore wizard: from a snapshot file and the cluster's members, the commands that rebuild the
 //! cluster from it, member by member, as etcd's disaster-recovery runbook has them (every member
 //! restored from the same file into a new data dir, with a new cluster token, then started on it);
-//! for `etcdeck demo`, it can run them itself on the demo's members. Pure: the file check, the run
-//! and the restarts are effects.
+//! for `etcdeck demo`, it can run them itself on the demo's members. This file holds the plan and
+//! the wizard's steps; update/restore.rs moves through them (pure: the file check, the run and the
+//! restarts are effects).
 
 use std::path::PathBuf;
+use std::time::SystemTime;
 
+use crate::app::cluster::MemberInfo;
 use crate::app::edit::shell_quote;
-use crate::app::effect::Effect;
-use crate::app::modal::Modal;
 use crate::app::snapshot::{CheckedSnapshot, SnapshotFormat};
-use crate::app::state::{InputLine, Prompt, State};
-use crate::app::update::Typed;
 
 /// The program whose restore command the wizard shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +36,7 @@ impl Tool {
     }
 
     /// The next of `tools` after this one (the first, if this one is not among them).
-    fn next_of(self, tools: &[Tool]) -> Tool {
+    pub fn next_of(self, tools: &[Tool]) -> Tool {
         let at = tools.iter().position(|t| *t == self).map_or(0, |i| i + 1);
         tools.get(at % tools.len().max(1)).copied().unwrap_or(self)
     }
@@ -67,24 +66,29 @@ pub struct RestorePlan {
 impl RestorePlan {
     /// The plan for the members the dashboard lists: every named voter comes back as it is; a
     /// learner or an unstarted member does not (etcd's restore makes every member it names a voter).
-    pub fn from_state(state: &State, file: PathBuf) -> Result<RestorePlan, String> {
+    /// `wall`, the time of the plan, names the new cluster's token.
+    pub fn for_members<'a>(
+        listed: impl IntoIterator<Item = &'a MemberInfo>,
+        wall: SystemTime,
+        file: PathBuf,
+    ) -> Result<RestorePlan, String> {
         let mut members = Vec::new();
         let mut left_out = Vec::new();
-        for m in &state.members {
-            if m.info.name.is_empty() {
-                left_out.push(format!("{:x} has not started: add it again after the restore", m.info.id));
-            } else if m.info.is_learner {
-                left_out.push(format!("{} is a learner: add it again after the restore", m.info.name));
-            } else if m.info.peer_urls.is_empty() {
-                left_out.push(format!("{} has no peer URL", m.info.name));
+        for m in listed {
+            if m.name.is_empty() {
+                left_out.push(format!("{:x} has not started: add it again after the restore", m.id));
+            } else if m.is_learner {
+                left_out.push(format!("{} is a learner: add it again after the restore", m.name));
+            } else if m.peer_urls.is_empty() {
+                left_out.push(format!("{} has no peer URL", m.name));
             } else {
-                members.push((m.info.name.clone(), m.info.peer_urls.clone()));
+                members.push((m.name.clone(), m.peer_urls.clone()));
             }
         }
         if members.is_empty() {
             return Err("no voting member with a name and a peer URL to restore".into());
         }
-        let stamp = humantime::format_rfc3339_seconds(state.wall).to_string();
+        let stamp = humantime::format_rfc3339_seconds(wall).to_string();
         let stamp: String = stamp.chars().filter(char::is_ascii_digit).take(12).collect();
         Ok(RestorePlan { file, token: format!("etcd-cluster-restored-{stamp}"), members, left_out })
     }
@@ -152,284 +156,9 @@ pub enum RestoreWizard {
     },
 }
 
-/// R: asks for the snapshot file (the last one saved is offered).
-pub fn begin(state: &mut State) -> Vec<Effect> {
-    let text = state.last_snapshot.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-    state.input = Some(InputLine { prompt: Prompt::RestoreFrom, text });
-    Vec::new()
-}
-
-/// The file typed at the prompt: the plan, and a check of the file.
-pub fn on_file(state: &mut State, text: String) -> Vec<Effect> {
-    let text = text.trim();
-    if text.is_empty() {
-        state.notice = Some("✗ no snapshot file given".into());
-        return Vec::new();
-    }
-    let file = PathBuf::from(text);
-    match RestorePlan::from_state(state, file.clone()) {
-        Ok(plan) => {
-            // etcdeck's own demo runs etcdeck; otherwise the servers' version says which etcd.
-            let tool = if state.demo {
-                Tool::Etcdeck
-            } else if state.server_version().is_some_and(|v| v.starts_with("3.4") || v.starts_with("3.3")) {
-                Tool::Etcdctl
-            } else {
-                Tool::Etcdutl
-            };
-            let request = state.ids.next_id();
-            state.restore_check = request;
-            state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file: None }));
-            vec![Effect::CheckSnapshotFile { request, path: file }]
-        }
-        Err(e) => {
-            state.notice = Some(format!("✗ {e}"));
-            Vec::new()
-        }
-    }
-}
-
-/// What the check of the snapshot file found.
-/// Only the tools that restore a file of its format are offered from then on.
-pub fn on_file_checked(state: &mut State, request: u64, result: Result<CheckedSnapshot, String>) {
-    if request != state.restore_check {
-        return;
-    }
-    if let Some(RestoreWizard::Plan { file, tool, .. }) = state.restore_wizard_mut() {
-        if let Ok(checked) = &result {
-            let tools = Tool::for_format(Some(checked.format));
-            if !tools.contains(tool) {
-                *tool = tools[0];
-            }
-        }
-        *file = Some(result);
-    }
-}
-
 impl RestoreWizard {
     /// The format of the file in hand, once its check found one.
     pub fn format(file: &Option<Result<CheckedSnapshot, String>>) -> Option<SnapshotFormat> {
         file.as_ref().and_then(|f| f.as_ref().ok()).map(|c| c.format)
-    }
-}
-
-/// Keys typed while the wizard is open.
-pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
-    let Some(wizard) = state.take_restore_wizard() else { return Vec::new() };
-    match wizard {
-        RestoreWizard::Plan { plan, tool, file } => match key {
-            Typed::Char('t') => {
-                let tool = tool.next_of(Tool::for_format(RestoreWizard::format(&file)));
-                state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file }))
-            }
-            Typed::Char('y') => {
-                let text = plan.commands(tool, RestoreWizard::format(&file)).join("\n");
-                state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file }));
-                return vec![Effect::Copy { what: "the restore commands".into(), bytes: text.into_bytes() }];
-            }
-            Typed::Char('r') => {
-                if !state.demo {
-                    state.notice =
-                        Some("only etcdeck demo runs a restore itself: run these commands on each member's machine".into());
-                } else if let Some(why) = &state.read_only {
-                    state.notice = Some(format!("read-only ({why}): the restore is not run"));
-                } else if !matches!(file, Some(Ok(_))) {
-                    state.notice =
-                        Some("the snapshot file has not checked out: nothing to restore from".into());
-                } else if RestoreWizard::format(&file) != Some(SnapshotFormat::Etcdeck) {
-                    state.notice = Some(
-                        "this is etcd's format, which the demo's etcdeck nodes do not restore: restore etcd members from it with the commands shown".into(),
-                    );
-                } else {
-                    state.modal = Some(Modal::Restore(RestoreWizard::Confirm { plan }));
-                    return Vec::new();
-                }
-                state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file }));
-            }
-            Typed::Esc | Typed::Char('q') => {}
-            _ => state.modal = Some(Modal::Restore(RestoreWizard::Plan { plan, tool, file })),
-        },
-        RestoreWizard::Confirm { plan } => match key {
-            Typed::Char('y') => {
-                let request = state.ids.next_id();
-                let effect = Effect::RestoreLocal {
-                    request,
-                    file: plan.file.clone(),
-                    token: plan.token.clone(),
-                    members: plan.members.iter().map(|(n, _)| n.clone()).collect(),
-                };
-                state.modal = Some(Modal::Restore(RestoreWizard::Running {
-                    request,
-                    plan,
-                    stage: "stopping the members, restoring into new data dirs…".into(),
-                }));
-                return vec![effect];
-            }
-            Typed::Enter => {
-                state.notice = Some("this one needs a deliberate y (or esc to cancel)".into());
-                state.modal = Some(Modal::Restore(RestoreWizard::Confirm { plan }));
-            }
-            Typed::Esc | Typed::Char('n') => state.notice = Some("cancelled: the restore".into()),
-            _ => state.modal = Some(Modal::Restore(RestoreWizard::Confirm { plan })),
-        },
-        // Its answer closes it.
-        running @ RestoreWizard::Running { .. } => state.modal = Some(Modal::Restore(running)),
-        RestoreWizard::Done { .. } => {}
-    }
-    Vec::new()
-}
-
-/// The restore's new data dirs are written (or not): start the members on them (or on their old
-/// data dirs again).
-pub fn on_restored_dirs(
-    state: &mut State,
-    request: u64,
-    result: Result<Vec<(String, PathBuf)>, String>,
-) -> Vec<Effect> {
-    match state.restore_wizard_mut() {
-        Some(RestoreWizard::Running { request: asked, stage, .. }) if *asked == request => {
-            *stage = match &result {
-                Ok(_) => "starting the members on the restored data dirs…".into(),
-                Err(_) => "the restore failed: starting the members on their old data dirs…".into(),
-            };
-            vec![Effect::FinishRestore { request, restored: result }]
-        }
-        _ => Vec::new(),
-    }
-}
-
-/// The members run again: the end of the restore.
-pub fn on_finished(state: &mut State, request: u64, result: Result<String, String>) -> bool {
-    match state.restore_wizard() {
-        Some(RestoreWizard::Running { request: asked, .. }) if *asked == request => {
-            state.notice = Some(match &result {
-                Ok(_) => "restored the cluster from the snapshot".into(),
-                Err(e) => format!("✗ restore: {e}"),
-            });
-            state.modal = Some(Modal::Restore(RestoreWizard::Done { result }));
-            true
-        }
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::app::fixtures;
-    use crate::app::msg::Msg;
-    use crate::app::update::{update, Input};
-
-    #[test]
-    fn the_plan_restores_every_voter_from_one_file_with_a_new_token_and_new_data_dirs() {
-        let state = fixtures::with_learner_and_unstarted();
-        let plan = RestorePlan::from_state(&state, PathBuf::from("/backups/snap shot.db")).expect("a plan");
-        assert!(plan.token.starts_with("etcd-cluster-restored-2"), "{}", plan.token);
-        assert_eq!(plan.left_out.len(), 2, "the learner and the unstarted member: {:?}", plan.left_out);
-        let cluster = plan.initial_cluster();
-        let commands = plan.commands(Tool::Etcdutl, None);
-        assert_eq!(commands.len(), plan.members.len());
-        let (name, urls) = &plan.members[0];
-        assert_eq!(
-            commands[0],
-            format!(
-                "etcdutl snapshot restore '/backups/snap shot.db' --name {name} --initial-cluster {cluster} --initial-cluster-token {} --initial-advertise-peer-urls {} --data-dir {name}.restored.etcd",
-                plan.token,
-                urls.join(",")
-            )
-        );
-        assert!(plan.commands(Tool::Etcdctl, None)[0].starts_with("ETCDCTL_API=3 etcdctl snapshot restore "));
-        assert!(plan.commands(Tool::Etcdeck, None)[0].starts_with("etcdeck snapshot restore "));
-    }
-
-    fn checked(format: SnapshotFormat) -> CheckedSnapshot {
-        CheckedSnapshot { format, summary: format.describe().into() }
-    }
-
-    #[test]
-    fn only_the_tools_that_restore_the_file_in_hand_are_offered() {
-        let mut state = fixtures::healthy();
-        state.demo = true;
-        state.last_snapshot = Some(PathBuf::from("etcd.db"));
-        update(&mut state, Input::Action(crate::app::action::Action::Restore));
-        let effects = update(&mut state, Input::Typed(Typed::Enter));
-        let [Effect::CheckSnapshotFile { request, .. }] = &effects[..] else { panic!("{effects:?}") };
-        let request = *request;
-        // An etcd snapshot in the demo (whose nodes are etcdeck's): etcdctl and etcdutl only, no run.
-        let result = Ok(checked(SnapshotFormat::EtcdSnapshot));
-        update(&mut state, Input::Msg(Msg::SnapshotFile { request, result }));
-        let tool = |state: &State| match state.restore_wizard() {
-            Some(RestoreWizard::Plan { tool, .. }) => *tool,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(tool(&state), Tool::Etcdctl, "etcdeck cannot restore it: not offered");
-        update(&mut state, Input::Typed(Typed::Char('t')));
-        assert_eq!(tool(&state), Tool::Etcdutl);
-        update(&mut state, Input::Typed(Typed::Char('t')));
-        assert_eq!(tool(&state), Tool::Etcdctl, "t never comes to etcdeck");
-        update(&mut state, Input::Typed(Typed::Char('r')));
-        assert!(matches!(state.restore_wizard(), Some(RestoreWizard::Plan { .. })), "not run");
-        assert!(state.notice.as_deref().is_some_and(|n| n.contains("etcd's format")), "{:?}", state.notice);
-        // A db file copied from a data dir: the commands say --skip-hash-check.
-        let plan = RestorePlan::from_state(&state, PathBuf::from("db")).expect("plan");
-        let commands = plan.commands(Tool::Etcdutl, Some(SnapshotFormat::EtcdDbCopy));
-        assert!(commands.iter().all(|c| c.ends_with(" --skip-hash-check")), "{commands:?}");
-        assert_eq!(Tool::for_format(Some(SnapshotFormat::Etcdeck)), &[Tool::Etcdeck]);
-    }
-
-    #[test]
-    fn the_wizard_shows_commands_and_runs_only_in_the_demo_after_a_deliberate_yes() {
-        let mut state = fixtures::healthy();
-        state.last_snapshot = Some(PathBuf::from("s.db"));
-        update(&mut state, Input::Action(crate::app::action::Action::Restore));
-        assert_eq!(state.input.as_ref().map(|l| l.text.as_str()), Some("s.db"), "the last save is offered");
-        let effects = update(&mut state, Input::Typed(Typed::Enter));
-        let [Effect::CheckSnapshotFile { request, .. }] = &effects[..] else { panic!("{effects:?}") };
-        let request = *request;
-        // Not the demo: r is refused, the commands are there to copy.
-        update(
-            &mut state,
-            Input::Msg(Msg::SnapshotFile { request, result: Ok(checked(SnapshotFormat::Etcdeck)) }),
-        );
-        assert!(update(&mut state, Input::Typed(Typed::Char('r'))).is_empty());
-        assert!(state.notice.as_deref().is_some_and(|n| n.contains("only etcdeck demo")));
-        let effects = update(&mut state, Input::Typed(Typed::Char('y')));
-        assert!(matches!(&effects[..], [Effect::Copy { .. }]), "{effects:?}");
-
-        // The demo: a deliberate y, then the dirs, then the start.
-        state.demo = true;
-        update(&mut state, Input::Typed(Typed::Char('r')));
-        assert!(matches!(state.restore_wizard(), Some(RestoreWizard::Confirm { .. })));
-        assert!(update(&mut state, Input::Typed(Typed::Enter)).is_empty(), "enter is not enough");
-        let effects = update(&mut state, Input::Typed(Typed::Char('y')));
-        let [Effect::RestoreLocal { request, members, .. }] = &effects[..] else { panic!("{effects:?}") };
-        assert_eq!(members.len(), 3);
-        let request = *request;
-        let effects = update(
-            &mut state,
-            Input::Msg(Msg::RestoreDirs { request, result: Err("snapshot file has no hash".into()) }),
-        );
-        assert!(matches!(&effects[..], [Effect::FinishRestore { restored: Err(_), .. }]), "{effects:?}");
-        update(
-            &mut state,
-            Input::Msg(Msg::Restored { request, result: Err("no hash; old data kept".into()) }),
-        );
-        assert!(matches!(state.restore_wizard(), Some(RestoreWizard::Done { result: Err(_) })));
-
-        // Read-only: never run.
-        let mut state = fixtures::healthy();
-        state.demo = true;
-        state.read_only = Some("--read-only".into());
-        update(&mut state, Input::Action(crate::app::action::Action::Restore));
-        state.input.as_mut().expect("prompt").text = "s.db".into();
-        let effects = update(&mut state, Input::Typed(Typed::Enter));
-        let [Effect::CheckSnapshotFile { request, .. }] = &effects[..] else { panic!("{effects:?}") };
-        let request = *request;
-        update(
-            &mut state,
-            Input::Msg(Msg::SnapshotFile { request, result: Ok(checked(SnapshotFormat::Etcdeck)) }),
-        );
-        assert!(update(&mut state, Input::Typed(Typed::Char('r'))).is_empty());
-        assert!(matches!(state.restore_wizard(), Some(RestoreWizard::Plan { .. })));
     }
 }

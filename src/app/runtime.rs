@@ -12,10 +12,11 @@ use crate::app::client::Worker;
 use crate::app::config_file::ContextSettings;
 use crate::app::connection::{ConnectConfig, ConnectionArgs};
 use crate::app::effect::Effect;
+use crate::app::input::Input;
 use crate::app::keys::KeyRequest;
 use crate::app::msg::Msg;
 use crate::app::state::State;
-use crate::app::update::{update, Input};
+use crate::app::update::update;
 
 pub struct Runtime {
     pub state: State,

@@ -130,6 +130,24 @@ pub fn check_file(path: &Path) -> Result<CheckedSnapshot, String> {
     })
 }
 
+/// The snapshot dialog: progress while saving, then what the verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotDialog {
+    /// `expected`: the member's database size, for the progress bar (the snapshot is about as big).
+    Saving {
+        request: u64,
+        name: String,
+        path: std::path::PathBuf,
+        expected: u64,
+        bytes: u64,
+        started: Option<std::time::Instant>,
+    },
+    Saved {
+        name: String,
+        result: Result<SavedSnapshot, String>,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

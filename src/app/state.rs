@@ -4,8 +4,14 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::app::cluster::{Alarm, MemberInfo, StatusInfo};
+use crate::app::edit::Dialog;
 use crate::app::keys::KeyBrowser;
-use crate::app::msg::{Alarm, MemberInfo, RefreshId, StatusInfo};
+use crate::app::members::MemberDialog;
+use crate::app::modal::Modal;
+use crate::app::msg::RefreshId;
+use crate::app::restore::RestoreWizard;
+use crate::app::snapshot::SnapshotDialog;
 use crate::app::watch::WatchTail;
 
 /// Refresh periods the faster/slower keys step through.
@@ -281,24 +287,6 @@ pub struct State {
     pub modal_unseen: bool,
 }
 
-/// The snapshot dialog: progress while saving, then what the verification found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SnapshotDialog {
-    /// `expected`: the member's database size, for the progress bar (the snapshot is about as big).
-    Saving {
-        request: u64,
-        name: String,
-        path: std::path::PathBuf,
-        expected: u64,
-        bytes: u64,
-        started: Option<Instant>,
-    },
-    Saved {
-        name: String,
-        result: Result<crate::app::snapshot::SavedSnapshot, String>,
-    },
-}
-
 impl State {
     pub fn new(endpoints: Vec<String>, user: Option<String>, refresh_interval: Duration) -> Self {
         Self {
@@ -499,5 +487,120 @@ impl State {
             ));
         }
         out
+    }
+}
+
+/// Each dialog's own view of the one slot: a feature reads and changes its dialog through these,
+/// and never sees another's.
+impl State {
+    pub fn key_dialog(&self) -> Option<&Dialog> {
+        match &self.modal {
+            Some(Modal::Keys(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Takes the key browser's dialog out of the slot (the slot is then empty); None, and the slot
+    /// left as it was, when another dialog is open.
+    pub fn take_key_dialog(&mut self) -> Option<Dialog> {
+        match self.modal.take() {
+            Some(Modal::Keys(d)) => Some(d),
+            other => {
+                self.modal = other;
+                None
+            }
+        }
+    }
+
+    pub fn member_dialog(&self) -> Option<&MemberDialog> {
+        match &self.modal {
+            Some(Modal::Member(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn member_dialog_mut(&mut self) -> Option<&mut MemberDialog> {
+        match &mut self.modal {
+            Some(Modal::Member(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Takes the member dialog out of the slot, as `take_key_dialog` does.
+    pub fn take_member_dialog(&mut self) -> Option<MemberDialog> {
+        match self.modal.take() {
+            Some(Modal::Member(d)) => Some(d),
+            other => {
+                self.modal = other;
+                None
+            }
+        }
+    }
+
+    pub fn snapshot_dialog(&self) -> Option<&SnapshotDialog> {
+        match &self.modal {
+            Some(Modal::Snapshot(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn snapshot_dialog_mut(&mut self) -> Option<&mut SnapshotDialog> {
+        match &mut self.modal {
+            Some(Modal::Snapshot(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn restore_wizard(&self) -> Option<&RestoreWizard> {
+        match &self.modal {
+            Some(Modal::Restore(w)) => Some(w),
+            _ => None,
+        }
+    }
+
+    pub fn restore_wizard_mut(&mut self) -> Option<&mut RestoreWizard> {
+        match &mut self.modal {
+            Some(Modal::Restore(w)) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Takes the restore wizard out of the slot, as `take_key_dialog` does.
+    pub fn take_restore_wizard(&mut self) -> Option<RestoreWizard> {
+        match self.modal.take() {
+            Some(Modal::Restore(w)) => Some(w),
+            other => {
+                self.modal = other;
+                None
+            }
+        }
+    }
+
+    /// Which dialog is open and which question it asks (`Modal::mark`); None while none is open.
+    pub fn modal_mark(&self) -> Option<u64> {
+        self.modal.as_ref().map(Modal::mark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State {
+        State::new(vec!["http://127.0.0.1:2379".into()], None, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn each_feature_sees_only_its_own_dialog() {
+        let mut s = state();
+        let dialog = Dialog::Counting { request: 1, prefix: b"p/".to_vec() };
+        s.modal = Some(Modal::Keys(dialog.clone()));
+        assert_eq!(s.key_dialog(), Some(&dialog));
+        assert!(s.member_dialog().is_none() && s.snapshot_dialog().is_none() && s.restore_wizard().is_none());
+        // Taking another feature's dialog leaves the open one in place.
+        assert!(s.take_member_dialog().is_none() && s.take_restore_wizard().is_none());
+        assert_eq!(s.key_dialog(), Some(&dialog));
+        assert_eq!(s.take_key_dialog(), Some(dialog));
+        assert!(s.modal.is_none() && s.modal_mark().is_none());
     }
 }

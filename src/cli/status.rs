@@ -85,8 +85,9 @@ fn table(state: &State) -> String {
         .iter()
         .map(|m| {
             let s = m.status_ok();
-            let num =
-                |f: fn(&crate::app::msg::StatusInfo) -> u64| s.map_or(String::new(), |s| f(s).to_string());
+            let num = |f: fn(&crate::app::cluster::StatusInfo) -> u64| {
+                s.map_or(String::new(), |s| f(s).to_string())
+            };
             vec![
                 id_hex(m.info.id),
                 m.display_name().to_string(),

@@ -21,11 +21,11 @@ use crate::app::action::Action;
 use crate::app::config_file::user_config_file;
 use crate::app::connection::ConnectConfig;
 use crate::app::effect::Effect;
+use crate::app::input::{Input, Typed};
 use crate::app::keymap::{Key, KeyChord, Keymap};
 use crate::app::modal::Modal;
 use crate::app::runtime::Runtime;
 use crate::app::state::{Overlay, State, View};
-use crate::app::update::{Input, Typed};
 use crate::ui::theme::Theme;
 
 /// How often time is let pass in the loop; refreshes start on the first tick after they are due.

@@ -3,7 +3,7 @@
 use crate::app::auth::AuthListing;
 
 use super::errors::with_timeout;
-use super::Pool;
+use super::pool::Pool;
 
 impl Pool {
     /// Users with their roles and roles with their permissions. A list the user may not read is

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use crate::app::client::{connect, error_text};
+use crate::app::client::connect::connect;
+use crate::app::client::errors::error_text;
 use crate::app::connection::ConnectConfig;
 use crate::app::snapshot::SavedSnapshot;
 

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use etcd_client::{EventType, WatchOptions};
 use tokio::sync::mpsc;
 
-use super::{error_text, Pool};
+use super::errors::error_text;
+use super::pool::{Pool, AUTH_OLD_REVISION};
 use crate::app::edit::prefix_range;
 use crate::app::msg::Msg;
 use crate::app::watch::{Ack, EventKind, TailEvent, TailStatus, WatchReport, RING};
@@ -200,7 +201,7 @@ async fn watch_once(
                     // have one. Anything else (permission denied, say) will not change by retrying.
                     // A token older than the auth store (a JWT after an auth change): sign in
                     // again and reconnect, as etcd's own clients do.
-                    if reason.contains(super::AUTH_OLD_REVISION) && pool.config.user().is_some() {
+                    if reason.contains(AUTH_OLD_REVISION) && pool.config.user().is_some() {
                         let _ = tokio::time::timeout(pool.config.command_timeout, client.refresh_token()).await;
                         return failed(reason.to_string(), established);
                     }

@@ -5,8 +5,9 @@
 use crate::app::action::Action;
 use crate::app::auth::{AuthListing, AuthOp, Parsed, Row, Secret};
 use crate::app::effect::Effect;
-use crate::app::members::{MemberDialog, MemberOp, Note};
+use crate::app::members::{MemberDialog, MemberOp};
 use crate::app::modal::Modal;
+use crate::app::note::Note;
 use crate::app::state::{InputLine, Prompt, State, View};
 
 /// The commands this view owns.
@@ -134,8 +135,9 @@ mod tests {
     use super::*;
     use crate::app::auth::{PermKind, Permission};
     use crate::app::fixtures;
+    use crate::app::input::{Input, Typed};
     use crate::app::msg::Msg;
-    use crate::app::update::{update, Input, Typed};
+    use crate::app::update::update;
 
     fn run(state: &mut State, line: &str) -> Vec<Effect> {
         update(state, Input::Action(Action::Command));

@@ -3,12 +3,13 @@
 use crate::app::action::Action;
 use crate::app::edit::{self, Dialog, LeaseChoice, Write, WriteOutcome};
 use crate::app::effect::Effect;
+use crate::app::input::Typed;
 use crate::app::keys::{KeyRequest, Then};
 use crate::app::modal::Modal;
 use crate::app::state::{InputLine, Overlay, Prompt, State, View};
 use crate::app::value_format::display_bytes;
 
-use super::*;
+use super::watch::open_watch;
 
 /// Keys typed while a dialog is open.
 pub(super) fn on_dialog_key(state: &mut State, key: Typed) -> Vec<Effect> {

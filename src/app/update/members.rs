@@ -2,13 +2,13 @@
 //! keys and the cluster's answers. Pure, as `update` is.
 
 use crate::app::action::Action;
+use crate::app::describe::{learner_progress, removal_notes};
 use crate::app::effect::Effect;
-use crate::app::members::{
-    learner_progress, removal_notes, start_commands, MemberDialog, MemberOp, MemberOutcome, Note,
-};
+use crate::app::input::Typed;
+use crate::app::members::{start_commands, MemberDialog, MemberOp, MemberOutcome};
 use crate::app::modal::Modal;
+use crate::app::note::Note;
 use crate::app::state::{InputLine, Prompt, State};
-use crate::app::update::Typed;
 
 fn ask(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
     state.input = Some(InputLine { prompt, text });
@@ -23,11 +23,11 @@ fn refuse(state: &mut State, why: impl Into<String>) -> Option<Vec<Effect>> {
 /// The members view's maintenance actions; None for the others.
 pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
     if action == Action::ReplaceMember {
-        return Some(crate::app::replace::begin(state));
+        return Some(crate::app::update::replace::begin(state));
     }
     if action == Action::Restore {
         // The commands only read; running them (the demo) asks again and honours read-only.
-        return Some(crate::app::restore::begin(state));
+        return Some(crate::app::update::restore::begin(state));
     }
     if action == Action::Snapshot {
         // A snapshot only reads: allowed in read-only mode.
@@ -319,7 +319,7 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
                 return ask(state, Prompt::SnapshotPath { name, endpoint, expected }, text);
             }
             let request = state.ids.next_id();
-            state.modal = Some(Modal::Snapshot(crate::app::state::SnapshotDialog::Saving {
+            state.modal = Some(Modal::Snapshot(crate::app::snapshot::SnapshotDialog::Saving {
                 request,
                 name,
                 path: path.clone(),
@@ -335,7 +335,7 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
 
 /// Keys typed while the snapshot dialog is open: a finished save closes; one still running goes on.
 pub fn on_snapshot_key(state: &mut State) {
-    if matches!(state.snapshot_dialog(), Some(crate::app::state::SnapshotDialog::Saved { .. })) {
+    if matches!(state.snapshot_dialog(), Some(crate::app::snapshot::SnapshotDialog::Saved { .. })) {
         state.modal = None;
     }
 }
@@ -343,7 +343,7 @@ pub fn on_snapshot_key(state: &mut State) {
 /// Progress or the result of a snapshot save.
 pub fn on_snapshot_msg(state: &mut State, msg: crate::app::msg::Msg) {
     use crate::app::msg::Msg;
-    use crate::app::state::SnapshotDialog;
+    use crate::app::snapshot::SnapshotDialog;
     let Some(SnapshotDialog::Saving { request: asked, name, bytes, .. }) = state.snapshot_dialog_mut() else {
         return;
     };
@@ -367,7 +367,7 @@ pub fn on_snapshot_msg(state: &mut State, msg: crate::app::msg::Msg) {
 /// Keys typed while the member dialog is open.
 pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
     if matches!(state.member_dialog(), Some(MemberDialog::Replace(_))) {
-        return crate::app::replace::on_key(state, key);
+        return crate::app::update::replace::on_key(state, key);
     }
     let Some(dialog) = state.take_member_dialog() else { return Vec::new() };
     match dialog {
@@ -479,8 +479,9 @@ pub fn on_answer(state: &mut State, request: u64, result: Result<MemberOutcome, 
 mod tests {
     use super::*;
     use crate::app::fixtures;
+    use crate::app::input::Input;
     use crate::app::msg::Msg;
-    use crate::app::update::{update, Input};
+    use crate::app::update::update;
 
     fn typed(state: &mut State, text: &str) -> Vec<Effect> {
         let mut effects = Vec::new();
@@ -515,7 +516,7 @@ mod tests {
         let [Effect::Member { request, op }] = &effects[..] else { panic!("{effects:?}") };
         assert!(matches!(op, MemberOp::Add { learner: true, .. }));
         let mut members = fixtures::member_list().members;
-        members.push(crate::app::msg::MemberInfo {
+        members.push(crate::app::cluster::MemberInfo {
             id: 0x44,
             name: String::new(),
             peer_urls: vec!["http://10.0.0.4:2380".into()],
@@ -638,7 +639,7 @@ mod tests {
         };
         let MemberOp::Disarm { alarms } = op else { panic!("{op:?}") };
         assert_eq!(alarms.len(), 1, "the fixture's alarm, as every member reports it");
-        assert_eq!(alarms[0].kind, crate::app::msg::AlarmKind::Nospace);
+        assert_eq!(alarms[0].kind, crate::app::cluster::AlarmKind::Nospace);
         assert!(notes.iter().any(|n| n.loud && n.text.starts_with("raised: NOSPACE on etcd-2")), "{notes:?}");
         assert_eq!(op.etcdctl(&["http://e:2379".into()]), "etcdctl --endpoints=http://e:2379 alarm disarm");
         assert!(notes.iter().any(|n| n.text.contains("C compacts the history, F defragments each member")));

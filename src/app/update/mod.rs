@@ -1,8 +1,6 @@
 //! `update`: the console's only state transition. Pure: no await, no I/O, no clock reads. It returns the
 //! effects the workers must run.
 
-use std::time::{Instant, SystemTime};
-
 use crate::app::action::Action;
 use crate::app::edit::{self, Dialog, LeaseChoice, TypedConfirm, Write};
 use crate::app::effect::Effect;
@@ -14,6 +12,8 @@ mod auth;
 mod keys;
 mod members;
 mod refresh;
+mod replace;
+mod restore;
 #[cfg(test)]
 mod tests;
 mod watch;
@@ -22,32 +22,7 @@ use keys::*;
 use refresh::*;
 use watch::*;
 
-/// Everything that can change the state.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input {
-    /// The user asked for something.
-    Action(Action),
-    /// A worker reported back.
-    Msg(Msg),
-    /// Time passed; a refresh starts when one is due.
-    Tick { now: Instant, wall: SystemTime },
-    /// A key pressed while a line is being typed or a dialog is open.
-    Typed(Typed),
-    /// Text pasted (the terminal's bracketed paste): inserted into the line being typed, as text.
-    Pasted(String),
-    /// $EDITOR finished editing `key`'s value `old` (its mod_revision `expect`): the new value, or
-    /// why the editor could not run.
-    Edited { key: Vec<u8>, old: Vec<u8>, expect: i64, result: Result<Vec<u8>, String> },
-}
-
-/// Editing keys of the input line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Typed {
-    Char(char),
-    Backspace,
-    Enter,
-    Esc,
-}
+pub use crate::app::input::{Input, Typed};
 
 pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
     match input {
@@ -62,7 +37,7 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
                 .started_at
                 .is_none_or(|started| now.saturating_duration_since(started) >= state.refresh_interval);
             let mut effects = if due { start_refresh(state) } else { Vec::new() };
-            effects.extend(crate::app::replace::check_wait(state));
+            effects.extend(replace::check_wait(state));
             if state.view == View::Keys {
                 // The browser tries a failed listing again, with backoff; the open value is read
                 // again each round, so a key changed or deleted elsewhere shows as such.
@@ -90,7 +65,7 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
         Input::Msg(msg) => {
             let mut effects = on_msg(state, msg);
             // A member's replacement waits on what the refreshes show.
-            effects.extend(crate::app::replace::check_wait(state));
+            effects.extend(replace::check_wait(state));
             effects
         }
     }
@@ -103,7 +78,7 @@ fn on_typed(state: &mut State, key: Typed) -> Vec<Effect> {
             return Vec::new();
         }
         Some(Modal::Member(_)) => return members::on_key(state, key),
-        Some(Modal::Restore(_)) => return crate::app::restore::on_key(state, key),
+        Some(Modal::Restore(_)) => return restore::on_key(state, key),
         Some(Modal::Keys(_)) => return on_dialog_key(state, key),
         None => {}
     }
@@ -223,7 +198,7 @@ fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
         | Prompt::UpdatePeerUrls { .. }
         | Prompt::SnapshotPath { .. }
         | Prompt::CompactTo) => members::on_line(state, prompt, text),
-        Prompt::RestoreFrom => crate::app::restore::on_file(state, text),
+        Prompt::RestoreFrom => restore::on_file(state, text),
         Prompt::WatchFrom { prefix } => match parse_revision(&text) {
             Ok(start) => open_watch(state, prefix, true, start),
             Err(e) => {
@@ -425,7 +400,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
                 }
                 // A kill asks first, saying what it does to the quorum.
                 Some((id, name)) if !name.is_empty() => {
-                    let notes = crate::app::members::kill_notes(state, id);
+                    let notes = crate::app::describe::kill_notes(state, id);
                     let deliberate = notes.iter().any(|n| n.loud);
                     let op = crate::app::members::MemberOp::Kill { id, name };
                     state.modal = Some(Modal::Member(crate::app::members::MemberDialog::Confirm {
@@ -454,11 +429,6 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
     }
     Vec::new()
-}
-
-/// A refresh round now (for what a change did, without waiting for the next tick).
-pub(crate) fn refresh_now(state: &mut State) -> Vec<Effect> {
-    start_refresh(state)
 }
 
 fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
@@ -501,7 +471,7 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return Vec::new();
         }
         Msg::Member { request, result } => {
-            if let Some(effects) = crate::app::replace::on_member_answer(state, request, &result) {
+            if let Some(effects) = replace::on_member_answer(state, request, &result) {
                 return effects;
             }
             if members::on_answer(state, request, result) {
@@ -521,17 +491,15 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Auth { request, result } => return auth::on_listing(state, request, result),
         Msg::ReplaceProcess { request, result } => {
-            return crate::app::replace::on_process_answer(state, request, result);
+            return replace::on_process_answer(state, request, result);
         }
         Msg::SnapshotFile { request, result } => {
-            crate::app::restore::on_file_checked(state, request, result);
+            restore::on_file_checked(state, request, result);
             return Vec::new();
         }
-        Msg::RestoreDirs { request, result } => {
-            return crate::app::restore::on_restored_dirs(state, request, result)
-        }
+        Msg::RestoreDirs { request, result } => return restore::on_restored_dirs(state, request, result),
         Msg::Restored { request, result } => {
-            if crate::app::restore::on_finished(state, request, result) {
+            if restore::on_finished(state, request, result) {
                 return start_refresh(state);
             }
             return Vec::new();

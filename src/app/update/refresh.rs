@@ -1,8 +1,9 @@
 //! `update`'s share for the dashboard: refresh rounds, the probes of each member, and the member
 //! list's answer.
 
+use crate::app::cluster::MemberList;
 use crate::app::effect::Effect;
-use crate::app::msg::{MemberList, RefreshId};
+use crate::app::msg::RefreshId;
 use crate::app::state::{Member, Overlay, Pending, State};
 
 /// Starts a refresh round: the member list, and a probe of every known member at once (the member

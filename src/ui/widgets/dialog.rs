@@ -10,8 +10,8 @@ use ratatui::Frame;
 use crate::app::edit::{self, Dialog, LeaseChoice, Write};
 use crate::app::value_format::display_bytes;
 use crate::ui::theme::Theme;
-use crate::ui::widgets::centered;
 use crate::ui::widgets::key_browser::diff_lines;
+use crate::ui::widgets::popup::centered;
 
 pub fn render(frame: &mut Frame, area: Rect, dialog: &Dialog, theme: &Theme) {
     let label = Style::default().fg(theme.label);

@@ -9,7 +9,7 @@ use ratatui::Frame;
 use crate::app::action::ACTIONS;
 use crate::app::keymap::Keymap;
 use crate::ui::theme::Theme;
-use crate::ui::widgets::centered;
+use crate::ui::widgets::popup::centered;
 
 /// `demo`: whether the demo's own keys are offered (only `etcdeck demo` runs member processes).
 pub fn render(frame: &mut Frame, area: Rect, keymap: &Keymap, theme: &Theme, demo: bool) {

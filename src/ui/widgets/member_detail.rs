@@ -10,7 +10,7 @@ use crate::app::describe::{member_health, member_role};
 use crate::app::format::{bytes, id_hex, millis};
 use crate::app::state::{Member, State};
 use crate::ui::theme::Theme;
-use crate::ui::widgets::centered;
+use crate::ui::widgets::popup::centered;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, member: &Member, theme: &Theme) {
     let label = Style::default().fg(theme.label);

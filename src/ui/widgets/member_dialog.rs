@@ -9,7 +9,7 @@ use ratatui::Frame;
 use crate::app::members::{MemberDialog, MemberOp};
 use crate::app::replace::{Replace, StepKind, StepState};
 use crate::ui::theme::Theme;
-use crate::ui::widgets::popup;
+use crate::ui::widgets::popup::popup;
 
 pub fn render(frame: &mut Frame, area: Rect, dialog: &MemberDialog, endpoints: &[String], theme: &Theme) {
     if let MemberDialog::Replace(r) = dialog {

@@ -46,7 +46,7 @@ const COLUMNS: &[Column] = &[
             "leader" => Span::styled("★ leader", Style::default().fg(t.leader).add_modifier(Modifier::BOLD)),
             // A learner's way to promotion (etcd promotes one within 10% of the leader's log).
             "learner" => Span::styled(
-                match crate::app::members::learner_progress(s, m.info.id) {
+                match crate::app::describe::learner_progress(s, m.info.id) {
                     Some((true, _)) => "learner, ready".to_string(),
                     Some((false, percent)) => format!("learner {percent}%"),
                     None => "learner".to_string(),

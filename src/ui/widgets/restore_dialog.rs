@@ -8,7 +8,7 @@ use ratatui::Frame;
 
 use crate::app::restore::{RestorePlan, RestoreWizard, Tool};
 use crate::ui::theme::Theme;
-use crate::ui::widgets::popup;
+use crate::ui::widgets::popup::popup;
 
 pub fn render(frame: &mut Frame, area: Rect, wizard: &RestoreWizard, demo: bool, theme: &Theme) {
     let label = Style::default().fg(theme.label);

@@ -7,9 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph};
 use ratatui::Frame;
 
-use crate::app::state::{SnapshotDialog, State};
+use crate::app::snapshot::SnapshotDialog;
+use crate::app::state::State;
 use crate::ui::theme::Theme;
-use crate::ui::widgets::{centered, popup};
+use crate::ui::widgets::popup::{centered, popup};
 
 fn human(bytes: u64) -> String {
     crate::app::format::bytes(bytes.min(i64::MAX as u64) as i64)

@@ -3,9 +3,9 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::app::cluster::{Alarm, AlarmKind};
 use crate::app::fixtures::{self, ID1, ID2, ID3};
 use crate::app::members::MemberDialog;
-use crate::app::msg::{Alarm, AlarmKind};
 use crate::app::state::Leadership;
 
 #[test]

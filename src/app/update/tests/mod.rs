@@ -3,11 +3,11 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::app::cluster::StatusInfo;
 use crate::app::edit::{self, Dialog, LeaseChoice, Write, WriteOutcome};
 use crate::app::fixtures::{self};
 use crate::app::keys::KeyRequest;
 use crate::app::msg::Msg;
-use crate::app::msg::StatusInfo;
 use crate::app::state::{Overlay, Pending, Prompt, View};
 use crate::app::watch::TailStatus;
 

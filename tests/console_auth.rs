@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions};
 
-use crate::console_tmux::{pane_command, Tmux};
+use crate::support::tmux::{pane_command, Tmux};
 use crate::support::{etcd_tools, require_tool, EtcdCluster, EtcdeckNode};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -90,7 +90,7 @@ fn scenario(url: &str) {
         eprintln!("{screen}");
     }
     tmux.keys(&["q"]);
-    tmux.wait_for("exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(5));
     drop(tmux);
 
     // The user works from etcd's point of view.
@@ -124,7 +124,7 @@ fn scenario(url: &str) {
     }
     change(&tmux, "role add mine", "add role mine failed:");
     tmux.keys(&["q"]);
-    tmux.wait_for("exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(5));
 }
 
 /// Under JWT tokens, every change to users or roles outdates the console's token for reads and
@@ -183,5 +183,5 @@ fn under_jwt_tokens_the_console_signs_in_again_after_an_auth_change() {
     });
     tmux.wait_for("the event", Duration::from_secs(10), |s| s.contains("jwt/later"));
     tmux.keys(&["q"]);
-    tmux.wait_for("exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(5));
 }

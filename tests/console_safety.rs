@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::console_tmux::{pane_command, Tmux};
+use crate::support::tmux::{pane_command, Tmux};
 use crate::support::{blocking_client as client, require_tool, EtcdeckNode};
 
 fn value_of(endpoint: &str, key: &str) -> Option<Vec<u8>> {
@@ -115,7 +115,7 @@ fn pastes_are_text_and_keys_typed_before_a_question_are_not_its_answer() {
         std::thread::sleep(Duration::from_millis(100));
     }
     tmux.keys(&["q"]);
-    tmux.wait_for("etcdeck to exit", Duration::from_secs(10), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(10));
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn the_value_pane_follows_the_cursor_and_the_browser_recovers_when_its_endpoint_
     });
     assert!(!screen.contains("✗ "), "{screen}");
     tmux.keys(&["q"]);
-    tmux.wait_for("etcdeck to exit", Duration::from_secs(10), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(10));
 }
 
 /// The restore wizard on a real etcd's snapshot: the format is shown, only etcd's tools are
@@ -240,5 +240,5 @@ fn the_restore_wizard_offers_only_the_tools_that_restore_an_etcd_snapshot() {
     assert!(restored, "the restore made a member data dir");
     tmux.keys(&["Escape"]);
     tmux.keys(&["q"]);
-    tmux.wait_for("etcdeck to exit", Duration::from_secs(10), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(10));
 }

@@ -3,132 +3,10 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::tmux::{demo_pane, leader_name, pane_command, pane_command_env, Tmux};
 use crate::support::{
-    blocking_client as client, etcd_tools, etcdeck_bin, free_port, require_tool, without_etcdctl_env,
-    EtcdCluster,
+    blocking_client as client, etcd_tools, etcdeck_bin, free_port, require_tool, EtcdCluster,
 };
-
-/// A tmux server of our own (its own socket), killed with this handle.
-pub(crate) struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    pub(crate) fn start(command: &str, width: u16, height: u16) -> Self {
-        let socket = format!("etcdeck-test-{}-{}", std::process::id(), rand_suffix());
-        let tmux = Tmux { socket };
-        let status = tmux
-            .cmd()
-            .args(["new-session", "-d", "-s", "t", "-x", &width.to_string(), "-y", &height.to_string()])
-            .arg(command)
-            .status()
-            .expect("run tmux");
-        assert!(status.success(), "tmux new-session failed");
-        tmux
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket, "-f", "/dev/null"]);
-        // The tmux server, and so the console in its pane, starts without the caller's ETCDCTL_*.
-        without_etcdctl_env(&mut c);
-        c
-    }
-
-    pub(crate) fn screen(&self) -> String {
-        let out = self.cmd().args(["capture-pane", "-p", "-t", "t"]).output().expect("capture-pane");
-        String::from_utf8_lossy(&out.stdout).into()
-    }
-
-    pub(crate) fn keys(&self, keys: &[&str]) {
-        let status = self.cmd().args(["send-keys", "-t", "t"]).args(keys).status().expect("send-keys");
-        assert!(status.success());
-    }
-
-    /// Pastes `text` as a terminal does with bracketed paste on (plain keys if the program did not
-    /// ask for it): tmux's load-buffer, then paste-buffer -p.
-    pub(crate) fn paste(&self, text: &str) {
-        use std::io::Write;
-        let mut child = self
-            .cmd()
-            .args(["load-buffer", "-b", "p", "-"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("load-buffer");
-        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write the buffer");
-        assert!(child.wait().expect("load-buffer").success());
-        let status = self
-            .cmd()
-            .args(["paste-buffer", "-p", "-d", "-b", "p", "-t", "t"])
-            .status()
-            .expect("paste-buffer");
-        assert!(status.success());
-    }
-
-    /// Runs a tmux command on this server; its standard output.
-    pub(crate) fn run(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().expect("tmux");
-        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into()
-    }
-
-    fn resize(&self, width: u16, height: u16) {
-        let status = self
-            .cmd()
-            .args(["resize-window", "-t", "t", "-x", &width.to_string(), "-y", &height.to_string()])
-            .status()
-            .expect("resize-window");
-        assert!(status.success());
-    }
-
-    /// Waits until the screen satisfies `pred`; panics with the screen after `limit`.
-    pub(crate) fn wait_for(&self, what: &str, limit: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + limit;
-        let mut matched: Option<String> = None;
-        loop {
-            let screen = self.screen();
-            if pred(&screen) {
-                // tmux may be read halfway through drawing a frame (one CI run saw a dialog cut off
-                // mid-line): the screen counts once two captures in a row agree.
-                if matched.as_deref() == Some(screen.as_str()) {
-                    return screen;
-                }
-                if Instant::now() >= deadline {
-                    return screen;
-                }
-                matched = Some(screen);
-                std::thread::sleep(Duration::from_millis(30));
-                continue;
-            }
-            matched = None;
-            assert!(Instant::now() < deadline, "waited {limit:?} for {what}; screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-}
-
-/// The console's pane command: after etcdeck exits, the shell prints a marker with its exit status
-/// and stays, so the test can see the restored screen.
-pub(crate) fn pane_command(endpoints: &str, extra: &str) -> String {
-    pane_command_env(endpoints, extra, "")
-}
-
-fn pane_command_env(endpoints: &str, extra: &str, env: &str) -> String {
-    format!(
-        "env TERM=xterm-256color {env} {} --endpoints {endpoints} {extra}; echo \"etcdeck exited $?\"; sleep 60",
-        etcdeck_bin()
-    )
-}
 
 #[test]
 fn dashboard_keys_resize_and_quit_restore_the_terminal() {
@@ -168,8 +46,7 @@ fn dashboard_keys_resize_and_quit_restore_the_terminal() {
     });
 
     tmux.keys(&["q"]);
-    let after = tmux.wait_for("etcdeck to exit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
-    assert!(after.contains("etcdeck exited 0"), "{after}");
+    let after = tmux.wait_exited_ok(Duration::from_secs(5));
     assert!(!after.contains("members 3/3"), "the alternate screen was left:\n{after}");
 }
 
@@ -183,8 +60,7 @@ fn ctrl_c_quits_even_while_every_endpoint_is_dead() {
     let tmux = Tmux::start(&pane_command(&format!("127.0.0.1:{port}"), ""), 80, 24);
     tmux.wait_for("the error on screen", Duration::from_secs(10), |s| s.contains("cannot list members"));
     tmux.keys(&["C-c"]);
-    let after = tmux.wait_for("etcdeck to exit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
-    assert!(after.contains("etcdeck exited 0"), "{after}");
+    let after = tmux.wait_exited_ok(Duration::from_secs(5));
     assert!(!after.contains("cannot list members"), "the alternate screen was left:\n{after}");
 }
 
@@ -208,8 +84,7 @@ fn a_user_keymap_in_the_xdg_config_dir_rebinds_keys() {
     let help = tmux.wait_for("help on h", Duration::from_secs(5), |s| s.contains("row above"));
     assert!(!help.contains("etcdeck exited"), "q no longer quits:\n{help}");
     tmux.keys(&["Z"]);
-    let after = tmux.wait_for("Z to quit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
-    assert!(after.contains("etcdeck exited 0"), "{after}");
+    tmux.wait_exited_ok(Duration::from_secs(5));
 }
 
 #[test]
@@ -224,8 +99,7 @@ fn sigterm_quits_and_restores_the_terminal() {
     let pattern = format!("^{} --endpoints {endpoint}", etcdeck_bin());
     let out = Command::new("pkill").args(["-TERM", "-f", &pattern]).status().expect("pkill");
     assert!(out.success(), "etcdeck's process was not found");
-    let after = tmux.wait_for("etcdeck to exit", Duration::from_secs(5), |s| s.contains("etcdeck exited"));
-    assert!(after.contains("etcdeck exited 0"), "{after}");
+    let after = tmux.wait_exited_ok(Duration::from_secs(5));
     assert!(!after.contains("cannot list members"), "the alternate screen was left:\n{after}");
 }
 
@@ -434,7 +308,7 @@ fn browse(endpoint: &str) {
     tmux.keys(&["Tab"]);
     tmux.wait_for("the dashboard again", Duration::from_secs(5), |s| s.contains("members 1/1 up"));
     tmux.keys(&["q"]);
-    tmux.wait_for("etcdeck to exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(5));
 }
 
 /// PIDs of the etcdeck node processes whose data dir is under `dir` (read from /proc).
@@ -463,16 +337,6 @@ fn demo_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// `etcdeck demo <extra>` in a pane, its temporary directory under `tmp`.
-fn demo_pane(tmp: &std::path::Path, extra: &str) -> Tmux {
-    let command = format!(
-        "env TERM=xterm-256color TMPDIR={} {} demo {extra}; echo \"etcdeck exited $?\"; sleep 60",
-        tmp.display(),
-        etcdeck_bin()
-    );
-    Tmux::start(&command, 160, 40)
 }
 
 /// `etcdeck demo` in a pane, once its dashboard shows three members up, a leader and a healthy
@@ -507,13 +371,6 @@ fn kill_demo_member(tmux: &Tmux, name: &str) {
     });
     tmux.keys(&["y"]);
     tmux.wait_for("the kill", Duration::from_secs(10), |s| s.contains(&format!("killed {name} (kill -9")));
-}
-
-/// The leader's name in the dashboard's header ("leader n2 (…)").
-pub(crate) fn leader_name(screen: &str) -> Option<String> {
-    let rest = screen.split("leader ").nth(1)?;
-    let name = rest.split_whitespace().next()?;
-    name.starts_with('n').then(|| name.to_string())
 }
 
 #[test]
@@ -640,8 +497,7 @@ fn ctrl_c_or_a_killed_demo_leaves_no_member_running() {
     });
     assert_eq!(nodes_under(tmp.path()).len(), 5);
     tmux.keys(&["C-c"]);
-    let end = tmux.wait_for("the demo to exit", Duration::from_secs(20), |s| s.contains("etcdeck exited"));
-    assert!(end.contains("etcdeck exited 0"), "{end}");
+    tmux.wait_exited_ok(Duration::from_secs(20));
     wait_no_nodes(tmp.path(), Duration::from_secs(5));
     assert!(demo_dirs(tmp.path()).is_empty());
     drop(tmux);
@@ -832,7 +688,7 @@ fn a_learner_is_added_started_promoted_and_removed_through_the_demo_dialogs() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("the dialog to close", Duration::from_secs(5), |s| !s.contains("saved and verified"));
     tmux.keys(&["q"]);
-    tmux.wait_for("the demo to exit", Duration::from_secs(20), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(20));
     wait_no_nodes(tmp.path(), Duration::from_secs(5));
 }
 
@@ -1080,7 +936,7 @@ fn the_restore_wizard_rebuilds_the_demo_cluster_from_a_snapshot() {
     );
 
     tmux.keys(&["q"]);
-    tmux.wait_for("the demo to exit", Duration::from_secs(20), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(20));
     wait_no_nodes(tmp.path(), Duration::from_secs(5));
 }
 
@@ -1260,7 +1116,7 @@ fn saved_contexts_mark_the_header_and_ctx_switches_clusters() {
     assert!(!screen.contains("READ-ONLY") && !screen.contains("PRODUCTION"), "{screen}");
     assert!(screen.contains(&two.client_url) && !screen.contains(&one.client_url), "{screen}");
     tmux.keys(&["q"]);
-    tmux.wait_for("exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(5));
 }
 
 #[test]
@@ -1357,6 +1213,6 @@ fn the_replace_dialog_brings_back_a_damaged_demo_member() {
         std::thread::sleep(Duration::from_millis(100));
     }
     tmux.keys(&["q"]);
-    tmux.wait_for("the demo to exit", Duration::from_secs(20), |s| s.contains("etcdeck exited 0"));
+    tmux.wait_exited_ok(Duration::from_secs(20));
     wait_no_nodes(tmp.path(), Duration::from_secs(5));
 }

@@ -334,12 +334,13 @@ fn the_console_works_over_mutual_tls_on_a_node_and_on_etcd() {
     let look = |url: &str| {
         let (ok, _, err) = ctl(&tools.etcdctl, &[url.to_string()], &creds, &["put", "tls/seen", "yes"]);
         assert!(ok, "{err}");
-        let tmux = crate::console_tmux::Tmux::start(&crate::console_tmux::pane_command(url, &flags), 140, 30);
+        let tmux =
+            crate::support::tmux::Tmux::start(&crate::support::tmux::pane_command(url, &flags), 140, 30);
         tmux.wait_for("the dashboard over TLS", Duration::from_secs(15), |s| s.contains("members 1/1 up"));
         tmux.keys(&["Tab"]);
         tmux.wait_for("the key browser over TLS", Duration::from_secs(10), |s| s.contains("tls/seen"));
         tmux.keys(&["q"]);
-        tmux.wait_for("exit", Duration::from_secs(5), |s| s.contains("etcdeck exited 0"));
+        tmux.wait_exited_ok(Duration::from_secs(5));
     };
 
     let dir = tempfile::tempdir().expect("temp dir");

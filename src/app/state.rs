@@ -491,91 +491,48 @@ impl State {
 }
 
 /// Each dialog's own view of the one slot: a feature reads and changes its dialog through these,
-/// and never sees another's.
+/// and never sees another's. `$take` takes the dialog out (the slot is then empty); it gives None,
+/// and leaves the slot as it was, when another dialog is open.
+macro_rules! dialog_accessors {
+    ($($variant:ident: $ty:ty => $get:ident, $get_mut:ident, $take:ident;)*) => {
+        impl State {
+            $(
+                pub fn $get(&self) -> Option<&$ty> {
+                    match &self.modal {
+                        Some(Modal::$variant(d)) => Some(d),
+                        _ => None,
+                    }
+                }
+
+                pub fn $get_mut(&mut self) -> Option<&mut $ty> {
+                    match &mut self.modal {
+                        Some(Modal::$variant(d)) => Some(d),
+                        _ => None,
+                    }
+                }
+
+                pub fn $take(&mut self) -> Option<$ty> {
+                    match self.modal.take() {
+                        Some(Modal::$variant(d)) => Some(d),
+                        other => {
+                            self.modal = other;
+                            None
+                        }
+                    }
+                }
+            )*
+        }
+    };
+}
+
+dialog_accessors! {
+    Keys: Dialog => key_dialog, key_dialog_mut, take_key_dialog;
+    Member: MemberDialog => member_dialog, member_dialog_mut, take_member_dialog;
+    Snapshot: SnapshotDialog => snapshot_dialog, snapshot_dialog_mut, take_snapshot_dialog;
+    Restore: RestoreWizard => restore_wizard, restore_wizard_mut, take_restore_wizard;
+}
+
 impl State {
-    pub fn key_dialog(&self) -> Option<&Dialog> {
-        match &self.modal {
-            Some(Modal::Keys(d)) => Some(d),
-            _ => None,
-        }
-    }
-
-    /// Takes the key browser's dialog out of the slot (the slot is then empty); None, and the slot
-    /// left as it was, when another dialog is open.
-    pub fn take_key_dialog(&mut self) -> Option<Dialog> {
-        match self.modal.take() {
-            Some(Modal::Keys(d)) => Some(d),
-            other => {
-                self.modal = other;
-                None
-            }
-        }
-    }
-
-    pub fn member_dialog(&self) -> Option<&MemberDialog> {
-        match &self.modal {
-            Some(Modal::Member(d)) => Some(d),
-            _ => None,
-        }
-    }
-
-    pub fn member_dialog_mut(&mut self) -> Option<&mut MemberDialog> {
-        match &mut self.modal {
-            Some(Modal::Member(d)) => Some(d),
-            _ => None,
-        }
-    }
-
-    /// Takes the member dialog out of the slot, as `take_key_dialog` does.
-    pub fn take_member_dialog(&mut self) -> Option<MemberDialog> {
-        match self.modal.take() {
-            Some(Modal::Member(d)) => Some(d),
-            other => {
-                self.modal = other;
-                None
-            }
-        }
-    }
-
-    pub fn snapshot_dialog(&self) -> Option<&SnapshotDialog> {
-        match &self.modal {
-            Some(Modal::Snapshot(d)) => Some(d),
-            _ => None,
-        }
-    }
-
-    pub fn snapshot_dialog_mut(&mut self) -> Option<&mut SnapshotDialog> {
-        match &mut self.modal {
-            Some(Modal::Snapshot(d)) => Some(d),
-            _ => None,
-        }
-    }
-
-    pub fn restore_wizard(&self) -> Option<&RestoreWizard> {
-        match &self.modal {
-            Some(Modal::Restore(w)) => Some(w),
-            _ => None,
-        }
-    }
-
-    pub fn restore_wizard_mut(&mut self) -> Option<&mut RestoreWizard> {
-        match &mut self.modal {
-            Some(Modal::Restore(w)) => Some(w),
-            _ => None,
-        }
-    }
-
-    /// Takes the restore wizard out of the slot, as `take_key_dialog` does.
-    pub fn take_restore_wizard(&mut self) -> Option<RestoreWizard> {
-        match self.modal.take() {
-            Some(Modal::Restore(w)) => Some(w),
-            other => {
-                self.modal = other;
-                None
-            }
-        }
-    }
-
     /// Which dialog is open and which question it asks (`Modal::mark`); None while none is open.
     pub fn modal_mark(&self) -> Option<u64> {
         self.modal.as_ref().map(Modal::mark)

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{wait_leader, workload, Cluster};
-use crate::console_tmux::{leader_name, pane_command, Tmux};
 use crate::support::require_tool;
+use crate::support::tmux::{leader_name, pane_command, Tmux};
 
 /// The highest /tail/ number on the screen.
 fn newest_tail(screen: &str) -> Option<u64> {

@@ -6,17 +6,15 @@
 //! transactions, the checks this node adds beyond etcd 3.4 (as later etcd releases have them),
 //! and a scan of the data dir and the log for the passwords used.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, Txn, TxnOp};
 
 use crate::support::pki::{arg, Pki, Use};
 use crate::support::{
-    etcd_tools, etcdctl_command as etcdctl, free_port, run_etcdctl, watch_output, words, EtcdCluster,
-    EtcdeckNode, ServerTls,
+    etcd_tools, etcdctl_command as etcdctl, free_port, record_step, run_etcdctl, transcript_step, words,
+    EtcdCluster, EtcdeckNode, ServerTls,
 };
 
 const ROOT: &str = "--user=root:rootpw";
@@ -134,48 +132,12 @@ fn transcript(tool: &Path, endpoint: &str) -> String {
         if !user.is_empty() {
             cmd.arg(user);
         }
-        cmd.args(&args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(&args);
         let watch = input.and_then(|i| i.strip_prefix("watch:")).and_then(|n| n.parse::<usize>().ok());
-        let (code, stdout, stderr) = match (watch, input) {
-            (Some(lines), _) => {
-                let child = cmd.stdin(Stdio::null()).spawn().expect("run etcdctl");
-                watch_output(child, lines, Duration::from_secs(3))
-            }
-            (None, Some(feed)) => {
-                let mut child = cmd.stdin(Stdio::piped()).spawn().expect("run etcdctl");
-                if let Some(mut pipe) = child.stdin.take() {
-                    let _ = pipe.write_all(feed.as_bytes());
-                }
-                let o = child.wait_with_output().expect("etcdctl output");
-                (
-                    o.status.code(),
-                    String::from_utf8_lossy(&o.stdout).into(),
-                    String::from_utf8_lossy(&o.stderr).into(),
-                )
-            }
-            (None, None) => {
-                let o = cmd.stdin(Stdio::null()).output().expect("run etcdctl");
-                (
-                    o.status.code(),
-                    String::from_utf8_lossy(&o.stdout).into(),
-                    String::from_utf8_lossy(&o.stderr).into(),
-                )
-            }
-        };
-        if let Some(id) = stdout.strip_prefix("lease ").and_then(|r| r.split(' ').next()) {
-            if stdout.contains(" granted with TTL") {
-                lease = id.to_string();
-            }
-        }
+        let feed = input.filter(|_| watch.is_none());
+        let answer = transcript_step(cmd, feed, watch.map(|lines| (lines, Duration::from_secs(3))));
         let shown = if user.is_empty() { String::new() } else { format!("{user} ") };
-        out.push_str(&format!("$ etcdctl {shown}{text}\n{stdout}"));
-        for line in stderr.lines().filter(|l| !l.starts_with('{')) {
-            out.push_str(&format!("stderr: {line}\n"));
-        }
-        out.push_str(&format!("exit: {code:?}\n"));
-        if !lease.is_empty() {
-            out = out.replace(&lease, "<lease>");
-        }
+        record_step(&mut out, &mut lease, &format!("{shown}{text}"), answer);
     }
     let host = endpoint.trim_start_matches("http://");
     let out = out.replace(host, "<endpoint>");

@@ -3,14 +3,14 @@
 //! history and compaction, Txn, leases (grant, attach, keepalive, time-to-live, list, revoke, expiry),
 //! watch with history replay, Maintenance and Cluster.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use regex::Regex;
 
-use crate::support::{etcd_tools, etcdctl_command as etcdctl, watch_output, words, EtcdCluster, EtcdeckNode};
+use crate::support::{
+    etcd_tools, etcdctl_command as etcdctl, record_step, transcript_step, words, EtcdCluster, EtcdeckNode,
+};
 
 enum Step {
     /// etcdctl arguments; `{lease}` is replaced with the lease the last `lease grant` printed.
@@ -124,37 +124,10 @@ fn transcript(tool: &Path, endpoint: &str, dir: &Path) -> String {
             .map(|w| w.replace("{lease}", &lease).replace("{dir}", &dir.display().to_string()))
             .collect();
         let mut cmd = etcdctl(tool, endpoint);
-        cmd.args(&args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run etcdctl");
-        if let Some(input) = stdin {
-            let mut pipe = child.stdin.take().expect("stdin");
-            let _ = pipe.write_all(input.as_bytes());
-        }
-        let (code, stdout, stderr) = match watch_lines {
-            None => {
-                let o = child.wait_with_output().expect("etcdctl output");
-                (
-                    o.status.code(),
-                    String::from_utf8_lossy(&o.stdout).into_owned(),
-                    String::from_utf8_lossy(&o.stderr).into_owned(),
-                )
-            }
-            Some(n) => watch_output(child, n, Duration::from_secs(10)),
-        };
-        if let Some(id) = stdout.strip_prefix("lease ").and_then(|r| r.split(' ').next()) {
-            if stdout.contains(" granted with TTL") {
-                lease = id.to_string();
-            }
-        }
-        out.push_str(&format!("$ etcdctl {text}\n{stdout}"));
-        for line in stderr.lines().filter(|l| !l.starts_with('{')) {
-            out.push_str(&format!("stderr: {line}\n"));
-        }
-        out.push_str(&format!("exit: {code:?}\n"));
-        if !lease.is_empty() {
-            out = out.replace(&lease, "<lease>");
-        }
+        cmd.args(&args);
+        let answer =
+            transcript_step(cmd, stdin.as_deref(), watch_lines.map(|n| (n, Duration::from_secs(10))));
+        record_step(&mut out, &mut lease, text, answer);
     }
     mask(&out.replace(&host, "<endpoint>").replace(&dir.display().to_string(), "<dir>"))
 }

@@ -588,6 +588,56 @@ pub fn etcdctl_command(tool: &Path, endpoint: &str) -> Command {
     cmd
 }
 
+/// Runs one etcdctl command of a transcript: `stdin` is fed to it (none: an empty stdin); with
+/// `watch`, its output is read until that many lines or that long (`watch_output`). The exit code,
+/// stdout and stderr.
+pub fn transcript_step(
+    mut cmd: Command,
+    stdin: Option<&str>,
+    watch: Option<(usize, Duration)>,
+) -> (Option<i32>, String, String) {
+    use std::io::Write as _;
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run etcdctl");
+    if let Some(input) = stdin {
+        if let Some(mut pipe) = child.stdin.take() {
+            let _ = pipe.write_all(input.as_bytes());
+        }
+    }
+    match watch {
+        Some((lines, limit)) => watch_output(child, lines, limit),
+        None => {
+            let o = child.wait_with_output().expect("etcdctl output");
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout).into(),
+                String::from_utf8_lossy(&o.stderr).into(),
+            )
+        }
+    }
+}
+
+/// Appends one command and its answer to a transcript, as the recorded transcripts read: the
+/// command as `$ etcdctl <shown>`, its stdout, its stderr lines (not etcd's JSON log lines) and its
+/// exit code. A lease the command granted is remembered in `lease`, and masked as <lease>.
+pub fn record_step(out: &mut String, lease: &mut String, shown: &str, answer: (Option<i32>, String, String)) {
+    let (code, stdout, stderr) = answer;
+    if let Some(id) = stdout.strip_prefix("lease ").and_then(|r| r.split(' ').next()) {
+        if stdout.contains(" granted with TTL") {
+            *lease = id.to_string();
+        }
+    }
+    out.push_str(&format!("$ etcdctl {shown}\n{stdout}"));
+    for line in stderr.lines().filter(|l| !l.starts_with('{')) {
+        out.push_str(&format!("stderr: {line}\n"));
+    }
+    out.push_str(&format!("exit: {code:?}\n"));
+    if !lease.is_empty() {
+        *out = out.replace(lease.as_str(), "<lease>");
+    }
+}
+
 /// Collects a watch's output until it printed `lines` lines or `limit` passed (a refused watch
 /// prints nothing and waits), then stops it: (exit code if it ended on its own, stdout, stderr).
 pub fn watch_output(

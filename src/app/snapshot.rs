@@ -55,7 +55,6 @@ pub struct CheckedSnapshot {
 }
 
 /// How an etcdeck image starts (the node's store writes it; see node::mvcc::store).
-const ETCDECK_IMAGE_MAGIC: &[u8] = b"etcdeck-snapshot 1\n";
 /// bbolt's magic number, in the meta page after the 16-byte page header (bbolt's page.go, db.go).
 const BOLT_MAGIC: u32 = 0xED0C_DAED;
 
@@ -70,7 +69,7 @@ pub fn check_file(path: &Path) -> Result<CheckedSnapshot, String> {
     let got = file.read(&mut head).map_err(|e| format!("{shown}: {e}"))?;
     let head = &head[..got];
     let word = |at: usize| head.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    let (format, what) = if head.starts_with(ETCDECK_IMAGE_MAGIC) {
+    let (format, what) = if head.starts_with(crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC) {
         (SnapshotFormat::Etcdeck, "etcdeck snapshot (format 1)".to_string())
     } else if word(16) == Some(BOLT_MAGIC) {
         let version = word(20).unwrap_or(0);
@@ -184,7 +183,7 @@ mod tests {
         let copy = check("db", &bolt(4, 4096)).expect("a copied db");
         assert_eq!(copy.format, SnapshotFormat::EtcdDbCopy);
         assert!(copy.summary.ends_with("restores need --skip-hash-check"), "{}", copy.summary);
-        let mut image = ETCDECK_IMAGE_MAGIC.to_vec();
+        let mut image = crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC.to_vec();
         image.resize(1024, 0);
         let ours = check("ours.db", &hashed(image.clone())).expect("an etcdeck snapshot");
         assert_eq!(ours.format, SnapshotFormat::Etcdeck);

@@ -12,7 +12,7 @@ pub enum SnapshotCommand {
     Save { filename: std::path::PathBuf },
     /// Restores an etcd member snapshot to an etcd directory (an etcdeck node's snapshot)
     Restore(RestoreArgs),
-    /// Gets backend snapshot status of a given file (an etcdeck node's snapshot)
+    /// Gets backend snapshot status of a given file (etcd's, or an etcdeck node's)
     Status {
         filename: std::path::PathBuf,
         /// Output format
@@ -89,15 +89,12 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: S
                 }
             }
         }
-        SnapshotCommand::Status { filename, write_out } => match crate::node::snapshot::status(&filename) {
+        SnapshotCommand::Status { filename, write_out } => match status(&filename) {
             Ok(st) => {
                 let row = st.row();
                 match write_out {
                     SnapshotWriteOut::Simple => println!("{}", row.join(", ")),
-                    SnapshotWriteOut::Json => println!(
-                        "{{\"hash\":{},\"revision\":{},\"totalKey\":{},\"totalSize\":{}}}",
-                        st.hash, st.revision, st.total_keys, st.total_size
-                    ),
+                    SnapshotWriteOut::Json => println!("{}", st.json()),
                     SnapshotWriteOut::Table => {
                         print!(
                             "{}",
@@ -116,5 +113,19 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: S
                 ExitCode::from(1)
             }
         },
+    }
+}
+
+/// The status of an etcd snapshot or db copy (bbolt), or of an etcdeck node's own image.
+fn status(path: &std::path::Path) -> Result<crate::etcd::snapshot::SnapshotStatus, String> {
+    use crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC;
+    let mut head = [0u8; ETCDECK_IMAGE_MAGIC.len()];
+    let is_image = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|_| head == ETCDECK_IMAGE_MAGIC);
+    if is_image {
+        crate::node::snapshot::status(path)
+    } else {
+        crate::etcd::snapshot::status(path).map_err(|e| e.to_string())
     }
 }

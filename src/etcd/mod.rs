@@ -1,9 +1,12 @@
 //! etcd's shared vocabulary, used by both faces (the node and the console) and importing nothing
 //! else of the crate: Go durations, IDs and byte sizes as etcdctl prints them, peer and client URL
-//! lists, etcdctl's table output, and the TLS options both sides need.
+//! lists, etcdctl's table output, the TLS options both sides need, and a reader of etcd's bbolt
+//! files and snapshots.
 
+pub mod bbolt;
 pub mod duration;
 pub mod format;
+pub mod snapshot;
 pub mod table;
 pub mod tls;
 pub mod urls;

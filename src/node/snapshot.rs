@@ -1,33 +1,12 @@
-//! `etcdeck snapshot status`: what an etcdeck snapshot file holds, checked against its SHA-256 and
-//! reported as etcdctl reports a snapshot: hash, revision, total keys, total size.
+//! etcdeck's own snapshot image, which an etcdeck node's Maintenance.Snapshot streams: its status,
+//! checked against its SHA-256 and reported as etcdctl reports a snapshot, and its restore.
 
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::etcd::snapshot::SnapshotStatus;
 use crate::node::mvcc::store::{RaftMember, Store};
-
-/// What a snapshot file holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotStatus {
-    /// The store's hash (Maintenance.Hash of a member restored from it).
-    pub hash: u32,
-    pub revision: i64,
-    pub total_keys: usize,
-    pub total_size: u64,
-}
-
-impl SnapshotStatus {
-    /// etcdctl's columns.
-    pub fn row(&self) -> [String; 4] {
-        [
-            format!("{:x}", self.hash),
-            self.revision.to_string(),
-            self.total_keys.to_string(),
-            humanize_bytes(self.total_size),
-        ]
-    }
-}
 
 /// The snapshot's image with its trailing SHA-256 checked.
 pub fn read_checked(path: &Path) -> Result<Vec<u8>, String> {
@@ -62,24 +41,9 @@ pub fn status(path: &Path) -> Result<SnapshotStatus, String> {
     })
 }
 
-/// go-humanize's Bytes, which etcdctl prints sizes with (etcd's shared form).
-pub fn humanize_bytes(n: u64) -> String {
-    crate::etcd::format::bytes(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_as_etcdctl_prints_them() {
-        assert_eq!(humanize_bytes(0), "0 B");
-        assert_eq!(humanize_bytes(82), "82 B");
-        assert_eq!(humanize_bytes(1500), "1.5 kB");
-        assert_eq!(humanize_bytes(25_000), "25 kB");
-        assert_eq!(humanize_bytes(20_480), "20 kB");
-        assert_eq!(humanize_bytes(3_400_000), "3.4 MB");
-    }
 
     #[test]
     fn damaged_or_foreign_files_are_named_and_refused() {

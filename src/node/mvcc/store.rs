@@ -335,7 +335,9 @@ impl Store {
     pub fn restore_raft_image(&mut self, image: &[u8], raft: Option<(u64, u64)>) -> Result<(), MvccError> {
         self.flush_group()?;
         let bad = |why: &str| MvccError::Corrupt(format!("snapshot image: {why}"));
-        let mut rest = image.strip_prefix(IMAGE_MAGIC).ok_or_else(|| bad("not an etcdeck image"))?;
+        let mut rest = image
+            .strip_prefix(crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC)
+            .ok_or_else(|| bad("not an etcdeck image"))?;
         let take = |rest: &mut &[u8]| -> Result<Option<Vec<u8>>, MvccError> {
             let len = rest.get(..4).ok_or_else(|| bad("cut short"))?;
             let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
@@ -553,7 +555,7 @@ impl Store {
     pub fn image(&self) -> Result<Vec<u8>, MvccError> {
         self.flush_group()?;
         let mut out = Vec::with_capacity(self.in_use as usize + 4096);
-        out.extend_from_slice(IMAGE_MAGIC);
+        out.extend_from_slice(crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC);
         for item in self.tree.iter() {
             let (k, v) = item?;
             out.extend_from_slice(&(k.len() as u32).to_be_bytes());
@@ -808,8 +810,6 @@ impl Store {
 #[path = "store_txn.rs"]
 mod txn;
 pub use txn::WriteTxn;
-
-const IMAGE_MAGIC: &[u8] = b"etcdeck-snapshot 1\n";
 
 fn member_key(prefix: u8, id: u64) -> Vec<u8> {
     let mut key = vec![prefix];

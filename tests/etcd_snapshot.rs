@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{etcd_tools, etcdeck, run_etcdctl, EtcdCluster};
+use crate::support::{etcd_tools, etcdeck, free_port, run_etcdctl, EtcdCluster, EtcdeckNode};
 
 /// `etcdctl snapshot status` and `etcdeck snapshot status` of `file`, in one output format.
 fn both(etcdctl: &Path, file: &Path, format: &str) -> (String, String) {
@@ -25,13 +25,9 @@ fn both(etcdctl: &Path, file: &Path, format: &str) -> (String, String) {
     (theirs, ours)
 }
 
-#[test]
-fn status_of_etcds_snapshots_and_db_copies_reads_as_etcdctls() {
-    let Some(tools) = etcd_tools() else { return };
-    let mut cluster = EtcdCluster::start(&tools, 1);
-    cluster.wait_healthy(Duration::from_secs(20));
-    // Enough to need branch pages, overflow pages and every bucket etcd keeps: keys, tombstones,
-    // a large value, a lease with keys, users and roles, a compaction.
+/// Data enough to need branch pages, overflow pages and every bucket etcd keeps: keys, tombstones,
+/// a large value, a lease with a key, users and roles, a compaction. Returns the lease's ID.
+fn fill(cluster: &EtcdCluster) -> String {
     for i in 0..600 {
         let (ok, _, err) = cluster.etcdctl(&[
             "put",
@@ -54,6 +50,16 @@ fn status_of_etcds_snapshots_and_db_copies_reads_as_etcdctls() {
     assert!(cluster.etcdctl(&["user", "grant-role", "alice", "reader"]).0);
     assert!(cluster.etcdctl(&["compact", "100"]).0);
     assert!(cluster.etcdctl(&["put", "after-compaction", "y"]).0);
+
+    lease
+}
+
+#[test]
+fn status_of_etcds_snapshots_and_db_copies_reads_as_etcdctls() {
+    let Some(tools) = etcd_tools() else { return };
+    let mut cluster = EtcdCluster::start(&tools, 1);
+    cluster.wait_healthy(Duration::from_secs(20));
+    fill(&cluster);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let saved = dir.path().join("etcd.snapshot");
@@ -142,4 +148,88 @@ fn damaged_files_are_refused_by_name_and_offset(saved: &Path, dir: &Path) {
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("No such file"),
         "{out:?}"
     );
+}
+
+/// What a client sees of a member's data, to compare etcd with the etcdeck node restored from its
+/// snapshot: every key with its revisions, version and lease; the KV hash at the revision; the
+/// lease; the users and roles.
+fn seen(etcdctl: &Path, url: &str, lease: &str) -> Vec<String> {
+    let ctl = |args: &[&str]| {
+        let (ok, out, err) = run_etcdctl(etcdctl, &[url.to_string()], args);
+        assert!(ok, "etcdctl {args:?} at {url}: {err}");
+        out
+    };
+    let all: serde_json::Value =
+        serde_json::from_str(&ctl(&["get", "", "--from-key", "-w", "json"])).expect("json");
+    let revision = all["header"]["revision"].as_i64().expect("revision");
+    let hash: serde_json::Value =
+        serde_json::from_str(&ctl(&["endpoint", "hashkv", "--rev", &revision.to_string(), "-w", "json"]))
+            .expect("json");
+    let ttl = ctl(&["lease", "timetolive", lease]);
+    vec![
+        format!("revision {revision}"),
+        format!("kvs {}", all["kvs"]),
+        format!("count {}", all["count"]),
+        format!("hashkv {} compact {}", hash[0]["HashKV"]["hash"], hash[0]["HashKV"]["compact_revision"]),
+        ttl.split(", remaining").next().unwrap_or_default().to_string(),
+        ctl(&["user", "get", "alice"]),
+        ctl(&["role", "get", "reader"]),
+        ctl(&["user", "list"]),
+    ]
+}
+
+#[test]
+fn an_etcd_snapshot_restores_into_a_node_that_serves_what_etcd_served() {
+    let Some(tools) = etcd_tools() else { return };
+    let cluster = EtcdCluster::start(&tools, 1);
+    cluster.wait_healthy(Duration::from_secs(20));
+    let lease = fill(&cluster);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let saved = dir.path().join("etcd.snapshot");
+    let (ok, _, err) = cluster.etcdctl(&["snapshot", "save", &saved.display().to_string()]);
+    assert!(ok, "{err}");
+    let before = seen(&cluster.etcdctl, &cluster.members[0].client_url, &lease);
+
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let data = dir.path().join("n1.etcd");
+    let restore = |file: &Path, extra: &[&str]| {
+        let mut cmd = etcdeck();
+        cmd.args(["snapshot", "restore", &file.display().to_string(), "--name", "n1"]);
+        cmd.args(["--data-dir", &data.display().to_string(), "--initial-cluster", &format!("n1={peer}")]);
+        cmd.args(["--initial-advertise-peer-urls", &peer]).args(extra);
+        cmd.output().expect("run etcdeck snapshot restore")
+    };
+    // A snapshot whose SHA-256 does not match is refused in etcdctl's words, and nothing is written.
+    let mut bytes = std::fs::read(&saved).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let bad = dir.path().join("bad.snapshot");
+    std::fs::write(&bad, &bytes).expect("write");
+    let out = restore(&bad, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("expected sha256 ["), "{err}");
+    assert!(!data.exists(), "a refused restore wrote {}", data.display());
+
+    let out = restore(&saved, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("imported etcd's backend"), "{err}");
+    let client = format!("http://127.0.0.1:{}", free_port());
+    let flags = [
+        format!("--listen-peer-urls={peer}"),
+        format!("--initial-advertise-peer-urls={peer}"),
+        format!("--initial-cluster=n1={peer}"),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut node = EtcdeckNode::spawn_at("n1", &data, &client, &flags);
+    node.wait_serving(Duration::from_secs(30));
+    let after = seen(&cluster.etcdctl, &client, &lease);
+    eprintln!("etcd: {} · {} · {}; restored node: {} · {}", before[0], before[3], before[4], after[0], after[3]);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(a, b, "etcd served the first, the restored node the second");
+    }
+    let (ok, _, err) =
+        run_etcdctl(&cluster.etcdctl, std::slice::from_ref(&client), &["put", "after-restore", "z"]);
+    assert!(ok, "the restored node takes writes: {err}");
+    node.kill();
 }

@@ -10,7 +10,7 @@ use crate::app::connection::ConnectConfig;
 pub enum SnapshotCommand {
     /// Stores an etcd node backend snapshot to a given file (from the one endpoint given)
     Save { filename: std::path::PathBuf },
-    /// Restores an etcd member snapshot to an etcd directory (an etcdeck node's snapshot)
+    /// Restores an etcd member snapshot to an etcd directory (etcd's, or an etcdeck node's)
     Restore(RestoreArgs),
     /// Gets backend snapshot status of a given file (etcd's, or an etcdeck node's)
     Status {

@@ -300,11 +300,7 @@ impl BoltFile {
         self.walk(bucket, &mut f)
     }
 
-    fn walk(
-        &self,
-        bucket: &Bucket,
-        f: &mut Visit<'_>,
-    ) -> Result<(), BoltError> {
+    fn walk(&self, bucket: &Bucket, f: &mut Visit<'_>) -> Result<(), BoltError> {
         match bucket {
             Bucket::Paged(root) => {
                 let mut seen = HashSet::new();
@@ -377,11 +373,7 @@ impl BoltFile {
             })
     }
 
-    fn leaf(
-        &self,
-        page: &Page,
-        f: &mut Visit<'_>,
-    ) -> Result<(), BoltError> {
+    fn leaf(&self, page: &Page, f: &mut Visit<'_>) -> Result<(), BoltError> {
         for at in self.elements(page)? {
             let flags = u32_at(&page.bytes, at);
             let pos = u32_at(&page.bytes, at + 4) as usize;

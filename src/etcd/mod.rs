@@ -3,6 +3,7 @@
 //! lists, etcdctl's table output, the TLS options both sides need, and a reader of etcd's bbolt
 //! files and snapshots.
 
+pub mod backend;
 pub mod bbolt;
 pub mod duration;
 pub mod format;

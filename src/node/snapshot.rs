@@ -58,6 +58,45 @@ mod tests {
     }
 }
 
+/// Whether `file` starts as etcdeck's own snapshot image does.
+fn is_etcdeck_image(file: &Path) -> Result<bool, String> {
+    use crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC;
+    use std::io::Read;
+    let mut head = Vec::with_capacity(ETCDECK_IMAGE_MAGIC.len());
+    std::fs::File::open(file)
+        .and_then(|f| f.take(ETCDECK_IMAGE_MAGIC.len() as u64).read_to_end(&mut head))
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(head == ETCDECK_IMAGE_MAGIC)
+}
+
+/// etcdctl snapshot restore's check of an etcd snapshot: a file whose size leaves 32 bytes over
+/// the 512-byte blocks ends with the SHA-256 of what comes before it, which must match; a file
+/// without one (a copy of member/snap/db) needs --skip-hash-check. In etcdctl's words.
+fn check_etcd_snapshot(file: &Path, skip_hash_check: bool) -> Result<(), String> {
+    use std::io::Read;
+    let size = std::fs::metadata(file).map_err(|e| format!("{}: {e}", file.display()))?.len();
+    let has_hash = crate::etcd::snapshot::has_sha256_trailer(size);
+    if skip_hash_check {
+        return Ok(());
+    }
+    if !has_hash {
+        return Err("snapshot missing hash but --skip-hash-check=false".into());
+    }
+    let mut f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut (&mut f).take(size - 32), &mut hasher)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut sum = [0u8; 32];
+    f.read_exact(&mut sum).map_err(|e| format!("{}: {e}", file.display()))?;
+    let got = hasher.finalize();
+    if got.as_slice() != sum {
+        // Go prints byte slices as [1 2 3].
+        let go = |b: &[u8]| format!("[{}]", b.iter().map(u8::to_string).collect::<Vec<_>>().join(" "));
+        return Err(format!("expected sha256 {}, got {}", go(&sum), go(&got)));
+    }
+    Ok(())
+}
+
 /// What `etcdeck snapshot restore` is told: etcdctl snapshot restore's flags.
 #[derive(Debug, Clone)]
 pub struct RestoreOptions {
@@ -88,11 +127,18 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
     if let Some(wal) = o.wal_dir.as_ref().filter(|w| w.exists()) {
         return Err(format!("wal-dir {:?} exists", wal.display().to_string()));
     }
-    let image = if o.skip_hash_check {
-        let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        bytes[..bytes.len() - bytes.len() % 512].to_vec()
+    // etcdeck's own image, or etcd's bbolt backend (a snapshot, or a member's db with
+    // --skip-hash-check), checked as etcdctl checks it.
+    let image = if is_etcdeck_image(file)? {
+        Some(if o.skip_hash_check {
+            let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            bytes[..bytes.len() - bytes.len() % 512].to_vec()
+        } else {
+            read_checked(file)?
+        })
     } else {
-        read_checked(file)?
+        check_etcd_snapshot(file, o.skip_hash_check)?;
+        None
     };
     let cluster = parse_initial_cluster(&o.initial_cluster).map_err(|e| e.to_string())?;
     let own: Vec<String> = o
@@ -141,7 +187,25 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
     std::fs::create_dir_all(&member).map_err(|e| fail(&e))?;
     let index = {
         let mut store = Store::open(&member.join("snap").join("db")).map_err(|e| fail(&e))?;
-        store.restore_image(&image).map_err(|e| fail(&e))?;
+        match &image {
+            Some(image) => store.restore_image(image).map_err(|e| fail(&e))?,
+            None => {
+                let i = store.import_etcd(file).map_err(|e| fail(&e))?;
+                eprintln!(
+                    "etcdeck snapshot restore: imported etcd's backend from {}: revision {} (compacted at {}), {} keys \
+                     in {} records, {} leases, {} users, {} roles, consistent index {}",
+                    file.display(),
+                    i.revision,
+                    i.compacted,
+                    i.keys,
+                    i.records,
+                    i.leases,
+                    i.users,
+                    i.roles,
+                    i.consistent_index
+                );
+            }
+        }
         // The new cluster's membership replaces the old one's (as etcdutl rewrites the members),
         // every member unstarted until it publishes; the log starts after index 1 at least.
         let index = store.consistent_index().max(1);

@@ -807,6 +807,10 @@ impl Store {
     }
 }
 
+#[path = "store_import.rs"]
+mod import;
+pub use import::Imported;
+
 #[path = "store_txn.rs"]
 mod txn;
 pub use txn::WriteTxn;

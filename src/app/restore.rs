@@ -28,8 +28,9 @@ impl Tool {
     pub fn for_format(format: Option<SnapshotFormat>) -> &'static [Tool] {
         match format {
             Some(SnapshotFormat::Etcdeck) => &[Tool::Etcdeck],
+            // etcdeck restores etcd's snapshots too (and a db copy with --skip-hash-check).
             Some(SnapshotFormat::EtcdSnapshot | SnapshotFormat::EtcdDbCopy) => {
-                &[Tool::Etcdctl, Tool::Etcdutl]
+                &[Tool::Etcdctl, Tool::Etcdutl, Tool::Etcdeck]
             }
             None => &[Tool::Etcdeck, Tool::Etcdctl, Tool::Etcdutl],
         }
@@ -160,5 +161,11 @@ impl RestoreWizard {
     /// The format of the file in hand, once its check found one.
     pub fn format(file: &Option<Result<CheckedSnapshot, String>>) -> Option<SnapshotFormat> {
         file.as_ref().and_then(|f| f.as_ref().ok()).map(|c| c.format)
+    }
+
+    /// Whether the demo may run the restore of the file in hand itself: a snapshot with its
+    /// SHA-256 to check (etcdeck's or etcd's), not a db copy.
+    pub fn runs_in_demo(file: &Option<Result<CheckedSnapshot, String>>) -> bool {
+        matches!(Self::format(file), Some(SnapshotFormat::Etcdeck | SnapshotFormat::EtcdSnapshot))
     }
 }

@@ -263,6 +263,116 @@ pub fn read(
     Ok(out)
 }
 
+/// etcd's buckets, in the order bbolt keeps them (bytewise), as etcd 3.4 creates them.
+pub const BUCKETS: [&str; 10] = [
+    "alarm",
+    "auth",
+    "authRoles",
+    "authUsers",
+    "cluster",
+    "key",
+    "lease",
+    "members",
+    "members_removed",
+    "meta",
+];
+
+fn put_varint(out: &mut Vec<u8>, mut x: u64) {
+    while x >= 0x80 {
+        out.push((x as u8) | 0x80);
+        x >>= 7;
+    }
+    out.push(x as u8);
+}
+
+/// A varint field, left out when 0 as proto3 does.
+fn put_number(out: &mut Vec<u8>, field: u64, x: u64) {
+    if x != 0 {
+        put_varint(out, field << 3);
+        put_varint(out, x);
+    }
+}
+
+/// A length-delimited field, left out when empty as proto3 does.
+fn put_bytes(out: &mut Vec<u8>, field: u64, b: &[u8]) {
+    if !b.is_empty() {
+        put_varint(out, field << 3 | 2);
+        put_varint(out, b.len() as u64);
+        out.extend_from_slice(b);
+    }
+}
+
+/// The key bucket's key of a revision.
+pub fn revision_key(rev: Revision) -> Vec<u8> {
+    let mut k = Vec::with_capacity(18);
+    k.extend_from_slice(&(rev.main as u64).to_be_bytes());
+    k.push(b'_');
+    k.extend_from_slice(&(rev.sub as u64).to_be_bytes());
+    if rev.tombstone {
+        k.push(b't');
+    }
+    k
+}
+
+/// mvccpb.KeyValue as etcd marshals it (fields in order, zeros left out).
+pub fn encode_key_value(kv: &KeyValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(kv.key.len() + kv.value.len() + 24);
+    put_bytes(&mut out, 1, &kv.key);
+    put_number(&mut out, 2, kv.create_revision as u64);
+    put_number(&mut out, 3, kv.mod_revision as u64);
+    put_number(&mut out, 4, kv.version as u64);
+    put_bytes(&mut out, 5, &kv.value);
+    put_number(&mut out, 6, kv.lease as u64);
+    out
+}
+
+/// leasepb.Lease{ID, TTL}.
+pub fn encode_lease(id: i64, ttl: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_number(&mut out, 1, id as u64);
+    put_number(&mut out, 2, ttl as u64);
+    out
+}
+
+/// etcdserverpb.AlarmMember{memberID, alarm}, the alarm bucket's key.
+pub fn encode_alarm_member(member: u64, alarm: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_number(&mut out, 1, member);
+    put_number(&mut out, 2, alarm as u64);
+    out
+}
+
+/// authpb.User.
+pub fn encode_user(u: &User) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_bytes(&mut out, 1, u.name.as_bytes());
+    put_bytes(&mut out, 2, &u.password);
+    for r in &u.roles {
+        put_bytes(&mut out, 3, r.as_bytes());
+    }
+    if u.no_password {
+        put_bytes(&mut out, 4, &[0x08, 1]);
+    }
+    out
+}
+
+/// authpb.Role.
+pub fn encode_role(r: &Role) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_bytes(&mut out, 1, r.name.as_bytes());
+    for p in &r.permissions {
+        let mut perm = Vec::new();
+        put_number(&mut perm, 1, p.perm_type as u64);
+        put_bytes(&mut perm, 2, &p.key);
+        put_bytes(&mut perm, 3, &p.range_end);
+        // An empty Permission (READ on nothing) still takes its place in the list.
+        put_varint(&mut out, 2 << 3 | 2);
+        put_varint(&mut out, perm.len() as u64);
+        out.extend_from_slice(&perm);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,7 +98,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 /// bbolt's meta checksum: FNV-1a 64 over the meta's first 56 bytes.
-fn fnv1a64(bytes: &[u8]) -> u64 {
+pub(super) fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes
         .iter()
         .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))

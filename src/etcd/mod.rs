@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod bbolt;
+pub mod bbolt_writer;
 pub mod duration;
 pub mod format;
 pub mod snapshot;

@@ -7,7 +7,7 @@ use crate::app::effect::Effect;
 use crate::app::input::Typed;
 use crate::app::modal::Modal;
 use crate::app::restore::*;
-use crate::app::snapshot::{CheckedSnapshot, SnapshotFormat};
+use crate::app::snapshot::CheckedSnapshot;
 use crate::app::state::{InputLine, Prompt, State};
 
 /// The plan for the members the dashboard lists now.
@@ -92,9 +92,9 @@ pub fn on_key(state: &mut State, key: Typed) -> Vec<Effect> {
                 } else if !matches!(file, Some(Ok(_))) {
                     state.notice =
                         Some("the snapshot file has not checked out: nothing to restore from".into());
-                } else if RestoreWizard::format(&file) != Some(SnapshotFormat::Etcdeck) {
+                } else if !RestoreWizard::runs_in_demo(&file) {
                     state.notice = Some(
-                        "this is etcd's format, which the demo's etcdeck nodes do not restore: restore etcd members from it with the commands shown".into(),
+                        "a copy of a member's db has no SHA-256 to check: restore from it with the commands shown (they say --skip-hash-check)".into(),
                     );
                 } else {
                     state.modal = Some(Modal::Restore(RestoreWizard::Confirm { plan }));
@@ -175,6 +175,7 @@ mod tests {
     use crate::app::fixtures;
     use crate::app::input::Input;
     use crate::app::msg::Msg;
+    use crate::app::snapshot::SnapshotFormat;
     use crate::app::update::update;
 
     #[test]
@@ -212,21 +213,27 @@ mod tests {
         let effects = update(&mut state, Input::Typed(Typed::Enter));
         let [Effect::CheckSnapshotFile { request, .. }] = &effects[..] else { panic!("{effects:?}") };
         let request = *request;
-        // An etcd snapshot in the demo (whose nodes are etcdeck's): etcdctl and etcdutl only, no run.
+        // An etcd snapshot in the demo (whose nodes are etcdeck's, which restore etcd's format):
+        // etcdeck's command first, then etcdctl's and etcdutl's; and it runs.
         let result = Ok(checked(SnapshotFormat::EtcdSnapshot));
         update(&mut state, Input::Msg(Msg::SnapshotFile { request, result }));
         let tool = |state: &State| match state.restore_wizard() {
             Some(RestoreWizard::Plan { tool, .. }) => *tool,
             other => panic!("{other:?}"),
         };
-        assert_eq!(tool(&state), Tool::Etcdctl, "etcdeck cannot restore it: not offered");
+        assert_eq!(tool(&state), Tool::Etcdeck);
+        update(&mut state, Input::Typed(Typed::Char('t')));
+        assert_eq!(tool(&state), Tool::Etcdctl);
         update(&mut state, Input::Typed(Typed::Char('t')));
         assert_eq!(tool(&state), Tool::Etcdutl);
         update(&mut state, Input::Typed(Typed::Char('t')));
-        assert_eq!(tool(&state), Tool::Etcdctl, "t never comes to etcdeck");
+        assert_eq!(tool(&state), Tool::Etcdeck);
         update(&mut state, Input::Typed(Typed::Char('r')));
-        assert!(matches!(state.restore_wizard(), Some(RestoreWizard::Plan { .. })), "not run");
-        assert!(state.notice.as_deref().is_some_and(|n| n.contains("etcd's format")), "{:?}", state.notice);
+        assert!(matches!(state.restore_wizard(), Some(RestoreWizard::Confirm { .. })), "{:?}", state.notice);
+        // A member's db copy has no SHA-256: the demo does not run it.
+        let copy = Some(Ok(checked(SnapshotFormat::EtcdDbCopy)));
+        assert!(!RestoreWizard::runs_in_demo(&copy));
+        assert!(RestoreWizard::runs_in_demo(&Some(Ok(checked(SnapshotFormat::Etcdeck)))));
         // A db file copied from a data dir: the commands say --skip-hash-check.
         let plan = plan(&state, PathBuf::from("db")).expect("plan");
         let commands = plan.commands(Tool::Etcdutl, Some(SnapshotFormat::EtcdDbCopy));

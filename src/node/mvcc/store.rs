@@ -464,6 +464,11 @@ impl Store {
     }
 
     /// How long opening took: (sled's recovery, rebuilding the index).
+    /// The directory the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn opening_time(&self) -> (std::time::Duration, std::time::Duration) {
         self.opening
     }
@@ -806,6 +811,9 @@ impl Store {
         sync_tree(&self.dir).map_err(io_error)
     }
 }
+
+#[path = "store_export.rs"]
+mod export;
 
 #[path = "store_import.rs"]
 mod import;

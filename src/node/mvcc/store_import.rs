@@ -39,10 +39,12 @@ impl Store {
         let mut records = 0u64;
         let tree = self.tree.clone();
         let data = backend::read(path, |rev, kv| {
+            // etcd keeps a deletion as the key alone; this store's deletions carry their revision.
+            let mod_revision = if rev.tombstone { rev.main } else { kv.mod_revision };
             let kv = KeyValue {
                 key: kv.key,
                 create_revision: kv.create_revision,
-                mod_revision: kv.mod_revision,
+                mod_revision,
                 version: kv.version,
                 value: kv.value,
                 lease: kv.lease,

@@ -159,32 +159,59 @@ impl PbMaintenanceService for MaintenanceService {
     ) -> Result<Response<Self::SnapshotStream>, Status> {
         self.ctx.check_admin(&req)?;
         let handle = self.ctx.handle.clone();
-        // The image is taken under the read lock: a point in time between two applied writes.
-        let image = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, NodeError> {
-            Ok(handle.read_store()?.image()?)
+        // The backend is written as etcd's (a bbolt file, which etcdctl snapshot status and
+        // restore read) under the read lock, a point in time between two applied writes, to a
+        // temporary directory beside the store; it is streamed from there, so memory stays small
+        // whatever its size. The directory goes once the file is open.
+        let file = tokio::task::spawn_blocking(move || -> Result<std::fs::File, Status> {
+            let store = handle.read_store().map_err(Status::from)?;
+            let beside = store.dir().parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| ".".into());
+            let fail = |e: &dyn std::fmt::Display| Status::internal(format!("writing the snapshot: {e}"));
+            let dir =
+                tempfile::Builder::new().prefix(".snapshot-").tempdir_in(&beside).map_err(|e| fail(&e))?;
+            let path = dir.path().join("db");
+            store.write_etcd_backend(&path).map_err(|e| Status::from(NodeError::from(e)))?;
+            drop(store);
+            std::fs::File::open(&path).map_err(|e| fail(&e))
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))??;
-        let checksum = Sha256::digest(&image).to_vec();
-        // Pieces are cut as the client takes them: one copy of the image in memory, not two.
-        let image = bytes::Bytes::from(image);
-        let pieces =
-            futures::stream::unfold((image, 0usize, Some(checksum)), |(image, sent, checksum)| async move {
-                if sent < image.len() {
-                    let end = (sent + SNAPSHOT_CHUNK).min(image.len());
-                    let piece = PbSnapshotResponse {
-                        remaining_bytes: (image.len() - end) as u64,
-                        blob: image.slice(sent..end).to_vec(),
-                        ..PbSnapshotResponse::default()
-                    };
-                    Some((Ok(piece), (image, end, checksum)))
-                } else {
-                    let blob = checksum?;
-                    let last =
-                        PbSnapshotResponse { remaining_bytes: 0, blob, ..PbSnapshotResponse::default() };
-                    Some((Ok(last), (image, sent, None)))
+        let total = file.metadata().map_err(|e| Status::internal(e.to_string()))?.len();
+        let state = (Some(file), 0u64, Some(Sha256::new()));
+        let pieces = futures::stream::unfold(state, move |(file, sent, hasher)| async move {
+            let mut hasher = hasher?;
+            let file = file?;
+            if sent >= total {
+                // Last, etcd's SHA-256 of everything sent.
+                let blob = hasher.finalize().to_vec();
+                let last = PbSnapshotResponse { remaining_bytes: 0, blob, ..PbSnapshotResponse::default() };
+                return Some((Ok(last), (None, sent, None)));
+            }
+            let len = SNAPSHOT_CHUNK.min((total - sent) as usize);
+            // A read of the page cache, off the async workers all the same.
+            let read = tokio::task::spawn_blocking(move || {
+                let mut file = file;
+                let mut blob = vec![0u8; len];
+                let r = std::io::Read::read_exact(&mut file, &mut blob);
+                (file, r.map(|_| blob))
+            })
+            .await;
+            let (file, blob) = match read {
+                Ok((file, Ok(blob))) => (file, blob),
+                Ok((_, Err(e))) => {
+                    return Some((
+                        Err(Status::internal(format!("reading the snapshot: {e}"))),
+                        (None, total, None),
+                    ));
                 }
-            });
+                Err(e) => return Some((Err(Status::internal(e.to_string())), (None, total, None))),
+            };
+            hasher.update(&blob);
+            let end = sent + len as u64;
+            let piece =
+                PbSnapshotResponse { remaining_bytes: total - end, blob, ..PbSnapshotResponse::default() };
+            Some((Ok(piece), (Some(file), end, Some(hasher))))
+        });
         Ok(Response::new(Box::pin(pieces)))
     }
 

@@ -69,7 +69,7 @@ pub fn render(frame: &mut Frame, area: Rect, wizard: &RestoreWizard, demo: bool,
                 .collect();
             let switch =
                 if others.is_empty() { String::new() } else { format!("t: for {} · ", others.join(", ")) };
-            let run = demo && format == Some(crate::app::snapshot::SnapshotFormat::Etcdeck);
+            let run = demo && crate::app::restore::RestoreWizard::runs_in_demo(file);
             lines.push(keys(&format!(
                 "y: copy the commands · {switch}{}esc: close",
                 if run { "r: run it on this demo's members · " } else { "" }

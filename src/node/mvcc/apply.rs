@@ -178,7 +178,16 @@ fn pb(kv: KeyValue) -> PbKeyValue {
 
 /// A read outside any write: a Range request on its own.
 pub fn apply_range(store: &Store, r: &PbRangeRequest) -> Result<PbRangeResponse, NodeError> {
-    let mut txn_free = |limit: usize, rev: i64| store.range(&r.key, &r.range_end, limit, rev);
+    // Without values (keys_only unless sorted by value, count_only) the newest versions come
+    // from memory.
+    let values = !(r.count_only || r.keys_only && r.sort_target != TARGET_VALUE);
+    let mut txn_free = |limit: usize, rev: i64| {
+        if values {
+            store.range(&r.key, &r.range_end, limit, rev)
+        } else {
+            store.range_keys_only(&r.key, &r.range_end, limit, rev)
+        }
+    };
     range_with(&mut txn_free, r)
 }
 

@@ -634,9 +634,24 @@ impl Store {
     /// Keys in [key, end) as they were at `rev` (0 or less: now). An empty `end` reads one key; an
     /// `end` of "\0" reads every key from `key` on. `limit` 0 means no limit.
     pub fn range(&self, key: &[u8], end: &[u8], limit: usize, rev: i64) -> Result<RangeResult, MvccError> {
-        self.range_at(key, end, limit, rev, self.current, &BTreeMap::new())
+        self.range_at(key, end, limit, rev, self.current, &BTreeMap::new(), true)
     }
 
+    /// As `range`, for a request that wants no values (keys_only, count_only): a key's newest
+    /// version is answered from memory (the key index and the leases' keys), as etcd answers a
+    /// put's previous version, so listings cost no disk read and go on when the database cannot
+    /// be read (a full disk); older versions are read as `range` reads them.
+    pub fn range_keys_only(
+        &self,
+        key: &[u8],
+        end: &[u8],
+        limit: usize,
+        rev: i64,
+    ) -> Result<RangeResult, MvccError> {
+        self.range_at(key, end, limit, rev, self.current, &BTreeMap::new(), false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn range_at(
         &self,
         key: &[u8],
@@ -645,6 +660,7 @@ impl Store {
         rev: i64,
         current: i64,
         pending: &BTreeMap<Revision, KeyValue>,
+        values: bool,
     ) -> Result<RangeResult, MvccError> {
         let at = if rev <= 0 { current } else { rev };
         if at > current {
@@ -655,7 +671,7 @@ impl Store {
         }
         let mut count = 0;
         let mut kvs = Vec::new();
-        for (_, ki) in self.index_range(key, end) {
+        for (k, ki) in self.index_range(key, end) {
             if limit != 0 && kvs.len() >= limit {
                 // Past the limit only the count is left to make.
                 count += usize::from(ki.exists_at(at));
@@ -663,10 +679,21 @@ impl Store {
             }
             let Some(found) = ki.get(at) else { continue };
             count += 1;
-            let kv = match pending.get(&found.modified) {
+            let mut kv = match pending.get(&found.modified) {
                 Some(kv) => kv.clone(),
+                None if !values && found.modified == ki.modified => KeyValue {
+                    key: k.clone(),
+                    create_revision: found.created.main,
+                    mod_revision: found.modified.main,
+                    version: found.version,
+                    value: Vec::new(),
+                    lease: self.leased.get(k).copied().unwrap_or(0),
+                },
                 None => self.read(found.modified)?,
             };
+            if !values {
+                kv.value.clear();
+            }
             kvs.push(kv);
         }
         Ok(RangeResult { kvs, count, rev: current })

@@ -302,3 +302,33 @@ fn an_open_waits_for_a_lock_this_process_is_letting_go_of_and_not_forever() {
     assert!(started.elapsed() >= RELOCK_WAIT);
     drop(reopened);
 }
+
+#[test]
+fn keys_only_ranges_answer_from_memory_what_full_ranges_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let mut txn = s.write();
+    txn.grant(7, 60);
+    txn.put(b"a", b"1", 7).unwrap();
+    txn.commit(None).unwrap(); // 2
+    put(&mut s, "b", "1"); // 3
+    put(&mut s, "a", "2"); // 4
+    delete(&mut s, "b", ""); // 5
+    put(&mut s, "c", "1"); // 6
+    let strip = |r: RangeResult| -> Vec<KeyValue> {
+        r.kvs.into_iter().map(|kv| KeyValue { value: Vec::new(), ..kv }).collect()
+    };
+    for rev in [0, 2, 3, 4, 5, 6] {
+        let full = strip(s.range(b"a", &[0], 0, rev).unwrap());
+        let keys = s.range_keys_only(b"a", &[0], 0, rev).unwrap().kvs;
+        assert_eq!(keys, full, "at revision {rev}");
+    }
+    assert_eq!(s.range_keys_only(b"a", b"", 0, 0).unwrap().kvs[0].lease, 0, "a's newest put has no lease");
+    // The newest versions are not read from the database: gone from it, they still list.
+    s.flush_group().unwrap();
+    s.tree.remove(record_key(Revision::new(6, 0), false)).unwrap();
+    assert!(s.range(b"c", b"", 0, 0).is_err(), "a full read needs the record");
+    let keys = s.range_keys_only(b"a", &[0], 0, 0).unwrap().kvs;
+    assert_eq!(keys.iter().map(|kv| kv.key.as_slice()).collect::<Vec<_>>(), [&b"a"[..], b"c"]);
+    assert_eq!((keys[1].create_revision, keys[1].mod_revision, keys[1].version), (6, 6, 1));
+}

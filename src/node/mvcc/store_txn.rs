@@ -28,7 +28,7 @@ impl WriteTxn<'_> {
 
     pub fn range(&self, key: &[u8], end: &[u8], limit: usize, rev: i64) -> Result<RangeResult, MvccError> {
         let current = self.read_rev();
-        self.store.range_at(key, end, limit, rev, current, &self.pending)
+        self.store.range_at(key, end, limit, rev, current, &self.pending, true)
     }
 
     /// Writes `key`. What it replaces (creation, version, lease) comes from memory, as in etcd: the

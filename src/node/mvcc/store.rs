@@ -47,16 +47,9 @@ pub struct RaftMember {
     pub is_learner: bool,
 }
 
-/// A key-value pair as etcd's mvccpb.KeyValue describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct KeyValue {
-    pub key: Vec<u8>,
-    pub create_revision: i64,
-    pub mod_revision: i64,
-    pub version: i64,
-    pub value: Vec<u8>,
-    pub lease: i64,
-}
+/// A key-value pair as etcd's mvccpb.KeyValue describes it (etcd's vocabulary, shared with the
+/// backend reader and writer).
+pub use crate::etcd::backend::KeyValue;
 
 impl From<KeyValue> for etcd_client::proto::PbKeyValue {
     fn from(kv: KeyValue) -> Self {

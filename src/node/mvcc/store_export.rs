@@ -83,18 +83,7 @@ impl Store {
             let (_, deleted) = parse_record_key(&k)?;
             let kv = decode(&v)?;
             // etcd keeps a deletion as a KeyValue holding the key alone.
-            let kv = if deleted {
-                backend::KeyValue { key: kv.key, ..backend::KeyValue::default() }
-            } else {
-                backend::KeyValue {
-                    key: kv.key,
-                    create_revision: kv.create_revision,
-                    mod_revision: kv.mod_revision,
-                    version: kv.version,
-                    value: kv.value,
-                    lease: kv.lease,
-                }
-            };
+            let kv = if deleted { KeyValue { key: kv.key, ..KeyValue::default() } } else { kv };
             w.put(&k[1..], &backend::encode_key_value(&kv)).map_err(io)?;
         }
         w.begin_bucket(b"lease").map_err(io)?;

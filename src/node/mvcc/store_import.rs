@@ -41,14 +41,7 @@ impl Store {
         let data = backend::read(path, |rev, kv| {
             // etcd keeps a deletion as the key alone; this store's deletions carry their revision.
             let mod_revision = if rev.tombstone { rev.main } else { kv.mod_revision };
-            let kv = KeyValue {
-                key: kv.key,
-                create_revision: kv.create_revision,
-                mod_revision,
-                version: kv.version,
-                value: kv.value,
-                lease: kv.lease,
-            };
+            let kv = KeyValue { mod_revision, ..kv };
             batch.insert(record_key(Revision::new(rev.main, rev.sub), rev.tombstone), encode(&kv));
             records += 1;
             pending += 1;

@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 /// What a verified save found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedSnapshot {
@@ -54,10 +52,6 @@ pub struct CheckedSnapshot {
     pub summary: String,
 }
 
-/// How an etcdeck image starts (the node's store writes it; see node::mvcc::store).
-/// bbolt's magic number, in the meta page after the 16-byte page header (bbolt's page.go, db.go).
-const BOLT_MAGIC: u32 = 0xED0C_DAED;
-
 /// Checks a snapshot file as a restore does before it touches anything, and says which format it
 /// is: etcdeck's image or etcd's bbolt database, with its SHA-256 checked where it has one.
 pub fn check_file(path: &Path) -> Result<CheckedSnapshot, String> {
@@ -71,13 +65,13 @@ pub fn check_file(path: &Path) -> Result<CheckedSnapshot, String> {
     let word = |at: usize| head.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     let (format, what) = if head.starts_with(crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC) {
         (SnapshotFormat::Etcdeck, "etcdeck snapshot (format 1)".to_string())
-    } else if word(16) == Some(BOLT_MAGIC) {
+    } else if word(16) == Some(crate::etcd::bbolt::MAGIC) {
         let version = word(20).unwrap_or(0);
         let page = word(24).unwrap_or(0);
         if page < 512 || !page.is_power_of_two() {
             return Err(format!("{shown}: a bbolt database with a bad page size ({page}): damaged"));
         }
-        let format = if size % 512 == 32 {
+        let format = if crate::etcd::snapshot::has_sha256_trailer(size) {
             SnapshotFormat::EtcdSnapshot
         } else if size.is_multiple_of(page as u64) {
             SnapshotFormat::EtcdDbCopy
@@ -101,24 +95,13 @@ pub fn check_file(path: &Path) -> Result<CheckedSnapshot, String> {
             ),
         });
     }
-    if size < 32 || !(size - 32).is_multiple_of(512) {
+    if !crate::etcd::snapshot::has_sha256_trailer(size) {
         return Err(format!(
             "{shown} ({size} bytes) has no SHA-256 after its data: not a snapshot saved from a member"
         ));
     }
-    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(|e| format!("{shown}: {e}"))?;
-    let mut hasher = Sha256::new();
-    let mut left = size - 32;
-    let mut buf = vec![0u8; 1 << 20];
-    while left > 0 {
-        let n = (left as usize).min(buf.len());
-        file.read_exact(&mut buf[..n]).map_err(|e| format!("{shown}: {e}"))?;
-        hasher.update(&buf[..n]);
-        left -= n as u64;
-    }
-    let mut tail = [0u8; 32];
-    file.read_exact(&mut tail).map_err(|e| format!("{shown}: {e}"))?;
-    if hasher.finalize().as_slice() != tail {
+    let (stored, got) = crate::etcd::snapshot::sha256_trailer(path).map_err(|e| format!("{shown}: {e}"))?;
+    if got != stored {
         return Err(format!(
             "{shown}: the SHA-256 at its end does not match its data (damaged or cut short)"
         ));
@@ -155,14 +138,14 @@ mod tests {
     fn bolt(pages: usize, page: u32) -> Vec<u8> {
         let mut bytes = vec![0u8; pages * page as usize];
         bytes[8..10].copy_from_slice(&4u16.to_le_bytes());
-        bytes[16..20].copy_from_slice(&BOLT_MAGIC.to_le_bytes());
+        bytes[16..20].copy_from_slice(&crate::etcd::bbolt::MAGIC.to_le_bytes());
         bytes[20..24].copy_from_slice(&2u32.to_le_bytes());
         bytes[24..28].copy_from_slice(&page.to_le_bytes());
         bytes
     }
 
     fn hashed(mut bytes: Vec<u8>) -> Vec<u8> {
-        let sum = Sha256::digest(&bytes);
+        let sum = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
         bytes.extend_from_slice(&sum);
         bytes
     }

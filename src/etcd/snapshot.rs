@@ -50,6 +50,22 @@ pub fn has_sha256_trailer(size: u64) -> bool {
     size % 512 == 32
 }
 
+/// The SHA-256 stored in the last 32 bytes of the file at `path`, and the SHA-256 of what comes
+/// before them (read in 1 MiB pieces): equal when the file is whole. The caller has checked that
+/// the file has a trailer (`has_sha256_trailer`).
+pub fn sha256_trailer(path: &Path) -> std::io::Result<([u8; 32], [u8; 32])> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let body = size.checked_sub(32).ok_or_else(|| std::io::Error::other("shorter than a SHA-256"))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut (&mut file).take(body), &mut hasher)?;
+    let mut stored = [0u8; 32];
+    file.read_exact(&mut stored)?;
+    Ok((stored, hasher.finalize().into()))
+}
+
 /// The status of the bbolt snapshot (or db copy) at `path`.
 pub fn status(path: &Path) -> Result<SnapshotStatus, BoltError> {
     const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);

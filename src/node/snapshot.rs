@@ -11,7 +11,7 @@ use crate::node::mvcc::store::{RaftMember, Store};
 /// The snapshot's image with its trailing SHA-256 checked.
 pub fn read_checked(path: &Path) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() < 32 || bytes.len() % 512 != 32 {
+    if !crate::etcd::snapshot::has_sha256_trailer(bytes.len() as u64) {
         return Err(format!(
             "{}: not an etcdeck snapshot (no 512-aligned image with a SHA-256 after it)",
             path.display()
@@ -73,26 +73,19 @@ fn is_etcdeck_image(file: &Path) -> Result<bool, String> {
 /// the 512-byte blocks ends with the SHA-256 of what comes before it, which must match; a file
 /// without one (a copy of member/snap/db) needs --skip-hash-check. In etcdctl's words.
 fn check_etcd_snapshot(file: &Path, skip_hash_check: bool) -> Result<(), String> {
-    use std::io::Read;
+    use crate::etcd::snapshot::{has_sha256_trailer, sha256_trailer};
     let size = std::fs::metadata(file).map_err(|e| format!("{}: {e}", file.display()))?.len();
-    let has_hash = crate::etcd::snapshot::has_sha256_trailer(size);
     if skip_hash_check {
         return Ok(());
     }
-    if !has_hash {
+    if !has_sha256_trailer(size) {
         return Err("snapshot missing hash but --skip-hash-check=false".into());
     }
-    let mut f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut (&mut f).take(size - 32), &mut hasher)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    let mut sum = [0u8; 32];
-    f.read_exact(&mut sum).map_err(|e| format!("{}: {e}", file.display()))?;
-    let got = hasher.finalize();
-    if got.as_slice() != sum {
+    let (stored, got) = sha256_trailer(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if got != stored {
         // Go prints byte slices as [1 2 3].
         let go = |b: &[u8]| format!("[{}]", b.iter().map(u8::to_string).collect::<Vec<_>>().join(" "));
-        return Err(format!("expected sha256 {}, got {}", go(&sum), go(&got)));
+        return Err(format!("expected sha256 {}, got {}", go(&stored), go(&got)));
     }
     Ok(())
 }

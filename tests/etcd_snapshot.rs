@@ -26,11 +26,11 @@ fn both(etcdctl: &Path, file: &Path, format: &str) -> (String, String) {
 }
 
 /// etcdctl against one endpoint: (success, stdout, stderr).
-type Ctl<'a> = dyn Fn(&[&str]) -> (bool, String, String) + 'a;
+pub(crate) type Ctl<'a> = dyn Fn(&[&str]) -> (bool, String, String) + 'a;
 
 /// Data enough to need branch pages, overflow pages and every bucket etcd keeps: keys, tombstones,
 /// a large value, a lease with a key, users and roles, a compaction. Returns the lease's ID.
-fn fill(ctl: &Ctl) -> String {
+pub(crate) fn fill(ctl: &Ctl) -> String {
     for i in 0..600 {
         let (ok, _, err) =
             ctl(&["put", &format!("/registry/pods/ns-{}/pod-{i:04}", i % 7), &"v".repeat(i % 300)]);
@@ -153,7 +153,7 @@ fn damaged_files_are_refused_by_name_and_offset(saved: &Path, dir: &Path) {
 /// What a client sees of a member's data, to compare etcd with the etcdeck node restored from its
 /// snapshot: every key with its revisions, version and lease; the KV hash at the revision; the
 /// lease; the users and roles.
-fn seen(etcdctl: &Path, url: &str, lease: &str) -> Vec<String> {
+pub(crate) fn seen(etcdctl: &Path, url: &str, lease: &str) -> Vec<String> {
     let ctl = |args: &[&str]| {
         let (ok, out, err) = run_etcdctl(etcdctl, &[url.to_string()], args);
         assert!(ok, "etcdctl {args:?} at {url}: {err}");

@@ -13,6 +13,7 @@ mod console_edit;
 mod console_safety;
 mod console_tmux;
 mod dashboard_etcd;
+mod etcd_datadir;
 mod etcd_snapshot;
 mod faults;
 mod node_api;

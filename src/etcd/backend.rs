@@ -190,6 +190,28 @@ fn revision(k: &[u8]) -> Option<Revision> {
     Some(Revision { main: be_u64(&k[..8])? as i64, sub: be_u64(&k[9..17])? as i64, tombstone })
 }
 
+/// meta's consistent_index alone (0 when there is none), without reading the keys.
+pub fn consistent_index(path: &Path) -> Result<u64, BoltError> {
+    let db = BoltFile::open(path)?;
+    let mut index = 0;
+    for (name, bucket) in db.buckets()? {
+        if name != b"meta" {
+            continue;
+        }
+        db.for_each(&bucket, |k, v, nested| {
+            if nested.is_none() && k == b"consistent_index" {
+                index = be_u64(v).ok_or_else(|| BoltError {
+                    path: path.to_path_buf(),
+                    offset: 0,
+                    what: "bucket \"meta\", key \"consistent_index\": not 8 bytes".into(),
+                })?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(index)
+}
+
 /// Reads the backend at `path`: `on_key` gets every record of the `key` bucket in revision order;
 /// the rest is returned. A record that does not decode is an error naming the bucket and key.
 pub fn read(

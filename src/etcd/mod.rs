@@ -1,14 +1,18 @@
 //! etcd's shared vocabulary, used by both faces (the node and the console) and importing nothing
 //! else of the crate: Go durations, IDs and byte sizes as etcdctl prints them, peer and client URL
-//! lists, etcdctl's table output, the TLS options both sides need, and a reader of etcd's bbolt
-//! files and snapshots.
+//! lists, etcdctl's table output, the TLS options both sides need, and readers of etcd's files:
+//! bbolt backends and snapshots, the WAL, raft snapshot files and the requests in its entries.
 
+pub mod auth_messages;
 pub mod backend;
 pub mod bbolt;
 pub mod bbolt_writer;
 pub mod duration;
 pub mod format;
+pub mod raft_request;
+pub mod snap;
 pub mod snapshot;
 pub mod table;
 pub mod tls;
 pub mod urls;
+pub mod wal;

@@ -14,7 +14,8 @@ use crate::node::compactor;
 use crate::node::config::{ClusterState, NodeConfig, TlsInfo};
 use crate::node::error::NodeError;
 use crate::node::fsutil::write_durably;
-use crate::node::idutil::{cluster_id, member_id};
+use crate::node::identity::{initial_members, InitialMember, MemberIdentity, IDENTITY_FILE};
+use crate::node::idutil::member_id;
 use crate::node::mvcc::store::RaftMember;
 use crate::node::raft::driver::{self, Handle};
 use crate::node::raft::transport::{
@@ -36,7 +37,6 @@ use raft::eraftpb::Message as RaftMessage;
 /// gRPC accepts this much more than --max-request-bytes (etcd's grpcOverheadBytes), so an oversized
 /// request is refused by the node with etcd's text rather than by the transport.
 const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
-pub const IDENTITY_FILE: &str = "etcdeck-member.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -53,64 +53,6 @@ pub enum ServerError {
     Removed,
 }
 
-/// What the data dir records about the member it belongs to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MemberIdentity {
-    pub name: String,
-    pub member_id: String,
-    pub cluster_id: String,
-    pub initial_cluster_token: String,
-    pub peer_urls: Vec<String>,
-    /// The members the cluster was bootstrapped with (this one included). Files written before
-    /// peers existed have none: the member alone. For a member that joined a running cluster, the
-    /// membership it found.
-    #[serde(default)]
-    pub members: Vec<InitialMember>,
-    /// Whether the member joined a running cluster (--initial-cluster-state existing): it starts
-    /// with no membership of its own and learns it from the leader.
-    #[serde(default)]
-    pub joined: bool,
-}
-
-/// A member of the bootstrap configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InitialMember {
-    pub name: String,
-    pub id: String,
-    pub peer_urls: Vec<String>,
-}
-
-impl MemberIdentity {
-    /// The bootstrap members: (ID, name, peer URLs).
-    pub fn member_list(&self) -> Result<Vec<(u64, String, Vec<String>)>, ServerError> {
-        if self.members.is_empty() {
-            let id = parse_hex(&self.member_id, "member ID")?;
-            return Ok(vec![(id, self.name.clone(), self.peer_urls.clone())]);
-        }
-        self.members
-            .iter()
-            .map(|m| Ok((parse_hex(&m.id, "member ID")?, m.name.clone(), m.peer_urls.clone())))
-            .collect()
-    }
-}
-
-/// The members an --initial-cluster lists, with etcd's IDs for them and the token, and the
-/// cluster's ID.
-pub fn initial_members(
-    cluster: &std::collections::BTreeMap<String, Vec<crate::etcd::urls::EtcdUrl>>,
-    token: &str,
-) -> (Vec<InitialMember>, u64) {
-    let members: Vec<InitialMember> = cluster
-        .iter()
-        .map(|(name, urls)| {
-            let peer_urls: Vec<String> = urls.iter().map(ToString::to_string).collect();
-            InitialMember { name: name.clone(), id: format!("{:x}", member_id(&peer_urls, token)), peer_urls }
-        })
-        .collect();
-    let ids: Vec<u64> = members.iter().map(|m| u64::from_str_radix(&m.id, 16).unwrap_or_default()).collect();
-    (members, cluster_id(&ids))
-}
-
 /// The member this configuration bootstraps, and the cluster: IDs as etcd derives them, from each
 /// member's peer URLs and the token.
 fn new_identity(c: &NodeConfig) -> MemberIdentity {
@@ -125,6 +67,7 @@ fn new_identity(c: &NodeConfig) -> MemberIdentity {
         peer_urls,
         members,
         joined: false,
+        beside_etcd: false,
     }
 }
 
@@ -212,6 +155,7 @@ fn join_identity(c: &NodeConfig, remote: &RemoteCluster) -> Result<MemberIdentit
             .map(|m| InitialMember { name: m.name.clone(), id: m.id.clone(), peer_urls: m.peer_urls.clone() })
             .collect(),
         joined: true,
+        beside_etcd: false,
     })
 }
 
@@ -300,13 +244,15 @@ pub async fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
     let member = dir.join("member");
     let identity_path = member.join(IDENTITY_FILE);
     let existing = identity_path.exists();
-    if !existing && member.exists() {
+    let from_etcd = !existing && crate::node::etcd_dir::is_etcd_member_dir(&member);
+    if !existing && !from_etcd && member.exists() {
         return Err(dir_error(
             dir,
-            format!("member/ was not written by etcdeck (no member/{IDENTITY_FILE}); an etcd data dir is restored with a snapshot, not opened; refusing to touch it"),
+            format!("member/ was written neither by etcdeck (no member/{IDENTITY_FILE}) nor by etcd (no member/snap/db); refusing to touch it"),
         ));
     }
     let lock_path = member.join("lock");
+    let lock_existed = lock_path.exists();
     let dir_existed = dir.exists();
     if !existing {
         std::fs::create_dir_all(&member).map_err(|e| dir_error(dir, e))?;
@@ -338,11 +284,12 @@ pub async fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
             ));
         }
         let mut identity = identity;
-        if c.force_new_cluster && identity.member_list()?.len() > 1 {
+        if c.force_new_cluster && identity.member_list().map_err(ServerError::DataDir)?.len() > 1 {
             // etcd's --force-new-cluster: this member alone, with its data and the cluster's ID;
             // everything in its log is committed by it as the only voter.
             let me = identity
-                .member_list()?
+                .member_list()
+                .map_err(ServerError::DataDir)?
                 .into_iter()
                 .find(|(id, _, _)| format!("{id:x}") == identity.member_id);
             identity.members = me
@@ -357,6 +304,24 @@ pub async fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
             );
         }
         identity
+    } else if from_etcd {
+        let imported = crate::node::etcd_dir::import(c, &member).and_then(|identity| {
+            let text = serde_json::to_string_pretty(&identity).map_err(|e| e.to_string())?;
+            write_durably(&identity_path, text.as_bytes()).map_err(|e| e.to_string())?;
+            Ok(identity)
+        });
+        match imported {
+            Ok(identity) => identity,
+            Err(why) => {
+                // etcd's dir goes back to how it was.
+                let home = member.join(crate::node::identity::ETCDECK_HOME);
+                let _ = std::fs::remove_dir_all(&home);
+                if !lock_existed {
+                    let _ = std::fs::remove_file(&lock_path);
+                }
+                return Err(dir_error(dir, why));
+            }
+        }
     } else {
         let written = async {
             let identity = fresh_identity(c).await?;
@@ -418,8 +383,7 @@ async fn fresh_identity(c: &NodeConfig) -> Result<MemberIdentity, ServerError> {
 }
 
 fn parse_hex(text: &str, what: &str) -> Result<u64, ServerError> {
-    u64::from_str_radix(text, 16)
-        .map_err(|_| ServerError::DataDir(format!("{what} {text:?} is not a hex ID")))
+    crate::node::identity::parse_hex(text, what).map_err(ServerError::DataDir)
 }
 
 /// Tells systemd the service is ready (sd_notify READY=1), when started with Type=notify.
@@ -705,6 +669,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     } else {
         given
     };
+    let (db_dir, wal_dir) = claimed.identity.dirs(c);
     let member_id = parse_hex(&claimed.identity.member_id, "member ID")?;
     let cluster_id = parse_hex(&claimed.identity.cluster_id, "cluster ID")?;
     let election_ticks = (c.election_timeout.as_millis() / c.heartbeat_interval.as_millis().max(1)) as usize;
@@ -713,7 +678,8 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     } else {
         claimed
             .identity
-            .member_list()?
+            .member_list()
+            .map_err(ServerError::DataDir)?
             .into_iter()
             .map(|(id, _, peer_urls)| (id, RaftMember { peer_urls, is_learner: false }))
             .collect()
@@ -735,11 +701,18 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         member_id,
         heartbeat: c.heartbeat_interval,
         election_ticks,
-        wal_dir: c.wal_dir(),
+        wal_dir: wal_dir.clone(),
+        db_dir,
         max_request_bytes: c.max_request_bytes as usize,
         snapshot_count: c.snapshot_count,
         bootstrap,
-        known_peers: claimed.identity.member_list()?.into_iter().map(|(id, _, urls)| (id, urls)).collect(),
+        known_peers: claimed
+            .identity
+            .member_list()
+            .map_err(ServerError::DataDir)?
+            .into_iter()
+            .map(|(id, _, urls)| (id, urls))
+            .collect(),
         force_new_cluster: c.force_new_cluster,
         transport: Some(net.clone()),
         // etcd's request timeout: 5 s and two election timeouts.
@@ -748,8 +721,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         jwt,
         log_space: None,
     };
-    let data_dir = c.data_dir.clone();
-    let handle = tokio::task::spawn_blocking(move || driver::start(&data_dir, options))
+    let handle = tokio::task::spawn_blocking(move || driver::start(options))
         .await
         .map_err(|e| ServerError::DataDir(e.to_string()))?
         .map_err(|e| dir_error(&c.data_dir, format!("cannot open: {e}")))?;
@@ -769,7 +741,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         no_leader: no_leader_rx,
         client_cert_auth: c.client_tls.client_cert_auth,
         bcrypt_cost: c.bcrypt_cost,
-        disk_dirs: vec![c.data_dir.clone(), c.wal_dir()],
+        disk_dirs: vec![c.data_dir.clone(), wal_dir],
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut servers =

@@ -110,9 +110,9 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
     use crate::etcd::urls::EtcdUrl;
     use crate::node::config::parse_initial_cluster;
     use crate::node::fsutil::write_durably;
+    use crate::node::identity::{initial_members, MemberIdentity, IDENTITY_FILE};
     use crate::node::idutil::member_id;
     use crate::node::raft::wal::{HardState, SnapshotMark, Wal};
-    use crate::node::server::{initial_members, MemberIdentity, IDENTITY_FILE};
 
     if o.data_dir.exists() {
         return Err(format!("data-dir {:?} exists", o.data_dir.display().to_string()));
@@ -165,6 +165,7 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
         peer_urls: own,
         members,
         joined: false,
+        beside_etcd: false,
     };
 
     let member = o.data_dir.join("member");

@@ -2,7 +2,7 @@
 //! must reach what the store applied), a new cluster's members recorded, a crash between a leader's
 //! snapshot and the log's mark finished, and --force-new-cluster's rewrite of the membership.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use etcd_client::proto::PbMember;
 use prost_011::Message as _;
@@ -26,11 +26,11 @@ pub(super) struct Opened {
 
 /// Opens the log, then the store, checks one against the other and bootstraps what a first start
 /// needs. Refuses (naming the file) a log that does not reach what the store applied.
-pub(super) fn open(data_dir: &Path, options: &Options) -> Result<Opened, DriverError> {
+pub(super) fn open(options: &Options) -> Result<Opened, DriverError> {
     // The log first: reading it changes nothing, so a damaged log is reported before the store (whose
     // opening writes) is touched.
     let mut log = LogStore::open(&options.wal_dir, ConfState::default())?;
-    let db_dir = data_dir.join("member").join("snap").join("db");
+    let db_dir = options.db_dir.clone();
     let mut store =
         Store::open(&db_dir).map_err(|e| DriverError::Store { path: db_dir.clone(), source: e })?;
     // A crash after the leader's snapshot replaced the store and before the log recorded it: the

@@ -216,10 +216,10 @@ impl Handle {
     }
 }
 
-/// Opens the log and the store in `data_dir` and starts the driver thread.
-pub fn start(data_dir: &std::path::Path, mut options: Options) -> Result<Handle, DriverError> {
+/// Opens the log and the store where `options` says and starts the driver thread.
+pub fn start(mut options: Options) -> Result<Handle, DriverError> {
     let opening = Instant::now();
-    let Opened { log, store, db_dir, conf_state, snapshot_index } = open(data_dir, &options)?;
+    let Opened { log, store, db_dir, conf_state, snapshot_index } = open(&options)?;
     let applied = store.consistent_index().min(log.hard_state().commit).max(snapshot_index);
     let config = Config {
         id: options.member_id,

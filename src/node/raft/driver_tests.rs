@@ -26,7 +26,7 @@ fn get(h: &Handle, key: &str) -> Option<Vec<u8>> {
 async fn writes_are_applied_in_order_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let h = start(dir.path(), options(dir.path())).unwrap();
+        let h = start(options(dir.path())).unwrap();
         let mut revs = Vec::new();
         for i in 0..5 {
             match h.write(put("k", &format!("v{i}"))).await.unwrap() {
@@ -48,7 +48,7 @@ async fn writes_are_applied_in_order_and_survive_a_restart() {
         h.store.read().unwrap().flush().unwrap();
         h.stop();
     }
-    let h = start(dir.path(), options(dir.path())).unwrap();
+    let h = start(options(dir.path())).unwrap();
     assert_eq!(get(&h, "k"), Some(b"v4".to_vec()));
     match h.write(put("k", "after")).await.unwrap() {
         WriteResponse::Put(r) => assert_eq!(r.header.unwrap().revision, 7, "no entry applied twice"),
@@ -61,7 +61,7 @@ async fn a_full_disk_under_the_log_refuses_writes_serves_reads_and_loses_nothing
     let dir = tempfile::tempdir().unwrap();
     let mut acked = Vec::new();
     {
-        let h = start(dir.path(), Options { log_space: Some(20_000), ..options(dir.path()) }).unwrap();
+        let h = start(Options { log_space: Some(20_000), ..options(dir.path()) }).unwrap();
         let value = "v".repeat(1000);
         let failed = loop {
             let key = format!("k{}", acked.len());
@@ -85,7 +85,7 @@ async fn a_full_disk_under_the_log_refuses_writes_serves_reads_and_loses_nothing
         assert!(stopping.elapsed() < Duration::from_secs(1), "stopped in {:?}", stopping.elapsed());
     }
     // With space again (the torn end of the failed write is cut), every acknowledged write is there.
-    let h = start(dir.path(), options(dir.path())).unwrap();
+    let h = start(options(dir.path())).unwrap();
     for key in &acked {
         assert!(get(&h, key).is_some(), "{key} lost");
     }
@@ -95,7 +95,7 @@ async fn a_full_disk_under_the_log_refuses_writes_serves_reads_and_loses_nothing
 #[tokio::test]
 async fn concurrent_writes_share_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let h = start(dir.path(), options(dir.path())).unwrap();
+    let h = start(options(dir.path())).unwrap();
     let writes = (0..50).map(|i| {
         let h = h.clone();
         tokio::spawn(async move { h.write(put(&format!("k{i}"), "v")).await })
@@ -111,7 +111,7 @@ async fn snapshots_drop_applied_log_entries_and_a_restart_still_has_everything()
     let dir = tempfile::tempdir().unwrap();
     let opts = || Options { snapshot_count: 10, ..options(dir.path()) };
     {
-        let h = start(dir.path(), opts()).unwrap();
+        let h = start(opts()).unwrap();
         for i in 0..50 {
             h.write(put(&format!("k{i}"), "v")).await.unwrap();
         }
@@ -119,7 +119,7 @@ async fn snapshots_drop_applied_log_entries_and_a_restart_still_has_everything()
     }
     let log = LogStore::open(&dir.path().join("member").join("wal"), ConfState::default()).unwrap();
     assert!(log.first_index_before() >= 40, "snapshot at {}", log.first_index_before());
-    let h = start(dir.path(), opts()).unwrap();
+    let h = start(opts()).unwrap();
     assert_eq!(get(&h, "k0"), Some(b"v".to_vec()));
     assert_eq!(get(&h, "k49"), Some(b"v".to_vec()));
     match h.write(put("after", "v")).await.unwrap() {
@@ -133,7 +133,7 @@ async fn refused_writes_and_leader_entries_count_as_applied_so_a_snapshot_never_
     let dir = tempfile::tempdir().unwrap();
     let opts = || Options { snapshot_count: 1, ..options(dir.path()) };
     {
-        let h = start(dir.path(), opts()).unwrap();
+        let h = start(opts()).unwrap();
         h.write(put("a", "1")).await.unwrap();
         let refused = Write::Put(PbPutRequest {
             lease: 99,
@@ -143,7 +143,7 @@ async fn refused_writes_and_leader_entries_count_as_applied_so_a_snapshot_never_
         h.stop();
     }
     for _ in 0..2 {
-        let h = start(dir.path(), opts()).expect("restarts after a snapshot taken at a refused entry");
+        let h = start(opts()).expect("restarts after a snapshot taken at a refused entry");
         assert_eq!(get(&h, "a"), Some(b"1".to_vec()));
         h.write(put("c", "1")).await.unwrap();
         h.stop();
@@ -153,7 +153,7 @@ async fn refused_writes_and_leader_entries_count_as_applied_so_a_snapshot_never_
 #[tokio::test]
 async fn concurrent_linearizable_reads_share_read_index_rounds() {
     let dir = tempfile::tempdir().unwrap();
-    let h = start(dir.path(), options(dir.path())).unwrap();
+    let h = start(options(dir.path())).unwrap();
     h.write(put("k", "v")).await.unwrap();
     let before = h.status.read_rounds.load(Ordering::Relaxed);
     let reads = futures::future::join_all((0..200).map(|_| h.read_index())).await;
@@ -178,7 +178,7 @@ fn force_new_cluster_is_ignored_without_a_log_and_removes_the_others_with_one() 
     };
     {
         // A fresh data dir: nothing to recover, so the flag changes nothing (as in etcd).
-        let h = start(dir.path(), opts(true)).unwrap();
+        let h = start(opts(true)).unwrap();
         let store = h.store.read().unwrap();
         assert_eq!(store.members().len(), 3);
         assert!(store.removed().is_empty());
@@ -186,7 +186,7 @@ fn force_new_cluster_is_ignored_without_a_log_and_removes_the_others_with_one() 
         h.stop();
     }
     // With a log: the other two are removed and this member leads alone.
-    let h = start(dir.path(), opts(true)).unwrap();
+    let h = start(opts(true)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while h.leader() != 1 {
         assert!(Instant::now() < deadline, "never led alone");
@@ -226,7 +226,7 @@ fn entries_round_trip() {
 #[tokio::test]
 async fn writes_are_checked_against_the_auth_store_when_applied() {
     let dir = tempfile::tempdir().unwrap();
-    let h = start(dir.path(), options(dir.path())).unwrap();
+    let h = start(options(dir.path())).unwrap();
     let admin = |w: AuthWrite| Write::Auth(w);
     for w in [
         AuthWrite::UserAdd { name: "root".into(), hash: Some("h".into()) },
@@ -268,7 +268,7 @@ async fn writes_are_checked_against_the_auth_store_when_applied() {
     h.store.read().unwrap().flush().unwrap();
     h.stop();
     drop(h);
-    let h = start(dir.path(), options(dir.path())).unwrap();
+    let h = start(options(dir.path())).unwrap();
     let store = h.read_store().unwrap();
     assert!(store.auth().enabled);
     assert!(store.auth().roles.contains_key("r3"));

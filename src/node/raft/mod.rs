@@ -5,6 +5,7 @@
 mod apply;
 mod bootstrap;
 pub mod driver;
+pub mod etcd_log;
 pub mod membership;
 pub mod options;
 pub mod storage;

@@ -41,6 +41,9 @@ pub struct Options {
     pub election_ticks: usize,
     /// Where the raft log lives (etcd's --wal-dir, by default <data-dir>/member/wal).
     pub wal_dir: std::path::PathBuf,
+    /// Where the store lives (<data-dir>/member/snap/db; in a dir imported from etcd,
+    /// member/etcdeck/db beside etcd's own files).
+    pub db_dir: std::path::PathBuf,
     pub max_request_bytes: usize,
     /// Applied entries between snapshots (etcd's --snapshot-count): then the store is made durable
     /// and the raft log entries it holds are dropped.
@@ -74,6 +77,7 @@ impl Options {
             heartbeat: Duration::from_millis(100),
             election_ticks: 10,
             wal_dir: data_dir.join("member").join("wal"),
+            db_dir: data_dir.join("member").join("snap").join("db"),
             max_request_bytes: 1536 * 1024,
             snapshot_count: 100_000,
             bootstrap: vec![(member_id, RaftMember::default())],

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{etcd_tools, etcdeck, free_port, run_etcdctl, EtcdCluster, EtcdeckNode};
+use crate::support::{etcd_tools, etcdeck, free_port, run_etcdctl, EtcdCluster, EtcdeckNode, Killed};
 
 /// `etcdctl snapshot status` and `etcdeck snapshot status` of `file`, in one output format.
 fn both(etcdctl: &Path, file: &Path, format: &str) -> (String, String) {
@@ -259,16 +259,6 @@ fn an_etcd_snapshot_restores_into_a_node_that_serves_what_etcd_served() {
         assert_eq!(a, b, "etcd served the first, the node restored from its db copy the second");
     }
     node.kill();
-}
-
-/// A process killed with this handle.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

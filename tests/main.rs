@@ -14,6 +14,7 @@ mod console_safety;
 mod console_tmux;
 mod dashboard_etcd;
 mod etcd_datadir;
+mod etcd_migration;
 mod etcd_snapshot;
 mod faults;
 mod node_api;

@@ -273,6 +273,19 @@ impl EtcdCluster {
         }
     }
 
+    /// SIGTERM, as `systemctl stop` does, and waits (up to 10 s, then SIGKILL) for the exit.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Sends a signal by name (STOP, CONT) with the kill command.
     pub fn signal(&self, i: usize, signal: &str) {
         let pid = self.members[i].child.as_ref().expect("member is running").id();
@@ -697,4 +710,14 @@ pub fn blocking_client(endpoint: &str) -> (tokio::runtime::Runtime, etcd_client:
             .expect("connect")
     });
     (rt, c)
+}
+
+/// A process killed with this handle.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -36,6 +36,15 @@ impl Tool {
         }
     }
 
+    /// The command that restores a snapshot, and the etcd versions it comes with.
+    pub fn program(self) -> (&'static str, &'static str) {
+        match self {
+            Tool::Etcdeck => ("etcdeck snapshot restore", "etcdeck"),
+            Tool::Etcdctl => ("ETCDCTL_API=3 etcdctl snapshot restore", "etcd 3.4"),
+            Tool::Etcdutl => ("etcdutl snapshot restore", "etcd 3.5 and later"),
+        }
+    }
+
     /// The next of `tools` after this one (the first, if this one is not among them).
     pub fn next_of(self, tools: &[Tool]) -> Tool {
         let at = tools.iter().position(|t| *t == self).map_or(0, |i| i + 1);
@@ -111,11 +120,7 @@ impl RestorePlan {
     /// The restore command of each member, in the plan's order; a db file copied out of a data dir
     /// (no SHA-256) needs --skip-hash-check.
     pub fn commands(&self, tool: Tool, format: Option<SnapshotFormat>) -> Vec<String> {
-        let program = match tool {
-            Tool::Etcdeck => "etcdeck snapshot restore",
-            Tool::Etcdctl => "ETCDCTL_API=3 etcdctl snapshot restore",
-            Tool::Etcdutl => "etcdutl snapshot restore",
-        };
+        let (program, _) = tool.program();
         let skip = if format == Some(SnapshotFormat::EtcdDbCopy) { " --skip-hash-check" } else { "" };
         let file = shell_quote(self.file.display().to_string().as_bytes());
         let cluster = shell_quote(self.initial_cluster().as_bytes());

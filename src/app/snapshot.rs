@@ -18,6 +18,8 @@ pub struct SavedSnapshot {
     pub keys: Result<i64, String>,
     /// The SHA-256 etcd appended, checked against the data.
     pub sha256: String,
+    /// What the file is, so which tools restore it.
+    pub format: SnapshotFormat,
 }
 
 /// What a snapshot file is, which decides the tools that can restore it.
@@ -52,9 +54,8 @@ pub struct CheckedSnapshot {
     pub summary: String,
 }
 
-/// Checks a snapshot file as a restore does before it touches anything, and says which format it
-/// is: etcdeck's image or etcd's bbolt database, with its SHA-256 checked where it has one.
-pub fn check_file(path: &Path) -> Result<CheckedSnapshot, String> {
+/// The format of the file at `path`, from its first bytes and its size, with a line naming it.
+pub fn format_of(path: &Path) -> Result<(SnapshotFormat, String), String> {
     use std::io::Read;
     let shown = path.display();
     let mut file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
@@ -86,6 +87,15 @@ pub fn check_file(path: &Path) -> Result<CheckedSnapshot, String> {
             "{shown}: not a snapshot: neither etcd's (a bbolt database) nor etcdeck's format"
         ));
     };
+    Ok((format, what))
+}
+
+/// Checks a snapshot file as a restore does before it touches anything, and says which format it
+/// is: etcdeck's image or etcd's bbolt database, with its SHA-256 checked where it has one.
+pub fn check_file(path: &Path) -> Result<CheckedSnapshot, String> {
+    let shown = path.display();
+    let size = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?.len();
+    let (format, what) = format_of(path)?;
     if format == SnapshotFormat::EtcdDbCopy {
         return Ok(CheckedSnapshot {
             format,

@@ -538,6 +538,24 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_snapshot_names_its_format_and_the_tools_that_restore_it_100x30() {
+        use crate::app::snapshot::{SavedSnapshot, SnapshotDialog, SnapshotFormat};
+        let mut state = fixtures::healthy();
+        let saved = SavedSnapshot {
+            path: "/backup/etcd-2026-12-06.db".into(),
+            bytes: 40 << 20,
+            elapsed: Duration::from_millis(1600),
+            revision: 120_345,
+            keys: Ok(98_000),
+            sha256: "ab".repeat(32),
+            format: SnapshotFormat::EtcdSnapshot,
+        };
+        state.modal =
+            Some(Modal::Snapshot(SnapshotDialog::Saved { name: "etcd-1".into(), result: Ok(saved) }));
+        insta::assert_snapshot!(draw(&state, 100, 30));
+    }
+
+    #[test]
     fn dashboard_before_the_first_answer() {
         let state = State::new(vec!["http://127.0.0.1:2379".into()], None, Duration::from_secs(2));
         insta::assert_snapshot!(draw(&state, 80, 24));

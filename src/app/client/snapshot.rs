@@ -104,5 +104,15 @@ pub async fn save_from(
         Ok(Err(e)) => Err(error_text(&e)),
         Err(_) => Err("timed out".into()),
     };
-    Ok(SavedSnapshot { path: path.to_path_buf(), bytes, elapsed: started.elapsed(), revision, keys, sha256 })
+    // What was saved (its first bytes): which tools restore it.
+    let (format, _) = crate::app::snapshot::format_of(path)?;
+    Ok(SavedSnapshot {
+        path: path.to_path_buf(),
+        bytes,
+        elapsed: started.elapsed(),
+        revision,
+        keys,
+        sha256,
+        format,
+    })
 }

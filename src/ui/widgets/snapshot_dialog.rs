@@ -74,9 +74,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, dialog: &SnapshotDia
                         Ok(n) => format!("keys      {n}"),
                         Err(e) => format!("keys      not counted: {e}"),
                     }));
+                    lines.push(Line::from(format!("format    {}", s.format.describe())));
                     lines.push(Line::default());
                     lines.push(Line::from(Span::styled("the same with etcdctl:", label)));
                     lines.push(Line::from(format!("  etcdctl snapshot save {}", s.path.display())));
+                    lines.push(Line::from(Span::styled(
+                        "restored by (:restore FILE writes every member's command):",
+                        label,
+                    )));
+                    let file = crate::app::edit::shell_quote(s.path.display().to_string().as_bytes());
+                    for tool in crate::app::restore::Tool::for_format(Some(s.format)) {
+                        let (program, from) = tool.program();
+                        lines.push(Line::from(format!("  {program} {file}   ({from})")));
+                    }
                     theme.title
                 }
                 Err(e) => {

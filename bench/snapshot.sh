@@ -47,7 +47,7 @@ for SERVER in etcd etcdeck; do
     before=$(rss_kb "$pid")
     peak=$before
     t0=$(date +%s%N)
-    ETCDCTL_API=3 etcdctl --endpoints="$url" --command-timeout=600s snapshot save "$file" >/dev/null &
+    ETCDCTL_API=3 etcdctl --endpoints="$url" --command-timeout=600s snapshot save "$file" >/dev/null 2>&1 &
     save=$!
     while kill -0 "$save" 2>/dev/null; do
       now=$(rss_kb "$pid")

@@ -296,3 +296,32 @@ fn a_node_starts_on_a_copy_of_a_member_killed_under_load_and_serves_every_acknow
         assert_eq!(n, e, "etcd served the first, the node the second");
     }
 }
+
+/// A WAL holding an entry the node cannot apply (a v2 API write, etcd's --enable-v2) is refused,
+/// naming the segment, the offset and the entry, and nothing is written.
+#[test]
+fn a_wal_entry_the_node_cannot_apply_is_refused_by_name() {
+    let Some(tools) = etcd_tools() else { return };
+    let mut cluster = EtcdCluster::start_full(&tools, 1, None, &["--enable-v2"]);
+    cluster.wait_healthy(Duration::from_secs(20));
+    let url = cluster.members[0].client_url.clone();
+    let (name, peer) = (cluster.members[0].name.clone(), cluster.members[0].peer_url.clone());
+    assert!(cluster.etcdctl(&["put", "v3-key", "x"]).0);
+    let mut v2 = std::process::Command::new(&tools.etcdctl);
+    crate::support::without_etcdctl_env(&mut v2);
+    let out = v2
+        .env("ETCDCTL_API", "2")
+        .args(["--endpoints", &url, "set", "/v2-key", "y"])
+        .output()
+        .expect("etcdctl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    cluster.kill(0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("copy.etcd");
+    copy_dir(&cluster.dir().join(format!("{name}.etcd")), &copy);
+    let before = tree(&copy);
+    let log = refused(&name, &copy, &peer);
+    assert!(log.contains("a v2 API request (PUT /1/v2-key)"), "{log}");
+    assert!(log.contains(".wal: at offset"), "{log}");
+    assert_eq!(tree(&copy), before, "a refused start wrote to the dir");
+}

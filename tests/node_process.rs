@@ -142,15 +142,29 @@ fn a_data_dir_in_use_foreign_or_damaged_is_refused_and_left_as_it_was() {
     assert!(err.contains("is damaged"), "{err}");
     assert_eq!(listing(&data), before, "nothing added or removed");
 
-    // An etcd data dir (member/snap/db is a bolt file, member/wal its log) is not opened.
+    // What looks like an etcd data dir (member/snap/db) but whose backend is damaged is refused,
+    // naming the file and the offset, and left as it was (tests/etcd_datadir.rs starts nodes on
+    // real ones).
     let etcd_dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(etcd_dir.path().join("member").join("snap")).expect("mkdir");
     std::fs::write(etcd_dir.path().join("member").join("snap").join("db"), b"bolt").expect("write");
     let before = listing(etcd_dir.path());
     let (code, err) = node(&[&format!("--data-dir={}", etcd_dir.path().display()), &port, &advertise], &[]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("was not written by etcdeck"), "{err}");
+    assert!(
+        err.contains("member/snap/db: at offset 16") && err.contains("etcd's files were left as they are"),
+        "{err}"
+    );
     assert_eq!(listing(etcd_dir.path()), before);
+
+    // A member/ dir written by neither is not touched.
+    let foreign = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(foreign.path().join("member").join("other")).expect("mkdir");
+    let before = listing(foreign.path());
+    let (code, err) = node(&[&format!("--data-dir={}", foreign.path().display()), &port, &advertise], &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("written neither by etcdeck") && err.contains("nor by etcd"), "{err}");
+    assert_eq!(listing(foreign.path()), before);
 }
 
 #[test]

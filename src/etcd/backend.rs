@@ -339,13 +339,31 @@ pub fn revision_key(rev: Revision) -> Vec<u8> {
 /// mvccpb.KeyValue as etcd marshals it (fields in order, zeros left out).
 pub fn encode_key_value(kv: &KeyValue) -> Vec<u8> {
     let mut out = Vec::with_capacity(kv.key.len() + kv.value.len() + 24);
-    put_bytes(&mut out, 1, &kv.key);
-    put_number(&mut out, 2, kv.create_revision as u64);
-    put_number(&mut out, 3, kv.mod_revision as u64);
-    put_number(&mut out, 4, kv.version as u64);
-    put_bytes(&mut out, 5, &kv.value);
-    put_number(&mut out, 6, kv.lease as u64);
+    let numbers = [kv.create_revision, kv.mod_revision, kv.version, kv.lease];
+    encode_key_value_into(&mut out, &kv.key, numbers, &kv.value);
     out
+}
+
+/// The length of mvccpb.KeyValue as `encode_key_value_into` writes it, without writing it.
+pub fn key_value_len(key_len: usize, numbers: [i64; 4], value_len: usize) -> usize {
+    fn varint_len(x: u64) -> usize {
+        (64 - (x | 1).leading_zeros() as usize).div_ceil(7)
+    }
+    let bytes = |n: usize| if n == 0 { 0 } else { 1 + varint_len(n as u64) + n };
+    let number = |x: i64| if x == 0 { 0 } else { 1 + varint_len(x as u64) };
+    bytes(key_len) + numbers.iter().map(|x| number(*x)).sum::<usize>() + bytes(value_len)
+}
+
+/// mvccpb.KeyValue appended to `out`: the key, [create revision, mod revision, version, lease] and
+/// the value.
+pub fn encode_key_value_into(out: &mut Vec<u8>, key: &[u8], numbers: [i64; 4], value: &[u8]) {
+    let [create_revision, mod_revision, version, lease] = numbers;
+    put_bytes(out, 1, key);
+    put_number(out, 2, create_revision as u64);
+    put_number(out, 3, mod_revision as u64);
+    put_number(out, 4, version as u64);
+    put_bytes(out, 5, value);
+    put_number(out, 6, lease as u64);
 }
 
 /// leasepb.Lease{ID, TTL}.
@@ -397,6 +415,20 @@ pub fn encode_role(r: &Role) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn key_value_len_is_the_encoded_length() {
+        for (k, numbers, v) in [
+            (0usize, [0i64, 0, 0, 0], 0usize),
+            (3, [1, 1, 1, 0], 5),
+            (17, [127, 128, 16_384, 1 << 40], 300),
+            (1, [-1, i64::MAX, 2, 3], 70_000),
+        ] {
+            let mut out = Vec::new();
+            super::encode_key_value_into(&mut out, &vec![b'k'; k], numbers, &vec![b'v'; v]);
+            assert_eq!(super::key_value_len(k, numbers, v), out.len(), "{k} {numbers:?} {v}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -188,8 +188,10 @@ pub fn import(c: &NodeConfig, member: &Path) -> Result<MemberIdentity, String> {
     let plan = plan(c, member, &hash)?;
     let tmp = member.join(format!("{HOME}.tmp"));
     let home = member.join(HOME);
-    // A crash in an earlier import left this half made: it is only ever ours.
+    // A crash in an earlier import left these half made (the identity, written last, is not
+    // there): they are only ever ours.
     let _ = std::fs::remove_dir_all(&tmp);
+    let _ = std::fs::remove_dir_all(&home);
     let written = write(&plan, &tmp).and_then(|summary| {
         crate::node::fsutil::sync_dir(&tmp).map_err(|e| e.to_string())?;
         std::fs::rename(&tmp, &home).map_err(|e| format!("{}: {e}", home.display()))?;

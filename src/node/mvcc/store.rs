@@ -121,6 +121,9 @@ pub struct Store {
     size_cache: SizeCache,
     /// How long opening took: sled's own recovery, then rebuilding the index from the records.
     opening: (std::time::Duration, std::time::Duration),
+    /// Exports reading the records without the store's lock (snapshots): what removes records
+    /// (compaction, defragmentation, a leader's image) waits for them to end.
+    exports: std::sync::Arc<export::Exports>,
 }
 
 #[derive(Default)]
@@ -216,6 +219,7 @@ impl Store {
             group: std::sync::Mutex::new(None),
             size_cache: SizeCache { opened: Some(std::time::Instant::now()), ..SizeCache::default() },
             opening: (sled_opened, std::time::Duration::ZERO),
+            exports: std::sync::Arc::default(),
         };
         let loading = std::time::Instant::now();
         store.load()?;
@@ -327,6 +331,7 @@ impl Store {
     /// As `restore_image`, for a raft snapshot at (index, term): recorded with the image.
     pub fn restore_raft_image(&mut self, image: &[u8], raft: Option<(u64, u64)>) -> Result<(), MvccError> {
         self.flush_group()?;
+        self.wait_for_exports();
         let bad = |why: &str| MvccError::Corrupt(format!("snapshot image: {why}"));
         let mut rest = image
             .strip_prefix(crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC)
@@ -571,6 +576,7 @@ impl Store {
     /// puts the old database back.
     pub fn defragment(&mut self) -> Result<(), MvccError> {
         self.flush_group()?;
+        self.wait_for_exports();
         let fresh = defrag_path(&self.dir, "defrag");
         let old = defrag_path(&self.dir, "old");
         if fresh.exists() {
@@ -592,7 +598,7 @@ impl Store {
             tree.apply_batch(batch)?;
             db.flush()?;
         }
-        sync_tree(&fresh).map_err(io_error)?;
+        crate::node::fsutil::sync_tree(&fresh).map_err(io_error)?;
         self.make_durable()?;
         let parent = self.dir.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into());
         std::fs::rename(&self.dir, &old).map_err(io_error)?;
@@ -600,7 +606,7 @@ impl Store {
             let _ = std::fs::rename(&old, &self.dir);
             return Err(io_error(e));
         }
-        sync_dir(&parent).map_err(io_error)?;
+        crate::node::fsutil::sync_dir(&parent).map_err(io_error)?;
         match open_db(&self.dir).and_then(|db| db.open_tree("mvcc").map(|t| (db, t))) {
             Ok((db, tree)) => {
                 self.db = db;
@@ -610,12 +616,12 @@ impl Store {
                 // Back to the old database, which this process still has open.
                 let _ = std::fs::rename(&self.dir, &fresh);
                 let _ = std::fs::rename(&old, &self.dir);
-                let _ = sync_dir(&parent);
+                let _ = crate::node::fsutil::sync_dir(&parent);
                 return Err(e.into());
             }
         }
         std::fs::remove_dir_all(&old).map_err(io_error)?;
-        sync_dir(&parent).map_err(io_error)?;
+        crate::node::fsutil::sync_dir(&parent).map_err(io_error)?;
         Ok(())
     }
 
@@ -795,6 +801,7 @@ impl Store {
     }
 
     fn compact_to(&mut self, rev: i64) -> Result<(), MvccError> {
+        self.wait_for_exports();
         let mut keep = BTreeSet::new();
         self.index.retain(|_, ki| {
             ki.compact(rev, &mut keep);
@@ -828,7 +835,7 @@ impl Store {
     pub fn make_durable(&self) -> Result<(), MvccError> {
         self.flush_group()?;
         self.db.flush()?;
-        sync_tree(&self.dir).map_err(io_error)
+        crate::node::fsutil::sync_tree(&self.dir).map_err(io_error)
     }
 }
 
@@ -855,23 +862,6 @@ fn be_i64_at(b: &[u8], at: usize) -> Option<i64> {
 
 fn io_error(e: std::io::Error) -> MvccError {
     MvccError::Storage(e.to_string())
-}
-
-/// fsync every file below `dir`, and the directories themselves.
-fn sync_tree(dir: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            sync_tree(&path)?;
-        } else {
-            std::fs::File::open(&path)?.sync_all()?;
-        }
-    }
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 fn defrag_path(dir: &Path, suffix: &str) -> std::path::PathBuf {
@@ -938,7 +928,29 @@ fn encode(kv: &KeyValue) -> Vec<u8> {
     out
 }
 
+/// A record's fields, borrowed from its bytes.
+pub(super) struct RecordRef<'a> {
+    pub key: &'a [u8],
+    pub create_revision: i64,
+    pub mod_revision: i64,
+    pub version: i64,
+    pub lease: i64,
+    pub value: &'a [u8],
+}
+
 fn decode(bytes: &[u8]) -> Result<KeyValue, MvccError> {
+    let r = record_ref(bytes)?;
+    Ok(KeyValue {
+        key: r.key.to_vec(),
+        create_revision: r.create_revision,
+        mod_revision: r.mod_revision,
+        version: r.version,
+        value: r.value.to_vec(),
+        lease: r.lease,
+    })
+}
+
+pub(super) fn record_ref(bytes: &[u8]) -> Result<RecordRef<'_>, MvccError> {
     let bad = |what: &str| MvccError::Corrupt(format!("record: {what}"));
     let mut rest = bytes;
     let mut take = |n: usize| -> Result<&[u8], MvccError> {
@@ -959,17 +971,17 @@ fn decode(bytes: &[u8]) -> Result<KeyValue, MvccError> {
         Ok(i64::from_be_bytes(b.try_into().map_err(|_| bad("number"))?))
     };
     let key_len = be_u32(take(4)?)?;
-    let key = take(key_len)?.to_vec();
+    let key = take(key_len)?;
     let create_revision = be_i64(take(8)?)?;
     let mod_revision = be_i64(take(8)?)?;
     let version = be_i64(take(8)?)?;
     let lease = be_i64(take(8)?)?;
     let value_len = be_u32(take(4)?)?;
-    let value = take(value_len)?.to_vec();
+    let value = take(value_len)?;
     if !rest.is_empty() {
         return Err(bad("trailing bytes"));
     }
-    Ok(KeyValue { key, create_revision, mod_revision, version, value, lease })
+    Ok(RecordRef { key, create_revision, mod_revision, version, lease, value })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::*;
 use crate::etcd::backend::{self, Permission, Role, User};
-use crate::etcd::bbolt_writer::BoltWriter;
+use crate::etcd::bbolt_writer::{BoltWriter, Layout};
 
 /// The cluster version an etcdeck node reports (etcd's `cluster` bucket).
 const CLUSTER_VERSION: &str = "3.4.0";
@@ -33,89 +33,308 @@ fn member_json(id: u64, m: &RaftMember, attributes: Option<&(String, Vec<String>
     out
 }
 
+/// A bucket of etcd's backend: its name and its keys and values in key order.
+type Bucket = (&'static [u8], Vec<(Vec<u8>, Vec<u8>)>);
+
+/// The store at one revision, ready to be written as etcd's backend without the store's lock:
+/// the small buckets taken whole, the key history read from sled up to the revision (records are
+/// never changed once written, and the token keeps them from being removed meanwhile).
+pub struct BackendExport {
+    tree: sled::Tree,
+    pub revision: i64,
+    /// The compaction then: records below it are few.
+    compacted: i64,
+    /// The buckets before `key` and after it, by name.
+    before: Vec<Bucket>,
+    after: Vec<Bucket>,
+    _token: ExportToken,
+}
+
+/// Records handed from the reading thread to the writing one at a time.
+const EXPORT_BATCH: usize = 2048;
+
+/// How many exports are reading the records, and a condition signalled when one ends.
+#[derive(Default)]
+pub(super) struct Exports {
+    count: std::sync::Mutex<usize>,
+    ended: std::sync::Condvar,
+}
+
+/// An export in progress: records it can read are not removed until it is dropped.
+pub struct ExportToken(std::sync::Arc<Exports>);
+
+impl Drop for ExportToken {
+    fn drop(&mut self) {
+        let mut count = self.0.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *count = count.saturating_sub(1);
+        self.0.ended.notify_all();
+    }
+}
+
 impl Store {
-    /// Writes the store to `path` (which must not exist) as etcd's backend; returns its size.
-    pub fn write_etcd_backend(&self, path: &Path) -> Result<u64, MvccError> {
+    /// Starts an export: until the token is dropped, no record is removed. Taken under the store's
+    /// lock (shared is enough), so nothing that removes records runs between the export's reading
+    /// of the revision and the token.
+    pub fn begin_export(&self) -> ExportToken {
+        *self.exports.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        ExportToken(self.exports.clone())
+    }
+
+    /// Waits until no export reads the records (called with the store held exclusively, so no new
+    /// one starts meanwhile).
+    pub(super) fn wait_for_exports(&self) {
+        let mut count = self.exports.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *count > 0 {
+            count = self.exports.ended.wait(count).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// The store as it is now, to be written as etcd's backend with [`BackendExport::write`]
+    /// after the store's lock is let go.
+    pub fn export_etcd_backend(&self) -> Result<BackendExport, MvccError> {
         self.flush_group()?;
-        let io = |e: std::io::Error| MvccError::Storage(format!("{}: {e}", path.display()));
-        let mut w = BoltWriter::create(path).map_err(io)?;
-
-        w.begin_bucket(b"alarm").map_err(io)?;
-        let mut alarms: Vec<Vec<u8>> =
-            self.alarms.iter().map(|(m, a)| backend::encode_alarm_member(*m, i64::from(*a))).collect();
+        let token = self.begin_export();
+        let mut alarms: Vec<(Vec<u8>, Vec<u8>)> = self
+            .alarms
+            .iter()
+            .map(|(m, a)| (backend::encode_alarm_member(*m, i64::from(*a)), Vec::new()))
+            .collect();
         alarms.sort();
-        for k in &alarms {
-            w.put(k, &[]).map_err(io)?;
-        }
-        w.begin_bucket(b"auth").map_err(io)?;
-        w.put(b"authEnabled", &[u8::from(self.auth.enabled)]).map_err(io)?;
-        w.put(b"authRevision", &self.auth.revision.to_be_bytes()).map_err(io)?;
-        w.begin_bucket(b"authRoles").map_err(io)?;
-        for (name, perms) in &self.auth.roles {
-            let permissions = perms
-                .iter()
-                .map(|p| Permission {
-                    perm_type: i64::from(p.kind.to_pb()),
-                    key: p.key.clone(),
-                    range_end: p.range_end.clone(),
-                })
-                .collect();
-            w.put(name.as_bytes(), &backend::encode_role(&Role { name: name.clone(), permissions }))
-                .map_err(io)?;
-        }
-        w.begin_bucket(b"authUsers").map_err(io)?;
-        for (name, u) in &self.auth.users {
-            let user = User {
-                name: name.clone(),
-                password: u.password.clone().unwrap_or_default().into_bytes(),
-                roles: u.roles.iter().cloned().collect(),
-                no_password: u.password.is_none(),
-            };
-            w.put(name.as_bytes(), &backend::encode_user(&user)).map_err(io)?;
-        }
-        w.begin_bucket(b"cluster").map_err(io)?;
-        w.put(b"clusterVersion", CLUSTER_VERSION.as_bytes()).map_err(io)?;
-
-        // The key bucket: the records' keys are etcd's revision keys behind our prefix byte.
-        w.begin_bucket(b"key").map_err(io)?;
-        for item in self.tree.scan_prefix([RECORD]) {
-            let (k, v) = item?;
-            let (_, deleted) = parse_record_key(&k)?;
-            let kv = decode(&v)?;
-            // etcd keeps a deletion as a KeyValue holding the key alone.
-            let kv = if deleted { KeyValue { key: kv.key, ..KeyValue::default() } } else { kv };
-            w.put(&k[1..], &backend::encode_key_value(&kv)).map_err(io)?;
-        }
-        w.begin_bucket(b"lease").map_err(io)?;
-        let mut leases: Vec<(i64, i64)> = self.leases.iter().map(|(id, l)| (*id, l.ttl)).collect();
-        leases.sort_by_key(|(id, _)| id.to_be_bytes());
-        for (id, ttl) in leases {
-            w.put(&id.to_be_bytes(), &backend::encode_lease(id, ttl)).map_err(io)?;
-        }
-        w.begin_bucket(b"members").map_err(io)?;
-        let mut members: Vec<(String, String)> = self
+        let auth = vec![
+            (b"authEnabled".to_vec(), vec![u8::from(self.auth.enabled)]),
+            (b"authRevision".to_vec(), self.auth.revision.to_be_bytes().to_vec()),
+        ];
+        let roles = self
+            .auth
+            .roles
+            .iter()
+            .map(|(name, perms)| {
+                let permissions = perms
+                    .iter()
+                    .map(|p| Permission {
+                        perm_type: i64::from(p.kind.to_pb()),
+                        key: p.key.clone(),
+                        range_end: p.range_end.clone(),
+                    })
+                    .collect();
+                (name.as_bytes().to_vec(), backend::encode_role(&Role { name: name.clone(), permissions }))
+            })
+            .collect();
+        let users = self
+            .auth
+            .users
+            .iter()
+            .map(|(name, u)| {
+                let user = User {
+                    name: name.clone(),
+                    password: u.password.clone().unwrap_or_default().into_bytes(),
+                    roles: u.roles.iter().cloned().collect(),
+                    no_password: u.password.is_none(),
+                };
+                (name.as_bytes().to_vec(), backend::encode_user(&user))
+            })
+            .collect();
+        let cluster = vec![(b"clusterVersion".to_vec(), CLUSTER_VERSION.as_bytes().to_vec())];
+        let mut leases: Vec<(Vec<u8>, Vec<u8>)> = self
+            .leases
+            .iter()
+            .map(|(id, l)| (id.to_be_bytes().to_vec(), backend::encode_lease(*id, l.ttl)))
+            .collect();
+        leases.sort();
+        let mut members: Vec<(Vec<u8>, Vec<u8>)> = self
             .members
             .iter()
-            .map(|(id, m)| (format!("{id:x}"), member_json(*id, m, self.attributes.get(id))))
+            .map(|(id, m)| {
+                (format!("{id:x}").into_bytes(), member_json(*id, m, self.attributes.get(id)).into_bytes())
+            })
             .collect();
         members.sort();
-        for (id, json) in &members {
-            w.put(id.as_bytes(), json.as_bytes()).map_err(io)?;
-        }
-        w.begin_bucket(b"members_removed").map_err(io)?;
-        let mut removed: Vec<String> = self.removed.iter().map(|id| format!("{id:x}")).collect();
+        let mut removed: Vec<(Vec<u8>, Vec<u8>)> =
+            self.removed.iter().map(|id| (format!("{id:x}").into_bytes(), b"removed".to_vec())).collect();
         removed.sort();
-        for id in &removed {
-            w.put(id.as_bytes(), b"removed").map_err(io)?;
-        }
-        w.begin_bucket(b"meta").map_err(io)?;
-        w.put(b"consistent_index", &self.consistent_index.to_be_bytes()).map_err(io)?;
+        let mut meta = vec![(b"consistent_index".to_vec(), self.consistent_index.to_be_bytes().to_vec())];
         if self.compacted > 0 {
             let rev =
                 backend::revision_key(backend::Revision { main: self.compacted, sub: 0, tombstone: false });
-            w.put(b"finishedCompactRev", &rev).map_err(io)?;
-            w.put(b"scheduledCompactRev", &rev).map_err(io)?;
+            meta.push((b"finishedCompactRev".to_vec(), rev.clone()));
+            meta.push((b"scheduledCompactRev".to_vec(), rev));
         }
+        Ok(BackendExport {
+            tree: self.tree.clone(),
+            revision: self.current,
+            compacted: self.compacted,
+            before: vec![
+                (b"alarm", alarms),
+                (b"auth", auth),
+                (b"authRoles", roles),
+                (b"authUsers", users),
+                (b"cluster", cluster),
+            ],
+            after: vec![
+                (b"lease", leases),
+                (b"members", members),
+                (b"members_removed", removed),
+                (b"meta", meta),
+            ],
+            _token: token,
+        })
+    }
+
+    /// Writes the store to `path` (which must not exist) as etcd's backend; returns its size.
+    pub fn write_etcd_backend(&self, path: &Path) -> Result<u64, MvccError> {
+        self.export_etcd_backend()?.write(path)
+    }
+}
+
+impl BackendExport {
+    /// The key bucket's range of records: every revision up to the export's.
+    fn range(&self) -> sled::Iter {
+        let after = record_key(Revision::new(self.revision + 1, 0), false);
+        self.tree.range(&[RECORD][..]..&after[..])
+    }
+
+    fn put_buckets(w: &mut BoltWriter, buckets: &[Bucket]) -> std::io::Result<()> {
+        for (name, entries) in buckets {
+            w.begin_bucket(name)?;
+            for (k, v) in entries {
+                w.put(k, v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the file will be, without making it: the records' sizes only, read by two threads
+    /// (each half of the revisions; 4 bytes a record in memory), then laid out in order.
+    pub fn layout(&self) -> Result<Layout, MvccError> {
+        let io = |e: std::io::Error| MvccError::Storage(format!("laying out the snapshot: {e}"));
+        let first = [RECORD];
+        let middle =
+            record_key(Revision::new(self.compacted + (self.revision - self.compacted) / 2 + 1, 0), false);
+        let after = record_key(Revision::new(self.revision + 1, 0), false);
+        // Each record: its value's length, and whether it is a deletion (its key a byte longer).
+        let sizes = |range: sled::Iter| -> Result<Vec<u32>, MvccError> {
+            let mut out = Vec::new();
+            for item in range {
+                let (k, v) = item?;
+                let (_, deleted) = parse_record_key(&k)?;
+                let r = record_ref(&v)?;
+                let len = if deleted {
+                    backend::key_value_len(r.key.len(), [0; 4], 0)
+                } else {
+                    let numbers = [r.create_revision, r.mod_revision, r.version, r.lease];
+                    backend::key_value_len(r.key.len(), numbers, r.value.len())
+                };
+                let len = u32::try_from(len)
+                    .ok()
+                    .filter(|l| l >> 31 == 0)
+                    .ok_or_else(|| MvccError::Corrupt(format!("a record of {len} bytes")))?;
+                out.push(len | (u32::from(deleted) << 31));
+            }
+            Ok(out)
+        };
+        let (low, high) = std::thread::scope(|scope| {
+            let low = scope.spawn(|| sizes(self.tree.range(&first[..]..&middle[..])));
+            let high = sizes(self.tree.range(&middle[..]..&after[..]));
+            (low.join(), high)
+        });
+        let low = low.map_err(|_| MvccError::Storage("the thread reading the records stopped".into()))??;
+        let high = high?;
+        let mut w = BoltWriter::counting();
+        Self::put_buckets(&mut w, &self.before).map_err(io)?;
+        w.begin_bucket(b"key").map_err(io)?;
+        for size in low.iter().chain(&high) {
+            // etcd's revision key: 17 bytes, 18 with a deletion's mark.
+            w.put_len(17 + (size >> 31) as usize, (size & !(1 << 31)) as usize).map_err(io)?;
+        }
+        Self::put_buckets(&mut w, &self.after).map_err(io)?;
+        w.finish().map_err(io)
+    }
+
+    /// Writes the export to `path` (which must not exist); returns its size.
+    pub fn write(self, path: &Path) -> Result<u64, MvccError> {
+        let w =
+            BoltWriter::create(path).map_err(|e| MvccError::Storage(format!("{}: {e}", path.display())))?;
+        self.make(w).map(|layout| layout.bytes())
+    }
+
+    /// Hands the file to `sink` in order, in pieces of whole pages, as it is made; `layout` is what
+    /// [`BackendExport::layout`] gave.
+    pub fn stream(
+        self,
+        layout: Layout,
+        sink: impl FnMut(&[u8]) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<(), MvccError> {
+        let w = BoltWriter::streaming(layout, sink).map_err(|e| MvccError::Storage(e.to_string()))?;
+        self.make(w).map(|_| ())
+    }
+
+    /// Lays out the pages: one thread reads and converts the records while this one lays them out.
+    fn make(self, mut w: BoltWriter) -> Result<Layout, MvccError> {
+        let io = |e: std::io::Error| MvccError::Storage(format!("writing the snapshot: {e}"));
+        Self::put_buckets(&mut w, &self.before).map_err(io)?;
+        // The key bucket: the records' keys are etcd's revision keys behind our prefix byte; a
+        // batch is the records' keys and values end to end, with their lengths.
+        w.begin_bucket(b"key").map_err(io)?;
+        type Batch = (Vec<u8>, Vec<(usize, usize)>);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch, MvccError>>(4);
+        let range = self.range();
+        let reader = std::thread::spawn(move || {
+            let fresh =
+                || -> Batch { (Vec::with_capacity(EXPORT_BATCH * 320), Vec::with_capacity(EXPORT_BATCH)) };
+            let mut batch = fresh();
+            let read = || -> Result<(), MvccError> {
+                for item in range {
+                    let (k, v) = item?;
+                    let (_, deleted) = parse_record_key(&k)?;
+                    let r = record_ref(&v)?;
+                    let start = batch.0.len();
+                    batch.0.extend_from_slice(&k[1..]);
+                    let key_len = batch.0.len() - start;
+                    // etcd keeps a deletion as a KeyValue holding the key alone.
+                    if deleted {
+                        backend::encode_key_value_into(&mut batch.0, r.key, [0; 4], &[]);
+                    } else {
+                        let numbers = [r.create_revision, r.mod_revision, r.version, r.lease];
+                        backend::encode_key_value_into(&mut batch.0, r.key, numbers, r.value);
+                    }
+                    batch.1.push((key_len, batch.0.len() - start - key_len));
+                    if batch.1.len() == EXPORT_BATCH
+                        && tx.send(Ok(std::mem::replace(&mut batch, fresh()))).is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            };
+            let _ = match read() {
+                Ok(()) => tx.send(Ok(std::mem::take(&mut batch))),
+                Err(e) => tx.send(Err(e)),
+            };
+        });
+        let mut written = Ok(());
+        'batches: for batch in rx.iter() {
+            let (bytes, lengths) = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    written = Err(e);
+                    break;
+                }
+            };
+            let mut at = 0;
+            for (k, v) in lengths {
+                if let Err(e) = w.put(&bytes[at..at + k], &bytes[at + k..at + k + v]) {
+                    written = Err(io(e));
+                    break 'batches;
+                }
+                at += k + v;
+            }
+        }
+        drop(rx);
+        if reader.join().is_err() && written.is_ok() {
+            written = Err(MvccError::Storage("the thread reading the records stopped".into()));
+        }
+        written?;
+        Self::put_buckets(&mut w, &self.after).map_err(io)?;
         w.finish().map_err(io)
     }
 }

@@ -332,3 +332,83 @@ fn keys_only_ranges_answer_from_memory_what_full_ranges_answer() {
     assert_eq!(keys.iter().map(|kv| kv.key.as_slice()).collect::<Vec<_>>(), [&b"a"[..], b"c"]);
     assert_eq!((keys[1].create_revision, keys[1].mod_revision, keys[1].version), (6, 6, 1));
 }
+
+/// An export is the store at the revision it was taken: writes made after it (while it is written
+/// without the store's lock) are not in it, a compaction waits for it to end, and its file reads
+/// back as etcd's backend with every record up to that revision.
+#[test]
+fn an_export_is_one_revision_while_writes_go_on_and_compaction_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("store")).unwrap();
+    for i in 0..3000 {
+        put(&mut s, &format!("k{:04}", i % 1000), &"v".repeat(i % 50));
+    }
+    delete(&mut s, "k0500", "k0600");
+    let export = s.export_etcd_backend().unwrap();
+    let at = export.revision;
+    assert_eq!(at, s.current_revision());
+    for i in 0..200 {
+        put(&mut s, &format!("later{i}"), "x");
+    }
+    let path = dir.path().join("backend.db");
+    let writer = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            export.write(&path).unwrap()
+        })
+    };
+    // Compaction removes records the export reads (2000 superseded puts): it waits for the export
+    // to end, or the file below would miss them.
+    s.compact(at).unwrap();
+    let size = writer.join().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+    let mut revisions = Vec::new();
+    let data = crate::etcd::backend::read(&path, |rev, kv| {
+        revisions.push((rev.main, rev.tombstone, kv.key));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(revisions.len(), 3000 + 100, "every put and the 100 deletions, nothing later");
+    assert_eq!(revisions.last().map(|r| r.0), Some(at));
+    assert!(revisions.iter().all(|(main, _, key)| *main <= at && !key.starts_with(b"later")));
+    assert_eq!(revisions.iter().filter(|r| r.1).count(), 100);
+    assert_eq!(data.compacted, 0, "the export was taken before the compaction");
+}
+
+/// The streamed snapshot (a counting pass for the metas, then the pages as they are made) is
+/// byte for byte the file the same export writes.
+#[test]
+fn a_streamed_export_is_the_file_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("store")).unwrap();
+    for i in 0..5000 {
+        put(&mut s, &format!("key/{:05}", i % 1700), &"v".repeat(i % 700));
+    }
+    delete(&mut s, "key/00100", "key/00200");
+    put(&mut s, "big", &"b".repeat(100_000));
+    let path = dir.path().join("file.db");
+    let size = s.export_etcd_backend().unwrap().write(&path).unwrap();
+    let export = s.export_etcd_backend().unwrap();
+    let layout = export.layout().unwrap();
+    assert_eq!(layout.bytes(), size);
+    let streamed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (into, pieces) = (streamed.clone(), std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)));
+    let counted = pieces.clone();
+    export
+        .stream(layout, move |bytes| {
+            assert_eq!(bytes.len() % 4096, 0, "whole pages");
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            into.lock().unwrap().extend_from_slice(bytes);
+            Ok(())
+        })
+        .unwrap();
+    let streamed = streamed.lock().unwrap().clone();
+    assert_eq!(streamed.len() as u64, size);
+    assert!(streamed == std::fs::read(&path).unwrap(), "the streamed bytes differ from the file");
+    assert!(pieces.load(std::sync::atomic::Ordering::Relaxed) > 1, "handed on as it was made");
+    // A layout that does not match (the data changed between the passes) is an error.
+    let export = s.export_etcd_backend().unwrap();
+    let wrong = crate::etcd::bbolt_writer::Layout { pages: layout.pages + 1, ..layout };
+    assert!(export.stream(wrong, |_| Ok(())).is_err());
+}

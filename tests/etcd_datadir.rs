@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::etcd_snapshot::{fill, seen};
-use crate::support::{etcd_tools, free_port, run_etcdctl, EtcdCluster, EtcdeckNode};
+use crate::support::{
+    etcd_tools, free_port, run_etcdctl, wait_endpoints_healthy, EtcdCluster, EtcdeckNode, RestoredEtcd,
+};
 
 /// Every file under `dir` with its bytes' SHA-256 (hex) or "dir": what "untouched" means.
 fn tree(dir: &Path) -> BTreeMap<PathBuf, String> {
@@ -80,30 +82,22 @@ fn a_node_starts_on_a_dir_etcdctl_snapshot_restore_made_and_serves_what_etcd_ser
 
     let peer = format!("http://127.0.0.1:{}", free_port());
     let restored = dir.path().join("r1.etcd");
-    let (ok, _, err) = run_etcdctl(
-        &tools.etcdctl,
-        &[],
-        &[
-            "snapshot",
-            "restore",
-            &saved.display().to_string(),
-            "--name",
-            "r1",
-            "--data-dir",
-            &restored.display().to_string(),
-            "--initial-cluster",
-            &format!("r1={peer}"),
-            "--initial-advertise-peer-urls",
-            &peer,
-        ],
-    );
-    assert!(ok, "{err}");
+    let initial_cluster = format!("r1={peer}");
+    let client = format!("http://127.0.0.1:{}", free_port());
+    let member = RestoredEtcd {
+        name: "r1",
+        data_dir: &restored,
+        client_url: &client,
+        peer_url: &peer,
+        initial_cluster: &initial_cluster,
+        token: None,
+    };
+    member.restore(&tools.etcdctl, &saved);
     let for_node = dir.path().join("copy.etcd");
     copy_dir(&restored, &for_node);
     let etcds_files = tree(&for_node);
 
     // The node on the copy.
-    let client = format!("http://127.0.0.1:{}", free_port());
     let flags = node_flags("r1", &peer);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let mut node = EtcdeckNode::spawn_at("r1", &for_node, &client, &flags);
@@ -120,24 +114,16 @@ fn a_node_starts_on_a_dir_etcdctl_snapshot_restore_made_and_serves_what_etcd_ser
     }
 
     // etcd on the original.
-    let mut etcd = std::process::Command::new(&tools.etcd)
-        .args(["--name", "r1", "--data-dir", &restored.display().to_string()])
-        .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-        .args(["--initial-cluster", &format!("r1={peer}")])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start etcd");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !run_etcdctl(&tools.etcdctl, std::slice::from_ref(&client), &["endpoint", "health"]).0 {
-        assert!(Instant::now() < deadline, "etcd did not start on the restored dir");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let etcd = member.start(&tools.etcd, &dir.path().join("r1.log"), &[]);
+    wait_endpoints_healthy(
+        &tools.etcdctl,
+        std::slice::from_ref(&client),
+        "etcd on the restored dir",
+        Duration::from_secs(20),
+    );
     let on_etcd = seen(&tools.etcdctl, &client, &lease);
     let ids_etcd = member_and_cluster(&tools.etcdctl, &client);
-    let _ = etcd.kill();
-    let _ = etcd.wait();
+    drop(etcd);
     eprintln!("etcd: {} · {}; node: {} · {}", on_etcd[0], on_etcd[3], on_node[0], on_node[3]);
     for (e, n) in on_etcd.iter().zip(&on_node) {
         assert_eq!(n, e, "etcd served the first, the node the second");

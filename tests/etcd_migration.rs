@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::{etcd_tools, free_port, run_etcdctl, EtcdCluster, EtcdeckNode, Killed};
+use crate::support::{
+    etcd_tools, free_port, run_etcdctl, wait_endpoints_healthy, EtcdCluster, EtcdeckNode, RestoredEtcd,
+};
 
 /// Writers that keep putting new keys through every endpoint, recording each acknowledged one;
 /// failed writes (the cluster down during a switch) are retried with the next key.
@@ -171,19 +173,6 @@ fn served(etcdctl: &Path, endpoints: &[String]) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn wait_healthy(etcdctl: &Path, endpoints: &[String], what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let joined = endpoints.join(",");
-        let (ok, _, err) = run_etcdctl(etcdctl, &[joined], &["endpoint", "health", "--command-timeout=2s"]);
-        if ok {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what} not healthy after 30 s: {err}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_three_member_etcd_cluster_becomes_etcdeck_and_back_under_load_losing_nothing() {
     let Some(tools) = etcd_tools() else { return };
@@ -232,7 +221,7 @@ fn a_three_member_etcd_cluster_becomes_etcdeck_and_back_under_load_losing_nothin
         n.wait_serving(Duration::from_secs(30));
         assert!(n.log_text().contains("imported etcd member"), "{}", n.log_text());
     }
-    wait_healthy(&etcdctl, &endpoints, "the etcdeck cluster");
+    wait_endpoints_healthy(&etcdctl, &endpoints, "the etcdeck cluster", Duration::from_secs(30));
     let downtime = t.elapsed();
     load.wait_for(300, Duration::from_secs(30));
     let node_hash = hashkv(&etcdctl, &endpoints, r1);
@@ -260,39 +249,24 @@ fn a_three_member_etcd_cluster_becomes_etcdeck_and_back_under_load_losing_nothin
     let mut etcds = Vec::new();
     for m in &cluster.members {
         let data = dir.path().join(format!("{}.etcd", m.name));
-        let (ok, _, err) = run_etcdctl(
-            &etcdctl,
-            &[],
-            &[
-                "snapshot",
-                "restore",
-                &saved.display().to_string(),
-                "--name",
-                &m.name,
-                "--data-dir",
-                &data.display().to_string(),
-                "--initial-cluster",
-                &initial_cluster,
-                "--initial-cluster-token",
-                &token,
-                "--initial-advertise-peer-urls",
-                &m.peer_url,
-            ],
-        );
-        assert!(ok, "{err}");
-        let child = std::process::Command::new(&tools.etcd)
-            .args(["--name", &m.name, "--data-dir", &data.display().to_string()])
-            .args(["--listen-client-urls", &m.client_url, "--advertise-client-urls", &m.client_url])
-            .args(["--listen-peer-urls", &m.peer_url, "--initial-advertise-peer-urls", &m.peer_url])
-            .args(["--initial-cluster", &initial_cluster, "--initial-cluster-token", &token])
-            .args(["--heartbeat-interval=50", "--election-timeout=500"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start etcd");
-        etcds.push(Killed(child));
+        let member = RestoredEtcd {
+            name: &m.name,
+            data_dir: &data,
+            client_url: &m.client_url,
+            peer_url: &m.peer_url,
+            initial_cluster: &initial_cluster,
+            token: Some(&token),
+        };
+        member.restore(&etcdctl, &saved);
+        let log = dir.path().join(format!("{}.log", m.name));
+        etcds.push(member.start(&tools.etcd, &log, &["--heartbeat-interval=50", "--election-timeout=500"]));
     }
-    wait_healthy(&etcdctl, &endpoints, "etcd restored from etcdeck's snapshot");
+    wait_endpoints_healthy(
+        &etcdctl,
+        &endpoints,
+        "etcd restored from etcdeck's snapshot",
+        Duration::from_secs(30),
+    );
     let freeze = t.elapsed();
     let back_hash = hashkv(&etcdctl, &endpoints, r2);
     assert_eq!(back_hash, deck_hash, "hashkv at revision {r2}: the etcdeck nodes, then etcd restored");

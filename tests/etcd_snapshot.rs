@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{etcd_tools, etcdeck, free_port, run_etcdctl, EtcdCluster, EtcdeckNode, Killed};
+use crate::support::{etcd_tools, etcdeck, free_port, run_etcdctl, EtcdCluster, EtcdeckNode, RestoredEtcd};
 
 /// `etcdctl snapshot status` and `etcdeck snapshot status` of `file`, in one output format.
 fn both(etcdctl: &Path, file: &Path, format: &str) -> (String, String) {
@@ -285,45 +285,26 @@ fn a_nodes_snapshot_is_etcds_format_and_etcd_restores_and_serves_it() {
     // etcdctl restores it and etcd serves what the node served.
     let peer = format!("http://127.0.0.1:{}", free_port());
     let data = dir.path().join("etcd.etcd");
-    let (ok, _, err) = run_etcdctl(
-        &tools.etcdctl,
-        &[],
-        &[
-            "snapshot",
-            "restore",
-            &saved.display().to_string(),
-            "--name",
-            "e1",
-            "--data-dir",
-            &data.display().to_string(),
-            "--initial-cluster",
-            &format!("e1={peer}"),
-            "--initial-advertise-peer-urls",
-            &peer,
-        ],
-    );
-    assert!(ok, "etcdctl snapshot restore of a node's snapshot: {err}");
-    node.kill();
     let etcd_client = format!("http://127.0.0.1:{}", free_port());
-    let log = std::fs::File::create(dir.path().join("etcd.log")).expect("log");
-    let mut cmd = std::process::Command::new(&tools.etcd);
-    crate::support::without_etcdctl_env(&mut cmd);
-    let etcd = Killed(
-        cmd.args(["--name", "e1", "--data-dir", &data.display().to_string()])
-            .args(["--listen-client-urls", &etcd_client, "--advertise-client-urls", &etcd_client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("e1={peer}")])
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start etcd"),
-    );
+    let initial_cluster = format!("e1={peer}");
+    let member = RestoredEtcd {
+        name: "e1",
+        data_dir: &data,
+        client_url: &etcd_client,
+        peer_url: &peer,
+        initial_cluster: &initial_cluster,
+        token: None,
+    };
+    member.restore(&tools.etcdctl, &saved);
+    node.kill();
+    let log = dir.path().join("etcd.log");
+    let etcd = member.start(&tools.etcd, &log, &[]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !run_etcdctl(&tools.etcdctl, std::slice::from_ref(&etcd_client), &["endpoint", "health"]).0 {
         assert!(
             std::time::Instant::now() < deadline,
             "etcd did not come up on the restored dir:\n{}",
-            std::fs::read_to_string(dir.path().join("etcd.log")).unwrap_or_default()
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -721,3 +721,72 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// An etcd member made by `etcdctl snapshot restore` of a snapshot file: its name, URLs and the
+/// cluster it belongs to (`--initial-cluster` and token, etcdctl's default token when None).
+pub struct RestoredEtcd<'a> {
+    pub name: &'a str,
+    pub data_dir: &'a Path,
+    pub client_url: &'a str,
+    pub peer_url: &'a str,
+    pub initial_cluster: &'a str,
+    pub token: Option<&'a str>,
+}
+
+impl RestoredEtcd<'_> {
+    /// `etcdctl snapshot restore` of `file` into the member's data dir; panics if it fails.
+    pub fn restore(&self, etcdctl: &Path, file: &Path) {
+        let file = file.display().to_string();
+        let data = self.data_dir.display().to_string();
+        let mut args = vec!["snapshot", "restore", &file, "--name", self.name, "--data-dir", &data];
+        args.extend([
+            "--initial-cluster",
+            self.initial_cluster,
+            "--initial-advertise-peer-urls",
+            self.peer_url,
+        ]);
+        if let Some(token) = self.token {
+            args.extend(["--initial-cluster-token", token]);
+        }
+        let (ok, _, err) = run_etcdctl(etcdctl, &[], &args);
+        assert!(ok, "etcdctl snapshot restore {file} for {}: {err}", self.name);
+    }
+
+    /// Starts etcd on the restored dir (its output to `log`), killed with the handle; `extra` flags
+    /// after the member's own.
+    pub fn start(&self, etcd: &Path, log: &Path, extra: &[&str]) -> Killed {
+        let out = std::fs::File::create(log).expect("etcd log");
+        let mut cmd = Command::new(etcd);
+        without_etcdctl_env(&mut cmd);
+        cmd.args(["--name", self.name, "--data-dir", &self.data_dir.display().to_string()])
+            .args(["--listen-client-urls", self.client_url, "--advertise-client-urls", self.client_url])
+            .args(["--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url])
+            .args(["--initial-cluster", self.initial_cluster]);
+        if let Some(token) = self.token {
+            cmd.args(["--initial-cluster-token", token]);
+        }
+        let child = cmd
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("etcd log"))
+            .stderr(out)
+            .spawn()
+            .expect("start etcd");
+        Killed(child)
+    }
+}
+
+/// Waits (up to `limit`) until `etcdctl endpoint health` passes for every endpoint; panics with
+/// `what` and etcdctl's error otherwise.
+pub fn wait_endpoints_healthy(etcdctl: &Path, endpoints: &[String], what: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let joined = endpoints.join(",");
+        let (ok, _, err) = run_etcdctl(etcdctl, &[joined], &["endpoint", "health", "--command-timeout=2s"]);
+        if ok {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} not healthy after {limit:?}: {err}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

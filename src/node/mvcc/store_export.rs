@@ -179,11 +179,6 @@ impl Store {
             _token: token,
         })
     }
-
-    /// Writes the store to `path` (which must not exist) as etcd's backend; returns its size.
-    pub fn write_etcd_backend(&self, path: &Path) -> Result<u64, MvccError> {
-        self.export_etcd_backend()?.write(path)
-    }
 }
 
 impl BackendExport {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::etcd_snapshot::{fill, seen};
+use crate::etcd_snapshot::{fill, filled_and_saved, seen};
 use crate::support::{
     etcd_tools, free_port, run_etcdctl, wait_endpoints_healthy, EtcdCluster, EtcdeckNode, RestoredEtcd,
 };
@@ -71,13 +71,7 @@ fn member_and_cluster(etcdctl: &Path, url: &str) -> (u64, u64) {
 #[test]
 fn a_node_starts_on_a_dir_etcdctl_snapshot_restore_made_and_serves_what_etcd_serves_there() {
     let Some(tools) = etcd_tools() else { return };
-    let mut cluster = EtcdCluster::start(&tools, 1);
-    cluster.wait_healthy(Duration::from_secs(20));
-    let lease = fill(&|args| cluster.etcdctl(args));
-    let dir = tempfile::tempdir().expect("temp dir");
-    let saved = dir.path().join("etcd.snapshot");
-    let (ok, _, err) = cluster.etcdctl(&["snapshot", "save", &saved.display().to_string()]);
-    assert!(ok, "{err}");
+    let (mut cluster, lease, dir, saved) = filled_and_saved(&tools);
     cluster.kill(0);
 
     let peer = format!("http://127.0.0.1:{}", free_port());

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{etcd_tools, etcdeck, free_port, run_etcdctl, EtcdCluster, EtcdeckNode, RestoredEtcd};
+use crate::support::{
+    etcd_tools, etcdeck, free_port, run_etcdctl, EtcdCluster, EtcdTools, EtcdeckNode, RestoredEtcd,
+};
 
 /// `etcdctl snapshot status` and `etcdeck snapshot status` of `file`, in one output format.
 fn both(etcdctl: &Path, file: &Path, format: &str) -> (String, String) {
@@ -54,17 +56,25 @@ pub(crate) fn fill(ctl: &Ctl) -> String {
     lease
 }
 
-#[test]
-fn status_of_etcds_snapshots_and_db_copies_reads_as_etcdctls() {
-    let Some(tools) = etcd_tools() else { return };
-    let mut cluster = EtcdCluster::start(&tools, 1);
+/// A one-member etcd filled by `fill`, and `etcdctl snapshot save` of it: the cluster, the lease's
+/// ID, the temporary dir and the saved file in it.
+pub(crate) fn filled_and_saved(
+    tools: &EtcdTools,
+) -> (EtcdCluster, String, tempfile::TempDir, std::path::PathBuf) {
+    let cluster = EtcdCluster::start(tools, 1);
     cluster.wait_healthy(Duration::from_secs(20));
-    fill(&|args| cluster.etcdctl(args));
-
+    let lease = fill(&|args| cluster.etcdctl(args));
     let dir = tempfile::tempdir().expect("temp dir");
     let saved = dir.path().join("etcd.snapshot");
     let (ok, _, err) = cluster.etcdctl(&["snapshot", "save", &saved.display().to_string()]);
     assert!(ok, "{err}");
+    (cluster, lease, dir, saved)
+}
+
+#[test]
+fn status_of_etcds_snapshots_and_db_copies_reads_as_etcdctls() {
+    let Some(tools) = etcd_tools() else { return };
+    let (mut cluster, _, dir, saved) = filled_and_saved(&tools);
     for format in ["simple", "table", "json"] {
         let (theirs, ours) = both(&cluster.etcdctl, &saved, format);
         assert_eq!(ours, theirs, "-w {format} of a saved snapshot");
@@ -181,13 +191,7 @@ pub(crate) fn seen(etcdctl: &Path, url: &str, lease: &str) -> Vec<String> {
 #[test]
 fn an_etcd_snapshot_restores_into_a_node_that_serves_what_etcd_served() {
     let Some(tools) = etcd_tools() else { return };
-    let mut cluster = EtcdCluster::start(&tools, 1);
-    cluster.wait_healthy(Duration::from_secs(20));
-    let lease = fill(&|args| cluster.etcdctl(args));
-    let dir = tempfile::tempdir().expect("temp dir");
-    let saved = dir.path().join("etcd.snapshot");
-    let (ok, _, err) = cluster.etcdctl(&["snapshot", "save", &saved.display().to_string()]);
-    assert!(ok, "{err}");
+    let (mut cluster, lease, dir, saved) = filled_and_saved(&tools);
     let before = seen(&cluster.etcdctl, &cluster.members[0].client_url, &lease);
 
     let peer = format!("http://127.0.0.1:{}", free_port());

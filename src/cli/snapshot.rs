@@ -82,7 +82,12 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &ConnectConfig, command: S
                 skip_hash_check: a.skip_hash_check,
             };
             match crate::node::snapshot::restore(&a.filename, &options) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(summary) => {
+                    if let Some(summary) = summary {
+                        eprintln!("etcdeck snapshot restore: {summary}");
+                    }
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("Error: {e}");
                     ExitCode::from(1)

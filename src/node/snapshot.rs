@@ -105,8 +105,10 @@ pub struct RestoreOptions {
 /// Makes a fresh member data dir from a snapshot, as etcdctl snapshot restore does: the store is
 /// the snapshot's, the member and cluster IDs come from the new --initial-cluster and token, and
 /// the raft log starts after the snapshot, so every member restored from the same file starts the
-/// new cluster from the same state. Nothing is written unless everything checks out.
-pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
+/// new cluster from the same state. Nothing is written unless everything checks out. Returns what
+/// an import of etcd's backend brought in, for the caller to show (nothing is printed here: the
+/// console runs this too).
+pub fn restore(file: &Path, o: &RestoreOptions) -> Result<Option<String>, String> {
     use crate::etcd::urls::EtcdUrl;
     use crate::node::config::parse_initial_cluster;
     use crate::node::fsutil::write_durably;
@@ -179,14 +181,15 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
         format!("restoring into {}: {e}", o.data_dir.display())
     };
     std::fs::create_dir_all(&member).map_err(|e| fail(&e))?;
+    let mut summary = None;
     let index = {
         let mut store = Store::open(&member.join("snap").join("db")).map_err(|e| fail(&e))?;
         match &image {
             Some(image) => store.restore_image(image).map_err(|e| fail(&e))?,
             None => {
                 let i = store.import_etcd(file).map_err(|e| fail(&e))?;
-                eprintln!(
-                    "etcdeck snapshot restore: imported etcd's backend from {}: revision {} (compacted at {}), {} keys \
+                summary = Some(format!(
+                    "imported etcd's backend from {}: revision {} (compacted at {}), {} keys \
                      in {} records, {} leases, {} users, {} roles, consistent index {}",
                     file.display(),
                     i.revision,
@@ -197,7 +200,7 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
                     i.users,
                     i.roles,
                     i.consistent_index
-                );
+                ));
             }
         }
         // The new cluster's membership replaces the old one's (as etcdutl rewrites the members),
@@ -221,5 +224,5 @@ pub fn restore(file: &Path, o: &RestoreOptions) -> Result<(), String> {
     // The identity last: a data dir without it is not taken for a member.
     let text = serde_json::to_string_pretty(&identity).map_err(|e| fail(&e))?;
     write_durably(&member.join(IDENTITY_FILE), text.as_bytes()).map_err(|e| fail(&e))?;
-    Ok(())
+    Ok(summary)
 }

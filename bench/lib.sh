@@ -58,9 +58,9 @@ tmux_wait() { # sock, session, regex, seconds
 }
 
 # Starts one member — the command given: etcd, or etcdeck node — named NAME on free loopback ports,
-# its data in DATA and its log in DATA.log; sets `url` and `pid`, and waits until it is healthy.
+# its data in DATA and its log in DATA.log; sets `url`, `peer` and `pid`, and waits until it is healthy.
 start_member() { # name, data dir, command...
-  local name=$1 data=$2 peer
+  local name=$1 data=$2
   shift 2
   local -a ports
   read -r -a ports <<<"$(free_ports 2)"

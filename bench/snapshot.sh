@@ -3,7 +3,8 @@
 # etcd 3.4 and an etcdeck node, the release build), one member on free loopback ports with its data
 # in a temp dir, loaded with KEYS keys (default 1 000 000) of 256-byte values by `etcdeck bench put`;
 # then, RUNS times (default 3), `etcdctl snapshot save` from it, timed, with the server's RSS sampled
-# every 10 ms from /proc during the save (growth = the highest sample minus the RSS just before);
+# every 10 ms from /proc during the save (growth = the highest sample minus the RSS just before),
+# and once more after the server is restarted on its data;
 # then the last file restored by `etcdctl snapshot restore` and by `etcdeck snapshot restore`, timed.
 # Prints one line per server with every run's figures.
 #
@@ -41,7 +42,17 @@ for SERVER in etcd etcdeck; do
   "$bin" bench put --endpoints="$url" --conns=8 --clients=64 --total="$KEYS" --sequential-keys \
     --key-space-size="$KEYS" --key-size=16 --val-size=256 >/dev/null
   saves=()
-  for run in $(seq "$RUNS"); do
+  for run in $(seq "$RUNS") restarted; do
+    if [ "$run" = restarted ]; then
+      # Once more after a restart on the same data: the server's caches hold what its start read.
+      kill "$pid"
+      wait "$pid" 2>/dev/null || true
+      "${server[@]}" --name snap --data-dir "$work/data" --listen-client-urls "$url" \
+        --advertise-client-urls "$url" --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
+        --initial-cluster "snap=$peer" --quota-backend-bytes=8589934592 >>"$work/data.log" 2>&1 &
+      pid=$!
+      wait_healthy "$url"
+    fi
     file="$work/$SERVER.snapshot"
     rm -f "$file"
     before=$(rss_kb "$pid")
@@ -56,7 +67,9 @@ for SERVER in etcd etcdeck; do
     done
     wait "$save"
     took=$(ms_since "$t0")
-    saves+=("save ${took} ms, RSS +$(( (peak - before) / 1024 )) MB (from $(( before / 1024 )) MB)")
+    label=""
+    [ "$run" = restarted ] && label="after a restart: "
+    saves+=("${label}save ${took} ms, RSS +$(( (peak - before) / 1024 )) MB (from $(( before / 1024 )) MB)")
   done
   size=$(stat -c %s "$file")
   kill "$pid"

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::node::mvcc::error::MvccError;
+
 /// A store revision: `main` is the write transaction, `sub` the change within it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Revision {
@@ -16,7 +18,16 @@ impl Revision {
     }
 }
 
-/// One life of a key: from its creation to its deletion (the tombstone is the last revision of a
+/// A change of the key: its revision, and the length of its record as etcd's backend holds it (an
+/// mvccpb.KeyValue; a deletion's holds the key alone). The lengths lay out a snapshot without
+/// reading the records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Change {
+    rev: Revision,
+    len: u32,
+}
+
+/// One life of a key: from its creation to its deletion (the tombstone is the last change of a
 /// generation that is not the newest).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Generation {
@@ -24,7 +35,43 @@ struct Generation {
     ver: i64,
     /// The revision that created it.
     created: Revision,
-    revs: Vec<Revision>,
+    revs: Vec<Change>,
+}
+
+/// A record of the key history as a snapshot lays it out: its revision (`sub` fits 32 bits: a
+/// transaction holds far fewer changes), its length in etcd's backend, and whether it is a
+/// deletion. 16 bytes, so a million of them take 16 MB while a snapshot is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RecordLen {
+    pub main: i64,
+    pub sub: u32,
+    /// The length, with the top bit set for a deletion.
+    len: u32,
+}
+
+impl RecordLen {
+    const DELETED: u32 = 1 << 31;
+
+    /// Its length in etcd's backend.
+    pub fn bytes(&self) -> usize {
+        (self.len & !Self::DELETED) as usize
+    }
+
+    pub fn deleted(&self) -> bool {
+        self.len & Self::DELETED != 0
+    }
+}
+
+/// A record's length as the key index keeps it: below 2 GiB (etcd's requests are far smaller).
+pub fn record_len(len: usize) -> Option<u32> {
+    u32::try_from(len).ok().filter(|l| l & RecordLen::DELETED == 0)
+}
+
+/// The length of a record in etcd's backend (an mvccpb.KeyValue of the key, the numbers [create
+/// revision, mod revision, version, lease] and the value), as the key index keeps it.
+pub fn backend_len(key: &[u8], numbers: [i64; 4], value: &[u8]) -> Result<u32, MvccError> {
+    let len = crate::etcd::backend::key_value_len(key.len(), numbers, value.len());
+    record_len(len).ok_or_else(|| MvccError::Corrupt(format!("a record of {len} bytes (2 GiB at most)")))
 }
 
 /// Where the key stood at some revision.
@@ -45,31 +92,57 @@ pub struct KeyIndex {
 impl KeyIndex {
     /// A key first seen after a compaction: its oldest surviving revision, with the creation and
     /// version that revision recorded.
-    pub fn restore(created: Revision, modified: Revision, version: i64) -> Self {
-        Self { modified, generations: vec![Generation { ver: version, created, revs: vec![modified] }] }
+    pub fn restore(created: Revision, modified: Revision, version: i64, len: u32) -> Self {
+        let revs = vec![Change { rev: modified, len }];
+        Self { modified, generations: vec![Generation { ver: version, created, revs }] }
     }
 
-    pub fn put(&mut self, rev: Revision) {
+    /// A put at `rev`, its record `len` bytes long in etcd's backend.
+    pub fn put(&mut self, rev: Revision, len: u32) {
+        let change = Change { rev, len };
         match self.generations.last_mut() {
             Some(g) => {
                 if g.revs.is_empty() {
                     g.created = rev;
                 }
-                g.revs.push(rev);
+                g.revs.push(change);
                 g.ver += 1;
             }
-            None => self.generations.push(Generation { ver: 1, created: rev, revs: vec![rev] }),
+            None => self.generations.push(Generation { ver: 1, created: rev, revs: vec![change] }),
         }
         self.modified = rev;
     }
 
-    /// Deletes the key at `rev`; false when the key is not alive (nothing to delete).
-    pub fn tombstone(&mut self, rev: Revision) -> bool {
+    /// Deletes the key at `rev` (its record `len` bytes long in etcd's backend); false when the
+    /// key is not alive (nothing to delete).
+    pub fn tombstone(&mut self, rev: Revision, len: u32) -> bool {
         if self.is_deleted() {
             return false;
         }
-        self.put(rev);
+        self.put(rev, len);
         self.generations.push(Generation::default());
+        true
+    }
+
+    /// How many records the key's history has (what [`KeyIndex::records`] adds at most).
+    pub fn record_count(&self) -> usize {
+        self.generations.iter().map(|g| g.revs.len()).sum()
+    }
+
+    /// Adds every record of the key's history up to main revision `at` to `out`; false if a
+    /// revision's `sub` does not fit 32 bits.
+    pub fn records(&self, at: i64, out: &mut Vec<RecordLen>) -> bool {
+        let newest = self.generations.len().saturating_sub(1);
+        for (i, g) in self.generations.iter().enumerate() {
+            let tombstone = g.revs.len().checked_sub(1).filter(|_| i != newest);
+            for (n, c) in g.revs.iter().enumerate().take_while(|(_, c)| c.rev.main <= at) {
+                let Ok(sub) = u32::try_from(c.rev.sub) else {
+                    return false;
+                };
+                let flag = if Some(n) == tombstone { RecordLen::DELETED } else { 0 };
+                out.push(RecordLen { main: c.rev.main, sub, len: c.len | flag });
+            }
+        }
         true
     }
 
@@ -97,9 +170,9 @@ impl KeyIndex {
     /// The key as it was at main revision `at`, if it existed then.
     pub fn get(&self, at: i64) -> Option<KeyAt> {
         let g = self.find_generation(at)?;
-        let n = g.revs.iter().rposition(|r| r.main <= at)?;
+        let n = g.revs.iter().rposition(|c| c.rev.main <= at)?;
         Some(KeyAt {
-            modified: g.revs[n],
+            modified: g.revs[n].rev,
             created: g.created,
             version: g.ver - (g.revs.len() - n - 1) as i64,
         })
@@ -111,11 +184,11 @@ impl KeyIndex {
             let (Some(first), Some(tomb)) = (g.revs.first(), g.revs.last()) else {
                 continue;
             };
-            if i != last && tomb.main <= at {
+            if i != last && tomb.rev.main <= at {
                 // `at` is at or after this generation's tombstone: deleted then.
                 return None;
             }
-            if first.main <= at {
+            if first.rev.main <= at {
                 return Some(g);
             }
         }
@@ -132,20 +205,20 @@ impl KeyIndex {
         let mut gen_idx = 0;
         while gen_idx < self.generations.len() - 1 {
             let g = &self.generations[gen_idx];
-            if g.revs.last().is_some_and(|tomb| tomb.main > at) {
+            if g.revs.last().is_some_and(|tomb| tomb.rev.main > at) {
                 break;
             }
             gen_idx += 1;
         }
         let newest = self.generations.len() - 1;
         let g = &mut self.generations[gen_idx];
-        if let Some(n) = g.revs.iter().rposition(|r| r.main <= at) {
-            keep.insert(g.revs[n]);
+        if let Some(n) = g.revs.iter().rposition(|c| c.rev.main <= at) {
+            keep.insert(g.revs[n].rev);
             g.revs.drain(..n);
         }
         // A generation left holding only its tombstone is over: drop it.
         if g.revs.len() == 1 && gen_idx != newest {
-            keep.remove(&g.revs[0]);
+            keep.remove(&g.revs[0].rev);
             gen_idx += 1;
         }
         self.generations.drain(..gen_idx);
@@ -163,14 +236,14 @@ mod tests {
     /// put 2, put 4, tombstone 6, put 8, put 10, tombstone 12, put 14, put 16.
     fn history() -> KeyIndex {
         let mut ki = KeyIndex::default();
-        ki.put(rev(2));
-        ki.put(rev(4));
-        assert!(ki.tombstone(rev(6)));
-        ki.put(rev(8));
-        ki.put(rev(10));
-        assert!(ki.tombstone(rev(12)));
-        ki.put(rev(14));
-        ki.put(rev(16));
+        ki.put(rev(2), 9);
+        ki.put(rev(4), 9);
+        assert!(ki.tombstone(rev(6), 3));
+        ki.put(rev(8), 9);
+        ki.put(rev(10), 9);
+        assert!(ki.tombstone(rev(12), 3));
+        ki.put(rev(14), 9);
+        ki.put(rev(16), 9);
         ki
     }
 
@@ -191,7 +264,7 @@ mod tests {
     #[test]
     fn existence_for_counting_agrees_with_reads_at_every_revision() {
         let mut deleted = history();
-        deleted.tombstone(rev(20));
+        deleted.tombstone(rev(20), 3);
         for ki in [history(), deleted] {
             for at in 0..25 {
                 assert_eq!(ki.exists_at(at), ki.get(at).is_some(), "at {at}");
@@ -202,10 +275,10 @@ mod tests {
     #[test]
     fn a_deleted_key_cannot_be_deleted_again() {
         let mut ki = KeyIndex::default();
-        assert!(!ki.tombstone(rev(2)));
-        ki.put(rev(3));
-        assert!(ki.tombstone(rev(4)));
-        assert!(!ki.tombstone(rev(5)));
+        assert!(!ki.tombstone(rev(2), 3));
+        ki.put(rev(3), 9);
+        assert!(ki.tombstone(rev(4), 3));
+        assert!(!ki.tombstone(rev(5), 3));
         assert!(ki.is_deleted());
     }
 
@@ -232,8 +305,8 @@ mod tests {
     #[test]
     fn a_key_deleted_before_the_compaction_disappears() {
         let mut ki = KeyIndex::default();
-        ki.put(rev(2));
-        ki.tombstone(rev(3));
+        ki.put(rev(2), 9);
+        ki.tombstone(rev(3), 3);
         let mut keep = BTreeSet::new();
         ki.compact(4, &mut keep);
         assert!(ki.is_empty());
@@ -241,9 +314,41 @@ mod tests {
     }
 
     #[test]
+    fn records_are_every_change_with_its_length_and_the_tombstones_marked() {
+        let mut ki = history();
+        ki.put(Revision::new(16, 2), 9);
+        let mut out = Vec::new();
+        assert!(ki.records(12, &mut out));
+        let got: Vec<_> = out.iter().map(|r| (r.main, r.sub, r.bytes(), r.deleted())).collect();
+        let want = [(2, 0, 9, false), (4, 0, 9, false), (6, 0, 3, true), (8, 0, 9, false), (10, 0, 9, false)]
+            .into_iter()
+            .chain([(12, 0, 3, true)])
+            .collect::<Vec<_>>();
+        assert_eq!(got, want);
+        let mut out = Vec::new();
+        assert!(ki.records(i64::MAX, &mut out));
+        assert_eq!(out.len(), 9);
+        assert_eq!(ki.record_count(), 9);
+        assert_eq!(
+            (out[8].main, out[8].sub, out[8].deleted()),
+            (16, 2, false),
+            "the newest generation has no tombstone"
+        );
+
+        ki.tombstone(Revision::new(17, 0), 3);
+        let mut out = Vec::new();
+        ki.records(i64::MAX, &mut out);
+        assert!(out.last().is_some_and(|r| r.deleted() && r.main == 17));
+        ki.put(Revision::new(18, 1 << 32), 9);
+        assert!(!ki.records(i64::MAX, &mut Vec::new()), "a sub past 32 bits is refused");
+        assert_eq!(record_len(5), Some(5));
+        assert_eq!(record_len(1 << 31), None);
+    }
+
+    #[test]
     fn restore_continues_versions() {
-        let mut ki = KeyIndex::restore(rev(3), rev(7), 4);
-        ki.put(rev(9));
+        let mut ki = KeyIndex::restore(rev(3), rev(7), 4, 9);
+        ki.put(rev(9), 9);
         assert_eq!(ki.get(9), Some(KeyAt { modified: rev(9), created: rev(3), version: 5 }));
     }
 }

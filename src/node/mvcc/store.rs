@@ -22,7 +22,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use crate::node::mvcc::error::MvccError;
-use crate::node::mvcc::key_index::{KeyIndex, Revision};
+use crate::node::mvcc::key_index::{backend_len, KeyIndex, Revision};
 
 const RECORD: u8 = b'k';
 const LEASE: u8 = b'l';
@@ -155,10 +155,12 @@ fn batch_of(ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> sled::Batch {
     batch
 }
 
-/// sled's page cache holds at most this much. Its default (1 GiB) made the node's RSS grow with the
+/// sled's page cache holds about this much. Its default (1 GiB) made the node's RSS grow with the
 /// data far past etcd's; the key index is in memory anyway, and reads of values past the cache go to
-/// the OS's page cache.
-const SLED_CACHE_BYTES: u64 = 64 << 20;
+/// the OS's page cache. A full read (a snapshot) turns the whole cache over, and the memory of the
+/// nodes it evicts goes back to the heaps of the threads that read them in, which are idle then: the
+/// RSS grows by about the cache's size once. At 64 MB that was most of a save's growth.
+const SLED_CACHE_BYTES: u64 = 32 << 20;
 
 fn sled_config(dir: &Path) -> sled::Config {
     sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES)
@@ -294,15 +296,20 @@ impl Store {
             } else {
                 attached.insert(kv.key.clone(), kv.lease);
             }
+            let len = if tombstone {
+                backend_len(&kv.key, [0; 4], &[])?
+            } else {
+                backend_len(&kv.key, [kv.create_revision, kv.mod_revision, kv.version, kv.lease], &kv.value)?
+            };
             match store.index.get_mut(&kv.key) {
                 Some(ki) if tombstone => {
-                    ki.tombstone(rev);
+                    ki.tombstone(rev, len);
                 }
-                Some(ki) => ki.put(rev),
+                Some(ki) => ki.put(rev, len),
                 // A tombstone whose key's history was compacted away says nothing.
                 None if tombstone => {}
                 None => {
-                    let ki = KeyIndex::restore(Revision::new(kv.create_revision, 0), rev, kv.version);
+                    let ki = KeyIndex::restore(Revision::new(kv.create_revision, 0), rev, kv.version, len);
                     store.index.insert(kv.key, ki);
                 }
             }

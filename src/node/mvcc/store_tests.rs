@@ -376,8 +376,10 @@ fn an_export_is_one_revision_while_writes_go_on_and_compaction_waits_for_it() {
     assert_eq!(data.compacted, 0, "the export was taken before the compaction");
 }
 
-/// The streamed snapshot (a counting pass for the metas, then the pages as they are made) is
-/// byte for byte the file the same export writes.
+/// An export streamed as the snapshot RPC sends it (laid out from the key index's record lengths,
+/// then made page by page) is byte for byte the file the same export writes: with deletions,
+/// leases, a transaction of several changes to one key, a value past a page, and compacted history,
+/// both as written and after the store is reopened (its index rebuilt from the records).
 #[test]
 fn a_streamed_export_is_the_file_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
@@ -386,27 +388,60 @@ fn a_streamed_export_is_the_file_byte_for_byte() {
         put(&mut s, &format!("key/{:05}", i % 1700), &"v".repeat(i % 700));
     }
     delete(&mut s, "key/00100", "key/00200");
-    put(&mut s, "big", &"b".repeat(100_000));
-    let path = dir.path().join("file.db");
-    let size = s.export_etcd_backend().unwrap().write(&path).unwrap();
-    let export = s.export_etcd_backend().unwrap();
-    let layout = export.layout().unwrap();
-    assert_eq!(layout.bytes(), size);
-    let streamed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (into, pieces) = (streamed.clone(), std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)));
-    let counted = pieces.clone();
-    export
-        .stream(layout, move |bytes| {
-            assert_eq!(bytes.len() % 4096, 0, "whole pages");
-            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            into.lock().unwrap().extend_from_slice(bytes);
-            Ok(())
-        })
-        .unwrap();
-    let streamed = streamed.lock().unwrap().clone();
-    assert_eq!(streamed.len() as u64, size);
-    assert!(streamed == std::fs::read(&path).unwrap(), "the streamed bytes differ from the file");
-    assert!(pieces.load(std::sync::atomic::Ordering::Relaxed) > 1, "handed on as it was made");
+    let compact_at = put(&mut s, "big", &"b".repeat(100_000));
+    let mut txn = s.write();
+    txn.grant(0x1234_5678_9abc, 60);
+    txn.put(b"leased", b"1", 0x1234_5678_9abc).unwrap();
+    txn.put(b"twice", b"1", 0).unwrap();
+    txn.delete_range(b"twice", b"").unwrap();
+    txn.put(b"twice", b"2", 0).unwrap();
+    txn.commit(None).unwrap();
+    s.compact(compact_at - 300).unwrap();
+    put(&mut s, "key/00150", "back");
+    let check = |s: &Store, name: &str| {
+        let path = dir.path().join(name);
+        let size = s.export_etcd_backend().unwrap().write(&path).unwrap();
+        let mut export = s.export_etcd_backend().unwrap();
+        // The key index has every record with its length in etcd's backend, as read from sled.
+        let mut from_index: Vec<_> =
+            export.records.iter().map(|r| (r.main, i64::from(r.sub), r.deleted(), r.bytes())).collect();
+        from_index.sort();
+        let mut from_records = Vec::new();
+        for item in s.tree.scan_prefix([RECORD]) {
+            let (k, v) = item.unwrap();
+            let (rev, deleted) = parse_record_key(&k).unwrap();
+            let r = record_ref(&v).unwrap();
+            let numbers =
+                if deleted { [0; 4] } else { [r.create_revision, r.mod_revision, r.version, r.lease] };
+            let value = if deleted { 0 } else { r.value.len() };
+            let len = crate::etcd::backend::key_value_len(r.key.len(), numbers, value);
+            from_records.push((rev.main, rev.sub, deleted, len));
+        }
+        assert_eq!(from_index, from_records, "{name}");
+        assert!(from_records.iter().filter(|r| r.2).count() >= 100, "{name}: deletions are in the history");
+        let layout = export.layout().unwrap();
+        assert_eq!(layout.bytes(), size, "{name}");
+        let streamed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (into, pieces) = (streamed.clone(), std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0)));
+        let counted = pieces.clone();
+        export
+            .stream(layout, move |bytes| {
+                assert_eq!(bytes.len() % 4096, 0, "whole pages");
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                into.lock().unwrap().extend_from_slice(bytes);
+                Ok(())
+            })
+            .unwrap();
+        let streamed = streamed.lock().unwrap().clone();
+        assert_eq!(streamed.len() as u64, size);
+        assert!(streamed == std::fs::read(&path).unwrap(), "{name}: the streamed bytes differ from the file");
+        assert!(pieces.load(std::sync::atomic::Ordering::Relaxed) > 1, "handed on as it was made");
+        layout
+    };
+    let layout = check(&s, "written.db");
+    drop(s);
+    let s = Store::open(&dir.path().join("store")).unwrap();
+    assert_eq!(check(&s, "reopened.db"), layout, "the rebuilt index lays the file out the same");
     // A layout that does not match (the data changed between the passes) is an error.
     let export = s.export_etcd_backend().unwrap();
     let wrong = crate::etcd::bbolt_writer::Layout { pages: layout.pages + 1, ..layout };

@@ -49,10 +49,12 @@ impl WriteTxn<'_> {
             value: value.to_vec(),
             lease,
         };
+        let numbers = [kv.create_revision, kv.mod_revision, kv.version, kv.lease];
+        let len = backend_len(key, numbers, value)?;
         let record = encode(&kv);
         self.store.in_use += (18 + record.len()) as u64;
         self.ops.push((record_key(rev, false), Some(record)));
-        self.store.index.entry(key.to_vec()).or_default().put(rev);
+        self.store.index.entry(key.to_vec()).or_default().put(rev, len);
         if prev_lease != 0 {
             if let Some(l) = self.store.leases.get_mut(&prev_lease) {
                 l.keys.remove(key);
@@ -166,8 +168,9 @@ impl WriteTxn<'_> {
             let record = encode(&tomb);
             self.store.in_use += (19 + record.len()) as u64;
             self.ops.push((record_key(rev, true), Some(record)));
+            let len = backend_len(&kv.key, [0; 4], &[])?;
             if let Some(ki) = self.store.index.get_mut(&kv.key) {
-                ki.tombstone(rev);
+                ki.tombstone(rev, len);
             }
             if kv.lease != 0 {
                 if let Some(l) = self.store.leases.get_mut(&kv.lease) {

@@ -165,10 +165,10 @@ impl PbMaintenanceService for MaintenanceService {
         // The backend is sent as etcd's (a bbolt file, which etcdctl snapshot status and restore
         // read) at one revision: what is small is taken under the store's read lock, the key
         // history is read from sled after the lock is let go (writes go on meanwhile; nothing
-        // removes records until the export ends). A first pass over the records counts the pages,
-        // which gives the metas at the file's start; a second makes the pages and sends them as
-        // they come, in 1 MiB messages (a few in flight), with the SHA-256 after them. Nothing is written to
-        // disk and memory stays small whatever the size.
+        // removes records until the export ends). The records' lengths, which the key index
+        // keeps, lay the file out (the metas at its start name its size and root); then one pass
+        // over the records makes the pages and sends them as they come, in 1 MiB messages (a few
+        // in flight), with the SHA-256 after them. Nothing is written to disk.
         let started = std::time::Instant::now();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<PbSnapshotResponse, Status>>(4);
         tokio::task::spawn_blocking(move || {
@@ -182,7 +182,7 @@ impl PbMaintenanceService for MaintenanceService {
                     return;
                 }
             };
-            let (export, layout) = match export.and_then(|x| x.layout().map(|l| (x, l))) {
+            let (export, layout) = match export.and_then(|mut x| x.layout().map(|l| (x, l))) {
                 Ok(x) => x,
                 Err(e) => return failed(&tx, e),
             };

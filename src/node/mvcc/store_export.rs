@@ -3,9 +3,11 @@
 //! the key history under its revision (etcd's key bucket), the consistent index and compaction
 //! (meta), leases, alarms, members as etcd's JSON, the cluster version, and the auth store (users
 //! with their bcrypt hashes, roles, the enabled flag, the revision). Laid out from the lengths the
-//! key index keeps (16 bytes a record, for the time it takes), then made in one pass over the
-//! records in key order, handed on page by page.
+//! key index keeps (16 bytes a record, for the time it takes; gathered a few thousand keys per hold
+//! of the store, so writes wait milliseconds), then made in one pass over the records in key
+//! order, handed on page by page.
 
+use std::ops::Bound;
 use std::path::Path;
 
 use super::*;
@@ -44,9 +46,6 @@ type Bucket = (&'static [u8], Vec<(Vec<u8>, Vec<u8>)>);
 pub struct BackendExport {
     tree: sled::Tree,
     pub revision: i64,
-    /// Every record up to the revision with its length, as the key index has them (not yet in
-    /// revision order): what lays the file out without reading the records.
-    pub(super) records: Vec<RecordLen>,
     /// The buckets before `key` and after it, by name.
     before: Vec<Bucket>,
     after: Vec<Bucket>,
@@ -83,6 +82,30 @@ impl Store {
         ExportToken(self.exports.clone())
     }
 
+    /// The records up to revision `at` of at most `keys` keys of the index from `from` on, with
+    /// their lengths in etcd's backend, unsorted; and the last key taken if more may follow. What
+    /// [`BackendExport::layout`] gathers, a few thousand keys per hold of the store.
+    pub fn record_lengths(
+        &self,
+        at: i64,
+        from: &Bound<Vec<u8>>,
+        keys: usize,
+    ) -> Result<(Vec<RecordLen>, Option<Vec<u8>>), MvccError> {
+        let range =
+            || self.index.range::<[u8], _>((from.as_ref().map(Vec::as_slice), Bound::Unbounded)).take(keys);
+        // Counted first: a vector grown by doubling holds up to twice what it needs.
+        let mut out = Vec::with_capacity(range().map(|(_, ki)| ki.record_count()).sum());
+        let (mut taken, mut last) = (0, None);
+        for (key, ki) in range() {
+            if !ki.records(at, &mut out) {
+                return Err(MvccError::Corrupt("a revision's sub-revision is past 32 bits".into()));
+            }
+            taken += 1;
+            last = Some(key);
+        }
+        Ok((out, last.filter(|_| taken == keys).cloned()))
+    }
+
     /// Waits until no export reads the records (called with the store held exclusively, so no new
     /// one starts meanwhile).
     pub(super) fn wait_for_exports(&self) {
@@ -97,14 +120,6 @@ impl Store {
     pub fn export_etcd_backend(&self) -> Result<BackendExport, MvccError> {
         self.flush_group()?;
         let token = self.begin_export();
-        // Counted first: a vector grown by doubling would hold up to twice the records' 16 bytes
-        // (the allocator keeps what it let go of for a while).
-        let mut records = Vec::with_capacity(self.index.values().map(KeyIndex::record_count).sum());
-        for ki in self.index.values() {
-            if !ki.records(self.current, &mut records) {
-                return Err(MvccError::Corrupt("a revision's sub-revision is past 32 bits".into()));
-            }
-        }
         let mut alarms: Vec<(Vec<u8>, Vec<u8>)> = self
             .alarms
             .iter()
@@ -173,7 +188,6 @@ impl Store {
         Ok(BackendExport {
             tree: self.tree.clone(),
             revision: self.current,
-            records,
             before: vec![
                 (b"alarm", alarms),
                 (b"auth", auth),
@@ -210,17 +224,40 @@ impl BackendExport {
     }
 
     /// What the file will be, without making it or reading a record: the records' lengths, from
-    /// the key index, in revision order (16 bytes a record in memory, let go once laid out).
-    pub fn layout(&mut self) -> Result<Layout, MvccError> {
+    /// the key index, in revision order. `gather(revision, from)` is [`Store::record_lengths`] of
+    /// the store this export was taken from, each call under its own hold of the store (records
+    /// up to the export's revision stay as they are meanwhile: later writes have later revisions,
+    /// and nothing removes records while the export lives). 16 bytes a record in memory, in sorted
+    /// runs merged as they are laid out, let go at the end.
+    pub fn layout(
+        &self,
+        mut gather: impl FnMut(i64, &Bound<Vec<u8>>) -> Result<(Vec<RecordLen>, Option<Vec<u8>>), MvccError>,
+    ) -> Result<Layout, MvccError> {
+        use std::cmp::Reverse;
         let io = |e: std::io::Error| MvccError::Storage(format!("laying out the snapshot: {e}"));
-        let mut records = std::mem::take(&mut self.records);
-        records.sort_unstable();
+        let mut runs = Vec::new();
+        let mut from = Bound::Unbounded;
+        loop {
+            let (mut run, next) = gather(self.revision, &from)?;
+            run.sort_unstable();
+            runs.push(run);
+            match next {
+                Some(key) => from = Bound::Excluded(key),
+                None => break,
+            }
+        }
         let mut w = BoltWriter::counting();
         Self::put_buckets(&mut w, &self.before).map_err(io)?;
         w.begin_bucket(b"key").map_err(io)?;
-        for r in &records {
+        // The runs merged: the smallest head first.
+        let mut heads: std::collections::BinaryHeap<Reverse<(RecordLen, usize, usize)>> =
+            runs.iter().enumerate().filter_map(|(i, run)| run.first().map(|r| Reverse((*r, i, 0)))).collect();
+        while let Some(Reverse((r, run, at))) = heads.pop() {
             // etcd's revision key: 17 bytes, 18 with a deletion's mark.
             w.put_len(17 + usize::from(r.deleted()), r.bytes()).map_err(io)?;
+            if let Some(next) = runs[run].get(at + 1) {
+                heads.push(Reverse((*next, run, at + 1)));
+            }
         }
         Self::put_buckets(&mut w, &self.after).map_err(io)?;
         w.finish().map_err(io)

@@ -1,7 +1,8 @@
 //! etcd's shared vocabulary, used by both faces (the node and the console) and importing nothing
 //! else of the crate: Go durations, IDs and byte sizes as etcdctl prints them, peer and client URL
 //! lists, etcdctl's table output, the TLS options both sides need, and readers of etcd's files:
-//! bbolt backends and snapshots, the WAL, raft snapshot files and the requests in its entries.
+//! bbolt backends and snapshots, the WAL, raft snapshot files and the requests in its entries; and
+//! how kube-apiserver stores its objects in etcd.
 
 pub mod auth_messages;
 pub mod backend;
@@ -9,6 +10,7 @@ pub mod bbolt;
 pub mod bbolt_writer;
 pub mod duration;
 pub mod format;
+pub mod k8s;
 pub mod raft_request;
 pub mod snap;
 pub mod snapshot;

@@ -641,6 +641,17 @@ mod tests {
     }
 
     #[test]
+    fn key_browser_with_kubernetes_values_names_what_the_apiserver_stored_100x24() {
+        // k8s\0, then runtime.Unknown: typeMeta {apiVersion v1, kind Pod}, raw (4 bytes), and the
+        // empty content encoding and type, as kube-apiserver writes them.
+        let pod = b"k8s\x00\x0a\x09\x0a\x02v1\x12\x03Pod\x12\x04\x0a\x02\x0a\x00\x1a\x00\x22\x00";
+        let screen = draw(&browsing(pod), 100, 24);
+        assert!(screen.contains("kubernetes Pod (v1), protobuf, 4 bytes"), "{screen}");
+        let secret = b"k8s:enc:aescbc:v1:key1:\x9a\x01\x02\x03";
+        insta::assert_snapshot!(draw(&browsing(secret), 100, 24));
+    }
+
+    #[test]
     fn a_command_being_typed_80x24() {
         let mut state = fixtures::healthy();
         state.input = Some(crate::app::state::InputLine {

@@ -253,16 +253,64 @@ fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, theme: &Theme) 
                 Span::raw(v.version.to_string()),
             ]));
             lines.push(Line::from(vec![label("lease "), Span::raw(lease)]));
+            // What kube-apiserver stored, when it is Kubernetes data, wrapped to the pane.
+            let width = area.width.saturating_sub(2) as usize;
+            let (kubernetes, style) = match crate::etcd::k8s::Stored::read(&v.value) {
+                Ok(Some(stored)) => (Some(stored.describe()), Style::default()),
+                Err(e) => (Some(format!("✗ damaged: {e}")), Style::default().fg(theme.down)),
+                Ok(None) => (None, Style::default()),
+            };
+            let kubernetes =
+                kubernetes.map(|k| wrap_words(&format!("kubernetes {k}"), width)).unwrap_or_default();
+            for (i, row) in kubernetes.iter().enumerate() {
+                match row.strip_prefix("kubernetes ").filter(|_| i == 0) {
+                    Some(rest) => lines
+                        .push(Line::from(vec![label("kubernetes "), Span::styled(rest.to_string(), style)])),
+                    None => lines.push(Line::from(Span::styled(row.clone(), style))),
+                }
+            }
             lines.push(Line::default());
             if v.value.is_empty() {
                 lines.push(Line::from(label("(empty value)")));
             }
-            let height = area.height.saturating_sub(5) as usize;
-            let width = area.width.saturating_sub(2) as usize;
+            let height = (area.height as usize).saturating_sub(5 + kubernetes.len());
             lines.extend(styled_value_lines(&v.value, format, width, theme).into_iter().take(height));
         }
     }
     frame.render_widget(Paragraph::new(lines).block(block(title, theme)), area);
+}
+
+/// `text` in rows of at most `width` columns, broken at spaces (a word longer than a row is cut).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut rows = vec![String::new()];
+    for word in text.split(' ') {
+        let row = rows.last_mut().expect("rows start with one");
+        let used = Span::raw(row.as_str()).width();
+        let w = Span::raw(word).width();
+        if used > 0 && used + 1 + w <= width {
+            row.push(' ');
+            row.push_str(word);
+        } else if used == 0 && w <= width {
+            row.push_str(word);
+        } else {
+            let mut rest = word;
+            if used > 0 {
+                rows.push(String::new());
+            }
+            loop {
+                let cut = rest.char_indices().nth(width).map_or(rest.len(), |(i, _)| i);
+                let (head, tail) = rest.split_at(cut);
+                rows.last_mut().expect("rows start with one").push_str(head);
+                rest = tail;
+                if rest.is_empty() {
+                    break;
+                }
+                rows.push(String::new());
+            }
+        }
+    }
+    rows
 }
 
 /// Diff lines, styled.

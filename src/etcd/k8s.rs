@@ -1,0 +1,364 @@
+//! How kube-apiserver stores its objects in etcd: what a value under /registry/ is before any
+//! object is decoded. Protobuf (`k8s\0` and a runtime.Unknown holding the object's type and its
+//! bytes), JSON (custom resources, or an apiserver run with --storage-media-type=application/json),
+//! or encrypted at rest (`k8s:enc:<provider>:<version>:<key name>:` before the ciphertext). And
+//! what a key under /registry/ names: the resource, its namespace and the object's name.
+
+/// The four bytes before a protobuf value (apimachinery's protobuf serializer).
+pub const PROTOBUF_MAGIC: &[u8] = b"k8s\0";
+
+/// The start of every value an encryption provider wrote.
+pub const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
+
+/// The encryption providers kube-apiserver writes, with the version in their prefix.
+const PROVIDERS: [(&str, &str); 5] =
+    [("aescbc", "v1"), ("aesgcm", "v1"), ("secretbox", "v1"), ("kms", "v1"), ("kms", "v2")];
+
+/// runtime.TypeMeta as the apiserver's protobuf wrapper carries it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TypeMeta {
+    #[prost(string, optional, tag = "1")]
+    api_version: Option<String>,
+    #[prost(string, optional, tag = "2")]
+    kind: Option<String>,
+}
+
+/// runtime.Unknown: the wrapper after [`PROTOBUF_MAGIC`].
+#[derive(Clone, PartialEq, prost::Message)]
+struct Unknown {
+    #[prost(message, optional, tag = "1")]
+    type_meta: Option<TypeMeta>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    raw: Option<Vec<u8>>,
+    #[prost(string, optional, tag = "3")]
+    content_encoding: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    content_type: Option<String>,
+}
+
+/// A value as kube-apiserver stored it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// Protobuf: the object's type, and its own protobuf bytes (`raw`).
+    Protobuf {
+        api_version: String,
+        kind: String,
+        raw: Vec<u8>,
+        content_encoding: String,
+        content_type: String,
+    },
+    /// A JSON object with apiVersion and kind.
+    Json { api_version: String, kind: String },
+    /// Encrypted by `provider` (aescbc, aesgcm, secretbox, kms) with the key or KMS plugin `key`;
+    /// `version` is the prefix's format version (v1, or v2 for KMS v2).
+    Encrypted { provider: String, version: String, key: String, ciphertext_len: usize },
+}
+
+/// Why a value that says it is Kubernetes data cannot be read as such.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredError(pub String);
+
+impl std::fmt::Display for StoredError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoredError {}
+
+impl Stored {
+    /// What `value` is: `Ok(None)` for a value that is not Kubernetes data at all (shown as it is),
+    /// an error for one that starts as Kubernetes data but is damaged (a truncated protobuf, an
+    /// encryption prefix cut short).
+    pub fn read(value: &[u8]) -> Result<Option<Stored>, StoredError> {
+        if let Some(body) = value.strip_prefix(PROTOBUF_MAGIC) {
+            return Self::protobuf(body).map(Some);
+        }
+        if let Some(rest) = value.strip_prefix(ENCRYPTED_PREFIX) {
+            return Self::encrypted(rest).map(Some);
+        }
+        let trimmed = value.trim_ascii_start();
+        if trimmed.first() == Some(&b'{') {
+            #[derive(serde::Deserialize)]
+            struct Head {
+                #[serde(rename = "apiVersion")]
+                api_version: Option<String>,
+                kind: Option<String>,
+            }
+            if let Ok(Head { api_version: Some(api_version), kind: Some(kind) }) =
+                serde_json::from_slice::<Head>(value)
+            {
+                if !api_version.is_empty() && !kind.is_empty() {
+                    return Ok(Some(Stored::Json { api_version, kind }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn protobuf(body: &[u8]) -> Result<Stored, StoredError> {
+        let unknown = <Unknown as prost::Message>::decode(body).map_err(|e| {
+            StoredError(format!(
+                "a Kubernetes protobuf value ({} bytes after k8s\\0) that does not decode as runtime.Unknown: {e}",
+                body.len()
+            ))
+        })?;
+        let type_meta = unknown.type_meta.unwrap_or_default();
+        let (api_version, kind) =
+            (type_meta.api_version.unwrap_or_default(), type_meta.kind.unwrap_or_default());
+        if kind.is_empty() {
+            return Err(StoredError("a Kubernetes protobuf value without a kind".into()));
+        }
+        // The apiserver always writes the object's bytes, even empty: none means the value was
+        // cut short before them.
+        let Some(raw) = unknown.raw else {
+            return Err(StoredError(format!(
+                "a Kubernetes protobuf value ({kind}) without the object's bytes"
+            )));
+        };
+        Ok(Stored::Protobuf {
+            api_version,
+            kind,
+            raw,
+            content_encoding: unknown.content_encoding.unwrap_or_default(),
+            content_type: unknown.content_type.unwrap_or_default(),
+        })
+    }
+
+    fn encrypted(rest: &[u8]) -> Result<Stored, StoredError> {
+        let cut = || StoredError("an encrypted Kubernetes value whose k8s:enc: prefix is cut short".into());
+        let mut fields = rest.splitn(4, |b| *b == b':');
+        let provider = fields.next().ok_or_else(cut)?;
+        let version = fields.next().ok_or_else(cut)?;
+        let key = fields.next().ok_or_else(cut)?;
+        let ciphertext = fields.next().ok_or_else(cut)?;
+        let text = |b: &[u8]| std::str::from_utf8(b).map(str::to_owned).map_err(|_| cut());
+        let (provider, version, key) = (text(provider)?, text(version)?, text(key)?);
+        if !PROVIDERS.contains(&(provider.as_str(), version.as_str())) {
+            return Err(StoredError(format!(
+                "an encrypted Kubernetes value with an unknown provider k8s:enc:{provider}:{version}: (known: {})",
+                PROVIDERS.map(|(p, v)| format!("{p}:{v}")).join(", ")
+            )));
+        }
+        Ok(Stored::Encrypted { provider, version, key, ciphertext_len: ciphertext.len() })
+    }
+
+    /// One line saying what the value is (the kind and API version, or how it is encrypted), for
+    /// a header above it.
+    pub fn describe(&self) -> String {
+        match self {
+            Stored::Protobuf { api_version, kind, raw, .. } => {
+                format!("{kind} ({api_version}), protobuf, {} bytes", raw.len())
+            }
+            Stored::Json { api_version, kind } => format!("{kind} ({api_version}), JSON"),
+            Stored::Encrypted { provider, version, key, ciphertext_len } => format!(
+                "encrypted at rest by {provider} ({version}) with key {key:?}, {ciphertext_len} bytes"
+            ),
+        }
+    }
+}
+
+/// What a key under /registry/ names. kube-apiserver's keys are
+/// `/registry/[<group>/]<resource>/[<namespace>/]<name>`; a few core resources keep older paths
+/// (`services/specs`, `services/endpoints`, `minions` for nodes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryKey {
+    /// The API group, empty for the core group and for resources stored without their group.
+    pub group: String,
+    pub resource: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl RegistryKey {
+    /// The parts of `key`, if it is under /registry/ and has at least a resource and a name.
+    /// Whether the second-to-last part is a namespace or a name's part cannot be told from the key
+    /// alone: it is taken as the namespace when the key has one part more than the resource needs.
+    pub fn parse(key: &[u8]) -> Option<RegistryKey> {
+        let key = std::str::from_utf8(key).ok()?;
+        let rest = key.strip_prefix("/registry/")?;
+        let parts: Vec<&str> = rest.split('/').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return None;
+        }
+        // A group has a dot in it (apps and the like are stored without one).
+        let (group, parts) = match parts.split_first() {
+            Some((g, more)) if g.contains('.') && more.len() >= 2 => ((*g).to_owned(), more),
+            _ => (String::new(), &parts[..]),
+        };
+        // Resources kept under two levels.
+        let (resource, parts) = match parts {
+            ["services", sub @ ("specs" | "endpoints"), more @ ..] if !more.is_empty() => {
+                (format!("services/{sub}"), more)
+            }
+            [resource, more @ ..] if !more.is_empty() => ((*resource).to_owned(), more),
+            _ => return None,
+        };
+        match parts {
+            [name] => Some(RegistryKey { group, resource, namespace: None, name: (*name).to_owned() }),
+            [namespace, name] => Some(RegistryKey {
+                group,
+                resource,
+                namespace: Some((*namespace).to_owned()),
+                name: (*name).to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrapped(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
+        let unknown = Unknown {
+            type_meta: Some(TypeMeta { api_version: Some(api_version.into()), kind: Some(kind.into()) }),
+            raw: Some(raw.to_vec()),
+            content_encoding: Some(String::new()),
+            content_type: Some(String::new()),
+        };
+        let mut out = PROTOBUF_MAGIC.to_vec();
+        out.extend(prost::Message::encode_to_vec(&unknown));
+        out
+    }
+
+    #[test]
+    fn a_protobuf_value_names_its_type_and_hands_over_the_object() {
+        let value = wrapped("v1", "Pod", b"\x0a\x05\x0a\x03web");
+        let stored = Stored::read(&value).unwrap().unwrap();
+        assert_eq!(
+            stored,
+            Stored::Protobuf {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                raw: b"\x0a\x05\x0a\x03web".to_vec(),
+                content_encoding: String::new(),
+                content_type: String::new(),
+            }
+        );
+        assert_eq!(stored.describe(), "Pod (v1), protobuf, 7 bytes");
+    }
+
+    #[test]
+    fn a_truncated_protobuf_value_is_an_error_not_a_guess() {
+        let value = wrapped("apps/v1", "Deployment", &[7; 300]);
+        // The last 4 bytes are the empty content encoding and type: cut there, the object is whole.
+        let whole = value.len() - 4;
+        for cut in PROTOBUF_MAGIC.len()..value.len() {
+            match Stored::read(&value[..cut]) {
+                Err(e) if cut < whole => assert!(
+                    ["does not decode", "without a kind", "without the object's bytes"]
+                        .iter()
+                        .any(|m| e.0.contains(m)),
+                    "{e}"
+                ),
+                Ok(Some(Stored::Protobuf { raw, .. })) if cut >= whole => assert_eq!(raw, [7; 300]),
+                // Cut inside the trailing fields: damaged too.
+                Err(_) if cut > whole && cut != whole + 2 => {}
+                other => panic!("cut at {cut} of {}: {other:?}", value.len()),
+            }
+        }
+    }
+
+    #[test]
+    fn encrypted_values_are_named_by_provider_and_key() {
+        let stored = Stored::read(b"k8s:enc:aescbc:v1:key1:\x01\x02\x03").unwrap().unwrap();
+        assert_eq!(
+            stored,
+            Stored::Encrypted {
+                provider: "aescbc".into(),
+                version: "v1".into(),
+                key: "key1".into(),
+                ciphertext_len: 3
+            }
+        );
+        assert_eq!(stored.describe(), "encrypted at rest by aescbc (v1) with key \"key1\", 3 bytes");
+        for (provider, version) in PROVIDERS {
+            let value = format!("k8s:enc:{provider}:{version}:my-key:ciphertext");
+            match Stored::read(value.as_bytes()).unwrap() {
+                Some(Stored::Encrypted { provider: p, version: v, key, ciphertext_len: 10 }) => {
+                    assert_eq!((p.as_str(), v.as_str(), key.as_str()), (provider, version, "my-key"));
+                }
+                other => panic!("{value}: {other:?}"),
+            }
+        }
+        let e = Stored::read(b"k8s:enc:rot13:v1:k:x").unwrap_err();
+        assert!(e.0.contains("unknown provider k8s:enc:rot13:v1:"), "{e}");
+        assert!(Stored::read(b"k8s:enc:aescbc:v1:key1").unwrap_err().0.contains("cut short"));
+    }
+
+    #[test]
+    fn json_objects_with_a_type_are_kubernetes_and_the_rest_is_not() {
+        let cr = br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"}}"#;
+        assert_eq!(
+            Stored::read(cr).unwrap(),
+            Some(Stored::Json { api_version: "example.com/v1".into(), kind: "Widget".into() })
+        );
+        for plain in [&b"hello"[..], b"{\"a\":1}", b"{not json", b"", b"\xff\xfe", b"k8s", b"[1,2]"] {
+            assert_eq!(Stored::read(plain), Ok(None), "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn damaged_values_never_panic() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let base = wrapped("v1", "ConfigMap", &[0x0a, 0x10, 0x0a, 0x03, b'a', b'b', b'c']);
+        for _ in 0..20_000 {
+            let mut v = base.clone();
+            let flips = 1 + next() % 4;
+            for _ in 0..flips {
+                let at = (next() as usize) % v.len();
+                v[at] ^= 1 << (next() % 8);
+            }
+            let _ = Stored::read(&v);
+            let _ = Stored::read(&v[..(next() as usize) % v.len()]);
+        }
+    }
+
+    #[test]
+    fn registry_keys_name_resource_namespace_and_name() {
+        let key = |group: &str, resource: &str, namespace: Option<&str>, name: &str| RegistryKey {
+            group: group.into(),
+            resource: resource.into(),
+            namespace: namespace.map(Into::into),
+            name: name.into(),
+        };
+        let cases = [
+            ("/registry/pods/default/web-0", key("", "pods", Some("default"), "web-0")),
+            ("/registry/namespaces/kube-system", key("", "namespaces", None, "kube-system")),
+            ("/registry/minions/node-1", key("", "minions", None, "node-1")),
+            (
+                "/registry/services/specs/default/kubernetes",
+                key("", "services/specs", Some("default"), "kubernetes"),
+            ),
+            (
+                "/registry/services/endpoints/default/kubernetes",
+                key("", "services/endpoints", Some("default"), "kubernetes"),
+            ),
+            (
+                "/registry/deployments/kube-system/coredns",
+                key("", "deployments", Some("kube-system"), "coredns"),
+            ),
+            (
+                "/registry/apiextensions.k8s.io/customresourcedefinitions/widgets.example.com",
+                key("apiextensions.k8s.io", "customresourcedefinitions", None, "widgets.example.com"),
+            ),
+            ("/registry/example.com/widgets/default/w", key("example.com", "widgets", Some("default"), "w")),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(RegistryKey::parse(raw.as_bytes()), Some(want), "{raw}");
+        }
+        for other in
+            ["/registry/", "/registry/pods", "/other/pods/a/b", "/registry/pods//x", "/registry/a/b/c/d/e"]
+        {
+            assert_eq!(RegistryKey::parse(other.as_bytes()), None, "{other}");
+        }
+    }
+}

@@ -42,7 +42,7 @@ enum Command {
     Demo(cli::demo::DemoArgs),
     /// Load-test a cluster, as etcd's benchmark tool does
     Bench(cli::bench::BenchArgs),
-    /// Save a member's snapshot, or read an etcdeck snapshot's status, as etcdctl snapshot does
+    /// Save a member's snapshot, read a snapshot's status or restore it (etcd's or etcdeck's), as etcdctl snapshot does
     #[command(subcommand)]
     Snapshot(cli::snapshot::SnapshotCommand),
     /// Run an etcd member, configured with etcd's flags and ETCD_* variables (etcdeck node --help)

@@ -33,8 +33,14 @@ pub enum ValueFormat {
 }
 
 impl ValueFormat {
-    /// JSON if it parses as a JSON object or array, text if it is UTF-8, hex otherwise.
+    /// JSON if it parses as a JSON object or array, text if it is UTF-8, hex otherwise. Values
+    /// kube-apiserver stored as protobuf or encrypted are hex even when their bytes happen to be
+    /// UTF-8.
     pub fn detect(value: &[u8]) -> ValueFormat {
+        use crate::etcd::k8s::{ENCRYPTED_PREFIX, PROTOBUF_MAGIC};
+        if value.starts_with(PROTOBUF_MAGIC) || value.starts_with(ENCRYPTED_PREFIX) {
+            return ValueFormat::Hex;
+        }
         let trimmed = value.trim_ascii_start();
         if matches!(trimmed.first(), Some(b'{' | b'['))
             && serde_json::from_slice::<serde_json::Value>(value).is_ok()
@@ -249,6 +255,9 @@ mod tests {
         assert_eq!(ValueFormat::detect(b"plain"), ValueFormat::Text);
         assert_eq!(ValueFormat::detect(b"{not json"), ValueFormat::Text);
         assert_eq!(ValueFormat::detect(b"\x00\x01\xff"), ValueFormat::Hex);
+        // kube-apiserver's protobuf and encrypted values, though these bytes are UTF-8.
+        assert_eq!(ValueFormat::detect(b"k8s\x00\x0a\x02\x0a\x00"), ValueFormat::Hex);
+        assert_eq!(ValueFormat::detect(b"k8s:enc:aescbc:v1:key1:abc"), ValueFormat::Hex);
         assert_eq!(
             value_lines(br#"{"a":[1,2]}"#, ValueFormat::Json, 80),
             ["{", "  \"a\": [", "    1,", "    2", "  ]", "}"]

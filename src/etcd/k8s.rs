@@ -36,6 +36,111 @@ struct Unknown {
     content_type: Option<String>,
 }
 
+/// metav1.Time: seconds and nanoseconds since the Unix epoch.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Time {
+    #[prost(int64, optional, tag = "1")]
+    seconds: Option<i64>,
+    #[prost(int32, optional, tag = "2")]
+    nanos: Option<i32>,
+}
+
+/// The fields of metav1.ObjectMeta a header shows.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ObjectMetaHead {
+    #[prost(string, optional, tag = "1")]
+    name: Option<String>,
+    #[prost(string, optional, tag = "3")]
+    namespace: Option<String>,
+    #[prost(string, optional, tag = "5")]
+    uid: Option<String>,
+    #[prost(message, optional, tag = "8")]
+    creation_timestamp: Option<Time>,
+    #[prost(message, optional, tag = "9")]
+    deletion_timestamp: Option<Time>,
+}
+
+/// Every object kube-apiserver stores has its ObjectMeta as field 1; the rest is skipped unread.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ObjectHead {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMetaHead>,
+}
+
+/// What an object's metadata says of it, times as the API prints them (RFC 3339, in UTC).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    pub created: Option<String>,
+    pub deleted: Option<String>,
+}
+
+impl Meta {
+    fn from_protobuf(raw: &[u8], kind: &str) -> Result<Meta, StoredError> {
+        let head = <ObjectHead as prost::Message>::decode(raw)
+            .map_err(|e| StoredError(format!("a Kubernetes {kind} whose metadata does not decode: {e}")))?;
+        let m = head.metadata.unwrap_or_default();
+        let time = |t: Option<Time>| t.and_then(|t| rfc3339(t.seconds.unwrap_or(0)));
+        Ok(Meta {
+            name: m.name.unwrap_or_default(),
+            namespace: m.namespace.unwrap_or_default(),
+            uid: m.uid.unwrap_or_default(),
+            created: time(m.creation_timestamp),
+            deleted: time(m.deletion_timestamp),
+        })
+    }
+
+    fn from_json(metadata: Option<&serde_json::Value>) -> Meta {
+        let text = |field: &str| {
+            metadata.and_then(|m| m.get(field)).and_then(serde_json::Value::as_str).map(str::to_owned)
+        };
+        Meta {
+            name: text("name").unwrap_or_default(),
+            namespace: text("namespace").unwrap_or_default(),
+            uid: text("uid").unwrap_or_default(),
+            created: text("creationTimestamp"),
+            deleted: text("deletionTimestamp"),
+        }
+    }
+
+    /// `namespace/name ` (or `name `), empty when the object has no name.
+    fn object(&self) -> String {
+        match (self.namespace.as_str(), self.name.as_str()) {
+            (_, "") => String::new(),
+            ("", name) => format!("{name} "),
+            (namespace, name) => format!("{namespace}/{name} "),
+        }
+    }
+
+    /// `, created …` and `, being deleted since …`, as far as they are set.
+    fn times(&self) -> String {
+        let mut out = String::new();
+        if let Some(t) = &self.created {
+            out.push_str(&format!(", created {t}"));
+        }
+        if let Some(t) = &self.deleted {
+            out.push_str(&format!(", being deleted since {t}"));
+        }
+        out
+    }
+}
+
+/// Seconds since the Unix epoch as metav1.Time prints them (years 1 to 9999; None past them).
+fn rfc3339(seconds: i64) -> Option<String> {
+    if !(-62_135_596_800..=253_402_300_799).contains(&seconds) {
+        return None;
+    }
+    let offset = std::time::Duration::from_secs(seconds.unsigned_abs());
+    let at = if seconds >= 0 {
+        std::time::UNIX_EPOCH.checked_add(offset)?
+    } else {
+        std::time::UNIX_EPOCH.checked_sub(offset)?
+    };
+    Some(humantime::format_rfc3339_seconds(at).to_string())
+}
+
 /// A value as kube-apiserver stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored {
@@ -43,12 +148,13 @@ pub enum Stored {
     Protobuf {
         api_version: String,
         kind: String,
+        meta: Meta,
         raw: Vec<u8>,
         content_encoding: String,
         content_type: String,
     },
     /// A JSON object with apiVersion and kind.
-    Json { api_version: String, kind: String },
+    Json { api_version: String, kind: String, meta: Meta },
     /// Encrypted by `provider` (aescbc, aesgcm, secretbox, kms) with the key or KMS plugin `key`;
     /// `version` is the prefix's format version (v1, or v2 for KMS v2).
     Encrypted { provider: String, version: String, key: String, ciphertext_len: usize },
@@ -84,12 +190,14 @@ impl Stored {
                 #[serde(rename = "apiVersion")]
                 api_version: Option<String>,
                 kind: Option<String>,
+                metadata: Option<serde_json::Value>,
             }
-            if let Ok(Head { api_version: Some(api_version), kind: Some(kind) }) =
+            if let Ok(Head { api_version: Some(api_version), kind: Some(kind), metadata }) =
                 serde_json::from_slice::<Head>(value)
             {
                 if !api_version.is_empty() && !kind.is_empty() {
-                    return Ok(Some(Stored::Json { api_version, kind }));
+                    let meta = Meta::from_json(metadata.as_ref());
+                    return Ok(Some(Stored::Json { api_version, kind, meta }));
                 }
             }
         }
@@ -116,9 +224,11 @@ impl Stored {
                 "a Kubernetes protobuf value ({kind}) without the object's bytes"
             )));
         };
+        let meta = Meta::from_protobuf(&raw, &kind)?;
         Ok(Stored::Protobuf {
             api_version,
             kind,
+            meta,
             raw,
             content_encoding: unknown.content_encoding.unwrap_or_default(),
             content_type: unknown.content_type.unwrap_or_default(),
@@ -147,10 +257,17 @@ impl Stored {
     /// a header above it.
     pub fn describe(&self) -> String {
         match self {
-            Stored::Protobuf { api_version, kind, raw, .. } => {
-                format!("{kind} ({api_version}), protobuf, {} bytes", raw.len())
+            Stored::Protobuf { api_version, kind, meta, raw, .. } => {
+                format!(
+                    "{kind} {}({api_version}), protobuf, {} bytes{}",
+                    meta.object(),
+                    raw.len(),
+                    meta.times()
+                )
             }
-            Stored::Json { api_version, kind } => format!("{kind} ({api_version}), JSON"),
+            Stored::Json { api_version, kind, meta } => {
+                format!("{kind} {}({api_version}), JSON{}", meta.object(), meta.times())
+            }
             Stored::Encrypted { provider, version, key, ciphertext_len } => format!(
                 "encrypted at rest by {provider} ({version}) with key {key:?}, {ciphertext_len} bytes"
             ),
@@ -223,26 +340,69 @@ mod tests {
         out
     }
 
+    /// An object's protobuf as far as a header reads it: its metadata, then a spec (field 2) it skips.
+    fn object(name: &str, namespace: &str, created: Option<i64>, deleted: Option<i64>) -> Vec<u8> {
+        let time = |t: Option<i64>| t.map(|seconds| Time { seconds: Some(seconds), nanos: Some(0) });
+        let head = ObjectHead {
+            metadata: Some(ObjectMetaHead {
+                name: Some(name.into()),
+                namespace: Some(namespace.into()),
+                uid: Some("6f0c7a52-1b9e-4c1e-9d55-3f1a2b3c4d5e".into()),
+                creation_timestamp: time(created),
+                deletion_timestamp: time(deleted),
+            }),
+        };
+        let mut out = prost::Message::encode_to_vec(&head);
+        out.extend_from_slice(b"\x12\x04\x0a\x02ab");
+        out
+    }
+
     #[test]
-    fn a_protobuf_value_names_its_type_and_hands_over_the_object() {
-        let value = wrapped("v1", "Pod", b"\x0a\x05\x0a\x03web");
+    fn a_protobuf_value_names_its_type_and_object_and_hands_over_its_bytes() {
+        let raw = object("web-0", "default", Some(1_764_583_200), None);
+        let value = wrapped("v1", "Pod", &raw);
         let stored = Stored::read(&value).unwrap().unwrap();
+        let meta = Meta {
+            name: "web-0".into(),
+            namespace: "default".into(),
+            uid: "6f0c7a52-1b9e-4c1e-9d55-3f1a2b3c4d5e".into(),
+            created: Some("2025-12-01T10:00:00Z".into()),
+            deleted: None,
+        };
         assert_eq!(
             stored,
             Stored::Protobuf {
                 api_version: "v1".into(),
                 kind: "Pod".into(),
-                raw: b"\x0a\x05\x0a\x03web".to_vec(),
+                meta,
+                raw: raw.clone(),
                 content_encoding: String::new(),
                 content_type: String::new(),
             }
         );
-        assert_eq!(stored.describe(), "Pod (v1), protobuf, 7 bytes");
+        assert_eq!(
+            stored.describe(),
+            format!("Pod default/web-0 (v1), protobuf, {} bytes, created 2025-12-01T10:00:00Z", raw.len())
+        );
+        let node = wrapped("v1", "Node", &object("node-1", "", Some(0), Some(86_400)));
+        assert!(Stored::read(&node).unwrap().unwrap().describe().starts_with("Node node-1 (v1), protobuf, "));
+        assert!(Stored::read(&node)
+            .unwrap()
+            .unwrap()
+            .describe()
+            .ends_with(", created 1970-01-01T00:00:00Z, being deleted since 1970-01-02T00:00:00Z"));
+        // Times no clock prints are left out, not made up.
+        let far = wrapped("v1", "Pod", &object("x", "", Some(i64::MIN), Some(i64::MAX)));
+        assert!(Stored::read(&far).unwrap().unwrap().describe().ends_with(" bytes"));
+        // An object whose metadata is damaged is an error naming its kind.
+        let e = Stored::read(&wrapped("apps/v1", "Deployment", &[7; 30])).unwrap_err();
+        assert!(e.0.contains("a Kubernetes Deployment whose metadata does not decode"), "{e}");
     }
 
     #[test]
     fn a_truncated_protobuf_value_is_an_error_not_a_guess() {
-        let value = wrapped("apps/v1", "Deployment", &[7; 300]);
+        let raw = object(&"d".repeat(300), "default", Some(1), None);
+        let value = wrapped("apps/v1", "Deployment", &raw);
         // The last 4 bytes are the empty content encoding and type: cut there, the object is whole.
         let whole = value.len() - 4;
         for cut in PROTOBUF_MAGIC.len()..value.len() {
@@ -253,7 +413,7 @@ mod tests {
                         .any(|m| e.0.contains(m)),
                     "{e}"
                 ),
-                Ok(Some(Stored::Protobuf { raw, .. })) if cut >= whole => assert_eq!(raw, [7; 300]),
+                Ok(Some(Stored::Protobuf { raw: got, .. })) if cut >= whole => assert_eq!(got, raw),
                 // Cut inside the trailing fields: damaged too.
                 Err(_) if cut > whole && cut != whole + 2 => {}
                 other => panic!("cut at {cut} of {}: {other:?}", value.len()),
@@ -290,11 +450,19 @@ mod tests {
 
     #[test]
     fn json_objects_with_a_type_are_kubernetes_and_the_rest_is_not() {
-        let cr = br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"}}"#;
+        let cr = br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","namespace":"apps","creationTimestamp":"2026-12-01T10:00:00Z"}}"#;
+        let stored = Stored::read(cr).unwrap().unwrap();
+        let meta = Meta {
+            name: "w".into(),
+            namespace: "apps".into(),
+            created: Some("2026-12-01T10:00:00Z".into()),
+            ..Meta::default()
+        };
         assert_eq!(
-            Stored::read(cr).unwrap(),
-            Some(Stored::Json { api_version: "example.com/v1".into(), kind: "Widget".into() })
+            stored,
+            Stored::Json { api_version: "example.com/v1".into(), kind: "Widget".into(), meta }
         );
+        assert_eq!(stored.describe(), "Widget apps/w (example.com/v1), JSON, created 2026-12-01T10:00:00Z");
         for plain in [&b"hello"[..], b"{\"a\":1}", b"{not json", b"", b"\xff\xfe", b"k8s", b"[1,2]"] {
             assert_eq!(Stored::read(plain), Ok(None), "{plain:?}");
         }
@@ -309,7 +477,7 @@ mod tests {
             rng ^= rng << 17;
             rng
         };
-        let base = wrapped("v1", "ConfigMap", &[0x0a, 0x10, 0x0a, 0x03, b'a', b'b', b'c']);
+        let base = wrapped("v1", "ConfigMap", &object("cm", "kube-system", Some(1_700_000_000), None));
         for _ in 0..20_000 {
             let mut v = base.clone();
             let flips = 1 + next() % 4;

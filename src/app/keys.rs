@@ -118,6 +118,19 @@ pub struct ValueRead {
     pub info: ValueInfo,
     /// The lease's remaining TTL in seconds (-1: expired), when the key has a lease and etcd said.
     pub lease_ttl: Option<i64>,
+    /// What kube-apiserver stored, when the value is Kubernetes data: one line saying what it is,
+    /// or why it is damaged. Read once, where the value arrives, not at every frame.
+    pub kubernetes: Option<Result<String, String>>,
+}
+
+impl ValueRead {
+    pub fn new(info: ValueInfo, lease_ttl: Option<i64>) -> ValueRead {
+        let kubernetes = match crate::etcd::k8s::Stored::read(&info.value) {
+            Ok(stored) => stored.map(|s| Ok(s.describe())),
+            Err(e) => Some(Err(e.to_string())),
+        };
+        ValueRead { info, lease_ttl, kubernetes }
+    }
 }
 
 /// What to do once the value pane has the selected key's value: the user asked for a write before
@@ -847,6 +860,6 @@ mod tests {
             version: 1,
             lease: 0,
         };
-        assert_eq!(b.on_value(request, Ok(Some(ValueRead { info, lease_ttl: None }))), Some(Then::Delete));
+        assert_eq!(b.on_value(request, Ok(Some(ValueRead::new(info, None)))), Some(Then::Delete));
     }
 }

@@ -624,7 +624,7 @@ mod tests {
             version: 9,
             lease: 0x694d7b7c8cf4d108,
         };
-        state.keys.on_value(request, Ok(Some(crate::app::keys::ValueRead { info, lease_ttl: Some(42) })));
+        state.keys.on_value(request, Ok(Some(crate::app::keys::ValueRead::new(info, Some(42)))));
         state
     }
 

@@ -619,7 +619,7 @@ impl Pool {
                 with_timeout(self.config.command_timeout, client.lease_time_to_live(info.lease, None)).await;
             lease_ttl = ttl.ok().map(|t| t.ttl());
         }
-        Ok(Some(ValueRead { info, lease_ttl }))
+        Ok(Some(ValueRead::new(info, lease_ttl)))
     }
 
     /// Defragments the members one after another, in the order given; after each, waits (up to 30 s)

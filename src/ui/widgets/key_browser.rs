@@ -255,10 +255,10 @@ fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, theme: &Theme) 
             lines.push(Line::from(vec![label("lease "), Span::raw(lease)]));
             // What kube-apiserver stored, when it is Kubernetes data, wrapped to the pane.
             let width = area.width.saturating_sub(2) as usize;
-            let (kubernetes, style) = match crate::etcd::k8s::Stored::read(&v.value) {
-                Ok(Some(stored)) => (Some(stored.describe()), Style::default()),
-                Err(e) => (Some(format!("✗ damaged: {e}")), Style::default().fg(theme.down)),
-                Ok(None) => (None, Style::default()),
+            let (kubernetes, style) = match &read.kubernetes {
+                Some(Ok(what)) => (Some(what.clone()), Style::default()),
+                Some(Err(e)) => (Some(format!("✗ damaged: {e}")), Style::default().fg(theme.down)),
+                None => (None, Style::default()),
             };
             let kubernetes =
                 kubernetes.map(|k| wrap_words(&format!("kubernetes {k}"), width)).unwrap_or_default();

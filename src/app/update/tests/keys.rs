@@ -173,10 +173,7 @@ fn with_value_open() -> State {
         panic!("{effects:?}")
     };
     let info = info(b"v1", 5);
-    update(
-        &mut state,
-        Input::Msg(Msg::Value { request, result: Ok(Some(ValueRead { info, lease_ttl: None })) }),
-    );
+    update(&mut state, Input::Msg(Msg::Value { request, result: Ok(Some(ValueRead::new(info, None))) }));
     state
 }
 
@@ -320,7 +317,7 @@ fn a_conflict_shows_both_versions_and_overwrites_only_when_asked() {
     assert!(matches!(&effects[..], [Effect::Keys(crate::app::keys::KeyRequest::Value { .. })]));
     // The same again, and y writes against revision 6 now.
     let request = state.ids.last();
-    let reread = Ok(Some(ValueRead { info: info(b"v1", 5), lease_ttl: None }));
+    let reread = Ok(Some(ValueRead::new(info(b"v1", 5), None)));
     update(&mut state, Input::Msg(Msg::Value { request, result: reread }));
     edit_into_a_conflict(&mut state);
     let (_, retry) = written(&update(&mut state, Input::Typed(Typed::Char('y'))));
@@ -417,10 +414,7 @@ fn a_delete_asked_for_before_the_value_arrives_confirms_once_it_does() {
     assert_eq!(state.key_dialog(), None);
     update(
         &mut state,
-        Input::Msg(Msg::Value {
-            request,
-            result: Ok(Some(ValueRead { info: info(b"v", 5), lease_ttl: None })),
-        }),
+        Input::Msg(Msg::Value { request, result: Ok(Some(ValueRead::new(info(b"v", 5), None))) }),
     );
     let Some(Dialog::Confirm { write, .. }) = state.key_dialog() else { panic!("{:?}", state.key_dialog()) };
     assert_eq!(write, &Write::Delete { key: b"k".to_vec(), expect: 5 });
@@ -477,7 +471,7 @@ fn a_value_that_arrives_while_the_user_types_something_else_opens_no_dialog() {
     };
     // The user moved on to typing a new key before the value came.
     update(&mut state, Input::Action(Action::New));
-    let read = Ok(Some(ValueRead { info: info(b"v", 5), lease_ttl: None }));
+    let read = Ok(Some(ValueRead::new(info(b"v", 5), None)));
     update(&mut state, Input::Msg(Msg::Value { request, result: read }));
     assert_eq!(state.key_dialog(), None, "no delete dialog under the line being typed");
     assert!(matches!(state.input.as_ref().map(|l| &l.prompt), Some(Prompt::NewKey)));

@@ -45,6 +45,10 @@ enum Command {
     /// Save a member's snapshot, read a snapshot's status or restore it (etcd's or etcdeck's), as etcdctl snapshot does
     #[command(subcommand)]
     Snapshot(cli::snapshot::SnapshotCommand),
+    /// Read keys; Kubernetes values print as their objects' YAML or JSON, as kubectl prints them
+    Get(cli::get::GetArgs),
+    /// Decode a value kube-apiserver stored (from a file or stdin) to its object's YAML or JSON
+    Decode(cli::decode::DecodeArgs),
     /// Run an etcd member, configured with etcd's flags and ETCD_* variables (etcdeck node --help)
     #[command(disable_help_flag = true)]
     Node {
@@ -93,6 +97,8 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => cli::demo::run(&runtime, args, cli.console, started),
         Some(Command::Bench(args)) => cli::bench::run(&runtime, &config, args),
         Some(Command::Snapshot(command)) => cli::snapshot::run(&runtime, &config, command),
+        Some(Command::Get(args)) => cli::get::run(&runtime, &config, args),
+        Some(Command::Decode(args)) => cli::decode::run(args),
         // Handled before parsing; reached only through an abbreviation clap expanded.
         Some(Command::Node { flags }) => cli::node::main(&flags),
     }

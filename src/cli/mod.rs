@@ -6,7 +6,9 @@ use crate::app::connection::{ConnectConfig, ConnectionArgs};
 
 pub mod bench;
 pub mod console;
+pub mod decode;
 pub mod demo;
+pub mod get;
 pub mod node;
 pub mod snapshot;
 pub mod status;

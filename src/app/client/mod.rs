@@ -6,6 +6,7 @@ pub mod connect;
 mod errors;
 pub mod insecure;
 mod pool;
+pub mod read;
 pub mod snapshot;
 mod watch;
 

@@ -4,6 +4,8 @@
 //! or encrypted at rest (`k8s:enc:<provider>:<version>:<key name>:` before the ciphertext). And
 //! what a key under /registry/ names: the resource, its namespace and the object's name.
 
+use super::schema;
+
 /// The four bytes before a protobuf value (apimachinery's protobuf serializer).
 pub const PROTOBUF_MAGIC: &[u8] = b"k8s\0";
 
@@ -82,7 +84,7 @@ impl Meta {
         let head = <ObjectHead as prost::Message>::decode(raw)
             .map_err(|e| StoredError(format!("a Kubernetes {kind} whose metadata does not decode: {e}")))?;
         let m = head.metadata.unwrap_or_default();
-        let time = |t: Option<Time>| t.and_then(|t| rfc3339(t.seconds.unwrap_or(0)));
+        let time = |t: Option<Time>| t.and_then(|t| rfc3339(t.seconds.unwrap_or(0), None));
         Ok(Meta {
             name: m.name.unwrap_or_default(),
             namespace: m.namespace.unwrap_or_default(),
@@ -127,18 +129,26 @@ impl Meta {
     }
 }
 
-/// Seconds since the Unix epoch as metav1.Time prints them (years 1 to 9999; None past them).
-fn rfc3339(seconds: i64) -> Option<String> {
+/// Seconds since the Unix epoch as metav1.Time prints them (RFC 3339 in UTC), with six digits of
+/// microseconds for metav1.MicroTime; None outside years 1 to 9999.
+pub(crate) fn rfc3339(seconds: i64, micros: Option<u32>) -> Option<String> {
     if !(-62_135_596_800..=253_402_300_799).contains(&seconds) {
         return None;
     }
-    let offset = std::time::Duration::from_secs(seconds.unsigned_abs());
-    let at = if seconds >= 0 {
-        std::time::UNIX_EPOCH.checked_add(offset)?
-    } else {
-        std::time::UNIX_EPOCH.checked_sub(offset)?
-    };
-    Some(humantime::format_rfc3339_seconds(at).to_string())
+    let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let fraction = micros.map(|u| format!(".{:06}", u.min(999_999))).unwrap_or_default();
+    Some(format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z"))
 }
 
 /// A value as kube-apiserver stored it.
@@ -224,7 +234,19 @@ impl Stored {
                 "a Kubernetes protobuf value ({kind}) without the object's bytes"
             )));
         };
-        let meta = Meta::from_protobuf(&raw, &kind)?;
+        // Every kind the apiserver stores has its ObjectMeta as field 1; lists and reviews (which
+        // a file given to `etcdeck decode` may hold) do not.
+        let schema = schema::Schema::get();
+        let object_meta = schema.message("k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+        let has_object_meta = match schema.kind(&api_version, &kind) {
+            Some(index) => {
+                let message = &schema.messages[index];
+                let first = message.field(1).map(|f| message.fields[f].ty);
+                object_meta.is_some_and(|m| first == Some(schema::Type::Message(m)))
+            }
+            None => true,
+        };
+        let meta = if has_object_meta { Meta::from_protobuf(&raw, &kind)? } else { Meta::default() };
         Ok(Stored::Protobuf {
             api_version,
             kind,

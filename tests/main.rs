@@ -17,6 +17,7 @@ mod etcd_datadir;
 mod etcd_migration;
 mod etcd_snapshot;
 mod faults;
+mod kubernetes_get;
 mod node_api;
 mod node_auth;
 mod node_cluster;

@@ -217,7 +217,7 @@ impl Stored {
     fn protobuf(body: &[u8]) -> Result<Stored, StoredError> {
         let unknown = <Unknown as prost::Message>::decode(body).map_err(|e| {
             StoredError(format!(
-                "a Kubernetes protobuf value ({} bytes after k8s\\0) that does not decode as runtime.Unknown: {e}",
+                "a Kubernetes protobuf value ({} bytes after k8s\\0) cut short or damaged: its runtime.Unknown does not decode ({e})",
                 body.len()
             ))
         })?;

@@ -40,6 +40,8 @@ pub enum Action {
     Parent,
     /// Switch the value's format: json, yaml, text, hex.
     Format,
+    /// Show or hide a Kubernetes Secret's data in the value pane.
+    Reveal,
     /// Show or hide the key's history.
     History,
     /// In the history: diff against the selected version.
@@ -110,6 +112,7 @@ pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::Open, name: "open", help: "open member, dir or key" },
     ActionInfo { action: Action::Back, name: "back", help: "close pane or overlay" },
     ActionInfo { action: Action::Format, name: "format", help: "value: json/yaml/text/hex" },
+    ActionInfo { action: Action::Reveal, name: "reveal", help: "show/hide a Secret's data" },
     ActionInfo { action: Action::History, name: "history", help: "the key's history" },
     ActionInfo { action: Action::MarkBase, name: "mark", help: "history: diff base" },
     ActionInfo { action: Action::New, name: "new", help: "new key · members: add" },
@@ -179,6 +182,7 @@ mod tests {
             Action::Tree,
             Action::Parent,
             Action::Format,
+            Action::Reveal,
             Action::History,
             Action::MarkBase,
             Action::New,

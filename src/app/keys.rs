@@ -119,17 +119,49 @@ pub struct ValueRead {
     /// The lease's remaining TTL in seconds (-1: expired), when the key has a lease and etcd said.
     pub lease_ttl: Option<i64>,
     /// What kube-apiserver stored, when the value is Kubernetes data: one line saying what it is,
-    /// or why it is damaged. Read once, where the value arrives, not at every frame.
+    /// or why it cannot be decoded. Read once, where the value arrives, not at every frame.
     pub kubernetes: Option<Result<String, String>>,
+    /// The Kubernetes object the value holds, decoded as the API prints it.
+    pub object: Option<KubeObject>,
+}
+
+/// A decoded Kubernetes object: as shown, and for a Secret also with its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeObject {
+    /// Secrets' data masked.
+    pub shown: serde_json::Value,
+    /// A Secret with its data, shown when the user asks.
+    pub revealed: Option<serde_json::Value>,
 }
 
 impl ValueRead {
     pub fn new(info: ValueInfo, lease_ttl: Option<i64>) -> ValueRead {
-        let kubernetes = match crate::etcd::k8s::Stored::read(&info.value) {
-            Ok(stored) => stored.map(|s| Ok(s.describe())),
-            Err(e) => Some(Err(e.to_string())),
-        };
-        ValueRead { info, lease_ttl, kubernetes }
+        use crate::etcd::k8s::decode::{decode_value, Decoded, Options};
+        let (mut kubernetes, mut object) = (None, None);
+        match crate::etcd::k8s::Stored::read(&info.value) {
+            Err(e) => kubernetes = Some(Err(format!("damaged: {e}"))),
+            Ok(None) => {}
+            Ok(Some(stored)) => {
+                let options = Options { reveal_secrets: false, resource_version: Some(info.mod_revision) };
+                kubernetes = Some(Ok(stored.describe()));
+                match decode_value(&info.value, options) {
+                    Decoded::Object(shown) => {
+                        let is_secret = shown.get("kind").and_then(|k| k.as_str()) == Some("Secret")
+                            && shown.get("apiVersion").and_then(|k| k.as_str()) == Some("v1");
+                        let revealed = is_secret.then(|| {
+                            match decode_value(&info.value, Options { reveal_secrets: true, ..options }) {
+                                Decoded::Object(object) => object,
+                                _ => shown.clone(),
+                            }
+                        });
+                        object = Some(KubeObject { shown, revealed });
+                    }
+                    Decoded::Failed(why) => kubernetes = Some(Err(format!("{}; {why}", stored.describe()))),
+                    Decoded::NotKubernetes | Decoded::Encrypted(_) => {}
+                }
+            }
+        }
+        ValueRead { info, lease_ttl, kubernetes, object }
     }
 }
 
@@ -203,6 +235,8 @@ pub struct ValuePane {
     pub reread: Option<u64>,
     /// Why the last read again failed (what is shown is then the last value read), if it did.
     pub stale: Option<String>,
+    /// A Kubernetes Secret's data shown (the user asked).
+    pub reveal: bool,
 }
 
 impl ValuePane {
@@ -214,9 +248,30 @@ impl ValuePane {
         }
     }
 
+    /// The value read, if it arrived and the key exists.
+    pub fn read(&self) -> Option<&ValueRead> {
+        match &self.result {
+            Some(Ok(Some(read))) => Some(read),
+            _ => None,
+        }
+    }
+
+    /// The format shown: the user's, else YAML for a Kubernetes object, else detected from the bytes.
     pub fn shown_format(&self) -> Option<ValueFormat> {
-        let info = self.info()?;
-        Some(self.format.unwrap_or_else(|| ValueFormat::detect(&info.value)))
+        let read = self.read()?;
+        Some(self.format.unwrap_or_else(|| match read.object {
+            Some(_) => ValueFormat::Yaml,
+            None => ValueFormat::detect(&read.info.value),
+        }))
+    }
+
+    /// The Kubernetes object the pane shows (its Secret data if the user asked), if the value is one.
+    pub fn object(&self) -> Option<&serde_json::Value> {
+        let object = self.read()?.object.as_ref()?;
+        Some(match (&object.revealed, self.reveal) {
+            (Some(revealed), true) => revealed,
+            _ => &object.shown,
+        })
     }
 }
 
@@ -556,7 +611,8 @@ impl KeyBrowser {
     /// Opens `key` in the value pane; `then` runs once the value is there.
     pub fn open_key(&mut self, ids: &mut RequestIds, key: Vec<u8>, then: Option<Then>) -> Option<KeyRequest> {
         let request = ids.next_id();
-        let format = self.value.as_ref().filter(|p| p.key == key).and_then(|p| p.format);
+        let same = self.value.as_ref().filter(|p| p.key == key);
+        let (format, reveal) = (same.and_then(|p| p.format), same.is_some_and(|p| p.reveal));
         self.value = Some(ValuePane {
             key: key.clone(),
             request,
@@ -566,6 +622,7 @@ impl KeyBrowser {
             history: None,
             reread: None,
             stale: None,
+            reveal,
         });
         Some(KeyRequest::Value { request, key })
     }

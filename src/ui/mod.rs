@@ -423,7 +423,14 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
             }
         }
         View::Keys => {
-            widgets::key_browser::render(frame, body, &state.keys, state.now, theme);
+            widgets::key_browser::render(
+                frame,
+                body,
+                &state.keys,
+                state.now,
+                &keymap.describe(Action::Reveal),
+                theme,
+            );
             if state.keys.value.as_ref().is_some_and(|p| p.history.is_some()) {
                 &[(Action::MarkBase, "diff base"), (Action::History, "close history")]
             } else if state.keys.value.is_some() {
@@ -649,6 +656,35 @@ mod tests {
         assert!(screen.contains("kubernetes Pod (v1), protobuf, 4 bytes"), "{screen}");
         let secret = b"k8s:enc:aescbc:v1:key1:\x9a\x01\x02\x03";
         insta::assert_snapshot!(draw(&browsing(secret), 100, 24));
+    }
+
+    #[test]
+    fn a_kubernetes_pod_reads_as_yaml_and_a_secret_is_masked_until_revealed_100x24() {
+        use crate::etcd::k8s::encode::encode_stored;
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-0", "namespace": "default", "creationTimestamp": "2025-12-01T10:00:00Z",
+                         "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27",
+                     "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}}]},
+            "status": {"phase": "Running", "podIP": "10.244.1.7"}
+        });
+        let state = browsing(&encode_stored(&pod).expect("encode"));
+        insta::assert_snapshot!(draw(&state, 100, 24));
+        let secret = serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db", "namespace": "default"},
+            "data": {"password": "aHVudGVyMg=="}, "type": "Opaque"
+        });
+        let mut state = browsing(&encode_stored(&secret).expect("encode"));
+        let screen = draw(&state, 100, 24);
+        assert!(screen.contains("password: \"<hidden: 7 bytes>\""), "{screen}");
+        assert!(screen.contains("data hidden (u shows it)"), "{screen}");
+        assert!(!screen.contains("aHVudGVyMg=="), "{screen}");
+        crate::app::update::update(&mut state, crate::app::input::Input::Action(Action::Reveal));
+        let screen = draw(&state, 100, 24);
+        assert!(screen.contains("password: aHVudGVyMg=="), "{screen}");
+        assert!(!screen.contains("data hidden"), "{screen}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::app::input::Typed;
 use crate::app::keys::{KeyRequest, Then};
 use crate::app::modal::Modal;
 use crate::app::state::{InputLine, Overlay, Prompt, State, View};
-use crate::app::value_format::display_bytes;
+use crate::app::value_format::{display_bytes, ValueFormat};
 
 use super::watch::open_watch;
 
@@ -120,6 +120,19 @@ pub(super) fn reload_value(state: &mut State) -> Vec<Effect> {
 pub(super) fn then(state: &mut State, then: Then) -> Vec<Effect> {
     let Some(pane) = state.keys.value.as_ref() else { return Vec::new() };
     let Some(info) = pane.info().cloned() else { return Vec::new() };
+    // kube-apiserver owns what it stored: an edit goes through it (kubectl edit), unless the user
+    // switched the pane to the stored bytes (text or hex) and means to change those.
+    if matches!(then, Then::Edit | Then::EditExternal)
+        && !matches!(pane.shown_format(), Some(ValueFormat::Text | ValueFormat::Hex))
+    {
+        if let Ok(Some(stored)) = crate::etcd::k8s::Stored::read(&info.value) {
+            state.notice = Some(format!(
+                "not edited: this is kube-apiserver's {}, and the apiserver owns it (use kubectl edit); to change the stored bytes anyway, switch the pane to text or hex (v) and edit again",
+                stored.what()
+            ));
+            return Vec::new();
+        }
+    }
     match then {
         Then::Edit => {
             let inline = info.value.len() <= 4096
@@ -246,6 +259,21 @@ pub(super) fn on_key_browser_action_plain(state: &mut State, action: Action) -> 
             if let Some(pane) = b.value.as_mut() {
                 if let Some(format) = pane.shown_format() {
                     pane.format = Some(format.next());
+                }
+            }
+            Some(Vec::new())
+        }
+        Action::Reveal => {
+            match b.value.as_mut() {
+                Some(pane)
+                    if pane
+                        .read()
+                        .is_some_and(|r| r.object.as_ref().is_some_and(|o| o.revealed.is_some())) =>
+                {
+                    pane.reveal = !pane.reveal;
+                }
+                _ => {
+                    state.notice = Some("reveal shows a Kubernetes Secret's data: open a Secret first".into())
                 }
             }
             Some(Vec::new())

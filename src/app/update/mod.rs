@@ -367,6 +367,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::Tree
         | Action::Parent
         | Action::Format
+        | Action::Reveal
         | Action::History
         | Action::MarkBase
         | Action::New

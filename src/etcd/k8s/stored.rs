@@ -275,6 +275,16 @@ impl Stored {
         Ok(Stored::Encrypted { provider, version, key, ciphertext_len: ciphertext.len() })
     }
 
+    /// What the value is, in a few words: `Pod default/web-0`, or `encrypted value`.
+    pub fn what(&self) -> String {
+        match self {
+            Stored::Protobuf { kind, meta, .. } | Stored::Json { kind, meta, .. } => {
+                format!("{kind} {}", meta.object()).trim_end().to_owned()
+            }
+            Stored::Encrypted { .. } => "encrypted value".into(),
+        }
+    }
+
     /// One line saying what the value is (the kind and API version, or how it is encrypted), for
     /// a header above it.
     pub fn describe(&self) -> String {

@@ -8,9 +8,9 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::app::keys::{KeyBrowser, ValuePane};
-use crate::app::value_format::value_lines;
 use crate::app::value_format::DiffLine;
 use crate::app::value_format::{display_bytes, ValueFormat};
+use crate::app::value_format::{value_lines, yaml_lines};
 use crate::ui::theme::Theme;
 
 fn block<'a>(title: String, theme: &Theme) -> Block<'a> {
@@ -20,7 +20,15 @@ fn block<'a>(title: String, theme: &Theme) -> Block<'a> {
         .title(Span::styled(title, Style::default().fg(theme.title)))
 }
 
-pub fn render(frame: &mut Frame, area: Rect, b: &KeyBrowser, now: Option<std::time::Instant>, theme: &Theme) {
+/// `reveal_key` names the key that shows a Secret's data, for the hint beside a masked one.
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    b: &KeyBrowser,
+    now: Option<std::time::Instant>,
+    reveal_key: &str,
+    theme: &Theme,
+) {
     let (list_area, value_area) = if b.value.is_some() {
         let [l, v] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
         (l, Some(v))
@@ -35,7 +43,7 @@ pub fn render(frame: &mut Frame, area: Rect, b: &KeyBrowser, now: Option<std::ti
                     Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(v);
                 render_history(frame, top, bottom, pane, theme);
             }
-            None => render_value(frame, v, pane, theme),
+            None => render_value(frame, v, pane, reveal_key, theme),
         }
     }
 }
@@ -214,7 +222,7 @@ fn key_end(text: &str) -> Option<usize> {
     None
 }
 
-fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, theme: &Theme) {
+fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, reveal_key: &str, theme: &Theme) {
     let label = |s: &str| Span::styled(s.to_string(), Style::default().fg(theme.label));
     let mut lines = Vec::new();
     let mut title = format!(" {} ", display_bytes(&pane.key));
@@ -255,9 +263,13 @@ fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, theme: &Theme) 
             lines.push(Line::from(vec![label("lease "), Span::raw(lease)]));
             // What kube-apiserver stored, when it is Kubernetes data, wrapped to the pane.
             let width = area.width.saturating_sub(2) as usize;
+            let secret = read.object.as_ref().is_some_and(|o| o.revealed.is_some());
             let (kubernetes, style) = match &read.kubernetes {
+                Some(Ok(what)) if secret && !pane.reveal => {
+                    (Some(format!("{what}; data hidden ({reveal_key} shows it)")), Style::default())
+                }
                 Some(Ok(what)) => (Some(what.clone()), Style::default()),
-                Some(Err(e)) => (Some(format!("✗ damaged: {e}")), Style::default().fg(theme.down)),
+                Some(Err(e)) => (Some(format!("✗ {e}")), Style::default().fg(theme.down)),
                 None => (None, Style::default()),
             };
             let kubernetes =
@@ -274,7 +286,19 @@ fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, theme: &Theme) 
                 lines.push(Line::from(label("(empty value)")));
             }
             let height = (area.height as usize).saturating_sub(5 + kubernetes.len());
-            lines.extend(styled_value_lines(&v.value, format, width, theme).into_iter().take(height));
+            let shown = match (pane.object(), format) {
+                // A Kubernetes object as the API prints it.
+                (Some(object), ValueFormat::Yaml) => {
+                    yaml_lines(object).iter().map(|l| Line::from(display_bytes(l.as_bytes()))).collect()
+                }
+                (Some(object), ValueFormat::Json) => serde_json::to_string_pretty(object)
+                    .unwrap_or_default()
+                    .lines()
+                    .map(|l| json_line(display_bytes(l.as_bytes()), theme))
+                    .collect(),
+                _ => styled_value_lines(&v.value, format, width, theme),
+            };
+            lines.extend(shown.into_iter().take(height));
         }
     }
     frame.render_widget(Paragraph::new(lines).block(block(title, theme)), area);

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::app::fixtures::{self};
 use crate::app::keys::{KeyPage, Row, ValueInfo, ValueRead};
+use crate::app::value_format::ValueFormat;
 
 #[test]
 fn the_key_browser_lists_on_first_visit_and_takes_the_movement_keys() {
@@ -164,6 +165,10 @@ fn enter(state: &mut State) -> Vec<Effect> {
 
 /// The browser on two keys with the value of "k" (mod revision 5) on screen.
 fn with_value_open() -> State {
+    with_this_value_open(b"v1")
+}
+
+fn with_this_value_open(value: &[u8]) -> State {
     let mut state = fixtures::healthy();
     update(&mut state, Input::Action(Action::SwitchView));
     let page = KeyPage { rows: vec![Row::key(&b"k"[..]), Row::key(&b"z"[..])], more: false, revision: 7 };
@@ -172,9 +177,32 @@ fn with_value_open() -> State {
     let [Effect::Keys(crate::app::keys::KeyRequest::Value { request, .. })] = effects[..] else {
         panic!("{effects:?}")
     };
-    let info = info(b"v1", 5);
+    let info = info(value, 5);
     update(&mut state, Input::Msg(Msg::Value { request, result: Ok(Some(ValueRead::new(info, None))) }));
     state
+}
+
+#[test]
+fn a_kubernetes_object_is_not_edited_until_the_pane_shows_its_stored_bytes() {
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-0", "namespace": "default"}});
+    let stored = crate::etcd::k8s::encode::encode_stored(&pod).expect("encode");
+    let mut state = with_this_value_open(&stored);
+    assert_eq!(state.keys.value.as_ref().and_then(|p| p.shown_format()), Some(ValueFormat::Yaml));
+    for action in [Action::Edit, Action::EditExternal] {
+        state.notice = None;
+        assert!(update(&mut state, Input::Action(action)).is_empty(), "{action:?}");
+        assert_eq!(state.input, None);
+        let notice = state.notice.clone().unwrap_or_default();
+        assert!(notice.contains("kube-apiserver's Pod default/web-0, and the apiserver owns it"), "{notice}");
+    }
+    // yaml → text: the stored bytes, which the user may change on purpose.
+    update(&mut state, Input::Action(Action::Format));
+    assert_eq!(state.keys.value.as_ref().and_then(|p| p.shown_format()), Some(ValueFormat::Text));
+    let effects = update(&mut state, Input::Action(Action::Edit));
+    assert!(matches!(&effects[..], [Effect::Editor { value, .. }] if *value == stored), "{effects:?}");
+    // Reveal means nothing outside a Secret, and says so.
+    update(&mut state, Input::Action(Action::Reveal));
+    assert!(state.notice.as_deref().unwrap_or_default().contains("open a Secret first"));
 }
 
 #[test]

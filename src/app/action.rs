@@ -42,6 +42,10 @@ pub enum Action {
     Format,
     /// Show or hide a Kubernetes Secret's data in the value pane.
     Reveal,
+    /// Scroll the value pane a page down.
+    ScrollDown,
+    /// Scroll the value pane a page up.
+    ScrollUp,
     /// Show or hide the key's history.
     History,
     /// In the history: diff against the selected version.
@@ -113,6 +117,8 @@ pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::Back, name: "back", help: "close pane or overlay" },
     ActionInfo { action: Action::Format, name: "format", help: "value: json/yaml/text/hex" },
     ActionInfo { action: Action::Reveal, name: "reveal", help: "show/hide a Secret's data" },
+    ActionInfo { action: Action::ScrollDown, name: "scroll-down", help: "value: a page down" },
+    ActionInfo { action: Action::ScrollUp, name: "scroll-up", help: "value: a page up" },
     ActionInfo { action: Action::History, name: "history", help: "the key's history" },
     ActionInfo { action: Action::MarkBase, name: "mark", help: "history: diff base" },
     ActionInfo { action: Action::New, name: "new", help: "new key · members: add" },
@@ -183,6 +189,8 @@ mod tests {
             Action::Parent,
             Action::Format,
             Action::Reveal,
+            Action::ScrollDown,
+            Action::ScrollUp,
             Action::History,
             Action::MarkBase,
             Action::New,

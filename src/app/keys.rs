@@ -237,6 +237,8 @@ pub struct ValuePane {
     pub stale: Option<String>,
     /// A Kubernetes Secret's data shown (the user asked).
     pub reveal: bool,
+    /// The first line of the value shown (the user scrolled).
+    pub scroll: usize,
 }
 
 impl ValuePane {
@@ -263,6 +265,18 @@ impl ValuePane {
             Some(_) => ValueFormat::Yaml,
             None => ValueFormat::detect(&read.info.value),
         }))
+    }
+
+    /// How many lines the value shows as (hex rows counted at 16 bytes), for scrolling.
+    pub fn line_count(&self) -> usize {
+        let (Some(read), Some(format)) = (self.read(), self.shown_format()) else { return 0 };
+        match (self.object(), format) {
+            (Some(object), ValueFormat::Yaml) => crate::app::value_format::yaml_lines(object).len(),
+            (Some(object), ValueFormat::Json) => {
+                serde_json::to_string_pretty(object).map_or(0, |t| t.lines().count())
+            }
+            _ => crate::app::value_format::value_lines(&read.info.value, format, 80).len(),
+        }
     }
 
     /// The Kubernetes object the pane shows (its Secret data if the user asked), if the value is one.
@@ -613,6 +627,7 @@ impl KeyBrowser {
         let request = ids.next_id();
         let same = self.value.as_ref().filter(|p| p.key == key);
         let (format, reveal) = (same.and_then(|p| p.format), same.is_some_and(|p| p.reveal));
+        let scroll = same.map_or(0, |p| p.scroll);
         self.value = Some(ValuePane {
             key: key.clone(),
             request,
@@ -623,6 +638,7 @@ impl KeyBrowser {
             reread: None,
             stale: None,
             reveal,
+            scroll,
         });
         Some(KeyRequest::Value { request, key })
     }

@@ -16,6 +16,9 @@ pub struct DemoArgs {
     /// Keep the members' data dirs and logs after the demo (removed otherwise)
     #[arg(long)]
     pub keep: bool,
+    /// Also write a Kubernetes control plane's objects under /registry/, as kube-apiserver stores them
+    #[arg(long)]
+    pub kubernetes: bool,
 }
 
 /// The demo's members as the console may kill and start them.
@@ -94,6 +97,7 @@ fn demo_ready(
     runtime: &tokio::runtime::Runtime,
     cluster: &std::sync::Mutex<crate::node::local::LocalCluster>,
     endpoints: &[String],
+    kubernetes: bool,
 ) -> Result<crate::demo::Seeded, String> {
     runtime.block_on(async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -115,7 +119,9 @@ fn demo_ready(
                 _ = tokio::signal::ctrl_c() => break Err("interrupted".to_string()),
             }
         }?;
-        crate::demo::seed(endpoints).await.map_err(|e| format!("cannot write the sample data: {e}"))
+        crate::demo::seed(endpoints, kubernetes)
+            .await
+            .map_err(|e| format!("cannot write the sample data: {e}"))
     })
 }
 
@@ -157,7 +163,7 @@ pub fn run(
             endpoints.join(", "),
             dir.display()
         );
-        match demo_ready(runtime, &cluster, &endpoints) {
+        match demo_ready(runtime, &cluster, &endpoints, args.kubernetes) {
             Ok(seeded) => break (cluster, dir, endpoints, seeded),
             Err(e) => {
                 let lost_port = cluster.lock().is_ok_and(|mut c| c.lost_a_port());

@@ -669,8 +669,13 @@ mod tests {
                      "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}}]},
             "status": {"phase": "Running", "podIP": "10.244.1.7"}
         });
-        let state = browsing(&encode_stored(&pod).expect("encode"));
+        let mut state = browsing(&encode_stored(&pod).expect("encode"));
         insta::assert_snapshot!(draw(&state, 100, 24));
+        // ctrl-d pages down, and the title says which lines show.
+        crate::app::update::update(&mut state, crate::app::input::Input::Action(Action::ScrollDown));
+        let screen = draw(&state, 100, 24);
+        assert!(screen.contains(" lines 10-20 of 20 "), "{screen}");
+        assert!(screen.contains("podIP: 10.244.1.7"), "{screen}");
         let secret = serde_json::json!({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "db", "namespace": "default"},

@@ -278,6 +278,18 @@ pub(super) fn on_key_browser_action_plain(state: &mut State, action: Action) -> 
             }
             Some(Vec::new())
         }
+        Action::ScrollDown | Action::ScrollUp => {
+            // A page of the pane on a usual terminal; the render keeps the last page in view.
+            const PAGE: usize = 20;
+            if let Some(pane) = b.value.as_mut() {
+                let last = pane.line_count().saturating_sub(1);
+                pane.scroll = match action {
+                    Action::ScrollDown => (pane.scroll + PAGE).min(last),
+                    _ => pane.scroll.saturating_sub(PAGE),
+                };
+            }
+            Some(Vec::new())
+        }
         Action::History => keys(b.toggle_history(ids)),
         Action::New => {
             if refuse_write(state) {

@@ -368,6 +368,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         | Action::Parent
         | Action::Format
         | Action::Reveal
+        | Action::ScrollDown
+        | Action::ScrollUp
         | Action::History
         | Action::MarkBase
         | Action::New

@@ -564,8 +564,12 @@ fn scalar(s: Scalar, wire: Wire) -> Result<Value, Damage> {
     })
 }
 
-/// A float as JSON (encoding/json refuses NaN and infinities; they show as text here).
+/// A float as JSON: a whole number without a fraction, as Go's encoding/json writes it (1, not
+/// 1.0). encoding/json refuses NaN and infinities; they show as text here.
 fn number(f: f64) -> Value {
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        return Value::from(f as i64);
+    }
     serde_json::Number::from_f64(f).map(Value::Number).unwrap_or_else(|| Value::String(f.to_string()))
 }
 

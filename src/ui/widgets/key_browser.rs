@@ -226,6 +226,8 @@ fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, reveal_key: &st
     let label = |s: &str| Span::styled(s.to_string(), Style::default().fg(theme.label));
     let mut lines = Vec::new();
     let mut title = format!(" {} ", display_bytes(&pane.key));
+    // Which lines show, when the value is longer than the pane.
+    let mut position = None;
     match &pane.result {
         None => lines.push(Line::from(label("loading…"))),
         Some(Err(e)) => {
@@ -298,10 +300,21 @@ fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, reveal_key: &st
                     .collect(),
                 _ => styled_value_lines(&v.value, format, width, theme),
             };
-            lines.extend(shown.into_iter().take(height));
+            let total = shown.len();
+            let first = pane.scroll.min(total.saturating_sub(height));
+            if total > height {
+                let last = (first + height).min(total);
+                position = Some(format!(" lines {}-{last} of {total} ", first + 1));
+            }
+            lines.extend(shown.into_iter().skip(first).take(height));
         }
     }
-    frame.render_widget(Paragraph::new(lines).block(block(title, theme)), area);
+    let mut frame_block = block(title, theme);
+    if let Some(position) = position {
+        let style = Style::default().fg(theme.label);
+        frame_block = frame_block.title_bottom(Line::from(Span::styled(position, style)).right_aligned());
+    }
+    frame.render_widget(Paragraph::new(lines).block(frame_block), area);
 }
 
 /// `text` in rows of at most `width` columns, broken at spaces (a word longer than a row is cut).

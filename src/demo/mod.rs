@@ -2,6 +2,8 @@
 //! a service registry whose instances live on a lease kept alive (as their services would keep it),
 //! JSON and YAML configuration with a history of changes, and feature flags.
 
+pub mod kubernetes;
+
 use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions, PutOptions};
@@ -46,31 +48,39 @@ impl Drop for Seeded {
     }
 }
 
-/// Writes the sample data through `endpoints` and starts renewing the registry's lease.
-pub async fn seed(endpoints: &[String]) -> Result<Seeded, etcd_client::Error> {
+/// Writes the sample data through `endpoints` (with `kubernetes`, a control plane's objects under
+/// /registry/ too) and starts renewing the registry's lease.
+pub async fn seed(endpoints: &[String], kubernetes: bool) -> Result<Seeded, String> {
+    let error = |e: etcd_client::Error| e.to_string();
     let options = ConnectOptions::new()
         .with_connect_timeout(Duration::from_secs(2))
         .with_timeout(Duration::from_secs(5));
-    let mut client = Client::connect(endpoints, Some(options)).await?;
+    let mut client = Client::connect(endpoints, Some(options)).await.map_err(error)?;
     let mut keys = 0;
-    let lease = client.lease_grant(REGISTRY_TTL, None).await?.id();
+    if kubernetes {
+        for (key, value) in kubernetes::objects()? {
+            client.put(key, value, None).await.map_err(error)?;
+            keys += 1;
+        }
+    }
+    let lease = client.lease_grant(REGISTRY_TTL, None).await.map_err(error)?.id();
     for (service, host, port, zone) in INSTANCES {
         let value =
             format!(r#"{{"host":"{host}","port":{port},"zone":"{zone}","version":"1.14.2","healthy":true}}"#);
         let key = format!("/services/{service}/{host}:{port}");
-        client.put(key, value, Some(PutOptions::new().with_lease(lease))).await?;
+        client.put(key, value, Some(PutOptions::new().with_lease(lease))).await.map_err(error)?;
         keys += 1;
     }
     for config in APP_CONFIG {
-        client.put("/config/app.json", *config, None).await?;
+        client.put("/config/app.json", *config, None).await.map_err(error)?;
     }
-    client.put("/config/db.yaml", DB_YAML, None).await?;
+    client.put("/config/db.yaml", DB_YAML, None).await.map_err(error)?;
     keys += 2;
     for (flag, on) in FLAGS {
-        client.put(format!("/config/feature-flags/{flag}"), *on, None).await?;
+        client.put(format!("/config/feature-flags/{flag}"), *on, None).await.map_err(error)?;
         keys += 1;
     }
-    client.put("/demo/README", README, None).await?;
+    client.put("/demo/README", README, None).await.map_err(error)?;
     keys += 1;
     let keeper = tokio::spawn(keep_alive(client, lease));
     Ok(Seeded { keys, keeper })

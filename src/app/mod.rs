@@ -27,6 +27,7 @@ pub mod snapshot;
 pub mod state;
 pub mod update;
 pub mod value_format;
+pub mod value_pane;
 pub mod watch;
 
 pub use action::Action;

@@ -10,6 +10,7 @@ mod bench;
 mod cli;
 mod console_auth;
 mod console_edit;
+mod console_kubernetes;
 mod console_safety;
 mod console_tmux;
 mod dashboard_etcd;

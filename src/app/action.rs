@@ -104,7 +104,7 @@ pub struct ActionInfo {
 /// Every action, in the order the help overlay lists them.
 pub const ACTIONS: &[ActionInfo] = &[
     ActionInfo { action: Action::SwitchView, name: "keys", help: "members, keys, watch tail" },
-    ActionInfo { action: Action::Command, name: "command", help: ":keys :watch :auth :ctx :sep" },
+    ActionInfo { action: Action::Command, name: "command", help: ":keys :k8s :watch :auth :ctx" },
     ActionInfo { action: Action::Search, name: "search", help: "list keys under a prefix" },
     ActionInfo { action: Action::Filter, name: "filter", help: "filter loaded rows" },
     ActionInfo { action: Action::Tree, name: "tree", help: "tree or flat listing" },

@@ -64,11 +64,85 @@ pub fn key_after(key: &[u8]) -> Vec<u8> {
 pub struct Row {
     pub key: Vec<u8>,
     pub dir: bool,
+    /// In the Kubernetes view (:k8s), what the key's value is.
+    pub kube: Option<Box<KubeRow>>,
+}
+
+/// What the Kubernetes view shows of a key under /registry/: the resource, namespace and name its
+/// key names, and what its value holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeRow {
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    /// The kind stored, or what the value is when it is not an object (encrypted, damaged, other).
+    pub kind: String,
+    pub size: usize,
+    pub mod_revision: i64,
+    /// creationTimestamp, seconds since the Unix epoch.
+    pub created: Option<i64>,
+}
+
+impl KubeRow {
+    /// The row for `key` holding `value`, read from its key and the value's metadata only.
+    pub fn read(key: &[u8], value: &[u8], mod_revision: i64) -> KubeRow {
+        use crate::etcd::k8s::{RegistryKey, Stored};
+        let parsed = RegistryKey::parse(key);
+        let (resource, namespace, name) = match parsed {
+            Some(k) if k.group.is_empty() => (k.resource, k.namespace.unwrap_or_default(), k.name),
+            Some(k) => (format!("{}/{}", k.group, k.resource), k.namespace.unwrap_or_default(), k.name),
+            None => (String::new(), String::new(), display_bytes(key)),
+        };
+        let (kind, created) = match Stored::read(value) {
+            Ok(Some(Stored::Protobuf { kind, meta, .. } | Stored::Json { kind, meta, .. })) => {
+                (kind, meta.created_at)
+            }
+            Ok(Some(Stored::Encrypted { provider, .. })) => (format!("encrypted:{provider}"), None),
+            Ok(None) => ("(not an object)".into(), None),
+            Err(_) => ("(damaged)".into(), None),
+        };
+        KubeRow { resource, namespace, name, kind, size: value.len(), mod_revision, created }
+    }
+}
+
+/// An age as kubectl prints one (its HumanDuration): 90s, 5m30s, 3h, 2d4h, 400d, 3y20d.
+pub fn kube_age(seconds: i64) -> String {
+    if seconds < 0 {
+        return "0s".into();
+    }
+    let (minutes, hours) = (seconds / 60, seconds / 3600);
+    let days = hours / 24;
+    let with = |big: i64, unit: &str, small: i64, small_unit: &str| {
+        if small == 0 {
+            format!("{big}{unit}")
+        } else {
+            format!("{big}{unit}{small}{small_unit}")
+        }
+    };
+    if seconds < 120 {
+        format!("{seconds}s")
+    } else if minutes < 10 {
+        with(minutes, "m", seconds % 60, "s")
+    } else if minutes < 180 {
+        format!("{minutes}m")
+    } else if hours < 8 {
+        with(hours, "h", minutes % 60, "m")
+    } else if hours < 48 {
+        format!("{hours}h")
+    } else if hours < 24 * 8 {
+        with(days, "d", hours % 24, "h")
+    } else if hours < 24 * 365 * 2 {
+        format!("{days}d")
+    } else if hours < 24 * 365 * 8 {
+        with(days / 365, "y", days % 365, "d")
+    } else {
+        format!("{}y", days / 365)
+    }
 }
 
 impl Row {
     pub fn key(key: impl Into<Vec<u8>>) -> Row {
-        Row { key: key.into(), dir: false }
+        Row { key: key.into(), dir: false, kube: None }
     }
 
     /// Where the listing goes on after this row: past the key, or past everything in the directory.
@@ -89,7 +163,7 @@ pub fn tree_row(prefix: &[u8], sep: &[u8], key: &[u8]) -> Row {
         if let Some(at) = rest.windows(sep.len()).position(|w| w == sep) {
             let dir_len = prefix.len() + at + sep.len();
             if dir_len < key.len() {
-                return Row { key: key[..dir_len].to_vec(), dir: true };
+                return Row { key: key[..dir_len].to_vec(), dir: true, kube: None };
             }
         }
     }
@@ -137,6 +211,8 @@ pub struct KeyBrowser {
     pub selected: usize,
     /// A local filter over the loaded rows (a substring); empty: none.
     pub filter: String,
+    /// The Kubernetes view (:k8s): rows read with their values and shown as resources.
+    pub kubernetes: bool,
     pub value: Option<ValuePane>,
     /// Whether a listing was ever asked for (the browser lists when it is first shown).
     pub started: bool,
@@ -161,8 +237,9 @@ pub const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum KeyRequest {
     /// Rows in [start, prefix_end(prefix)), keys-only, serializable, at `revision` (0: newest);
-    /// with `tree`, one level: keys below a separator after the prefix collapse into directories.
-    List { request: u64, prefix: Vec<u8>, start: Vec<u8>, revision: i64, tree: Option<Vec<u8>> },
+    /// with `tree`, one level: keys below a separator after the prefix collapse into directories;
+    /// with `values` (the Kubernetes view), each key's row says what its value holds.
+    List { request: u64, prefix: Vec<u8>, start: Vec<u8>, revision: i64, tree: Option<Vec<u8>>, values: bool },
     /// One key's value (a linearizable read), with its lease's remaining TTL.
     Value { request: u64, key: Vec<u8> },
     /// How many keys the prefix holds at `revision` (count_only).
@@ -214,6 +291,7 @@ impl KeyBrowser {
             started: true,
             value: self.value.take(),
             filter: std::mem::take(&mut self.filter),
+            kubernetes: self.kubernetes,
             selected,
             listed_at: self.listed_at,
             retry: self.retry,
@@ -223,7 +301,14 @@ impl KeyBrowser {
         let start = if prefix.is_empty() { vec![0] } else { prefix.clone() };
         self.page_starts.push(start.clone());
         self.loading = Some((request, 0));
-        KeyRequest::List { request, start, prefix, revision: 0, tree: self.tree.clone() }
+        KeyRequest::List {
+            request,
+            start,
+            prefix,
+            revision: 0,
+            tree: self.tree.clone(),
+            values: self.kubernetes,
+        }
     }
 
     /// Switches between the tree and the flat listing of the same prefix.
@@ -257,6 +342,7 @@ impl KeyBrowser {
             start,
             revision: self.revision.unwrap_or(0),
             tree: self.tree.clone(),
+            values: self.kubernetes,
         })
     }
 
@@ -349,7 +435,10 @@ impl KeyBrowser {
         self.pages
             .iter()
             .flat_map(|(n, rows)| rows.iter().enumerate().map(move |(i, r)| (n * per_page + i, r)))
-            .filter(|(_, r)| display_bytes(&r.key).contains(&self.filter))
+            .filter(|(_, r)| {
+                display_bytes(&r.key).contains(&self.filter)
+                    || r.kube.as_ref().is_some_and(|k| k.kind.contains(&self.filter))
+            })
             .map(|(i, _)| i)
             .collect()
     }
@@ -526,6 +615,64 @@ impl KeyBrowser {
 mod tests {
     use super::*;
 
+    #[test]
+    fn ages_print_as_kubectl_prints_them() {
+        for (seconds, age) in [
+            (-5, "0s"),
+            (59, "59s"),
+            (119, "119s"),
+            (120, "2m"),
+            (330, "5m30s"),
+            (600, "10m"),
+            (179 * 60, "179m"),
+            (3 * 3600, "3h"),
+            (3 * 3600 + 600, "3h10m"),
+            (47 * 3600, "47h"),
+            (2 * 86400 + 4 * 3600, "2d4h"),
+            (8 * 86400, "8d"),
+            (400 * 86400, "400d"),
+            (3 * 365 * 86400 + 20 * 86400, "3y20d"),
+            (9 * 365 * 86400, "9y"),
+        ] {
+            assert_eq!(kube_age(seconds), age, "{seconds}");
+        }
+    }
+
+    #[test]
+    fn a_kubernetes_row_names_resource_namespace_name_and_what_the_value_holds() {
+        let pod = crate::etcd::k8s::encode::encode_stored(&serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-0", "namespace": "shop", "creationTimestamp": "2026-12-01T00:00:00Z"}
+        }))
+        .expect("encode");
+        let row = KubeRow::read(b"/registry/pods/shop/web-0", &pod, 42);
+        assert_eq!(
+            row,
+            KubeRow {
+                resource: "pods".into(),
+                namespace: "shop".into(),
+                name: "web-0".into(),
+                kind: "Pod".into(),
+                size: pod.len(),
+                mod_revision: 42,
+                created: Some(1_796_083_200),
+            }
+        );
+        let crd = KubeRow::read(
+            b"/registry/apiextensions.k8s.io/customresourcedefinitions/w.example.com",
+            b"{}",
+            7,
+        );
+        assert_eq!(
+            (crd.resource.as_str(), crd.kind.as_str()),
+            ("apiextensions.k8s.io/customresourcedefinitions", "(not an object)")
+        );
+        let sealed = KubeRow::read(b"/registry/secrets/shop/k", b"k8s:enc:kms:v2:vault:xyz", 8);
+        assert_eq!(sealed.kind, "encrypted:kms");
+        assert_eq!(KubeRow::read(b"/registry/pods/shop/cut", b"k8s\0\x0a\x09", 9).kind, "(damaged)");
+        assert_eq!(KubeRow::read(b"/other", b"x", 9).name, "/other");
+    }
+
     fn page(keys: &[&str], more: bool, revision: i64) -> KeyPage {
         KeyPage { rows: keys.iter().map(|k| Row::key(k.as_bytes())).collect(), more, revision }
     }
@@ -571,7 +718,8 @@ mod tests {
                 prefix: b"p/".to_vec(),
                 start: b"p/".to_vec(),
                 revision: 0,
-                tree: None
+                tree: None,
+                values: false
             }
         );
         // A stale reply changes nothing.
@@ -594,7 +742,8 @@ mod tests {
                 prefix: b"p/".to_vec(),
                 start: b"p/0499\0".to_vec(),
                 revision: 42,
-                tree: None
+                tree: None,
+                values: false
             }
         );
         assert_eq!(b.move_to(&mut ids, 430), None, "one page in flight at a time");
@@ -643,14 +792,20 @@ mod tests {
 
     #[test]
     fn tree_rows_collapse_keys_below_the_first_separator() {
-        assert_eq!(tree_row(b"", b"/", b"/registry/pods/a"), Row { key: b"/".to_vec(), dir: true });
-        assert_eq!(tree_row(b"/", b"/", b"/registry/pods/a"), Row { key: b"/registry/".to_vec(), dir: true });
+        assert_eq!(
+            tree_row(b"", b"/", b"/registry/pods/a"),
+            Row { key: b"/".to_vec(), dir: true, kube: None }
+        );
+        assert_eq!(
+            tree_row(b"/", b"/", b"/registry/pods/a"),
+            Row { key: b"/registry/".to_vec(), dir: true, kube: None }
+        );
         assert_eq!(tree_row(b"/registry/", b"/", b"/registry/x"), Row::key(&b"/registry/x"[..]));
         // A key that ends with the separator is a key; a longer one makes it a directory too.
         assert_eq!(tree_row(b"a/", b"/", b"a/b/"), Row::key(&b"a/b/"[..]));
-        assert_eq!(tree_row(b"a/", b"/", b"a/b/c"), Row { key: b"a/b/".to_vec(), dir: true });
-        assert_eq!(tree_row(b"", b"::", b"x::y::z"), Row { key: b"x::".to_vec(), dir: true });
-        assert_eq!(Row { key: b"a/".to_vec(), dir: true }.next_start(), b"a0".to_vec());
+        assert_eq!(tree_row(b"a/", b"/", b"a/b/c"), Row { key: b"a/b/".to_vec(), dir: true, kube: None });
+        assert_eq!(tree_row(b"", b"::", b"x::y::z"), Row { key: b"x::".to_vec(), dir: true, kube: None });
+        assert_eq!(Row { key: b"a/".to_vec(), dir: true, kube: None }.next_start(), b"a0".to_vec());
         assert_eq!(Row::key(&b"a/"[..]).next_start(), b"a/\0".to_vec());
     }
 
@@ -664,7 +819,7 @@ mod tests {
             &mut ids,
             1,
             Ok(KeyPage {
-                rows: vec![Row { key: b"a/".to_vec(), dir: true }, Row::key(&b"b"[..])],
+                rows: vec![Row { key: b"a/".to_vec(), dir: true, kube: None }, Row::key(&b"b"[..])],
                 more: false,
                 revision: 3,
             }),

@@ -427,7 +427,7 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
                 frame,
                 body,
                 &state.keys,
-                state.now,
+                (state.now, state.wall),
                 &keymap.describe(Action::Reveal),
                 theme,
             );
@@ -804,7 +804,7 @@ mod tests {
         let rows = vec![
             Row::key(&b"/registry/pods/default/web-0"[..]),
             Row::key(&b"/registry/pods/default/web-1"[..]),
-            Row { key: b"/registry/pods/default/jobs/".to_vec(), dir: true },
+            Row { key: b"/registry/pods/default/jobs/".to_vec(), dir: true, kube: None },
         ];
         let request = state.ids.last();
         state.keys.on_page(&mut state.ids, request, Ok(KeyPage { rows, more: false, revision: 4242 }));

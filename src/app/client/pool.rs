@@ -50,9 +50,9 @@ impl Pool {
                 let result = self.status(&endpoint).await;
                 Msg::Status { refresh, member_id, endpoint, result }
             }
-            Effect::Keys(KeyRequest::List { request, prefix, start, revision, tree }) => {
+            Effect::Keys(KeyRequest::List { request, prefix, start, revision, tree, values }) => {
                 let result = self
-                    .first_answer(|ep| self.list_keys(ep, &prefix, &start, revision, tree.as_deref()))
+                    .first_answer(|ep| self.list_keys(ep, &prefix, &start, revision, tree.as_deref(), values))
                     .await;
                 Msg::KeyPage { request, result }
             }
@@ -269,7 +269,8 @@ impl Pool {
     /// One page (PAGE keys, fewer at the end) of the listing from `start`, keys-only and
     /// serializable, at `revision` (0: newest, then pinned for the page's later reads). It is read
     /// from ever larger subtrees around the cursor (see `keys::subtree_end`), so on etcd 3.4 a page
-    /// costs about what it returns, not what follows it.
+    /// costs about what it returns, not what follows it. With `values` (the Kubernetes view, flat
+    /// only) the values come too, and each row keeps what its value holds, not the value.
     async fn list_keys(
         &self,
         endpoint: &str,
@@ -277,7 +278,9 @@ impl Pool {
         start: &[u8],
         revision: i64,
         tree: Option<&[u8]>,
+        values: bool,
     ) -> Result<KeyPage, String> {
+        let values = values && tree.is_none();
         let mut client = self.client(endpoint).await?;
         let deadline = Instant::now() + self.config.command_timeout;
         let mut rows: Vec<Row> = Vec::new();
@@ -292,9 +295,11 @@ impl Pool {
         let mut probe = keys::PAGE;
         loop {
             let (bound, last) = keys::subtree_end(prefix, &cursor, depth);
-            let options = GetOptions::new()
-                .with_range(bound.clone())
-                .with_keys_only()
+            let mut options = GetOptions::new().with_range(bound.clone());
+            if !values {
+                options = options.with_keys_only();
+            }
+            let options = options
                 .with_serializable()
                 .with_limit(limit.min(probe).min(keys::PAGE - rows.len() as i64))
                 .with_revision(revision);
@@ -319,6 +324,10 @@ impl Pool {
             for kv in resp.kvs() {
                 let row = match tree {
                     Some(sep) => keys::tree_row(prefix, sep, kv.key()),
+                    None if values => Row {
+                        kube: Some(Box::new(keys::KubeRow::read(kv.key(), kv.value(), kv.mod_revision()))),
+                        ..Row::key(kv.key())
+                    },
                     None => Row::key(kv.key()),
                 };
                 // Keys inside the directory just added add nothing.

@@ -221,13 +221,23 @@ fn parse_revision(text: &str) -> Result<i64, String> {
 }
 
 const COMMANDS: &str =
-    ":keys <prefix>, :watch <prefix> [revision], :members, :sep <separator>, :ctx [name], :auth (users and roles)";
+    ":keys <prefix>, :k8s [prefix], :watch <prefix> [revision], :members, :sep <separator>, :ctx [name], :auth (users and roles)";
 
 fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
     let (name, arg) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
     let arg = arg.trim();
     match name {
-        "keys" | "k" => browse(state, arg.as_bytes().to_vec()),
+        "keys" | "k" => {
+            state.keys.kubernetes = false;
+            browse(state, arg.as_bytes().to_vec())
+        }
+        // The Kubernetes view: /registry/ (or the prefix given) as kube-apiserver's resources.
+        "k8s" => {
+            state.keys.kubernetes = true;
+            state.keys.tree = None;
+            let prefix = if arg.is_empty() { "/registry/" } else { arg };
+            browse(state, prefix.as_bytes().to_vec())
+        }
         "members" | "m" => {
             state.view = View::Members;
             Vec::new()

@@ -8,7 +8,7 @@ use super::super::duration::parse_go_duration;
 use super::schema::{Form, Message, Scalar, Schema, Special, Type, ValueType};
 #[cfg(test)]
 use super::stored::rfc3339;
-use super::stored::PROTOBUF_MAGIC;
+use super::stored::{parse_rfc3339, PROTOBUF_MAGIC};
 
 /// Why an object's JSON cannot be written as protobuf: the path to the field and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,37 +243,6 @@ fn crate_duration(text: &str) -> Result<i64, Failure> {
     let d = parse_go_duration(rest).map_err(|e| (String::new(), e))?;
     let nanos = i64::try_from(d.as_nanos()).map_err(|_| (String::new(), format!("{text}: too long")))?;
     Ok(if negative { -nanos } else { nanos })
-}
-
-/// RFC 3339 in UTC (`2025-12-01T10:00:00Z`, with an optional fraction) as seconds and nanoseconds.
-fn parse_rfc3339(text: &str) -> Option<(i64, u32)> {
-    let b = text.as_bytes();
-    if b.len() < 20 || !text.ends_with('Z') || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, m, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let fraction = &text[19..text.len() - 1];
-    let nanos = match fraction.strip_prefix('.') {
-        Some(digits) if !digits.is_empty() && digits.len() <= 9 => {
-            digits.parse::<u32>().ok()? * 10u32.pow(9 - digits.len() as u32)
-        }
-        None if fraction.is_empty() => 0,
-        _ => return None,
-    };
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    // A civil date to days since 1970-01-01 (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + h * 3600 + m * 60 + s, nanos))
 }
 
 fn put_key(out: &mut Vec<u8>, number: u32, wire: u8) {

@@ -77,6 +77,8 @@ pub struct Meta {
     pub uid: String,
     pub created: Option<String>,
     pub deleted: Option<String>,
+    /// creationTimestamp in seconds since the Unix epoch, for an age.
+    pub created_at: Option<i64>,
 }
 
 impl Meta {
@@ -89,6 +91,7 @@ impl Meta {
             name: m.name.unwrap_or_default(),
             namespace: m.namespace.unwrap_or_default(),
             uid: m.uid.unwrap_or_default(),
+            created_at: m.creation_timestamp.as_ref().map(|t| t.seconds.unwrap_or(0)),
             created: time(m.creation_timestamp),
             deleted: time(m.deletion_timestamp),
         })
@@ -102,6 +105,7 @@ impl Meta {
             name: text("name").unwrap_or_default(),
             namespace: text("namespace").unwrap_or_default(),
             uid: text("uid").unwrap_or_default(),
+            created_at: text("creationTimestamp").and_then(|t| parse_rfc3339(&t)).map(|(seconds, _)| seconds),
             created: text("creationTimestamp"),
             deleted: text("deletionTimestamp"),
         }
@@ -149,6 +153,37 @@ pub(crate) fn rfc3339(seconds: i64, micros: Option<u32>) -> Option<String> {
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     let fraction = micros.map(|u| format!(".{:06}", u.min(999_999))).unwrap_or_default();
     Some(format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z"))
+}
+
+/// RFC 3339 in UTC (`2025-12-01T10:00:00Z`, with an optional fraction) as seconds and nanoseconds.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<(i64, u32)> {
+    let b = text.as_bytes();
+    if b.len() < 20 || !text.ends_with('Z') || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, m, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let fraction = &text[19..text.len() - 1];
+    let nanos = match fraction.strip_prefix('.') {
+        Some(digits) if !digits.is_empty() && digits.len() <= 9 => {
+            digits.parse::<u32>().ok()? * 10u32.pow(9 - digits.len() as u32)
+        }
+        None if fraction.is_empty() => 0,
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // A civil date to days since 1970-01-01 (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + m * 60 + s, nanos))
 }
 
 /// A value as kube-apiserver stored it.
@@ -400,6 +435,7 @@ mod tests {
             uid: "6f0c7a52-1b9e-4c1e-9d55-3f1a2b3c4d5e".into(),
             created: Some("2025-12-01T10:00:00Z".into()),
             deleted: None,
+            created_at: Some(1_764_583_200),
         };
         assert_eq!(
             stored,
@@ -488,6 +524,7 @@ mod tests {
             name: "w".into(),
             namespace: "apps".into(),
             created: Some("2026-12-01T10:00:00Z".into()),
+            created_at: Some(1_796_119_200),
             ..Meta::default()
         };
         assert_eq!(

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
-use crate::app::keys::{KeyBrowser, ValuePane};
+use crate::app::keys::{kube_age, KeyBrowser, KubeRow, Row, ValuePane};
 use crate::app::value_format::DiffLine;
 use crate::app::value_format::{display_bytes, ValueFormat};
 use crate::app::value_format::{value_lines, yaml_lines};
@@ -25,7 +25,7 @@ pub fn render(
     frame: &mut Frame,
     area: Rect,
     b: &KeyBrowser,
-    now: Option<std::time::Instant>,
+    (now, wall): (Option<std::time::Instant>, std::time::SystemTime),
     reveal_key: &str,
     theme: &Theme,
 ) {
@@ -35,7 +35,7 @@ pub fn render(
     } else {
         (area, None)
     };
-    render_list(frame, list_area, b, now, theme);
+    render_list(frame, list_area, b, (now, wall), theme);
     if let (Some(v), Some(pane)) = (value_area, &b.value) {
         match &pane.history {
             Some(_) => {
@@ -52,9 +52,10 @@ fn render_list(
     frame: &mut Frame,
     area: Rect,
     b: &KeyBrowser,
-    now: Option<std::time::Instant>,
+    (now, wall): (Option<std::time::Instant>, std::time::SystemTime),
     theme: &Theme,
 ) {
+    let kube = b.kubernetes && b.tree.is_none();
     let prefix = if b.prefix.is_empty() { "all keys".to_string() } else { display_bytes(&b.prefix) };
     let rows_word = if b.tree.is_some() { "rows" } else { "keys" };
     let mut summary = match (b.count, b.revision) {
@@ -88,11 +89,15 @@ fn render_list(
         Some(sep) => format!("tree by {:?}", display_bytes(sep)),
         None => "flat".into(),
     };
-    let mut title = format!(" keys: {prefix} ({mode}) ");
+    let view = if kube { "kubernetes" } else { "keys" };
+    let mut title = format!(" {view}: {prefix} ({mode}) ");
     if !b.filter.is_empty() {
-        title = format!(" keys: {prefix} ({mode}), filter {:?} ", b.filter);
+        title = format!(" {view}: {prefix} ({mode}), filter {:?} ", b.filter);
     }
-    let inner_height = area.height.saturating_sub(3) as usize;
+    let columns = KubeColumns::fit(area.width.saturating_sub(2) as usize);
+    let wall_secs = wall.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    // The Kubernetes view's column names take a row.
+    let inner_height = area.height.saturating_sub(if kube { 4 } else { 3 }) as usize;
     let mut lines = vec![Line::from(Span::styled(summary, Style::default().fg(theme.label)))];
     if let Some(e) = &b.error {
         lines.push(Line::from(Span::styled(format!("✗ {e}"), Style::default().fg(theme.down))));
@@ -125,6 +130,9 @@ fn render_list(
         // A row whose page is not in memory (yet, or any more) says so; it is not missing.
         match b.row_at(i) {
             None => Line::from(Span::styled(format!("{marker}… not loaded"), style.fg(theme.label))),
+            Some(Row { kube: Some(k), .. }) if kube => {
+                Line::from(Span::styled(format!("{marker}{}", columns.row(k, wall_secs)), style))
+            }
             Some(row) => {
                 // In a tree the level's prefix is the same on every row: show what follows it.
                 let shown =
@@ -140,6 +148,12 @@ fn render_list(
             }
         }
     };
+    if kube {
+        lines.push(Line::from(Span::styled(
+            format!("  {}", columns.header()),
+            Style::default().fg(theme.title),
+        )));
+    }
     if b.filter.is_empty() {
         // Keep the selection on screen, scrolling a page at a time.
         let first = b.selected.checked_div(inner_height).map_or(0, |page| page * inner_height);
@@ -156,6 +170,75 @@ fn render_list(
         lines.extend(rows.iter().skip(first).take(inner_height).map(|i| row_line(*i)));
     }
     frame.render_widget(Paragraph::new(lines).block(block(title, theme)), area);
+}
+
+/// The Kubernetes view's columns, fitted to the list's width: the name takes what the others
+/// leave. Narrower, the resource and revision go, then the size, and the namespace joins the name.
+struct KubeColumns {
+    resource: usize,
+    namespace: usize,
+    name: usize,
+    kind: usize,
+    size: usize,
+    revision: usize,
+}
+
+impl KubeColumns {
+    const AGE: usize = 6;
+
+    fn fit(width: usize) -> KubeColumns {
+        let width = width.saturating_sub(2);
+        let (resource, namespace, kind, size, revision) = match width {
+            110.. => (26, 16, 24, 7, 8),
+            70.. => (0, 14, 16, 7, 0),
+            _ => (0, 0, 14, 0, 0),
+        };
+        let used: usize = [resource, namespace, kind, size, revision, Self::AGE]
+            .iter()
+            .filter(|w| **w > 0)
+            .map(|w| w + 1)
+            .sum();
+        KubeColumns { resource, namespace, name: width.saturating_sub(used).max(8), kind, size, revision }
+    }
+
+    fn cells(&self, cells: [&str; 7]) -> String {
+        let [resource, namespace, name, kind, size, revision, age] = cells;
+        let fit = |text: &str, width: usize| {
+            let cut: String = text.chars().take(width).collect();
+            format!("{cut:<width$} ")
+        };
+        let mut out = String::new();
+        if self.resource > 0 {
+            out.push_str(&fit(resource, self.resource));
+        }
+        if self.namespace > 0 {
+            out.push_str(&fit(namespace, self.namespace));
+            out.push_str(&fit(name, self.name));
+        } else if namespace.is_empty() || namespace == "NAMESPACE" {
+            out.push_str(&fit(name, self.name));
+        } else {
+            out.push_str(&fit(&format!("{namespace}/{name}"), self.name));
+        }
+        out.push_str(&fit(kind, self.kind));
+        if self.size > 0 {
+            out.push_str(&format!("{size:>w$} ", w = self.size));
+        }
+        if self.revision > 0 {
+            out.push_str(&format!("{revision:>w$} ", w = self.revision));
+        }
+        out.push_str(&format!("{age:>w$}", w = Self::AGE));
+        out
+    }
+
+    fn header(&self) -> String {
+        self.cells(["RESOURCE", "NAMESPACE", "NAME", "KIND", "SIZE", "REV", "AGE"])
+    }
+
+    fn row(&self, k: &KubeRow, now: i64) -> String {
+        let age = k.created.map(|c| kube_age(now - c)).unwrap_or_else(|| "-".into());
+        let size = crate::etcd::format::bytes(k.size as i64).replace(' ', "");
+        self.cells([&k.resource, &k.namespace, &k.name, &k.kind, &size, &k.mod_revision.to_string(), &age])
+    }
 }
 
 /// A value's lines, JSON coloured.

@@ -11,7 +11,14 @@ use crate::app::value_format::ValueFormat;
 fn the_key_browser_lists_on_first_visit_and_takes_the_movement_keys() {
     let mut state = fixtures::healthy();
     let effects = update(&mut state, Input::Action(Action::SwitchView));
-    let list = KeyRequest::List { request: 1, prefix: vec![], start: vec![0], revision: 0, tree: None };
+    let list = KeyRequest::List {
+        request: 1,
+        prefix: vec![],
+        start: vec![0],
+        revision: 0,
+        tree: None,
+        values: false,
+    };
     assert_eq!(effects, vec![Effect::Keys(list)]);
     assert_eq!(state.view, View::Keys);
     let page = KeyPage { rows: vec![Row::key(&b"a"[..]), Row::key(&b"b"[..])], more: false, revision: 7 };
@@ -33,7 +40,14 @@ fn the_key_browser_lists_on_first_visit_and_takes_the_movement_keys() {
         "listed already: no new listing"
     );
     let effects = update(&mut state, Input::Action(Action::Refresh));
-    let relist = KeyRequest::List { request: 4, prefix: vec![], start: vec![0], revision: 0, tree: None };
+    let relist = KeyRequest::List {
+        request: 4,
+        prefix: vec![],
+        start: vec![0],
+        revision: 0,
+        tree: None,
+        values: false,
+    };
     assert_eq!(
         effects,
         vec![Effect::Keys(relist)],
@@ -88,9 +102,21 @@ fn typed_commands_and_searches_open_the_browser_or_the_members() {
         start: b"/registry/".to_vec(),
         revision: 0,
         tree: None,
+        values: false,
     };
     assert_eq!(effects, vec![Effect::Keys(list)]);
     assert_eq!((state.view, state.input.clone()), (View::Keys, None));
+    // :k8s lists /registry/ flat, each row with what its value holds; :keys goes back to keys.
+    update(&mut state, Input::Action(Action::Tree));
+    update(&mut state, Input::Action(Action::Command));
+    let effects = typed(&mut state, "k8s");
+    assert!(
+        matches!(&effects[..], [Effect::Keys(KeyRequest::List { prefix, tree: None, values: true, .. })] if prefix == b"/registry/"),
+        "{effects:?}"
+    );
+    update(&mut state, Input::Action(Action::Command));
+    let effects = typed(&mut state, "keys /registry/pods/");
+    assert!(matches!(&effects[..], [Effect::Keys(KeyRequest::List { values: false, .. })]), "{effects:?}");
     update(&mut state, Input::Action(Action::Search));
     update(&mut state, Input::Typed(Typed::Char('x')));
     update(&mut state, Input::Typed(Typed::Backspace));
@@ -104,8 +130,8 @@ fn typed_commands_and_searches_open_the_browser_or_the_members() {
     assert_eq!(
         state.notice.as_deref(),
         Some(
-            "unknown command :bogus (commands: :keys <prefix>, :watch <prefix> [revision], :members, \
-             :sep <separator>, :ctx [name], :auth (users and roles))"
+            "unknown command :bogus (commands: :keys <prefix>, :k8s [prefix], :watch <prefix> [revision], \
+             :members, :sep <separator>, :ctx [name], :auth (users and roles))"
         )
     );
     update(&mut state, Input::Action(Action::Search));

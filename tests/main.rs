@@ -12,6 +12,7 @@ mod console_auth;
 mod console_edit;
 mod console_kubernetes;
 mod console_safety;
+mod console_space;
 mod console_tmux;
 mod dashboard_etcd;
 mod etcd_datadir;

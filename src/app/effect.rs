@@ -31,6 +31,11 @@ pub enum Effect {
     SwitchContext { name: String },
     /// Runs by the terminal edge: copy to the clipboard with OSC 52; `what` names it for the notice.
     Copy { what: String, bytes: Vec<u8> },
+    /// `:space`: reads every key under `prefix` once and reports where the space goes, as it goes
+    /// (`Msg::Space`); stopped by `StopSpace`.
+    Space { request: u64, prefix: Vec<u8> },
+    /// Cancels a `:space` scan.
+    StopSpace { request: u64 },
     /// Saves `endpoint`'s snapshot to `path` and verifies it, reporting progress as it goes.
     SaveSnapshot { request: u64, endpoint: String, path: std::path::PathBuf },
     /// Users with their roles and roles with their permissions, as far as `user` (the signed-in

@@ -24,6 +24,7 @@ pub mod replace;
 pub mod restore;
 pub mod runtime;
 pub mod snapshot;
+pub mod space;
 pub mod state;
 pub mod update;
 pub mod value_format;

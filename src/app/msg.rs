@@ -41,6 +41,8 @@ pub enum Msg {
     SnapshotProgress { request: u64, bytes: u64 },
     /// The saved snapshot, verified; or why not.
     SnapshotSaved { request: u64, result: Result<crate::app::snapshot::SavedSnapshot, String> },
+    /// A `:space` scan's report so far (`done` at the end), or why it stopped.
+    Space { request: u64, result: Result<crate::app::space::SpaceReport, String> },
     /// How a membership change went.
     Member { request: u64, result: Result<crate::app::members::MemberOutcome, String> },
     /// A step of a long change done, for its dialog.

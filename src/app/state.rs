@@ -82,6 +82,8 @@ pub enum View {
     Watch,
     /// Users and roles (`:auth`).
     Auth,
+    /// Where the space goes (`:space`).
+    Space,
 }
 
 /// What a line being typed at the bottom is for.
@@ -267,6 +269,8 @@ pub struct State {
     pub read_only: Option<String>,
     /// The watch tail, once one was opened.
     pub watch: Option<WatchTail>,
+    /// The `:space` view, once opened.
+    pub space: Option<crate::app::space::SpaceView>,
     /// Whether this is `etcdeck demo`, which can kill and start its members' processes.
     pub demo: bool,
     /// The file of the last snapshot saved and verified, offered to the restore wizard.
@@ -311,6 +315,7 @@ impl State {
             modal: None,
             read_only: None,
             watch: None,
+            space: None,
             demo: false,
             last_snapshot: None,
             restore_check: 0,

@@ -457,6 +457,19 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
                 ]
             }
         }
+        View::Space => {
+            match &state.space {
+                Some(view) => widgets::space_view::render(frame, body, view, state.now, theme),
+                None => {
+                    frame.render_widget(Paragraph::new(" :space [prefix] shows where the space goes"), body)
+                }
+            }
+            if state.space.as_ref().is_some_and(|v| v.running()) {
+                &[(Action::Back, "cancel"), (Action::Open, "expand")]
+            } else {
+                &[(Action::Open, "expand / open"), (Action::Refresh, "read again"), (Action::Back, "keys")]
+            }
+        }
         View::Auth => {
             widgets::auth_view::render(frame, body, &state.auth, theme);
             &[

@@ -8,6 +8,7 @@ pub mod insecure;
 mod pool;
 pub mod read;
 pub mod snapshot;
+mod space;
 mod watch;
 
 pub use connect::connect;
@@ -38,9 +39,11 @@ pub struct Worker {
 impl Drop for Worker {
     /// The console moved to another context (or quits): its watch tails stop with it.
     fn drop(&mut self) {
-        if let Ok(tails) = self.pool.tails.lock() {
-            for tail in tails.values() {
-                tail.abort();
+        for tasks in [&self.pool.tails, &self.pool.scans] {
+            if let Ok(tasks) = tasks.lock() {
+                for task in tasks.values() {
+                    task.abort();
+                }
             }
         }
     }
@@ -48,7 +51,12 @@ impl Drop for Worker {
 
 impl Worker {
     pub fn new(config: ConnectConfig, tx: mpsc::UnboundedSender<Msg>) -> Self {
-        let pool = Pool { config, clients: Mutex::new(HashMap::new()), tails: Mutex::new(HashMap::new()) };
+        let pool = Pool {
+            config,
+            clients: Mutex::new(HashMap::new()),
+            tails: Mutex::new(HashMap::new()),
+            scans: Mutex::new(HashMap::new()),
+        };
         Self { pool: Arc::new(pool), tx }
     }
 
@@ -75,6 +83,20 @@ impl Worker {
             }
             Effect::StopWatch { tail } => {
                 if let Some(task) = self.pool.tails.lock().ok().and_then(|mut t| t.remove(&tail)) {
+                    task.abort();
+                }
+                return;
+            }
+            Effect::Space { request, prefix } => {
+                let task = tokio::spawn(space::run(self.pool.clone(), self.tx.clone(), request, prefix));
+                // Cancelled by StopSpace, and with the worker.
+                if let Ok(mut scans) = self.pool.scans.lock() {
+                    scans.insert(request, task.abort_handle());
+                }
+                return;
+            }
+            Effect::StopSpace { request } => {
+                if let Some(task) = self.pool.scans.lock().ok().and_then(|mut t| t.remove(&request)) {
                     task.abort();
                 }
                 return;

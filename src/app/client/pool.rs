@@ -38,6 +38,8 @@ pub(super) struct Pool {
     pub(super) clients: Mutex<HashMap<ClientKey, Arc<OnceCell<Client>>>>,
     /// The running watch tails' tasks, by tail id.
     pub(super) tails: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
+    /// The running `:space` scans' tasks, by request id.
+    pub(super) scans: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
 }
 
 impl Pool {
@@ -85,6 +87,9 @@ impl Pool {
                 request,
                 result: Err("internal error: snapshot effect misrouted".into()),
             },
+            Effect::Space { request, .. } | Effect::StopSpace { request } => {
+                Msg::Space { request, result: Err("internal error: space effect misrouted".into()) }
+            }
             Effect::Member { request, op } => {
                 // A change goes to one endpoint at a time (never made twice); a leadership move to
                 // the leader itself, as etcdctl needs.
@@ -780,6 +785,9 @@ pub(super) fn failed(effect: Effect, error: String) -> Msg {
         Effect::Member { request, .. } => Msg::Member { request, result: Err(error) },
         Effect::LoadAuth { request, .. } => Msg::Auth { request, result: Err(error) },
         Effect::SaveSnapshot { request, .. } => Msg::SnapshotSaved { request, result: Err(error) },
+        Effect::Space { request, .. } | Effect::StopSpace { request } => {
+            Msg::Space { request, result: Err(error) }
+        }
         Effect::CheckSnapshotFile { request, .. } => Msg::SnapshotFile { request, result: Err(error) },
         Effect::RestoreLocal { request, .. } => Msg::RestoreDirs { request, result: Err(error) },
         Effect::ReplaceProcess { request, .. } => Msg::ReplaceProcess { request, result: Err(error) },

@@ -14,6 +14,7 @@ mod members;
 mod refresh;
 mod replace;
 mod restore;
+mod space;
 #[cfg(test)]
 mod tests;
 mod watch;
@@ -221,7 +222,7 @@ fn parse_revision(text: &str) -> Result<i64, String> {
 }
 
 const COMMANDS: &str =
-    ":keys <prefix>, :k8s [prefix], :watch <prefix> [revision], :members, :sep <separator>, :ctx [name], :auth (users and roles)";
+    ":keys <prefix>, :k8s [prefix], :space [prefix], :watch <prefix> [revision], :members, :sep <separator>, :ctx [name], :auth (users and roles)";
 
 fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
     let (name, arg) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
@@ -231,6 +232,7 @@ fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
             state.keys.kubernetes = false;
             browse(state, arg.as_bytes().to_vec())
         }
+        "space" => space::open(state, arg.as_bytes().to_vec()),
         // The Kubernetes view: /registry/ (or the prefix given) as kube-apiserver's resources.
         "k8s" => {
             state.keys.kubernetes = true;
@@ -341,6 +343,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             View::Watch => on_watch_action(state, action),
             View::Members => members::on_action(state, action),
             View::Auth => auth::on_action(state, action),
+            View::Space => space::on_action(state, action),
         };
         if let Some(effects) = taken {
             return effects;
@@ -479,6 +482,10 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             return effects;
         }
         Msg::Written { request, result } => return on_written(state, request, result),
+        Msg::Space { request, result } => {
+            space::on_report(state, request, result);
+            return effects;
+        }
         msg @ (Msg::SnapshotProgress { .. } | Msg::SnapshotSaved { .. }) => {
             members::on_snapshot_msg(state, msg);
             return Vec::new();

@@ -11,5 +11,6 @@ pub mod popup;
 pub mod problems;
 pub mod restore_dialog;
 pub mod snapshot_dialog;
+pub mod space_view;
 pub mod status_header;
 pub mod watch_tail;

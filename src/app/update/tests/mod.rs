@@ -49,3 +49,4 @@ pub(super) fn answer_probes(state: &mut State, effects: &[Effect], statuses: &[(
 
 mod dashboard;
 mod keys;
+mod space;

@@ -1,6 +1,8 @@
 //! How keys and values are shown: bytes as safe text, a value's lines as its format shows them
 //! (JSON pretty-printed, YAML, text, or hex with ASCII), and line diffs of values as shown.
 
+pub use crate::etcd::yaml::yaml_lines;
+
 /// Bytes as text: UTF-8 shown as it is, except control characters; anything else escaped as \xNN,
 /// so no key or value can garble the screen.
 pub fn display_bytes(bytes: &[u8]) -> String {
@@ -71,79 +73,6 @@ impl ValueFormat {
             ValueFormat::Hex => ValueFormat::Json,
         }
     }
-}
-
-/// YAML for a JSON value, for reading: block style, strings quoted (as JSON, which YAML reads) only
-/// where plain text would be read back as something else.
-pub fn yaml_lines(value: &serde_json::Value) -> Vec<String> {
-    fn scalar(v: &serde_json::Value) -> Option<String> {
-        use serde_json::Value;
-        Some(match v {
-            Value::Null => "null".into(),
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => n.to_string(),
-            Value::String(s) => {
-                let plain = !s.is_empty()
-                    && !s.starts_with(|c: char| c.is_whitespace() || "-?:,[]{}#&*!|>'\"%@`~".contains(c))
-                    && !s.ends_with(char::is_whitespace)
-                    && !s.contains(": ")
-                    && !s.contains(" #")
-                    && !s.chars().any(char::is_control)
-                    && s.parse::<f64>().is_err()
-                    && !matches!(
-                        s.to_ascii_lowercase().as_str(),
-                        "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
-                    );
-                if plain {
-                    s.clone()
-                } else {
-                    serde_json::to_string(s).unwrap_or_default()
-                }
-            }
-            Value::Array(a) if a.is_empty() => "[]".into(),
-            Value::Object(o) if o.is_empty() => "{}".into(),
-            _ => return None,
-        })
-    }
-    fn walk(v: &serde_json::Value, indent: usize, out: &mut Vec<String>) {
-        use serde_json::Value;
-        let pad = " ".repeat(indent);
-        match v {
-            Value::Object(map) => {
-                for (k, item) in map {
-                    let key = scalar(&Value::String(k.clone())).unwrap_or_default();
-                    match scalar(item) {
-                        Some(s) => out.push(format!("{pad}{key}: {s}")),
-                        None => {
-                            out.push(format!("{pad}{key}:"));
-                            // Sequences under a key sit at the key's indent, as most YAML does.
-                            let inner = if item.is_array() { indent } else { indent + 2 };
-                            walk(item, inner, out);
-                        }
-                    }
-                }
-            }
-            Value::Array(items) => {
-                for item in items {
-                    match scalar(item) {
-                        Some(s) => out.push(format!("{pad}- {s}")),
-                        None => {
-                            let mut nested = Vec::new();
-                            walk(item, indent + 2, &mut nested);
-                            if let Some(first) = nested.first_mut() {
-                                *first = format!("{pad}- {}", &first[indent + 2..]);
-                            }
-                            out.extend(nested);
-                        }
-                    }
-                }
-            }
-            other => out.push(format!("{pad}{}", scalar(other).unwrap_or_default())),
-        }
-    }
-    let mut out = Vec::new();
-    walk(value, 0, &mut out);
-    out
 }
 
 /// The value's lines as the format shows them, hex rows fitted to `width` columns.
@@ -271,29 +200,6 @@ mod tests {
             value_lines(b"0123456789", ValueFormat::Hex, 35),
             ["00000000  30 31 32 33 34 35  012345", "00000006  36 37 38 39        6789"],
             "rows fit the width"
-        );
-    }
-
-    #[test]
-    fn yaml_is_block_style_and_quotes_what_would_read_back_differently() {
-        let v: serde_json::Value = serde_json::from_str(
-            r#"{"kind":"Pod","count":3,"on":"yes","empty":"","list":[1,{"a":"b","c":[]}],"meta":{"x: y":null}}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            yaml_lines(&v),
-            [
-                "kind: Pod",
-                "count: 3",
-                "\"on\": \"yes\"",
-                "empty: \"\"",
-                "list:",
-                "- 1",
-                "- a: b",
-                "  c: []",
-                "meta:",
-                "  \"x: y\": null",
-            ]
         );
     }
 }

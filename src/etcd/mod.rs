@@ -18,3 +18,4 @@ pub mod table;
 pub mod tls;
 pub mod urls;
 pub mod wal;
+pub mod yaml;

@@ -1,7 +1,7 @@
 //! `:space`'s scan: every key under a prefix read once at one revision, a page at a time (values
 //! measured and dropped), tallied as app::space says, with a report to the console every half
-//! second. Pages are read from ever larger subtrees around the cursor, as the key browser's are,
-//! so on etcd 3.4 a page costs about what it returns.
+//! second. Each page is read from ever larger subtrees around the cursor, as the key browser's
+//! are, so on etcd 3.4 a page costs about what it returns.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,8 +111,12 @@ async fn scan(
             }
         }
         match resp.kvs().last() {
+            // Cut by the limit: go on after the last key, from the smallest subtree around it
+            // again. Staying at a wide level would make every later read walk to its end on etcd
+            // 3.4, whose index reads a range whole before it applies the limit.
             Some(kv) if resp.more() => {
                 cursor = keys::key_after(kv.key());
+                depth = cursor.len();
                 limit = PAGE;
                 continue;
             }

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use super::super::yaml::yaml_lines;
 use super::schema::{Field, Form, Message, Scalar, Schema, Shape, Special, Type, ValueType};
 use super::stored::{rfc3339, Stored};
 
@@ -677,7 +678,9 @@ pub fn to_json(value: &Value) -> String {
 
 /// The object as YAML, in the same order as its JSON.
 pub fn to_yaml(value: &Value) -> String {
-    serde_yaml_ng::to_string(value).unwrap_or_else(|e| format!("# cannot write YAML: {e}\n"))
+    let mut out = yaml_lines(value).join("\n");
+    out.push('\n');
+    out
 }
 
 #[cfg(test)]

@@ -130,8 +130,8 @@ fn typed_commands_and_searches_open_the_browser_or_the_members() {
     assert_eq!(
         state.notice.as_deref(),
         Some(
-            "unknown command :bogus (commands: :keys <prefix>, :k8s [prefix], :watch <prefix> [revision], \
-             :members, :sep <separator>, :ctx [name], :auth (users and roles))"
+            "unknown command :bogus (commands: :keys <prefix>, :k8s [prefix], :space [prefix], \
+             :watch <prefix> [revision], :members, :sep <separator>, :ctx [name], :auth (users and roles))"
         )
     );
     update(&mut state, Input::Action(Action::Search));

@@ -6,6 +6,10 @@ use std::time::Instant;
 use etcdeck::etcd::k8s::decode::{decode_value, to_yaml, Decoded, Options};
 use etcdeck::etcd::k8s::encode::encode_stored;
 
+// The allocator etcdeck's binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Pod as a Deployment makes one, with two containers, probes, env, volumes and managed fields:
 /// about 4 KB once stored as protobuf.
 fn pod() -> serde_json::Value {
@@ -41,7 +45,8 @@ fn pod() -> serde_json::Value {
             "name": "web-6d9f7c8b5d-x2x9k", "generateName": "web-6d9f7c8b5d-", "namespace": "shop",
             "uid": "0e4a1b2c-0009-4000-8000-000000000001", "creationTimestamp": "2026-12-05T08:15:02Z",
             "labels": {"app": "web", "pod-template-hash": "6d9f7c8b5d", "team": "checkout", "tier": "frontend"},
-            "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-05T08:15:00Z", "prometheus.io/scrape": "true", "prometheus.io/port": "9090"},
+            "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-12-05T08:15:00Z", "prometheus.io/scrape": "true", "prometheus.io/port": "9090",
+                "kubectl.kubernetes.io/last-applied-configuration": "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"annotations\":{\"prometheus.io/scrape\":\"true\"},\"labels\":{\"app\":\"web\",\"team\":\"checkout\"},\"name\":\"web\",\"namespace\":\"shop\"},\"spec\":{\"containers\":[{\"image\":\"registry.example.com/shop/web:2.14.1\",\"name\":\"web\",\"ports\":[{\"containerPort\":8080,\"name\":\"http\"}],\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"512Mi\"},\"requests\":{\"cpu\":\"250m\",\"memory\":\"256Mi\"}}}]}}\n"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-6d9f7c8b5d", "uid": "0e4a1b2c-0008-4000-8000-000000000001", "controller": true, "blockOwnerDeletion": true}],
             "managedFields": [{"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1", "time": "2026-12-05T08:15:02Z", "fieldsType": "FieldsV1",
                 "fieldsV1": {"f:metadata": {"f:generateName": {}, "f:labels": {".": {}, "f:app": {}, "f:pod-template-hash": {}}, "f:ownerReferences": {".": {}, "k:{\"uid\":\"0e4a1b2c-0008-4000-8000-000000000001\"}": {}}}}}]
@@ -49,6 +54,7 @@ fn pod() -> serde_json::Value {
         "spec": {
             "volumes": [{"name": "config", "configMap": {"name": "web-config", "defaultMode": 420}},
                         {"name": "kube-api-access-x2x9k", "projected": {"sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}, {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}], "defaultMode": 420}}],
+            "initContainers": [container("migrate")],
             "containers": [container("web"), container("sidecar")],
             "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
             "serviceAccountName": "default", "serviceAccount": "default", "nodeName": "node-1",
@@ -62,6 +68,7 @@ fn pod() -> serde_json::Value {
             "conditions": [{"type": "Ready", "status": "True", "lastProbeTime": null, "lastTransitionTime": "2026-12-05T08:15:16Z"},
                            {"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": "2026-12-05T08:15:02Z"}],
             "hostIP": "10.0.0.11", "podIP": "10.244.0.11", "podIPs": [{"ip": "10.244.0.11"}], "startTime": "2026-12-05T08:15:02Z",
+            "initContainerStatuses": [status("migrate")],
             "containerStatuses": [status("web"), status("sidecar")], "qosClass": "Burstable"
         }
     })

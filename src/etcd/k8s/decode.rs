@@ -303,19 +303,32 @@ impl Decoder {
             let n = rest.iter().take_while(|(i, _)| *i == index).count();
             let (values, next) = rest.split_at(n);
             rest = next;
-            let values: Vec<Wire> = values.iter().map(|(_, w)| *w).collect();
+            // One occurrence (the common case) needs no list of its own.
+            let one;
+            let many: Vec<Wire>;
+            let values: &[Wire] = match values {
+                [] => &[],
+                [(_, w)] => {
+                    one = [*w];
+                    &one
+                }
+                more => {
+                    many = more.iter().map(|(_, w)| *w).collect();
+                    &many
+                }
+            };
             let name =
                 || field.json.map(str::to_owned).unwrap_or_else(|| format!("<field {}>", field.number));
             if field.inline {
                 let Type::Message(inner) = field.ty else {
                     return Err(Damage::new("an inline field that is not a message").at(name()));
                 };
-                let bytes = concat(&values).map_err(|d| d.at(name()))?;
+                let bytes = concat(values).map_err(|d| d.at(name()))?;
                 out.extend(self.object(&self.schema.messages[inner], &bytes, depth + 1)?);
                 continue;
             }
             let Some(json) = field.json else { continue };
-            if let Some(value) = self.field(field, &values, depth).map_err(|d| d.at(json.to_owned()))? {
+            if let Some(value) = self.field(field, values, depth).map_err(|d| d.at(json.to_owned()))? {
                 out.insert(json.to_owned(), value);
             }
         }

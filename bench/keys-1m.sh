@@ -21,30 +21,12 @@ need_tools etcd etcdctl tmux python3
 cargo build --release --quiet
 bin=$PWD/target/release/etcdeck
 
-work=$(mktemp -d)
-sock="etcdeck-keys-$$-0"
+bench_workdir "etcdeck-keys-$$-0"
 run=0
-pid=""
-cleanup() {
-  tmux -L "$sock" kill-server 2>/dev/null || true
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-case $SERVER in
-  etcd) server=(etcd) ;;
-  etcdeck) server=("$bin" node) ;;
-  *) echo "bench: SERVER is etcd or etcdeck" >&2; exit 1 ;;
-esac
+server_command
 start_member keys "$work/data" "${server[@]}"
-
-start=$(date +%s)
 # 20-byte keys 00000000000000000000 .. (zero-padded numbers), 32-byte values.
-"$bin" bench put --endpoints="$url" --conns=8 --clients=64 --total="$KEYS" --sequential-keys \
-  --key-space-size="$KEYS" --decimal-keys --key-size=20 --val-size=32 | grep -E 'Requests/sec' | sed 's/^ */load: /'
-echo "load: $KEYS keys into $SERVER in $(( $(date +%s) - start )) s"
+load_keys "$KEYS" 32
 
 screen() { tmux_screen "$sock" b; }
 wait_for() { tmux_wait "$sock" b "$1" "$2"; } # extended regex, seconds

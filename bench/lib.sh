@@ -72,3 +72,30 @@ start_member() { # name, data dir, command...
   pid=$!
   wait_healthy "$url"
 }
+
+# Sets `work` (a new temp dir), `sock` (tmux server socket name: $1) and `pid` (none yet), and a trap
+# that, on exit, stops that tmux server (whatever `sock` names then) and the member, and removes `work`.
+bench_workdir() { # sock
+  work=$(mktemp -d)
+  sock=$1
+  pid=""
+  trap 'tmux -L "$sock" kill-server 2>/dev/null || true; [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+}
+
+# Sets `server` to the command that runs a member, from SERVER: etcd (Debian's) or etcdeck (`bin` node).
+server_command() {
+  case $SERVER in
+    etcd) server=(etcd) ;;
+    etcdeck) server=("$bin" node) ;;
+    *) echo "bench: SERVER is etcd or etcdeck" >&2; exit 1 ;;
+  esac
+}
+
+# Loads KEYS keys (20-byte zero-padded numbers) of VALUE bytes into `url` with `etcdeck bench put`.
+load_keys() { # keys, value size
+  local start
+  start=$(date +%s)
+  "$bin" bench put --endpoints="$url" --conns=8 --clients=64 --total="$1" --sequential-keys \
+    --key-space-size="$1" --decimal-keys --key-size=20 --val-size="$2" | grep -E 'Requests/sec' | sed 's/^ */load: /'
+  echo "load: $1 keys of $2 bytes into $SERVER in $(( $(date +%s) - start )) s"
+}

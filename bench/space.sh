@@ -19,28 +19,10 @@ need_tools etcd etcdctl tmux python3
 cargo build --release --quiet
 bin=$PWD/target/release/etcdeck
 
-work=$(mktemp -d)
-sock="etcdeck-space-$$"
-pid=""
-cleanup() {
-  tmux -L "$sock" kill-server 2>/dev/null || true
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-case $SERVER in
-  etcd) server=(etcd) ;;
-  etcdeck) server=("$bin" node) ;;
-  *) echo "bench: SERVER is etcd or etcdeck" >&2; exit 1 ;;
-esac
+bench_workdir "etcdeck-space-$$"
+server_command
 start_member space "$work/data" "${server[@]}"
-
-start=$(date +%s)
-"$bin" bench put --endpoints="$url" --conns=8 --clients=64 --total="$KEYS" --sequential-keys \
-  --key-space-size="$KEYS" --decimal-keys --key-size=20 --val-size="$VALUE" | grep -E 'Requests/sec' | sed 's/^ */load: /'
-echo "load: $KEYS keys of $VALUE bytes into $SERVER in $(( $(date +%s) - start )) s"
+load_keys "$KEYS" "$VALUE"
 
 tmux -L "$sock" -f /dev/null new-session -d -s s -x 120 -y 40 \
   "env TERM=xterm-256color $bin --endpoints $url --timings 2>$work/timings; echo done; sleep 60"

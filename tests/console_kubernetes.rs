@@ -7,14 +7,6 @@ use std::time::Duration;
 use crate::support::require_tool;
 use crate::support::tmux::{demo_pane, Tmux};
 
-/// Types `command` after `:` once the prompt is drawn.
-fn command(tmux: &Tmux, command: &str) {
-    tmux.keys(&[":"]);
-    tmux.wait_for("the command prompt", Duration::from_secs(5), |s| s.lines().any(|l| l.starts_with(':')));
-    tmux.keys(&["-l", command]);
-    tmux.keys(&["Enter"]);
-}
-
 /// Filters the loaded rows down to `text` (f, then the text in place of the last filter) and opens
 /// the first match.
 fn open_matching(tmux: &Tmux, text: &str) -> String {
@@ -39,7 +31,7 @@ fn the_kubernetes_demo_reads_as_resources_and_objects() {
     let tmux = demo_pane(tmp.path(), "--kubernetes --nodes 1");
     tmux.wait_for("the demo's dashboard", Duration::from_secs(60), |s| s.contains("members 1/1 up"));
 
-    command(&tmux, "k8s");
+    tmux.command("k8s");
     let screen = tmux.wait_for("the resources", Duration::from_secs(10), |s| {
         s.contains("kubernetes: /registry/ (flat)") && s.contains("services/specs")
     });

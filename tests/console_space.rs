@@ -9,14 +9,6 @@ use crate::support::{etcd_tools, require_tool, EtcdCluster};
 const PODS: usize = 50_000;
 const VALUE: usize = 500;
 
-/// Types `command` after `:` once the prompt is drawn.
-fn command(tmux: &Tmux, command: &str) {
-    tmux.keys(&[":"]);
-    tmux.wait_for("the command prompt", Duration::from_secs(5), |s| s.lines().any(|l| l.starts_with(':')));
-    tmux.keys(&["-l", command]);
-    tmux.keys(&["Enter"]);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn space_shows_where_the_bytes_and_the_history_go_and_cancels() {
     let Some(tools) = etcd_tools() else { return };
@@ -52,7 +44,7 @@ async fn space_shows_where_the_bytes_and_the_history_go_and_cancels() {
 
     let tmux = Tmux::start(&pane_command(&endpoint, ""), 150, 40);
     tmux.wait_for("the dashboard", Duration::from_secs(20), |s| s.contains("members 1/1 up"));
-    command(&tmux, "space /registry/");
+    tmux.command("space /registry/");
     let screen = tmux.wait_for("the scan to finish", Duration::from_secs(60), |s| s.contains("read in"));
     let total = PODS + 2;
     assert!(screen.contains(&format!("{total} keys,")), "{screen}");

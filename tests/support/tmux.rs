@@ -64,6 +64,16 @@ impl Tmux {
         assert!(status.success());
     }
 
+    /// Types a console command after `:`, once the prompt is drawn, and Enter.
+    pub fn command(&self, command: &str) {
+        self.keys(&[":"]);
+        self.wait_for("the command prompt", Duration::from_secs(5), |s| {
+            s.lines().any(|l| l.starts_with(':'))
+        });
+        self.keys(&["-l", command]);
+        self.keys(&["Enter"]);
+    }
+
     /// Runs a tmux command on this server; its standard output.
     pub fn run(&self, args: &[&str]) -> String {
         let out = self.cmd().args(args).output().expect("tmux");

@@ -25,16 +25,43 @@ pub struct ValueRead {
     /// or why it cannot be decoded. Read once, where the value arrives, not at every frame.
     pub kubernetes: Option<Result<String, String>>,
     /// The Kubernetes object the value holds, decoded as the API prints it.
-    pub object: Option<KubeObject>,
+    pub object: Option<Box<KubeObject>>,
 }
 
 /// A decoded Kubernetes object: as shown, and for a Secret also with its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubeObject {
     /// Secrets' data masked.
-    pub shown: serde_json::Value,
+    pub shown: ObjectText,
     /// A Secret with its data, shown when the user asks.
-    pub revealed: Option<serde_json::Value>,
+    pub revealed: Option<ObjectText>,
+}
+
+/// An object and its lines as YAML and as JSON, written once where the value arrives (a CRD's
+/// schema can run to megabytes) rather than at every frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectText {
+    pub value: serde_json::Value,
+    pub yaml: Vec<String>,
+    pub json: Vec<String>,
+}
+
+impl ObjectText {
+    fn new(value: serde_json::Value) -> ObjectText {
+        let yaml = crate::app::value_format::yaml_lines(&value);
+        let json =
+            serde_json::to_string_pretty(&value).unwrap_or_default().lines().map(str::to_owned).collect();
+        ObjectText { value, yaml, json }
+    }
+
+    /// The lines in `format` (YAML or JSON), if it is one of those.
+    pub fn lines(&self, format: ValueFormat) -> Option<&[String]> {
+        match format {
+            ValueFormat::Yaml => Some(&self.yaml),
+            ValueFormat::Json => Some(&self.json),
+            ValueFormat::Text | ValueFormat::Hex => None,
+        }
+    }
 }
 
 impl ValueRead {
@@ -57,7 +84,10 @@ impl ValueRead {
                                 _ => shown.clone(),
                             }
                         });
-                        object = Some(KubeObject { shown, revealed });
+                        object = Some(Box::new(KubeObject {
+                            shown: ObjectText::new(shown),
+                            revealed: revealed.map(ObjectText::new),
+                        }));
                     }
                     Decoded::Failed(why) => kubernetes = Some(Err(format!("{}; {why}", stored.describe()))),
                     Decoded::NotKubernetes | Decoded::Encrypted(_) => {}
@@ -173,17 +203,14 @@ impl ValuePane {
     /// How many lines the value shows as (hex rows counted at 16 bytes), for scrolling.
     pub fn line_count(&self) -> usize {
         let (Some(read), Some(format)) = (self.read(), self.shown_format()) else { return 0 };
-        match (self.object(), format) {
-            (Some(object), ValueFormat::Yaml) => crate::app::value_format::yaml_lines(object).len(),
-            (Some(object), ValueFormat::Json) => {
-                serde_json::to_string_pretty(object).map_or(0, |t| t.lines().count())
-            }
-            _ => crate::app::value_format::value_lines(&read.info.value, format, 80).len(),
+        match self.object().and_then(|o| o.lines(format)) {
+            Some(lines) => lines.len(),
+            None => crate::app::value_format::value_lines(&read.info.value, format, 80).len(),
         }
     }
 
     /// The Kubernetes object the pane shows (its Secret data if the user asked), if the value is one.
-    pub fn object(&self) -> Option<&serde_json::Value> {
+    pub fn object(&self) -> Option<&ObjectText> {
         let object = self.read()?.object.as_ref()?;
         Some(match (&object.revealed, self.reveal) {
             (Some(revealed), true) => revealed,

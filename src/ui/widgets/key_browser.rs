@@ -8,9 +8,9 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::app::keys::{kube_age, KeyBrowser, KubeRow, Row, ValuePane};
+use crate::app::value_format::value_lines;
 use crate::app::value_format::DiffLine;
 use crate::app::value_format::{display_bytes, ValueFormat};
-use crate::app::value_format::{value_lines, yaml_lines};
 use crate::ui::theme::Theme;
 
 fn block<'a>(title: String, theme: &Theme) -> Block<'a> {
@@ -371,25 +371,32 @@ fn render_value(frame: &mut Frame, area: Rect, pane: &ValuePane, reveal_key: &st
                 lines.push(Line::from(label("(empty value)")));
             }
             let height = (area.height as usize).saturating_sub(5 + kubernetes.len());
-            let shown = match (pane.object(), format) {
-                // A Kubernetes object as the API prints it.
-                (Some(object), ValueFormat::Yaml) => {
-                    yaml_lines(object).iter().map(|l| Line::from(display_bytes(l.as_bytes()))).collect()
-                }
-                (Some(object), ValueFormat::Json) => serde_json::to_string_pretty(object)
-                    .unwrap_or_default()
-                    .lines()
-                    .map(|l| json_line(display_bytes(l.as_bytes()), theme))
-                    .collect(),
-                _ => styled_value_lines(&v.value, format, width, theme),
+            // A Kubernetes object's lines were written when it arrived: only those on screen are
+            // styled here.
+            let object_lines = pane.object().and_then(|o| o.lines(format));
+            let other = match object_lines {
+                Some(_) => Vec::new(),
+                None => styled_value_lines(&v.value, format, width, theme),
             };
-            let total = shown.len();
+            let total = object_lines.map_or(other.len(), <[String]>::len);
             let first = pane.scroll.min(total.saturating_sub(height));
+            let shown: Vec<Line> = match object_lines {
+                Some(text) => text
+                    .iter()
+                    .skip(first)
+                    .take(height)
+                    .map(|l| match format {
+                        ValueFormat::Json => json_line(display_bytes(l.as_bytes()), theme),
+                        _ => Line::from(display_bytes(l.as_bytes())),
+                    })
+                    .collect(),
+                None => other.into_iter().skip(first).take(height).collect(),
+            };
             if total > height {
                 let last = (first + height).min(total);
                 position = Some(format!(" lines {}-{last} of {total} ", first + 1));
             }
-            lines.extend(shown.into_iter().skip(first).take(height));
+            lines.extend(shown);
         }
     }
     let mut frame_block = block(title, theme);

@@ -25,7 +25,7 @@ pub struct ValueRead {
     /// or why it cannot be decoded. Read once, where the value arrives, not at every frame.
     pub kubernetes: Option<Result<String, String>>,
     /// The Kubernetes object the value holds, decoded as the API prints it.
-    pub object: Option<Box<KubeObject>>,
+    pub object: Option<std::sync::Arc<KubeObject>>,
 }
 
 /// A decoded Kubernetes object: as shown, and for a Secret also with its data.
@@ -64,7 +64,38 @@ impl ObjectText {
     }
 }
 
+/// What decoding a value produced, kept by the worker to be reused for the same version of the
+/// same key (the pane reads its key again every refresh round).
+#[derive(Debug, Clone)]
+pub struct Decoding {
+    key: Vec<u8>,
+    mod_revision: i64,
+    kubernetes: Option<Result<String, String>>,
+    object: Option<std::sync::Arc<KubeObject>>,
+}
+
 impl ValueRead {
+    /// As `new`, reusing `before` when it is this version of this key (a key's mod revision names
+    /// its version).
+    pub fn again(info: ValueInfo, lease_ttl: Option<i64>, before: Option<&Decoding>) -> ValueRead {
+        match before {
+            Some(b) if b.key == info.key && b.mod_revision == info.mod_revision => {
+                ValueRead { info, lease_ttl, kubernetes: b.kubernetes.clone(), object: b.object.clone() }
+            }
+            _ => ValueRead::new(info, lease_ttl),
+        }
+    }
+
+    /// What to keep of this read for `again`.
+    pub fn decoding(&self) -> Decoding {
+        Decoding {
+            key: self.info.key.clone(),
+            mod_revision: self.info.mod_revision,
+            kubernetes: self.kubernetes.clone(),
+            object: self.object.clone(),
+        }
+    }
+
     pub fn new(info: ValueInfo, lease_ttl: Option<i64>) -> ValueRead {
         use crate::etcd::k8s::decode::{decode_value, Decoded, Options};
         let (mut kubernetes, mut object) = (None, None);
@@ -84,7 +115,7 @@ impl ValueRead {
                                 _ => shown.clone(),
                             }
                         });
-                        object = Some(Box::new(KubeObject {
+                        object = Some(std::sync::Arc::new(KubeObject {
                             shown: ObjectText::new(shown),
                             revealed: revealed.map(ObjectText::new),
                         }));
@@ -216,5 +247,38 @@ impl ValuePane {
             (Some(revealed), true) => revealed,
             _ => &object.shown,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(value: &[u8], mod_revision: i64) -> ValueInfo {
+        ValueInfo {
+            key: b"/registry/pods/a/b".to_vec(),
+            value: value.to_vec(),
+            create_revision: 1,
+            mod_revision,
+            version: 1,
+            lease: 0,
+        }
+    }
+
+    #[test]
+    fn a_value_read_again_at_the_same_revision_reuses_its_decoding() {
+        let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b", "namespace": "a"}});
+        let stored = crate::etcd::k8s::encode::encode_stored(&pod).expect("encode");
+        let first = ValueRead::new(info(&stored, 5), None);
+        let object = first.object.clone().expect("decoded");
+        let again = ValueRead::again(info(&stored, 5), Some(3), Some(&first.decoding()));
+        assert!(
+            std::sync::Arc::ptr_eq(&object, again.object.as_ref().expect("kept")),
+            "shared, not decoded again"
+        );
+        assert_eq!((again.lease_ttl, &again.kubernetes), (Some(3), &first.kubernetes));
+        // Another version is decoded afresh: here, no longer an object.
+        let changed = ValueRead::again(info(b"plain", 6), None, Some(&first.decoding()));
+        assert_eq!((changed.object, changed.kubernetes), (None, None));
     }
 }

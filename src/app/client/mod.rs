@@ -56,6 +56,7 @@ impl Worker {
             clients: Mutex::new(HashMap::new()),
             tails: Mutex::new(HashMap::new()),
             scans: Mutex::new(HashMap::new()),
+            last_value: Mutex::new(None),
         };
         Self { pool: Arc::new(pool), tx }
     }

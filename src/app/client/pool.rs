@@ -40,6 +40,8 @@ pub(super) struct Pool {
     pub(super) tails: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
     /// The running `:space` scans' tasks, by request id.
     pub(super) scans: Mutex<HashMap<u64, tokio::task::AbortHandle>>,
+    /// What decoding the last value read for the pane produced (its object is shared, not copied).
+    pub(super) last_value: Mutex<Option<crate::app::value_pane::Decoding>>,
 }
 
 impl Pool {
@@ -633,7 +635,12 @@ impl Pool {
                 with_timeout(self.config.command_timeout, client.lease_time_to_live(info.lease, None)).await;
             lease_ttl = ttl.ok().map(|t| t.ttl());
         }
-        Ok(Some(ValueRead::new(info, lease_ttl)))
+        // The pane reads its key again every round: an unchanged Kubernetes object is not decoded
+        // and written out again.
+        let mut last = self.last_value.lock().map_err(|_| "the value cache is poisoned".to_string())?;
+        let read = ValueRead::again(info, lease_ttl, last.as_ref());
+        *last = Some(read.decoding());
+        Ok(Some(read))
     }
 
     /// Defragments the members one after another, in the order given; after each, waits (up to 30 s)

@@ -213,12 +213,8 @@ impl KubeColumns {
         }
         if self.namespace > 0 {
             out.push_str(&fit(namespace, self.namespace));
-            out.push_str(&fit(name, self.name));
-        } else if namespace.is_empty() || namespace == "NAMESPACE" {
-            out.push_str(&fit(name, self.name));
-        } else {
-            out.push_str(&fit(&format!("{namespace}/{name}"), self.name));
         }
+        out.push_str(&fit(name, self.name));
         out.push_str(&fit(kind, self.kind));
         if self.size > 0 {
             out.push_str(&format!("{size:>w$} ", w = self.size));
@@ -237,7 +233,12 @@ impl KubeColumns {
     fn row(&self, k: &KubeRow, now: i64) -> String {
         let age = k.created.map(|c| kube_age(now - c)).unwrap_or_else(|| "-".into());
         let size = crate::etcd::format::bytes(k.size as i64).replace(' ', "");
-        self.cells([&k.resource, &k.namespace, &k.name, &k.kind, &size, &k.mod_revision.to_string(), &age])
+        // Without a namespace column, the namespace goes before the name.
+        let name = match (self.namespace, k.namespace.as_str()) {
+            (0, ns) if !ns.is_empty() => format!("{ns}/{}", k.name),
+            _ => k.name.clone(),
+        };
+        self.cells([&k.resource, &k.namespace, &name, &k.kind, &size, &k.mod_revision.to_string(), &age])
     }
 }
 

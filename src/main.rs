@@ -49,6 +49,8 @@ enum Command {
     Get(cli::get::GetArgs),
     /// Decode a value kube-apiserver stored (from a file or stdin) to its object's YAML or JSON
     Decode(cli::decode::DecodeArgs),
+    /// Mirror a cluster's keys into another, resuming after a crash where it stopped (etcdctl make-mirror's flags)
+    Mirror(Box<cli::mirror::MirrorArgs>),
     /// Run an etcd member, configured with etcd's flags and ETCD_* variables (etcdeck node --help)
     #[command(disable_help_flag = true)]
     Node {
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Some(Command::Snapshot(command)) => cli::snapshot::run(&runtime, &config, command),
         Some(Command::Get(args)) => cli::get::run(&runtime, &config, args),
         Some(Command::Decode(args)) => cli::decode::run(args),
+        Some(Command::Mirror(args)) => cli::mirror::run(&runtime, &config, *args),
         // Handled before parsing; reached only through an abbreviation clap expanded.
         Some(Command::Node { flags }) => cli::node::main(&flags),
     }

@@ -37,7 +37,10 @@ fn help_lists_only_working_commands_and_etcdctls_flags() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["console", "status", "demo", "bench", "snapshot", "get", "decode", "node", "help"]);
+    assert_eq!(
+        commands,
+        ["console", "status", "demo", "bench", "snapshot", "get", "decode", "mirror", "node", "help"]
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ mod etcd_migration;
 mod etcd_snapshot;
 mod faults;
 mod kubernetes_get;
+mod mirror;
 mod node_api;
 mod node_auth;
 mod node_cluster;

@@ -150,6 +150,19 @@ impl ConnectConfig {
         })
     }
 
+    /// The same connection to other endpoints (normalized as --endpoints are).
+    pub fn with_endpoints(&self, endpoints: &[String]) -> Result<Self, ConfigError> {
+        let mut config = Self::build(
+            endpoints,
+            self.dial_timeout,
+            self.command_timeout,
+            self.tls.clone(),
+            self.credentials.clone(),
+        )?;
+        config.read_only = self.read_only.clone();
+        Ok(config)
+    }
+
     /// Disables writes when `flag` (--read-only) is set or the config file marks one of the
     /// endpoints read-only. Endpoints match by host and port, with or without a scheme.
     pub fn set_read_only(&mut self, flag: bool, read_only_endpoints: &[String]) {

@@ -15,18 +15,7 @@ pub const PAGE: i64 = 500;
 /// When the selection comes this close to the end of what is loaded, the next page is asked for.
 pub const READ_AHEAD: usize = 100;
 
-/// etcd's prefix range end (clientv3.GetPrefixRangeEnd): the prefix with its last byte below 0xff
-/// incremented and what follows dropped; "\0" (every key from the start) when there is no such byte.
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
+pub use crate::etcd::range::prefix_end;
 
 /// The end of a bounded read from `cursor`: the end of the subtree of keys that share `cursor`'s
 /// first `depth` bytes, or the listing's own end once that is nearer (or `depth` reaches the

@@ -9,6 +9,7 @@ pub mod console;
 pub mod decode;
 pub mod demo;
 pub mod get;
+pub mod mirror;
 pub mod node;
 pub mod snapshot;
 pub mod status;

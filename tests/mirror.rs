@@ -332,7 +332,10 @@ fn mirror_writes_a_tls_destination() {
     ];
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("mirror.log");
-    let child = mirror(&source.client_url, &d, &log, &tls.iter().map(String::as_str).collect::<Vec<_>>());
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let mut flags: Vec<&str> = tls.iter().map(String::as_str).collect();
+    flags.extend(["--listen-metrics", &metrics]);
+    let child = mirror(&source.client_url, &d, &log, &flags);
     rt.block_on(c.put("/m/late", "after the copy", None)).unwrap();
     let target = revision(&source.client_url);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -355,6 +358,16 @@ fn mirror_writes_a_tls_destination() {
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = support::http_get(&metrics, "/metrics").expect("metrics served");
+    for needle in [
+        format!("etcdeck_mirror_checkpoint_revision {target}\n"),
+        "etcdeck_mirror_lag_revisions 0\n".into(),
+        "etcdeck_mirror_synced_keys_total 31\n".into(),
+        "etcdeck_mirror_errors_total{side=\"destination\"} 0\n".into(),
+        "etcdeck_mirror_reconcile_runs_total 0\n".into(),
+    ] {
+        assert!(text.contains(&needle), "{needle} in:\n{text}");
     }
     kill(child);
     // Without the client certificate the destination refuses the handshake: a retry, not an exit.

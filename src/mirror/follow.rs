@@ -13,9 +13,9 @@ use tokio::sync::mpsc;
 use crate::app::client::error_text;
 use crate::etcd::mirror::is_reserved;
 use crate::mirror::cluster::Backoff;
+use crate::mirror::job::{Mirror, MAX_BATCH_BYTES};
 use crate::mirror::sink::{Fatal, Op, Position};
 use crate::mirror::stats::log;
-use crate::mirror::job::{Mirror, MAX_BATCH_BYTES};
 
 /// How often the reader asks the source for a progress notification (the revision every event
 /// before which has been sent), so the checkpoint and the lag move while the prefix is quiet.

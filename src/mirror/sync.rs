@@ -11,9 +11,9 @@ use etcd_client::GetOptions;
 use crate::etcd::mirror::is_reserved;
 use crate::etcd::range::key_after;
 use crate::mirror::cluster::{is_compacted, Backoff};
+use crate::mirror::job::{Mirror, MAX_BATCH_BYTES};
 use crate::mirror::sink::{Fatal, Op, Position};
 use crate::mirror::stats::log;
-use crate::mirror::job::{Mirror, MAX_BATCH_BYTES};
 
 /// Keys per page, as etcdctl's mirror reads them.
 pub const PAGE: i64 = 1000;

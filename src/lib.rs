@@ -4,9 +4,11 @@
 //! etcd); `ui` is the terminal edge that renders `app::State` and feeds key presses back in; `node`
 //! is the etcd v3 server; `etcd` is the vocabulary both faces share, and imports nothing of the crate;
 //! `cli` holds the subcommands (a file each), which main.rs dispatches to; `bench` is etcd's
-//! benchmark tool, `demo` the demo's sample data and `mirror` etcdeck mirror, all clients of clusters. See ARCHITECTURE.md.
+//! benchmark tool, `demo` the demo's sample data, `mirror` and `backup` etcdeck mirror and
+//! backup, all clients of clusters. See ARCHITECTURE.md.
 
 pub mod app;
+pub mod backup;
 pub mod bench;
 pub mod cli;
 pub mod demo;

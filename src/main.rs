@@ -51,6 +51,8 @@ enum Command {
     Decode(cli::decode::DecodeArgs),
     /// Mirror a cluster's keys into another, resuming after a crash where it stopped (etcdctl make-mirror's flags)
     Mirror(Box<cli::mirror::MirrorArgs>),
+    /// Back up a cluster: verified snapshots, once or on a schedule, with retention and uploads
+    Backup(Box<cli::backup::BackupArgs>),
     /// Run an etcd member, configured with etcd's flags and ETCD_* variables (etcdeck node --help)
     #[command(disable_help_flag = true)]
     Node {
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
         Some(Command::Get(args)) => cli::get::run(&runtime, &config, args),
         Some(Command::Decode(args)) => cli::decode::run(args),
         Some(Command::Mirror(args)) => cli::mirror::run(&runtime, &config, *args),
+        Some(Command::Backup(args)) => cli::backup::run(&runtime, config, *args),
         // Handled before parsing; reached only through an abbreviation clap expanded.
         Some(Command::Node { flags }) => cli::node::main(&flags),
     }

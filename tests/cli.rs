@@ -39,7 +39,10 @@ fn help_lists_only_working_commands_and_etcdctls_flags() {
         .collect();
     assert_eq!(
         commands,
-        ["console", "status", "demo", "bench", "snapshot", "get", "decode", "mirror", "node", "help"]
+        [
+            "console", "status", "demo", "bench", "snapshot", "get", "decode", "mirror", "backup", "node",
+            "help"
+        ]
     );
 }
 

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod backup;
 mod bench;
 mod cli;
 mod console_auth;

@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 
 use crate::app::connection::{ConnectConfig, ConnectionArgs};
 
+pub mod backup;
 pub mod bench;
 pub mod console;
 pub mod decode;

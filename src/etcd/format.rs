@@ -26,6 +26,11 @@ pub fn bytes(n: i64) -> String {
     }
 }
 
+/// The time now in RFC 3339 with milliseconds, UTC, as a log line starts.
+pub fn rfc3339_now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

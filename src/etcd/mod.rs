@@ -6,6 +6,7 @@
 
 pub mod auth_messages;
 pub mod backend;
+pub mod backup;
 pub mod bbolt;
 pub mod bbolt_writer;
 pub mod duration;

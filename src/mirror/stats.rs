@@ -178,8 +178,7 @@ impl Stats {
 
 /// A log line on stderr with its time, for journald and log shippers.
 pub fn log(text: &str) {
-    let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
-    eprintln!("{now} etcdeck mirror: {text}");
+    eprintln!("{} etcdeck mirror: {text}", crate::etcd::format::rfc3339_now());
 }
 
 /// Writes the status line every `every`, and etcdctl make-mirror's bare count of synced keys on

@@ -26,27 +26,35 @@ pub async fn save(config: &ConnectConfig, path: &Path) -> Result<u64, String> {
     save_from(config, endpoint, path, |_| {}).await.map(|s| s.bytes)
 }
 
-/// Saves `endpoint`'s snapshot to `path`, calling `progress` with the bytes written so far, then
-/// verifies it. Nothing is left at `path` (or `<path>.part`) unless the whole snapshot checked out.
-pub async fn save_from(
+/// A snapshot streamed to a file and checked.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    pub bytes: u64,
+    /// The revision the member sent with it, or its revision when the save began (etcd 3.4 sends
+    /// none).
+    pub revision: i64,
+    pub sha256: String,
+    pub cluster_id: u64,
+    pub member_id: u64,
+}
+
+/// Streams `endpoint`'s snapshot into `part`, fsynced, and checks etcd's SHA-256 after it; `part`
+/// is removed when anything fails. Returns the client it used, for what the caller asks next.
+pub async fn download(
     config: &ConnectConfig,
     endpoint: &str,
-    path: &Path,
+    part: &Path,
     mut progress: impl FnMut(u64),
-) -> Result<SavedSnapshot, String> {
-    let started = Instant::now();
-    let part = path.with_file_name(format!(
-        "{}.part",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-    ));
+) -> Result<(etcd_client::Client, Downloaded), String> {
     let mut client = connect(config, endpoint).await?;
-    let before = tokio::time::timeout(config.command_timeout, client.status())
+    let status = tokio::time::timeout(config.command_timeout, client.status())
         .await
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|s| s.header().map(|h| h.revision()))
-        .unwrap_or(0);
-    let mut file = std::fs::File::create(&part).map_err(|e| format!("{}: {e}", part.display()))?;
+        .map_err(|_| format!("{endpoint}: status: timed out"))?
+        .map_err(|e| format!("{endpoint}: status: {}", error_text(&e)))?;
+    let header = status.header();
+    let before = header.map(|h| h.revision()).unwrap_or(0);
+    let (cluster_id, member_id) = header.map(|h| (h.cluster_id(), h.member_id())).unwrap_or((0, 0));
+    let mut file = std::fs::File::create(part).map_err(|e| format!("{}: {e}", part.display()))?;
     let result = async {
         let mut stream = client.snapshot().await.map_err(|e| error_text(&e))?;
         let mut written = 0u64;
@@ -75,16 +83,40 @@ pub async fn save_from(
             return Err("the snapshot's SHA-256 does not match its data: the file is not kept".to_string());
         }
         let sha256: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        Ok::<_, String>((written, if revision > 0 { revision } else { before }, sha256))
+        Ok::<_, String>(Downloaded {
+            bytes: written,
+            revision: if revision > 0 { revision } else { before },
+            sha256,
+            cluster_id,
+            member_id,
+        })
     }
     .await;
-    let (bytes, revision, sha256) = match result {
-        Ok(r) => r,
+    match result {
+        Ok(got) => Ok((client, got)),
         Err(e) => {
-            let _ = std::fs::remove_file(&part);
-            return Err(e);
+            drop(file);
+            let _ = std::fs::remove_file(part);
+            Err(e)
         }
-    };
+    }
+}
+
+/// Saves `endpoint`'s snapshot to `path`, calling `progress` with the bytes written so far, then
+/// verifies it. Nothing is left at `path` (or `<path>.part`) unless the whole snapshot checked out.
+pub async fn save_from(
+    config: &ConnectConfig,
+    endpoint: &str,
+    path: &Path,
+    mut progress: impl FnMut(u64),
+) -> Result<SavedSnapshot, String> {
+    let started = Instant::now();
+    let part = path.with_file_name(format!(
+        "{}.part",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    ));
+    let (mut client, got) = download(config, endpoint, &part, &mut progress).await?;
+    let Downloaded { bytes, revision, sha256, .. } = got;
     std::fs::rename(&part, path).map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Ok(d) = std::fs::File::open(dir) {

@@ -12,6 +12,7 @@ mod cli;
 mod console_auth;
 mod console_edit;
 mod console_kubernetes;
+mod console_mirror;
 mod console_safety;
 mod console_space;
 mod console_tmux;

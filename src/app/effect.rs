@@ -34,6 +34,8 @@ pub enum Effect {
     /// `:space`: reads every key under `prefix` once and reports where the space goes, as it goes
     /// (`Msg::Space`); stopped by `StopSpace`.
     Space { request: u64, prefix: Vec<u8> },
+    /// `:mirror`: reads the mirror checkpoints in the cluster (`Msg::Mirrors`).
+    Mirrors { request: u64 },
     /// Cancels a `:space` scan.
     StopSpace { request: u64 },
     /// Saves `endpoint`'s snapshot to `path` and verifies it, reporting progress as it goes.

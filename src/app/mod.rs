@@ -17,6 +17,7 @@ pub mod input;
 pub mod keymap;
 pub mod keys;
 pub mod members;
+pub mod mirrors;
 pub mod modal;
 pub mod msg;
 pub mod note;

@@ -84,6 +84,8 @@ pub enum View {
     Auth,
     /// Where the space goes (`:space`).
     Space,
+    /// The mirrors writing into this cluster (`:mirror`).
+    Mirror,
 }
 
 /// What a line being typed at the bottom is for.
@@ -271,6 +273,8 @@ pub struct State {
     pub watch: Option<WatchTail>,
     /// The `:space` view, once opened.
     pub space: Option<crate::app::space::SpaceView>,
+    /// The `:mirror` view.
+    pub mirrors: crate::app::mirrors::MirrorView,
     /// Whether this is `etcdeck demo`, which can kill and start its members' processes.
     pub demo: bool,
     /// The file of the last snapshot saved and verified, offered to the restore wizard.
@@ -316,6 +320,7 @@ impl State {
             read_only: None,
             watch: None,
             space: None,
+            mirrors: Default::default(),
             demo: false,
             last_snapshot: None,
             restore_check: 0,

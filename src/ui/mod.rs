@@ -470,6 +470,10 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
                 &[(Action::Open, "expand / open"), (Action::Refresh, "read again"), (Action::Back, "keys")]
             }
         }
+        View::Mirror => {
+            widgets::mirror_view::render(frame, body, &state.mirrors, state.wall, theme);
+            &[(Action::Refresh, "read again"), (Action::Back, "keys")]
+        }
         View::Auth => {
             widgets::auth_view::render(frame, body, &state.auth, theme);
             &[

@@ -5,6 +5,7 @@ mod auth;
 pub mod connect;
 mod errors;
 pub mod insecure;
+mod mirrors;
 mod pool;
 pub mod read;
 pub mod snapshot;

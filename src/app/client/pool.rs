@@ -69,6 +69,9 @@ impl Pool {
                 // made twice.
                 Msg::Written { request, result: self.one_answer(|ep| self.write(ep, &write)).await }
             }
+            Effect::Mirrors { request } => {
+                Msg::Mirrors { request, result: self.first_answer(|ep| self.mirrors(ep)).await }
+            }
             Effect::CountPrefix { request, prefix } => Msg::PrefixCount {
                 request,
                 result: self.first_answer(|ep| self.count_now(ep, &prefix)).await,
@@ -784,6 +787,7 @@ pub(super) fn failed(effect: Effect, error: String) -> Msg {
         Effect::Keys(KeyRequest::History { request, .. }) => Msg::History { request, result: Err(error) },
         Effect::Write { request, .. } => Msg::Written { request, result: Err(error) },
         Effect::CountPrefix { request, .. } => Msg::PrefixCount { request, result: Err(error) },
+        Effect::Mirrors { request } => Msg::Mirrors { request, result: Err(error) },
         Effect::Watch { tail, .. } | Effect::StopWatch { tail } => {
             Msg::Watch { tail, report: WatchReport::Status(TailStatus::Failed(error)), ack: Ack::default() }
         }

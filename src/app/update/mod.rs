@@ -11,6 +11,7 @@ use crate::app::state::{InputLine, Overlay, Pending, Prompt, State, View, REFRES
 mod auth;
 mod keys;
 mod members;
+mod mirrors;
 mod refresh;
 mod replace;
 mod restore;
@@ -39,6 +40,9 @@ pub fn update(state: &mut State, input: Input) -> Vec<Effect> {
                 .is_none_or(|started| now.saturating_duration_since(started) >= state.refresh_interval);
             let mut effects = if due { start_refresh(state) } else { Vec::new() };
             effects.extend(replace::check_wait(state));
+            if due && state.view == View::Mirror {
+                effects.extend(mirrors::read(state));
+            }
             if state.view == View::Keys {
                 // The browser tries a failed listing again, with backoff; the open value is read
                 // again each round, so a key changed or deleted elsewhere shows as such.
@@ -222,7 +226,7 @@ fn parse_revision(text: &str) -> Result<i64, String> {
 }
 
 const COMMANDS: &str =
-    ":keys <prefix>, :k8s [prefix], :space [prefix], :watch <prefix> [revision], :members, :sep <separator>, :ctx [name], :auth (users and roles)";
+    ":keys <prefix>, :k8s [prefix], :space [prefix], :mirror, :watch <prefix> [revision], :members, :sep <separator>, :ctx [name], :auth (users and roles)";
 
 fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
     let (name, arg) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
@@ -233,6 +237,7 @@ fn run_command(state: &mut State, text: &str) -> Vec<Effect> {
             browse(state, arg.as_bytes().to_vec())
         }
         "space" => space::open(state, arg.as_bytes().to_vec()),
+        "mirror" | "mirrors" => mirrors::open(state),
         // The Kubernetes view: /registry/ (or the prefix given) as kube-apiserver's resources.
         "k8s" => {
             state.keys.kubernetes = true;
@@ -344,6 +349,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             View::Members => members::on_action(state, action),
             View::Auth => auth::on_action(state, action),
             View::Space => space::on_action(state, action),
+            View::Mirror => mirrors::on_action(state, action),
         };
         if let Some(effects) = taken {
             return effects;
@@ -484,6 +490,10 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Written { request, result } => return on_written(state, request, result),
         Msg::Space { request, result } => {
             space::on_report(state, request, result);
+            return effects;
+        }
+        Msg::Mirrors { request, result } => {
+            mirrors::on_read(state, request, result);
             return effects;
         }
         msg @ (Msg::SnapshotProgress { .. } | Msg::SnapshotSaved { .. }) => {

@@ -7,6 +7,7 @@ pub mod key_browser;
 pub mod member_detail;
 pub mod member_dialog;
 pub mod members_table;
+pub mod mirror_view;
 pub mod popup;
 pub mod problems;
 pub mod restore_dialog;

@@ -130,7 +130,7 @@ fn typed_commands_and_searches_open_the_browser_or_the_members() {
     assert_eq!(
         state.notice.as_deref(),
         Some(
-            "unknown command :bogus (commands: :keys <prefix>, :k8s [prefix], :space [prefix], \
+            "unknown command :bogus (commands: :keys <prefix>, :k8s [prefix], :space [prefix], :mirror, \
              :watch <prefix> [revision], :members, :sep <separator>, :ctx [name], :auth (users and roles))"
         )
     );

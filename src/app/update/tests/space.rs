@@ -78,3 +78,34 @@ fn space_scans_reports_cancels_and_opens_what_it_found() {
     assert!(update(&mut state, Input::Action(Action::Back)).is_empty());
     assert_eq!(state.view, View::Keys);
 }
+
+#[test]
+fn mirror_reads_the_checkpoints_each_round_and_drops_stale_answers() {
+    use crate::app::mirrors::MirrorRow;
+    let mut state = fixtures::healthy();
+    let effects = typed(&mut state, "mirror");
+    let [Effect::Mirrors { request: first }] = effects[..] else { panic!("{effects:?}") };
+    assert_eq!(state.view, View::Mirror);
+    let row = |key: &str| MirrorRow { key: key.into(), mod_revision: 1, checkpoint: Err("not json".into()) };
+    // r reads again: the first read's answer is stale and dropped.
+    let effects = update(&mut state, Input::Action(Action::Refresh));
+    let [Effect::Mirrors { request: second }] = effects[..] else { panic!("{effects:?}") };
+    assert_ne!(first, second);
+    update(&mut state, Input::Msg(Msg::Mirrors { request: first, result: Ok(vec![row("old")]) }));
+    assert!(!state.mirrors.read);
+    update(&mut state, Input::Msg(Msg::Mirrors { request: second, result: Ok(vec![row("a"), row("b")]) }));
+    assert_eq!(state.mirrors.rows.len(), 2);
+    update(&mut state, Input::Action(Action::Down));
+    assert_eq!(state.mirrors.selected, 1);
+    // A failed read keeps what was read, with the error.
+    let effects = update(&mut state, Input::Action(Action::Refresh));
+    let [Effect::Mirrors { request: third }] = effects[..] else { panic!("{effects:?}") };
+    update(&mut state, Input::Msg(Msg::Mirrors { request: third, result: Err("timed out".into()) }));
+    assert_eq!((state.mirrors.rows.len(), state.mirrors.error.as_deref()), (2, Some("timed out")));
+    // Each refresh round reads again while the view is open; Esc goes back to the keys.
+    let later = state.now.unwrap_or_else(std::time::Instant::now) + std::time::Duration::from_secs(60);
+    let effects = update(&mut state, Input::Tick { now: later, wall: fixtures::wall() });
+    assert!(effects.iter().any(|e| matches!(e, Effect::Mirrors { .. })), "{effects:?}");
+    update(&mut state, Input::Action(Action::Back));
+    assert_eq!(state.view, View::Keys);
+}

@@ -310,3 +310,75 @@ fn backups_upload_to_s3_list_and_fetch_back_and_restore_into_etcd() {
         rt.block_on(c.get("/b/", Some(etcd_client::GetOptions::new().with_prefix().with_count_only())));
     assert_eq!(count.unwrap().count(), 500);
 }
+
+/// The console with --backup-dir: the snapshot dialog backs up into it (a named, verified backup),
+/// and the restore wizard lists the backups there to pick by number.
+#[test]
+fn the_console_backs_up_into_the_backup_dir_and_the_wizard_lists_its_backups() {
+    use crate::support::tmux::{pane_command, Tmux};
+    let Some(tools) = etcd_tools() else { return };
+    if support::require_tool("tmux", None).is_none() {
+        return;
+    }
+    let cluster = EtcdCluster::start(&tools, 1);
+    cluster.wait_healthy(Duration::from_secs(20));
+    let url = cluster.members[0].client_url.clone();
+    fill(&url, 100, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let bdir = dir.path().join("backups");
+    // One backup taken beforehand by the service's one-shot run.
+    let out = etcdeck()
+        .args(["backup", "--endpoints", &url, "--dir", &bdir.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first = backups(&bdir);
+    assert_eq!(first.len(), 1);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (ok, _, err) = cluster.etcdctl(&["put", "/b/after", "x"]);
+    assert!(ok, "{err}");
+    let tmux = Tmux::start(&pane_command(&url, &format!("--backup-dir {}", bdir.display())), 200, 40);
+    tmux.wait_for("the dashboard", Duration::from_secs(15), |s| s.contains("members 1/1 up"));
+    tmux.keys(&["S"]);
+    tmux.wait_for("the backup offered", Duration::from_secs(5), |s| {
+        s.contains(&format!("snapshot to: {}/", bdir.display()))
+            && s.contains("enter: back up into the backup directory")
+    });
+    tmux.keys(&["Enter"]);
+    let done = tmux.wait_for("the verified backup", Duration::from_secs(30), |s| {
+        s.contains("and verified") || s.contains("snapshot of")
+    });
+    let now = backups(&bdir);
+    assert_eq!(now.len(), 2, "{now:?}\n{done}");
+    let newest = now.iter().find(|f| !first.contains(f)).unwrap().clone();
+    assert!(is_backup(&newest), "{newest:?}");
+    let flat = done.replace(['│', '\n'], "");
+    let name = newest.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(flat.contains(&name[..40]), "the dialog names the backup {name}:\n{done}");
+    let json = etcdctl_status(&tools.etcdctl, &newest);
+    assert!(json.contains("\"revision\""), "{json}");
+    tmux.keys(&["Escape"]);
+    // R: the backups, newest first; 2 picks the older one.
+    tmux.keys(&["R"]);
+    let list = tmux.wait_for("the backups listed", Duration::from_secs(10), |s| {
+        s.contains("2 backups in the backup directory")
+    });
+    let at = |name: &str| list.find(name).unwrap_or(usize::MAX);
+    let older = first[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(at(&name) < at(&older), "newest first:\n{list}");
+    assert!(
+        list.contains(&format!("from the snapshot file: {}", newest.display())),
+        "the newest is offered:\n{list}"
+    );
+    let typed = newest.display().to_string().chars().count();
+    tmux.keys(&vec!["BSpace"; typed]);
+    tmux.keys(&["2", "Enter"]);
+    let wizard = tmux.wait_for("the wizard on the older backup", Duration::from_secs(10), |s| {
+        s.contains("restore the cluster from") && s.contains("SHA-256 checks out")
+    });
+    assert!(wizard.contains(&older[..30]), "{wizard}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the wizard closed", Duration::from_secs(5), |s| !s.contains("restore the cluster from"));
+    tmux.keys(&["q"]);
+    tmux.wait_exited_ok(Duration::from_secs(10));
+}

@@ -38,8 +38,12 @@ pub enum Effect {
     Mirrors { request: u64 },
     /// Cancels a `:space` scan.
     StopSpace { request: u64 },
-    /// Saves `endpoint`'s snapshot to `path` and verifies it, reporting progress as it goes.
-    SaveSnapshot { request: u64, endpoint: String, path: std::path::PathBuf },
+    /// Saves `endpoint`'s snapshot to `path` and verifies it, reporting progress as it goes; with
+    /// `backup`, `path` is a directory, and the snapshot becomes a backup named for its cluster,
+    /// member and revision there (`etcdeck backup`'s).
+    SaveSnapshot { request: u64, endpoint: String, path: std::path::PathBuf, backup: bool },
+    /// Lists the backups in `dir` for the restore wizard (`Msg::Backups`).
+    ListBackups { request: u64, dir: std::path::PathBuf },
     /// Users with their roles and roles with their permissions, as far as `user` (the signed-in
     /// user, if any) may read them; answered by `Msg::Auth`.
     LoadAuth { request: u64, user: Option<String> },

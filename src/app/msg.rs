@@ -43,6 +43,8 @@ pub enum Msg {
     SnapshotSaved { request: u64, result: Result<crate::app::snapshot::SavedSnapshot, String> },
     /// A `:space` scan's report so far (`done` at the end), or why it stopped.
     Space { request: u64, result: Result<crate::app::space::SpaceReport, String> },
+    /// The backups found in the backup directory, oldest first.
+    Backups { request: u64, result: Result<Vec<crate::app::snapshot::FoundBackup>, String> },
     /// The mirror checkpoints `:mirror` read.
     Mirrors { request: u64, result: Result<Vec<crate::app::mirrors::MirrorRow>, String> },
     /// How a membership change went.

@@ -113,6 +113,7 @@ impl Runtime {
         state.read_only = config.read_only.clone();
         state.context = config.context.clone();
         state.contexts = std::mem::take(&mut self.state.contexts);
+        state.backup_dir = self.state.backup_dir.take();
         state.notice = Some(format!("context {name}: {}", config.endpoints.join(",")));
         self.worker = Worker::new(config, tx.clone());
         self.rx = rx;

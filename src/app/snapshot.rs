@@ -47,6 +47,62 @@ impl SnapshotFormat {
     }
 }
 
+/// Where a backup is written before it is checked: hidden in its directory, never a backup's name.
+pub fn backup_part_path(dir: &Path) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    dir.join(format!(".etcd-snapshot-{nanos}.db.part"))
+}
+
+/// Whether a file name is a backup's part file.
+pub fn is_backup_part(name: &str) -> bool {
+    name.starts_with(".etcd-snapshot-") && name.ends_with(".db.part")
+}
+
+/// Reads a snapshot file through: etcd's SHA-256 after the data (when `check_sha` asks), and every
+/// bucket of the bbolt file. The status is what `etcdctl snapshot status` prints.
+pub fn verify(path: &Path, check_sha: bool) -> Result<crate::etcd::snapshot::SnapshotStatus, String> {
+    use crate::etcd::snapshot::{has_sha256_trailer, sha256_trailer, status};
+    let size = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.len();
+    if check_sha {
+        if !has_sha256_trailer(size) {
+            return Err(format!(
+                "{}: no SHA-256 after the data ({size} bytes): not a whole snapshot",
+                path.display()
+            ));
+        }
+        let (stored, computed) = sha256_trailer(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if stored != computed {
+            return Err(format!("{}: the SHA-256 after the data does not match it", path.display()));
+        }
+    }
+    status(path).map_err(|e| e.to_string())
+}
+
+/// A backup found in a directory: its file, what its name says, its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundBackup {
+    pub path: PathBuf,
+    pub name: crate::etcd::backup::BackupName,
+    pub size: u64,
+}
+
+/// The backups in `dir` (files with a backup's name), oldest first.
+pub fn list_backups(dir: &Path) -> Result<Vec<FoundBackup>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(name) = crate::etcd::backup::BackupName::parse(&file.to_string_lossy()) else { continue };
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        out.push(FoundBackup { path: entry.path(), name, size });
+    }
+    out.sort_by_key(|b| (b.name.taken, b.name.revision));
+    Ok(out)
+}
+
 /// A snapshot file that checked out: its format and a line about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedSnapshot {

@@ -279,6 +279,11 @@ pub struct State {
     pub demo: bool,
     /// The file of the last snapshot saved and verified, offered to the restore wizard.
     pub last_snapshot: Option<std::path::PathBuf>,
+    /// --backup-dir: where the snapshot dialog backs up into, and the restore wizard finds backups.
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// The backups found there when the restore wizard asked (newest first), and that request.
+    pub backups: Vec<crate::app::snapshot::FoundBackup>,
+    pub backups_request: u64,
     /// The request id of the wizard's check of its snapshot file.
     pub restore_check: u64,
     /// The saved context in use (config.toml's [contexts.NAME]), if any.
@@ -323,6 +328,9 @@ impl State {
             mirrors: Default::default(),
             demo: false,
             last_snapshot: None,
+            backup_dir: None,
+            backups: Vec::new(),
+            backups_request: 0,
             restore_check: 0,
             context: None,
             contexts: Vec::new(),

@@ -8,10 +8,11 @@ pub mod remote;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use crate::app::client::snapshot::download;
+use crate::app::client::snapshot::save_backup;
 use crate::app::connection::ConnectConfig;
+use crate::app::snapshot::{backup_part_path, is_backup_part, list_backups, verify, SavedSnapshot};
 use crate::etcd::backup::{expired, BackupName, Retention};
 use crate::etcd::snapshot::SnapshotStatus;
 use remote::Remote;
@@ -26,28 +27,8 @@ pub struct Options {
     pub remote: Option<Remote>,
 }
 
-/// A backup that was taken and verified.
-#[derive(Debug, Clone)]
-pub struct Saved {
-    pub path: PathBuf,
-    pub name: BackupName,
-    pub status: SnapshotStatus,
-    pub bytes: u64,
-    pub elapsed: Duration,
-}
-
 pub fn log(text: &str) {
     eprintln!("{} etcdeck backup: {text}", crate::etcd::format::rfc3339_now());
-}
-
-/// The part file a backup is written to before it is verified: hidden, never a backup's name.
-fn part_path(dir: &Path) -> PathBuf {
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    dir.join(format!(".etcd-snapshot-{nanos}.db.part"))
-}
-
-fn is_part(name: &str) -> bool {
-    name.starts_with(".etcd-snapshot-") && name.ends_with(".db.part")
 }
 
 /// Removes part files a killed backup left (they never had a backup's name).
@@ -55,75 +36,27 @@ pub fn clean_parts(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if is_part(&name) && std::fs::remove_file(entry.path()).is_ok() {
+        if is_backup_part(&name) && std::fs::remove_file(entry.path()).is_ok() {
             log(&format!("removed {}, left by a backup that did not finish", entry.path().display()));
         }
     }
 }
 
-/// Reads a snapshot file through: etcd's SHA-256 after the data (when `check_sha` asks), and every
-/// bucket of the bbolt file. The status is what `etcdctl snapshot status` prints.
-pub fn verify(path: &Path, check_sha: bool) -> Result<SnapshotStatus, String> {
-    use crate::etcd::snapshot::{has_sha256_trailer, sha256_trailer, status};
-    let size = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.len();
-    if check_sha {
-        if !has_sha256_trailer(size) {
-            return Err(format!(
-                "{}: no SHA-256 after the data ({size} bytes): not a whole snapshot",
-                path.display()
-            ));
-        }
-        let (stored, computed) = sha256_trailer(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        if stored != computed {
-            return Err(format!("{}: the SHA-256 after the data does not match it", path.display()));
-        }
-    }
-    status(path).map_err(|e| e.to_string())
-}
-
-/// Takes one backup into the directory. `inflight` names the part file while it exists.
-pub async fn take(options: &Options, inflight: &Mutex<Option<PathBuf>>) -> Result<Saved, String> {
-    let started = Instant::now();
-    std::fs::create_dir_all(&options.dir).map_err(|e| format!("--dir {}: {e}", options.dir.display()))?;
+/// Takes one backup into the directory, from the first member that gives one. `inflight` names the
+/// part file while it exists.
+pub async fn take(options: &Options, inflight: &Mutex<Option<PathBuf>>) -> Result<SavedSnapshot, String> {
     let mut errors = Vec::new();
     for endpoint in &options.config.endpoints {
-        let part = part_path(&options.dir);
+        let part = backup_part_path(&options.dir);
         *lock(inflight) = Some(part.clone());
-        let got = download(&options.config, endpoint, &part, |_| {}).await;
-        let got = match got {
-            Ok((_, got)) => got,
-            Err(e) => {
-                *lock(inflight) = None;
-                errors.push(format!("{endpoint}: {e}"));
-                continue;
-            }
-        };
-        let checked = verify(&part, false);
-        let status = match checked {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = std::fs::remove_file(&part);
-                *lock(inflight) = None;
-                return Err(format!("the snapshot from {endpoint} failed verification, not kept: {e}"));
-            }
-        };
-        let name = BackupName {
-            cluster_id: got.cluster_id,
-            member_id: got.member_id,
-            revision: status.revision,
-            taken: SystemTime::now(),
-        };
-        let path = options.dir.join(name.file_name());
-        let renamed = std::fs::rename(&part, &path);
+        let saved = save_backup(&options.config, endpoint, &options.dir, &part, |_| {}).await;
         *lock(inflight) = None;
-        if let Err(e) = renamed {
-            let _ = std::fs::remove_file(&part);
-            return Err(format!("{}: {e}", path.display()));
+        match saved {
+            Ok(saved) => return Ok(saved),
+            // A backup that failed its checks is not tried elsewhere: say so.
+            Err(e) if e.contains("failed verification") => return Err(e),
+            Err(e) => errors.push(format!("{endpoint}: {e}")),
         }
-        if let Ok(d) = std::fs::File::open(&options.dir) {
-            let _ = d.sync_all();
-        }
-        return Ok(Saved { path, name, status, bytes: got.bytes, elapsed: started.elapsed() });
     }
     Err(format!("no member gave a snapshot: {}", errors.join("; ")))
 }
@@ -134,29 +67,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The backups in a directory: path, name and size, oldest first.
 pub fn local(dir: &Path) -> Result<Vec<(PathBuf, BackupName, u64)>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let Some(name) = BackupName::parse(&file.to_string_lossy()) else { continue };
-        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-        out.push((entry.path(), name, size));
-    }
-    out.sort_by_key(|(_, n, _)| (n.taken, n.revision));
-    Ok(out)
+    Ok(list_backups(dir)?.into_iter().map(|b| (b.path, b.name, b.size)).collect())
 }
 
 /// One round: a backup, local retention, uploads of what the remote lacks, remote retention.
 /// An upload that fails makes the round fail (after the local backup is kept).
-pub async fn round(options: &Options, inflight: &Mutex<Option<PathBuf>>) -> Result<Saved, String> {
+pub async fn round(options: &Options, inflight: &Mutex<Option<PathBuf>>) -> Result<SavedSnapshot, String> {
     let saved = take(options, inflight).await?;
     log(&format!(
-        "saved {} ({} bytes, revision {}, {} keys, hash {:x}) in {:.1} s",
+        "saved {} ({} bytes, revision {}, {} keys, sha256 {}) in {:.1} s",
         saved.path.display(),
         saved.bytes,
-        saved.status.revision,
-        saved.status.total_keys,
-        saved.status.hash,
+        saved.revision,
+        saved.keys.as_ref().map(|k| k.to_string()).unwrap_or_else(|e| format!("? ({e})")),
+        saved.sha256,
         saved.elapsed.as_secs_f64()
     ));
     let now = SystemTime::now();
@@ -221,7 +145,7 @@ pub async fn run(options: Options) -> Result<(), String> {
             return result.map(drop);
         };
         let status = match &result {
-            Ok(saved) => format!("last backup {}", saved.name.file_name()),
+            Ok(saved) => format!("last backup {}", saved.path.display()),
             Err(e) => {
                 log(&format!("backup failed: {e}"));
                 format!("last backup failed: {e}")
@@ -255,7 +179,7 @@ pub async fn fetch(remote: &Remote, name: &str, dir: &Path) -> Result<(PathBuf, 
         ));
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
-    let part = part_path(dir);
+    let part = backup_part_path(dir);
     let result = async {
         remote.download(name, &part).await?;
         verify(&part, true)

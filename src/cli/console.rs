@@ -23,6 +23,11 @@ pub struct ConsoleArgs {
     /// Disable every write (also set per endpoint with `read-only = true` in ~/.config/etcdeck/config.toml)
     #[arg(long)]
     pub read_only: bool,
+
+    /// Where the snapshot dialog backs up into (named, verified backups, as etcdeck backup writes
+    /// them) and where the restore wizard lists backups from
+    #[arg(long, env = "ETCDECK_BACKUP_DIR")]
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 impl ConsoleArgs {
@@ -32,6 +37,7 @@ impl ConsoleArgs {
             refresh_interval: self.refresh_interval.or(before.refresh_interval),
             timings: self.timings || before.timings,
             read_only: self.read_only || before.read_only,
+            backup_dir: self.backup_dir.or(before.backup_dir),
         }
     }
 }
@@ -59,6 +65,7 @@ pub fn run(
         started,
         processes: None,
         contexts: Some(contexts),
+        backup_dir: args.backup_dir,
     };
     match runtime.block_on(crate::ui::run(config, options)) {
         Ok(outcome) => {

@@ -191,6 +191,7 @@ pub fn run(
         started,
         processes: Some(Box::new(DemoProcesses(cluster.clone()))),
         contexts: None,
+        backup_dir: console_args.backup_dir.clone(),
     };
     let outcome = runtime.block_on(crate::ui::run(config, options));
     drop(seeded);

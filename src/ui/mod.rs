@@ -39,6 +39,8 @@ pub struct ConsoleOptions {
     pub processes: Option<Box<dyn crate::app::runtime::MemberProcesses>>,
     /// The saved contexts `:ctx` switches between.
     pub contexts: Option<crate::app::runtime::Contexts>,
+    /// --backup-dir: where the snapshot dialog backs up into and the restore wizard finds backups.
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 pub struct Outcome {
@@ -74,6 +76,7 @@ pub async fn run(config: ConnectConfig, options: ConsoleOptions) -> anyhow::Resu
     if let Some(contexts) = options.contexts {
         rt = rt.with_contexts(contexts);
     }
+    rt.state.backup_dir = options.backup_dir;
     rt.tick();
 
     let mut guard = terminal::TerminalGuard::enter().context("cannot set up the terminal")?;
@@ -507,6 +510,11 @@ pub fn render(frame: &mut Frame, state: &State, keymap: &Keymap, theme: &Theme) 
         }
     }
     render_footer(frame, footer, state, hint, theme);
+    if state.input.as_ref().is_some_and(|l| l.prompt == crate::app::state::Prompt::RestoreFrom)
+        && !state.backups.is_empty()
+    {
+        widgets::restore_dialog::render_backups(frame, area, &state.backups, state.wall, theme);
+    }
 
     match state.overlay {
         Overlay::None => {}

@@ -103,7 +103,7 @@ impl Worker {
                 }
                 return;
             }
-            Effect::SaveSnapshot { request, endpoint, path } => {
+            Effect::SaveSnapshot { request, endpoint, path, backup } => {
                 let (pool, tx) = (self.pool.clone(), self.tx.clone());
                 tokio::spawn(async move {
                     // Progress at most every 100 ms.
@@ -115,7 +115,12 @@ impl Worker {
                             let _ = progress_tx.send(Msg::SnapshotProgress { request, bytes });
                         }
                     };
-                    let result = snapshot::save_from(&pool.config, &endpoint, &path, progress).await;
+                    let result = if backup {
+                        let part = crate::app::snapshot::backup_part_path(&path);
+                        snapshot::save_backup(&pool.config, &endpoint, &path, &part, progress).await
+                    } else {
+                        snapshot::save_from(&pool.config, &endpoint, &path, progress).await
+                    };
                     let _ = tx.send(Msg::SnapshotSaved { request, result });
                 });
                 return;

@@ -69,6 +69,12 @@ impl Pool {
                 // made twice.
                 Msg::Written { request, result: self.one_answer(|ep| self.write(ep, &write)).await }
             }
+            Effect::ListBackups { request, dir } => Msg::Backups {
+                request,
+                result: tokio::task::spawn_blocking(move || crate::app::snapshot::list_backups(&dir))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string())),
+            },
             Effect::Mirrors { request } => {
                 Msg::Mirrors { request, result: self.first_answer(|ep| self.mirrors(ep)).await }
             }
@@ -788,6 +794,7 @@ pub(super) fn failed(effect: Effect, error: String) -> Msg {
         Effect::Write { request, .. } => Msg::Written { request, result: Err(error) },
         Effect::CountPrefix { request, .. } => Msg::PrefixCount { request, result: Err(error) },
         Effect::Mirrors { request } => Msg::Mirrors { request, result: Err(error) },
+        Effect::ListBackups { request, .. } => Msg::Backups { request, result: Err(error) },
         Effect::Watch { tail, .. } | Effect::StopWatch { tail } => {
             Msg::Watch { tail, report: WatchReport::Status(TailStatus::Failed(error)), ack: Ack::default() }
         }

@@ -115,9 +115,54 @@ pub async fn save_from(
         "{}.part",
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     ));
-    let (mut client, got) = download(config, endpoint, &part, &mut progress).await?;
+    let (client, got) = download(config, endpoint, &part, &mut progress).await?;
+    finish(config, client, &part, path, got, started).await
+}
+
+/// Saves `endpoint`'s snapshot as a backup in `dir`: streamed into `part`, checked (etcd's SHA-256,
+/// then every bucket of the bbolt file read through), and only then named for its cluster, member
+/// and revision (`etcd::backup`). Nothing gets a backup's name unless it checked out.
+pub async fn save_backup(
+    config: &ConnectConfig,
+    endpoint: &str,
+    dir: &Path,
+    part: &Path,
+    mut progress: impl FnMut(u64),
+) -> Result<SavedSnapshot, String> {
+    let started = Instant::now();
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (client, got) = download(config, endpoint, part, &mut progress).await?;
+    let status = match crate::app::snapshot::verify(part, false) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(part);
+            return Err(format!("the snapshot from {endpoint} failed verification, not kept: {e}"));
+        }
+    };
+    let name = crate::etcd::backup::BackupName {
+        cluster_id: got.cluster_id,
+        member_id: got.member_id,
+        revision: status.revision,
+        taken: std::time::SystemTime::now(),
+    };
+    let got = Downloaded { revision: status.revision, ..got };
+    finish(config, client, part, &dir.join(name.file_name()), got, started).await
+}
+
+/// Names a checked part file, and says what it holds.
+async fn finish(
+    config: &ConnectConfig,
+    mut client: etcd_client::Client,
+    part: &Path,
+    path: &Path,
+    got: Downloaded,
+    started: Instant,
+) -> Result<SavedSnapshot, String> {
     let Downloaded { bytes, revision, sha256, .. } = got;
-    std::fs::rename(&part, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Err(e) = std::fs::rename(part, path) {
+        let _ = std::fs::remove_file(part);
+        return Err(format!("{}: {e}", path.display()));
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();

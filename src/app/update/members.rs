@@ -42,7 +42,17 @@ pub fn on_action(state: &mut State, action: Action) -> Option<Vec<Effect>> {
         };
         let expected = member.status_ok().map_or(0, |s| s.db_size.max(0) as u64);
         let stamp = humantime::format_rfc3339_seconds(state.wall).to_string().replace(':', "");
-        let text = format!("snapshot-{name}-{stamp}.db");
+        // With a backup directory, backing up into it is what Enter does.
+        let text = match &state.backup_dir {
+            Some(dir) => {
+                state.notice = Some(
+                    "enter: back up into the backup directory (a named, verified backup); or type a file"
+                        .into(),
+                );
+                format!("{}/", dir.display().to_string().trim_end_matches('/'))
+            }
+            None => format!("snapshot-{name}-{stamp}.db"),
+        };
         return Some(ask(state, Prompt::SnapshotPath { name, endpoint, expected }, text));
     }
     if !matches!(
@@ -314,7 +324,9 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
                 return Vec::new();
             }
             let path = std::path::PathBuf::from(&text);
-            if path.exists() {
+            // A directory (the line ends with /): a named, verified backup in it.
+            let backup = text.ends_with('/');
+            if !backup && path.exists() {
                 state.notice = Some(format!("✗ {text} exists: choose another name (nothing is overwritten)"));
                 return ask(state, Prompt::SnapshotPath { name, endpoint, expected }, text);
             }
@@ -327,7 +339,7 @@ pub fn on_line(state: &mut State, prompt: Prompt, text: String) -> Vec<Effect> {
                 bytes: 0,
                 started: state.now,
             }));
-            vec![Effect::SaveSnapshot { request, endpoint, path }]
+            vec![Effect::SaveSnapshot { request, endpoint, path, backup }]
         }
         _ => Vec::new(),
     }

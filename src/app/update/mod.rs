@@ -492,6 +492,10 @@ fn on_msg(state: &mut State, msg: Msg) -> Vec<Effect> {
             space::on_report(state, request, result);
             return effects;
         }
+        Msg::Backups { request, result } => {
+            restore::on_backups(state, request, result);
+            return effects;
+        }
         Msg::Mirrors { request, result } => {
             mirrors::on_read(state, request, result);
             return effects;

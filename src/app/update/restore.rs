@@ -7,7 +7,7 @@ use crate::app::effect::Effect;
 use crate::app::input::Typed;
 use crate::app::modal::Modal;
 use crate::app::restore::*;
-use crate::app::snapshot::CheckedSnapshot;
+use crate::app::snapshot::{CheckedSnapshot, FoundBackup};
 use crate::app::state::{InputLine, Prompt, State};
 
 /// The plan for the members the dashboard lists now.
@@ -15,11 +15,39 @@ pub fn plan(state: &State, file: PathBuf) -> Result<RestorePlan, String> {
     RestorePlan::for_members(state.members.iter().map(|m| &m.info), state.wall, file)
 }
 
-/// R: asks for the snapshot file (the last one saved is offered).
+/// R: asks for the snapshot file (the last one saved is offered), and lists the backups in the
+/// backup directory, if there is one, to choose from by number.
 pub fn begin(state: &mut State) -> Vec<Effect> {
     let text = state.last_snapshot.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     state.input = Some(InputLine { prompt: Prompt::RestoreFrom, text });
-    Vec::new()
+    state.backups.clear();
+    let Some(dir) = state.backup_dir.clone() else { return Vec::new() };
+    let request = state.ids.next_id();
+    state.backups_request = request;
+    vec![Effect::ListBackups { request, dir }]
+}
+
+/// The backups found: listed newest first, the newest offered unless a file was already offered
+/// or typed.
+pub fn on_backups(state: &mut State, request: u64, result: Result<Vec<FoundBackup>, String>) {
+    if request != state.backups_request {
+        return;
+    }
+    match result {
+        Ok(mut found) => {
+            found.reverse();
+            if let (Some(line), Some(newest)) = (state.input.as_mut(), found.first()) {
+                if line.prompt == Prompt::RestoreFrom && line.text.is_empty() {
+                    line.text = newest.path.display().to_string();
+                }
+            }
+            if found.is_empty() {
+                state.notice = Some("no backups in the backup directory yet".into());
+            }
+            state.backups = found;
+        }
+        Err(e) => state.notice = Some(format!("✗ backups: {e}")),
+    }
 }
 
 /// The file typed at the prompt: the plan, and a check of the file.
@@ -29,7 +57,10 @@ pub fn on_file(state: &mut State, text: String) -> Vec<Effect> {
         state.notice = Some("✗ no snapshot file given".into());
         return Vec::new();
     }
-    let file = PathBuf::from(text);
+    // A number picks a backup from the list shown.
+    let listed = text.parse::<usize>().ok().and_then(|n| n.checked_sub(1)).and_then(|i| state.backups.get(i));
+    let file = listed.map_or_else(|| PathBuf::from(text), |b| b.path.clone());
+    state.backups.clear();
     match plan(state, file.clone()) {
         Ok(plan) => {
             // etcdeck's own demo runs etcdeck; otherwise the servers' version says which etcd.

@@ -115,3 +115,38 @@ pub fn render(frame: &mut Frame, area: Rect, wizard: &RestoreWizard, demo: bool,
     };
     popup(frame, area, area.width.saturating_sub(4).min(160), " restore ", border, lines);
 }
+
+/// While R's prompt is open: the backups in the backup directory, newest first, by number.
+pub fn render_backups(
+    frame: &mut Frame,
+    area: Rect,
+    backups: &[crate::app::snapshot::FoundBackup],
+    now: std::time::SystemTime,
+    theme: &Theme,
+) {
+    const SHOWN: usize = 12;
+    let label = Style::default().fg(theme.label);
+    let mut lines = vec![Line::from(Span::styled(
+        format!("{:>3}  {:>10}  {:>8}  {:>9}  file", "#", "revision", "size", "age"),
+        Style::default().fg(theme.title),
+    ))];
+    for (i, b) in backups.iter().take(SHOWN).enumerate() {
+        let age = now.duration_since(b.name.taken).map(|d| d.as_secs()).unwrap_or(0);
+        let age = humantime::format_duration(std::time::Duration::from_secs(age)).to_string();
+        let age: String = age.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        let file = b.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        lines.push(Line::from(Span::raw(format!(
+            "{:>3}  {:>10}  {:>8}  {:>9}  {file}",
+            i + 1,
+            b.name.revision,
+            crate::etcd::format::bytes(i64::try_from(b.size).unwrap_or(i64::MAX)),
+            age
+        ))));
+    }
+    if backups.len() > SHOWN {
+        lines.push(Line::from(Span::styled(format!("… and {} older", backups.len() - SHOWN), label)));
+    }
+    lines.push(Line::from(Span::styled("type a backup's number (or a file's path) and press enter", label)));
+    let title = format!(" {} backups in the backup directory ", backups.len());
+    popup(frame, area, area.width.saturating_sub(4).min(130), &title, theme.title, lines);
+}

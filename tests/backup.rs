@@ -382,3 +382,51 @@ fn the_console_backs_up_into_the_backup_dir_and_the_wizard_lists_its_backups() {
     tmux.keys(&["q"]);
     tmux.wait_exited_ok(Duration::from_secs(10));
 }
+
+/// As a systemd Type=notify service: READY=1 on $NOTIFY_SOCKET once it runs, WATCHDOG=1 at half
+/// of $WATCHDOG_USEC, and a status line after each round.
+#[test]
+fn the_backup_service_tells_systemd_it_is_ready_and_feeds_the_watchdog() {
+    let node = EtcdeckNode::start("b", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // systemd names the service's PID in WATCHDOG_PID: a shell that execs etcdeck keeps its own.
+    let command = format!(
+        "WATCHDOG_PID=$$ exec {} backup --endpoints {} --every 1h --dir {}",
+        support::etcdeck_bin(),
+        node.client_url,
+        dir.path().join("backups").display()
+    );
+    let mut child = ChildGuard(
+        Command::new("sh")
+            .args(["-c", &command])
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        let Ok(n) = socket.recv(&mut buf) else { break };
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        let ready = seen.iter().any(|m| m.contains("READY=1"));
+        let watchdog = seen.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2;
+        let status = seen.iter().any(|m| m.contains("STATUS=last backup "));
+        if ready && watchdog && status {
+            break;
+        }
+    }
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    assert!(seen.iter().any(|m| m.contains("READY=1")), "{seen:?}");
+    assert!(seen.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2, "{seen:?}");
+    assert!(
+        seen.iter().any(|m| m.contains("STATUS=last backup ") && m.contains("etcd-snapshot-")),
+        "{seen:?}"
+    );
+}

@@ -440,3 +440,71 @@ fn mirror_refuses_a_different_source_and_a_destination_it_did_not_write() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("`--dest-prefix` and `--no-dest-prefix` cannot be set at the same time, choose one"));
 }
+
+/// A destination out of space (etcd's NOSPACE alarm): the batch is refused, the checkpoint stays
+/// before it, the mirror reports and retries; once the destination has room again it goes on and
+/// ends equal to the source.
+#[test]
+fn mirror_waits_out_a_destination_without_space_and_loses_nothing() {
+    let Some(tools) = etcd_tools() else { return };
+    let source = EtcdeckNode::start("src", &[]);
+    let dest = EtcdCluster::start_full(&tools, 1, None, &["--quota-backend-bytes=8388608"]);
+    dest.wait_healthy(Duration::from_secs(20));
+    let d = dest.members[0].client_url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mirror.log");
+    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let child = mirror(&source.client_url, &d, &log, &["--listen-metrics", &metrics]);
+    // 12 MB of values: more than the destination's 8 MB quota.
+    let (rt, mut c) = client(&source.client_url);
+    let value = "v".repeat(200_000);
+    for i in 0..60 {
+        rt.block_on(c.put(format!("/m/big{i:02}"), value.clone(), None)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("destination: etcdserver: mvcc: database space exceeded; retrying in") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no NOSPACE reported in 30 s:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stuck = checkpoint(&d).map(|cp| (cp.revision, cp.sub));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        checkpoint(&d).map(|cp| (cp.revision, cp.sub)),
+        stuck,
+        "the checkpoint stays before the refused batch"
+    );
+    let text = support::http_get(&metrics, "/metrics").unwrap_or_default();
+    assert!(!text.contains("etcdeck_mirror_errors_total{side=\"destination\"} 0\n"), "{text}");
+    // Room again: the destination restarted with a larger quota, its alarm disarmed.
+    let (name, peer) = (dest.members[0].name.clone(), dest.members[0].peer_url.clone());
+    let data = dest.dir().join(format!("{name}.etcd"));
+    let mut dest = dest;
+    dest.stop(0);
+    let mut again = std::process::Command::new(&tools.etcd);
+    again
+        .args(["--name", &name, "--data-dir", &data.display().to_string()])
+        .args(["--listen-client-urls", &d, "--advertise-client-urls", &d])
+        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+        .args(["--initial-cluster", &format!("{name}={peer}")])
+        .arg("--quota-backend-bytes=1073741824")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _etcd = support::Killed(again.spawn().unwrap());
+    support::wait_endpoints_healthy(
+        &tools.etcdctl,
+        std::slice::from_ref(&d),
+        "the destination",
+        Duration::from_secs(20),
+    );
+    let (ok, _, err) = support::run_etcdctl(&tools.etcdctl, std::slice::from_ref(&d), &["alarm", "disarm"]);
+    assert!(ok, "{err}");
+    wait_caught_up(&source.client_url, &d, &log);
+    let (code, report) = verify(&source.client_url, &d);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("compared 60 source keys and 60 destination keys"), "{report}");
+    kill(child);
+}

@@ -43,10 +43,12 @@ impl Cluster {
         self.config.command_timeout
     }
 
-    /// A range read, bounded by the command timeout; a failure drops the connection.
+    /// A range read, bounded by the command timeout; a failure drops the connection. Answers up to
+    /// [`MAX_READ`] bytes are taken (gRPC's default is 4 MiB; etcdctl takes 2 GiB).
     pub async fn get(&mut self, key: Vec<u8>, options: GetOptions) -> Result<GetResponse, String> {
-        let mut client = self.client().await?;
-        let result = match tokio::time::timeout(self.timeout(), client.get(key, Some(options))).await {
+        let client = self.client().await?;
+        let mut kv = client.kv_client().max_decoding_message_size(MAX_READ);
+        let result = match tokio::time::timeout(self.timeout(), kv.get(key, Some(options))).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => Err(error_text(&e)),
             Err(_) => Err(format!("context deadline exceeded (after {:?})", self.timeout())),
@@ -55,6 +57,38 @@ impl Cluster {
             self.failed();
         }
         result
+    }
+}
+
+/// The largest answer a read takes: a page of keys, a watch response.
+pub const MAX_READ: usize = 256 << 20;
+
+/// Whether an error says an answer was larger than [`MAX_READ`] (a page of large values: ask for
+/// fewer keys).
+pub fn is_too_large(error: &str) -> bool {
+    error.contains("message length too large")
+}
+
+impl Cluster {
+    /// A page of [from, end) at `revision` (0: the latest), of up to `*limit` keys; `*limit` is
+    /// halved while the answer is larger than [`MAX_READ`] (large values), and stays so.
+    pub async fn page(
+        &mut self,
+        from: &[u8],
+        end: &[u8],
+        revision: i64,
+        limit: &mut i64,
+    ) -> Result<GetResponse, String> {
+        loop {
+            let mut options = GetOptions::new().with_range(end.to_vec()).with_limit(*limit);
+            if revision > 0 {
+                options = options.with_revision(revision);
+            }
+            match self.get(from.to_vec(), options).await {
+                Err(e) if is_too_large(&e) && *limit > 1 => *limit /= 2,
+                other => return other,
+            }
+        }
     }
 }
 

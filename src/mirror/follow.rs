@@ -227,9 +227,10 @@ fn take(
 }
 
 /// Watches [start, end) from `from` and sends what arrives, asking for progress every second.
-async fn read(mut client: Client, start: Vec<u8>, end: Vec<u8>, from: i64, tx: mpsc::Sender<Item>) {
+async fn read(client: Client, start: Vec<u8>, end: Vec<u8>, from: i64, tx: mpsc::Sender<Item>) {
     let options = WatchOptions::new().with_range(end).with_start_revision(from).with_progress_notify();
-    let stream = match client.watch(start, Some(options)).await {
+    let mut watch = client.watch_client().max_decoding_message_size(crate::mirror::cluster::MAX_READ);
+    let stream = match watch.watch(start, Some(options)).await {
         Ok(s) => s,
         Err(e) => {
             let _ = tx.send(Item::Failed(error_text(&e))).await;

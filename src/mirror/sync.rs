@@ -6,8 +6,6 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 
-use etcd_client::GetOptions;
-
 use crate::etcd::mirror::is_reserved;
 use crate::etcd::range::key_after;
 use crate::mirror::cluster::{is_compacted, Backoff};
@@ -30,6 +28,8 @@ pub enum SyncEnd {
 /// One side's keys, read a page at a time, in the source's key space.
 struct Pages {
     buffer: VecDeque<(Vec<u8>, Vec<u8>)>,
+    /// Keys a page asks for: PAGE, halved while answers are too large (large values).
+    page: i64,
     /// The last key read (the next page starts after it).
     last: Option<Vec<u8>>,
     done: bool,
@@ -37,7 +37,7 @@ struct Pages {
 
 impl Pages {
     fn new(after: Option<Vec<u8>>) -> Self {
-        Self { buffer: VecDeque::new(), last: after, done: false }
+        Self { buffer: VecDeque::new(), page: PAGE, last: after, done: false }
     }
 }
 
@@ -178,10 +178,9 @@ pub fn shown_prefix(prefix: &[u8]) -> String {
 async fn read_source(m: &mut Mirror, pages: &mut Pages, revision: i64) -> Result<bool, Fatal> {
     let (start, end) = m.map.source_range();
     let from = pages.last.as_deref().map(key_after).unwrap_or(start);
-    let options = GetOptions::new().with_range(end).with_limit(PAGE).with_revision(revision);
     let mut backoff = Backoff::default();
     loop {
-        match m.source.get(from.clone(), options.clone()).await {
+        match m.source.page(&from, &end, revision, &mut pages.page).await {
             Ok(mut resp) => {
                 if let Some(h) = resp.header() {
                     m.stats.saw_source(h.revision());
@@ -207,10 +206,9 @@ async fn read_source(m: &mut Mirror, pages: &mut Pages, revision: i64) -> Result
 async fn read_destination(m: &mut Mirror, pages: &mut Pages) -> Result<(), Fatal> {
     let (start, end) = m.map.dest_range();
     let from = pages.last.as_deref().map(|k| key_after(&m.map.to_dest(k))).unwrap_or(start);
-    let options = GetOptions::new().with_range(end).with_limit(PAGE);
     let mut backoff = Backoff::default();
     loop {
-        match m.sink.dest.get(from.clone(), options.clone()).await {
+        match m.sink.dest.page(&from, &end, 0, &mut pages.page).await {
             Ok(mut resp) => {
                 let kvs = resp.take_kvs();
                 pages.done = !resp.more() || kvs.is_empty();

@@ -166,6 +166,9 @@ struct Compare {
     differences: u64,
     first: Vec<Difference>,
     dest_revision: i64,
+    /// Keys per page on each side (halved for large values).
+    source_page: i64,
+    dest_page: i64,
 }
 
 impl Compare {
@@ -181,6 +184,8 @@ impl Compare {
             differences: 0,
             first: Vec::new(),
             dest_revision: 0,
+            source_page: PAGE,
+            dest_page: PAGE,
         }
     }
 
@@ -209,8 +214,10 @@ impl Compare {
             if si == src.len() && !src_done {
                 let (start, end) = self.map.source_range();
                 let from = src_last.as_deref().map(key_after).unwrap_or(start);
-                let options = GetOptions::new().with_range(end).with_limit(PAGE).with_revision(revision);
-                let mut resp = source.get(from, options).await.map_err(|e| format!("source: {e}"))?;
+                let mut resp = source
+                    .page(&from, &end, revision, &mut self.source_page)
+                    .await
+                    .map_err(|e| format!("source: {e}"))?;
                 let kvs = resp.take_kvs();
                 src_done = !resp.more() || kvs.is_empty();
                 src = kvs.into_iter().map(|kv| kv.into_key_value()).collect();
@@ -222,11 +229,10 @@ impl Compare {
             if di == dst.len() && !dst_done {
                 let (start, end) = self.map.dest_range();
                 let from = dst_last.as_deref().map(key_after).unwrap_or(start);
-                let mut options = GetOptions::new().with_range(end).with_limit(PAGE);
-                if self.dest_revision > 0 {
-                    options = options.with_revision(self.dest_revision);
-                }
-                let mut resp = dest.get(from, options).await.map_err(|e| format!("destination: {e}"))?;
+                let mut resp = dest
+                    .page(&from, &end, self.dest_revision, &mut self.dest_page)
+                    .await
+                    .map_err(|e| format!("destination: {e}"))?;
                 if self.dest_revision == 0 {
                     self.dest_revision = resp.header().map(|h| h.revision()).unwrap_or(0);
                 }

@@ -15,7 +15,7 @@ pub const PAGE: i64 = 500;
 /// When the selection comes this close to the end of what is loaded, the next page is asked for.
 pub const READ_AHEAD: usize = 100;
 
-pub use crate::etcd::range::prefix_end;
+pub use crate::etcd::range::{key_after, prefix_end};
 
 /// The end of a bounded read from `cursor`: the end of the subtree of keys that share `cursor`'s
 /// first `depth` bytes, or the listing's own end once that is nearer (or `depth` reaches the
@@ -38,13 +38,6 @@ pub fn subtree_end(prefix: &[u8], cursor: &[u8], depth: usize) -> (Vec<u8>, bool
     } else {
         (end, false)
     }
-}
-
-/// The smallest key after `key`.
-pub fn key_after(key: &[u8]) -> Vec<u8> {
-    let mut next = key.to_vec();
-    next.push(0);
-    next
 }
 
 /// One row of a listing: a key, or in a tree a directory (the keys under `key`, which ends with
@@ -664,15 +657,6 @@ mod tests {
 
     fn page(keys: &[&str], more: bool, revision: i64) -> KeyPage {
         KeyPage { rows: keys.iter().map(|k| Row::key(k.as_bytes())).collect(), more, revision }
-    }
-
-    #[test]
-    fn prefix_ends_are_etcds() {
-        assert_eq!(prefix_end(b"a/"), b"a0");
-        assert_eq!(prefix_end(b"a\xff"), b"b");
-        assert_eq!(prefix_end(b"\xff\xff"), b"\0");
-        assert_eq!(prefix_end(b""), b"\0");
-        assert_eq!(key_after(b"k"), b"k\0");
     }
 
     #[test]

@@ -508,3 +508,32 @@ fn mirror_waits_out_a_destination_without_space_and_loses_nothing() {
     assert!(report.contains("compared 60 source keys and 60 destination keys"), "{report}");
     kill(child);
 }
+
+/// Values near etcd's request limit (1.5 MiB by default): batches hold several keys only while
+/// they stay under 1 MiB, so the destination takes each one, in the copy and in the watch.
+#[test]
+fn mirror_carries_values_near_the_request_limit() {
+    let Some(tools) = etcd_tools() else { return };
+    let source = EtcdeckNode::start("src", &[]);
+    let dest = EtcdCluster::start(&tools, 1);
+    dest.wait_healthy(Duration::from_secs(20));
+    let d = dest.members[0].client_url.clone();
+    let (rt, mut c) = client(&source.client_url);
+    let value = "v".repeat(900_000);
+    for i in 0..4 {
+        rt.block_on(c.put(format!("/m/copy{i}"), value.clone(), None)).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mirror.log");
+    let child = mirror(&source.client_url, &d, &log, &[]);
+    wait_caught_up(&source.client_url, &d, &log);
+    // While it watches: four more in quick succession, which arrive together.
+    for i in 0..4 {
+        rt.block_on(c.put(format!("/m/watch{i}"), value.clone(), None)).unwrap();
+    }
+    wait_caught_up(&source.client_url, &d, &log);
+    let (code, report) = verify(&source.client_url, &d);
+    assert_eq!(code, Some(0), "{report}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(report.contains("compared 8 source keys and 8 destination keys"), "{report}");
+    kill(child);
+}

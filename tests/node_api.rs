@@ -144,6 +144,43 @@ async fn watch_errors_progress_and_compaction_are_etcds() {
     node.stop().await;
 }
 
+/// A progress notification promises every event up to its revision has been sent on the stream:
+/// asked for while a watcher still catches up, it comes after those events (etcd answers only once
+/// the watchers are synced). `etcdeck mirror` moves its checkpoint on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_progress_notification_never_overtakes_the_events_it_covers() {
+    let node = TestNode::start().await;
+    let mut c = node.client().await;
+    for chunk in 0..30 {
+        let ops: Vec<etcd_client::TxnOp> =
+            (0..100).map(|i| etcd_client::TxnOp::put(format!("p/{chunk:02}/{i:03}"), "v", None)).collect();
+        within(c.txn(etcd_client::Txn::new().and_then(ops))).await.expect("txn");
+    }
+    for round in 0..20 {
+        // A watcher catching up on 30 revisions of 100 events, and a progress request at once.
+        let options = WatchOptions::new().with_prefix().with_start_revision(2);
+        let mut s = within(c.watch("p/", Some(options))).await.expect("watch");
+        within(s.request_progress()).await.expect("progress");
+        let mut seen = 0i64;
+        loop {
+            let r = next(&mut s).await;
+            if r.created() {
+                continue;
+            }
+            if r.events().is_empty() {
+                let promised = r.header().map(|h| h.revision()).unwrap_or(0);
+                assert!(
+                    promised <= seen.max(1),
+                    "round {round}: progress {promised} before the events up to it (seen {seen})"
+                );
+                break;
+            }
+            seen = r.events().iter().filter_map(|e| e.kv()).map(|kv| kv.mod_revision()).max().unwrap_or(seen);
+        }
+    }
+    node.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_reach_watchers_once_each_in_order_and_a_stalled_watcher_stalls_nothing() {
     let node = TestNode::start().await;

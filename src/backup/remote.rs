@@ -95,16 +95,24 @@ impl Remote {
         } else {
             let upload = self.store.put_multipart(&location).await.map_err(|e| e.to_string())?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
-            let mut file =
-                tokio::fs::File::open(path).await.map_err(|e| format!("{}: {e}", path.display()))?;
-            let mut buf = vec![0u8; PART];
-            loop {
-                let n = file.read(&mut buf).await.map_err(|e| format!("{}: {e}", path.display()))?;
-                if n == 0 {
-                    break;
+            let sent = async {
+                let mut file =
+                    tokio::fs::File::open(path).await.map_err(|e| format!("{}: {e}", path.display()))?;
+                let mut buf = vec![0u8; PART];
+                loop {
+                    let n = file.read(&mut buf).await.map_err(|e| format!("{}: {e}", path.display()))?;
+                    if n == 0 {
+                        return Ok::<_, String>(());
+                    }
+                    writer.wait_for_capacity(4).await.map_err(|e| e.to_string())?;
+                    writer.write(&buf[..n]);
                 }
-                writer.wait_for_capacity(4).await.map_err(|e| e.to_string())?;
-                writer.write(&buf[..n]);
+            }
+            .await;
+            if let Err(e) = sent {
+                // An unfinished multipart upload costs storage until it is aborted.
+                let _ = writer.abort().await;
+                return Err(e);
             }
             writer.finish().await.map_err(|e| e.to_string())?;
         }
@@ -137,7 +145,7 @@ impl Remote {
         }
     }
 
-    /// The objects directly under the prefix.
+    /// The objects directly under the prefix (not in folders below it).
     pub async fn list(&self) -> Result<Vec<Object>, String> {
         let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
         let mut stream = self.store.list(prefix);
@@ -145,6 +153,10 @@ impl Remote {
         while let Some(meta) = stream.next().await {
             let meta = meta.map_err(|e| format!("{}: {e}", self.url))?;
             let Some(name) = meta.location.filename() else { continue };
+            // Only what is directly under the prefix (the store lists every level below it).
+            if meta.location != self.location(name) {
+                continue;
+            }
             out.push(Object { name: name.to_string(), size: meta.size, modified: meta.last_modified.into() });
         }
         Ok(out)

@@ -46,7 +46,8 @@ impl BackupName {
         let revision: i64 = revision.parse().ok().filter(|r| *r >= 0)?;
         // 20261207T023700Z -> 2026-12-07T02:37:00Z
         let b = time.as_bytes();
-        if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' || !time[..8].bytes().all(|c| c.is_ascii_digit()) {
+        let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+        if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' || !digits(0..8) || !digits(9..15) {
             return None;
         }
         let text = format!(
@@ -146,6 +147,9 @@ mod tests {
             "etcd-snapshot-cdf818194e3a8c32-8e9e05c52164694d-r-1-20261207T023700Z.db",
             "etcd-snapshot-cdf818194e3a8c32-8e9e05c52164694d-r12-2026120XT023700Z.db",
             "etcd-snapshot-cdf818194e3a8c32-8e9e05c52164694d-r12-20261307T023700Z.db",
+            // Multi-byte characters where the digits go: no slicing through them.
+            "etcd-snapshot-cdf818194e3a8c32-8e9e05c52164694d-r1-20261207T0é000Z.db",
+            "etcd-snapshot-cdf818194e3a8c32-8e9e05c52164694d-r1-20261207T02370éZ.db",
             "notes.txt",
         ] {
             assert_eq!(BackupName::parse(other), None, "{other}");

@@ -62,9 +62,10 @@ pub async fn follow(m: &mut Mirror, revision: i64, sub: u64) -> Result<(), Fatal
                 continue;
             }
         };
+        let progress = orders_progress(&client, m.source.timeout()).await;
         let (tx, mut rx) = mpsc::channel::<Item>(64);
         let (start, end) = m.map.source_range();
-        let reader = tokio::spawn(read(client, start, end, pos.0 + 1, tx));
+        let reader = tokio::spawn(read(client, start, end, pos.0 + 1, tx, progress));
         let ended = apply(m, &mut rx, &mut pos, &mut backoff).await;
         reader.abort();
         match ended? {
@@ -79,6 +80,13 @@ pub async fn follow(m: &mut Mirror, revision: i64, sub: u64) -> Result<(), Fatal
                 m.source.failed();
                 m.sink.wait("source", e, &mut backoff).await;
             }
+            Ended::Disorder { event, promised } => {
+                m.stats.error("source", "an event out of order".into());
+                log(&format!(
+                    "the source sent an event of revision {event} after saying every event up to {promised} had been sent: the checkpoint cannot be trusted to be exact, reconciling"
+                ));
+                return Ok(());
+            }
         }
     }
 }
@@ -86,6 +94,11 @@ pub async fn follow(m: &mut Mirror, revision: i64, sub: u64) -> Result<(), Fatal
 enum Ended {
     Compacted(i64),
     Failed(String),
+    /// An event at or below a revision the source had said was complete.
+    Disorder {
+        event: i64,
+        promised: i64,
+    },
 }
 
 /// Applies what the reader sends until it ends; `pos` follows what is applied.
@@ -97,6 +110,8 @@ async fn apply(
 ) -> Result<Ended, Fatal> {
     // The first `skip` events of revision pos.0 + 1 were applied before this watch began.
     let (skip_revision, mut skip) = (pos.0 + 1, pos.1);
+    // Every event up to this revision has been received (the watch starts after it).
+    let mut promised = pos.0;
     let mut carry: VecDeque<Entry> = VecDeque::new();
     let mut ended: Option<Ended> = None;
     let cap = m.max_ops.saturating_sub(1).max(1);
@@ -109,7 +124,7 @@ async fn apply(
             tokio::select! {
                 item = rx.recv() => {
                     let item = item.unwrap_or(Item::Failed("the watch ended".into()));
-                    take(m, item, &mut carry, &mut ended, skip_revision, &mut skip, backoff);
+                    take(m, item, &mut carry, &mut ended, (skip_revision, &mut skip), &mut promised, backoff);
                 }
                 _ = tick.tick() => {
                     if checkpoint_due(m, *pos) {
@@ -121,7 +136,9 @@ async fn apply(
         }
         while ended.is_none() && carry.len() < 4 * cap {
             match rx.try_recv() {
-                Ok(item) => take(m, item, &mut carry, &mut ended, skip_revision, &mut skip, backoff),
+                Ok(item) => {
+                    take(m, item, &mut carry, &mut ended, (skip_revision, &mut skip), &mut promised, backoff)
+                }
                 Err(_) => break,
             }
         }
@@ -139,7 +156,9 @@ async fn apply(
                     }
                 }
                 Entry::Ev(ev) => {
-                    if ops.len() >= cap || bytes >= MAX_BATCH_BYTES {
+                    // The batch stays under MAX_BATCH_BYTES unless one event alone is larger.
+                    let size = ev.key.len() + ev.value.len() + m.map.dest_prefix.len() + 16;
+                    if ops.len() >= cap || (!ops.is_empty() && bytes + size > MAX_BATCH_BYTES) {
                         break;
                     }
                     if ev.revision > at.0 + 1 {
@@ -153,6 +172,14 @@ async fn apply(
                 continue;
             }
             let key = m.map.to_dest(&ev.key);
+            if is_reserved(&key) {
+                log(&format!(
+                    "skipped {}: it maps to {}, among the mirrors' own keys",
+                    String::from_utf8_lossy(&ev.key),
+                    String::from_utf8_lossy(&key)
+                ));
+                continue;
+            }
             let op = if ev.put { Op::Put(key.clone(), ev.value) } else { Op::Delete(key.clone()) };
             bytes += op.size();
             events += 1;
@@ -189,13 +216,16 @@ fn checkpoint_due(m: &Mirror, at: (i64, u64)) -> bool {
     }
 }
 
+/// Takes one item from the reader into `carry`. The first `skip.1` events of revision `skip.0`
+/// were applied before this watch began; `promised` is the revision through which the source has
+/// said every event was sent, and an event at or below it ends the watch for a reconcile.
 fn take(
     m: &Mirror,
     item: Item,
     carry: &mut VecDeque<Entry>,
     ended: &mut Option<Ended>,
-    skip_revision: i64,
-    skip: &mut u64,
+    (skip_revision, skip): (i64, &mut u64),
+    promised: &mut i64,
     backoff: &mut Backoff,
 ) {
     match item {
@@ -204,8 +234,14 @@ fn take(
             // etcd (and etcdeck) send a revision's events in one response unless fragments are
             // asked for (they are not): the last revision in a response is complete.
             let complete = evs.last().map(|e| e.revision);
+            if let Some(r) = complete {
+                m.stats.saw_source(r);
+            }
             for ev in evs {
-                m.stats.saw_source(ev.revision);
+                if ev.revision <= *promised {
+                    *ended = Some(Ended::Disorder { event: ev.revision, promised: *promised });
+                    return;
+                }
                 if ev.revision == skip_revision && *skip > 0 {
                     *skip -= 1;
                     continue;
@@ -213,11 +249,13 @@ fn take(
                 carry.push_back(Entry::Ev(ev));
             }
             if let Some(r) = complete {
+                *promised = (*promised).max(r);
                 carry.push_back(Entry::Progress(r));
             }
         }
         Item::Progress(r) => {
             backoff.reset();
+            *promised = (*promised).max(r);
             m.stats.saw_source(r);
             carry.push_back(Entry::Progress(r));
         }
@@ -226,8 +264,39 @@ fn take(
     }
 }
 
-/// Watches [start, end) from `from` and sends what arrives, asking for progress every second.
-async fn read(client: Client, start: Vec<u8>, end: Vec<u8>, from: i64, tx: mpsc::Sender<Item>) {
+/// Whether the source answers a progress request in order with its events. etcd before 3.4.25 and
+/// 3.5.8 answers it on a channel of its own, with its current revision, even while a watcher still
+/// catches up (etcd issue 15220): an answer that could move the checkpoint past events not yet
+/// received. With such a source (or an unknown one) the position moves with events, and with the
+/// watchers' own periodic notifications, which are in order.
+async fn orders_progress(client: &Client, timeout: Duration) -> bool {
+    let mut maintenance = client.maintenance_client();
+    let Ok(Ok(status)) = tokio::time::timeout(timeout, maintenance.status()).await else { return false };
+    progress_in_order(status.version())
+}
+
+/// etcd versions whose progress notifications are in order: 3.4.25 on, 3.5.8 on, 3.6 and later.
+pub fn progress_in_order(version: &str) -> bool {
+    let parts: Vec<u64> = version.split('.').map_while(|p| p.parse().ok()).collect();
+    match parts[..] {
+        [3, 4, patch, ..] => patch >= 25,
+        [3, 5, patch, ..] => patch >= 8,
+        [3, minor, ..] => minor >= 6,
+        [major, ..] => major > 3,
+        _ => false,
+    }
+}
+
+/// Watches [start, end) from `from` and sends what arrives, asking for progress every second when
+/// `progress` says the source answers it in order.
+async fn read(
+    client: Client,
+    start: Vec<u8>,
+    end: Vec<u8>,
+    from: i64,
+    tx: mpsc::Sender<Item>,
+    progress_requests: bool,
+) {
     let options = WatchOptions::new().with_range(end).with_start_revision(from).with_progress_notify();
     let mut watch = client.watch_client().max_decoding_message_size(crate::mirror::cluster::MAX_READ);
     let stream = match watch.watch(start, Some(options)).await {
@@ -242,7 +311,7 @@ async fn read(client: Client, start: Vec<u8>, end: Vec<u8>, from: i64, tx: mpsc:
     loop {
         let resp = tokio::select! {
             r = responses.message() => r,
-            _ = progress.tick() => {
+            _ = progress.tick(), if progress_requests => {
                 if let Err(e) = sender.request_progress().await {
                     let _ = tx.send(Item::Failed(error_text(&e))).await;
                     return;
@@ -281,6 +350,28 @@ async fn read(client: Client, start: Vec<u8>, end: Vec<u8>, from: i64, tx: mpsc:
         let last = matches!(item, Item::Compacted(_) | Item::Failed(_));
         if tx.send(item).await.is_err() || last {
             return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_in_order;
+
+    #[test]
+    fn progress_requests_only_where_etcd_answers_them_in_order() {
+        for (version, ok) in [
+            ("3.4.23", false),
+            ("3.4.25", true),
+            ("3.5.7", false),
+            ("3.5.8", true),
+            ("3.6.0", true),
+            ("3.3.27", false),
+            ("4.0.0", true),
+            ("", false),
+            ("garbage", false),
+        ] {
+            assert_eq!(progress_in_order(version), ok, "{version}");
         }
     }
 }

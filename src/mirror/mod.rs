@@ -167,6 +167,7 @@ async fn source_now(source: &mut Cluster, map: &KeyMap, stats: &Stats) -> (u64, 
                     return (h.cluster_id(), h.revision());
                 }
                 stats.error("source", "a response without a header".into());
+                tokio::time::sleep(backoff.next_wait()).await;
             }
             Err(e) => {
                 let wait = backoff.next_wait();

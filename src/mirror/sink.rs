@@ -190,7 +190,7 @@ impl Sink {
                 }
                 Err(e) if refused_for_good(&e) => {
                     return Err(Fatal(format!(
-                        "the destination refuses a transaction of {} operations ({} bytes): {e}; lower --max-txn-ops to what the destination's etcd allows (its --max-txn-ops, --max-request-bytes)",
+                        "the destination refuses a transaction of {} operations ({} bytes): {e}; lower --max-txn-ops to what the destination's etcd allows (its --max-txn-ops), or give it the source's --max-request-bytes (a batch is at most 1 MiB, or one key's value)",
                         ops.len() + 1,
                         ops.iter().map(Op::size).sum::<usize>()
                     )));
@@ -212,7 +212,10 @@ impl Sink {
     }
 }
 
-/// A destination error no retry can mend: the transaction itself is too big for it.
+/// A destination error no retry can mend: the transaction itself is too big for it (etcd's
+/// --max-txn-ops or --max-request-bytes, or gRPC's limit on a message it receives).
 fn refused_for_good(error: &str) -> bool {
-    error.contains("too many operations in txn request") || error.contains("request is too large")
+    error.contains("too many operations in txn request")
+        || error.contains("request is too large")
+        || error.contains("larger than max")
 }

@@ -208,7 +208,11 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, stats: std::sync::
     use http_body_util::Full;
     use hyper::service::service_fn;
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait rather than spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
         let stats = stats.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {

@@ -15,6 +15,8 @@ use crate::mirror::stats::log;
 
 /// Keys per page, as etcdctl's mirror reads them.
 pub const PAGE: i64 = 1000;
+/// A pass writes its checkpoint at least this often, changes or not.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Changed keys a reconcile pass names in the log before it only counts them.
 const LOGGED_CHANGES: u64 = 100;
 
@@ -74,13 +76,18 @@ pub async fn sync(
     let mut changes = Changes::default();
     let mut ops: Vec<Op> = Vec::new();
     let mut bytes = 0usize;
-    let mut cursor: Option<Vec<u8>>;
+    // Every key up to here is decided, and the batch holds what that needs.
+    let mut done: Option<Vec<u8>> = None;
     let cap = m.max_ops.saturating_sub(1).max(1);
     loop {
-        if src.buffer.is_empty() && !src.done && !read_source(m, &mut src, revision).await? {
-            return Ok(SyncEnd::Compacted);
+        // A page can hold nothing to compare (only the mirrors' own keys): read on until one does
+        // or the side ends, so that no key is decided against a side not yet read.
+        while src.buffer.is_empty() && !src.done {
+            if !read_source(m, &mut src, revision).await? {
+                return Ok(SyncEnd::Compacted);
+            }
         }
-        if dst.buffer.is_empty() && !dst.done {
+        while dst.buffer.is_empty() && !dst.done {
             read_destination(m, &mut dst).await?;
         }
         let decision = match (src.buffer.front(), dst.buffer.front()) {
@@ -90,41 +97,47 @@ pub async fn sync(
             (Some((sk, _)), Some((dk, _))) if sk == dk => Side::Both,
             _ => Side::Destination,
         };
-        let op = match decision {
+        let (decided, op) = match decision {
             Side::Source => {
                 let (key, value) = src.buffer.pop_front().unwrap_or_default();
                 changes.new += 1;
                 note(reconcile, &changes, "put", &key, "new");
-                cursor = Some(key.clone());
-                Some(Op::Put(m.map.to_dest(&key), value))
+                (key.clone(), Some(Op::Put(m.map.to_dest(&key), value)))
             }
             Side::Both => {
                 let (key, value) = src.buffer.pop_front().unwrap_or_default();
                 let (_, theirs) = dst.buffer.pop_front().unwrap_or_default();
-                cursor = Some(key.clone());
                 if value == theirs {
                     changes.same += 1;
-                    None
+                    (key, None)
                 } else {
                     changes.changed += 1;
                     note(reconcile, &changes, "put", &key, "changed");
-                    Some(Op::Put(m.map.to_dest(&key), value))
+                    (key.clone(), Some(Op::Put(m.map.to_dest(&key), value)))
                 }
             }
             Side::Destination => {
                 let (key, _) = dst.buffer.pop_front().unwrap_or_default();
                 changes.deleted += 1;
                 note(reconcile, &changes, "delete", &key, "not on the source");
-                cursor = Some(key.clone());
-                Some(Op::Delete(m.map.to_dest(&key)))
+                (key.clone(), Some(Op::Delete(m.map.to_dest(&key))))
             }
         };
         if let Some(op) = op {
+            // Under MAX_BATCH_BYTES unless one key alone is larger.
+            if !ops.is_empty() && bytes + op.size() > MAX_BATCH_BYTES {
+                m.sink.commit(&ops, Position::Copy { revision, after: done.clone() }).await?;
+                ops.clear();
+                bytes = 0;
+            }
             bytes += op.size();
             ops.push(op);
         }
-        if ops.len() >= cap || bytes >= MAX_BATCH_BYTES {
-            m.sink.commit(&ops, Position::Copy { revision, after: cursor.clone() }).await?;
+        done = Some(decided);
+        // A full batch, or a checkpoint that has not moved for the heartbeat's time (a long pass
+        // over equal keys still shows it runs).
+        if ops.len() >= cap || m.sink.written_at.elapsed() >= HEARTBEAT {
+            m.sink.commit(&ops, Position::Copy { revision, after: done.clone() }).await?;
             ops.clear();
             bytes = 0;
         }
@@ -190,7 +203,8 @@ async fn read_source(m: &mut Mirror, pages: &mut Pages, revision: i64) -> Result
                 for kv in kvs {
                     let (key, value) = kv.into_key_value();
                     pages.last = Some(key.clone());
-                    if !is_reserved(&key) {
+                    // The mirrors' own keys, and keys that would land among them, are not copied.
+                    if !is_reserved(&key) && !is_reserved(&m.map.to_dest(&key)) {
                         pages.buffer.push_back((key, value));
                     }
                 }

@@ -126,7 +126,7 @@ pub async fn verify(
     }
     let mut compare = Compare::new(map, show);
     match compare.run(&mut source, &mut dest, revision, dest_revision).await {
-        Err(e) if is_compacted(&e) && revision != header.revision() => {
+        Err(e) if e.starts_with("source:") && is_compacted(&e) && revision != header.revision() => {
             // The checkpoint's revision is compacted on the source: the current one, then.
             revision = header.revision();
             moment = "its current revision: the checkpoint's revision is compacted".into();

@@ -62,7 +62,20 @@ pub async fn download(
         let mut hasher = Sha256::new();
         // The last 32 bytes are the checksum: hash everything before them.
         let mut tail: Vec<u8> = Vec::new();
-        while let Some(piece) = stream.message().await.map_err(|e| error_text(&e))? {
+        // A member that stops sending mid-stream fails the save instead of holding it forever.
+        let idle = config.command_timeout.max(std::time::Duration::from_secs(60));
+        loop {
+            let piece = match tokio::time::timeout(idle, stream.message()).await {
+                Ok(Ok(Some(piece))) => piece,
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => return Err(error_text(&e)),
+                Err(_) => {
+                    return Err(format!(
+                        "the member sent nothing for {}: the snapshot is not kept",
+                        crate::etcd::duration::format_go_duration(idle)
+                    ))
+                }
+            };
             if let Some(h) = piece.header() {
                 revision = revision.max(h.revision());
             }

@@ -78,8 +78,23 @@ fn counted(m: &std::sync::atomic::AtomicU64) -> Counted<'_> {
     Counted(m)
 }
 
-/// Follows the hub from `next` on, sending what matches, until the stream goes or it is aborted.
-async fn run_watcher(ctx: Ctx, spec: Spec, mut next: i64, out: Out, progress_every: Duration) {
+/// A watcher's task, and the revision up to which it has sent every event (its matching events
+/// up to there are on the stream ahead of anything sent after).
+struct Watcher {
+    task: tokio::task::JoinHandle<()>,
+    sent: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+/// Follows the hub from `next` on, sending what matches, until the stream goes or it is aborted;
+/// `sent` follows what it has sent.
+async fn run_watcher(
+    ctx: Ctx,
+    spec: Spec,
+    mut next: i64,
+    out: Out,
+    progress_every: Duration,
+    sent: std::sync::Arc<std::sync::atomic::AtomicI64>,
+) {
     let metrics: std::sync::Arc<Metrics> = ctx.handle.metrics.clone();
     let _gauge = counted(&metrics.watchers);
     let hub = ctx.handle.hub.clone();
@@ -146,6 +161,7 @@ async fn run_watcher(ctx: Ctx, spec: Spec, mut next: i64, out: Out, progress_eve
                     return;
                 }
             }
+            sent.store(to, Ordering::Relaxed);
             continue;
         }
         tokio::select! {
@@ -197,7 +213,7 @@ async fn serve_stream(
 ) {
     let metrics = ctx.handle.metrics.clone();
     let _gauge = counted(&metrics.watch_streams);
-    let mut watchers: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut watchers: HashMap<i64, Watcher> = HashMap::new();
     let mut next_id = 0i64;
     loop {
         let req = match requests.next().await {
@@ -209,7 +225,7 @@ async fn serve_stream(
             }
             Some(Err(_)) => break,
         };
-        watchers.retain(|_, task| !task.is_finished());
+        watchers.retain(|_, w| !w.task.is_finished());
         // The store's revision, not the hub's: a read may already have seen a revision the hub has
         // not published yet, and a watch from now must not replay it.
         let current = match ctx.handle.read_store() {
@@ -265,14 +281,21 @@ async fn serve_stream(
                     if out.send(Ok(created)).await.is_err() {
                         break;
                     }
-                    let task =
-                        tokio::spawn(run_watcher(ctx.clone(), spec, start, out.clone(), progress_every));
-                    watchers.insert(id, task);
+                    let sent = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(start - 1));
+                    let task = tokio::spawn(run_watcher(
+                        ctx.clone(),
+                        spec,
+                        start,
+                        out.clone(),
+                        progress_every,
+                        sent.clone(),
+                    ));
+                    watchers.insert(id, Watcher { task, sent });
                     continue;
                 }
             }
             Some(PbWatchRequestUnion::CancelRequest(c)) => match watchers.remove(&c.watch_id) {
-                Some(task) => {
+                Some(Watcher { task, .. }) => {
                     // Wait for it to stop, so nothing of it can follow the cancel response.
                     task.abort();
                     let _ = task.await;
@@ -286,7 +309,16 @@ async fn serve_stream(
                 None => continue,
             },
             Some(PbWatchRequestUnion::ProgressRequest(_)) => {
-                PbWatchResponse { header: ctx.header(current), watch_id: -1, ..Default::default() }
+                // A progress notification says every event up to its revision has been sent: the
+                // revision every watcher of the stream has sent through (etcd answers only once
+                // all are synced, with the current one). Sent after those events, on one channel.
+                let through =
+                    watchers.values().map(|w| w.sent.load(Ordering::Relaxed)).min().unwrap_or(current);
+                PbWatchResponse {
+                    header: ctx.header(through.min(current)),
+                    watch_id: -1,
+                    ..Default::default()
+                }
             }
             None => continue,
         };
@@ -294,7 +326,7 @@ async fn serve_stream(
             break;
         }
     }
-    for (_, task) in watchers {
+    for (_, Watcher { task, .. }) in watchers {
         task.abort();
     }
 }

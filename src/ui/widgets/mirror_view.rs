@@ -6,7 +6,6 @@ use std::time::SystemTime;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::app::mirrors::{MirrorRow, MirrorView};
@@ -52,14 +51,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &MirrorView, now: SystemTime,
         }
     }
     let title = format!(" mirrors into this cluster ({}) ", view.rows.len());
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(Span::styled(title, Style::default().fg(theme.title))),
-        ),
-        area,
-    );
+    crate::ui::widgets::popup::panel(frame, area, title, lines, theme);
 }
 
 fn cut(text: &str, width: usize) -> String {

@@ -1,5 +1,5 @@
-//! Boxes drawn over the view: a rectangle centred in an area, and a titled popup as tall as its
-//! wrapped lines. Every dialog and overlay draws through these.
+//! Boxes: a rectangle centred in an area, a titled popup as tall as its wrapped lines (every dialog
+//! and overlay draws through these), and a view's titled panel.
 
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 
@@ -54,6 +54,22 @@ fn wrapped_rows(text: &str, width: usize) -> usize {
         }
     }
     rows
+}
+
+/// A view's bordered panel filling `area`, its title in the theme's title colour.
+pub fn panel(
+    frame: &mut ratatui::Frame,
+    area: Rect,
+    title: String,
+    lines: Vec<ratatui::text::Line<'_>>,
+    theme: &crate::ui::theme::Theme,
+) {
+    use ratatui::style::Style;
+    use ratatui::text::Span;
+    use ratatui::widgets::{Block, Borders, Paragraph};
+    let block =
+        Block::default().borders(Borders::ALL).title(Span::styled(title, Style::default().fg(theme.title)));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// A rectangle of at most `width` x `height`, centred in `area`.

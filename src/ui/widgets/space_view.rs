@@ -3,7 +3,6 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use crate::app::space::{Group, SpaceView};
@@ -102,14 +101,7 @@ pub fn render(
         let marker = if selected { "▶ " } else { "  " };
         lines.push(Line::from(Span::styled(format!("{marker}{}", row(g, *depth, name_width, total)), style)));
     }
-    frame.render_widget(
-        Paragraph::new(lines).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(Span::styled(title, Style::default().fg(theme.title))),
-        ),
-        area,
-    );
+    crate::ui::widgets::popup::panel(frame, area, title, lines, theme);
 }
 
 fn row(g: &Group, depth: usize, name_width: usize, total: f64) -> String {

@@ -11,6 +11,9 @@ pub enum MvccError {
     FutureRev,
     #[error("mvcc: database corrupt: {0}")]
     Corrupt(String),
+    /// The records do not add up to the tally written with them: pairs went missing.
+    #[error("mvcc: database lost records: {0}")]
+    Lost(String),
     #[error("mvcc: storage: {0}")]
     Storage(String),
     /// The disk is full (ENOSPC) or the quota spent (EDQUOT).

@@ -4,3 +4,4 @@ pub mod apply;
 pub mod error;
 pub mod key_index;
 pub mod store;
+pub mod tally;

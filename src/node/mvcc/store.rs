@@ -23,6 +23,7 @@ use std::path::Path;
 
 use crate::node::mvcc::error::MvccError;
 use crate::node::mvcc::key_index::{backend_len, KeyIndex, Revision};
+use crate::node::mvcc::tally::Tally;
 
 const RECORD: u8 = b'k';
 const LEASE: u8 = b'l';
@@ -37,6 +38,8 @@ const META_CONSISTENT_INDEX: &[u8] = b"mconsistent_index";
 /// batch as the image: a crash before the log records that snapshot is then finished at the next
 /// open instead of being taken for a lost log.
 const META_RAFT_SNAPSHOT: &[u8] = b"mraft_snapshot";
+/// The tally of every other pair in the tree (see `tally`), written in every batch.
+const META_TALLY: &[u8] = b"mtally";
 const AUTH_KEY: &[u8] = b"uauth";
 const ENCODING_VERSION: u8 = 1;
 
@@ -124,6 +127,8 @@ pub struct Store {
     /// Exports reading the records without the store's lock (snapshots): what removes records
     /// (compaction, defragmentation, a leader's image) waits for them to end.
     exports: std::sync::Arc<export::Exports>,
+    /// The tally of what sled holds (after the last batch written to it).
+    tally: std::sync::Mutex<Tally>,
 }
 
 #[derive(Default)]
@@ -142,18 +147,15 @@ struct Group {
     records: BTreeMap<Revision, KeyValue>,
     /// When the oldest of `ops` was committed.
     since: Option<std::time::Instant>,
+    /// The bytes of keys and values in `ops`.
+    bytes: u64,
 }
 
-fn batch_of(ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> sled::Batch {
-    let mut batch = sled::Batch::default();
-    for (k, v) in ops {
-        match v {
-            Some(v) => batch.insert(k, v),
-            None => batch.remove(k),
-        }
-    }
-    batch
-}
+/// sled is handed no batch while less than this, and four times the batch's size, is free where it
+/// lives (sled writes a value again as it reorganises its pages and its segments). After a write of
+/// its own failed for want of space, sled 0.34 can come back with batches mixed (see `tally`): the
+/// store says the disk is full before sled finds out.
+const STORE_FLOOR_BYTES: u64 = 4 << 20;
 
 /// sled's page cache holds about this much. Its default (1 GiB) made the node's RSS grow with the
 /// data far past etcd's; the key index is in memory anyway, and reads of values past the cache go to
@@ -222,6 +224,7 @@ impl Store {
             size_cache: SizeCache { opened: Some(std::time::Instant::now()), ..SizeCache::default() },
             opening: (sled_opened, std::time::Duration::ZERO),
             exports: std::sync::Arc::default(),
+            tally: std::sync::Mutex::default(),
         };
         let loading = std::time::Instant::now();
         store.load()?;
@@ -283,10 +286,20 @@ impl Store {
             let id = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad removed key {k:?}")))?;
             store.removed.insert(id as u64);
         }
+        // Every pair counts towards the tally but the tally's own.
+        let mut found = Tally::default();
+        for item in store.tree.range(..[RECORD].as_slice()).chain(store.tree.range([RECORD + 1].as_slice()..))
+        {
+            let (k, v) = item?;
+            if k != META_TALLY {
+                found.add(&k, &v);
+            }
+        }
         // Which lease each live key is attached to: its newest record says.
         let mut attached: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
         for item in store.tree.scan_prefix([RECORD]) {
             let (k, v) = item?;
+            found.add(&k, &v);
             let (rev, tombstone) = parse_record_key(&k)?;
             let kv = decode(&v)?;
             store.in_use += (k.len() + v.len()) as u64;
@@ -320,6 +333,7 @@ impl Store {
                 store.leased.insert(key, lease);
             }
         }
+        store.check_tally(found)?;
         store.current = store.current.max(store.compacted);
         if store.compacted > 0 {
             // Finish a compaction a crash interrupted; compacting again is harmless.
@@ -358,6 +372,18 @@ impl Store {
             let v = take(&mut rest)?.ok_or_else(|| bad("a key without a value"))?;
             records.insert(k, v);
         }
+        // The image's own tally (another member's) is replaced by this tree's.
+        records.remove(META_TALLY);
+        match raft {
+            Some((index, term)) => {
+                let mut v = index.to_be_bytes().to_vec();
+                v.extend_from_slice(&term.to_be_bytes());
+                records.insert(META_RAFT_SNAPSHOT.to_vec(), v);
+            }
+            None => {
+                records.remove(META_RAFT_SNAPSHOT);
+            }
+        }
         let mut batch = sled::Batch::default();
         for item in self.tree.iter() {
             let (k, _) = item?;
@@ -365,18 +391,13 @@ impl Store {
                 batch.remove(k);
             }
         }
+        self.check_room(records.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum())?;
+        let mut tally = Tally::default();
         for (k, v) in records {
+            tally.add(&k, &v);
             batch.insert(k, v);
         }
-        match raft {
-            Some((index, term)) => {
-                let mut v = index.to_be_bytes().to_vec();
-                v.extend_from_slice(&term.to_be_bytes());
-                batch.insert(META_RAFT_SNAPSHOT, v);
-            }
-            None => batch.remove(META_RAFT_SNAPSHOT),
-        }
-        self.tree.apply_batch(batch)?;
+        self.apply_batch(batch, tally)?;
         self.make_durable()?;
         self.events.clear();
         self.load()
@@ -578,60 +599,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Rewrites the database compactly: copies it to a new directory, makes the copy durable, then
-    /// swaps the two. A crash part way is finished or undone at the next open; a failure part way
-    /// puts the old database back.
-    pub fn defragment(&mut self) -> Result<(), MvccError> {
-        self.flush_group()?;
-        self.wait_for_exports();
-        let fresh = defrag_path(&self.dir, "defrag");
-        let old = defrag_path(&self.dir, "old");
-        if fresh.exists() {
-            std::fs::remove_dir_all(&fresh).map_err(io_error)?;
-        }
-        {
-            let db = open_db(&fresh)?;
-            let tree = db.open_tree("mvcc")?;
-            let mut batch = sled::Batch::default();
-            let mut n = 0;
-            for item in self.tree.iter() {
-                let (k, v) = item?;
-                batch.insert(k, v);
-                n += 1;
-                if n % 10_000 == 0 {
-                    tree.apply_batch(std::mem::take(&mut batch))?;
-                }
-            }
-            tree.apply_batch(batch)?;
-            db.flush()?;
-        }
-        crate::node::fsutil::sync_tree(&fresh).map_err(io_error)?;
-        self.make_durable()?;
-        let parent = self.dir.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into());
-        std::fs::rename(&self.dir, &old).map_err(io_error)?;
-        if let Err(e) = std::fs::rename(&fresh, &self.dir) {
-            let _ = std::fs::rename(&old, &self.dir);
-            return Err(io_error(e));
-        }
-        crate::node::fsutil::sync_dir(&parent).map_err(io_error)?;
-        match open_db(&self.dir).and_then(|db| db.open_tree("mvcc").map(|t| (db, t))) {
-            Ok((db, tree)) => {
-                self.db = db;
-                self.tree = tree;
-            }
-            Err(e) => {
-                // Back to the old database, which this process still has open.
-                let _ = std::fs::rename(&self.dir, &fresh);
-                let _ = std::fs::rename(&old, &self.dir);
-                let _ = crate::node::fsutil::sync_dir(&parent);
-                return Err(e.into());
-            }
-        }
-        std::fs::remove_dir_all(&old).map_err(io_error)?;
-        crate::node::fsutil::sync_dir(&parent).map_err(io_error)?;
-        Ok(())
-    }
-
     /// Number of keys alive now.
     pub fn key_count(&self) -> usize {
         self.index.values().filter(|ki| !ki.is_deleted()).count()
@@ -785,8 +752,9 @@ impl Store {
     fn write_group(&self, g: &mut Group) -> Result<(), MvccError> {
         let ops = std::mem::take(&mut g.ops);
         g.since = None;
+        g.bytes = 0;
         if !ops.is_empty() {
-            self.tree.apply_batch(batch_of(ops))?;
+            self.apply_ops(ops)?;
         }
         g.records.clear();
         Ok(())
@@ -802,7 +770,7 @@ impl Store {
             return Err(MvccError::FutureRev);
         }
         // Recorded first, so a crash mid-way finishes the job at the next open.
-        self.tree.insert(META_COMPACTED, &rev.to_be_bytes())?;
+        self.apply_ops(vec![(META_COMPACTED.to_vec(), Some(rev.to_be_bytes().to_vec()))])?;
         self.compacted = rev;
         self.compact_to(rev)
     }
@@ -815,6 +783,7 @@ impl Store {
             !ki.is_empty()
         });
         let mut batch = sled::Batch::default();
+        let mut tally = self.tally();
         let first = [RECORD];
         let after = record_key(Revision::new(rev + 1, 0), false);
         for item in self.tree.range(&first[..]..&after[..]) {
@@ -822,10 +791,82 @@ impl Store {
             let (r, _) = parse_record_key(&k)?;
             if !keep.contains(&r) {
                 self.in_use = self.in_use.saturating_sub((k.len() + v.len()) as u64);
+                tally.remove(&k, &v);
                 batch.remove(k);
             }
         }
+        self.apply_batch(batch, tally)?;
+        Ok(())
+    }
+
+    /// The bytes of keys and values committed and not yet written to sled.
+    pub fn group_bytes(&self) -> u64 {
+        self.group().as_ref().map_or(0, |g| g.bytes)
+    }
+
+    /// Refuses, as a full disk, a batch of `bytes` that would leave sled short of room.
+    fn check_room(&self, bytes: u64) -> Result<(), MvccError> {
+        let need = STORE_FLOOR_BYTES + 4 * bytes;
+        match crate::node::fsutil::free_bytes(&self.dir) {
+            Some(free) if free < need => Err(MvccError::DiskFull(format!(
+                "{free} bytes free, under the {need} a write of {bytes} bytes to the store needs: \
+                 not written (No space left on device)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The tally of what sled holds now.
+    fn tally(&self) -> Tally {
+        *self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `ops` (the last one for a key wins) in one sled batch, with the tally they lead to.
+    fn apply_ops(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), MvccError> {
+        let last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = ops.into_iter().collect();
+        self.check_room(last.iter().map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64).sum())?;
+        let mut tally = self.tally();
+        let mut batch = sled::Batch::default();
+        for (k, v) in last {
+            if let Some(old) = self.tree.get(&k)? {
+                tally.remove(&k, &old);
+            }
+            match v {
+                Some(v) => {
+                    tally.add(&k, &v);
+                    batch.insert(k, v);
+                }
+                None => batch.remove(k),
+            }
+        }
+        self.apply_batch(batch, tally)
+    }
+
+    /// Writes `batch`, which leaves the tree's pairs adding up to `tally`, with that tally.
+    fn apply_batch(&self, mut batch: sled::Batch, tally: Tally) -> Result<(), MvccError> {
+        batch.insert(META_TALLY, tally.encode());
         self.tree.apply_batch(batch)?;
+        *self.tally.lock().unwrap_or_else(|e| e.into_inner()) = tally;
+        Ok(())
+    }
+
+    /// Compares what `load` counted with the tally written with it. A store without one (made
+    /// before tallies were kept) takes what was counted.
+    fn check_tally(&mut self, found: Tally) -> Result<(), MvccError> {
+        if let Some(bytes) = self.tree.get(META_TALLY)? {
+            let recorded = Tally::decode(&bytes)
+                .ok_or_else(|| MvccError::Corrupt(format!("the tally is {} bytes, not 16", bytes.len())))?;
+            if recorded != found {
+                return Err(MvccError::Lost(format!(
+                    "it holds {} pairs where its last write left {}, and their checksum differs from \
+                     the one written with them ({:016x}, {:016x} written): records were lost or \
+                     changed outside the store (sled can come back so after a write to it failed, on \
+                     a full disk), so writes this member acknowledged may be missing",
+                    found.pairs, recorded.pairs, found.sum, recorded.sum
+                )));
+            }
+        }
+        *self.tally.get_mut().unwrap_or_else(|e| e.into_inner()) = found;
         Ok(())
     }
 
@@ -849,6 +890,10 @@ impl Store {
 #[path = "store_export.rs"]
 mod export;
 
+#[path = "store_defrag.rs"]
+mod defrag;
+use defrag::recover_defragmentation;
+
 #[path = "store_import.rs"]
 mod import;
 pub use import::Imported;
@@ -869,30 +914,6 @@ fn be_i64_at(b: &[u8], at: usize) -> Option<i64> {
 
 fn io_error(e: std::io::Error) -> MvccError {
     MvccError::Storage(e.to_string())
-}
-
-fn defrag_path(dir: &Path, suffix: &str) -> std::path::PathBuf {
-    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(format!(".{suffix}"));
-    dir.with_file_name(name)
-}
-
-/// Finishes or undoes a defragmentation a crash interrupted: the old copy is complete until the new
-/// one has been renamed into place.
-fn recover_defragmentation(dir: &Path) -> Result<(), MvccError> {
-    let fresh = defrag_path(dir, "defrag");
-    let old = defrag_path(dir, "old");
-    if old.exists() {
-        if dir.exists() {
-            std::fs::remove_dir_all(&old).map_err(io_error)?;
-        } else {
-            std::fs::rename(&old, dir).map_err(io_error)?;
-        }
-    }
-    if fresh.exists() {
-        std::fs::remove_dir_all(&fresh).map_err(io_error)?;
-    }
-    Ok(())
 }
 
 fn record_key(rev: Revision, tombstone: bool) -> Vec<u8> {

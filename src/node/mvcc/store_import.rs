@@ -56,7 +56,9 @@ impl Store {
             batch.insert(META_COMPACTED, &data.compacted.to_be_bytes());
         }
         tree.apply_batch(batch).map_err(|e| e.to_string())?;
+        // The tally of what was written, counted by the load, is written down with it.
         self.load().map_err(|e| e.to_string())?;
+        self.apply_ops(Vec::new()).map_err(|e| e.to_string())?;
 
         let mut auth = crate::node::auth::AuthState {
             enabled: data.auth_enabled,

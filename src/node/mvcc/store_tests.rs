@@ -460,3 +460,82 @@ fn a_streamed_export_is_the_file_byte_for_byte() {
     let wrong = crate::etcd::bbolt_writer::Layout { pages: layout.pages + 1, ..layout };
     assert!(export.stream(wrong, |_| Ok(())).is_err());
 }
+
+/// The tally written with every batch matches what is in sled after every kind of write, and a
+/// store that lost (or gained, or had changed) a pair behind its back is refused at open, with
+/// what was found. A store from before tallies opens and takes what it counts.
+#[test]
+fn a_store_whose_pairs_do_not_add_up_to_its_tally_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let raw = |f: &dyn Fn(&sled::Tree)| {
+        let db = sled::open(&path).unwrap();
+        f(&db.open_tree("mvcc").unwrap());
+        db.flush().unwrap();
+    };
+    {
+        let mut s = Store::open(&path).unwrap();
+        put(&mut s, "a", "1");
+        s.begin_group();
+        for i in 0..50 {
+            put_at(&mut s, &format!("k{i}"), &"v".repeat(i), i as u64 + 2);
+        }
+        delete(&mut s, "k1", "k3");
+        s.flush_group().unwrap();
+        let mut txn = s.write();
+        txn.grant(7, 60);
+        txn.put(b"leased", b"x", 7).unwrap();
+        txn.set_member(9, RaftMember { peer_urls: vec!["http://m:2380".into()], is_learner: false });
+        txn.set_alarm(9, 1, true);
+        txn.commit(Some(60)).unwrap();
+        let mut txn = s.write();
+        txn.revoke(7).unwrap();
+        txn.remove_member(9);
+        txn.commit(Some(61)).unwrap();
+        s.compact(20).unwrap();
+        s.defragment().unwrap();
+        let image = s.image().unwrap();
+        s.restore_image(&image).unwrap();
+        put_at(&mut s, "after", "image", 62);
+        s.flush().unwrap();
+    }
+    // Every path above kept the tally: it opens.
+    let s = Store::open(&path).unwrap();
+    let tally = s.tally();
+    assert!(tally.pairs > 40, "{tally:?}");
+    drop(s);
+
+    // A record gone behind the store's back.
+    raw(&|t| {
+        t.remove(record_key(Revision::new(5, 0), false)).unwrap();
+    });
+    let err = Store::open(&path).err().expect("refused");
+    assert!(matches!(err, MvccError::Lost(_)), "{err}");
+    let found = format!("holds {} pairs where its last write left {}", tally.pairs - 1, tally.pairs);
+    assert!(err.to_string().contains(&found), "{err}");
+    assert!(err.to_string().contains("acknowledged may be missing"), "{err}");
+    // Back, and another one changed: the count agrees, the checksum does not.
+    raw(&|t| {
+        let key = record_key(Revision::new(6, 0), false);
+        let mut v = t.get(&key).unwrap().unwrap().to_vec();
+        *v.last_mut().unwrap() ^= 1;
+        t.insert(&key, v).unwrap();
+    });
+    let err = Store::open(&path).err().expect("refused");
+    assert!(err.to_string().contains(&found), "{err}");
+    // A pair nobody wrote.
+    raw(&|t| {
+        t.remove(META_TALLY).unwrap();
+    });
+    // Without a tally (a store from before tallies), it opens and counts: from now on the
+    // count is kept.
+    let mut s = Store::open(&path).unwrap();
+    put_at(&mut s, "later", "x", 63);
+    s.flush().unwrap();
+    drop(s);
+    raw(&|t| {
+        t.insert(b"zstray", &b"nobody wrote this"[..]).unwrap();
+    });
+    let err = Store::open(&path).err().expect("refused");
+    assert!(matches!(err, MvccError::Lost(_)), "{err}");
+}

@@ -197,10 +197,12 @@ impl WriteTxn<'_> {
                 if g.since.is_none() {
                     g.since = Some(std::time::Instant::now());
                 }
+                g.bytes +=
+                    ops.iter().map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64).sum::<u64>();
                 g.ops.extend(ops);
                 g.records.extend(pending);
             }
-            None => store.tree.apply_batch(batch_of(ops))?,
+            None => store.apply_ops(ops)?,
         }
         store.events = events;
         if sub > 0 {

@@ -8,6 +8,7 @@ use etcd_client::proto::PbMember;
 use prost_011::Message as _;
 use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType};
 
+use crate::node::mvcc::error::MvccError;
 use crate::node::mvcc::store::Store;
 use crate::node::raft::membership::conf_state_of;
 use crate::node::raft::options::{DriverError, Options};
@@ -31,8 +32,17 @@ pub(super) fn open(options: &Options) -> Result<Opened, DriverError> {
     // opening writes) is touched.
     let mut log = LogStore::open(&options.wal_dir, ConfState::default())?;
     let db_dir = options.db_dir.clone();
-    let mut store =
-        Store::open(&db_dir).map_err(|e| DriverError::Store { path: db_dir.clone(), source: e })?;
+    let mut store = Store::open(&db_dir).map_err(|e| {
+        let source = match e {
+            MvccError::Lost(why) => MvccError::Lost(format!(
+                "{why}. In a cluster, remove this member (etcdctl member remove) and \
+                 add it back with an empty data dir; alone, restore the newest snapshot (etcdctl snapshot \
+                 restore)"
+            )),
+            other => other,
+        };
+        DriverError::Store { path: db_dir.clone(), source }
+    })?;
     // A crash after the leader's snapshot replaced the store and before the log recorded it: the
     // log starts after it now, as it would have.
     let applied = store.consistent_index();
@@ -82,7 +92,7 @@ pub(super) fn open(options: &Options) -> Result<Opened, DriverError> {
     // restarts from the lower of the two, and entries the store already holds are skipped.
     let snapshot_index = log.first_index_before();
     if store.consistent_index() < snapshot_index {
-        return Err(DriverError::Mvcc(crate::node::mvcc::error::MvccError::Corrupt(format!(
+        return Err(DriverError::Mvcc(MvccError::Corrupt(format!(
             "the store holds entries up to {} but the raft log starts after {snapshot_index}",
             store.consistent_index()
         ))));

@@ -9,6 +9,7 @@ use tonic::Status;
 
 use crate::node::auth::{Caller, Op};
 use crate::node::error::NodeError;
+use crate::node::fsutil::free_bytes;
 use crate::node::raft::driver::Handle;
 use crate::node::raft::write::{Write, WriteResponse, ALARM_NOSPACE};
 use crate::node::rpc::conn::ClientConn;
@@ -59,22 +60,11 @@ pub struct Ctx {
     pub disk_dirs: Vec<std::path::PathBuf>,
 }
 
-/// Below this much free space where the log or the store lives, writes that add data are refused
-/// with NOSPACE (as etcd refuses them past its quota) before a write to disk fails: a disk that
-/// fills under the store as well as the log would leave it unable to serve reads.
+/// Below this much free space where the log or the store lives (and twice what the store has not
+/// yet written to sled, which needs about that much there), writes that add data are refused with
+/// NOSPACE (as etcd refuses them past its quota) before a write to disk fails: a disk that fills
+/// under the store as well as the log would leave it unable to serve reads.
 pub const LOW_DISK_BYTES: u64 = 8 * 1024 * 1024;
-
-/// Free bytes for an unprivileged writer on the filesystem holding `dir` (None if unknown).
-fn free_bytes(dir: &std::path::Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid C string and a statvfs the call fills in.
-    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some(st.f_bavail as u64 * st.f_frsize as u64)
-}
 
 /// etcd's metadata keys for the auth token (gRPC clients, then the gateway's).
 const TOKEN_KEYS: [&str; 2] = ["token", "authorization"];
@@ -270,13 +260,16 @@ impl Ctx {
         if self.handle.status.disk_failure().is_some_and(|f| f.no_space) {
             return true;
         }
-        let low =
-            self.disk_dirs.iter().find_map(|d| free_bytes(d).filter(|f| *f < LOW_DISK_BYTES).map(|f| (d, f)));
+        // The store's writes not yet in sled will need about twice their size there.
+        let pending = self.handle.read_store().map(|s| s.group_bytes()).unwrap_or(0);
+        let need = LOW_DISK_BYTES + 2 * pending;
+        let low = self.disk_dirs.iter().find_map(|d| free_bytes(d).filter(|f| *f < need).map(|f| (d, f)));
         let was = self.handle.status.disk_low.swap(low.is_some(), std::sync::atomic::Ordering::Relaxed);
         match low {
             Some((dir, free)) if !was => eprintln!(
-                "etcdeck node: {}: {free} bytes free, under {} MiB: writes that add data are refused \
-                 (alarm NOSPACE) until there is space",
+                "etcdeck node: {}: {free} bytes free, under the {need} writes need ({} MiB, and twice the \
+                 {pending} bytes not yet in the store): writes that add data are refused (alarm NOSPACE) \
+                 until there is space",
                 dir.display(),
                 LOW_DISK_BYTES >> 20
             ),

@@ -27,6 +27,7 @@ mod node_api;
 mod node_auth;
 mod node_cluster;
 mod node_damage;
+mod node_discovery;
 mod node_disk;
 mod node_etcdctl;
 mod node_kv;

@@ -1,8 +1,8 @@
 //! etcd's shared vocabulary, used by both faces (the node and the console) and importing nothing
 //! else of the crate: Go durations, IDs and byte sizes as etcdctl prints them, peer and client URL
 //! lists, etcdctl's table output, the TLS options both sides need, and readers of etcd's files:
-//! bbolt backends and snapshots, the WAL, raft snapshot files and the requests in its entries; and
-//! how kube-apiserver stores its objects in etcd.
+//! bbolt backends and snapshots, the WAL, raft snapshot files and the requests in its entries; the
+//! v2 keys API's JSON; and how kube-apiserver stores its objects in etcd.
 
 pub mod auth_messages;
 pub mod backend;
@@ -20,5 +20,6 @@ pub mod snapshot;
 pub mod table;
 pub mod tls;
 pub mod urls;
+pub mod v2;
 pub mod wal;
 pub mod yaml;

@@ -98,6 +98,14 @@ pub const SETTINGS: &[Setting] = &[
         default: "http://localhost:2379",
         help: "List of this member's client URLs to advertise to the public.",
     },
+    Setting { name: "discovery", default: "", help: "Discovery URL used to bootstrap the cluster." },
+    Setting {
+        name: "discovery-fallback",
+        default: "proxy",
+        help:
+            "Expected behavior ('exit' or 'proxy') when discovery services fails. etcdeck has no v2 proxy: \
+               'proxy' exits as 'exit' does, and says so.",
+    },
     Setting {
         name: "auto-compaction-mode",
         default: "periodic",
@@ -187,6 +195,18 @@ pub enum ClusterState {
     Existing,
 }
 
+/// What a member does when the discovery cluster is full (etcd's --discovery-fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscoveryFallback {
+    /// etcd's default: become a v2 proxy. etcdeck has none, so it exits, saying so.
+    Proxy,
+    Exit,
+}
+
+/// etcd's ErrConflictBootstrapFlags.
+pub const CONFLICT_BOOTSTRAP_FLAGS: &str = "multiple discovery or bootstrap flags are set. Choose one of \
+     \"initial-cluster\", \"discovery\" or \"discovery-srv\"";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AutoCompaction {
     Disabled,
@@ -210,7 +230,13 @@ pub struct NodeConfig {
     /// Member name to its peer URLs.
     pub initial_cluster: BTreeMap<String, Vec<EtcdUrl>>,
     pub initial_cluster_state: ClusterState,
+    /// The cluster token: --initial-cluster-token, or the discovery URL with --discovery (as etcd).
     pub initial_cluster_token: String,
+    /// --discovery: the v2 discovery service a new member bootstraps through. While it is set,
+    /// `initial_cluster` holds this member alone until discovery fills it in.
+    pub discovery: Option<String>,
+    /// --discovery-fallback.
+    pub discovery_fallback: DiscoveryFallback,
     pub heartbeat_interval: Duration,
     pub election_timeout: Duration,
     pub snapshot_count: u64,
@@ -593,10 +619,26 @@ fn build(
         }
         other => return Err(origin.invalid("initial-cluster-state", other, "invalid value")),
     };
-    let initial_cluster_token = get("initial-cluster-token").0.to_string();
+    let discovery = Some(get("discovery").0.trim()).filter(|d| !d.is_empty()).map(str::to_string);
+    let (fallback, origin) = get("discovery-fallback");
+    let discovery_fallback = match fallback {
+        "proxy" => DiscoveryFallback::Proxy,
+        "exit" => DiscoveryFallback::Exit,
+        other => return Err(origin.invalid("discovery-fallback", other, "invalid value")),
+    };
+    if discovery.is_some() && explicit.contains("initial-cluster") {
+        return Err(ConfigError::Invalid(CONFLICT_BOOTSTRAP_FLAGS.into()));
+    }
+    // With --discovery the discovery URL is the cluster token (etcd's PeerURLsMapAndToken).
+    let initial_cluster_token = match &discovery {
+        Some(url) => url.clone(),
+        None => get("initial-cluster-token").0.to_string(),
+    };
 
-    // etcd: a named member with the default --initial-cluster bootstraps alone on its own peer URLs.
-    let cluster_text = if name != "default" && !explicit.contains("initial-cluster") {
+    // etcd: a named member with the default --initial-cluster bootstraps alone on its own peer URLs;
+    // a discovering member starts from itself alone too, until discovery says who else.
+    let alone = discovery.is_some() || (name != "default" && !explicit.contains("initial-cluster"));
+    let cluster_text = if alone {
         initial_advertise_peer_urls.iter().map(|u| format!("{name}={u}")).collect::<Vec<_>>().join(",")
     } else {
         get("initial-cluster").0.to_string()
@@ -740,6 +782,8 @@ fn build(
         initial_cluster,
         initial_cluster_state,
         initial_cluster_token,
+        discovery,
+        discovery_fallback,
         heartbeat_interval: Duration::from_millis(heartbeat_ms),
         election_timeout: Duration::from_millis(election_ms),
         snapshot_count,
@@ -882,6 +926,11 @@ fn validate(c: &NodeConfig) -> Result<(), ConfigError> {
                 join(list)
             )));
         }
+    }
+    if c.discovery.is_some() && c.initial_cluster_state == ClusterState::Existing {
+        return Err(ConfigError::Invalid(
+            "discovery URL should not be set when joining existing initial cluster".into(),
+        ));
     }
     let Some(own) = c.initial_cluster.get(&c.name) else {
         return Err(ConfigError::Invalid(format!(

@@ -172,6 +172,46 @@ fn a_static_three_member_bootstrap_as_etcds_docs_write_it() {
     assert_eq!(c.initial_cluster_token, "etcd-cluster-1");
 }
 
+/// etcd's --discovery: the URL is the cluster token, the member starts from itself alone, and the
+/// flag conflicts with --initial-cluster (flag or variable) and with joining an existing cluster.
+#[test]
+fn a_discovery_url_is_the_token_and_conflicts_as_in_etcd() {
+    let url = "http://10.0.0.9:2379/v2/keys/discovery/t0k3n";
+    let c = ok(&[
+        "--name",
+        "infra1",
+        "--initial-advertise-peer-urls",
+        "http://10.0.0.1:2380",
+        "--discovery",
+        url,
+    ])
+    .config;
+    assert_eq!(c.discovery.as_deref(), Some(url));
+    assert_eq!(c.initial_cluster_token, url);
+    assert_eq!(c.discovery_fallback, DiscoveryFallback::Proxy);
+    assert_eq!(cluster_text(&c), "infra1=http://10.0.0.1:2380");
+    // The default member name works too: its default --initial-cluster is not taken as set.
+    assert_eq!(ok(&["--discovery", url]).config.initial_cluster.len(), 1);
+    let conflict = r#"multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery" or "discovery-srv""#;
+    assert_eq!(
+        err(&["--discovery", url, "--initial-cluster", "default=http://localhost:2380"], &[]),
+        conflict
+    );
+    assert_eq!(
+        err(&[], &[("ETCD_DISCOVERY", url), ("ETCD_INITIAL_CLUSTER", "default=http://localhost:2380")]),
+        conflict
+    );
+    assert_eq!(
+        err(&["--discovery", url, "--initial-cluster-state", "existing"], &[]),
+        "discovery URL should not be set when joining existing initial cluster"
+    );
+    assert_eq!(
+        err(&["--discovery-fallback", "stay"], &[]),
+        "invalid value \"stay\" for flag -discovery-fallback: invalid value"
+    );
+    assert_eq!(ok(&["--discovery-fallback", "exit"]).config.discovery_fallback, DiscoveryFallback::Exit);
+}
+
 #[test]
 fn single_dash_long_flags_work_as_in_go() {
     let c = ok(&["-name=infra9", "-snapshot-count", "5"]).config;

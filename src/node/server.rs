@@ -12,6 +12,7 @@ use tonic::transport::Server;
 
 use crate::node::compactor;
 use crate::node::config::{ClusterState, NodeConfig, TlsInfo};
+use crate::node::discovery;
 use crate::node::error::NodeError;
 use crate::node::fsutil::write_durably;
 use crate::node::identity::{initial_members, InitialMember, MemberIdentity, IDENTITY_FILE};
@@ -271,6 +272,13 @@ pub async fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
         Err(std::fs::TryLockError::Error(e)) => return Err(dir_error(dir, format!("cannot lock: {e}"))),
     }
     let identity = if existing {
+        if c.discovery.is_some() {
+            eprintln!(
+                "etcdeck node: discovery token ignored since a cluster has already been initialized. Valid \
+                 log found at {:?}",
+                c.wal_dir().display().to_string()
+            );
+        }
         let text = std::fs::read_to_string(&identity_path).map_err(|e| dir_error(dir, e))?;
         let identity: MemberIdentity = serde_json::from_str(&text)
             .map_err(|e| dir_error(dir, format!("member/{IDENTITY_FILE} is damaged: {e}")))?;
@@ -359,6 +367,14 @@ async fn fresh_identity(c: &NodeConfig) -> Result<MemberIdentity, ServerError> {
                 })?
             }
             ClusterState::New => {
+                let discovered;
+                let c = match &c.discovery {
+                    Some(url) => {
+                        discovered = discovery::bootstrap(c, url).await.map_err(ServerError::Config)?;
+                        &discovered
+                    }
+                    None => c,
+                };
                 let identity = new_identity(c);
                 // etcd's isMemberBootstrapped: the running cluster already has this member, started.
                 if c.initial_cluster.len() > 1 {

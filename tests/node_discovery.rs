@@ -1,0 +1,202 @@
+//! Bootstrapping through a discovery URL, etcd's v2 discovery protocol, with etcd 3.4 started with
+//! --enable-v2 as the discovery service (as the runbooks set one up with curl): three etcdeck members
+//! find each other and form one cluster; a fourth gets etcd's "cluster is full" and writes nothing; a
+//! restart ignores the URL; --discovery beside --initial-cluster is etcd's flag conflict.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support::{etcd_tools, etcdeck, free_port, run_etcdctl, EtcdCluster, EtcdeckNode};
+
+/// A bare HTTP/1.0 request with a form body; (status, body).
+fn http(addr: &str, method: &str, path: &str, form: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the discovery service");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .expect("send");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("read");
+    let status = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn member_flags(url: &str) -> (String, Vec<String>) {
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let client = format!("http://127.0.0.1:{}", free_port());
+    let flags = vec![
+        format!("--listen-peer-urls={peer}"),
+        format!("--initial-advertise-peer-urls={peer}"),
+        format!("--discovery={url}"),
+    ];
+    (client, flags)
+}
+
+#[test]
+fn three_members_bootstrap_through_an_etcd_discovery_url_and_a_fourth_is_refused() {
+    let Some(tools) = etcd_tools() else { return };
+    let service = EtcdCluster::start_full(&tools, 1, None, &["--enable-v2=true"]);
+    let service_url = service.client_urls()[0].clone();
+    let addr = service_url.trim_start_matches("http://").to_string();
+    // As the runbooks do: curl -X PUT .../_config/size -d value=3.
+    let token = "/v2/keys/discovery/6c007a14875d53d9bf0ef5a6fc0257c817f0fb83";
+    let (status, body) = http(&addr, "PUT", &format!("{token}/_config/size"), "value=3");
+    assert_eq!(status, 201, "{body}");
+    let url = format!("{service_url}{token}");
+
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes: Vec<EtcdeckNode> = ["d0", "d1", "d2"]
+        .iter()
+        .map(|name| {
+            let (client, flags) = member_flags(&url);
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            EtcdeckNode::spawn_at(name, &root.path().join(format!("{name}.etcd")), &client, &flags)
+        })
+        .collect();
+    for n in &mut nodes {
+        n.wait_serving(Duration::from_secs(60));
+    }
+    let log = nodes[0].log_text();
+    assert!(
+        log.contains("discovery: found self") && log.contains("discovery: found 3 needed peer(s)"),
+        "{log}"
+    );
+
+    // One cluster of three, the same from every member.
+    let endpoints: Vec<String> = nodes.iter().map(|n| n.client_url.clone()).collect();
+    let mut seen = Vec::new();
+    for ep in &endpoints {
+        let (ok, out, err) =
+            run_etcdctl(&tools.etcdctl, std::slice::from_ref(ep), &["member", "list", "-w", "json"]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let mut names: Vec<String> = v["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .map(|m| m["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        names.sort();
+        seen.push((v["header"]["cluster_id"].as_u64().expect("cluster id"), names));
+    }
+    assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
+    // Names are published once each member has started: wait for them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, out, _) = run_etcdctl(&tools.etcdctl, &endpoints[..1], &["member", "list"]);
+        if ["d0", "d1", "d2"].iter().all(|n| out.contains(&format!(", {n}, "))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "member names: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (ok, _, err) = run_etcdctl(&tools.etcdctl, &endpoints[..1], &["put", "found", "each-other"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) =
+        run_etcdctl(&tools.etcdctl, &endpoints[2..], &["get", "found", "--print-value-only"]);
+    assert!(ok && out.trim() == "each-other", "{out}{err}");
+    // The service holds the three registrations.
+    let (status, body) = http(&addr, "GET", token, "");
+    assert_eq!(status, 200, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(listed["node"]["nodes"].as_array().map(Vec::len), Some(3), "{body}");
+
+    // A fourth: the cluster is full. etcd's message, exit 1, and no data dir left behind; with the
+    // default fallback (a v2 proxy in etcd) it says there is none.
+    for fallback in ["exit", "proxy"] {
+        let dir = root.path().join(format!("d3-{fallback}.etcd"));
+        let (client, flags) = member_flags(&url);
+        let out = etcdeck()
+            .arg("node")
+            .arg("--name=d3")
+            .arg(format!("--data-dir={}", dir.display()))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--discovery-fallback={fallback}"))
+            .args(&flags)
+            .output()
+            .expect("run etcdeck node");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("failed to join discovery cluster (discovery: cluster is full)"), "{err}");
+        assert!(
+            err.contains(&format!("discovery token {url} was used, but failed to bootstrap the cluster.")),
+            "{err}"
+        );
+        assert_eq!(err.contains("no v2 proxy"), fallback == "proxy", "{err}");
+        assert!(!dir.exists(), "a failed start wrote {}", dir.display());
+    }
+
+    // A restart on its data dir does not ask the service again.
+    assert_eq!(nodes[1].terminate(), Some(0));
+    nodes[1].restart();
+    let log = nodes[1].log_text();
+    assert!(log.contains("discovery token ignored since a cluster has already been initialized"), "{log}");
+    let (ok, out, err) =
+        run_etcdctl(&tools.etcdctl, &endpoints[1..2], &["get", "found", "--print-value-only"]);
+    assert!(ok && out.trim() == "each-other", "{out}{err}");
+
+    // --discovery beside --initial-cluster: etcd's conflict, before anything is written.
+    let dir = root.path().join("conflict.etcd");
+    let out = etcdeck()
+        .arg("node")
+        .arg("--name=c")
+        .arg(format!("--data-dir={}", dir.display()))
+        .arg(format!("--discovery={url}"))
+        .arg("--initial-cluster=c=http://localhost:2380")
+        .output()
+        .expect("run etcdeck node");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            r#"multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery" or "discovery-srv""#
+        ),
+        "{err}"
+    );
+    assert!(!dir.exists());
+}
+
+/// A service that is not a discovery service (it answers HTML), a token without a size, and a bad
+/// size each end the start with etcd's error, writing nothing.
+#[test]
+fn a_bad_discovery_service_or_token_is_etcds_error_and_writes_nothing() {
+    let Some(tools) = etcd_tools() else { return };
+    let service = EtcdCluster::start_full(&tools, 1, None, &["--enable-v2=true"]);
+    let service_url = service.client_urls()[0].clone();
+    let addr = service_url.trim_start_matches("http://").to_string();
+    let (status, body) = http(&addr, "PUT", "/v2/keys/discovery/bad/_config/size", "value=three");
+    assert_eq!(status, 201, "{body}");
+    let root = tempfile::tempdir().expect("temp dir");
+    for (path, said) in [
+        (
+            "/v2/keys/discovery/nosize",
+            "failed to join discovery cluster (100: Key not found (/discovery/nosize",
+        ),
+        ("/v2/keys/discovery/bad", "failed to join discovery cluster (discovery: size key is bad)"),
+        // etcd's /version is JSON but not the v2 keys API's; a path it does not serve is a plain 404.
+        ("/nothing/here", "failed to join discovery cluster (discovery: bad discovery endpoint)"),
+    ] {
+        let dir = root.path().join("m.etcd");
+        let (client, flags) = member_flags(&format!("{service_url}{path}"));
+        let out = etcdeck()
+            .arg("node")
+            .arg("--name=m")
+            .arg(format!("--data-dir={}", dir.display()))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .args(&flags)
+            .output()
+            .expect("run etcdeck node");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{path}: {err}");
+        assert!(err.contains(said), "{path}: {err}");
+        assert!(!dir.exists(), "{path}: a failed start wrote {}", dir.display());
+    }
+}

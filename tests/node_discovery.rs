@@ -200,3 +200,106 @@ fn a_bad_discovery_service_or_token_is_etcds_error_and_writes_nothing() {
         assert!(!dir.exists(), "{path}: a failed start wrote {}", dir.display());
     }
 }
+
+/// A forward HTTP proxy on loopback: takes absolute-form requests, passes them on, and records each
+/// request line. Stopped when dropped.
+struct ForwardProxy {
+    addr: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ForwardProxy {
+    fn start() -> ForwardProxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let seen = seen2.clone();
+                        std::thread::spawn(move || Self::forward(client, &seen));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        ForwardProxy { addr, seen, stop }
+    }
+
+    fn forward(mut client: TcpStream, seen: &std::sync::Mutex<Vec<String>>) -> Option<()> {
+        client.set_nonblocking(false).ok()?;
+        client.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if client.read(&mut byte).ok()? == 0 {
+                return None;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        let line = head.lines().next()?.to_string();
+        seen.lock().ok()?.push(line.clone());
+        let mut parts = line.split(' ');
+        let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+        let (authority, path) = target.strip_prefix("http://")?.split_once('/')?;
+        let mut upstream = TcpStream::connect(authority).ok()?;
+        upstream
+            .write_all(head.replacen(&line, &format!("{method} /{path} {version}"), 1).as_bytes())
+            .ok()?;
+        let (mut from_client, mut to_upstream) = (client.try_clone().ok()?, upstream.try_clone().ok()?);
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from_client, &mut to_upstream);
+            let _ = to_upstream.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut upstream, &mut client);
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        Some(())
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for ForwardProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// --discovery-proxy: every request to the discovery service goes through the proxy (a bare
+/// host:port is taken as http://, as etcd takes it).
+#[test]
+fn a_member_reaches_the_discovery_service_through_its_proxy() {
+    let Some(tools) = etcd_tools() else { return };
+    let service = EtcdCluster::start_full(&tools, 1, None, &["--enable-v2=true"]);
+    let service_url = service.client_urls()[0].clone();
+    let addr = service_url.trim_start_matches("http://").to_string();
+    let token = "/v2/keys/discovery/through-a-proxy";
+    let (status, body) = http(&addr, "PUT", &format!("{token}/_config/size"), "value=1");
+    assert_eq!(status, 201, "{body}");
+    let proxy = ForwardProxy::start();
+    let root = tempfile::tempdir().expect("temp dir");
+    let (client, mut flags) = member_flags(&format!("{service_url}{token}"));
+    flags.push(format!("--discovery-proxy={}", proxy.addr));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut node = EtcdeckNode::spawn_at("p0", &root.path().join("p0.etcd"), &client, &flags);
+    node.wait_serving(Duration::from_secs(30));
+    let seen = proxy.seen();
+    let size =
+        format!("GET {service_url}{token}/_config/size?quorum=false&recursive=false&sorted=false HTTP/1.1");
+    assert!(seen.contains(&size), "{seen:#?}");
+    let put = format!("PUT {service_url}{token}/");
+    assert!(seen.iter().any(|l| l.starts_with(&put) && l.contains("?prevExist=false")), "{seen:#?}");
+    assert!(node.log_text().contains(&format!("discovery: using proxy {:?}", proxy.addr)));
+    let (ok, out, err) =
+        run_etcdctl(&tools.etcdctl, std::slice::from_ref(&node.client_url), &["put", "k", "v"]);
+    assert!(ok, "{out}{err}");
+}

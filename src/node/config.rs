@@ -100,6 +100,11 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting { name: "discovery", default: "", help: "Discovery URL used to bootstrap the cluster." },
     Setting {
+        name: "discovery-proxy",
+        default: "",
+        help: "HTTP proxy to use for traffic to discovery service.",
+    },
+    Setting {
         name: "discovery-fallback",
         default: "proxy",
         help:
@@ -237,6 +242,8 @@ pub struct NodeConfig {
     pub discovery: Option<String>,
     /// --discovery-fallback.
     pub discovery_fallback: DiscoveryFallback,
+    /// --discovery-proxy: an HTTP proxy for the requests to the discovery service.
+    pub discovery_proxy: Option<String>,
     pub heartbeat_interval: Duration,
     pub election_timeout: Duration,
     pub snapshot_count: u64,
@@ -784,6 +791,7 @@ fn build(
         initial_cluster_token,
         discovery,
         discovery_fallback,
+        discovery_proxy: Some(get("discovery-proxy").0.trim()).filter(|p| !p.is_empty()).map(str::to_string),
         heartbeat_interval: Duration::from_millis(heartbeat_ms),
         election_timeout: Duration::from_millis(election_ms),
         snapshot_count,

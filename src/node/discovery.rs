@@ -25,7 +25,8 @@ pub async fn bootstrap(c: &NodeConfig, url: &str) -> Result<NodeConfig, String> 
     // This member's registration: its own `name=peer URL` pairs, sorted as etcd's URLsMap.String.
     let mut own: Vec<String> = peer_urls.iter().map(|u| format!("{}={u}", c.name)).collect();
     own.sort();
-    let joined = async { Discovery::new(url, id)?.join_cluster(&own.join(",")).await };
+    let joined =
+        async { Discovery::new(url, c.discovery_proxy.as_deref(), id)?.join_cluster(&own.join(",")).await };
     let text = joined.await.map_err(|e| failure(c, url, &e))?;
     let cluster = parse_initial_cluster(&text).map_err(|e| e.to_string())?;
     let mut urls: Vec<String> =
@@ -136,6 +137,7 @@ pub struct Discovery {
     retries: u32,
     /// For the log: the service without its path.
     endpoint: String,
+    proxy: Option<Proxy>,
 }
 
 /// One answer: the status, the v2 index header and the body.
@@ -145,7 +147,7 @@ struct Reply {
 }
 
 impl Discovery {
-    pub fn new(url: &str, id: u64) -> Result<Discovery, DiscoveryError> {
+    pub fn new(url: &str, proxy: Option<&str>, id: u64) -> Result<Discovery, DiscoveryError> {
         let parsed =
             url::Url::parse(url).map_err(|e| DiscoveryError::Other(format!("parse {url:?}: {e}")))?;
         let scheme = parsed.scheme().to_string();
@@ -171,6 +173,14 @@ impl Discovery {
             id: format!("{id:x}"),
             retries: 0,
             endpoint,
+            proxy: match proxy {
+                Some(text) => {
+                    let p = Proxy::parse(text)?;
+                    eprintln!("etcdeck node: discovery: using proxy {text:?}");
+                    Some(p)
+                }
+                None => None,
+            },
         })
     }
 
@@ -349,7 +359,8 @@ impl Discovery {
         };
         let request = async {
             for _ in 0..=10 {
-                let (status, location, reply) = send(&target, method, form.clone()).await?;
+                let (status, location, reply) =
+                    send(&target, self.proxy.as_ref(), method, form.clone()).await?;
                 if (300..400).contains(&status) {
                     let location =
                         location.ok_or_else(|| CallError::Failed("location header not set".into()))?;
@@ -392,6 +403,77 @@ fn parse<T: serde::de::DeserializeOwned>(reply: &Reply) -> Result<T, CallError> 
     serde_json::from_slice(&reply.body).map_err(|_| CallError::InvalidJson)
 }
 
+/// --discovery-proxy: every request to the discovery service goes through it.
+#[derive(Debug, Clone)]
+struct Proxy {
+    host: String,
+    port: u16,
+    /// Basic credentials from the proxy URL's user info.
+    authorization: Option<String>,
+}
+
+impl Proxy {
+    /// etcd's newProxyFunc: a URL, or a bare host:port taken as http://host:port.
+    fn parse(text: &str) -> Result<Proxy, DiscoveryError> {
+        let first = url::Url::parse(text);
+        let parsed = match first {
+            Ok(u) if u.scheme().starts_with("http") && u.host_str().is_some() => u,
+            other => url::Url::parse(&format!("http://{text}"))
+                .ok()
+                .filter(|u| u.host_str().is_some())
+                .ok_or_else(|| {
+                    let why = match other {
+                        Err(e) => e.to_string(),
+                        Ok(_) => "not an http proxy URL".into(),
+                    };
+                    DiscoveryError::Other(format!("invalid proxy address {text:?}: {why}"))
+                })?,
+        };
+        let authorization = (!parsed.username().is_empty()).then(|| {
+            use base64::Engine as _;
+            let user = format!("{}:{}", parsed.username(), parsed.password().unwrap_or(""));
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user))
+        });
+        Ok(Proxy {
+            host: parsed
+                .host_str()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: parsed.port_or_known_default().unwrap_or(80),
+            authorization,
+        })
+    }
+
+    /// Asks the proxy for a tunnel to `authority` on `tcp`.
+    async fn tunnel(&self, tcp: &mut tokio::net::TcpStream, authority: &str) -> Result<(), CallError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let down = |e: &dyn std::fmt::Display| CallError::Unavailable(format!("proxyconnect tcp: {e}"));
+        let mut ask = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+        if let Some(auth) = &self.authorization {
+            ask.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
+        }
+        ask.push_str("\r\n");
+        tcp.write_all(ask.as_bytes()).await.map_err(|e| down(&e))?;
+        // The proxy's answer, up to its blank line (nothing follows it before the tunnel's bytes).
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            if tcp.read(&mut byte).await.map_err(|e| down(&e))? == 0 || head.len() > 64 * 1024 {
+                return Err(down(&"the proxy closed the connection"));
+            }
+            head.push(byte[0]);
+        }
+        let line = String::from_utf8_lossy(&head);
+        let status = line.lines().next().unwrap_or_default().to_string();
+        if status.split(' ').nth(1) != Some("200") {
+            return Err(down(&status));
+        }
+        Ok(())
+    }
+}
+
 /// Where a request goes.
 struct Target {
     secure: bool,
@@ -407,6 +489,11 @@ impl Target {
             (false, 80) | (true, 443) => host,
             _ => format!("{host}:{}", self.port),
         }
+    }
+
+    fn authority_with_port(&self) -> String {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        format!("{host}:{}", self.port)
     }
 
     fn redirected(&self, location: &str) -> Result<Target, CallError> {
@@ -446,20 +533,39 @@ impl Target {
 /// answered is Unavailable, as Go's transport errors are for etcd's client.
 async fn send(
     target: &Target,
+    proxy: Option<&Proxy>,
     method: &str,
     form: Option<String>,
 ) -> Result<(u16, Option<String>, Reply), CallError> {
     let down = |e: &dyn std::fmt::Display| CallError::Unavailable(e.to_string());
-    let addr = (target.host.as_str(), target.port);
-    let tcp = tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect(addr))
+    let (host, port) = match proxy {
+        Some(p) => (p.host.as_str(), p.port),
+        None => (target.host.as_str(), target.port),
+    };
+    let mut tcp = tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
         .await
-        .map_err(|_| down(&format!("dial tcp {}: i/o timeout", target.authority())))?
-        .map_err(|e| down(&format!("dial tcp {}: {e}", target.authority())))?;
+        .map_err(|_| down(&format!("dial tcp {host}:{port}: i/o timeout")))?
+        .map_err(|e| down(&format!("dial tcp {host}:{port}: {e}")))?;
+    // Through a proxy: a tunnel (CONNECT) for https, the whole URL in the request for http, as Go's
+    // transport does.
+    let mut uri = target.path_and_query.clone();
+    if let Some(p) = proxy {
+        if target.secure {
+            p.tunnel(&mut tcp, &target.authority_with_port()).await?;
+        } else {
+            uri = format!("http://{}{}", target.authority(), target.path_and_query);
+        }
+    }
     let mut builder = http::Request::builder()
         .method(method)
-        .uri(&target.path_and_query)
+        .uri(&uri)
         .header(http::header::HOST, target.authority())
         .header(http::header::USER_AGENT, "etcdeck-discovery");
+    if let (Some(p), false) = (proxy, target.secure) {
+        if let Some(auth) = &p.authorization {
+            builder = builder.header(http::header::PROXY_AUTHORIZATION, auth);
+        }
+    }
     if form.is_some() {
         builder = builder.header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     }
@@ -566,14 +672,24 @@ mod tests {
         assert_eq!(canonical_path("a/./b"), "/a/b");
         assert_eq!(join_path("/v2/keys/discovery/t", "_config"), "/v2/keys/discovery/t/_config");
         assert_eq!(join_path("/t/", "8e9e"), "/t/8e9e");
-        let d =
-            Discovery::new("http://127.0.0.1:2379/v2/keys/discovery/abc?x=1", 0x8e9e05c52164694d).unwrap();
+        let d = Discovery::new("http://127.0.0.1:2379/v2/keys/discovery/abc?x=1", None, 0x8e9e05c52164694d)
+            .unwrap();
         assert_eq!(d.cluster, "/v2/keys/discovery/abc");
         assert_eq!(d.self_key(), "/v2/keys/discovery/abc/8e9e05c52164694d");
         assert_eq!(d.endpoint, "http://127.0.0.1:2379");
         assert_eq!(d.query, vec![("x".to_string(), "1".to_string())]);
-        assert!(Discovery::new("ftp://h/t", 1).is_err());
-        assert!(Discovery::new("http://[::1/t", 1)
+        assert!(Discovery::new("ftp://h/t", None, 1).is_err());
+        // A proxy as etcd takes it: a bare host:port is http, user info becomes Basic credentials.
+        let p = Proxy::parse("proxy.local:3128").unwrap();
+        assert_eq!((p.host.as_str(), p.port, p.authorization.as_deref()), ("proxy.local", 3128, None));
+        let p = Proxy::parse("http://u:pw@10.0.0.1:8080").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("10.0.0.1", 8080));
+        assert_eq!(p.authorization.as_deref(), Some("Basic dTpwdw=="));
+        assert!(Proxy::parse("[::1")
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid proxy address \"[::1\": "));
+        assert!(Discovery::new("http://[::1/t", None, 1)
             .unwrap_err()
             .to_string()
             .starts_with("parse \"http://[::1/t\""));

@@ -27,6 +27,32 @@ fn http(addr: &str, method: &str, path: &str, form: &str) -> (u16, String) {
     (status, body)
 }
 
+/// etcd 3.4 with the v2 API, to serve as the discovery service, and its client URL.
+fn discovery_service(tools: &crate::support::EtcdTools) -> (EtcdCluster, String) {
+    let service = EtcdCluster::start_full(tools, 1, None, &["--enable-v2=true"]);
+    let url = service.client_urls()[0].clone();
+    (service, url)
+}
+
+/// Starts member `name` on the new data dir `dir` (on a fresh client port) with `flags`, which
+/// must fail: its stderr, once it has exited 1 and written nothing.
+fn failed_start(name: &str, dir: &std::path::Path, flags: &[String]) -> String {
+    let client = format!("http://127.0.0.1:{}", free_port());
+    let out = etcdeck()
+        .arg("node")
+        .arg(format!("--name={name}"))
+        .arg(format!("--data-dir={}", dir.display()))
+        .arg(format!("--listen-client-urls={client}"))
+        .arg(format!("--advertise-client-urls={client}"))
+        .args(flags)
+        .output()
+        .expect("run etcdeck node");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!dir.exists(), "a failed start wrote {}", dir.display());
+    err
+}
+
 fn member_flags(url: &str) -> (String, Vec<String>) {
     let peer = format!("http://127.0.0.1:{}", free_port());
     let client = format!("http://127.0.0.1:{}", free_port());
@@ -41,8 +67,7 @@ fn member_flags(url: &str) -> (String, Vec<String>) {
 #[test]
 fn three_members_bootstrap_through_an_etcd_discovery_url_and_a_fourth_is_refused() {
     let Some(tools) = etcd_tools() else { return };
-    let service = EtcdCluster::start_full(&tools, 1, None, &["--enable-v2=true"]);
-    let service_url = service.client_urls()[0].clone();
+    let (_service, service_url) = discovery_service(&tools);
     let addr = service_url.trim_start_matches("http://").to_string();
     // As the runbooks do: curl -X PUT .../_config/size -d value=3.
     let token = "/v2/keys/discovery/6c007a14875d53d9bf0ef5a6fc0257c817f0fb83";
@@ -111,26 +136,15 @@ fn three_members_bootstrap_through_an_etcd_discovery_url_and_a_fourth_is_refused
     // default fallback (a v2 proxy in etcd) it says there is none.
     for fallback in ["exit", "proxy"] {
         let dir = root.path().join(format!("d3-{fallback}.etcd"));
-        let (client, flags) = member_flags(&url);
-        let out = etcdeck()
-            .arg("node")
-            .arg("--name=d3")
-            .arg(format!("--data-dir={}", dir.display()))
-            .arg(format!("--listen-client-urls={client}"))
-            .arg(format!("--advertise-client-urls={client}"))
-            .arg(format!("--discovery-fallback={fallback}"))
-            .args(&flags)
-            .output()
-            .expect("run etcdeck node");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        let (_, mut flags) = member_flags(&url);
+        flags.push(format!("--discovery-fallback={fallback}"));
+        let err = failed_start("d3", &dir, &flags);
         assert!(err.contains("failed to join discovery cluster (discovery: cluster is full)"), "{err}");
         assert!(
             err.contains(&format!("discovery token {url} was used, but failed to bootstrap the cluster.")),
             "{err}"
         );
         assert_eq!(err.contains("no v2 proxy"), fallback == "proxy", "{err}");
-        assert!(!dir.exists(), "a failed start wrote {}", dir.display());
     }
 
     // A restart on its data dir does not ask the service again.
@@ -144,32 +158,25 @@ fn three_members_bootstrap_through_an_etcd_discovery_url_and_a_fourth_is_refused
 
     // --discovery beside --initial-cluster: etcd's conflict, before anything is written.
     let dir = root.path().join("conflict.etcd");
-    let out = etcdeck()
-        .arg("node")
-        .arg("--name=c")
-        .arg(format!("--data-dir={}", dir.display()))
-        .arg(format!("--discovery={url}"))
-        .arg("--initial-cluster=c=http://localhost:2380")
-        .output()
-        .expect("run etcdeck node");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = failed_start(
+        "c",
+        &dir,
+        &[format!("--discovery={url}"), "--initial-cluster=c=http://localhost:2380".into()],
+    );
     assert!(
         err.contains(
             r#"multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery" or "discovery-srv""#
         ),
         "{err}"
     );
-    assert!(!dir.exists());
 }
 
-/// A service that is not a discovery service (it answers HTML), a token without a size, and a bad
-/// size each end the start with etcd's error, writing nothing.
+/// A service that is not a discovery service (it answers plain text), a token without a size, and
+/// a bad size each end the start with etcd's error, writing nothing.
 #[test]
 fn a_bad_discovery_service_or_token_is_etcds_error_and_writes_nothing() {
     let Some(tools) = etcd_tools() else { return };
-    let service = EtcdCluster::start_full(&tools, 1, None, &["--enable-v2=true"]);
-    let service_url = service.client_urls()[0].clone();
+    let (_service, service_url) = discovery_service(&tools);
     let addr = service_url.trim_start_matches("http://").to_string();
     let (status, body) = http(&addr, "PUT", "/v2/keys/discovery/bad/_config/size", "value=three");
     assert_eq!(status, 201, "{body}");
@@ -180,24 +187,13 @@ fn a_bad_discovery_service_or_token_is_etcds_error_and_writes_nothing() {
             "failed to join discovery cluster (100: Key not found (/discovery/nosize",
         ),
         ("/v2/keys/discovery/bad", "failed to join discovery cluster (discovery: size key is bad)"),
-        // etcd's /version is JSON but not the v2 keys API's; a path it does not serve is a plain 404.
+        // A path etcd does not serve: a plain-text 404, not the v2 API.
         ("/nothing/here", "failed to join discovery cluster (discovery: bad discovery endpoint)"),
     ] {
         let dir = root.path().join("m.etcd");
-        let (client, flags) = member_flags(&format!("{service_url}{path}"));
-        let out = etcdeck()
-            .arg("node")
-            .arg("--name=m")
-            .arg(format!("--data-dir={}", dir.display()))
-            .arg(format!("--listen-client-urls={client}"))
-            .arg(format!("--advertise-client-urls={client}"))
-            .args(&flags)
-            .output()
-            .expect("run etcdeck node");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{path}: {err}");
+        let (_, flags) = member_flags(&format!("{service_url}{path}"));
+        let err = failed_start("m", &dir, &flags);
         assert!(err.contains(said), "{path}: {err}");
-        assert!(!dir.exists(), "{path}: a failed start wrote {}", dir.display());
     }
 }
 
@@ -279,8 +275,7 @@ impl Drop for ForwardProxy {
 #[test]
 fn a_member_reaches_the_discovery_service_through_its_proxy() {
     let Some(tools) = etcd_tools() else { return };
-    let service = EtcdCluster::start_full(&tools, 1, None, &["--enable-v2=true"]);
-    let service_url = service.client_urls()[0].clone();
+    let (_service, service_url) = discovery_service(&tools);
     let addr = service_url.trim_start_matches("http://").to_string();
     let token = "/v2/keys/discovery/through-a-proxy";
     let (status, body) = http(&addr, "PUT", &format!("{token}/_config/size"), "value=1");

@@ -285,15 +285,34 @@ fn contents(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_damaged_raft_log_is_reported_and_nothing_is_changed() {
-    let mut n = EtcdeckNode::start("damaged", &[]);
+/// A node that took 20 puts and was stopped.
+async fn stopped_with_keys(name: &str) -> EtcdeckNode {
+    let mut n = EtcdeckNode::start(name, &[]);
     let mut c = client(&n.client_url).await;
     for i in 0..20 {
         within(c.put(format!("k{i}"), "v", None)).await.expect("put");
     }
     drop(c);
     assert_eq!(n.terminate(), Some(0));
+    n
+}
+
+/// Starts member `name` once more on `n`'s data dir, on a fresh client port: (exit code, stderr).
+fn start_again(n: &EtcdeckNode, name: &str) -> (Option<i32>, String) {
+    node(
+        &[
+            &format!("--name={name}"),
+            &format!("--data-dir={}", n.data_dir.display()),
+            &format!("--listen-client-urls=http://127.0.0.1:{}", free_port()),
+            "--advertise-client-urls=http://127.0.0.1:2379",
+        ],
+        &[],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_raft_log_is_reported_and_nothing_is_changed() {
+    let n = stopped_with_keys("damaged").await;
     let wal_dir = n.data_dir.join("member").join("wal");
     let segment = listing(&wal_dir).into_iter().find(|p| p.ends_with(".wal")).expect("a WAL segment");
     let mut bytes = std::fs::read(&segment).expect("read");
@@ -303,15 +322,7 @@ async fn a_damaged_raft_log_is_reported_and_nothing_is_changed() {
     }
     std::fs::write(&segment, &bytes).expect("damage");
     let before = contents(&n.data_dir);
-    let (code, err) = node(
-        &[
-            "--name=damaged",
-            &format!("--data-dir={}", n.data_dir.display()),
-            &format!("--listen-client-urls=http://127.0.0.1:{}", free_port()),
-            "--advertise-client-urls=http://127.0.0.1:2379",
-        ],
-        &[],
-    );
+    let (code, err) = start_again(&n, "damaged");
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("corrupt record") && err.contains("crc mismatch"), "{err}");
     assert!(contents(&n.data_dir) == before, "the data dir was changed");
@@ -322,13 +333,7 @@ async fn a_damaged_raft_log_is_reported_and_nothing_is_changed() {
 /// instead of replaying the log past the hole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_lost_a_record_is_refused_with_its_path_and_the_reason() {
-    let mut n = EtcdeckNode::start("holes", &[]);
-    let mut c = client(&n.client_url).await;
-    for i in 0..20 {
-        within(c.put(format!("k{i}"), "v", None)).await.expect("put");
-    }
-    drop(c);
-    assert_eq!(n.terminate(), Some(0));
+    let n = stopped_with_keys("holes").await;
     let db = n.data_dir.join("member").join("snap").join("db");
     {
         let sled = sled::open(&db).expect("open the store's sled");
@@ -337,17 +342,8 @@ async fn a_store_that_lost_a_record_is_refused_with_its_path_and_the_reason() {
         tree.remove(record).expect("remove");
         sled.flush().expect("flush");
     }
-    let (code, err) = node(
-        &[
-            "--name=holes",
-            &format!("--data-dir={}", n.data_dir.display()),
-            &format!("--listen-client-urls=http://127.0.0.1:{}", free_port()),
-            "--advertise-client-urls=http://127.0.0.1:2379",
-        ],
-        &[],
-    );
+    let (code, err) = start_again(&n, "holes");
     assert_eq!(code, Some(1), "{err}");
-    eprintln!("{err}");
     assert!(err.contains(&db.display().to_string()) && err.contains("lost records"), "{err}");
     assert!(err.contains("writes this member acknowledged may be missing"), "{err}");
     assert!(err.contains("etcdctl member remove"), "{err}");

@@ -298,3 +298,37 @@ fn a_member_reaches_the_discovery_service_through_its_proxy() {
         run_etcdctl(&tools.etcdctl, std::slice::from_ref(&node.client_url), &["put", "k", "v"]);
     assert!(ok, "{out}{err}");
 }
+
+/// A member stopped (SIGTERM) while it waits for the others leaves its data dir as it was. Started
+/// again on the same token, it is refused as registered before, with etcd's message, and writes
+/// nothing.
+#[test]
+fn a_member_stopped_while_waiting_writes_nothing_and_is_then_refused_as_registered() {
+    let Some(tools) = etcd_tools() else { return };
+    let (_service, service_url) = discovery_service(&tools);
+    let addr = service_url.trim_start_matches("http://").to_string();
+    let token = "/v2/keys/discovery/stopped-early";
+    let (status, body) = http(&addr, "PUT", &format!("{token}/_config/size"), "value=3");
+    assert_eq!(status, 201, "{body}");
+    let url = format!("{service_url}{token}");
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("w.etcd");
+    let (client, flags) = member_flags(&url);
+    let flag_refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut n = EtcdeckNode::spawn_at("w", &dir, &client, &flag_refs);
+    let log = n.wait_log("waiting for 2 more", Duration::from_secs(20));
+    assert!(log.contains("found 1 peer(s), waiting for 2 more"), "{log}");
+    let pid = n.pid().expect("running").to_string();
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+    assert_eq!(n.wait_exit(Duration::from_secs(5)), Some(1), "{}", n.log_text());
+    assert!(n.log_text().contains("stopped by SIGTERM before the discovery cluster was complete"));
+    assert!(!dir.exists(), "a stopped start wrote {}", dir.display());
+
+    let err = failed_start("w", &dir, &flags);
+    assert!(
+        err.contains(&format!(
+            "member \"w\" has previously registered with discovery service token ({url})."
+        )),
+        "{err}"
+    );
+}

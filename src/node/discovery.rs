@@ -27,7 +27,33 @@ pub async fn bootstrap(c: &NodeConfig, url: &str) -> Result<NodeConfig, String> 
     own.sort();
     let joined =
         async { Discovery::new(url, c.discovery_proxy.as_deref(), id)?.join_cluster(&own.join(",")).await };
-    let text = joined.await.map_err(|e| failure(c, url, &e))?;
+    // Stopped while it waits for the others: the start fails as any other, so the data dir is left
+    // as it was (the registration stays with the service, as etcd leaves it).
+    let stopped = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = terminated => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        }
+    };
+    let text = tokio::select! {
+        joined = joined => joined.map_err(|e| failure(c, url, &e))?,
+        signal = stopped => {
+            return Err(format!(
+                "stopped by {signal} before the discovery cluster was complete. This member stays registered \
+                 with discovery service token ({url}): a new start with it is refused as registered before; \
+                 bootstrap with a new token"
+            ))
+        }
+    };
     let cluster = parse_initial_cluster(&text).map_err(|e| e.to_string())?;
     let mut urls: Vec<String> =
         cluster.iter().flat_map(|(name, urls)| urls.iter().map(move |u| format!("{name}={u}"))).collect();

@@ -34,6 +34,15 @@ fn discovery_service(tools: &crate::support::EtcdTools) -> (EtcdCluster, String)
     (service, url)
 }
 
+/// A discovery token for `size` members on `service_url`, made as the runbooks make one (curl -X
+/// PUT .../_config/size -d value=N); its discovery URL.
+fn new_token(service_url: &str, token: &str, size: &str) -> String {
+    let addr = service_url.trim_start_matches("http://");
+    let (status, body) = http(addr, "PUT", &format!("{token}/_config/size"), &format!("value={size}"));
+    assert_eq!(status, 201, "{body}");
+    format!("{service_url}{token}")
+}
+
 /// Starts member `name` on the new data dir `dir` (on a fresh client port) with `flags`, which
 /// must fail: its stderr, once it has exited 1 and written nothing.
 fn failed_start(name: &str, dir: &std::path::Path, flags: &[String]) -> String {
@@ -69,11 +78,8 @@ fn three_members_bootstrap_through_an_etcd_discovery_url_and_a_fourth_is_refused
     let Some(tools) = etcd_tools() else { return };
     let (_service, service_url) = discovery_service(&tools);
     let addr = service_url.trim_start_matches("http://").to_string();
-    // As the runbooks do: curl -X PUT .../_config/size -d value=3.
     let token = "/v2/keys/discovery/6c007a14875d53d9bf0ef5a6fc0257c817f0fb83";
-    let (status, body) = http(&addr, "PUT", &format!("{token}/_config/size"), "value=3");
-    assert_eq!(status, 201, "{body}");
-    let url = format!("{service_url}{token}");
+    let url = new_token(&service_url, token, "3");
 
     let root = tempfile::tempdir().expect("temp dir");
     let mut nodes: Vec<EtcdeckNode> = ["d0", "d1", "d2"]
@@ -177,9 +183,7 @@ fn three_members_bootstrap_through_an_etcd_discovery_url_and_a_fourth_is_refused
 fn a_bad_discovery_service_or_token_is_etcds_error_and_writes_nothing() {
     let Some(tools) = etcd_tools() else { return };
     let (_service, service_url) = discovery_service(&tools);
-    let addr = service_url.trim_start_matches("http://").to_string();
-    let (status, body) = http(&addr, "PUT", "/v2/keys/discovery/bad/_config/size", "value=three");
-    assert_eq!(status, 201, "{body}");
+    new_token(&service_url, "/v2/keys/discovery/bad", "three");
     let root = tempfile::tempdir().expect("temp dir");
     for (path, said) in [
         (
@@ -276,13 +280,11 @@ impl Drop for ForwardProxy {
 fn a_member_reaches_the_discovery_service_through_its_proxy() {
     let Some(tools) = etcd_tools() else { return };
     let (_service, service_url) = discovery_service(&tools);
-    let addr = service_url.trim_start_matches("http://").to_string();
     let token = "/v2/keys/discovery/through-a-proxy";
-    let (status, body) = http(&addr, "PUT", &format!("{token}/_config/size"), "value=1");
-    assert_eq!(status, 201, "{body}");
+    let url = new_token(&service_url, token, "1");
     let proxy = ForwardProxy::start();
     let root = tempfile::tempdir().expect("temp dir");
-    let (client, mut flags) = member_flags(&format!("{service_url}{token}"));
+    let (client, mut flags) = member_flags(&url);
     flags.push(format!("--discovery-proxy={}", proxy.addr));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let mut node = EtcdeckNode::spawn_at("p0", &root.path().join("p0.etcd"), &client, &flags);
@@ -306,11 +308,7 @@ fn a_member_reaches_the_discovery_service_through_its_proxy() {
 fn a_member_stopped_while_waiting_writes_nothing_and_is_then_refused_as_registered() {
     let Some(tools) = etcd_tools() else { return };
     let (_service, service_url) = discovery_service(&tools);
-    let addr = service_url.trim_start_matches("http://").to_string();
-    let token = "/v2/keys/discovery/stopped-early";
-    let (status, body) = http(&addr, "PUT", &format!("{token}/_config/size"), "value=3");
-    assert_eq!(status, 201, "{body}");
-    let url = format!("{service_url}{token}");
+    let url = new_token(&service_url, "/v2/keys/discovery/stopped-early", "3");
     let root = tempfile::tempdir().expect("temp dir");
     let dir = root.path().join("w.etcd");
     let (client, flags) = member_flags(&url);

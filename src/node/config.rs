@@ -946,8 +946,7 @@ fn validate(c: &NodeConfig) -> Result<(), ConfigError> {
             c.name
         )));
     };
-    let mut seen = BTreeSet::new();
-    if c.initial_cluster.values().flatten().any(|u| !seen.insert(u)) {
+    if has_duplicate_url(&c.initial_cluster) {
         return Err(ConfigError::Invalid(format!("initial cluster {} has duplicate url", cluster_text(c))));
     }
     if c.initial_cluster_state == ClusterState::New {
@@ -974,11 +973,22 @@ fn join(urls: &[EtcdUrl]) -> String {
 }
 
 fn cluster_text(c: &NodeConfig) -> String {
-    c.initial_cluster
+    urls_map_text(&c.initial_cluster)
+}
+
+/// A name-to-URLs map as `name=url,...`, in name order.
+pub fn urls_map_text(cluster: &BTreeMap<String, Vec<EtcdUrl>>) -> String {
+    cluster
         .iter()
         .flat_map(|(name, urls)| urls.iter().map(move |u| format!("{name}={u}")))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Whether one URL is listed twice, for one member or two (etcd's checkDuplicateURL).
+pub fn has_duplicate_url(cluster: &BTreeMap<String, Vec<EtcdUrl>>) -> bool {
+    let mut seen = BTreeSet::new();
+    cluster.values().flatten().any(|u| !seen.insert(u))
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
 use crate::etcd::v2::{self, ErrorBody, Response, INDEX_HEADER};
-use crate::node::config::{parse_initial_cluster, DiscoveryFallback, NodeConfig};
+use crate::node::config::{
+    has_duplicate_url, parse_initial_cluster, urls_map_text, DiscoveryFallback, NodeConfig,
+};
 
 /// A new member's bootstrap through `c.discovery`: the configuration with the initial cluster the
 /// discovery service gave, or what to print (etcd's messages) before exiting 1.
@@ -55,12 +57,8 @@ pub async fn bootstrap(c: &NodeConfig, url: &str) -> Result<NodeConfig, String> 
         }
     };
     let cluster = parse_initial_cluster(&text).map_err(|e| e.to_string())?;
-    let mut urls: Vec<String> =
-        cluster.iter().flat_map(|(name, urls)| urls.iter().map(move |u| format!("{name}={u}"))).collect();
-    urls.sort();
-    let mut seen = std::collections::BTreeSet::new();
-    if cluster.values().flatten().any(|u| !seen.insert(u)) {
-        return Err(format!("discovery cluster {} has duplicate url", urls.join(",")));
+    if has_duplicate_url(&cluster) {
+        return Err(format!("discovery cluster {} has duplicate url", urls_map_text(&cluster)));
     }
     Ok(NodeConfig { initial_cluster: cluster, ..c.clone() })
 }

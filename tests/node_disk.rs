@@ -125,3 +125,34 @@ async fn a_full_disk_raises_nospace_serves_reads_stops_in_5_s_and_loses_nothing(
     drop(c);
     n.kill();
 }
+
+/// Values sled keeps as files of their own (blobs), and a snapshot every 200 entries: making the
+/// store durable at each snapshot meets files sled removes meanwhile, which must not stop the
+/// member (it did: "writing to disk failed: ... No such file or directory").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_among_large_values_never_stop_the_member() {
+    let mut n = EtcdeckNode::start("blobs", &["--snapshot-count=200"]);
+    let c = within(Client::connect([n.client_url.as_str()], None)).await.expect("connect");
+    let value = "b".repeat(20_000);
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (mut c, value) = (c.clone(), value.clone());
+            tokio::spawn(async move {
+                for i in 0..250 {
+                    c.put(format!("blob/{}", (w * 250 + i) % 500), value.as_str(), None)
+                        .await
+                        .map_err(|e| format!("put {i} of writer {w}: {e}"))?;
+                }
+                Ok::<_, String>(())
+            })
+        })
+        .collect();
+    for w in writers {
+        let done = tokio::time::timeout(Duration::from_secs(120), w).await.expect("writers end in 120 s");
+        done.expect("writer task").expect("every put acknowledged");
+    }
+    let log = n.log_text();
+    assert!(!log.contains("writing to disk failed"), "{log}");
+    drop(c);
+    n.kill();
+}

@@ -13,6 +13,11 @@ use crate::node::mvcc::tally::Tally;
 /// store says the disk is full before sled finds out.
 const STORE_FLOOR_BYTES: u64 = 4 << 20;
 
+/// The bytes of the keys and values `ops` write.
+pub(super) fn ops_bytes<'a>(ops: impl IntoIterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>) -> u64 {
+    ops.into_iter().map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64).sum()
+}
+
 impl Store {
     /// The bytes of keys and values committed and not yet written to sled.
     pub fn group_bytes(&self) -> u64 {
@@ -39,7 +44,7 @@ impl Store {
     /// Writes `ops` (the last one for a key wins) in one sled batch, with the tally they lead to.
     pub(super) fn apply_ops(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), MvccError> {
         let last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = ops.into_iter().collect();
-        self.check_room(last.iter().map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64).sum())?;
+        self.check_room(ops_bytes(&last))?;
         let mut tally = self.tally();
         let mut batch = sled::Batch::default();
         for (k, v) in last {

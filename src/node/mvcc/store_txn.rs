@@ -197,8 +197,7 @@ impl WriteTxn<'_> {
                 if g.since.is_none() {
                     g.since = Some(std::time::Instant::now());
                 }
-                g.bytes +=
-                    ops.iter().map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64).sum::<u64>();
+                g.bytes += super::writes::ops_bytes(ops.iter().map(|(k, v)| (k, v)));
                 g.ops.extend(ops);
                 g.records.extend(pending);
             }

@@ -565,16 +565,23 @@ async fn receive(
         body.resize(n, 0);
         stream.read_exact(&mut body).await.map_err(|_| String::new())?;
         let m = Message::decode(body.as_slice()).map_err(|e| format!("bad message from {from:x}: {e}"))?;
-        if m.from != from || m.to != me {
-            return Err(format!("message {:x}→{:x} on the stream {from:x}→{me:x}", m.from, m.to));
+        if m.to != me || (m.from != from && !forwarded_by_raft(&m)) {
+            return Err(format!("{:?} {:x}→{:x} on the stream {from:x}→{me:x}", m.msg_type(), m.from, m.to));
         }
-        if host.is_removed(from) {
+        if host.is_removed(from) || host.is_removed(m.from) {
             // Removed while connected: say so, as etcd answers 410 Gone.
             let _ = stream.write_all(&[MEMBER_REMOVED]).await;
             return Err(format!("refused member {from:x}: {REMOVED_TEXT}"));
         }
         host.deliver(m);
     }
+}
+
+/// The messages a raft follower passes on to its leader as they came, with the sender they came
+/// from (a read index asked of a member that is no longer leader, a leader transfer): they arrive
+/// on the forwarding member's stream.
+fn forwarded_by_raft(m: &Message) -> bool {
+    matches!(m.msg_type(), MessageType::MsgReadIndex | MessageType::MsgTransferLeader)
 }
 
 async fn refuse(stream: &mut PeerStream, code: u8, why: String) -> Result<(), String> {
@@ -750,6 +757,18 @@ mod tests {
             }
         }
         assert_eq!(terms, (0..100).collect::<Vec<_>>());
+
+        // A read index that member 3 asked of member 1, passed on by raft as it came, arrives; a
+        // heartbeat in another member's name closes the stream.
+        let forwarded =
+            Message { msg_type: MessageType::MsgReadIndex.into(), from: 3, to: 2, ..Default::default() };
+        net.send(vec![forwarded, heartbeat(1, 2, 100)]);
+        for want in [MessageType::MsgReadIndex, MessageType::MsgHeartbeat] {
+            let m = tokio::time::timeout(Duration::from_secs(5), got.recv()).await.unwrap().unwrap();
+            assert_eq!(m.msg_type(), want);
+        }
+        net.send(vec![heartbeat(3, 2, 101), heartbeat(1, 2, 102)]);
+        assert!(tokio::time::timeout(Duration::from_millis(300), got.recv()).await.is_err());
 
         // A member of another cluster is cut off at its handshake.
         let other = PeerNet::new(8, 3, Dialer::default(), Arc::new(Events::default()));

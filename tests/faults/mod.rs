@@ -9,6 +9,10 @@
 //! FAULTS_SECS=3600 cargo test --release --test main faults:: -- --nocapture
 //! FAULTS_SEED=1234 cargo test --release --test main faults:: -- --nocapture
 //! ```
+//!
+//! A failed run prints the end of each member's log and each one's status; with
+//! `FAULTS_STACKS=DIR` it also writes every member's threads' stacks (through gdb) to `DIR/nN.txt`
+//! while they still run, for a member that hangs.
 
 mod console;
 mod history;
@@ -130,6 +134,10 @@ pub struct Report {
     pub reasons: Vec<(String, usize)>,
     /// Every watch stream: watcher, prefix, start, events, how it ended.
     pub segments: String,
+    /// The end of each member's own log, kept when the run found a violation.
+    pub member_logs: Vec<String>,
+    /// Each member's Status answer at the end, kept when the run found a violation.
+    pub statuses: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -218,6 +226,13 @@ pub fn run(duration: Duration, seed: u64) -> Report {
     }
     report.violations.extend(checks.violations);
     report.lost.extend(checks.lost);
+    if !report.violations.is_empty() || !report.lost.is_empty() {
+        report.member_logs = cluster.nodes.iter().map(|n| log_tail(&n.log_text(), 60)).collect();
+        report.statuses = rt.block_on(workload::status_lines(&cluster.client_urls));
+        if let Ok(dir) = std::env::var("FAULTS_STACKS") {
+            write_stacks(&cluster, std::path::Path::new(&dir));
+        }
+    }
     drop(cluster);
     rt.shutdown_timeout(Duration::from_secs(2));
     report
@@ -361,6 +376,28 @@ fn cycle(
     ))
 }
 
+/// Every running member's threads' stacks, through gdb, to `dir/nN.txt`.
+fn write_stacks(c: &Cluster, dir: &std::path::Path) {
+    let _ = std::fs::create_dir_all(dir);
+    for (i, node) in c.nodes.iter().enumerate() {
+        let Some(pid) = node.pid() else { continue };
+        let out = std::process::Command::new("gdb")
+            .args(["-batch", "-p", &pid.to_string(), "-ex", "thread apply all bt"])
+            .output();
+        let text = match out {
+            Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+            Err(e) => format!("gdb: {e}"),
+        };
+        let _ = std::fs::write(dir.join(format!("n{}.txt", i + 1)), text);
+    }
+}
+
+/// The last `lines` lines of a member's log.
+fn log_tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 fn log_len(c: &Cluster, i: usize) -> usize {
     c.nodes[i].log_text().len()
 }
@@ -418,6 +455,12 @@ fn a_three_member_cluster_stays_linearizable_and_its_watches_complete_through_fa
     }
     for l in report.lost.iter().take(30) {
         println!("  lost: {l}");
+    }
+    for (i, log) in report.member_logs.iter().enumerate() {
+        println!("--- the end of n{}'s log ---\n{log}", i + 1);
+    }
+    for line in &report.statuses {
+        println!("status: {line}");
     }
     assert!(report.cycles >= 5 || secs < 60, "too few fault cycles");
     assert!(

@@ -569,6 +569,33 @@ pub async fn leader(urls: &[String], skip: &[usize]) -> Option<usize> {
     ids.iter().find(|(_, id)| *id == leaders[0]).map(|(i, _)| *i)
 }
 
+/// One line per member from its Status answer (leader, term, raft index, applied index), for a
+/// failed run's report.
+pub async fn status_lines(urls: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        let status = async {
+            let mut c = connect(url).await.ok_or_else(|| "no connection".to_string())?;
+            c.status().await.map_err(|e| e.to_string())
+        };
+        let line = match tokio::time::timeout(Duration::from_secs(2), status).await {
+            Ok(Ok(s)) => format!(
+                "n{}: member {:x}, leader {:x}, term {}, raft index {}, applied {}",
+                i + 1,
+                s.header().map(|h| h.member_id()).unwrap_or(0),
+                s.leader(),
+                s.raft_term(),
+                s.raft_index(),
+                s.raft_applied_index()
+            ),
+            Ok(Err(e)) => format!("n{}: status failed: {e}", i + 1),
+            Err(_) => format!("n{}: no status answer in 2 s", i + 1),
+        };
+        lines.push(line);
+    }
+    lines
+}
+
 /// Writes `count` times under /fill/ (the same `count` keys each time) through `urls`, 32 at a time,
 /// moving to another member after a failure; how many writes succeeded before `limit`.
 pub async fn fill(urls: &[String], count: u64, limit: Duration) -> u64 {

@@ -119,6 +119,8 @@ pub struct Store {
     /// Behind a mutex so that readers holding the store shared can write it out before reading
     /// sled directly (history, hashes, images, flushes).
     group: std::sync::Mutex<Option<Group>>,
+    /// The group's bytes, readable without the store's lock (see `pending_gauge`).
+    pending: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The database's size for the quota check in front of every write: sled sums its files'
     /// sizes, too slow to ask for each write, so it is asked at most every 100 ms.
     size_cache: SizeCache,
@@ -127,6 +129,8 @@ pub struct Store {
     /// Exports reading the records without the store's lock (snapshots): what removes records
     /// (compaction, defragmentation, a leader's image) waits for them to end.
     exports: std::sync::Arc<export::Exports>,
+    /// A compaction whose records stay until the exports reading them end (`compact_to`).
+    deferred_compaction: Option<i64>,
     /// The tally of what sled holds (after the last batch written to it).
     tally: std::sync::Mutex<Tally>,
 }
@@ -215,9 +219,11 @@ impl Store {
             in_use: 0,
             events: Vec::new(),
             group: std::sync::Mutex::new(None),
+            pending: std::sync::Arc::default(),
             size_cache: SizeCache { opened: Some(std::time::Instant::now()), ..SizeCache::default() },
             opening: (sled_opened, std::time::Duration::ZERO),
             exports: std::sync::Arc::default(),
+            deferred_compaction: None,
             tally: std::sync::Mutex::default(),
         };
         let loading = std::time::Instant::now();
@@ -346,7 +352,7 @@ impl Store {
     /// As `restore_image`, for a raft snapshot at (index, term): recorded with the image.
     pub fn restore_raft_image(&mut self, image: &[u8], raft: Option<(u64, u64)>) -> Result<(), MvccError> {
         self.flush_group()?;
-        self.wait_for_exports();
+        self.check_no_exports("restore a snapshot")?;
         let bad = |why: &str| MvccError::Corrupt(format!("snapshot image: {why}"));
         let mut rest = image
             .strip_prefix(crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC)
@@ -747,6 +753,7 @@ impl Store {
         let ops = std::mem::take(&mut g.ops);
         g.since = None;
         g.bytes = 0;
+        self.pending.store(0, std::sync::atomic::Ordering::Relaxed);
         if !ops.is_empty() {
             self.apply_ops(ops)?;
         }
@@ -769,8 +776,15 @@ impl Store {
         self.compact_to(rev)
     }
 
+    /// Removes what compacting at `rev` drops; while an export reads the records, later (see
+    /// `finish_compaction`): the compaction holds already, as reads before `compacted` are refused
+    /// and hashes skip what it drops.
     fn compact_to(&mut self, rev: i64) -> Result<(), MvccError> {
-        self.wait_for_exports();
+        if self.exporting() {
+            self.deferred_compaction = Some(rev);
+            return Ok(());
+        }
+        self.deferred_compaction = None;
         let mut keep = BTreeSet::new();
         self.index.retain(|_, ki| {
             ki.compact(rev, &mut keep);
@@ -793,6 +807,14 @@ impl Store {
         Ok(())
     }
 
+    /// Removes what a compaction deferred while an export ran, once none runs.
+    pub fn finish_compaction(&mut self) -> Result<(), MvccError> {
+        match self.deferred_compaction {
+            Some(rev) if !self.exporting() => self.compact_to(rev),
+            _ => Ok(()),
+        }
+    }
+
     /// Makes everything written so far durable (sled's flush).
     pub fn flush(&self) -> Result<(), MvccError> {
         self.flush_group()?;
@@ -812,6 +834,7 @@ impl Store {
 
 #[path = "store_export.rs"]
 mod export;
+pub use export::write_without_exports;
 
 #[path = "store_tally.rs"]
 mod writes;

@@ -12,7 +12,7 @@ impl Store {
     /// puts the old database back.
     pub fn defragment(&mut self) -> Result<(), MvccError> {
         self.flush_group()?;
-        self.wait_for_exports();
+        self.check_no_exports("defragment")?;
         let fresh = defrag_path(&self.dir, "defrag");
         let old = defrag_path(&self.dir, "old");
         if fresh.exists() {

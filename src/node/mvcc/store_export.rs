@@ -106,15 +106,45 @@ impl Store {
         Ok((out, last.filter(|_| taken == keys).cloned()))
     }
 
-    /// Waits until no export reads the records (called with the store held exclusively, so no new
-    /// one starts meanwhile).
-    pub(super) fn wait_for_exports(&self) {
-        let mut count = self.exports.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        while *count > 0 {
-            count = self.exports.ended.wait(count).unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
+    /// Whether an export is reading the records. Held exclusively, the store starts no new one.
+    pub(super) fn exporting(&self) -> bool {
+        *self.exports.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner) > 0
     }
 
+    /// Refuses work that removes records while an export reads them. An export lays itself out
+    /// under shared holds of the store, so waiting for it with the store held exclusively would
+    /// never end: hold the store with [`write_without_exports`], which waits first.
+    pub(super) fn check_no_exports(&self, what: &str) -> Result<(), MvccError> {
+        if self.exporting() {
+            return Err(MvccError::Storage(format!("cannot {what} while a snapshot is being sent")));
+        }
+        Ok(())
+    }
+}
+
+/// The store held exclusively once no export reads its records: waits for the running ones with
+/// the store let go (they need it shared to go on), then holds it and checks again (an export that
+/// began in between is waited for too).
+pub fn write_without_exports(
+    lock: &std::sync::RwLock<Store>,
+) -> Result<std::sync::RwLockWriteGuard<'_, Store>, MvccError> {
+    let poisoned = || MvccError::Storage("store lock poisoned".into());
+    loop {
+        let exports = lock.read().map_err(|_| poisoned())?.exports.clone();
+        {
+            let mut count = exports.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            while *count > 0 {
+                count = exports.ended.wait(count).unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+        }
+        let store = lock.write().map_err(|_| poisoned())?;
+        if !store.exporting() {
+            return Ok(store);
+        }
+    }
+}
+
+impl Store {
     /// The store as it is now, to be written as etcd's backend with [`BackendExport::write`]
     /// after the store's lock is let go.
     pub fn export_etcd_backend(&self) -> Result<BackendExport, MvccError> {

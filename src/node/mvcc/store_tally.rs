@@ -24,6 +24,13 @@ impl Store {
         self.group().as_ref().map_or(0, |g| g.bytes)
     }
 
+    /// `group_bytes` as it moves, for whoever must know it without taking the store's lock: a
+    /// thread that holds the lock shared and asks for it again waits behind a writer that waits for
+    /// it (the status call once hung a member so, with the raft driver waiting to apply).
+    pub fn pending_gauge(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.pending.clone()
+    }
+
     /// Refuses, as a full disk, a batch of `bytes` that would leave sled short of room.
     pub(super) fn check_room(&self, bytes: u64) -> Result<(), MvccError> {
         let need = STORE_FLOOR_BYTES + 4 * bytes;

@@ -334,8 +334,9 @@ fn keys_only_ranges_answer_from_memory_what_full_ranges_answer() {
 }
 
 /// An export is the store at the revision it was taken: writes made after it (while it is written
-/// without the store's lock) are not in it, a compaction waits for it to end, and its file reads
-/// back as etcd's backend with every record up to that revision.
+/// without the store's lock) are not in it, a compaction holds at once but leaves the records it
+/// drops until the export ends, and its file reads back as etcd's backend with every record up to
+/// that revision.
 #[test]
 fn an_export_is_one_revision_while_writes_go_on_and_compaction_waits_for_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -358,10 +359,16 @@ fn an_export_is_one_revision_while_writes_go_on_and_compaction_waits_for_it() {
             export.write(&path).unwrap()
         })
     };
-    // Compaction removes records the export reads (2000 superseded puts): it waits for the export
-    // to end, or the file below would miss them.
+    // Compaction drops records the export reads (2000 superseded puts): it holds at once (reads
+    // before it are refused), and the records go once the export has ended, or the file below
+    // would miss them.
+    let in_use = s.db_size_in_use();
     s.compact(at).unwrap();
+    assert!(matches!(s.range(b"k0001", b"", 0, at - 1), Err(MvccError::Compacted)));
+    assert_eq!(s.db_size_in_use(), in_use, "nothing removed while the export reads");
     let size = writer.join().unwrap();
+    s.finish_compaction().unwrap();
+    assert!(s.db_size_in_use() < in_use, "removed once the export ended");
     assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
     let mut revisions = Vec::new();
     let data = crate::etcd::backend::read(&path, |rev, kv| {
@@ -374,6 +381,48 @@ fn an_export_is_one_revision_while_writes_go_on_and_compaction_waits_for_it() {
     assert!(revisions.iter().all(|(main, _, key)| *main <= at && !key.starts_with(b"later")));
     assert_eq!(revisions.iter().filter(|r| r.1).count(), 100);
     assert_eq!(data.compacted, 0, "the export was taken before the compaction");
+}
+
+/// The snapshot RPC lays its export out under shared holds of the store, one per few thousand
+/// keys. Work that removes records and needs the store exclusively (defragmentation, a leader's
+/// snapshot) holds it through `write_without_exports`, which waits for the export with the store
+/// let go: waiting while holding it would stop both for good.
+#[test]
+fn work_that_removes_records_waits_for_an_export_without_holding_the_store() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("store")).unwrap();
+    for i in 0..2000 {
+        put(&mut s, &format!("k{:04}", i % 500), "v");
+    }
+    let lock = std::sync::Arc::new(std::sync::RwLock::new(s));
+    let ended = std::sync::Arc::new(AtomicBool::new(false));
+    let export = lock.read().unwrap().export_etcd_backend().unwrap();
+    let exporter = {
+        let (lock, ended) = (lock.clone(), ended.clone());
+        std::thread::spawn(move || {
+            let gather = |at, from: &Bound<Vec<u8>>| {
+                // Slow, so the defragmentation below asks for the store meanwhile.
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                lock.read().unwrap().record_lengths(at, from, 50)
+            };
+            let layout = export.layout(gather).unwrap();
+            ended.store(true, Ordering::SeqCst);
+            drop(export);
+            layout.bytes()
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let mut store = write_without_exports(&lock).unwrap();
+    assert!(ended.load(Ordering::SeqCst), "held only once the export had ended");
+    store.defragment().unwrap();
+    drop(store);
+    assert!(exporter.join().unwrap() > 0);
+    // Held plainly with an export running, the work is refused rather than waited for.
+    let export = lock.read().unwrap().export_etcd_backend().unwrap();
+    let err = lock.write().unwrap().defragment().unwrap_err();
+    assert_eq!(err.to_string(), "mvcc: storage: cannot defragment while a snapshot is being sent");
+    drop(export);
 }
 
 /// An export streamed as the snapshot RPC sends it (laid out from the key index's record lengths,

@@ -198,6 +198,7 @@ impl WriteTxn<'_> {
                     g.since = Some(std::time::Instant::now());
                 }
                 g.bytes += super::writes::ops_bytes(ops.iter().map(|(k, v)| (k, v)));
+                store.pending.store(g.bytes, std::sync::atomic::Ordering::Relaxed);
                 g.ops.extend(ops);
                 g.records.extend(pending);
             }

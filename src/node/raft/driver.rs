@@ -136,6 +136,8 @@ pub struct Handle {
     pub metrics: Arc<Metrics>,
     pub status: Arc<RaftStatus>,
     pub member_id: u64,
+    /// The store's bytes not yet written to sled (`Store::pending_gauge`), read without its lock.
+    pub store_pending: Arc<std::sync::atomic::AtomicU64>,
     max_request_bytes: usize,
     thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
@@ -285,10 +287,10 @@ pub fn start(mut options: Options) -> Result<Handle, DriverError> {
         known_peers: options.known_peers.clone(),
         store_dir: db_dir,
     };
-    let (sled_ms, index_ms) = {
+    let (sled_ms, index_ms, store_pending) = {
         let s = store.read().map_err(|_| poisoned())?;
         let (a, b) = s.opening_time();
-        (a.as_millis(), b.as_millis())
+        (a.as_millis(), b.as_millis(), s.pending_gauge())
     };
     driver.refresh_membership();
     eprintln!(
@@ -308,6 +310,7 @@ pub fn start(mut options: Options) -> Result<Handle, DriverError> {
         metrics,
         status,
         member_id: options.member_id,
+        store_pending,
         max_request_bytes: options.max_request_bytes,
         thread: Arc::new(Mutex::new(Some(thread))),
     })
@@ -604,7 +607,8 @@ impl Driver {
         let metadata = snapshot.get_metadata();
         let started = Instant::now();
         let revision = {
-            let mut store = self.store.write().map_err(|_| poisoned())?;
+            // A snapshot being sent to a client reads the records the image replaces: it ends first.
+            let mut store = crate::node::mvcc::store::write_without_exports(&self.store)?;
             store.restore_raft_image(&snapshot.data, Some((metadata.index, metadata.term)))?;
             store.current_revision()
         };
@@ -797,6 +801,7 @@ impl Driver {
             }
             done.push((id, store.current_revision(), store.take_events(), result));
         }
+        store.finish_compaction()?;
         self.flush_if_due(&store)?;
         drop(store);
         for (id, revision, events, result) in done {

@@ -261,7 +261,7 @@ impl Ctx {
             return true;
         }
         // The store's writes not yet in sled will need about twice their size there.
-        let pending = self.handle.read_store().map(|s| s.group_bytes()).unwrap_or(0);
+        let pending = self.handle.store_pending.load(std::sync::atomic::Ordering::Relaxed);
         let need = LOW_DISK_BYTES + 2 * pending;
         let low = self.disk_dirs.iter().find_map(|d| free_bytes(d).filter(|f| *f < need).map(|f| (d, f)));
         let was = self.handle.status.disk_low.swap(low.is_some(), std::sync::atomic::Ordering::Relaxed);

@@ -131,7 +131,10 @@ impl PbMaintenanceService for MaintenanceService {
         let handle = self.ctx.handle.clone();
         // Copying the database blocks; writes wait for it, as they do in etcd.
         tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
-            handle.write_store()?.defragment().map_err(NodeError::from)
+            // A snapshot being sent reads the records the copy moves: it ends first.
+            crate::node::mvcc::store::write_without_exports(&handle.store)?
+                .defragment()
+                .map_err(NodeError::from)
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))??;

@@ -28,6 +28,7 @@ mod node_auth;
 mod node_cluster;
 mod node_damage;
 mod node_discovery;
+mod node_discovery_srv;
 mod node_disk;
 mod node_etcdctl;
 mod node_kv;

@@ -46,8 +46,19 @@ fn new_token(service_url: &str, token: &str, size: &str) -> String {
 /// Starts member `name` on the new data dir `dir` (on a fresh client port) with `flags`, which
 /// must fail: its stderr, once it has exited 1 and written nothing.
 fn failed_start(name: &str, dir: &std::path::Path, flags: &[String]) -> String {
+    failed_start_with(name, dir, flags, &[])
+}
+
+/// As `failed_start`, with `env` set for the node.
+pub(crate) fn failed_start_with(
+    name: &str,
+    dir: &std::path::Path,
+    flags: &[String],
+    env: &[(&str, &str)],
+) -> String {
     let client = format!("http://127.0.0.1:{}", free_port());
     let out = etcdeck()
+        .envs(env.iter().copied())
         .arg("node")
         .arg(format!("--name={name}"))
         .arg(format!("--data-dir={}", dir.display()))

@@ -50,6 +50,27 @@ pub struct ConnectionArgs {
     /// password for authentication (if this option is used, --user option shouldn't include password)
     #[arg(long, env = "ETCDCTL_PASSWORD", global = true, hide_env_values = true)]
     pub password: Option<String>,
+
+    /// domain name to query for SRV records describing cluster endpoints
+    #[arg(short = 'd', long, env = "ETCDCTL_DISCOVERY_SRV", global = true)]
+    pub discovery_srv: Option<String>,
+
+    /// service name to query when using DNS discovery
+    #[arg(long, env = "ETCDCTL_DISCOVERY_SRV_NAME", global = true)]
+    pub discovery_srv_name: Option<String>,
+
+    /// accept insecure SRV records describing cluster endpoints
+    #[arg(
+        long,
+        env = "ETCDCTL_INSECURE_DISCOVERY",
+        global = true,
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    pub insecure_discovery: bool,
 }
 
 /// PEM material read from the files named by --cacert, --cert and --key.
@@ -59,6 +80,9 @@ pub struct TlsFiles {
     pub cert_pem: Option<Vec<u8>>,
     pub key_pem: Option<Vec<u8>>,
     pub skip_verify: bool,
+    /// The name servers' certificates are checked against instead of each endpoint's host (with
+    /// --discovery-srv and --insecure-discovery=false, the domain, as etcdctl checks them).
+    pub server_name: Option<String>,
 }
 
 impl std::fmt::Debug for TlsFiles {
@@ -235,6 +259,9 @@ impl ConnectionArgs {
             insecure_skip_tls_verify: ctx.insecure_skip_tls_verify,
             user: ctx.user.clone(),
             password: ctx.user.as_ref().and(self.password.clone()),
+            discovery_srv: None,
+            discovery_srv_name: None,
+            insecure_discovery: true,
         })
     }
 
@@ -254,16 +281,21 @@ impl ConnectionArgs {
         if self.cert.is_some() != self.key.is_some() {
             return Err(ConfigError::Invalid("--cert and --key must be given together".into()));
         }
+        let endpoints = self.discovered_endpoints()?.unwrap_or_else(|| self.endpoints.clone());
+        // etcdctl checks certificates against the domain when only secure records are taken.
+        let server_name = self.discovery_srv.as_ref().filter(|_| !self.insecure_discovery).cloned();
         let tls_wanted = self.cacert.is_some()
             || self.cert.is_some()
             || self.insecure_skip_tls_verify
-            || self.endpoints.iter().any(|e| e.trim().starts_with("https://"));
+            || server_name.is_some()
+            || endpoints.iter().any(|e| e.trim().starts_with("https://"));
         let tls = if tls_wanted {
             Some(TlsFiles {
                 ca_pem: read("--cacert", &self.cacert)?,
                 cert_pem: read("--cert", &self.cert)?,
                 key_pem: read("--key", &self.key)?,
                 skip_verify: self.insecure_skip_tls_verify,
+                server_name,
             })
         } else {
             None
@@ -294,7 +326,41 @@ impl ConnectionArgs {
                 return Err(ConfigError::Invalid("--user: the user name is empty".into()));
             }
         }
-        ConnectConfig::build(&self.endpoints, self.dial_timeout, self.command_timeout, tls, credentials)
+        ConnectConfig::build(&endpoints, self.dial_timeout, self.command_timeout, tls, credentials)
+    }
+
+    /// etcdctl's endpoints from --discovery-srv: those the `_etcd-client-ssl` and `_etcd-client`
+    /// records give (with --insecure-discovery=false, the secure ones only: each http one dropped is
+    /// said on stderr); None without the flag, or when the records give none (--endpoints then).
+    fn discovered_endpoints(&self) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(domain) = self.discovery_srv.as_deref().map(str::trim).filter(|d| !d.is_empty()) else {
+            return Ok(None);
+        };
+        let (domain, name) = (domain.to_string(), self.discovery_srv_name.clone().unwrap_or_default());
+        // Asked on a thread of its own, so a caller inside a runtime is served as one outside it.
+        let found = std::thread::spawn(move || -> Result<Vec<String>, String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("DNS lookup: {e}"))?;
+            runtime.block_on(async {
+                let dns = crate::etcd::srv::Dns::from_env()?;
+                crate::etcd::srv::client_endpoints(&dns, &domain, &name).await
+            })
+        })
+        .join()
+        .map_err(|_| ConfigError::Invalid("--discovery-srv: the DNS lookup failed".into()))?
+        .map_err(ConfigError::Invalid)?;
+        let mut kept = Vec::new();
+        for endpoint in found {
+            if !self.insecure_discovery && endpoint.starts_with("http://") {
+                eprintln!("ignoring discovered insecure endpoint {endpoint:?}");
+                continue;
+            }
+            // The target's root dot goes: the system's resolver reads /etc/hosts without it.
+            kept.push(endpoint.replacen(".:", ":", 1));
+        }
+        Ok((!kept.is_empty()).then_some(kept))
     }
 }
 

@@ -120,6 +120,9 @@ impl Sides {
             insecure_skip_tls_verify: self.dest_insecure_skip_tls_verify,
             user: self.dest_user.clone(),
             password: self.dest_password.clone(),
+            discovery_srv: None,
+            discovery_srv_name: None,
+            insecure_discovery: true,
         }
         .resolve(super::prompt_password)
         .map_err(|e| {

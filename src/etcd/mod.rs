@@ -2,7 +2,8 @@
 //! else of the crate: Go durations, IDs and byte sizes as etcdctl prints them, peer and client URL
 //! lists, etcdctl's table output, the TLS options both sides need, and readers of etcd's files:
 //! bbolt backends and snapshots, the WAL, raft snapshot files and the requests in its entries; the
-//! v2 keys API's JSON; and how kube-apiserver stores its objects in etcd.
+//! v2 keys API's JSON; DNS SRV discovery's lookups and rules; and how kube-apiserver stores its
+//! objects in etcd.
 
 pub mod auth_messages;
 pub mod backend;
@@ -17,6 +18,7 @@ pub mod raft_request;
 pub mod range;
 pub mod snap;
 pub mod snapshot;
+pub mod srv;
 pub mod table;
 pub mod tls;
 pub mod urls;

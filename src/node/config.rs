@@ -99,6 +99,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "List of this member's client URLs to advertise to the public.",
     },
     Setting { name: "discovery", default: "", help: "Discovery URL used to bootstrap the cluster." },
+    Setting { name: "discovery-srv", default: "", help: "DNS srv domain used to bootstrap the cluster." },
+    Setting {
+        name: "discovery-srv-name",
+        default: "",
+        help: "Suffix to the dns srv name queried when bootstrapping.",
+    },
     Setting {
         name: "discovery-proxy",
         default: "",
@@ -240,6 +246,12 @@ pub struct NodeConfig {
     /// --discovery: the v2 discovery service a new member bootstraps through. While it is set,
     /// `initial_cluster` holds this member alone until discovery fills it in.
     pub discovery: Option<String>,
+    /// --discovery-srv: the DNS domain whose SRV records name a new cluster's members (etcd's
+    /// `_etcd-server-ssl._tcp` and `_etcd-server._tcp`). While it is set, `initial_cluster` holds
+    /// this member alone until the records fill it in.
+    pub discovery_srv: Option<String>,
+    /// --discovery-srv-name: the suffix of those records' service names.
+    pub discovery_srv_name: String,
     /// --discovery-fallback.
     pub discovery_fallback: DiscoveryFallback,
     /// --discovery-proxy: an HTTP proxy for the requests to the discovery service.
@@ -633,7 +645,9 @@ fn build(
         "exit" => DiscoveryFallback::Exit,
         other => return Err(origin.invalid("discovery-fallback", other, "invalid value")),
     };
-    if discovery.is_some() && explicit.contains("initial-cluster") {
+    let discovery_srv = Some(get("discovery-srv").0.trim()).filter(|d| !d.is_empty()).map(str::to_string);
+    let ways = [discovery.is_some(), explicit.contains("initial-cluster"), discovery_srv.is_some()];
+    if ways.iter().filter(|set| **set).count() > 1 {
         return Err(ConfigError::Invalid(CONFLICT_BOOTSTRAP_FLAGS.into()));
     }
     // With --discovery the discovery URL is the cluster token (etcd's PeerURLsMapAndToken).
@@ -643,8 +657,10 @@ fn build(
     };
 
     // etcd: a named member with the default --initial-cluster bootstraps alone on its own peer URLs;
-    // a discovering member starts from itself alone too, until discovery says who else.
-    let alone = discovery.is_some() || (name != "default" && !explicit.contains("initial-cluster"));
+    // a discovering member starts from itself alone too, until discovery (or DNS) says who else.
+    let alone = discovery.is_some()
+        || discovery_srv.is_some()
+        || (name != "default" && !explicit.contains("initial-cluster"));
     let cluster_text = if alone {
         initial_advertise_peer_urls.iter().map(|u| format!("{name}={u}")).collect::<Vec<_>>().join(",")
     } else {
@@ -790,6 +806,8 @@ fn build(
         initial_cluster_state,
         initial_cluster_token,
         discovery,
+        discovery_srv,
+        discovery_srv_name: get("discovery-srv-name").0.trim().to_string(),
         discovery_fallback,
         discovery_proxy: Some(get("discovery-proxy").0.trim()).filter(|p| !p.is_empty()).map(str::to_string),
         heartbeat_interval: Duration::from_millis(heartbeat_ms),
@@ -834,22 +852,6 @@ fn auth_token_options(text: &str) -> Result<Option<BTreeMap<String, String>>, Co
         "jwt" => Ok(Some(options)),
         _ => Err(invalid()),
     }
-}
-
-/// `name=url,name=url`; a name may appear more than once to list several URLs.
-pub fn parse_initial_cluster(text: &str) -> Result<BTreeMap<String, Vec<EtcdUrl>>, ConfigError> {
-    let setup = |why: String| ConfigError::Invalid(format!("error setting up initial cluster: {why}"));
-    let mut cluster: BTreeMap<String, Vec<EtcdUrl>> = BTreeMap::new();
-    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, url) =
-            entry.split_once('=').ok_or_else(|| setup(format!("{entry:?} is not in the form name=url")))?;
-        let url = EtcdUrl::parse(url).map_err(setup)?;
-        cluster.entry(name.trim().to_string()).or_default().push(url);
-    }
-    if cluster.is_empty() {
-        return Err(ConfigError::Invalid("initial cluster unset and no discovery URL found".into()));
-    }
-    Ok(cluster)
 }
 
 fn auto_compaction(mode: &str, retention: &str) -> Result<AutoCompaction, ConfigError> {
@@ -976,20 +978,9 @@ fn cluster_text(c: &NodeConfig) -> String {
     urls_map_text(&c.initial_cluster)
 }
 
-/// A name-to-URLs map as `name=url,...`, in name order.
-pub fn urls_map_text(cluster: &BTreeMap<String, Vec<EtcdUrl>>) -> String {
-    cluster
-        .iter()
-        .flat_map(|(name, urls)| urls.iter().map(move |u| format!("{name}={u}")))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Whether one URL is listed twice, for one member or two (etcd's checkDuplicateURL).
-pub fn has_duplicate_url(cluster: &BTreeMap<String, Vec<EtcdUrl>>) -> bool {
-    let mut seen = BTreeSet::new();
-    cluster.values().flatten().any(|u| !seen.insert(u))
-}
+#[path = "config_cluster.rs"]
+mod cluster;
+pub use cluster::{has_duplicate_url, parse_initial_cluster, urls_map_text};
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

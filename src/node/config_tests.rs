@@ -210,6 +210,21 @@ fn a_discovery_url_is_the_token_and_conflicts_as_in_etcd() {
         "invalid value \"stay\" for flag -discovery-fallback: invalid value"
     );
     assert_eq!(ok(&["--discovery-fallback", "exit"]).config.discovery_fallback, DiscoveryFallback::Exit);
+
+    // --discovery-srv: the member alone until the records say who else; the token stays its own.
+    let c = ok(&["--name", "m1", "--discovery-srv", "example.com", "--discovery-srv-name", "c1"]).config;
+    assert_eq!(c.discovery_srv.as_deref(), Some("example.com"));
+    assert_eq!(c.discovery_srv_name, "c1");
+    assert_eq!(c.initial_cluster_token, "etcd-cluster");
+    assert_eq!(cluster_text(&c), "m1=http://localhost:2380");
+    let from_env = load(&args(&[]), &env(&[("ETCD_DISCOVERY_SRV", "example.com")]), no_file).expect("valid");
+    assert_eq!(from_env.config.discovery_srv.as_deref(), Some("example.com"));
+    for both in [
+        vec!["--discovery-srv", "example.com", "--discovery", url],
+        vec!["--discovery-srv", "example.com", "--initial-cluster", "default=http://localhost:2380"],
+    ] {
+        assert_eq!(err(&both, &[]), conflict, "{both:?}");
+    }
 }
 
 #[test]

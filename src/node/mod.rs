@@ -9,6 +9,7 @@ pub mod auth;
 pub mod compactor;
 pub mod config;
 pub mod discovery;
+pub mod discovery_srv;
 pub mod error;
 pub mod etcd_dir;
 pub mod fsutil;

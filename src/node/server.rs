@@ -58,7 +58,10 @@ pub enum ServerError {
 /// member's peer URLs and the token.
 fn new_identity(c: &NodeConfig) -> MemberIdentity {
     let (members, cluster) = initial_members(&c.initial_cluster, &c.initial_cluster_token);
-    let peer_urls: Vec<String> = c.initial_advertise_peer_urls.iter().map(ToString::to_string).collect();
+    // The member is who the initial cluster says (its URLs there are the advertised ones, or with
+    // --discovery-srv the records' names for them), as every other member computes it.
+    let own = c.initial_cluster.get(&c.name).unwrap_or(&c.initial_advertise_peer_urls);
+    let peer_urls: Vec<String> = own.iter().map(ToString::to_string).collect();
     let id = member_id(&peer_urls, &c.initial_cluster_token);
     MemberIdentity {
         name: c.name.clone(),
@@ -352,6 +355,15 @@ pub async fn claim_data_dir(c: &NodeConfig) -> Result<Claimed, ServerError> {
 /// The identity of a member starting on an empty data dir: a new cluster's, or the one a running
 /// cluster gave it (etcd asks the peers in --initial-cluster).
 async fn fresh_identity(c: &NodeConfig) -> Result<MemberIdentity, ServerError> {
+    // --discovery-srv: the cluster the SRV records name, to bootstrap or to join.
+    let from_dns;
+    let c = match &c.discovery_srv {
+        Some(domain) => {
+            from_dns = crate::node::discovery_srv::bootstrap(c, domain).await.map_err(ServerError::Config)?;
+            &from_dns
+        }
+        None => c,
+    };
     {
         let identity = match c.initial_cluster_state {
             ClusterState::Existing => {

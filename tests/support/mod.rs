@@ -366,6 +366,8 @@ pub struct EtcdeckNode {
     log: PathBuf,
     child: Option<Child>,
     pub etcdctl: Option<PathBuf>,
+    /// Variables set for the node (after every ETCD* one of the tests' own is removed).
+    env: Vec<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -391,6 +393,17 @@ impl EtcdeckNode {
     /// Starts a node serving clients on `client_url` without waiting for it to serve (a cluster's
     /// members serve once a quorum of them runs).
     pub fn spawn_at(name: &str, data_dir: &Path, client_url: &str, extra: &[&str]) -> Self {
+        Self::spawn_with_env(name, data_dir, client_url, extra, &[])
+    }
+
+    /// As `spawn_at`, with `env` set for the node (and for its restarts).
+    pub fn spawn_with_env(
+        name: &str,
+        data_dir: &Path,
+        client_url: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let client_url = client_url.to_string();
         let mut args = vec![
             format!("--name={name}"),
@@ -413,6 +426,7 @@ impl EtcdeckNode {
             log,
             child: None,
             etcdctl: find_in_path("etcdctl", Some("ETCDCTL_BIN")),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             _dir: None,
         };
         node.spawn();
@@ -427,6 +441,7 @@ impl EtcdeckNode {
                 cmd.env_remove(name);
             }
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let child = cmd
             .arg("node")
             .args(&self.args)

@@ -72,6 +72,9 @@ fn channel(config: &ConnectConfig, endpoint: &str) -> Result<tonic::transport::C
             if let (Some(cert), Some(key)) = (&files.cert_pem, &files.key_pem) {
                 tls = tls.identity(Identity::from_pem(cert, key));
             }
+            if let Some(name) = &files.server_name {
+                tls = tls.domain_name(name.clone());
+            }
             ep = ep.tls_config(tls).map_err(|e| format!("TLS configuration: {}", error_text(&e)))?;
             Ok(ep.connect_lazy())
         }

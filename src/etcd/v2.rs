@@ -8,7 +8,64 @@ pub const INDEX_HEADER: &str = "x-etcd-index";
 
 /// etcd's v2error codes used here.
 pub const KEY_NOT_FOUND: u32 = 100;
+pub const TEST_FAILED: u32 = 101;
+pub const NOT_FILE: u32 = 102;
+pub const NOT_DIR: u32 = 104;
 pub const NODE_EXIST: u32 = 105;
+pub const ROOT_READ_ONLY: u32 = 107;
+pub const DIR_NOT_EMPTY: u32 = 108;
+pub const EVENT_INDEX_CLEARED: u32 = 401;
+
+/// etcd's message for a v2 error code (v2error's table).
+pub fn error_message(code: u32) -> &'static str {
+    match code {
+        100 => "Key not found",
+        101 => "Compare failed",
+        102 => "Not a file",
+        103 => "Reached the max number of peers in the cluster",
+        104 => "Not a directory",
+        105 => "Key already exists",
+        106 => "The prefix of given key is a keyword in etcd",
+        107 => "Root is read only",
+        108 => "Directory not empty",
+        109 => "Peer address has existed",
+        110 => "The request requires user authentication",
+        200 => "Value is Required in POST form",
+        201 => "PrevValue is Required in POST form",
+        202 => "The given TTL in POST form is not a number",
+        203 => "The given index in POST form is not a number",
+        204 => "Value or TTL is required in POST form",
+        205 => "The given timeout in POST form is not a number",
+        206 => "Name is required in POST form",
+        207 => "Index or value is required",
+        208 => "Index and value cannot both be specified",
+        209 => "Invalid field",
+        210 => "Invalid POST form",
+        211 => "Value provided on refresh",
+        212 => "A TTL must be provided on refresh",
+        300 => "Raft Internal Error",
+        301 => "During Leader Election",
+        400 => "watcher is cleared due to etcd recovery",
+        401 => "The event in requested index is outdated and cleared",
+        402 => "Standby Internal Error",
+        403 => "Invalid active size",
+        404 => "Standby remove delay",
+        500 => "Client Internal Error",
+        _ => "",
+    }
+}
+
+/// The HTTP status etcd answers a v2 error code with (every code not listed is 400).
+pub fn error_status(code: u32) -> u16 {
+    match code {
+        100 => 404,
+        101 | 105 => 412,
+        102 | 108 => 403,
+        110 => 401,
+        300 | 301 => 500,
+        _ => 400,
+    }
+}
 
 /// A node of the v2 store as etcd's JSON describes it (fields left out when empty, as Go's
 /// omitempty does).

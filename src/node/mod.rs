@@ -24,4 +24,5 @@ pub mod rpc;
 pub mod server;
 pub mod snapshot;
 pub mod tls;
+pub mod v2store;
 pub mod watch;

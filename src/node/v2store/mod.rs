@@ -428,10 +428,7 @@ impl Store {
         self.set_ttl(&path, ttl.expire())?;
         (e.node.expiration, e.node.ttl) = expiration_and_ttl(ttl.expire(), now);
         e.refresh = ttl.refresh;
-        self.index = next;
-        e.etcd_index = next;
-        self.remember(&e);
-        Ok(e)
+        Ok(self.recorded(e, next))
     }
 
     /// Whether the node matches `prev_value` and `prev_index` (each unset when empty or 0); the
@@ -480,10 +477,26 @@ impl Store {
         e.node.value = Some(value);
         (e.node.expiration, e.node.ttl) = expiration_and_ttl(ttl.expire(), now);
         e.refresh = ttl.refresh;
+        Ok(self.recorded(e, next))
+    }
+
+    /// Removes the node at `path` (which exists) as `action`: one index, one event, the node as it
+    /// was its prevNode.
+    fn remove(&mut self, action: &'static str, path: &str, now: i64) -> Event {
+        let next = self.index + 1;
+        let Some(n) = self.take(path) else { unreachable!("removed only once found") };
+        let mut e = Event::new(action, path, next, n.created);
+        e.prev_node = Some(n.view(path, false, now));
+        e.node.dir = n.is_dir();
+        self.recorded(e, next)
+    }
+
+    /// The store at index `next` after `e`, which the history keeps.
+    fn recorded(&mut self, mut e: Event, next: u64) -> Event {
         self.index = next;
         e.etcd_index = next;
         self.remember(&e);
-        Ok(e)
+        e
     }
 
     /// Takes the node at `path` out of the tree, with the TTLs of everything under it.
@@ -511,15 +524,7 @@ impl Store {
                 return Err(V2Error::new(codes::DIR_NOT_EMPTY, path, self.index));
             }
         }
-        let next = self.index + 1;
-        let mut e = Event::new("delete", &path, next, n.created);
-        e.prev_node = Some(n.view(&path, false, now));
-        e.node.dir = n.is_dir();
-        self.take(&path);
-        self.index = next;
-        e.etcd_index = next;
-        self.remember(&e);
-        Ok(e)
+        Ok(self.remove("delete", &path, now))
     }
 
     /// etcd's CompareAndDelete: a key deleted if it has `prev_value` and `prev_index`.
@@ -537,14 +542,7 @@ impl Store {
         }
         Self::compare(n, prev_value, prev_index)
             .map_err(|cause| V2Error::new(codes::TEST_FAILED, cause, self.index))?;
-        let next = self.index + 1;
-        let mut e = Event::new("compareAndDelete", &path, next, n.created);
-        e.prev_node = Some(n.view(&path, false, now));
-        self.take(&path);
-        self.index = next;
-        e.etcd_index = next;
-        self.remember(&e);
-        Ok(e)
+        Ok(self.remove("compareAndDelete", &path, now))
     }
 
     /// etcd's DeleteExpiredKeys: every node whose expiry is at or before `cutoff` (the leader's
@@ -555,19 +553,11 @@ impl Store {
             if at > cutoff {
                 break;
             }
-            let Ok(n) = self.node(&path) else {
+            if self.node(&path).is_err() {
                 self.timed.remove(&(at, path));
                 continue;
-            };
-            let next = self.index + 1;
-            let mut e = Event::new("expire", &path, next, n.created);
-            e.prev_node = Some(n.view(&path, false, cutoff));
-            e.node.dir = n.is_dir();
-            self.take(&path);
-            self.index = next;
-            e.etcd_index = next;
-            self.remember(&e);
-            events.push(e);
+            }
+            events.push(self.remove("expire", &path, cutoff));
         }
         events
     }

@@ -14,6 +14,14 @@ pub const NOT_DIR: u32 = 104;
 pub const NODE_EXIST: u32 = 105;
 pub const ROOT_READ_ONLY: u32 = 107;
 pub const DIR_NOT_EMPTY: u32 = 108;
+pub const PREV_VALUE_REQUIRED: u32 = 201;
+pub const TTL_NAN: u32 = 202;
+pub const INDEX_NAN: u32 = 203;
+pub const INVALID_FIELD: u32 = 209;
+pub const INVALID_FORM: u32 = 210;
+pub const REFRESH_VALUE: u32 = 211;
+pub const REFRESH_TTL_REQUIRED: u32 = 212;
+pub const RAFT_INTERNAL: u32 = 300;
 pub const EVENT_INDEX_CLEARED: u32 = 401;
 
 /// etcd's message for a v2 error code (v2error's table).

@@ -3,12 +3,12 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A node as the v2 API shows it: the fields in etcd's order, each left out when empty (Go's
 /// omitempty). `value` is there for a key, even empty, and never for a directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct NodeView {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub key: String,
@@ -38,10 +38,10 @@ fn is_zero_u(n: &u64) -> bool {
 }
 
 /// One change (or a read) of the store, as etcd's v2 API answers it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
-    pub action: &'static str,
+    pub action: String,
     pub node: NodeView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prev_node: Option<NodeView>,
@@ -55,9 +55,9 @@ pub struct Event {
 }
 
 impl Event {
-    pub(super) fn new(action: &'static str, key: &str, modified: u64, created: u64) -> Event {
+    pub(super) fn new(action: &str, key: &str, modified: u64, created: u64) -> Event {
         Event {
-            action,
+            action: action.to_string(),
             node: NodeView {
                 key: key.to_string(),
                 modified_index: modified,
@@ -84,12 +84,14 @@ impl Event {
         if key == "/" && recursive {
             return true;
         }
-        matches!(self.action, "delete" | "expire") && self.node.dir && key.starts_with(changed.as_str())
+        matches!(self.action.as_str(), "delete" | "expire")
+            && self.node.dir
+            && key.starts_with(changed.as_str())
     }
 
     /// Whether the operation made a new key: 201 Created rather than 200 (etcd's IsCreated).
     pub fn is_created(&self) -> bool {
-        match self.action {
+        match self.action.as_str() {
             "create" => true,
             "set" => self.prev_node.is_none(),
             _ => false,
@@ -129,12 +131,40 @@ pub struct History {
     capacity: usize,
 }
 
+/// An event as a snapshot keeps it: with its index and whether it was a refresh.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Kept {
+    pub index: u64,
+    pub refresh: bool,
+    pub event: Event,
+}
+
 /// etcd's v2 history holds this many events.
 pub const HISTORY_EVENTS: usize = 1000;
 
 impl History {
     pub fn new(capacity: usize) -> History {
         History { events: VecDeque::with_capacity(capacity.min(HISTORY_EVENTS)), capacity }
+    }
+
+    /// The events with what their JSON leaves out, for a snapshot of the store.
+    pub(super) fn kept(&self) -> Vec<Kept> {
+        self.events
+            .iter()
+            .map(|e| Kept { index: e.etcd_index, refresh: e.refresh, event: e.clone() })
+            .collect()
+    }
+
+    /// The history a snapshot kept.
+    pub(super) fn from_kept(kept: Vec<Kept>, capacity: usize) -> History {
+        let mut h = History::new(capacity);
+        for k in kept {
+            let mut event = k.event;
+            event.etcd_index = k.index;
+            event.refresh = k.refresh;
+            h.add(event);
+        }
+        h
     }
 
     pub(super) fn add(&mut self, event: Event) {

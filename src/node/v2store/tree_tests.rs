@@ -158,8 +158,10 @@ fn keys_expire_at_the_sweep_each_with_an_index_and_an_event() {
     assert_eq!(s.get("/1/a", false, NOW + SEC / 2).unwrap().node.ttl, 1);
     assert!(s.delete_expired(NOW).is_empty());
     let gone = s.delete_expired(NOW + 2 * SEC);
-    let what: Vec<(&str, &str, bool, u64)> =
-        gone.iter().map(|e| (e.action, e.node.key.as_str(), e.node.dir, e.node.modified_index)).collect();
+    let what: Vec<(&str, &str, bool, u64)> = gone
+        .iter()
+        .map(|e| (e.action.as_str(), e.node.key.as_str(), e.node.dir, e.node.modified_index))
+        .collect();
     assert_eq!(what, [("expire", "/1/a", false, 5), ("expire", "/1/d", true, 6)]);
     assert_eq!(gone[0].prev_node.as_ref().unwrap().value.as_deref(), Some("1"));
     assert!(!s.has_ttl_keys(), "the key inside the expired directory went with it");
@@ -197,4 +199,21 @@ fn watches_start_from_the_history_of_the_last_1000_events() {
     let cleared = s.watch_from("/1/many", false, 3).unwrap_err();
     assert_eq!(cleared, V2Error::new(401, "the requested history has been cleared [5/3]", 1004),);
     assert_eq!(s.watch_from("/1/many", false, 5).unwrap().unwrap().node.value.as_deref(), Some("0"));
+}
+
+#[test]
+fn a_saved_store_loads_back_with_its_ttls_and_history() {
+    let mut s = Store::new();
+    s.set("/1/a", false, "1", ttl(5), NOW).unwrap();
+    s.set("/1/d/b", false, "2", permanent(), NOW).unwrap();
+    s.set("/1/a", false, "", Ttl { expire: Some(NOW + 9 * SEC), refresh: true }, NOW).unwrap();
+    let back = Store::load(&s.save()).unwrap();
+    assert_eq!(back.index(), 3);
+    assert_eq!(json(&back.get("/1", true, NOW).unwrap()), json(&s.get("/1", true, NOW).unwrap()));
+    // The history keeps each event's index and which were refreshes.
+    assert_eq!(back.watch_from("/1/a", false, 1).unwrap().unwrap().etcd_index, 1);
+    assert_eq!(back.watch_from("/1/a", false, 2).unwrap(), None);
+    let mut back = back;
+    assert_eq!(back.delete_expired(NOW + 10 * SEC).len(), 1, "the TTL is known again");
+    assert!(Store::load(b"{}").unwrap_err().starts_with("the v2 store: "));
 }

@@ -229,6 +229,12 @@ pub fn run(duration: Duration, seed: u64) -> Report {
     if !report.violations.is_empty() || !report.lost.is_empty() {
         report.member_logs = cluster.nodes.iter().map(|n| log_tail(&n.log_text(), 60)).collect();
         report.statuses = rt.block_on(workload::status_lines(&cluster.client_urls));
+        // A member that is not there: how its process ended (a signal names what killed it).
+        for (i, node) in cluster.nodes.iter_mut().enumerate() {
+            if let Some(status) = node.exited() {
+                report.statuses.push(format!("n{}: its process ended: {status}", i + 1));
+            }
+        }
         if let Ok(dir) = std::env::var("FAULTS_STACKS") {
             write_stacks(&cluster, std::path::Path::new(&dir));
         }
@@ -385,7 +391,7 @@ fn write_stacks(c: &Cluster, dir: &std::path::Path) {
             .args(["-batch", "-p", &pid.to_string(), "-ex", "thread apply all bt"])
             .output();
         let text = match out {
-            Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+            Ok(o) => format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
             Err(e) => format!("gdb: {e}"),
         };
         let _ = std::fs::write(dir.join(format!("n{}.txt", i + 1)), text);

@@ -283,7 +283,8 @@ impl ConnectionArgs {
         }
         let endpoints = self.discovered_endpoints()?.unwrap_or_else(|| self.endpoints.clone());
         // etcdctl checks certificates against the domain when only secure records are taken.
-        let server_name = self.discovery_srv.as_ref().filter(|_| !self.insecure_discovery).cloned();
+        let domain = self.discovery_srv.as_deref().map(str::trim).filter(|d| !d.is_empty());
+        let server_name = domain.filter(|_| !self.insecure_discovery).map(str::to_string);
         let tls_wanted = self.cacert.is_some()
             || self.cert.is_some()
             || self.insecure_skip_tls_verify

@@ -93,7 +93,13 @@ pub struct RemoteMember {
 
 /// Asks the other members listed in --initial-cluster for the cluster, the first that answers.
 async fn remote_cluster(c: &NodeConfig) -> Option<RemoteCluster> {
-    let own: Vec<&crate::etcd::urls::EtcdUrl> = c.initial_advertise_peer_urls.iter().collect();
+    // This member's URLs: as advertised, and as the initial cluster names them (with --discovery-srv,
+    // the records' host names).
+    let own: Vec<&crate::etcd::urls::EtcdUrl> = c
+        .initial_advertise_peer_urls
+        .iter()
+        .chain(c.initial_cluster.get(&c.name).into_iter().flatten())
+        .collect();
     // Self-signed peer certificates are made once the data dir is claimed; until then a member asks
     // without one (the cluster's listeners do not ask for one under --peer-auto-tls).
     let peer_auto = c.peer_auto_tls && c.peer_tls.is_empty();

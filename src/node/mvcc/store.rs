@@ -131,6 +131,8 @@ pub struct Store {
     exports: std::sync::Arc<export::Exports>,
     /// A compaction whose records stay until the exports reading them end (`compact_to`).
     deferred_compaction: Option<i64>,
+    /// The last compaction whose records are gone (`compacted` unless one is deferred).
+    compacted_done: i64,
     /// The tally of what sled holds (after the last batch written to it).
     tally: std::sync::Mutex<Tally>,
 }
@@ -224,6 +226,7 @@ impl Store {
             opening: (sled_opened, std::time::Duration::ZERO),
             exports: std::sync::Arc::default(),
             deferred_compaction: None,
+            compacted_done: 0,
             tally: std::sync::Mutex::default(),
         };
         let loading = std::time::Instant::now();
@@ -546,11 +549,18 @@ impl Store {
         const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
         let mut digest = CASTAGNOLI.digest();
         digest.update(b"key");
+        // Records a deferred compaction has not removed yet are hashed as if gone.
+        let compaction_keeps: Option<BTreeSet<Revision>> = self
+            .deferred_compaction
+            .map(|at| self.index.values().filter_map(|ki| ki.get(at)).map(|k| k.modified).collect());
         let end = record_key(Revision::new(rev.saturating_add(1), 0), false);
         for item in self.tree.range(&[RECORD][..]..&end[..]) {
             let (k, v) = item?;
             let (r, deleted) = parse_record_key(&k)?;
             if r.main <= self.compacted && !keep.is_empty() && !keep.contains(&r) {
+                continue;
+            }
+            if r.main <= self.compacted && compaction_keeps.as_ref().is_some_and(|kept| !kept.contains(&r)) {
                 continue;
             }
             let kv = decode(&v)?;
@@ -804,7 +814,13 @@ impl Store {
             }
         }
         self.apply_batch(batch, tally)?;
+        self.compacted_done = rev;
         Ok(())
+    }
+
+    /// Whether a compaction waits for exports to end before its records go.
+    pub fn compaction_deferred(&self) -> bool {
+        self.deferred_compaction.is_some()
     }
 
     /// Removes what a compaction deferred while an export ran, once none runs.

@@ -13,6 +13,8 @@ impl Store {
     pub fn defragment(&mut self) -> Result<(), MvccError> {
         self.flush_group()?;
         self.check_no_exports("defragment")?;
+        // A compaction deferred while a snapshot was sent: its records go first, not into the copy.
+        self.finish_compaction()?;
         let fresh = defrag_path(&self.dir, "defrag");
         let old = defrag_path(&self.dir, "old");
         if fresh.exists() {

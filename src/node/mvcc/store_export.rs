@@ -209,11 +209,14 @@ impl Store {
             self.removed.iter().map(|id| (format!("{id:x}").into_bytes(), b"removed".to_vec())).collect();
         removed.sort();
         let mut meta = vec![(b"consistent_index".to_vec(), self.consistent_index.to_be_bytes().to_vec())];
+        let key = |main| backend::revision_key(backend::Revision { main, sub: 0, tombstone: false });
+        // A compaction deferred while another export ran is scheduled and not finished: its records
+        // are in the file, and etcd finishes it when it opens the file.
+        if self.compacted_done > 0 {
+            meta.push((b"finishedCompactRev".to_vec(), key(self.compacted_done)));
+        }
         if self.compacted > 0 {
-            let rev =
-                backend::revision_key(backend::Revision { main: self.compacted, sub: 0, tombstone: false });
-            meta.push((b"finishedCompactRev".to_vec(), rev.clone()));
-            meta.push((b"scheduledCompactRev".to_vec(), rev));
+            meta.push((b"scheduledCompactRev".to_vec(), key(self.compacted)));
         }
         Ok(BackendExport {
             tree: self.tree.clone(),

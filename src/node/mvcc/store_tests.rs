@@ -366,6 +366,11 @@ fn an_export_is_one_revision_while_writes_go_on_and_compaction_waits_for_it() {
     s.compact(at).unwrap();
     assert!(matches!(s.range(b"k0001", b"", 0, at - 1), Err(MvccError::Compacted)));
     assert_eq!(s.db_size_in_use(), in_use, "nothing removed while the export reads");
+    // An export taken meanwhile has the records, so its compaction is scheduled, not finished.
+    let during = dir.path().join("during.db");
+    s.export_etcd_backend().unwrap().write(&during).unwrap();
+    let meta = crate::etcd::backend::read(&during, |_, _| Ok(())).unwrap();
+    assert_eq!((meta.compacted, meta.scheduled_compaction), (0, at));
     let size = writer.join().unwrap();
     s.finish_compaction().unwrap();
     assert!(s.db_size_in_use() < in_use, "removed once the export ended");

@@ -389,7 +389,7 @@ impl Driver {
                 self.raw.tick();
                 next_tick = Instant::now() + self.heartbeat;
                 self.expire_requests();
-                if let Err(e) = self.flush_store_if_due() {
+                if let Err(e) = self.flush_store_if_due().and_then(|()| self.finish_compaction()) {
                     return self.run_failed(e);
                 }
             }
@@ -469,6 +469,16 @@ impl Driver {
     fn flush_store_if_due(&self) -> Result<(), DriverError> {
         let store = self.store.read().map_err(|_| poisoned())?;
         self.flush_if_due(&store)
+    }
+
+    /// A compaction deferred while a snapshot was sent loses its records once no snapshot is sent,
+    /// also when no entry comes to be applied.
+    fn finish_compaction(&self) -> Result<(), DriverError> {
+        if !self.store.read().map_err(|_| poisoned())?.compaction_deferred() {
+            return Ok(());
+        }
+        self.store.write().map_err(|_| poisoned())?.finish_compaction()?;
+        Ok(())
     }
 
     /// `store`'s batch to sled if due, timed as etcd's backend commit.

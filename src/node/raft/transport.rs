@@ -568,10 +568,14 @@ async fn receive(
         if m.to != me || (m.from != from && !forwarded_by_raft(&m)) {
             return Err(format!("{:?} {:x}→{:x} on the stream {from:x}→{me:x}", m.msg_type(), m.from, m.to));
         }
-        if host.is_removed(from) || host.is_removed(m.from) {
+        if host.is_removed(from) {
             // Removed while connected: say so, as etcd answers 410 Gone.
             let _ = stream.write_all(&[MEMBER_REMOVED]).await;
             return Err(format!("refused member {from:x}: {REMOVED_TEXT}"));
+        }
+        if m.from != from && host.is_removed(m.from) {
+            // Passed on from a removed member by one that is not: only the message goes.
+            continue;
         }
         host.deliver(m);
     }
@@ -685,14 +689,16 @@ mod tests {
     struct Host {
         got: mpsc::UnboundedSender<Message>,
         removed: AtomicBool,
+        /// One more member taken as removed (0: none).
+        removed_id: std::sync::atomic::AtomicU64,
     }
 
     impl PeerHost for Host {
         fn deliver(&self, m: Message) {
             let _ = self.got.send(m);
         }
-        fn is_removed(&self, _: u64) -> bool {
-            self.removed.load(Ordering::Relaxed)
+        fn is_removed(&self, id: u64) -> bool {
+            self.removed.load(Ordering::Relaxed) || self.removed_id.load(Ordering::Relaxed) == id
         }
         fn forwarded(&self, request: Vec<u8>) -> futures::future::BoxFuture<'static, Vec<u8>> {
             Box::pin(async move { [b"answer to ".as_slice(), &request].concat() })
@@ -723,7 +729,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (got_tx, got) = mpsc::unbounded_channel();
-        let host = Arc::new(Host { got: got_tx, removed: AtomicBool::new(false) });
+        let host =
+            Arc::new(Host { got: got_tx, removed: AtomicBool::new(false), removed_id: Default::default() });
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         std::mem::forget(stop_tx);
         tokio::spawn(serve(PeerListener { listener, tls: None }, cluster, me, host.clone(), stop));
@@ -736,7 +743,7 @@ mod tests {
 
     #[tokio::test]
     async fn messages_cross_in_batches_and_other_clusters_are_refused() {
-        let (addr, _, mut got) = listener(7, 2).await;
+        let (addr, host, mut got) = listener(7, 2).await;
         let events = Arc::new(Events::default());
         let net =
             PeerNet::new(7, 1, Dialer { bind_host: Some("127.0.0.1".into()), tls: None }, events.clone());
@@ -769,6 +776,22 @@ mod tests {
         }
         net.send(vec![heartbeat(3, 2, 101), heartbeat(1, 2, 102)]);
         assert!(tokio::time::timeout(Duration::from_millis(300), got.recv()).await.is_err());
+        // One passed on from a removed member goes alone: the forwarding member is not told it
+        // was removed, and what follows arrives.
+        host.removed_id.store(3, Ordering::Relaxed);
+        let from_removed =
+            Message { msg_type: MessageType::MsgReadIndex.into(), from: 3, to: 2, ..Default::default() };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let after = loop {
+            net.send(vec![from_removed.clone(), heartbeat(1, 2, 103)]);
+            match tokio::time::timeout(Duration::from_millis(300), got.recv()).await {
+                Ok(Some(m)) => break m,
+                _ => assert!(tokio::time::Instant::now() < deadline, "nothing arrived after the reconnect"),
+            }
+        };
+        assert_eq!((after.msg_type(), after.term), (MessageType::MsgHeartbeat, 103));
+        assert!(!events.removed.load(Ordering::Relaxed), "the forwarding member was told it was removed");
+        host.removed_id.store(0, Ordering::Relaxed);
 
         // A member of another cluster is cut off at its handshake.
         let other = PeerNet::new(8, 3, Dialer::default(), Arc::new(Events::default()));

@@ -37,6 +37,15 @@ pub struct KeyRequest {
 /// The prefix of the user's keys in the store.
 pub const KEYS_PREFIX: &str = "/1";
 
+/// The store path of a key: the key cleaned on its own (so `..` never leaves the user's keys), under
+/// `/1`. etcd's HTTP mux redirects unclean paths before its handler sees them.
+fn keys_path(key: &str) -> String {
+    match clean(key).as_str() {
+        "/" => KEYS_PREFIX.to_string(),
+        k => format!("{KEYS_PREFIX}{k}"),
+    }
+}
+
 fn invalid(code: u32, cause: &str) -> V2Error {
     V2Error::new(code, cause, 0)
 }
@@ -111,7 +120,12 @@ impl Form {
         if !self.has(key) {
             return Ok(0);
         }
-        self.value(key).parse::<u64>().map_err(|_| invalid(code, cause))
+        let v = self.value(key);
+        // Go's ParseUint takes digits only; Rust's parse would take a leading '+'.
+        if v.starts_with('+') {
+            return Err(invalid(code, cause));
+        }
+        v.parse::<u64>().map_err(|_| invalid(code, cause))
     }
 }
 
@@ -170,7 +184,7 @@ impl KeyRequest {
         let expiration = ttl.map_or(0, |t| now.saturating_add((t as i64).saturating_mul(1_000_000_000)));
         Ok(KeyRequest {
             method: method.to_string(),
-            path: clean(&format!("{KEYS_PREFIX}/{key}")),
+            path: keys_path(key),
             value: form.value("value").to_string(),
             dir,
             prev_value,
@@ -250,6 +264,8 @@ mod tests {
         // The body's value comes before the query's.
         assert_eq!(parse("PUT", "/k", "value=q", Some("value=b")).unwrap().value, "b");
         assert_eq!(parse("GET", "/", "recursive=T&sorted=1", None).unwrap().path, "/1");
+        // `..` stays among the user's keys.
+        assert_eq!(parse("PUT", "/../0/members/x", "", None).unwrap().path, "/1/0/members/x");
         // An empty ttl is no ttl.
         assert_eq!(parse("PUT", "/k", "ttl=", None).unwrap().expiration, 0);
     }
@@ -261,6 +277,7 @@ mod tests {
             (203, r#"invalid value for "prevIndex""#.into())
         );
         assert_eq!(refused("GET", "waitIndex=-1"), (203, r#"invalid value for "waitIndex""#.into()));
+        assert_eq!(refused("GET", "waitIndex=+1"), (203, r#"invalid value for "waitIndex""#.into()));
         assert_eq!(refused("GET", "recursive"), (209, r#"invalid value for "recursive""#.into()));
         assert_eq!(refused("GET", "sorted=yes"), (209, r#"invalid value for "sorted""#.into()));
         assert_eq!(refused("PUT", "wait=true"), (209, r#""wait" can only be used with GET requests"#.into()));

@@ -201,8 +201,8 @@ impl Store {
     /// A store `save` wrote; Err says what is wrong with the bytes.
     pub fn load(bytes: &[u8]) -> Result<Store, String> {
         let saved: Saved = serde_json::from_slice(bytes).map_err(|e| format!("the v2 store: {e}"))?;
-        if !saved.root.is_dir() {
-            return Err("the v2 store: its root is not a directory".into());
+        if !saved.root.is_dir() || saved.root.expire.is_some() {
+            return Err("the v2 store: its root is not a permanent directory".into());
         }
         let mut timed = Vec::new();
         saved.root.timed("/", &mut timed);

@@ -26,6 +26,15 @@ pub fn bytes(n: i64) -> String {
     }
 }
 
+/// Go's strconv.ParseBool: etcd's boolean flags and the v2 API's boolean fields.
+pub fn go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// The time now in RFC 3339 with milliseconds, UTC, as a log line starts.
 pub fn rfc3339_now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()

@@ -689,14 +689,10 @@ fn build(
         )));
     }
 
-    // Go's strconv.ParseBool.
     let go_bool = |name: &str| {
         let (text, origin) = get(name);
-        match text.trim() {
-            "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-            "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-            other => Err(origin.invalid(name, other, "parse error")),
-        }
+        crate::etcd::format::go_bool(text.trim())
+            .ok_or_else(|| origin.invalid(name, text.trim(), "parse error"))
     };
     let force_new_cluster = go_bool("force-new-cluster")?;
     let strict_reconfig_check = go_bool("strict-reconfig-check")?;

@@ -50,50 +50,20 @@ fn invalid(code: u32, cause: &str) -> V2Error {
     V2Error::new(code, cause, 0)
 }
 
-/// Go's url.ParseQuery, the pairs in order: `+` is a space, `%XX` a byte; a bad escape or a `;`
-/// is an error in Go's words.
+/// Go's url.ParseQuery, the pairs in order: a bad escape or a `;` is an error in Go's words (the
+/// url crate would pass them through).
 pub fn parse_form(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut pairs = Vec::new();
-    for part in text.split('&').filter(|p| !p.is_empty()) {
-        if part.contains(';') {
-            return Err("invalid semicolon separator in query".into());
-        }
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        pairs.push((unescape(k)?, unescape(v)?));
+    if text.contains(';') {
+        return Err("invalid semicolon separator in query".into());
     }
-    Ok(pairs)
-}
-
-fn unescape(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = s.get(i + 1..i + 3).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
-                let Some(hex) = hex else {
-                    let bad: String = s[i..].chars().take(3).collect();
-                    return Err(format!("invalid URL escape {bad:?}"));
-                };
-                out.push(u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    let bytes = text.as_bytes();
+    if let Some(at) = (0..bytes.len()).find(|&i| {
+        bytes[i] == b'%' && !(bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)))
+    }) {
+        let bad: String = text[at..].chars().take(3).collect();
+        return Err(format!("invalid URL escape {bad:?}"));
     }
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// Go's strconv.ParseBool.
-fn parse_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
+    Ok(url::form_urlencoded::parse(text.as_bytes()).into_owned().collect())
 }
 
 /// The form as Go's Request.Form holds it: the body's values before the query's.
@@ -113,7 +83,8 @@ impl Form {
         if !self.has(key) {
             return Ok(false);
         }
-        parse_bool(self.value(key)).ok_or_else(|| invalid(crate::etcd::v2::INVALID_FIELD, cause))
+        crate::etcd::format::go_bool(self.value(key))
+            .ok_or_else(|| invalid(crate::etcd::v2::INVALID_FIELD, cause))
     }
 
     fn uint(&self, key: &str, code: u32, cause: &str) -> Result<u64, V2Error> {

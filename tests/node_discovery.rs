@@ -88,9 +88,22 @@ fn member_flags(url: &str) -> (String, Vec<String>) {
 fn three_members_bootstrap_through_an_etcd_discovery_url_and_a_fourth_is_refused() {
     let Some(tools) = etcd_tools() else { return };
     let (_service, service_url) = discovery_service(&tools);
+    bootstrap_three_and_refuse_a_fourth(&tools, &service_url);
+}
+
+/// The same with an etcdeck node started with --enable-v2 as the discovery service.
+#[test]
+fn three_members_bootstrap_through_an_etcdeck_discovery_url_and_a_fourth_is_refused() {
+    let Some(tools) = etcd_tools() else { return };
+    let service = EtcdeckNode::start("service", &["--enable-v2"]);
+    let service_url = service.client_url.clone();
+    bootstrap_three_and_refuse_a_fourth(&tools, &service_url);
+}
+
+fn bootstrap_three_and_refuse_a_fourth(tools: &crate::support::EtcdTools, service_url: &str) {
     let addr = service_url.trim_start_matches("http://").to_string();
     let token = "/v2/keys/discovery/6c007a14875d53d9bf0ef5a6fc0257c817f0fb83";
-    let url = new_token(&service_url, token, "3");
+    let url = new_token(service_url, token, "3");
 
     let root = tempfile::tempdir().expect("temp dir");
     let mut nodes: Vec<EtcdeckNode> = ["d0", "d1", "d2"]

@@ -134,6 +134,7 @@ pub const SETTINGS: &[Setting] = &[
         default: "true",
         help: "Reject reconfiguration requests that would cause quorum loss.",
     },
+    Setting { name: "enable-v2", default: "false", help: "Accept etcd V2 client requests." },
     Setting {
         name: "force-new-cluster",
         default: "false",
@@ -263,6 +264,8 @@ pub struct NodeConfig {
     pub force_new_cluster: bool,
     /// Refuse membership changes that would risk the quorum (--strict-reconfig-check).
     pub strict_reconfig_check: bool,
+    /// Serve etcd's v2 API on the client URLs (--enable-v2).
+    pub enable_v2: bool,
     /// As given: 0 means the 2 GiB default, negative disables the quota.
     pub quota_backend_bytes: i64,
     pub max_request_bytes: u64,
@@ -696,6 +699,7 @@ fn build(
     };
     let force_new_cluster = go_bool("force-new-cluster")?;
     let strict_reconfig_check = go_bool("strict-reconfig-check")?;
+    let enable_v2 = go_bool("enable-v2")?;
     let mut snapshot_count = number("snapshot-count")?;
     if snapshot_count == 0 {
         snapshot_count = DEFAULT_SNAPSHOT_COUNT;
@@ -811,6 +815,7 @@ fn build(
         snapshot_count,
         force_new_cluster,
         strict_reconfig_check,
+        enable_v2,
         quota_backend_bytes,
         max_request_bytes,
         max_txn_ops,

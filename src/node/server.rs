@@ -770,6 +770,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         peer_urls: claimed.identity.peer_urls.clone(),
         client_urls: c.advertise_client_urls.iter().map(ToString::to_string).collect(),
         strict_reconfig_check: c.strict_reconfig_check,
+        enable_v2: c.enable_v2,
         transport: Some(net),
         dialer: dialer.clone(),
         no_leader: no_leader_rx,
@@ -828,7 +829,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         );
         let router = Server::builder()
             .accept_http1(true)
-            .layer(HttpLayer { ctx: ctx.clone() })
+            .layer(HttpLayer { ctx: ctx.clone(), stopped: stopped.clone() })
             .add_service(
                 PbKvServer::new(KvService { ctx: ctx.clone() }).max_decoding_message_size(max_message),
             )
@@ -866,6 +867,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
     }
     servers.push(tokio::spawn(publish(ctx.clone(), stopped.clone())));
     servers.push(tokio::spawn(expire_leases(ctx.clone(), stopped.clone())));
+    servers.push(tokio::spawn(crate::node::rpc::v2keys::sweep(ctx.clone(), stopped.clone())));
     servers.push(tokio::spawn(compactor::run(
         ctx.clone(),
         c.auto_compaction,

@@ -12,6 +12,7 @@
 //!   etcd's members bucket: the cluster's membership, changed only by applied raft entries;
 //! - `x` + member ID (8 bytes) -> a member removed from the cluster (etcd's members_removed);
 //! - `uauth` -> the auth store (JSON: users with bcrypt hashes, roles and their permissions);
+//! - `uv2` -> the v2 store (`--enable-v2`), whole, as `v2store::Store::save` writes it;
 //! - `m` + name -> bookkeeping: the compacted revision and the applied raft index.
 //!
 //! The key index (every key's generations of revisions) lives in memory and is rebuilt from the
@@ -41,6 +42,7 @@ const META_RAFT_SNAPSHOT: &[u8] = b"mraft_snapshot";
 /// The tally of every other pair in the tree (see `tally`), written in every batch.
 const META_TALLY: &[u8] = b"mtally";
 const AUTH_KEY: &[u8] = b"uauth";
+const V2_KEY: &[u8] = b"uv2";
 const ENCODING_VERSION: u8 = 1;
 
 /// A member as raft knows it: where its peers reach it, and whether it votes.
@@ -111,6 +113,7 @@ pub struct Store {
     members: BTreeMap<u64, RaftMember>,
     removed: BTreeSet<u64>,
     auth: crate::node::auth::AuthState,
+    v2: crate::node::v2store::Store,
     /// Bytes of keys and values stored, history included (what a defragmentation would keep).
     in_use: u64,
     /// The changes of the last committed transaction, for the watch hub.
@@ -218,6 +221,7 @@ impl Store {
             members: BTreeMap::new(),
             removed: BTreeSet::new(),
             auth: Default::default(),
+            v2: Default::default(),
             in_use: 0,
             events: Vec::new(),
             group: std::sync::Mutex::new(None),
@@ -253,6 +257,7 @@ impl Store {
             // etcd's auth store starts at revision 1 (NewAuthStore commits one when it finds none).
             None => crate::node::auth::AuthState { revision: 1, ..Default::default() },
         };
+        store.v2 = txn::load_v2(&store.tree)?;
         store.current = 1;
         store.in_use = 0;
         store.compacted = store.meta_i64(META_COMPACTED)?.unwrap_or(0);

@@ -145,6 +145,20 @@ impl WriteTxn<'_> {
         self.store.auth = auth;
     }
 
+    /// Applies a v2 request to the v2 store, recorded again whole when the request changed it.
+    pub fn apply_v2(
+        &mut self,
+        request: &crate::node::v2store::KeyRequest,
+        now: i64,
+    ) -> Result<Vec<crate::node::v2store::Event>, crate::node::v2store::V2Error> {
+        let before = self.store.v2.index();
+        let result = request.apply(&mut self.store.v2, now);
+        if self.store.v2.index() != before {
+            self.ops.push((V2_KEY.to_vec(), Some(self.store.v2.save())));
+        }
+        result
+    }
+
     /// Raises or clears an alarm.
     pub fn set_alarm(&mut self, member: u64, alarm: i32, active: bool) {
         let mut key = vec![ALARM];
@@ -209,5 +223,20 @@ impl WriteTxn<'_> {
             store.current = main;
         }
         Ok(store.current)
+    }
+}
+
+/// The v2 store the tree holds: an empty one when it holds none.
+pub(super) fn load_v2(tree: &sled::Tree) -> Result<crate::node::v2store::Store, MvccError> {
+    match tree.get(V2_KEY)? {
+        Some(v) => crate::node::v2store::Store::load(&v).map_err(MvccError::Corrupt),
+        None => Ok(crate::node::v2store::Store::new()),
+    }
+}
+
+impl Store {
+    /// The v2 store (`--enable-v2`).
+    pub fn v2(&self) -> &crate::node::v2store::Store {
+        &self.v2
     }
 }

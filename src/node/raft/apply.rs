@@ -158,6 +158,12 @@ fn apply_write_once(
             txn.commit(at)?;
             Ok(WriteResponse::Published)
         }
+        Write::V2(r) => {
+            let mut txn = store.write();
+            let answer = txn.apply_v2(r, crate::node::v2store::now());
+            txn.commit(at)?;
+            Ok(WriteResponse::V2(answer))
+        }
         Write::Compact(r) => {
             // A failed compaction still consumes its entry: record the index.
             let result = store.compact(r.revision).map_err(NodeError::from);

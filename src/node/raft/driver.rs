@@ -101,6 +101,9 @@ pub struct RaftStatus {
     pub disk_failed: RwLock<Option<DiskFailure>>,
     /// Whether the disk was last seen under the free space writes need (said once each way).
     pub disk_low: std::sync::atomic::AtomicBool,
+    /// Woken when the v2 store changed (a v2 write applied, or a snapshot replaced the store), for
+    /// the v2 API's watches.
+    pub v2_changed: tokio::sync::Notify,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +163,11 @@ impl Handle {
             inc(&self.metrics.proposals_failed);
         }
         result
+    }
+
+    /// --max-request-bytes.
+    pub fn max_request_bytes(&self) -> usize {
+        self.max_request_bytes
     }
 
     pub fn raft_term(&self) -> u64 {
@@ -633,6 +641,7 @@ impl Driver {
         self.snapshot_index = metadata.index;
         // Watchers go on from the store's history: the hub's memory lacks what the snapshot brought.
         self.hub.restored(revision);
+        self.status.v2_changed.notify_waiters();
         self.membership_changed = true;
         Ok(())
     }
@@ -760,6 +769,7 @@ impl Driver {
             return Ok(());
         }
         let mut done: Vec<Applied> = Vec::new();
+        let mut v2_changed = false;
         let store_lock = self.store.clone();
         let mut store = store_lock.write().map_err(|_| poisoned())?;
         store.begin_group();
@@ -798,6 +808,7 @@ impl Driver {
             let (id, result) = match Write::decode(&entry.data) {
                 Ok((id, write)) => {
                     let result = apply_write(&mut store, &write, index, &self.lessor, &self.tokens);
+                    v2_changed |= matches!(&result, Ok(WriteResponse::V2(Ok(events))) if !events.is_empty());
                     if matches!(write, Write::UpdateMember(_)) && result.is_ok() {
                         self.membership_changed = true;
                     }
@@ -814,6 +825,9 @@ impl Driver {
         store.finish_compaction()?;
         self.flush_if_due(&store)?;
         drop(store);
+        if v2_changed {
+            self.status.v2_changed.notify_waiters();
+        }
         for (id, revision, events, result) in done {
             self.hub.publish(revision, events);
             if let Some((reply, _)) = self.pending.remove(&id) {

@@ -10,7 +10,9 @@ use etcd_client::proto::{
 use prost::Message;
 use raft::eraftpb::{ConfChange, ConfChangeType};
 
+use crate::etcd::v2::RaftRequest;
 use crate::node::auth::{AuthOutcome, AuthWrite, Caller};
+use crate::node::v2store::{Event, KeyRequest, V2Error};
 
 /// etcd's AlarmType and AlarmRequest.AlarmAction numbers.
 pub const ALARM_NONE: i32 = 0;
@@ -45,6 +47,8 @@ pub enum Write {
     /// (etcd's request header with its username and auth revision; an empty user for a client
     /// that gave none). Writes the node makes itself (lease expiry, publishing, alarms) carry none.
     As(Caller, Box<Write>),
+    /// A v2 API request (`--enable-v2`): a write, a quorum read or the leader's expiry sweep.
+    V2(KeyRequest),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +68,8 @@ pub enum WriteResponse {
         outcome: AuthOutcome,
         revision: i64,
     },
+    /// What the v2 store answered: its events, or its error (an answer, not a failure).
+    V2(Result<Vec<Event>, V2Error>),
 }
 
 const PUT: u8 = 1;
@@ -80,6 +86,7 @@ const MEMBER_PROMOTE: u8 = 11;
 const MEMBER_UPDATE: u8 = 12;
 const AUTH: u8 = 13;
 const AS_CALLER: u8 = 14;
+const V2: u8 = 15;
 
 impl Write {
     /// Whether the write adds data, so is refused while the NOSPACE alarm is raised (etcd's capped
@@ -134,6 +141,7 @@ impl Write {
             Write::PromoteMember(m) => (MEMBER_PROMOTE, m.encode_to_vec()),
             Write::UpdateMember(m) => (MEMBER_UPDATE, m.encode_to_vec()),
             Write::Auth(a) => (AUTH, serde_json::to_vec(a).unwrap_or_default()),
+            Write::V2(r) => (V2, r.to_raft(id).encode_to_vec()),
             Write::As(..) => unreachable!("encoded above"),
         };
         let mut out = Vec::with_capacity(9 + body.len());
@@ -183,6 +191,7 @@ impl Write {
             MEMBER_PROMOTE => Write::PromoteMember(PbMember::decode(body).map_err(err)?),
             MEMBER_UPDATE => Write::UpdateMember(PbMember::decode(body).map_err(err)?),
             AUTH => Write::Auth(serde_json::from_slice(body).map_err(|e| format!("auth change: {e}"))?),
+            V2 => Write::V2(KeyRequest::from_raft(RaftRequest::decode(body).map_err(err)?)),
             kind => return Err(format!("unknown entry kind {kind}")),
         };
         Ok((id, write))
@@ -199,5 +208,27 @@ impl Write {
         let mut cc = ConfChange { node_id: node, context: self.encode(id), ..ConfChange::default() };
         cc.set_change_type(change_type);
         Some(cc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v2_request_rides_an_entry_as_etcds_request() {
+        let r = KeyRequest::parse("PUT", "/dir/k", "prevExist=false", Some("value=v&ttl=5"), 1_000).unwrap();
+        let caller = Caller { user: "root".into(), revision: 3 };
+        for write in [Write::V2(r.clone()), Write::As(caller, Box::new(Write::V2(r.clone())))] {
+            let data = write.encode(42);
+            assert_eq!(Write::decode(&data), Ok((42, write)));
+        }
+        let data = Write::V2(r.clone()).encode(42);
+        let pb = RaftRequest::decode(&data[9..]).unwrap();
+        assert_eq!((pb.id, pb.method.as_str(), pb.path.as_str()), (42, "PUT", "/1/dir/k"));
+        assert_eq!((pb.val.as_str(), pb.prev_exist, pb.expiration), ("v", Some(false), 5_000_001_000));
+        let mut cut = data.clone();
+        cut.truncate(data.len() - 1);
+        assert!(Write::decode(&cut).is_err(), "a cut request is an error, not a panic");
     }
 }

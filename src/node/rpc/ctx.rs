@@ -45,6 +45,8 @@ pub struct Ctx {
     pub client_urls: Vec<String>,
     /// etcd's --strict-reconfig-check: refuse membership changes that would risk the quorum.
     pub strict_reconfig_check: bool,
+    /// --enable-v2: the v2 API is served.
+    pub enable_v2: bool,
     /// The peer transport, for how long each peer has been connected.
     pub transport: Option<Arc<dyn crate::node::raft::transport::Transport>>,
     /// How this member reaches the others' peer URLs, for what etcd forwards to the leader.
@@ -294,7 +296,8 @@ impl Ctx {
             WriteResponse::Alarm(_)
             | WriteResponse::Published
             | WriteResponse::MembershipChanged
-            | WriteResponse::Auth { .. } => return Ok(resp),
+            | WriteResponse::Auth { .. }
+            | WriteResponse::V2(_) => return Ok(resp),
         };
         self.identity.fill(header, self.handle.raft_term());
         Ok(resp)

@@ -14,23 +14,27 @@ use tonic::body::Body;
 use crate::node::metrics::{inc, Gauges};
 use crate::node::rpc::ctx::Ctx;
 use crate::node::rpc::maintenance::ETCD_VERSION;
+use crate::node::rpc::{v2keys, v2reply};
 
 #[derive(Clone)]
 pub struct HttpLayer {
     pub ctx: Ctx,
+    /// Set when the member stops: what the v2 API is still sending (watches) ends.
+    pub stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl<S> tower::Layer<S> for HttpLayer {
     type Service = HttpEndpoints<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        HttpEndpoints { ctx: self.ctx.clone(), inner }
+        HttpEndpoints { ctx: self.ctx.clone(), stopped: self.stopped.clone(), inner }
     }
 }
 
 #[derive(Clone)]
 pub struct HttpEndpoints<S> {
     ctx: Ctx,
+    stopped: tokio::sync::watch::Receiver<bool>,
     inner: S,
 }
 
@@ -126,6 +130,10 @@ where
             let (ctx, method, path) = (self.ctx.clone(), req.method().clone(), path.to_string());
             return Box::pin(async move { Ok(answer(ctx, method, path).await) });
         }
+        if path == "/v2" || path.starts_with("/v2/") {
+            let (ctx, stopped) = (self.ctx.clone(), self.stopped.clone());
+            return Box::pin(async move { Ok(v2(ctx, req, stopped).await) });
+        }
         // etcd's learner interceptors: a learner serves Status and serializable ranges (KV's Range
         // checks the latter) and nothing else.
         let learner = self.ctx.handle.status.is_learner.load(std::sync::atomic::Ordering::Relaxed);
@@ -155,6 +163,36 @@ where
         }
         Box::pin(inner.call(req))
     }
+}
+
+/// The v2 API (`--enable-v2`; without it, Go's 404 as etcd 3.4 answers).
+async fn v2(ctx: Ctx, req: Request<Body>, stopped: tokio::sync::watch::Receiver<bool>) -> Response<Body> {
+    if !ctx.enable_v2 {
+        return v2reply::not_found();
+    }
+    let path = req.uri().path().to_string();
+    let Some(key) = path.strip_prefix(v2keys::KEYS_PATH).filter(|k| k.is_empty() || k.starts_with('/'))
+    else {
+        return v2reply::not_found();
+    };
+    let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy().into_owned();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let method = req.method().clone();
+    let form_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    let form = if form_type && matches!(method, Method::PUT | Method::POST) {
+        match v2reply::read_body(req.into_body(), ctx.handle.max_request_bytes()).await {
+            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(resp) => return resp,
+        }
+    } else {
+        None
+    };
+    v2keys::serve(&ctx, v2keys::KeysCall { method, key, query, form }, stopped).await
 }
 
 /// How long a request with a simple token waits for this member to apply the token's entry.

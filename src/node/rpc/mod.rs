@@ -11,4 +11,6 @@ pub mod http;
 pub mod kv;
 pub mod lease;
 pub mod maintenance;
+pub mod v2keys;
+pub mod v2reply;
 pub mod watch;

@@ -13,4 +13,10 @@ mod tree;
 
 pub use event::{go_time, Event, History, NodeView, V2Error, HISTORY_EVENTS};
 pub use request::{parse_form, KeyRequest, KEYS_PREFIX};
-pub use tree::{clean, Store, Ttl};
+pub use tree::{clean, depth, Store, Ttl, MAX_DEPTH};
+
+/// The clock the v2 store's TTLs count by: Unix nanoseconds.
+pub fn now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+}

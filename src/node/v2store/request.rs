@@ -2,7 +2,8 @@
 //! its order, with its codes and texts), and applied to the store as etcd's applyV2Request does.
 
 use super::event::{Event, V2Error};
-use super::tree::{clean, Store, Ttl};
+use super::tree::{clean, depth, Store, Ttl, MAX_DEPTH};
+use crate::etcd::v2::RaftRequest;
 
 /// What /v2/keys takes, as etcd's etcdserverpb.Request carries it through raft.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,9 +154,14 @@ impl KeyRequest {
             }
         }
         let expiration = ttl.map_or(0, |t| now.saturating_add((t as i64).saturating_mul(1_000_000_000)));
+        let path = keys_path(key);
+        if depth(&path) > MAX_DEPTH {
+            let cause = format!("etcdeck takes keys of at most {} elements", MAX_DEPTH - 1);
+            return Err(invalid(INVALID_FIELD, &cause));
+        }
         Ok(KeyRequest {
             method: method.to_string(),
-            path: keys_path(key),
+            path,
             value: form.value("value").to_string(),
             dir,
             prev_value,
@@ -206,6 +212,63 @@ impl KeyRequest {
             "QGET" => one(store.get(p, self.recursive, now)),
             "SYNC" => Ok(store.delete_expired(self.time)),
             _ => Err(V2Error::new(crate::etcd::v2::RAFT_INTERNAL, "etcdserver: unknown method", 0)),
+        }
+    }
+}
+
+impl KeyRequest {
+    /// The request as etcd's raft log carries it, with the proposal's ID.
+    pub fn to_raft(&self, id: u64) -> RaftRequest {
+        RaftRequest {
+            id,
+            method: self.method.clone(),
+            path: self.path.clone(),
+            val: self.value.clone(),
+            dir: self.dir,
+            prev_value: self.prev_value.clone(),
+            prev_index: self.prev_index,
+            prev_exist: self.prev_exist,
+            expiration: self.expiration,
+            wait: self.wait,
+            since: self.wait_index,
+            recursive: self.recursive,
+            sorted: self.sorted,
+            quorum: self.quorum,
+            time: self.time,
+            stream: self.stream,
+            refresh: self.refresh.then_some(true),
+        }
+    }
+
+    /// A request read back from the log.
+    pub fn from_raft(r: RaftRequest) -> KeyRequest {
+        KeyRequest {
+            method: r.method,
+            path: r.path,
+            value: r.val,
+            dir: r.dir,
+            prev_value: r.prev_value,
+            prev_index: r.prev_index,
+            prev_exist: r.prev_exist,
+            expiration: r.expiration,
+            wait: r.wait,
+            wait_index: r.since,
+            recursive: r.recursive,
+            sorted: r.sorted,
+            quorum: r.quorum,
+            stream: r.stream,
+            refresh: r.refresh.unwrap_or(false),
+            time: r.time,
+            no_value_on_success: false,
+        }
+    }
+
+    /// Whether the request goes through raft: writes, quorum reads and sweeps (etcd's
+    /// RequestV2.Handle); the rest are read here.
+    pub fn through_raft(&self) -> bool {
+        match self.method.as_str() {
+            "GET" | "HEAD" => self.quorum,
+            _ => true,
         }
     }
 }
@@ -267,6 +330,10 @@ mod tests {
         assert_eq!(refused("PUT", "refresh=true"), (212, "No TTL value set".into()));
         assert_eq!(refused("GET", "a=%zz"), (210, r#"invalid URL escape "%zz""#.into()));
         assert_eq!(refused("GET", "a=1;b=2"), (210, "invalid semicolon separator in query".into()));
+        let deep = "/k".repeat(MAX_DEPTH);
+        let e = parse("PUT", &deep, "", None).unwrap_err();
+        assert_eq!((e.code, e.cause.as_str()), (209, "etcdeck takes keys of at most 255 elements"));
+        assert!(parse("PUT", &deep[2..], "", None).is_ok());
     }
 
     #[test]
@@ -290,6 +357,10 @@ mod tests {
         let del = parse("DELETE", "/k", "", None).unwrap();
         assert_eq!(action(&mut s, del), "delete");
         let sync = KeyRequest { method: "SYNC".into(), time: NOW, ..KeyRequest::default() };
+        let back = KeyRequest::from_raft(sync.to_raft(7));
+        assert_eq!(back, sync, "a request comes back from the log as it went in");
+        let cas = parse("PUT", "/k", "prevExist=false&refresh=true&ttl=3", None).unwrap();
+        assert_eq!(KeyRequest::from_raft(cas.to_raft(1)), KeyRequest { no_value_on_success: false, ..cas });
         assert!(sync.apply(&mut s, NOW).unwrap().is_empty());
     }
 }

@@ -15,7 +15,7 @@ const READ_ONLY: [&str; 3] = ["/", "/0", "/1"];
 /// An expiry before 2000-01-01 is no expiry (etcd's minExpireTime), in Unix nanoseconds.
 const MIN_EXPIRE: i64 = 946_684_800_000_000_000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 struct Node {
     created: u64,
     modified: u64,
@@ -24,7 +24,7 @@ struct Node {
     kind: Kind,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 enum Kind {
     File(String),
     Dir(BTreeMap<String, Node>),
@@ -157,12 +157,32 @@ impl Ttl {
     }
 }
 
-/// What a snapshot keeps of the store.
+/// What a snapshot keeps of the store: the nodes one by one, each after its directory (a list, not
+/// nested JSON, so that no depth of keys meets a parser's nesting limit).
 #[derive(Serialize, Deserialize)]
 struct Saved {
-    root: Node,
+    nodes: Vec<SavedNode>,
     index: u64,
     history: Vec<Kept>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedNode {
+    key: String,
+    created: u64,
+    modified: u64,
+    expire: Option<i64>,
+    /// None for a directory.
+    value: Option<String>,
+}
+
+/// The most elements a key may have. The tree's walks recurse, one call per element, so a deeper
+/// key (etcd takes any) could overflow a thread's stack.
+pub const MAX_DEPTH: usize = 256;
+
+/// How many elements a cleaned path has (`/` none, `/a/b` two).
+pub fn depth(path: &str) -> usize {
+    path.split('/').filter(|p| !p.is_empty()).count()
 }
 
 /// The v2 store: the tree, its index, the keys with a time to live and the event history.
@@ -194,24 +214,70 @@ impl Store {
     /// The whole store as bytes (JSON): the tree, the index and the history, as etcd keeps its v2
     /// store in its snapshots.
     pub fn save(&self) -> Vec<u8> {
-        let saved = Saved { root: self.root.clone(), index: self.index, history: self.history.kept() };
+        let mut nodes = Vec::new();
+        let mut stack = vec![("/".to_string(), &self.root)];
+        while let Some((key, node)) = stack.pop() {
+            let value = match &node.kind {
+                Kind::File(v) => Some(v.clone()),
+                Kind::Dir(children) => {
+                    stack.extend(children.iter().rev().map(|(name, c)| (join(&key, name), c)));
+                    None
+                }
+            };
+            nodes.push(SavedNode {
+                key,
+                created: node.created,
+                modified: node.modified,
+                expire: node.expire,
+                value,
+            });
+        }
+        let saved = Saved { nodes, index: self.index, history: self.history.kept() };
         serde_json::to_vec(&saved).unwrap_or_default()
     }
 
     /// A store `save` wrote; Err says what is wrong with the bytes.
     pub fn load(bytes: &[u8]) -> Result<Store, String> {
-        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| format!("the v2 store: {e}"))?;
-        if !saved.root.is_dir() || saved.root.expire.is_some() {
-            return Err("the v2 store: its root is not a permanent directory".into());
+        let bad = |why: String| format!("the v2 store: {why}");
+        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        let mut nodes = saved.nodes.into_iter();
+        let root = nodes.next().ok_or_else(|| bad("it has no root".into()))?;
+        if root.key != "/" || root.value.is_some() || root.expire.is_some() {
+            return Err(bad("its root is not a permanent directory".into()));
         }
-        let mut timed = Vec::new();
-        saved.root.timed("/", &mut timed);
-        Ok(Store {
-            root: saved.root,
-            index: saved.index,
-            timed: timed.into_iter().collect(),
-            history: History::from_kept(saved.history, HISTORY_EVENTS),
-        })
+        let mut store = Store::new();
+        store.root = Node::dir(root.created, None);
+        store.root.modified = root.modified;
+        for n in nodes {
+            if clean(&n.key) != n.key || n.key == "/" || depth(&n.key) > MAX_DEPTH {
+                return Err(bad(format!(
+                    "a node's key {:?} is not a clean path of at most {MAX_DEPTH} elements",
+                    n.key
+                )));
+            }
+            let (dir, name) = split(&n.key);
+            let parent = match store.node_mut(dir) {
+                Ok(p) => p,
+                Err(_) => return Err(bad(format!("{:?} comes before its directory", n.key))),
+            };
+            let Kind::Dir(children) = &mut parent.kind else {
+                return Err(bad(format!("{:?} is under a key, not a directory", n.key)));
+            };
+            let kind = match n.value {
+                Some(v) => Kind::File(v),
+                None => Kind::Dir(BTreeMap::new()),
+            };
+            let node = Node { created: n.created, modified: n.modified, expire: n.expire, kind };
+            if children.insert(name.to_string(), node).is_some() {
+                return Err(bad(format!("{:?} is there twice", n.key)));
+            }
+            if let Some(at) = n.expire {
+                store.timed.insert((at, n.key));
+            }
+        }
+        store.index = saved.index;
+        store.history = History::from_kept(saved.history, HISTORY_EVENTS);
+        Ok(store)
     }
 
     /// The index of the last change.

@@ -217,3 +217,29 @@ fn a_saved_store_loads_back_with_its_ttls_and_history() {
     assert_eq!(back.delete_expired(NOW + 10 * SEC).len(), 1, "the TTL is known again");
     assert!(Store::load(b"{}").unwrap_err().starts_with("the v2 store: "));
 }
+
+#[test]
+fn keys_as_deep_as_allowed_save_and_load_and_bad_saves_are_refused() {
+    let mut s = Store::new();
+    let deep = format!("/1{}", "/d".repeat(MAX_DEPTH - 1));
+    assert_eq!(depth(&deep), MAX_DEPTH);
+    s.set(&deep, false, "bottom", permanent(), NOW).unwrap();
+    let back = Store::load(&s.save()).unwrap();
+    assert_eq!(back.get(&deep, false, NOW).unwrap().node.value.as_deref(), Some("bottom"));
+    assert_eq!(json(&back.get("/1", true, NOW).unwrap()), json(&s.get("/1", true, NOW).unwrap()));
+    let saved = |nodes: &str| format!(r#"{{"nodes":[{nodes}],"index":1,"history":[]}}"#);
+    let root = r#"{"key":"/","created":0,"modified":0,"expire":null,"value":null}"#;
+    let node = |key: &str, value: &str| {
+        format!(r#"{{"key":"{key}","created":1,"modified":1,"expire":null,"value":{value}}}"#)
+    };
+    let refused = |text: String| Store::load(text.as_bytes()).unwrap_err();
+    assert!(refused(saved(&node("/a", "null"))).contains("root"));
+    assert!(refused(saved(&format!("{root},{}", node("/a/b", "\"x\"")))).contains("before its directory"));
+    let twice = format!("{root},{},{}", node("/a", "null"), node("/a", "null"));
+    assert!(refused(saved(&twice)).contains("twice"));
+    let under_key = format!("{root},{},{}", node("/a", "\"v\""), node("/a/b", "null"));
+    assert!(refused(saved(&under_key)).contains("not a directory"));
+    let too_deep = format!("{root},{}", node(&"/d".repeat(MAX_DEPTH + 1), "null"));
+    assert!(refused(saved(&too_deep)).contains("at most 256 elements"));
+    assert!(refused(saved(&format!("{root},{}", node("/a/../b", "null")))).contains("clean path"));
+}

@@ -34,5 +34,6 @@ mod node_etcdctl;
 mod node_kv;
 mod node_process;
 mod node_tls;
+mod node_v2;
 mod tidy;
 mod tls_auth_etcd;

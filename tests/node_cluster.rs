@@ -20,7 +20,7 @@ impl NodeCluster {
     }
 
     /// As `start`, with more flags for every member.
-    fn start_with(n: usize, token: &str, more: &[&str]) -> Self {
+    pub(crate) fn start_with(n: usize, token: &str, more: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let peers: Vec<String> = (0..n).map(|_| format!("http://127.0.0.1:{}", free_port())).collect();
         let initial: Vec<String> = peers.iter().enumerate().map(|(i, p)| format!("n{}={p}", i + 1)).collect();

@@ -158,22 +158,7 @@ impl PbClusterService for ClusterService {
         self.ctx.check_admin(&req)?;
         let req = req.into_inner();
         let urls = peer_urls(&req.peer_ur_ls)?;
-        // etcd's NewMember for an added member: its peer URLs and the time, in seconds.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        let id = member_id(&urls, &now.to_string());
-        let member = PbMember { id, peer_ur_ls: urls, is_learner: req.is_learner, ..PbMember::default() };
-        let write = Write::AddMember(member.clone());
-        {
-            let store = self.ctx.handle.read_store()?;
-            if self.ctx.strict_reconfig_check {
-                self.may_add(&store, req.is_learner)?;
-            }
-            validate_member_change(&store, &write)?;
-        }
-        self.ctx.write(write).await?;
+        let member = self.add(urls, req.is_learner).await?;
         Ok(Response::new(PbMemberAddResponse {
             header: self.ctx.header(0),
             member: Some(member),
@@ -186,16 +171,7 @@ impl PbClusterService for ClusterService {
         req: Request<PbMemberRemoveRequest>,
     ) -> Result<Response<PbMemberRemoveResponse>, Status> {
         self.ctx.check_admin(&req)?;
-        let id = req.into_inner().id;
-        let write = Write::RemoveMember(PbMember { id, ..PbMember::default() });
-        {
-            let store = self.ctx.handle.read_store()?;
-            if self.ctx.strict_reconfig_check {
-                self.may_remove(&store, id)?;
-            }
-            validate_member_change(&store, &write)?;
-        }
-        self.ctx.write(write).await?;
+        self.remove(req.into_inner().id).await?;
         Ok(Response::new(PbMemberRemoveResponse { header: self.ctx.header(0), members: self.members()? }))
     }
 
@@ -206,9 +182,7 @@ impl PbClusterService for ClusterService {
         self.ctx.check_admin(&req)?;
         let req = req.into_inner();
         let urls = peer_urls(&req.peer_ur_ls)?;
-        let write = Write::UpdateMember(PbMember { id: req.id, peer_ur_ls: urls, ..PbMember::default() });
-        validate_member_change(&*self.ctx.handle.read_store()?, &write)?;
-        self.ctx.write(write).await?;
+        self.update(req.id, urls).await?;
         Ok(Response::new(PbMemberUpdateResponse { header: self.ctx.header(0), members: self.members()? }))
     }
 
@@ -233,6 +207,50 @@ impl PbClusterService for ClusterService {
 }
 
 impl ClusterService {
+    /// Adds a member with `urls` (checked and sorted), as etcd's AddMember: an ID from the URLs and
+    /// the time, the strict check, the membership's.
+    pub async fn add(&self, urls: Vec<String>, learner: bool) -> Result<PbMember, NodeError> {
+        // etcd's NewMember for an added member: its peer URLs and the time, in seconds.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let id = member_id(&urls, &now.to_string());
+        let member = PbMember { id, peer_ur_ls: urls, is_learner: learner, ..PbMember::default() };
+        let write = Write::AddMember(member.clone());
+        {
+            let store = self.ctx.handle.read_store()?;
+            if self.ctx.strict_reconfig_check {
+                self.may_add(&store, learner)?;
+            }
+            validate_member_change(&store, &write)?;
+        }
+        self.ctx.handle.write(write).await?;
+        Ok(member)
+    }
+
+    /// Removes member `id`, as etcd's RemoveMember.
+    pub async fn remove(&self, id: u64) -> Result<(), NodeError> {
+        let write = Write::RemoveMember(PbMember { id, ..PbMember::default() });
+        {
+            let store = self.ctx.handle.read_store()?;
+            if self.ctx.strict_reconfig_check {
+                self.may_remove(&store, id)?;
+            }
+            validate_member_change(&store, &write)?;
+        }
+        self.ctx.handle.write(write).await?;
+        Ok(())
+    }
+
+    /// Gives member `id` new peer URLs (checked and sorted), as etcd's UpdateMember.
+    pub async fn update(&self, id: u64, urls: Vec<String>) -> Result<(), NodeError> {
+        let write = Write::UpdateMember(PbMember { id, peer_ur_ls: urls, ..PbMember::default() });
+        validate_member_change(&*self.ctx.handle.read_store()?, &write)?;
+        self.ctx.handle.write(write).await?;
+        Ok(())
+    }
+
     /// A promotion, on the leader or forwarded to it.
     pub async fn promote(&self, id: u64) -> Result<PbMemberPromoteResponse, Status> {
         // Only the leader knows how far the learner got: a follower asks it, as etcd forwards.

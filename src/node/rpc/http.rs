@@ -14,7 +14,7 @@ use tonic::body::Body;
 use crate::node::metrics::{inc, Gauges};
 use crate::node::rpc::ctx::Ctx;
 use crate::node::rpc::maintenance::ETCD_VERSION;
-use crate::node::rpc::{v2keys, v2reply};
+use crate::node::rpc::{v2keys, v2members, v2reply};
 
 #[derive(Clone)]
 pub struct HttpLayer {
@@ -171,6 +171,19 @@ async fn v2(ctx: Ctx, req: Request<Body>, stopped: tokio::sync::watch::Receiver<
         return v2reply::not_found();
     }
     let path = req.uri().path().to_string();
+    if path == "/v2/machines" {
+        return v2members::machines(&ctx, req.method());
+    }
+    if let Some(rest) =
+        path.strip_prefix(v2members::MEMBERS_PATH).filter(|r| r.is_empty() || r.starts_with('/'))
+    {
+        let (parts, body) = req.into_parts();
+        let body = match v2reply::read_body(body, ctx.handle.max_request_bytes()).await {
+            Ok(bytes) => bytes,
+            Err(resp) => return resp,
+        };
+        return v2members::serve(&ctx, parts.method, rest, &parts.headers, body).await;
+    }
     let Some(key) = path.strip_prefix(v2keys::KEYS_PATH).filter(|k| k.is_empty() || k.starts_with('/'))
     else {
         return v2reply::not_found();

@@ -12,5 +12,6 @@ pub mod kv;
 pub mod lease;
 pub mod maintenance;
 pub mod v2keys;
+pub mod v2members;
 pub mod v2reply;
 pub mod watch;

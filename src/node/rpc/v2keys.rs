@@ -30,15 +30,18 @@ pub struct KeysCall {
 pub async fn serve(ctx: &Ctx, call: KeysCall, stopped: tokio::sync::watch::Receiver<bool>) -> Response<Body> {
     let allowed = ["HEAD", "GET", "PUT", "POST", "DELETE"];
     if !allowed.contains(&call.method.as_str()) {
-        return with_cluster_id(ctx, method_not_allowed(&allowed));
+        return method_not_allowed(&allowed);
     }
     let head = call.method == Method::HEAD;
-    let resp = answer(ctx, call, stopped).await;
-    let mut resp = with_cluster_id(ctx, resp);
-    if head {
-        *resp.body_mut() = Body::default();
+    let resp = with_cluster_id(ctx, answer(ctx, call, stopped).await);
+    if !head {
+        return resp;
     }
-    resp
+    // Go answers a HEAD with what a GET would have, its length too, without the body.
+    let (mut parts, body) = resp.into_parts();
+    let length = http_body::Body::size_hint(&body).exact().unwrap_or(0);
+    parts.headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(length));
+    Response::from_parts(parts, Body::default())
 }
 
 async fn answer(ctx: &Ctx, call: KeysCall, stopped: tokio::sync::watch::Receiver<bool>) -> Response<Body> {
@@ -48,11 +51,11 @@ async fn answer(ctx: &Ctx, call: KeysCall, stopped: tokio::sync::watch::Receiver
             Ok(r) => r,
             Err(e) => return error(&e),
         };
-    if req.wait {
-        return watch(ctx, req, stopped);
-    }
+    // A quorum read goes through raft and is never a watch (etcd's RequestV2.Handle).
     if req.method == "GET" && req.quorum {
         req.method = "QGET".into();
+    } else if req.wait {
+        return watch(ctx, req, stopped);
     }
     let no_value = req.no_value_on_success;
     let event = if req.through_raft() {

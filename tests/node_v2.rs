@@ -158,12 +158,65 @@ fn transcript(tool: &Path, endpoints: &[String]) -> String {
     ] {
         step(format!("curl -X {method} {path} {body}"), http(url, method, path, ctype, body));
     }
+    // The stats: their fields (values differ from any cluster to another), and who answers what.
+    let leader = http(url, "GET", "/v2/members/leader", None, "");
+    let leader_url = endpoints
+        .iter()
+        .find(|e| leader.contains(&format!("\"clientURLs\":[\"{e}\"]")))
+        .expect("the leader is one of the endpoints");
+    let follower_url = endpoints.iter().find(|e| *e != leader_url).expect("a follower");
+    for (name, at, path) in [
+        ("leader", leader_url, "/v2/stats/self"),
+        ("follower", follower_url, "/v2/stats/self"),
+        ("first member", &endpoints[0], "/v2/stats/store"),
+        ("leader", leader_url, "/v2/stats/leader"),
+    ] {
+        step(format!("curl {path} on the {name} (its fields)"), fields(&http(at, "GET", path, None, "")));
+    }
+    step(
+        "curl /v2/stats/leader on a follower".into(),
+        http(follower_url, "GET", "/v2/stats/leader", None, ""),
+    );
+    step("curl -X PUT /v2/stats/self".into(), http(url, "PUT", "/v2/stats/self", None, ""));
     let removed = &id;
     step(
         "curl -X DELETE /v2/members/<removed>".into(),
         http(url, "DELETE", &format!("/v2/members/{removed}"), None, ""),
     );
     out
+}
+
+/// An answer's status line and its JSON body's fields with the kind of each value (the followers'
+/// IDs masked, the rates left out: they are there only while appends flow).
+fn fields(answer: &str) -> String {
+    fn walk(v: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let k = if at == ".followers" { "<id>" } else { k.as_str() };
+                    if !k.ends_with("Rate") {
+                        walk(v, &format!("{at}.{k}"), out);
+                    }
+                }
+            }
+            serde_json::Value::String(s) if at == ".state" => {
+                out.push(format!("{at}: {}", s.starts_with("State")))
+            }
+            serde_json::Value::String(_) => out.push(format!("{at}: string")),
+            serde_json::Value::Number(_) => out.push(format!("{at}: number")),
+            other => out.push(format!("{at}: {other}")),
+        }
+    }
+    let status = answer.lines().next().unwrap_or_default();
+    let body = answer.lines().last().unwrap_or_default();
+    let mut out = Vec::new();
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) => walk(&v, "", &mut out),
+        Err(e) => out.push(format!("not JSON ({e}): {body}")),
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|f| seen.insert(f.clone()));
+    format!("{status}\n{}", out.join("\n"))
 }
 
 /// IDs, indexes, ports, member names and times differ between any two clusters: masked, and the

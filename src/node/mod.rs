@@ -24,5 +24,6 @@ pub mod rpc;
 pub mod server;
 pub mod snapshot;
 pub mod tls;
+pub mod v2stats;
 pub mod v2store;
 pub mod watch;

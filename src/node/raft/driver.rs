@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use prost_011::Message as _;
-use raft::eraftpb::{ConfChange, Entry, EntryType, Message as RaftMessage};
+use raft::eraftpb::{ConfChange, Entry, EntryType, Message as RaftMessage, MessageType};
 use raft::{Config, RawNode, SnapshotStatus, StateRole};
 use tokio::sync::oneshot;
 
@@ -104,6 +104,10 @@ pub struct RaftStatus {
     /// Woken when the v2 store changed (a v2 write applied, or a snapshot replaced the store), for
     /// the v2 API's watches.
     pub v2_changed: tokio::sync::Notify,
+    /// The v2 API's watches open now.
+    pub v2_watchers: AtomicU64,
+    /// What /v2/stats/self and /v2/stats/leader report.
+    pub v2_stats: crate::node::v2stats::Stats,
 }
 
 #[derive(Debug, Clone)]
@@ -280,6 +284,7 @@ pub fn start(mut options: Options) -> Result<Handle, DriverError> {
         store: store.clone(),
         rx,
         heartbeat: options.heartbeat,
+        election,
         ids: IdGen::new(options.member_id),
         transport: options.transport.clone(),
         request_timeout: options.request_timeout,
@@ -334,6 +339,8 @@ struct Driver {
     store: Arc<RwLock<Store>>,
     rx: Receiver<Command>,
     heartbeat: Duration,
+    /// The election timeout: a heartbeat unanswered for as long counts as failed in the v2 stats.
+    election: Duration,
     /// Proposal and read IDs, unique across the cluster (the member ID is in them).
     ids: IdGen,
     transport: Option<Arc<dyn Transport>>,
@@ -510,6 +517,12 @@ impl Driver {
             // Issued once everything queued is in (`run`): one ReadIndex round for all of them.
             Command::ReadIndex { reply } => self.reads_before_commit.push((reply, Instant::now())),
             Command::Step(message) => {
+                let stats = &self.status.v2_stats;
+                match message.get_msg_type() {
+                    MessageType::MsgAppend => stats.append_received(message.from, message.encoded_len()),
+                    MessageType::MsgHeartbeatResponse => stats.heartbeat_answered(message.from),
+                    _ => {}
+                }
                 // A message raft cannot take (from an unknown member, say) is dropped.
                 let _ = self.raw.step(message);
             }
@@ -669,6 +682,8 @@ impl Driver {
         if let Ok(mut removed) = self.status.removed_ids.write() {
             removed.clone_from(store.removed());
         }
+        let ids: Vec<u64> = store.members().keys().copied().collect();
+        self.status.v2_stats.set_followers(self.me, &ids);
         let alone =
             store.members().len() == 1 && store.members().get(&self.me).is_some_and(|m| !m.is_learner);
         drop(store);
@@ -683,6 +698,14 @@ impl Driver {
     }
 
     fn send(&self, messages: Vec<RaftMessage>) {
+        let stats = &self.status.v2_stats;
+        for m in &messages {
+            match m.get_msg_type() {
+                MessageType::MsgAppend => stats.append_sent(self.me, m.encoded_len()),
+                MessageType::MsgHeartbeat => stats.heartbeat_sent(m.to, self.election),
+                _ => {}
+            }
+        }
         if let (Some(t), false) = (&self.transport, messages.is_empty()) {
             t.send(messages);
         }
@@ -702,6 +725,9 @@ impl Driver {
         let leader = self.raw.raft.leader_id;
         if self.status.leader.swap(leader, Ordering::Relaxed) != leader && leader != 0 {
             inc(&self.metrics.leader_changes);
+            if leader == self.me {
+                self.status.v2_stats.became_leader(self.me);
+            }
         }
         // What raft lets go before the fdatasync (a leader's appends) goes now.
         self.send(ready.take_messages());

@@ -174,6 +174,9 @@ async fn v2(ctx: Ctx, req: Request<Body>, stopped: tokio::sync::watch::Receiver<
     if path == "/v2/machines" {
         return v2members::machines(&ctx, req.method());
     }
+    if let Some(which @ ("self" | "leader" | "store")) = path.strip_prefix("/v2/stats/") {
+        return v2members::stats(&ctx, req.method(), which);
+    }
     if let Some(rest) =
         path.strip_prefix(v2members::MEMBERS_PATH).filter(|r| r.is_empty() || r.starts_with('/'))
     {

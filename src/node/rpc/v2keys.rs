@@ -67,7 +67,11 @@ async fn answer(ctx: &Ctx, call: KeysCall, stopped: tokio::sync::watch::Receiver
         }
     } else {
         match ctx.handle.read_store() {
-            Ok(store) => store.v2().get(&req.path, req.recursive, now),
+            Ok(store) => {
+                let got = store.v2().get(&req.path, req.recursive, now);
+                store.v2().stats().record(v2store::Op::Get, got.is_ok());
+                got
+            }
             Err(e) => Err(V2Error::new(crate::etcd::v2::RAFT_INTERNAL, e.to_string(), 0)),
         }
     };
@@ -134,6 +138,22 @@ fn hidden(watched: &str, key: &str) -> bool {
     v2store::clean(&format!("/{}", &key[watched.len()..])).contains("/_")
 }
 
+/// A watch open: counted in /v2/stats/store's watchers while it lives.
+struct Watching(std::sync::Arc<crate::node::raft::driver::RaftStatus>);
+
+impl Watching {
+    fn new(status: &std::sync::Arc<crate::node::raft::driver::RaftStatus>) -> Watching {
+        status.v2_watchers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Watching(status.clone())
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.v2_watchers.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// etcd's handleKeyWatch: the headers at once (the store's index when the watch began), then the
 /// first event the watcher sees, from the history or still to come; with `stream`, each one after
 /// it. The stream ends when the history no longer reaches the next index, when the client goes,
@@ -152,6 +172,7 @@ fn watch(ctx: &Ctx, req: KeyRequest, mut stopped: tokio::sync::watch::Receiver<b
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let handle = ctx.handle.clone();
     tokio::spawn(async move {
+        let _counted = Watching::new(&handle.status);
         let mut since = if req.wait_index == 0 { start + 1 } else { req.wait_index };
         loop {
             let changed = handle.status.v2_changed.notified();

@@ -193,3 +193,26 @@ pub fn machines(ctx: &Ctx, method: &Method) -> Response<Body> {
     }
     reply(StatusCode::OK, TEXT, body)
 }
+
+/// /v2/stats/self, /v2/stats/leader and /v2/stats/store (`which`), as etcd's statsHandler answers.
+pub fn stats(ctx: &Ctx, method: &Method, which: &str) -> Response<Body> {
+    if *method != Method::GET {
+        return method_not_allowed(&["GET"]);
+    }
+    let status = &ctx.handle.status;
+    let me = ctx.identity.member_id;
+    let body = match which {
+        "self" => status.v2_stats.self_json(&ctx.name, me),
+        "leader" if ctx.handle.leader() != me => {
+            return message(StatusCode::FORBIDDEN, "not current leader");
+        }
+        "leader" => status.v2_stats.leader_json(me),
+        _ => match ctx.handle.read_store() {
+            Ok(store) => {
+                store.v2().stats().json(status.v2_watchers.load(std::sync::atomic::Ordering::Relaxed))
+            }
+            Err(_) => return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        },
+    };
+    reply(StatusCode::OK, JSON, body)
+}

@@ -9,10 +9,12 @@
 
 mod event;
 mod request;
+mod stats;
 mod tree;
 
 pub use event::{go_time, Event, History, NodeView, V2Error, HISTORY_EVENTS};
 pub use request::{parse_form, KeyRequest, KEYS_PREFIX};
+pub use stats::{Op, StoreStats};
 pub use tree::{clean, depth, Store, Ttl, MAX_DEPTH};
 
 /// The clock the v2 store's TTLs count by: Unix nanoseconds.

@@ -2,6 +2,7 @@
 //! its order, with its codes and texts), and applied to the store as etcd's applyV2Request does.
 
 use super::event::{Event, V2Error};
+use super::stats::Op;
 use super::tree::{clean, depth, Store, Ttl, MAX_DEPTH};
 use crate::etcd::v2::RaftRequest;
 
@@ -188,31 +189,52 @@ impl KeyRequest {
     /// applyV2Request chooses the operation; a SYNC's expiries come back as the events. `now` is
     /// the applying member's clock, for the TTLs the answer shows.
     pub fn apply(&self, store: &mut Store, now: i64) -> Result<Vec<Event>, V2Error> {
-        let one = |e: Result<Event, V2Error>| e.map(|e| vec![e]);
         let p = self.path.as_str();
-        match self.method.as_str() {
-            "POST" => one(store.create(p, self.dir, &self.value, true, self.ttl(), now)),
-            "PUT" => one(match self.prev_exist {
+        let (op, result) = match self.method.as_str() {
+            "POST" => (Op::Create, store.create(p, self.dir, &self.value, true, self.ttl(), now)),
+            "PUT" => match self.prev_exist {
                 Some(true) if self.prev_index == 0 && self.prev_value.is_empty() => {
-                    store.update(p, &self.value, self.ttl(), now)
+                    (Op::Update, store.update(p, &self.value, self.ttl(), now))
                 }
-                Some(true) => {
-                    store.compare_and_swap(p, &self.prev_value, self.prev_index, &self.value, self.ttl(), now)
-                }
-                Some(false) => store.create(p, self.dir, &self.value, false, self.ttl(), now),
-                None if self.prev_index > 0 || !self.prev_value.is_empty() => {
-                    store.compare_and_swap(p, &self.prev_value, self.prev_index, &self.value, self.ttl(), now)
-                }
-                None => store.set(p, self.dir, &self.value, self.ttl(), now),
-            }),
+                Some(true) => (
+                    Op::CompareAndSwap,
+                    store.compare_and_swap(
+                        p,
+                        &self.prev_value,
+                        self.prev_index,
+                        &self.value,
+                        self.ttl(),
+                        now,
+                    ),
+                ),
+                Some(false) => (Op::Create, store.create(p, self.dir, &self.value, false, self.ttl(), now)),
+                None if self.prev_index > 0 || !self.prev_value.is_empty() => (
+                    Op::CompareAndSwap,
+                    store.compare_and_swap(
+                        p,
+                        &self.prev_value,
+                        self.prev_index,
+                        &self.value,
+                        self.ttl(),
+                        now,
+                    ),
+                ),
+                None => (Op::Set, store.set(p, self.dir, &self.value, self.ttl(), now)),
+            },
             "DELETE" if self.prev_index > 0 || !self.prev_value.is_empty() => {
-                one(store.compare_and_delete(p, &self.prev_value, self.prev_index, now))
+                (Op::CompareAndDelete, store.compare_and_delete(p, &self.prev_value, self.prev_index, now))
             }
-            "DELETE" => one(store.delete(p, self.dir, self.recursive, now)),
-            "QGET" => one(store.get(p, self.recursive, now)),
-            "SYNC" => Ok(store.delete_expired(self.time)),
-            _ => Err(V2Error::new(crate::etcd::v2::RAFT_INTERNAL, "etcdserver: unknown method", 0)),
-        }
+            "DELETE" => (Op::Delete, store.delete(p, self.dir, self.recursive, now)),
+            "QGET" => (Op::Get, store.get(p, self.recursive, now)),
+            "SYNC" => {
+                let expired = store.delete_expired(self.time);
+                store.stats().expired(expired.len() as u64);
+                return Ok(expired);
+            }
+            _ => return Err(V2Error::new(crate::etcd::v2::RAFT_INTERNAL, "etcdserver: unknown method", 0)),
+        };
+        store.stats().record(op, result.is_ok());
+        result.map(|e| vec![e])
     }
 }
 

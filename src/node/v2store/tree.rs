@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::event::{go_time, Event, History, Kept, NodeView, V2Error, HISTORY_EVENTS};
+use super::stats::StoreStats;
 
 use crate::etcd::v2 as codes;
 
@@ -192,6 +193,7 @@ pub struct Store {
     index: u64,
     timed: BTreeSet<(i64, String)>,
     history: History,
+    stats: StoreStats,
 }
 
 impl Default for Store {
@@ -208,7 +210,13 @@ impl Store {
             children.insert("0".into(), Node::dir(0, None));
             children.insert("1".into(), Node::dir(0, None));
         }
-        Store { root, index: 0, timed: BTreeSet::new(), history: History::new(HISTORY_EVENTS) }
+        Store {
+            root,
+            index: 0,
+            timed: BTreeSet::new(),
+            history: History::new(HISTORY_EVENTS),
+            stats: StoreStats::default(),
+        }
     }
 
     /// The whole store as bytes (JSON): the tree, the index and the history, as etcd keeps its v2
@@ -278,6 +286,11 @@ impl Store {
         store.index = saved.index;
         store.history = History::from_kept(saved.history, HISTORY_EVENTS);
         Ok(store)
+    }
+
+    /// What /v2/stats/store counts (this member's, not kept in snapshots).
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
     }
 
     /// The index of the last change.

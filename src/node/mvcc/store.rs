@@ -12,7 +12,8 @@
 //!   etcd's members bucket: the cluster's membership, changed only by applied raft entries;
 //! - `x` + member ID (8 bytes) -> a member removed from the cluster (etcd's members_removed);
 //! - `uauth` -> the auth store (JSON: users with bcrypt hashes, roles and their permissions);
-//! - `uv2` -> the v2 store (`--enable-v2`), whole, as `v2store::Store::save` writes it;
+//! - the v2 store (`--enable-v2`): `v` + path -> a node (JSON), `w` + index (8 bytes) -> an event of
+//!   its history (JSON), `uv2` -> its index;
 //! - `m` + name -> bookkeeping: the compacted revision and the applied raft index.
 //!
 //! The key index (every key's generations of revisions) lives in memory and is rebuilt from the
@@ -43,6 +44,8 @@ const META_RAFT_SNAPSHOT: &[u8] = b"mraft_snapshot";
 const META_TALLY: &[u8] = b"mtally";
 const AUTH_KEY: &[u8] = b"uauth";
 const V2_KEY: &[u8] = b"uv2";
+const V2_NODE: u8 = b'v';
+const V2_EVENT: u8 = b'w';
 const ENCODING_VERSION: u8 = 1;
 
 /// A member as raft knows it: where its peers reach it, and whether it votes.

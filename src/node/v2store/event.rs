@@ -147,15 +147,12 @@ impl History {
         History { events: VecDeque::with_capacity(capacity.min(HISTORY_EVENTS)), capacity }
     }
 
-    /// The events with what their JSON leaves out, for a snapshot of the store.
-    pub(super) fn kept(&self) -> Vec<Kept> {
-        self.events
-            .iter()
-            .map(|e| Kept { index: e.etcd_index, refresh: e.refresh, event: e.clone() })
-            .collect()
+    /// An event with what its JSON leaves out, as a record of the store on disk.
+    pub(super) fn kept(event: &Event) -> Kept {
+        Kept { index: event.etcd_index, refresh: event.refresh, event: event.clone() }
     }
 
-    /// The history a snapshot kept.
+    /// The history the store's records kept, in index order.
     pub(super) fn from_kept(kept: Vec<Kept>, capacity: usize) -> History {
         let mut h = History::new(capacity);
         for k in kept {
@@ -165,6 +162,16 @@ impl History {
             h.add(event);
         }
         h
+    }
+
+    /// The index of the oldest event kept.
+    pub(super) fn first(&self) -> Option<u64> {
+        self.events.front().map(|e| e.etcd_index)
+    }
+
+    /// The events from index `since` on.
+    pub(super) fn since(&self, since: u64) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter(move |e| e.etcd_index >= since)
     }
 
     pub(super) fn add(&mut self, event: Event) {

@@ -158,23 +158,23 @@ impl Ttl {
     }
 }
 
-/// What a snapshot keeps of the store: the nodes one by one, each after its directory (a list, not
-/// nested JSON, so that no depth of keys meets a parser's nesting limit).
+/// A node as the store's records keep it (its key is the record's).
 #[derive(Serialize, Deserialize)]
-struct Saved {
-    nodes: Vec<SavedNode>,
-    index: u64,
-    history: Vec<Kept>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct SavedNode {
-    key: String,
+struct NodeRecord {
     created: u64,
     modified: u64,
     expire: Option<i64>,
     /// None for a directory.
     value: Option<String>,
+}
+
+/// What changed since the store's records were last written: the records to write (None: to
+/// remove), each node by its path and each event of the history by its index, and the index.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    pub nodes: Vec<(String, Option<Vec<u8>>)>,
+    pub events: Vec<(u64, Option<Vec<u8>>)>,
+    pub index: u64,
 }
 
 /// The most elements a key may have. The tree's walks recurse, one call per element, so a deeper
@@ -194,6 +194,10 @@ pub struct Store {
     timed: BTreeSet<(i64, String)>,
     history: History,
     stats: StoreStats,
+    /// The paths changed since `take_changes` (written or removed).
+    dirty: BTreeSet<String>,
+    /// The history's indexes written to records: from the first kept to the last.
+    written: Option<(u64, u64)>,
 }
 
 impl Default for Store {
@@ -216,75 +220,107 @@ impl Store {
             timed: BTreeSet::new(),
             history: History::new(HISTORY_EVENTS),
             stats: StoreStats::default(),
+            dirty: ["/", "/0", "/1"].into_iter().map(String::from).collect(),
+            written: None,
         }
     }
 
-    /// The whole store as bytes (JSON): the tree, the index and the history, as etcd keeps its v2
-    /// store in its snapshots.
-    pub fn save(&self) -> Vec<u8> {
-        let mut nodes = Vec::new();
-        let mut stack = vec![("/".to_string(), &self.root)];
-        while let Some((key, node)) = stack.pop() {
-            let value = match &node.kind {
-                Kind::File(v) => Some(v.clone()),
-                Kind::Dir(children) => {
-                    stack.extend(children.iter().rev().map(|(name, c)| (join(&key, name), c)));
-                    None
-                }
-            };
-            nodes.push(SavedNode {
-                key,
-                created: node.created,
-                modified: node.modified,
-                expire: node.expire,
-                value,
-            });
+    /// The records to write for what changed since the last call (the first call: everything an
+    /// empty store holds).
+    pub fn take_changes(&mut self) -> Changes {
+        let nodes = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .map(|path| {
+                let record = self.node(&path).ok().map(|n| {
+                    let value = match &n.kind {
+                        Kind::File(v) => Some(v.clone()),
+                        Kind::Dir(_) => None,
+                    };
+                    let r = NodeRecord { created: n.created, modified: n.modified, expire: n.expire, value };
+                    serde_json::to_vec(&r).unwrap_or_default()
+                });
+                (path, record)
+            })
+            .collect();
+        let mut events = Vec::new();
+        let first = self.history.first().unwrap_or(self.index + 1);
+        let (gone_from, new_from) = self.written.map_or((first, first), |(f, l)| (f, l + 1));
+        events.extend((gone_from..first.min(new_from)).map(|i| (i, None)));
+        for e in self.history.since(new_from) {
+            events.push((e.etcd_index, Some(serde_json::to_vec(&History::kept(e)).unwrap_or_default())));
         }
-        let saved = Saved { nodes, index: self.index, history: self.history.kept() };
-        serde_json::to_vec(&saved).unwrap_or_default()
+        if self.history.first().is_some() {
+            self.written = Some((first, self.index));
+        }
+        Changes { nodes, events, index: self.index }
     }
 
-    /// A store `save` wrote; Err says what is wrong with the bytes.
-    pub fn load(bytes: &[u8]) -> Result<Store, String> {
+    /// A store from its records: the nodes in key order (each directory before what is in it), the
+    /// history's events in index order, and the index. Err says what is wrong with them.
+    pub fn from_records(
+        nodes: impl IntoIterator<Item = (String, Vec<u8>)>,
+        events: impl IntoIterator<Item = (u64, Vec<u8>)>,
+        index: u64,
+    ) -> Result<Store, String> {
         let bad = |why: String| format!("the v2 store: {why}");
-        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
-        let mut nodes = saved.nodes.into_iter();
-        let root = nodes.next().ok_or_else(|| bad("it has no root".into()))?;
-        if root.key != "/" || root.value.is_some() || root.expire.is_some() {
-            return Err(bad("its root is not a permanent directory".into()));
-        }
         let mut store = Store::new();
-        store.root = Node::dir(root.created, None);
-        store.root.modified = root.modified;
-        for n in nodes {
-            if clean(&n.key) != n.key || n.key == "/" || depth(&n.key) > MAX_DEPTH {
+        let mut saw_root = false;
+        for (key, bytes) in nodes {
+            let n: NodeRecord =
+                serde_json::from_slice(&bytes).map_err(|e| bad(format!("the node {key:?}: {e}")))?;
+            if key == "/" {
+                if n.value.is_some() || n.expire.is_some() {
+                    return Err(bad("its root is not a permanent directory".into()));
+                }
+                store.root.created = n.created;
+                store.root.modified = n.modified;
+                saw_root = true;
+                continue;
+            }
+            if clean(&key) != key || depth(&key) > MAX_DEPTH {
                 return Err(bad(format!(
-                    "a node's key {:?} is not a clean path of at most {MAX_DEPTH} elements",
-                    n.key
+                    "a node's key {key:?} is not a clean path of at most {MAX_DEPTH} elements"
                 )));
             }
-            let (dir, name) = split(&n.key);
-            let parent = match store.node_mut(dir) {
-                Ok(p) => p,
-                Err(_) => return Err(bad(format!("{:?} comes before its directory", n.key))),
+            if !saw_root {
+                return Err(bad(format!("{key:?} comes before the root")));
+            }
+            let (dir, name) = split(&key);
+            let Ok(parent) = store.node_mut(dir) else {
+                return Err(bad(format!("{key:?} comes before its directory")));
             };
             let Kind::Dir(children) = &mut parent.kind else {
-                return Err(bad(format!("{:?} is under a key, not a directory", n.key)));
+                return Err(bad(format!("{key:?} is under a key, not a directory")));
             };
             let kind = match n.value {
                 Some(v) => Kind::File(v),
                 None => Kind::Dir(BTreeMap::new()),
             };
-            let node = Node { created: n.created, modified: n.modified, expire: n.expire, kind };
-            if children.insert(name.to_string(), node).is_some() {
-                return Err(bad(format!("{:?} is there twice", n.key)));
+            let expire = n.expire;
+            let node = Node { created: n.created, modified: n.modified, expire, kind };
+            let existed = children.insert(name.to_string(), node);
+            // `/0` and `/1` are there from the start; their records replace them.
+            if existed.is_some_and(|old| !old.is_dir() || old.kind != Kind::Dir(BTreeMap::new())) {
+                return Err(bad(format!("{key:?} is there twice")));
             }
-            if let Some(at) = n.expire {
-                store.timed.insert((at, n.key));
+            if let Some(at) = expire {
+                store.timed.insert((at, key));
             }
         }
-        store.index = saved.index;
-        store.history = History::from_kept(saved.history, HISTORY_EVENTS);
+        let mut kept = Vec::new();
+        let mut last = None;
+        for (i, bytes) in events {
+            let k: Kept = serde_json::from_slice(&bytes).map_err(|e| bad(format!("the event {i}: {e}")))?;
+            if k.index != i || last.is_some_and(|l| l + 1 != i) || i > index {
+                return Err(bad(format!("the history's event {i} is out of place")));
+            }
+            last = Some(i);
+            kept.push(k);
+        }
+        store.history = History::from_kept(kept, HISTORY_EVENTS);
+        store.written = store.history.first().map(|f| (f, index));
+        store.index = index;
+        store.dirty.clear();
         Ok(store)
     }
 
@@ -365,6 +401,15 @@ impl Store {
     }
 
     fn remember(&mut self, event: &Event) {
+        // The changed node and the directories above it (made for it, perhaps) are written again.
+        let mut at = event.node.key.as_str();
+        loop {
+            self.dirty.insert(at.to_string());
+            if at == "/" {
+                break;
+            }
+            at = split(at).0;
+        }
         self.history.add(event.clone());
     }
 
@@ -611,6 +656,14 @@ impl Store {
             Kind::File(_) => None,
         }?;
         self.forget_timed(&removed, path);
+        // The node and everything under it is removed from the records.
+        let mut stack = vec![(path.to_string(), &removed)];
+        while let Some((key, node)) = stack.pop() {
+            if let Kind::Dir(children) = &node.kind {
+                stack.extend(children.iter().map(|(name, c)| (join(&key, name), c)));
+            }
+            self.dirty.insert(key);
+        }
         Some(removed)
     }
 

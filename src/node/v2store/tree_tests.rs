@@ -201,45 +201,112 @@ fn watches_start_from_the_history_of_the_last_1000_events() {
     assert_eq!(s.watch_from("/1/many", false, 5).unwrap().unwrap().node.value.as_deref(), Some("0"));
 }
 
+/// The store's records on disk, as a store writes them change by change.
+#[derive(Default)]
+struct Disk {
+    nodes: BTreeMap<String, Vec<u8>>,
+    events: BTreeMap<u64, Vec<u8>>,
+    index: u64,
+}
+
+impl Disk {
+    fn write(&mut self, s: &mut Store) {
+        let c = s.take_changes();
+        for (path, record) in c.nodes {
+            match record {
+                Some(r) => self.nodes.insert(path, r),
+                None => self.nodes.remove(&path),
+            };
+        }
+        for (i, record) in c.events {
+            match record {
+                Some(r) => self.events.insert(i, r),
+                None => self.events.remove(&i),
+            };
+        }
+        self.index = c.index;
+    }
+
+    fn load(&self) -> Result<Store, String> {
+        Store::from_records(self.nodes.clone(), self.events.clone(), self.index)
+    }
+}
+
 #[test]
 fn a_saved_store_loads_back_with_its_ttls_and_history() {
     let mut s = Store::new();
+    let mut disk = Disk::default();
     s.set("/1/a", false, "1", ttl(5), NOW).unwrap();
-    s.set("/1/d/b", false, "2", permanent(), NOW).unwrap();
+    disk.write(&mut s);
+    s.set("/1/d/e/b", false, "2", permanent(), NOW).unwrap();
+    s.set("/1/d/c", false, "3", permanent(), NOW).unwrap();
+    disk.write(&mut s);
     s.set("/1/a", false, "", Ttl { expire: Some(NOW + 9 * SEC), refresh: true }, NOW).unwrap();
-    let back = Store::load(&s.save()).unwrap();
-    assert_eq!(back.index(), 3);
+    s.delete("/1/d/e", true, true, NOW).unwrap();
+    disk.write(&mut s);
+    assert!(!disk.nodes.contains_key("/1/d/e/b"), "what a deletion removed is gone from the records");
+    let back = disk.load().unwrap();
+    assert_eq!(back.index(), 5);
     assert_eq!(json(&back.get("/1", true, NOW).unwrap()), json(&s.get("/1", true, NOW).unwrap()));
     // The history keeps each event's index and which were refreshes.
     assert_eq!(back.watch_from("/1/a", false, 1).unwrap().unwrap().etcd_index, 1);
     assert_eq!(back.watch_from("/1/a", false, 2).unwrap(), None);
     let mut back = back;
     assert_eq!(back.delete_expired(NOW + 10 * SEC).len(), 1, "the TTL is known again");
-    assert!(Store::load(b"{}").unwrap_err().starts_with("the v2 store: "));
+    // Past 1000 events the oldest records go; the history loads as the store holds it.
+    for i in 0..1200 {
+        s.set("/1/many", false, &i.to_string(), permanent(), NOW).unwrap();
+        if i % 7 == 0 {
+            disk.write(&mut s);
+        }
+    }
+    disk.write(&mut s);
+    assert_eq!(disk.events.len(), 1000);
+    assert_eq!(disk.events.keys().next(), Some(&206));
+    let back = disk.load().unwrap();
+    assert_eq!(back.watch_from("/1/many", false, 206).unwrap().unwrap().etcd_index, 206);
+    assert_eq!(back.watch_from("/1/many", false, 205).unwrap_err().code, 401);
+    // A store that only ever wrote its changes is what its records load.
+    let mut again = back.clone();
+    assert_eq!(again.take_changes(), Changes { index: 1205, ..Changes::default() });
 }
 
 #[test]
-fn keys_as_deep_as_allowed_save_and_load_and_bad_saves_are_refused() {
+fn keys_as_deep_as_allowed_save_and_load_and_bad_records_are_refused() {
     let mut s = Store::new();
+    let mut disk = Disk::default();
     let deep = format!("/1{}", "/d".repeat(MAX_DEPTH - 1));
     assert_eq!(depth(&deep), MAX_DEPTH);
     s.set(&deep, false, "bottom", permanent(), NOW).unwrap();
-    let back = Store::load(&s.save()).unwrap();
+    disk.write(&mut s);
+    let back = disk.load().unwrap();
     assert_eq!(back.get(&deep, false, NOW).unwrap().node.value.as_deref(), Some("bottom"));
     assert_eq!(json(&back.get("/1", true, NOW).unwrap()), json(&s.get("/1", true, NOW).unwrap()));
-    let saved = |nodes: &str| format!(r#"{{"nodes":[{nodes}],"index":1,"history":[]}}"#);
-    let root = r#"{"key":"/","created":0,"modified":0,"expire":null,"value":null}"#;
-    let node = |key: &str, value: &str| {
-        format!(r#"{{"key":"{key}","created":1,"modified":1,"expire":null,"value":{value}}}"#)
+    let dir = br#"{"created":1,"modified":1,"expire":null,"value":null}"#.to_vec();
+    let file = br#"{"created":1,"modified":1,"expire":null,"value":"v"}"#.to_vec();
+    let refused = |nodes: Vec<(&str, &Vec<u8>)>| {
+        let nodes = nodes.into_iter().map(|(k, v)| (k.to_string(), v.clone()));
+        Store::from_records(nodes, Vec::new(), 1).unwrap_err()
     };
-    let refused = |text: String| Store::load(text.as_bytes()).unwrap_err();
-    assert!(refused(saved(&node("/a", "null"))).contains("root"));
-    assert!(refused(saved(&format!("{root},{}", node("/a/b", "\"x\"")))).contains("before its directory"));
-    let twice = format!("{root},{},{}", node("/a", "null"), node("/a", "null"));
-    assert!(refused(saved(&twice)).contains("twice"));
-    let under_key = format!("{root},{},{}", node("/a", "\"v\""), node("/a/b", "null"));
-    assert!(refused(saved(&under_key)).contains("not a directory"));
-    let too_deep = format!("{root},{}", node(&"/d".repeat(MAX_DEPTH + 1), "null"));
-    assert!(refused(saved(&too_deep)).contains("at most 256 elements"));
-    assert!(refused(saved(&format!("{root},{}", node("/a/../b", "null")))).contains("clean path"));
+    assert!(refused(vec![("/", &file)]).contains("root"));
+    assert!(refused(vec![("/a", &dir)]).contains("before the root"));
+    assert!(refused(vec![("/", &dir), ("/a/b", &file)]).contains("before its directory"));
+    assert!(refused(vec![("/", &dir), ("/a", &file), ("/a/b", &dir)]).contains("not a directory"));
+    let too_deep = "/d".repeat(MAX_DEPTH + 1);
+    assert!(refused(vec![("/", &dir), (&too_deep, &dir)]).contains("at most 256 elements"));
+    assert!(refused(vec![("/", &dir), ("/a/../b", &dir)]).contains("clean path"));
+    assert!(refused(vec![("/", &b"{".to_vec())]).starts_with("the v2 store: the node \"/\""));
+    let event = |i: u64| {
+        (
+            i,
+            serde_json::to_vec(&History::kept(&Event { etcd_index: i, ..Event::new("set", "/1/k", i, i) }))
+                .unwrap(),
+        )
+    };
+    let root = vec![("/".to_string(), dir.clone())];
+    assert!(Store::from_records(root.clone(), vec![event(1), event(2)], 2).is_ok());
+    let gap = Store::from_records(root.clone(), vec![event(1), event(3)], 3).unwrap_err();
+    assert!(gap.contains("event 3 is out of place"), "{gap}");
+    let ahead = Store::from_records(root, vec![event(5)], 4).unwrap_err();
+    assert!(ahead.contains("event 5 is out of place"), "{ahead}");
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::tmux::{demo_pane, leader_name, pane_command, pane_command_env, Tmux};
 use crate::support::{
-    blocking_client as client, etcd_tools, etcdeck_bin, free_port, require_tool, EtcdCluster,
+    blocking_client as client, etcd_tools, etcdeck_bin, free_port, require_tool, EtcdCluster, EtcdeckNode,
 };
 
 #[test]
@@ -593,9 +593,9 @@ fn a_learner_is_added_started_promoted_and_removed_through_the_demo_dialogs() {
     // etcd adds a member only once it has been connected to every voter for 5 s.
     std::thread::sleep(Duration::from_secs(6));
 
-    let peer_port = crate::support::free_port();
+    let peer_port = free_port();
     let peer = format!("http://127.0.0.1:{peer_port}");
-    let client = format!("http://127.0.0.1:{}", crate::support::free_port());
+    let client = format!("http://127.0.0.1:{}", free_port());
     tmux.keys(&["n"]);
     tmux.wait_for("the name prompt", Duration::from_secs(5), |s| s.contains("add member, name:"));
     tmux.keys(&["n4", "Enter"]);
@@ -739,7 +739,7 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
     });
 
     // Add a learner: etcd's answer, with the commands that would start it.
-    let peer_port = crate::support::free_port();
+    let peer_port = free_port();
     let peer = format!("http://127.0.0.1:{peer_port}");
     tmux.keys(&["n"]);
     tmux.wait_for("the name prompt", Duration::from_secs(5), |s| s.contains("add member, name:"));
@@ -1228,4 +1228,94 @@ fn the_replace_dialog_brings_back_a_damaged_demo_member() {
     tmux.keys(&["q"]);
     tmux.wait_exited_ok(Duration::from_secs(20));
     wait_no_nodes(tmp.path(), Duration::from_secs(5));
+}
+
+/// A cluster bootstrapped through a discovery URL (an etcdeck node with --enable-v2 serving it): the
+/// console shows its three members and leader; a member added through the dialog, started with the
+/// etcdeck command the dialog copies, joins it.
+#[test]
+fn a_member_added_through_the_dialog_joins_a_cluster_bootstrapped_through_discovery() {
+    if require_tool("tmux", None).is_none() {
+        return;
+    }
+    use crate::node_discovery::{member_flags, new_token};
+    let service = EtcdeckNode::start("service", &["--enable-v2"]);
+    let url = new_token(&service.client_url, "/v2/keys/discovery/console", "3");
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut nodes: Vec<EtcdeckNode> = ["d0", "d1", "d2"]
+        .iter()
+        .map(|name| {
+            let (client, flags) = member_flags(&url);
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            EtcdeckNode::spawn_at(name, &root.path().join(format!("{name}.etcd")), &client, &flags)
+        })
+        .collect();
+    for n in &mut nodes {
+        n.wait_serving(Duration::from_secs(60));
+    }
+    // A member is added only once every voter has been connected for 5 s (etcd's rule).
+    std::thread::sleep(Duration::from_secs(6));
+    let urls: Vec<String> = nodes.iter().map(|n| n.client_url.clone()).collect();
+    let tmux = Tmux::start(&pane_command(&urls.join(","), "--refresh-interval 500ms"), 250, 48);
+    // The console's copies reach tmux's buffer (OSC 52).
+    assert!(tmux.cmd().args(["set", "-s", "set-clipboard", "on"]).status().expect("tmux set").success());
+    let screen = tmux.wait_for("the dashboard", Duration::from_secs(15), |s| {
+        s.contains("members 3/3 up") && s.contains("★ leader")
+    });
+    for name in ["d0", "d1", "d2"] {
+        assert!(member_row(&screen, name).is_some(), "{name} in the member table:\n{screen}");
+    }
+
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let client = format!("http://127.0.0.1:{}", free_port());
+    tmux.keys(&["n"]);
+    tmux.wait_for("the name prompt", Duration::from_secs(5), |s| s.contains("add member, name:"));
+    tmux.keys(&["d3", "Enter"]);
+    tmux.wait_for("the peer URL prompt", Duration::from_secs(5), |s| s.contains("peer URLs of d3"));
+    tmux.keys(&[&peer, "Enter"]);
+    tmux.wait_for("the client URL prompt", Duration::from_secs(5), |s| {
+        s.contains("client URLs d3 will serve on")
+    });
+    // The prompt offers the peer port less one: typed over.
+    tmux.keys(&["BSpace"; 40]);
+    tmux.keys(&[&client, "Enter"]);
+    tmux.wait_for("the add dialog", Duration::from_secs(5), |s| s.contains("add learner d3"));
+    tmux.keys(&["y"]);
+    let done = tmux.wait_for("the answer", Duration::from_secs(15), |s| {
+        s.contains("start it with these settings") || s.contains("failed:")
+    });
+    assert!(done.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""), "{done}");
+    tmux.keys(&["y"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let command = loop {
+        let out = tmux.cmd().args(["show-buffer"]).output().expect("show-buffer");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.contains("etcdeck node") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the copied command: {text:?}\n{}", tmux.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(command.contains("ETCD_INITIAL_CLUSTER_STATE=existing") && command.contains(&peer), "{command}");
+    close_dialog(&tmux);
+
+    // Started as printed (in its own directory, with this build for `etcdeck`), it joins.
+    let dir = root.path().join("d3-home");
+    std::fs::create_dir(&dir).expect("dir");
+    let command = command.trim().replacen("etcdeck node", &format!("{} node", etcdeck_bin()), 1);
+    let log = std::fs::File::create(root.path().join("d3.log")).expect("log");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec env {command} --heartbeat-interval 50 --election-timeout 500"))
+        .current_dir(&dir)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start d3");
+    let _d3 = scopeguard(child.id());
+    let screen = tmux.wait_for("d3 serving as a learner", Duration::from_secs(30), |s| {
+        member_row(s, "d3").is_some_and(|row| row.contains("learner") && !row.contains("unstarted"))
+    });
+    assert!(screen.contains("members 4/4 up"), "{screen}");
+    assert!(dir.join("d3.etcd").is_dir(), "the data dir the command named");
 }

@@ -36,7 +36,7 @@ fn discovery_service(tools: &crate::support::EtcdTools) -> (EtcdCluster, String)
 
 /// A discovery token for `size` members on `service_url`, made as the runbooks make one (curl -X
 /// PUT .../_config/size -d value=N); its discovery URL.
-fn new_token(service_url: &str, token: &str, size: &str) -> String {
+pub(crate) fn new_token(service_url: &str, token: &str, size: &str) -> String {
     let addr = service_url.trim_start_matches("http://");
     let (status, body) = http(addr, "PUT", &format!("{token}/_config/size"), &format!("value={size}"));
     assert_eq!(status, 201, "{body}");
@@ -73,7 +73,7 @@ pub(crate) fn failed_start_with(
     err
 }
 
-fn member_flags(url: &str) -> (String, Vec<String>) {
+pub(crate) fn member_flags(url: &str) -> (String, Vec<String>) {
     let peer = format!("http://127.0.0.1:{}", free_port());
     let client = format!("http://127.0.0.1:{}", free_port());
     let flags = vec![

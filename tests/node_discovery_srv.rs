@@ -161,6 +161,24 @@ fn three_members_bootstrap_from_srv_records_and_clients_find_them_there() {
     want.sort();
     assert_eq!(urls, want);
 
+    // The console finds the members in the client records, and shows them as any other cluster.
+    if require_tool("tmux", None).is_some() {
+        let command = format!(
+            "env TERM=xterm-256color ETCDECK_DNS_SERVER={} {} -d {DOMAIN} --refresh-interval 500ms; \
+             echo \"etcdeck exited $?\"; sleep 60",
+            dns.server,
+            crate::support::etcdeck_bin()
+        );
+        let tmux = crate::support::tmux::Tmux::start(&command, 160, 40);
+        let screen = tmux.wait_for("the dashboard", Duration::from_secs(15), |s| {
+            s.contains("members 3/3 up") && s.contains("★ leader")
+        });
+        for (i, c) in clients.iter().enumerate() {
+            let row = screen.lines().find(|l| l.contains(&format!(" n{} ", i + 1)) && l.contains("http://"));
+            assert!(row.is_some_and(|r| r.contains(&c.to_string())), "n{} serving on {c}:\n{screen}", i + 1);
+        }
+    }
+
     // A member whose advertised peer URL no record names.
     let n4 = format!("http://127.0.0.1:{}", free_port());
     let flags = [format!("--discovery-srv={DOMAIN}"), format!("--initial-advertise-peer-urls={n4}")];

@@ -1304,7 +1304,7 @@ fn a_member_added_through_the_dialog_joins_a_cluster_bootstrapped_through_discov
     std::fs::create_dir(&dir).expect("dir");
     let command = command.trim().replacen("etcdeck node", &format!("{} node", etcdeck_bin()), 1);
     let log = std::fs::File::create(root.path().join("d3.log")).expect("log");
-    let child = Command::new("sh")
+    let mut child = Command::new("sh")
         .arg("-c")
         .arg(format!("exec env {command} --heartbeat-interval 50 --election-timeout 500"))
         .current_dir(&dir)
@@ -1312,10 +1312,12 @@ fn a_member_added_through_the_dialog_joins_a_cluster_bootstrapped_through_discov
         .stderr(log)
         .spawn()
         .expect("start d3");
-    let _d3 = scopeguard(child.id());
+    let d3 = scopeguard(child.id());
     let screen = tmux.wait_for("d3 serving as a learner", Duration::from_secs(30), |s| {
         member_row(s, "d3").is_some_and(|row| row.contains("learner") && !row.contains("unstarted"))
     });
     assert!(screen.contains("members 4/4 up"), "{screen}");
     assert!(dir.join("d3.etcd").is_dir(), "the data dir the command named");
+    drop(d3);
+    let _ = child.wait();
 }

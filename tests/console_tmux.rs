@@ -573,6 +573,32 @@ fn select_row(tmux: &Tmux, screen: &str, pred: impl Fn(&str) -> bool) -> String 
     rows[at].to_string()
 }
 
+/// Adds learner `name` with `peer` through the member dialog (the client URL offered, or `client`);
+/// the screen with the cluster's answer.
+fn add_learner(tmux: &Tmux, name: &str, peer: &str, client: Option<&str>) -> String {
+    tmux.keys(&["n"]);
+    tmux.wait_for("the name prompt", Duration::from_secs(5), |s| s.contains("add member, name:"));
+    tmux.keys(&[name, "Enter"]);
+    tmux.wait_for("the peer URL prompt", Duration::from_secs(5), |s| {
+        s.contains(&format!("peer URLs of {name}"))
+    });
+    tmux.keys(&[peer, "Enter"]);
+    tmux.wait_for("the client URL prompt", Duration::from_secs(5), |s| {
+        s.contains(&format!("client URLs {name} will serve on"))
+    });
+    if let Some(client) = client {
+        // The prompt offers the peer port less one: typed over.
+        tmux.keys(&["BSpace"; 40]);
+        tmux.keys(&[client]);
+    }
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the add dialog", Duration::from_secs(5), |s| s.contains(&format!("add learner {name}")));
+    tmux.keys(&["y"]);
+    tmux.wait_for("the answer", Duration::from_secs(15), |s| {
+        s.contains("start it with these settings") || s.contains("failed:")
+    })
+}
+
 /// The dashboard row of member `name`.
 fn member_row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
     screen.lines().find(|l| l.contains(&format!(" {name} ")) && l.contains("http://"))
@@ -741,20 +767,7 @@ fn member_dialogs_add_remove_and_move_the_leader_on_a_real_etcd() {
     // Add a learner: etcd's answer, with the commands that would start it.
     let peer_port = free_port();
     let peer = format!("http://127.0.0.1:{peer_port}");
-    tmux.keys(&["n"]);
-    tmux.wait_for("the name prompt", Duration::from_secs(5), |s| s.contains("add member, name:"));
-    tmux.keys(&["e4", "Enter"]);
-    tmux.wait_for("the peer URL prompt", Duration::from_secs(5), |s| s.contains("peer URLs of e4"));
-    tmux.keys(&[&peer, "Enter"]);
-    tmux.wait_for("the client URL prompt", Duration::from_secs(5), |s| {
-        s.contains("client URLs e4 will serve on")
-    });
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("the add dialog", Duration::from_secs(5), |s| s.contains("add learner e4"));
-    tmux.keys(&["y"]);
-    let done = tmux.wait_for("etcd's answer", Duration::from_secs(15), |s| {
-        s.contains("start it with these settings") || s.contains("failed:")
-    });
+    let done = add_learner(&tmux, "e4", &peer, None);
     assert!(done.contains("etcd:    ETCD_NAME=e4"), "{done}");
     close_dialog(&tmux);
     let (ok, out, err) = crate::support::run_etcdctl(&tools.etcdctl, &urls, &["member", "list"]);
@@ -1238,21 +1251,11 @@ fn a_member_added_through_the_dialog_joins_a_cluster_bootstrapped_through_discov
     if require_tool("tmux", None).is_none() {
         return;
     }
-    use crate::node_discovery::{member_flags, new_token};
+    use crate::node_discovery::{discovery_members, new_token};
     let service = EtcdeckNode::start("service", &["--enable-v2"]);
     let url = new_token(&service.client_url, "/v2/keys/discovery/console", "3");
     let root = tempfile::tempdir().expect("temp dir");
-    let mut nodes: Vec<EtcdeckNode> = ["d0", "d1", "d2"]
-        .iter()
-        .map(|name| {
-            let (client, flags) = member_flags(&url);
-            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-            EtcdeckNode::spawn_at(name, &root.path().join(format!("{name}.etcd")), &client, &flags)
-        })
-        .collect();
-    for n in &mut nodes {
-        n.wait_serving(Duration::from_secs(60));
-    }
+    let nodes = discovery_members(&url, root.path(), &["d0", "d1", "d2"]);
     // A member is added only once every voter has been connected for 5 s (etcd's rule).
     std::thread::sleep(Duration::from_secs(6));
     let urls: Vec<String> = nodes.iter().map(|n| n.client_url.clone()).collect();
@@ -1268,22 +1271,7 @@ fn a_member_added_through_the_dialog_joins_a_cluster_bootstrapped_through_discov
 
     let peer = format!("http://127.0.0.1:{}", free_port());
     let client = format!("http://127.0.0.1:{}", free_port());
-    tmux.keys(&["n"]);
-    tmux.wait_for("the name prompt", Duration::from_secs(5), |s| s.contains("add member, name:"));
-    tmux.keys(&["d3", "Enter"]);
-    tmux.wait_for("the peer URL prompt", Duration::from_secs(5), |s| s.contains("peer URLs of d3"));
-    tmux.keys(&[&peer, "Enter"]);
-    tmux.wait_for("the client URL prompt", Duration::from_secs(5), |s| {
-        s.contains("client URLs d3 will serve on")
-    });
-    // The prompt offers the peer port less one: typed over.
-    tmux.keys(&["BSpace"; 40]);
-    tmux.keys(&[&client, "Enter"]);
-    tmux.wait_for("the add dialog", Duration::from_secs(5), |s| s.contains("add learner d3"));
-    tmux.keys(&["y"]);
-    let done = tmux.wait_for("the answer", Duration::from_secs(15), |s| {
-        s.contains("start it with these settings") || s.contains("failed:")
-    });
+    let done = add_learner(&tmux, "d3", &peer, Some(&client));
     assert!(done.contains("ETCD_INITIAL_CLUSTER_STATE=\"existing\""), "{done}");
     tmux.keys(&["y"]);
     let deadline = Instant::now() + Duration::from_secs(5);

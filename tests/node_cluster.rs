@@ -57,6 +57,33 @@ impl NodeCluster {
 
 use crate::support::run_etcdctl as etcdctl;
 
+/// `n` puts (`<prefix><i>`, each its own raft entry) from 64 clients at once, through `urls`.
+pub(crate) fn put_many(urls: &[String], prefix: &str, n: usize) {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let client = etcd_client::Client::connect(urls.to_vec(), None).await.expect("connect");
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (mut c, next, prefix) = (client.clone(), next.clone(), prefix.to_string());
+                tokio::spawn(async move {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            return;
+                        }
+                        c.put(format!("{prefix}{i:05}"), "v", None).await.expect("put");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("writer");
+        }
+    });
+}
+
 /// Starts a member named `name` on `data` that listens for peers on (and advertises) `peer`, with a
 /// fresh client URL on the peer URL's host and `more` flags; does not wait for it to serve.
 pub(crate) fn spawn_member(name: &str, data: &Path, peer: &str, more: &[String]) -> EtcdeckNode {
@@ -410,29 +437,7 @@ fn a_member_behind_the_compacted_log_catches_up_from_a_raft_snapshot() {
     cluster.nodes[down].kill();
     let rest = cluster.urls(Some(down));
     // 7000 writes, each its own raft entry, from 64 clients at once.
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    rt.block_on(async {
-        let client = etcd_client::Client::connect(rest.clone(), None).await.expect("connect");
-        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..64)
-            .map(|_| {
-                let (mut c, next) = (client.clone(), next.clone());
-                tokio::spawn(async move {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= 7000 {
-                            return;
-                        }
-                        c.put(format!("snap/{i:05}"), "v", None).await.expect("put");
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("writer");
-        }
-    });
+    put_many(&rest, "snap/", 7000);
     cluster.nodes[down].restart();
     let revision = status(ctl, &rest[0]).expect("status").2;
     let deadline = Instant::now() + Duration::from_secs(30);

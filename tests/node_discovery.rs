@@ -73,6 +73,22 @@ pub(crate) fn failed_start_with(
     err
 }
 
+/// Members `names` started with the discovery URL `url` (data dirs under `root`), once they serve.
+pub(crate) fn discovery_members(url: &str, root: &std::path::Path, names: &[&str]) -> Vec<EtcdeckNode> {
+    let mut nodes: Vec<EtcdeckNode> = names
+        .iter()
+        .map(|name| {
+            let (client, flags) = member_flags(url);
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            EtcdeckNode::spawn_at(name, &root.join(format!("{name}.etcd")), &client, &flags)
+        })
+        .collect();
+    for n in &mut nodes {
+        n.wait_serving(Duration::from_secs(60));
+    }
+    nodes
+}
+
 pub(crate) fn member_flags(url: &str) -> (String, Vec<String>) {
     let peer = format!("http://127.0.0.1:{}", free_port());
     let client = format!("http://127.0.0.1:{}", free_port());
@@ -106,17 +122,7 @@ fn bootstrap_three_and_refuse_a_fourth(tools: &crate::support::EtcdTools, servic
     let url = new_token(service_url, token, "3");
 
     let root = tempfile::tempdir().expect("temp dir");
-    let mut nodes: Vec<EtcdeckNode> = ["d0", "d1", "d2"]
-        .iter()
-        .map(|name| {
-            let (client, flags) = member_flags(&url);
-            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-            EtcdeckNode::spawn_at(name, &root.path().join(format!("{name}.etcd")), &client, &flags)
-        })
-        .collect();
-    for n in &mut nodes {
-        n.wait_serving(Duration::from_secs(60));
-    }
+    let mut nodes = discovery_members(&url, root.path(), &["d0", "d1", "d2"]);
     let log = nodes[0].log_text();
     assert!(
         log.contains("discovery: found self") && log.contains("discovery: found 3 needed peer(s)"),

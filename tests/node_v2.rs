@@ -332,29 +332,7 @@ fn the_v2_store_survives_kill_9_and_snapshot_catch_up() {
     // Member 3 goes down; the others write on, far past what the log keeps.
     cluster.nodes[2].kill();
     let rest = cluster.urls(Some(2));
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    rt.block_on(async {
-        let client = etcd_client::Client::connect(rest.clone(), None).await.expect("connect");
-        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let tasks: Vec<_> = (0..64)
-            .map(|_| {
-                let (mut c, next) = (client.clone(), next.clone());
-                tokio::spawn(async move {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= 7000 {
-                            return;
-                        }
-                        c.put(format!("v3/{i:05}"), "v", None).await.expect("put");
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("writer");
-        }
-    });
+    crate::node_cluster::put_many(&rest, "v3/", 7000);
     for i in 50..100 {
         put(&rest[i % 2], i);
     }

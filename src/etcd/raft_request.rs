@@ -22,7 +22,9 @@ pub struct RequestHeader {
     pub auth_revision: u64,
 }
 
-/// etcdserverpb.Request (proto2), the v2 store's request.
+/// etcdserverpb.Request (proto2), the v2 store's request, with etcd's field numbers (an etcd log's
+/// v2 entries, and the v2 API's writes in an etcdeck log). `prev_exist` and `refresh` are the two
+/// fields etcd leaves out when unset.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct V2Request {
     #[prost(uint64, tag = "1")]
@@ -33,6 +35,32 @@ pub struct V2Request {
     pub path: String,
     #[prost(string, tag = "4")]
     pub val: String,
+    #[prost(bool, tag = "5")]
+    pub dir: bool,
+    #[prost(string, tag = "6")]
+    pub prev_value: String,
+    #[prost(uint64, tag = "7")]
+    pub prev_index: u64,
+    #[prost(bool, optional, tag = "8")]
+    pub prev_exist: Option<bool>,
+    #[prost(int64, tag = "9")]
+    pub expiration: i64,
+    #[prost(bool, tag = "10")]
+    pub wait: bool,
+    #[prost(uint64, tag = "11")]
+    pub since: u64,
+    #[prost(bool, tag = "12")]
+    pub recursive: bool,
+    #[prost(bool, tag = "13")]
+    pub sorted: bool,
+    #[prost(bool, tag = "14")]
+    pub quorum: bool,
+    #[prost(int64, tag = "15")]
+    pub time: i64,
+    #[prost(bool, tag = "16")]
+    pub stream: bool,
+    #[prost(bool, optional, tag = "17")]
+    pub refresh: Option<bool>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -144,6 +172,7 @@ mod tests {
             method: "PUT".into(),
             path: "/0/members/8e9e05c52164694d/attributes".into(),
             val: r#"{"name":"default","clientURLs":["http://localhost:2379"]}"#.into(),
+            ..Default::default()
         };
         assert_eq!(decode(&publish.encode_to_vec()).unwrap(), EntryRequest::V2(publish));
         let sync = V2Request { id: 2, method: "SYNC".into(), ..Default::default() };

@@ -142,46 +142,6 @@ impl std::fmt::Display for ErrorBody {
     }
 }
 
-/// etcd's etcdserverpb.Request: a v2 request as etcd's raft log carries it (etcdserver.proto, with
-/// its field numbers). `prev_exist` and `refresh` are the two fields etcd leaves out when unset.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct RaftRequest {
-    #[prost(uint64, tag = "1")]
-    pub id: u64,
-    #[prost(string, tag = "2")]
-    pub method: String,
-    #[prost(string, tag = "3")]
-    pub path: String,
-    #[prost(string, tag = "4")]
-    pub val: String,
-    #[prost(bool, tag = "5")]
-    pub dir: bool,
-    #[prost(string, tag = "6")]
-    pub prev_value: String,
-    #[prost(uint64, tag = "7")]
-    pub prev_index: u64,
-    #[prost(bool, optional, tag = "8")]
-    pub prev_exist: Option<bool>,
-    #[prost(int64, tag = "9")]
-    pub expiration: i64,
-    #[prost(bool, tag = "10")]
-    pub wait: bool,
-    #[prost(uint64, tag = "11")]
-    pub since: u64,
-    #[prost(bool, tag = "12")]
-    pub recursive: bool,
-    #[prost(bool, tag = "13")]
-    pub sorted: bool,
-    #[prost(bool, tag = "14")]
-    pub quorum: bool,
-    #[prost(int64, tag = "15")]
-    pub time: i64,
-    #[prost(bool, tag = "16")]
-    pub stream: bool,
-    #[prost(bool, optional, tag = "17")]
-    pub refresh: Option<bool>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

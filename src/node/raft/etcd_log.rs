@@ -300,6 +300,7 @@ mod tests {
             method: "PUT".into(),
             path: "/0/members/1a/attributes".into(),
             val: r#"{"name":"m1","clientURLs":["http://127.0.0.1:2379"]}"#.into(),
+            ..Default::default()
         };
         let e = translate(&normal(7, publish.encode_to_vec()), &no_hash).unwrap();
         let (_, write) = Write::decode(&e.data).unwrap();

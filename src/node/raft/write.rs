@@ -10,7 +10,7 @@ use etcd_client::proto::{
 use prost::Message;
 use raft::eraftpb::{ConfChange, ConfChangeType};
 
-use crate::etcd::v2::RaftRequest;
+use crate::etcd::raft_request::V2Request;
 use crate::node::auth::{AuthOutcome, AuthWrite, Caller};
 use crate::node::v2store::{Event, KeyRequest, V2Error};
 
@@ -191,7 +191,7 @@ impl Write {
             MEMBER_PROMOTE => Write::PromoteMember(PbMember::decode(body).map_err(err)?),
             MEMBER_UPDATE => Write::UpdateMember(PbMember::decode(body).map_err(err)?),
             AUTH => Write::Auth(serde_json::from_slice(body).map_err(|e| format!("auth change: {e}"))?),
-            V2 => Write::V2(KeyRequest::from_raft(RaftRequest::decode(body).map_err(err)?)),
+            V2 => Write::V2(KeyRequest::from_raft(V2Request::decode(body).map_err(err)?)),
             kind => return Err(format!("unknown entry kind {kind}")),
         };
         Ok((id, write))
@@ -224,7 +224,7 @@ mod tests {
             assert_eq!(Write::decode(&data), Ok((42, write)));
         }
         let data = Write::V2(r.clone()).encode(42);
-        let pb = RaftRequest::decode(&data[9..]).unwrap();
+        let pb = V2Request::decode(&data[9..]).unwrap();
         assert_eq!((pb.id, pb.method.as_str(), pb.path.as_str()), (42, "PUT", "/1/dir/k"));
         assert_eq!((pb.val.as_str(), pb.prev_exist, pb.expiration), ("v", Some(false), 5_000_001_000));
         let mut cut = data.clone();

@@ -4,7 +4,7 @@
 use super::event::{Event, V2Error};
 use super::stats::Op;
 use super::tree::{clean, depth, Store, Ttl, MAX_DEPTH};
-use crate::etcd::v2::RaftRequest;
+use crate::etcd::raft_request::V2Request;
 
 /// What /v2/keys takes, as etcd's etcdserverpb.Request carries it through raft.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -192,11 +192,12 @@ impl KeyRequest {
         let p = self.path.as_str();
         let (op, result) = match self.method.as_str() {
             "POST" => (Op::Create, store.create(p, self.dir, &self.value, true, self.ttl(), now)),
-            "PUT" => match self.prev_exist {
-                Some(true) if self.prev_index == 0 && self.prev_value.is_empty() => {
-                    (Op::Update, store.update(p, &self.value, self.ttl(), now))
+            "PUT" => match (self.prev_exist, self.prev_index > 0 || !self.prev_value.is_empty()) {
+                (Some(true), false) => (Op::Update, store.update(p, &self.value, self.ttl(), now)),
+                (Some(false), _) => {
+                    (Op::Create, store.create(p, self.dir, &self.value, false, self.ttl(), now))
                 }
-                Some(true) => (
+                (_, true) => (
                     Op::CompareAndSwap,
                     store.compare_and_swap(
                         p,
@@ -207,19 +208,7 @@ impl KeyRequest {
                         now,
                     ),
                 ),
-                Some(false) => (Op::Create, store.create(p, self.dir, &self.value, false, self.ttl(), now)),
-                None if self.prev_index > 0 || !self.prev_value.is_empty() => (
-                    Op::CompareAndSwap,
-                    store.compare_and_swap(
-                        p,
-                        &self.prev_value,
-                        self.prev_index,
-                        &self.value,
-                        self.ttl(),
-                        now,
-                    ),
-                ),
-                None => (Op::Set, store.set(p, self.dir, &self.value, self.ttl(), now)),
+                (None, false) => (Op::Set, store.set(p, self.dir, &self.value, self.ttl(), now)),
             },
             "DELETE" if self.prev_index > 0 || !self.prev_value.is_empty() => {
                 (Op::CompareAndDelete, store.compare_and_delete(p, &self.prev_value, self.prev_index, now))
@@ -240,8 +229,8 @@ impl KeyRequest {
 
 impl KeyRequest {
     /// The request as etcd's raft log carries it, with the proposal's ID.
-    pub fn to_raft(&self, id: u64) -> RaftRequest {
-        RaftRequest {
+    pub fn to_raft(&self, id: u64) -> V2Request {
+        V2Request {
             id,
             method: self.method.clone(),
             path: self.path.clone(),
@@ -263,7 +252,7 @@ impl KeyRequest {
     }
 
     /// A request read back from the log.
-    pub fn from_raft(r: RaftRequest) -> KeyRequest {
+    pub fn from_raft(r: V2Request) -> KeyRequest {
         KeyRequest {
             method: r.method,
             path: r.path,

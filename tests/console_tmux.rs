@@ -1301,10 +1301,10 @@ fn a_member_added_through_the_dialog_joins_a_cluster_bootstrapped_through_discov
         .spawn()
         .expect("start d3");
     let d3 = scopeguard(child.id());
-    let screen = tmux.wait_for("d3 serving as a learner", Duration::from_secs(30), |s| {
-        member_row(s, "d3").is_some_and(|row| row.contains("learner") && !row.contains("unstarted"))
+    tmux.wait_for("d3 serving as a learner", Duration::from_secs(30), |s| {
+        s.contains("members 4/4 up")
+            && member_row(s, "d3").is_some_and(|row| row.contains("learner") && !row.contains("unstarted"))
     });
-    assert!(screen.contains("members 4/4 up"), "{screen}");
     assert!(dir.join("d3.etcd").is_dir(), "the data dir the command named");
     drop(d3);
     let _ = child.wait();

@@ -160,7 +160,8 @@ fn apply_write_once(
         }
         Write::V2(r) => {
             let mut txn = store.write();
-            let answer = txn.apply_v2(r, crate::node::v2store::now());
+            // The proposer's clock, so that every member keeps the same answer in its history.
+            let answer = txn.apply_v2(r, r.time);
             txn.commit(at)?;
             Ok(WriteResponse::V2(answer))
         }

@@ -101,6 +101,9 @@ impl Write {
         }
         match self {
             Write::Put(_) | Write::LeaseGrant(_) => true,
+            // A v2 write that may add a node (etcd's v2 store has no quota; the member's disk
+            // has room only for so much).
+            Write::V2(r) => matches!(r.method.as_str(), "PUT" | "POST"),
             Write::Txn(t) => txn_puts(t),
             Write::As(_, w) => w.adds_data(),
             _ => false,

@@ -62,8 +62,9 @@ pub struct Ctx {
     pub disk_dirs: Vec<std::path::PathBuf>,
 }
 
-/// Below this much free space where the log or the store lives (and twice what the store has not
-/// yet written to sled, which needs about that much there), writes that add data are refused with
+/// Below this much free space where the log or the store lives (and four times what the store has
+/// not yet written to sled: the room sled's batch will need, as the store checks it before handing
+/// sled a batch), writes that add data are refused with
 /// NOSPACE (as etcd refuses them past its quota) before a write to disk fails: a disk that fills
 /// under the store as well as the log would leave it unable to serve reads.
 pub const LOW_DISK_BYTES: u64 = 8 * 1024 * 1024;
@@ -262,14 +263,16 @@ impl Ctx {
         if self.handle.status.disk_failure().is_some_and(|f| f.no_space) {
             return true;
         }
-        // The store's writes not yet in sled will need about twice their size there.
+        // The store's writes not yet in sled will need four times their size there when they are
+        // written (the store's own check before a batch): refused here first, so that what was
+        // taken can always be written.
         let pending = self.handle.store_pending.load(std::sync::atomic::Ordering::Relaxed);
-        let need = LOW_DISK_BYTES + 2 * pending;
+        let need = LOW_DISK_BYTES + 4 * pending;
         let low = self.disk_dirs.iter().find_map(|d| free_bytes(d).filter(|f| *f < need).map(|f| (d, f)));
         let was = self.handle.status.disk_low.swap(low.is_some(), std::sync::atomic::Ordering::Relaxed);
         match low {
             Some((dir, free)) if !was => eprintln!(
-                "etcdeck node: {}: {free} bytes free, under the {need} writes need ({} MiB, and twice the \
+                "etcdeck node: {}: {free} bytes free, under the {need} writes need ({} MiB, and four times the \
                  {pending} bytes not yet in the store): writes that add data are refused (alarm NOSPACE) \
                  until there is space",
                 dir.display(),

@@ -170,7 +170,10 @@ async fn v2(ctx: Ctx, req: Request<Body>, stopped: tokio::sync::watch::Receiver<
     if !ctx.enable_v2 {
         return v2reply::not_found();
     }
-    let path = req.uri().path().to_string();
+    let path = percent_encoding::percent_decode_str(req.uri().path()).decode_utf8_lossy().into_owned();
+    if let Some(resp) = v2reply::redirect_unclean(req.method(), &path, req.uri().query()) {
+        return resp;
+    }
     if path == "/v2/machines" {
         return v2members::machines(&ctx, req.method());
     }
@@ -191,7 +194,7 @@ async fn v2(ctx: Ctx, req: Request<Body>, stopped: tokio::sync::watch::Receiver<
     else {
         return v2reply::not_found();
     };
-    let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy().into_owned();
+    let key = key.to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
     let method = req.method().clone();
     let form_type = req
@@ -201,9 +204,17 @@ async fn v2(ctx: Ctx, req: Request<Body>, stopped: tokio::sync::watch::Receiver<
         .and_then(|v| v.split(';').next())
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
     let form = if form_type && matches!(method, Method::PUT | Method::POST) {
-        match v2reply::read_body(req.into_body(), ctx.handle.max_request_bytes()).await {
+        // Go's ParseForm reads at most 10 MB of a form.
+        match v2reply::read_body(req.into_body(), 10 << 20).await {
             Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-            Err(resp) => return resp,
+            Err(_) => {
+                let e = crate::node::v2store::V2Error::new(
+                    crate::etcd::v2::INVALID_FORM,
+                    "http: POST too large",
+                    0,
+                );
+                return v2keys::with_cluster_id_error(&ctx, &e);
+            }
         }
     } else {
         None

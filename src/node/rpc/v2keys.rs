@@ -58,6 +58,10 @@ async fn answer(ctx: &Ctx, call: KeysCall, stopped: tokio::sync::watch::Receiver
         return watch(ctx, req, stopped);
     }
     let no_value = req.no_value_on_success;
+    if Write::V2(req.clone()).adds_data() && ctx.disk_low() {
+        let e = crate::node::error::NodeError::NoSpace;
+        return error(&V2Error::new(crate::etcd::v2::RAFT_INTERNAL, e.to_string(), 0));
+    }
     let event = if req.through_raft() {
         match ctx.handle.write(Write::V2(req)).await {
             Ok(WriteResponse::V2(Ok(mut events))) if !events.is_empty() => Ok(events.swap_remove(0)),
@@ -82,6 +86,11 @@ async fn answer(ctx: &Ctx, call: KeysCall, stopped: tokio::sync::watch::Receiver
             error(&e)
         }
     }
+}
+
+/// A v2 error from the keys API, with its cluster ID header.
+pub fn with_cluster_id_error(ctx: &Ctx, e: &V2Error) -> Response<Body> {
+    with_cluster_id(ctx, error(e))
 }
 
 /// etcd's trimErrorPrefix and trimNodeExternPrefix: the store's `/1` left out of what is shown.
@@ -138,6 +147,20 @@ fn hidden(watched: &str, key: &str) -> bool {
     v2store::clean(&format!("/{}", &key[watched.len()..])).contains("/_")
 }
 
+/// Whether etcd's watcher hub tells a watcher of `watched` about a change made after it began:
+/// not a change of a hidden key below it, and a directory's removal only when the watched key is
+/// the directory or under it (the history's scan matches by string prefix alone).
+fn seen_live(watched: &str, event: &Event) -> bool {
+    let changed = event.node.key.as_str();
+    if hidden(watched, changed) {
+        return false;
+    }
+    let under_removed_dir = watched.len() > changed.len()
+        && watched.starts_with(changed)
+        && watched[changed.len()..].starts_with('/');
+    watched.len() <= changed.len() || changed == "/" || under_removed_dir
+}
+
 /// A watch open: counted in /v2/stats/store's watchers while it lives.
 struct Watching(std::sync::Arc<crate::node::raft::driver::RaftStatus>);
 
@@ -185,13 +208,18 @@ fn watch(ctx: &Ctx, req: KeyRequest, mut stopped: tokio::sync::watch::Receiver<b
             match next {
                 Ok(Some(mut event)) => {
                     since = event.etcd_index + 1;
-                    // Changes after the watch began are sent as etcd's hub sends them, hidden
-                    // keys left out; those before it come from the history as its scan finds them.
-                    if event.etcd_index > start && hidden(&req.path, &event.node.key) {
+                    // Changes after the watch began are sent as etcd's hub sends them (hidden keys
+                    // left out, a directory's removal only to the keys under it); those before it
+                    // come from the history as its scan finds them.
+                    if event.etcd_index > start && !seen_live(&req.path, &event) {
                         continue;
                     }
                     trim_event(&mut event);
-                    if tx.send(Bytes::from(go_json(&event))).await.is_err() || !req.stream {
+                    let sent = tokio::select! {
+                        sent = tx.send(Bytes::from(go_json(&event))) => sent.is_ok(),
+                        _ = stopped.changed() => false,
+                    };
+                    if !sent || !req.stream {
                         return;
                     }
                 }
@@ -265,5 +293,15 @@ mod tests {
         assert!(!hidden("/1/a", "/1/a/b"));
         assert!(!hidden("/1/a/_b", "/1/a/_b"), "a hidden key watched itself is seen");
         assert!(!hidden("/1/a/b", "/1/a"));
+        let removed = |key: &str| Event {
+            action: "delete".into(),
+            node: NodeView { key: key.into(), dir: true, ..NodeView::default() },
+            prev_node: None,
+            etcd_index: 9,
+            refresh: false,
+        };
+        assert!(seen_live("/1/foo/bar", &removed("/1/foo")));
+        assert!(!seen_live("/1/foobar", &removed("/1/foo")), "a path boundary, as etcd's hub walks paths");
+        assert!(seen_live("/1/foo", &removed("/1/foo/bar")), "a recursive watcher's change below it");
     }
 }

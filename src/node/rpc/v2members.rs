@@ -144,7 +144,9 @@ async fn answer(ctx: &Ctx, method: Method, rest: &str, headers: &HeaderMap, body
             if rest.is_empty() {
                 return http_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
             }
-            let Ok(id) = u64::from_str_radix(rest, 16) else {
+            // Go's ParseUint: hex digits only (no sign).
+            let parsed = if rest.starts_with('+') { None } else { u64::from_str_radix(rest, 16).ok() };
+            let Some(id) = parsed else {
                 return message(StatusCode::NOT_FOUND, &format!("No such member: {rest}"));
             };
             let removed = ctx.handle.read_store().map(|s| s.removed().contains(&id)).unwrap_or(false);

@@ -84,6 +84,53 @@ pub fn method_not_allowed(allowed: &[&str]) -> Response<Body> {
     resp
 }
 
+/// What a path needs escaped in a Location header.
+const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// Go's ServeMux answer to a path that is not clean (`//`, `.`, `..`): 301 to the clean one (a
+/// trailing slash kept), the query kept; None for a clean path.
+pub fn redirect_unclean(method: &http::Method, path: &str, query: Option<&str>) -> Option<Response<Body>> {
+    let mut clean = crate::node::v2store::clean(path);
+    if path.ends_with('/') && clean != "/" {
+        clean.push('/');
+    }
+    if clean == path {
+        return None;
+    }
+    let mut location = percent_encoding::utf8_percent_encode(&clean, PATH_ESCAPES).to_string();
+    if let Some(q) = query {
+        location = format!("{location}?{q}");
+    }
+    let mut resp = if *method == http::Method::GET {
+        let href =
+            location.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;");
+        reply(
+            StatusCode::MOVED_PERMANENTLY,
+            "text/html; charset=utf-8",
+            format!("<a href=\"{href}\">Moved Permanently</a>.\n\n"),
+        )
+    } else {
+        let mut r = Response::new(Body::default());
+        *r.status_mut() = StatusCode::MOVED_PERMANENTLY;
+        if *method == http::Method::HEAD {
+            set(&mut r, http::header::CONTENT_TYPE.as_str(), "text/html; charset=utf-8");
+        }
+        r
+    };
+    set(&mut resp, "location", &location);
+    Some(resp)
+}
+
 /// The request's body, at most `limit` bytes; Err is the answer to give instead.
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response<Body>> {
     match Limited::new(body, limit).collect().await {
@@ -102,6 +149,18 @@ mod tests {
             go_json(&serde_json::json!({"v": "<a&b>\u{2028}"})),
             "{\"v\":\"\\u003ca\\u0026b\\u003e\\u2028\"}\n"
         );
+    }
+
+    #[test]
+    fn unclean_paths_are_redirected_as_gos_mux_does() {
+        let get = http::Method::GET;
+        assert!(redirect_unclean(&get, "/v2/keys/a/", None).is_none(), "a trailing slash is clean");
+        let r = redirect_unclean(&get, "/v2/keys//a/../b c", Some("x=1")).unwrap();
+        assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(r.headers()["location"], "/v2/keys/b%20c?x=1");
+        let r = redirect_unclean(&http::Method::PUT, "/v2/keys/./d/", None).unwrap();
+        assert_eq!(r.headers()["location"], "/v2/keys/d/");
+        assert!(r.headers().get("content-type").is_none());
     }
 
     #[test]

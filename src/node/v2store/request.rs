@@ -156,7 +156,8 @@ impl KeyRequest {
         }
         let expiration = ttl.map_or(0, |t| now.saturating_add((t as i64).saturating_mul(1_000_000_000)));
         let path = keys_path(key);
-        if depth(&path) > MAX_DEPTH {
+        // A POST's key has one element more: the in-order name under the path.
+        if depth(&path) + usize::from(method == "POST") > MAX_DEPTH {
             let cause = format!("etcdeck takes keys of at most {} elements", MAX_DEPTH - 1);
             return Err(invalid(INVALID_FIELD, &cause));
         }
@@ -176,7 +177,9 @@ impl KeyRequest {
             quorum,
             stream,
             refresh,
-            time: 0,
+            // The proposer's clock: every member shows TTLs from it when it applies the request,
+            // so what the store keeps of the answer is the same everywhere.
+            time: now,
             no_value_on_success,
         })
     }
@@ -278,7 +281,9 @@ impl KeyRequest {
     /// RequestV2.Handle); the rest are read here.
     pub fn through_raft(&self) -> bool {
         match self.method.as_str() {
-            "GET" | "HEAD" => self.quorum,
+            // etcd reads a HEAD here, whatever `quorum` says.
+            "GET" => self.quorum,
+            "HEAD" => false,
             _ => true,
         }
     }
@@ -345,6 +350,9 @@ mod tests {
         let e = parse("PUT", &deep, "", None).unwrap_err();
         assert_eq!((e.code, e.cause.as_str()), (209, "etcdeck takes keys of at most 255 elements"));
         assert!(parse("PUT", &deep[2..], "", None).is_ok());
+        // A POST makes a key one element deeper than its path.
+        assert_eq!(parse("POST", &deep[2..], "", None).unwrap_err().code, 209);
+        assert!(parse("POST", &deep[4..], "", None).is_ok());
     }
 
     #[test]

@@ -19,14 +19,7 @@ TOTAL=${TOTAL:-100000}
 CLIENTS=${CLIENTS:-1000}
 CONNS=${CONNS:-100}
 ROUNDS=${ROUNDS:-3}
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
-ticks=$(getconf CLK_TCK)
-
-cpu_ticks() { # pid: utime + stime, in clock ticks
-  awk '{print $14 + $15}' "/proc/$1/stat"
-}
+members_workdir
 
 # One round against the member at URL (PID): prints "µs of server CPU per put, puts/s".
 round() { # url, pid

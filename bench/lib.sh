@@ -99,3 +99,17 @@ load_keys() { # keys, value size
     --key-space-size="$1" --decimal-keys --key-size=20 --val-size="$2" | grep -E 'Requests/sec' | sed 's/^ */load: /'
   echo "load: $1 keys of $2 bytes into $SERVER in $(( $(date +%s) - start )) s"
 }
+
+# A scratch dir for members' data (`work`) and the list of their pids (`pids`), both cleaned up at
+# exit; `ticks`, the clock ticks per second `cpu_ticks` counts in.
+members_workdir() {
+  work=$(mktemp -d)
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+  ticks=$(getconf CLK_TCK)
+}
+
+# A process's CPU time so far, user and system, in clock ticks.
+cpu_ticks() { # pid
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}

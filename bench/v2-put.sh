@@ -14,14 +14,7 @@ need_tools etcd etcdctl python3
 SERVER=etcdeck pick_server
 TOTAL=${TOTAL:-5000}
 ROUNDS=${ROUNDS:-3}
-work=$(mktemp -d)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
-ticks=$(getconf CLK_TCK)
-
-cpu_ticks() { # pid: utime + stime, in clock ticks
-  awk '{print $14 + $15}' "/proc/$1/stat"
-}
+members_workdir
 
 # One round against the member at URL (PID), keys under PREFIX: "ms per put, µs of server CPU per put".
 round() { # url, pid, prefix

@@ -1,5 +1,5 @@
 //! etcd's v2 keys API vocabulary (etcd 3.4's v2store and v2error, client/keys.go): the JSON of a
-//! response and of an error, the error codes, and the headers a v2 answer carries.
+//! node and of an error, the error codes, and the headers a v2 answer carries.
 
 use serde::{Deserialize, Serialize};
 
@@ -75,26 +75,37 @@ pub fn error_status(code: u32) -> u16 {
     }
 }
 
-/// A node of the v2 store as etcd's JSON describes it (fields left out when empty, as Go's
-/// omitempty does).
+/// A node of the v2 store as etcd's JSON describes it (its NodeExtern): the fields in etcd's order,
+/// each left out when empty (Go's omitempty). `value` is there for a key, even empty, and never for
+/// a directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Node {
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dir: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub nodes: Vec<Node>,
-    #[serde(default)]
-    pub created_index: u64,
-    #[serde(default)]
-    pub modified_index: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// RFC 3339 in UTC, as Go writes a time (fraction without trailing zeros).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl: Option<i64>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ttl: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<Node>,
+    #[serde(skip_serializing_if = "is_zero_u")]
+    pub modified_index: u64,
+    #[serde(skip_serializing_if = "is_zero_u")]
+    pub created_index: u64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+fn is_zero_u(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Node {
@@ -111,16 +122,6 @@ pub fn base(key: &str) -> &str {
         return if key.is_empty() { "." } else { "/" };
     }
     trimmed.rsplit('/').next().unwrap_or(trimmed)
-}
-
-/// A successful answer: the action and the node (with the one it replaced, if any).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Response {
-    pub action: String,
-    pub node: Node,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prev_node: Option<Node>,
 }
 
 /// A refusal: etcd's v2error JSON.
@@ -151,10 +152,11 @@ mod tests {
         let body = r#"{"action":"get","node":{"key":"/t","dir":true,"nodes":[{"key":"/t/8e9e05c52164694d",
             "value":"a=http://127.0.0.1:2380","modifiedIndex":7,"createdIndex":7}],"modifiedIndex":5,
             "createdIndex":5}}"#;
-        let r: Response = serde_json::from_str(body).unwrap();
-        assert!(r.node.dir);
-        assert_eq!(r.node.nodes[0].base(), "8e9e05c52164694d");
-        assert_eq!(r.node.nodes[0].value.as_deref(), Some("a=http://127.0.0.1:2380"));
+        let answer: serde_json::Value = serde_json::from_str(body).unwrap();
+        let node: Node = serde_json::from_value(answer["node"].clone()).unwrap();
+        assert!(node.dir);
+        assert_eq!(node.nodes[0].base(), "8e9e05c52164694d");
+        assert_eq!(node.nodes[0].value.as_deref(), Some("a=http://127.0.0.1:2380"));
         let e: ErrorBody = serde_json::from_str(
             r#"{"errorCode":100,"message":"Key not found","cause":"/t/_config","index":12}"#,
         )
@@ -163,7 +165,7 @@ mod tests {
         assert_eq!(base("/a/b/"), "b");
         assert_eq!(base("/"), "/");
         assert_eq!(base(""), ".");
-        // Empty fields are left out, as Go's omitempty does.
+        // Empty fields are left out, as Go's omitempty does; the fields in etcd's order.
         let n = Node {
             key: "/k".into(),
             value: Some("v".into()),
@@ -173,7 +175,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&n).unwrap(),
-            r#"{"key":"/k","value":"v","createdIndex":4,"modifiedIndex":4}"#
+            r#"{"key":"/k","value":"v","modifiedIndex":4,"createdIndex":4}"#
         );
     }
 }

@@ -14,10 +14,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use crate::etcd::v2::{self, ErrorBody, Response, INDEX_HEADER};
+use crate::etcd::v2::{self, ErrorBody, INDEX_HEADER};
 use crate::node::config::{
     has_duplicate_url, parse_initial_cluster, urls_map_text, DiscoveryFallback, NodeConfig,
 };
+use crate::node::v2store::Event;
 
 /// A new member's bootstrap through `c.discovery`: the configuration with the initial cluster the
 /// discovery service gave, or what to print (etcd's messages) before exiting 1.
@@ -236,7 +237,7 @@ impl Discovery {
             }
             Err(e) => return Err(e.into_discovery()),
         };
-        let created: Response = parse(&reply).map_err(CallError::into_discovery)?;
+        let created: Event = parse(&reply).map_err(CallError::into_discovery)?;
         // Until this member's own registration shows on the server it asked (a read elsewhere could be
         // stale), as etcd waits.
         let wait = created.node.created_index.to_string();
@@ -252,7 +253,7 @@ impl Discovery {
         loop {
             let size_key = join_path(&join_path(&self.cluster, "_config"), "size");
             let size = match self.get(&size_key).await {
-                Ok(reply) => parse::<Response>(&reply).map_err(CallError::into_discovery)?,
+                Ok(reply) => parse::<Event>(&reply).map_err(CallError::into_discovery)?,
                 Err(CallError::Unavailable(why)) => {
                     self.backoff("cluster status check", &why).await;
                     continue;
@@ -269,7 +270,7 @@ impl Discovery {
                 .ok_or(DiscoveryError::BadSizeKey)?;
             let cluster = self.cluster.clone();
             let (dir, index) = match self.get(&cluster).await {
-                Ok(reply) => (parse::<Response>(&reply).map_err(CallError::into_discovery)?, reply.index),
+                Ok(reply) => (parse::<Event>(&reply).map_err(CallError::into_discovery)?, reply.index),
                 Err(CallError::Unavailable(why)) => {
                     self.backoff("cluster status check", &why).await;
                     continue;
@@ -325,7 +326,7 @@ impl Discovery {
                     }
                     Err(e) => return Err(e.into_discovery()),
                 };
-                let event: Response = parse(&reply).map_err(CallError::into_discovery)?;
+                let event: Event = parse(&reply).map_err(CallError::into_discovery)?;
                 eprintln!("etcdeck node: discovery: found peer {} in the cluster", event.node.base());
                 wait_index = event.node.modified_index + 1;
                 // As etcd: whatever changed in the directory counts.

@@ -145,7 +145,8 @@ impl WriteTxn<'_> {
         self.store.auth = auth;
     }
 
-    /// Applies a v2 request to the v2 store, recorded again whole when the request changed it.
+    /// Applies a v2 request to the v2 store; what it changed (nodes, history events, the index) is
+    /// written with the transaction.
     pub fn apply_v2(
         &mut self,
         request: &crate::node::v2store::KeyRequest,

@@ -9,11 +9,12 @@ use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 use tonic::body::Body;
 
+use crate::etcd::v2::Node;
 use crate::etcd::v2::INDEX_HEADER;
 use crate::node::raft::write::{Write, WriteResponse};
 use crate::node::rpc::ctx::Ctx;
 use crate::node::rpc::v2reply::{error, go_json, method_not_allowed, reply, set, with_cluster_id, JSON};
-use crate::node::v2store::{self, Event, KeyRequest, NodeView, V2Error, KEYS_PREFIX};
+use crate::node::v2store::{self, Event, KeyRequest, V2Error, KEYS_PREFIX};
 
 /// Where the keys API is served.
 pub const KEYS_PATH: &str = "/v2/keys";
@@ -101,7 +102,7 @@ fn trim_key(key: &str) -> String {
     }
 }
 
-fn trim_node(node: &mut NodeView) {
+fn trim_node(node: &mut Node) {
     node.key = trim_key(&node.key);
     for child in &mut node.nodes {
         trim_node(child);
@@ -276,12 +277,12 @@ mod tests {
         assert_eq!(trim_key("/10"), "/10");
         let mut e = Event {
             action: "get".into(),
-            node: NodeView {
+            node: Node {
                 key: "/1".into(),
-                nodes: vec![NodeView { key: "/1/d".into(), ..NodeView::default() }],
-                ..NodeView::default()
+                nodes: vec![Node { key: "/1/d".into(), ..Node::default() }],
+                ..Node::default()
             },
-            prev_node: Some(NodeView { key: "/1/p".into(), ..NodeView::default() }),
+            prev_node: Some(Node { key: "/1/p".into(), ..Node::default() }),
             etcd_index: 0,
             refresh: false,
         };
@@ -295,7 +296,7 @@ mod tests {
         assert!(!hidden("/1/a/b", "/1/a"));
         let removed = |key: &str| Event {
             action: "delete".into(),
-            node: NodeView { key: key.into(), dir: true, ..NodeView::default() },
+            node: Node { key: key.into(), dir: true, ..Node::default() },
             prev_node: None,
             etcd_index: 9,
             refresh: false,

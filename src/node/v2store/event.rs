@@ -5,46 +5,16 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-/// A node as the v2 API shows it: the fields in etcd's order, each left out when empty (Go's
-/// omitempty). `value` is there for a key, even empty, and never for a directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct NodeView {
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub key: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub dir: bool,
-    /// RFC 3339 in UTC, as Go writes a time (fraction without trailing zeros).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expiration: Option<String>,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub ttl: i64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub nodes: Vec<NodeView>,
-    #[serde(skip_serializing_if = "is_zero_u")]
-    pub modified_index: u64,
-    #[serde(skip_serializing_if = "is_zero_u")]
-    pub created_index: u64,
-}
-
-fn is_zero(n: &i64) -> bool {
-    *n == 0
-}
-
-fn is_zero_u(n: &u64) -> bool {
-    *n == 0
-}
+use crate::etcd::v2::Node;
 
 /// One change (or a read) of the store, as etcd's v2 API answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     pub action: String,
-    pub node: NodeView,
+    pub node: Node,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prev_node: Option<NodeView>,
+    pub prev_node: Option<Node>,
     /// The store's index after the change (for a read, the index it was read at): the
     /// X-Etcd-Index header, not in the JSON.
     #[serde(skip)]
@@ -58,11 +28,11 @@ impl Event {
     pub(super) fn new(action: &str, key: &str, modified: u64, created: u64) -> Event {
         Event {
             action: action.to_string(),
-            node: NodeView {
+            node: Node {
                 key: key.to_string(),
                 modified_index: modified,
                 created_index: created,
-                ..NodeView::default()
+                ..Node::default()
             },
             prev_node: None,
             etcd_index: 0,
@@ -246,7 +216,7 @@ mod tests {
         assert!(e.is_created());
         let mut d = Event::new("delete", "/d", 9, 3);
         d.node.dir = true;
-        d.prev_node = Some(NodeView { key: "/d".into(), dir: true, ..NodeView::default() });
+        d.prev_node = Some(Node { key: "/d".into(), dir: true, ..Node::default() });
         assert_eq!(
             serde_json::to_string(&d).unwrap(),
             r#"{"action":"delete","node":{"key":"/d","dir":true,"modifiedIndex":9,"createdIndex":3},"prevNode":{"key":"/d","dir":true}}"#

@@ -12,7 +12,7 @@ mod request;
 mod stats;
 mod tree;
 
-pub use event::{go_time, Event, History, NodeView, V2Error, HISTORY_EVENTS};
+pub use event::{go_time, Event, History, V2Error, HISTORY_EVENTS};
 pub use request::{parse_form, KeyRequest, KEYS_PREFIX};
 pub use stats::{Op, StoreStats};
 pub use tree::{clean, depth, Store, Ttl, MAX_DEPTH};

@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{go_time, Event, History, Kept, NodeView, V2Error, HISTORY_EVENTS};
+use super::event::{go_time, Event, History, Kept, V2Error, HISTORY_EVENTS};
+// The API's node (etcd's NodeExtern), beside the tree's own `Node`.
 use super::stats::StoreStats;
+use crate::etcd::v2::Node as NodeView;
 
 use crate::etcd::v2 as codes;
 

@@ -45,6 +45,20 @@ impl EtcdUrl {
         Ok(urls)
     }
 
+    /// etcd's types.NewURLs, as member changes take peer URLs: each trimmed and checked, at least
+    /// one, sorted; the URLs as etcd writes them.
+    pub fn new_urls(urls: &[String]) -> Result<Vec<String>, String> {
+        let mut parsed = urls
+            .iter()
+            .map(|u| Self::parse(u.trim()).map(|url| url.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if parsed.is_empty() {
+            return Err("no valid URLs given".into());
+        }
+        parsed.sort();
+        Ok(parsed)
+    }
+
     /// "host:port" for binding or dialling the URL ("localhost" is the IPv4 loopback, as for etcd's
     /// default URLs; IPv6 hosts in brackets).
     pub fn host_port(&self) -> String {

@@ -55,15 +55,7 @@ pub fn member_list(ctx: &Ctx, store: &Store) -> Vec<PbMember> {
 
 /// etcd's types.NewURLs: every URL valid (http, https, unix or unixs; host:port; no path), sorted.
 fn peer_urls(urls: &[String]) -> Result<Vec<String>, NodeError> {
-    let mut parsed = urls
-        .iter()
-        .map(|u| EtcdUrl::parse(u).map(|url| url.to_string()).map_err(|_| NodeError::BadMemberUrls))
-        .collect::<Result<Vec<_>, _>>()?;
-    if parsed.is_empty() {
-        return Err(NodeError::BadMemberUrls);
-    }
-    parsed.sort();
-    Ok(parsed)
+    EtcdUrl::new_urls(urls).map_err(|_| NodeError::BadMemberUrls)
 }
 
 /// The voting members' IDs.

@@ -76,16 +76,7 @@ fn peer_urls(headers: &HeaderMap, body: &[u8]) -> Result<Vec<String>, (StatusCod
     }
     let create: Create =
         serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, json_error(&e)))?;
-    if create.peer_urls.is_empty() {
-        return Err((StatusCode::BAD_REQUEST, "no valid URLs given".into()));
-    }
-    let mut urls = Vec::new();
-    for u in &create.peer_urls {
-        let url = EtcdUrl::parse(u.trim()).map_err(|e| (StatusCode::BAD_REQUEST, e))?;
-        urls.push(url.to_string());
-    }
-    urls.sort();
-    Ok(urls)
+    EtcdUrl::new_urls(&create.peer_urls).map_err(|e| (StatusCode::BAD_REQUEST, e))
 }
 
 /// A JSON error: Go's text for a body cut short, serde's words for the rest.

@@ -81,6 +81,9 @@ fn scenario(url: &str) {
     tmux.keys(&["y"]);
     tmux.wait_for("the add", Duration::from_secs(10), |s| s.contains("done: add user ops"));
     tmux.keys(&["Escape"]);
+    // Typed before the dialog is seen closed, the command's letters would reach the dashboard as
+    // its keys (under CI's load `a`, `d`, `Enter` once made an empty `:user add`).
+    tmux.wait_for("the dialog to close", Duration::from_secs(5), |s| !s.contains("┌ users and roles ─"));
     change(&tmux, "grant-role ops app", "done: grant role app to user ops");
     let screen = tmux.wait_for("the new user, role and permission", Duration::from_secs(10), |s| {
         s.contains(" ops ") && s.contains("readwrite") && s.contains("[app/, app0) (prefix app/)")

@@ -547,6 +547,10 @@ impl TransportEvents for NodeEvents {
             h.status.mark_removed();
         }
     }
+
+    fn snapshot_pairs(&self, m: &RaftMessage) -> Option<crate::node::raft::transport::SnapshotPairs> {
+        self.handle.get()?.status.snapshots.pairs(m)
+    }
 }
 
 /// The node behind the peer listener.
@@ -569,6 +573,14 @@ impl PeerHost for NodePeerHost {
     fn forwarded(&self, request: Vec<u8>) -> futures::future::BoxFuture<'static, Vec<u8>> {
         let ctx = self.ctx.clone();
         Box::pin(async move { crate::node::rpc::forward_answer::answer(&ctx, &request).await })
+    }
+
+    fn snapshot_sink(
+        &self,
+        m: &RaftMessage,
+    ) -> Result<Box<dyn crate::node::raft::transport::SnapshotSink>, String> {
+        let live = self.handle.read_store().map_err(|e| e.to_string())?.dir().to_path_buf();
+        crate::node::raft::snapshots::Shelf::sink(&self.handle.status.snapshots, &live, m)
     }
 
     fn membership(&self) -> Vec<u8> {

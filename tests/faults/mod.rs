@@ -8,6 +8,7 @@
 //! ```sh
 //! FAULTS_SECS=3600 cargo test --release --test main faults:: -- --nocapture
 //! FAULTS_SEED=1234 cargo test --release --test main faults:: -- --nocapture
+//! FAULTS_KINDS=SnapshotKilled,KillLeader cargo test --test main faults:: -- --nocapture
 //! ```
 //!
 //! A failed run prints the end of each member's log and each one's status; with
@@ -151,9 +152,12 @@ enum Fault {
     Delay,
     Lossy,
     SnapshotCatchUp,
+    /// A member behind the log gets a raft snapshot, and the member sending it or the one
+    /// receiving it is killed -9 while it travels.
+    SnapshotKilled,
 }
 
-const FAULTS: [Fault; 9] = [
+const FAULTS: [Fault; 10] = [
     Fault::KillFollower,
     Fault::KillLeader,
     Fault::KillTwo,
@@ -163,7 +167,12 @@ const FAULTS: [Fault; 9] = [
     Fault::Delay,
     Fault::Lossy,
     Fault::SnapshotCatchUp,
+    Fault::SnapshotKilled,
 ];
+
+/// The values written for a snapshot that is to be cut: 6 000 of them make a store of about 50 MB,
+/// which takes the debug build long enough to send that it can be caught on the way.
+const LARGE_VALUE: usize = 8 << 10;
 
 /// Runs the workload for `duration` with fault cycles, then heals, waits for the watchers and checks.
 pub fn run(duration: Duration, seed: u64) -> Report {
@@ -179,7 +188,7 @@ pub fn run(duration: Duration, seed: u64) -> Report {
     let mut order: Vec<Fault> = Vec::new();
     while started.elapsed() < duration {
         if order.is_empty() {
-            order = FAULTS.to_vec();
+            order = kinds_from_env();
             for i in (1..order.len()).rev() {
                 order.swap(i, rng.below(i as u64 + 1) as usize);
             }
@@ -283,6 +292,8 @@ fn cycle(
     let hold = Duration::from_millis(1500 + rng.below(2000));
     let mut killed = Vec::new();
     let mut detail = String::new();
+    // Where the follower's log stood before it was let catch up.
+    let mut before = None;
     match fault {
         Fault::KillFollower => killed.push(follower),
         Fault::KillLeader => killed.push(leader),
@@ -323,13 +334,49 @@ fn cycle(
             c.net.isolate(&[follower]);
             let others: Vec<String> =
                 (0..n).filter(|&i| i != follower).map(|i| c.client_urls[i].clone()).collect();
-            let wrote =
-                rt.block_on(workload::fill(&others, SNAPSHOT_COUNT + 5_000 + 500, Duration::from_secs(60)));
+            let wrote = rt.block_on(workload::fill(
+                &others,
+                SNAPSHOT_COUNT + 5_000 + 500,
+                1,
+                Duration::from_secs(60),
+            ));
             detail = format!(" after {wrote} writes");
+        }
+        Fault::SnapshotKilled => {
+            c.net.isolate(&[follower]);
+            let others: Vec<String> =
+                (0..n).filter(|&i| i != follower).map(|i| c.client_urls[i].clone()).collect();
+            let count = SNAPSHOT_COUNT + 5_000 + 500;
+            let wrote = rt.block_on(workload::fill(&others, count, LARGE_VALUE, Duration::from_secs(90)));
+            let victim = if rng.below(2) == 0 { leader } else { follower };
+            before = Some(log_len(c, follower));
+            c.net.heal();
+            // The receiver stages the snapshot beside its store (member/snap/db.incoming.N).
+            let snap = c.nodes[follower].data_dir.join("member").join("snap");
+            let staging = || {
+                std::fs::read_dir(&snap)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("db.incoming."))
+            };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !staging() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let seen = staging();
+            c.nodes[victim].kill();
+            killed.push(victim);
+            let who = if victim == leader { "sender" } else { "receiver" };
+            detail =
+                format!(" after {wrote} writes of {LARGE_VALUE} bytes, the {who} n{} killed", victim + 1);
+            if !seen {
+                return Err(format!("{fault:?}{detail}: n{} staged no snapshot in 20 s", follower + 1));
+            }
         }
         _ => std::thread::sleep(hold),
     }
-    let before = log_len(c, follower);
+    let before = before.unwrap_or_else(|| log_len(c, follower));
     let logs: Vec<(usize, usize)> = killed.iter().map(|&i| (i, log_len(c, i))).collect();
     c.net.heal();
     for &i in &killed {
@@ -357,7 +404,7 @@ fn cycle(
     if took > Duration::from_secs(5) {
         return Err(format!("{fault:?}: a leader only {took:?} after healing (at most 5 s){opened}"));
     }
-    if let Fault::SnapshotCatchUp = fault {
+    if let Fault::SnapshotCatchUp | Fault::SnapshotKilled = fault {
         // The member comes back through a raft snapshot, and catches up.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -406,6 +453,16 @@ fn log_tail(log: &str, lines: usize) -> String {
 
 fn log_len(c: &Cluster, i: usize) -> usize {
     c.nodes[i].log_text().len()
+}
+
+/// The kinds of fault to inject: all, or those FAULTS_KINDS names (comma-separated, as the log
+/// lines name them: `FAULTS_KINDS=SnapshotKilled`).
+fn kinds_from_env() -> Vec<Fault> {
+    let Ok(names) = std::env::var("FAULTS_KINDS") else { return FAULTS.to_vec() };
+    let kinds: Vec<Fault> =
+        FAULTS.iter().copied().filter(|f| names.split(',').any(|n| n.trim() == format!("{f:?}"))).collect();
+    assert!(!kinds.is_empty(), "FAULTS_KINDS={names} names none of {FAULTS:?}");
+    kinds
 }
 
 fn seed_from_env() -> u64 {

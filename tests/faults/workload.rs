@@ -596,16 +596,18 @@ pub async fn status_lines(urls: &[String]) -> Vec<String> {
     lines
 }
 
-/// Writes `count` times under /fill/ (the same `count` keys each time) through `urls`, 32 at a time,
-/// moving to another member after a failure; how many writes succeeded before `limit`.
-pub async fn fill(urls: &[String], count: u64, limit: Duration) -> u64 {
+/// Writes `count` times under /fill/ (the same `count` keys each time, values of `value_len` bytes)
+/// through `urls`, 32 at a time, moving to another member after a failure; how many writes
+/// succeeded before `limit`.
+pub async fn fill(urls: &[String], count: u64, value_len: usize, limit: Duration) -> u64 {
+    let value = "x".repeat(value_len.max(1));
     let written = Arc::new(AtomicI64::new(0));
     let next = Arc::new(AtomicI64::new(0));
     let deadline = Instant::now() + limit;
     let mut tasks = Vec::new();
     for t in 0..32 {
         let urls = urls.to_vec();
-        let (written, next) = (written.clone(), next.clone());
+        let (written, next, value) = (written.clone(), next.clone(), value.clone());
         tasks.push(tokio::spawn(async move {
             let mut ep = t;
             let mut client: Option<Client> = None;
@@ -619,7 +621,9 @@ pub async fn fill(urls: &[String], count: u64, limit: Duration) -> u64 {
                     continue;
                 };
                 let i = next.fetch_add(1, Relaxed) as u64 % count.max(1);
-                match tokio::time::timeout(OP_TIMEOUT, c.put(format!("/fill/{i}"), "x", None)).await {
+                match tokio::time::timeout(OP_TIMEOUT, c.put(format!("/fill/{i}"), value.as_str(), None))
+                    .await
+                {
                     Ok(Ok(_)) => {
                         written.fetch_add(1, Relaxed);
                     }

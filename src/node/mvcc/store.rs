@@ -205,6 +205,7 @@ impl Store {
     /// Opens (or creates) the store in `dir` and rebuilds the key index from its records.
     pub fn open(dir: &Path) -> Result<Self, MvccError> {
         recover_defragmentation(dir)?;
+        stream::remove_stagings(dir)?;
         let started = std::time::Instant::now();
         let db = open_db(dir)?;
         let tree = db.open_tree("mvcc")?;
@@ -240,190 +241,6 @@ impl Store {
         store.load()?;
         store.opening.1 = loading.elapsed();
         Ok(store)
-    }
-
-    /// Rebuilds what memory holds (the key index, leases, alarms, attributes, bookkeeping) from
-    /// the tree.
-    fn load(&mut self) -> Result<(), MvccError> {
-        let store = self;
-        store.index.clear();
-        store.leases.clear();
-        store.leased.clear();
-        store.alarms.clear();
-        store.attributes.clear();
-        store.members.clear();
-        store.removed.clear();
-        store.auth = match store.tree.get(AUTH_KEY)? {
-            Some(v) => {
-                serde_json::from_slice(&v).map_err(|e| MvccError::Corrupt(format!("bad auth store: {e}")))?
-            }
-            // etcd's auth store starts at revision 1 (NewAuthStore commits one when it finds none).
-            None => crate::node::auth::AuthState { revision: 1, ..Default::default() },
-        };
-        store.v2 = txn::load_v2(&store.tree)?;
-        store.current = 1;
-        store.in_use = 0;
-        store.compacted = store.meta_i64(META_COMPACTED)?.unwrap_or(0);
-        store.consistent_index = store.meta_i64(META_CONSISTENT_INDEX)?.map_or(0, |v| v as u64);
-        for item in store.tree.scan_prefix([LEASE]) {
-            let (k, v) = item?;
-            let id = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad lease key {k:?}")))?;
-            let ttl = be_i64_at(&v, 0).ok_or_else(|| MvccError::Corrupt(format!("bad lease {id:x}")))?;
-            store.leases.insert(id, LeaseRecord { ttl, keys: BTreeSet::new() });
-        }
-        for item in store.tree.scan_prefix([ALARM]) {
-            let (k, _) = item?;
-            let member = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad alarm {k:?}")))?;
-            let alarm = k.get(9..13).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes);
-            let alarm = alarm.ok_or_else(|| MvccError::Corrupt(format!("bad alarm {k:?}")))?;
-            store.alarms.insert((member as u64, alarm));
-        }
-        for item in store.tree.scan_prefix([MEMBER]) {
-            let (k, v) = item?;
-            let id = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad member key {k:?}")))?;
-            let (name, urls): (String, Vec<String>) = serde_json::from_slice(&v)
-                .map_err(|e| MvccError::Corrupt(format!("bad attributes of member {id:x}: {e}")))?;
-            store.attributes.insert(id as u64, (name, urls));
-        }
-        for item in store.tree.scan_prefix([RAFT_MEMBER]) {
-            let (k, v) = item?;
-            let id = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad member key {k:?}")))?;
-            let member: RaftMember = serde_json::from_slice(&v)
-                .map_err(|e| MvccError::Corrupt(format!("bad raft attributes of member {id:x}: {e}")))?;
-            store.members.insert(id as u64, member);
-        }
-        for item in store.tree.scan_prefix([REMOVED]) {
-            let (k, _) = item?;
-            let id = be_i64_at(&k, 1).ok_or_else(|| MvccError::Corrupt(format!("bad removed key {k:?}")))?;
-            store.removed.insert(id as u64);
-        }
-        // Every pair counts towards the tally but the tally's own.
-        let mut found = Tally::default();
-        for item in store.tree.range(..[RECORD].as_slice()).chain(store.tree.range([RECORD + 1].as_slice()..))
-        {
-            let (k, v) = item?;
-            if k != META_TALLY {
-                found.add(&k, &v);
-            }
-        }
-        // Which lease each live key is attached to: its newest record says.
-        let mut attached: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
-        for item in store.tree.scan_prefix([RECORD]) {
-            let (k, v) = item?;
-            found.add(&k, &v);
-            let (rev, tombstone) = parse_record_key(&k)?;
-            let kv = decode(&v)?;
-            store.in_use += (k.len() + v.len()) as u64;
-            store.current = store.current.max(rev.main);
-            if tombstone || kv.lease == 0 {
-                attached.remove(&kv.key);
-            } else {
-                attached.insert(kv.key.clone(), kv.lease);
-            }
-            let len = if tombstone {
-                backend_len(&kv.key, [0; 4], &[])?
-            } else {
-                backend_len(&kv.key, [kv.create_revision, kv.mod_revision, kv.version, kv.lease], &kv.value)?
-            };
-            match store.index.get_mut(&kv.key) {
-                Some(ki) if tombstone => {
-                    ki.tombstone(rev, len);
-                }
-                Some(ki) => ki.put(rev, len),
-                // A tombstone whose key's history was compacted away says nothing.
-                None if tombstone => {}
-                None => {
-                    let ki = KeyIndex::restore(Revision::new(kv.create_revision, 0), rev, kv.version, len);
-                    store.index.insert(kv.key, ki);
-                }
-            }
-        }
-        for (key, lease) in attached {
-            if let Some(l) = store.leases.get_mut(&lease) {
-                l.keys.insert(key.clone());
-                store.leased.insert(key, lease);
-            }
-        }
-        store.check_tally(found)?;
-        store.current = store.current.max(store.compacted);
-        if store.compacted > 0 {
-            // Finish a compaction a crash interrupted; compacting again is harmless.
-            store.compact_to(store.compacted)?;
-        }
-        Ok(())
-    }
-
-    /// Replaces everything with `image` (as `image()` makes it: another member's store sent as a
-    /// raft snapshot). One sled batch removes what the image lacks and writes what it holds, so a
-    /// crash leaves the old store or the new one, never a mix; then it is made durable.
-    pub fn restore_image(&mut self, image: &[u8]) -> Result<(), MvccError> {
-        self.restore_raft_image(image, None)
-    }
-
-    /// As `restore_image`, for a raft snapshot at (index, term): recorded with the image.
-    pub fn restore_raft_image(&mut self, image: &[u8], raft: Option<(u64, u64)>) -> Result<(), MvccError> {
-        self.flush_group()?;
-        self.check_no_exports("restore a snapshot")?;
-        let bad = |why: &str| MvccError::Corrupt(format!("snapshot image: {why}"));
-        let mut rest = image
-            .strip_prefix(crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC)
-            .ok_or_else(|| bad("not an etcdeck image"))?;
-        let take = |rest: &mut &[u8]| -> Result<Option<Vec<u8>>, MvccError> {
-            let len = rest.get(..4).ok_or_else(|| bad("cut short"))?;
-            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
-            if len == u32::MAX {
-                return Ok(None);
-            }
-            let bytes = rest.get(4..4 + len as usize).ok_or_else(|| bad("cut short"))?.to_vec();
-            *rest = &rest[4 + len as usize..];
-            Ok(Some(bytes))
-        };
-        let mut records = BTreeMap::new();
-        while let Some(k) = take(&mut rest)? {
-            let v = take(&mut rest)?.ok_or_else(|| bad("a key without a value"))?;
-            records.insert(k, v);
-        }
-        // The image's own tally (another member's) is replaced by this tree's.
-        records.remove(META_TALLY);
-        match raft {
-            Some((index, term)) => {
-                let mut v = index.to_be_bytes().to_vec();
-                v.extend_from_slice(&term.to_be_bytes());
-                records.insert(META_RAFT_SNAPSHOT.to_vec(), v);
-            }
-            None => {
-                records.remove(META_RAFT_SNAPSHOT);
-            }
-        }
-        let mut batch = sled::Batch::default();
-        for item in self.tree.iter() {
-            let (k, _) = item?;
-            if !records.contains_key(k.as_ref()) {
-                batch.remove(k);
-            }
-        }
-        self.check_room(records.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum())?;
-        let mut tally = Tally::default();
-        for (k, v) in records {
-            tally.add(&k, &v);
-            batch.insert(k, v);
-        }
-        self.apply_batch(batch, tally)?;
-        self.make_durable()?;
-        self.events.clear();
-        self.load()
-    }
-
-    fn meta_i64(&self, key: &[u8]) -> Result<Option<i64>, MvccError> {
-        match self.tree.get(key)? {
-            None => Ok(None),
-            Some(v) => {
-                let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| {
-                    MvccError::Corrupt(format!("{} is not 8 bytes", String::from_utf8_lossy(key)))
-                })?;
-                Ok(Some(i64::from_be_bytes(bytes)))
-            }
-        }
     }
 
     pub fn current_revision(&self) -> i64 {
@@ -596,25 +413,6 @@ impl Store {
             digest.update(&v);
         }
         Ok(digest.finalize())
-    }
-
-    /// A consistent image of the whole database: a magic line, then every record as
-    /// (u32 length, key, u32 length, value), an end mark, and zero padding to a multiple of 512 bytes
-    /// (etcdctl expects the checksum the server appends after a 512-byte aligned image).
-    pub fn image(&self) -> Result<Vec<u8>, MvccError> {
-        self.flush_group()?;
-        let mut out = Vec::with_capacity(self.in_use as usize + 4096);
-        out.extend_from_slice(crate::etcd::snapshot::ETCDECK_IMAGE_MAGIC);
-        for item in self.tree.iter() {
-            let (k, v) = item?;
-            out.extend_from_slice(&(k.len() as u32).to_be_bytes());
-            out.extend_from_slice(&k);
-            out.extend_from_slice(&(v.len() as u32).to_be_bytes());
-            out.extend_from_slice(&v);
-        }
-        out.extend_from_slice(&u32::MAX.to_be_bytes());
-        out.resize(out.len().div_ceil(512) * 512, 0);
-        Ok(out)
     }
 
     /// Number of keys alive now.
@@ -873,6 +671,13 @@ pub use import::Imported;
 
 #[path = "store_txn.rs"]
 mod txn;
+
+#[path = "store_load.rs"]
+mod load;
+
+#[path = "store_stream.rs"]
+mod stream;
+pub use stream::{RaftExport, Staged, Stager};
 pub use txn::WriteTxn;
 
 fn member_key(prefix: u8, id: u64) -> Vec<u8> {

@@ -64,14 +64,14 @@ impl Store {
     }
 }
 
-fn defrag_path(dir: &Path, suffix: &str) -> std::path::PathBuf {
+pub(super) fn defrag_path(dir: &Path, suffix: &str) -> std::path::PathBuf {
     let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(format!(".{suffix}"));
     dir.with_file_name(name)
 }
 
-/// Finishes or undoes a defragmentation a crash interrupted: the old copy is complete until the new
-/// one has been renamed into place.
+/// Finishes or undoes a defragmentation, or a switch to a staged snapshot, that a crash interrupted:
+/// the old copy is complete until the new one has been renamed into place.
 pub(super) fn recover_defragmentation(dir: &Path) -> Result<(), MvccError> {
     let fresh = defrag_path(dir, "defrag");
     let old = defrag_path(dir, "old");

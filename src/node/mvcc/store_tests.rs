@@ -593,3 +593,105 @@ fn a_store_whose_pairs_do_not_add_up_to_its_tally_is_refused_at_open() {
     let err = Store::open(&path).err().expect("refused");
     assert!(matches!(err, MvccError::Lost(_)), "{err}");
 }
+
+/// The stagings and leftovers beside the database `live`.
+fn beside(live: &std::path::Path) -> Vec<String> {
+    let name = live.file_name().unwrap().to_string_lossy().into_owned();
+    let mut found: Vec<String> = std::fs::read_dir(live.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("{name}.")))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn an_export_staged_beside_another_store_and_switched_in_is_the_same_store_and_stays_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Store::open(&dir.path().join("a")).unwrap();
+    for i in 0..200 {
+        put(&mut a, &format!("k{i:03}"), &"v".repeat(i));
+    }
+    delete(&mut a, "k000", "k010");
+    a.compact(50).unwrap();
+    {
+        let mut txn = a.write();
+        txn.grant(7, 60);
+        txn.put(b"leased", b"x", 7).unwrap();
+        txn.commit(Some(300)).unwrap();
+    }
+    let export = a.raft_export().unwrap();
+    let (rev, hash) = (a.current_revision(), a.hash_kv(0).unwrap());
+    // Written after the export began: not in it.
+    put(&mut a, "after", "no");
+
+    let live = dir.path().join("b").join("db");
+    let mut b = Store::open(&live).unwrap();
+    put(&mut b, "replaced", "yes");
+    // A staging dropped part way, or fed out of order, leaves nothing.
+    {
+        let mut stager = Stager::new(&live).unwrap();
+        for pair in export.pairs().take(20) {
+            let (k, v) = pair.unwrap();
+            stager.add(k, v).unwrap();
+        }
+        assert_eq!(beside(&live).len(), 1);
+    }
+    let mut stager = Stager::new(&live).unwrap();
+    stager.add(b"z".to_vec(), Vec::new()).unwrap();
+    assert!(matches!(stager.add(b"a".to_vec(), Vec::new()), Err(MvccError::Corrupt(_))));
+    drop(stager);
+    assert_eq!(beside(&live), Vec::<String>::new());
+
+    let mut stager = Stager::new(&live).unwrap();
+    for pair in export.pairs() {
+        let (k, v) = pair.unwrap();
+        stager.add(k, v).unwrap();
+    }
+    b.switch_to(stager.finish(Some((300, 4))).unwrap()).unwrap();
+    drop(export);
+    let check = |b: &Store| {
+        assert_eq!(b.current_revision(), rev);
+        assert_eq!(b.compact_revision(), 50);
+        assert_eq!(b.hash_kv(0).unwrap(), hash);
+        assert_eq!(b.raft_snapshot().unwrap(), Some((300, 4)));
+        assert_eq!(b.consistent_index(), 300);
+        assert_eq!(get(b, "k100", 0).unwrap().value, "v".repeat(100).into_bytes());
+        assert!(
+            get(b, "k005", 0).is_none() && get(b, "after", 0).is_none() && get(b, "replaced", 0).is_none()
+        );
+        assert_eq!(lease_keys(b), vec![(7, vec!["leased".to_string()])]);
+        assert_eq!(b.history(50, rev).unwrap(), a.history(50, rev).unwrap());
+    };
+    check(&b);
+    assert_eq!(beside(&live), Vec::<String>::new());
+    drop(b);
+    check(&Store::open(&live).unwrap());
+}
+
+#[test]
+fn a_switch_a_crash_cut_short_comes_back_as_the_old_store_or_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("db");
+    let old = dir.path().join("db.old");
+    let mut s = Store::open(&live).unwrap();
+    put(&mut s, "old", "1");
+    s.make_durable().unwrap();
+    drop(s);
+    // Cut after the live database was renamed away, with a staging beside it: the old one is back.
+    std::fs::rename(&live, &old).unwrap();
+    std::fs::create_dir(dir.path().join("db.incoming.3")).unwrap();
+    let mut s = Store::open(&live).unwrap();
+    assert!(get(&s, "old", 0).is_some());
+    assert_eq!(beside(&live), Vec::<String>::new());
+    // Cut after the staged one took its place: the new one stays, the old one goes.
+    put(&mut s, "new", "2");
+    s.make_durable().unwrap();
+    drop(s);
+    std::fs::create_dir(&old).unwrap();
+    let s = Store::open(&live).unwrap();
+    assert!(get(&s, "new", 0).is_some());
+    assert_eq!(beside(&live), Vec::<String>::new());
+}

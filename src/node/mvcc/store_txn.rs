@@ -239,33 +239,6 @@ impl WriteTxn<'_> {
 }
 
 /// The v2 store the tree holds: an empty one when it holds none.
-pub(super) fn load_v2(tree: &sled::Tree) -> Result<crate::node::v2store::Store, MvccError> {
-    let Some(index) = tree.get(V2_KEY)? else {
-        return Ok(crate::node::v2store::Store::new());
-    };
-    let index =
-        be_u64(&index).ok_or_else(|| MvccError::Corrupt("the v2 store's index is not 8 bytes".into()))?;
-    let mut nodes = Vec::new();
-    for item in tree.scan_prefix([V2_NODE]) {
-        let (k, v) = item?;
-        let path = String::from_utf8(k[1..].to_vec())
-            .map_err(|_| MvccError::Corrupt(format!("a v2 node's key is not UTF-8: {k:?}")))?;
-        nodes.push((path, v.to_vec()));
-    }
-    let mut events = Vec::new();
-    for item in tree.scan_prefix([V2_EVENT]) {
-        let (k, v) = item?;
-        let i = be_u64(&k[1..])
-            .ok_or_else(|| MvccError::Corrupt(format!("a v2 event's key is not 9 bytes: {k:?}")))?;
-        events.push((i, v.to_vec()));
-    }
-    crate::node::v2store::Store::from_records(nodes, events, index).map_err(MvccError::Corrupt)
-}
-
-fn be_u64(bytes: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(bytes.try_into().ok()?))
-}
-
 impl Store {
     /// The v2 store (`--enable-v2`).
     pub fn v2(&self) -> &crate::node::v2store::Store {

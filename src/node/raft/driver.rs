@@ -108,6 +108,8 @@ pub struct RaftStatus {
     pub v2_watchers: AtomicU64,
     /// What /v2/stats/self and /v2/stats/leader report.
     pub v2_stats: crate::node::v2stats::Stats,
+    /// Raft snapshots this member sends and receives, between the driver and the transport.
+    pub snapshots: Arc<crate::node::raft::snapshots::Shelf>,
 }
 
 #[derive(Debug, Clone)]
@@ -536,6 +538,7 @@ impl Driver {
                 let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
                 self.raw.report_snapshot(to, status);
                 self.raw.mut_store().drop_prepared();
+                self.status.snapshots.withdraw();
             }
             Command::Stop => {}
         }
@@ -613,41 +616,55 @@ impl Driver {
         }
     }
 
-    /// Raft asked for a snapshot for a follower behind the log's start: make one of the store.
+    /// Raft asked for a snapshot for a follower behind the log's start: offer an export of the
+    /// store as it is now (the transport reads it as it sends), with the membership it holds.
     fn prepare_snapshot(&mut self) -> Result<(), DriverError> {
         if self.raw.store().snapshot_wanted().is_none() {
+            if !self.raw.store().has_prepared() && self.status.snapshots.offering() {
+                // The prepared snapshot went stale (the membership changed): so did its export.
+                self.status.snapshots.withdraw();
+            }
             return Ok(());
         }
         let started = Instant::now();
-        let (image, index, conf_state) = {
+        let (export, index, conf_state) = {
             let store = self.store.read().map_err(|_| poisoned())?;
-            (store.image()?, store.consistent_index(), conf_state_of(&store))
+            (store.raft_export()?, store.consistent_index(), conf_state_of(&store))
         };
         eprintln!(
-            "etcdeck node: made a snapshot of the store at raft index {index} for a member behind the log \
-             ({} bytes in {} ms)",
-            image.len(),
+            "etcdeck node: offered a snapshot of the store at raft index {index} (revision {}, about {} \
+             bytes) for a member behind the log, in {} ms",
+            export.revision(),
+            export.bytes(),
             started.elapsed().as_millis()
         );
-        self.raw.mut_store().prepare_snapshot(image, index, conf_state)?;
+        self.raw.mut_store().prepare_snapshot(Vec::new(), index, conf_state)?;
+        self.status.snapshots.offer(index, export);
         Ok(())
     }
 
-    /// A snapshot from the leader: the store becomes the leader's, and the log starts after it.
+    /// A snapshot from the leader, staged by the transport as it arrived: the store switches to
+    /// it, and the log starts after it.
     fn apply_snapshot(&mut self, snapshot: &raft::eraftpb::Snapshot) -> Result<(), DriverError> {
         let metadata = snapshot.get_metadata();
         let started = Instant::now();
+        let staged = self.status.snapshots.take_received(metadata.index).ok_or_else(|| {
+            DriverError::from(crate::node::mvcc::error::MvccError::Storage(format!(
+                "raft applied the snapshot at raft index {} without its data staged",
+                metadata.index
+            )))
+        })?;
         let revision = {
-            // A snapshot being sent to a client reads the records the image replaces: it ends first.
+            // A snapshot being sent to a client reads the records the switch replaces: it ends first.
             let mut store = crate::node::mvcc::store::write_without_exports(&self.store)?;
-            store.restore_raft_image(&snapshot.data, Some((metadata.index, metadata.term)))?;
+            store.switch_to(staged)?;
             store.current_revision()
         };
         self.raw.mut_store().apply_snapshot(metadata)?;
         eprintln!(
-            "etcdeck node: applied the leader's snapshot at raft index {} (revision {revision}, {} bytes in {} ms)",
+            "etcdeck node: applied the leader's snapshot at raft index {} (revision {revision}), switched \
+             to it in {} ms",
             metadata.index,
-            snapshot.data.len(),
             started.elapsed().as_millis()
         );
         self.applied = metadata.index;

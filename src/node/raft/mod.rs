@@ -8,6 +8,7 @@ pub mod driver;
 pub mod etcd_log;
 pub mod membership;
 pub mod options;
+pub mod snapshots;
 pub mod storage;
 pub mod transport;
 pub mod wal;

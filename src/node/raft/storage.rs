@@ -120,6 +120,11 @@ impl LogStore {
         self.conf_state = conf_state;
     }
 
+    /// Whether a snapshot is prepared.
+    pub fn has_prepared(&self) -> bool {
+        self.prepared.is_some()
+    }
+
     /// Drops a prepared snapshot once it went out (the next member that needs one gets a fresh one).
     pub fn drop_prepared(&mut self) {
         self.prepared = None;

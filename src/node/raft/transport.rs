@@ -9,9 +9,12 @@
 //! queue or a broken connection drops messages instead of blocking the driver; the stream
 //! reconnects on its own.
 //!
-//! Raft snapshots do not travel on the message stream: each goes on a connection of its own, its
-//! data in 1 MiB chunks, and the receiver acknowledges the whole before raft is told how it went,
-//! so a large snapshot neither holds up heartbeats nor sits in memory twice on the way.
+//! Raft snapshots do not travel on the message stream: each goes on a connection of its own, so a
+//! large one never holds up heartbeats. The message goes first, without data; then the store's
+//! pairs, read by the sender and stored by the receiver as they travel on blocking threads (a few
+//! MiB in flight, whatever the store's size); then their count and checksum. The receiver makes
+//! what arrived durable before raft gets the message, and acknowledges it; only then is the
+//! sender's raft told the snapshot went.
 //!
 //! The same listener answers a member asking for the cluster's membership (a member joining with
 //! --initial-cluster-state existing, or checking it was not bootstrapped already), as etcd's peer
@@ -42,7 +45,7 @@ pub type PeerStream = Box<dyn PeerIo>;
 
 /// The first bytes of a raft message stream, a snapshot, and a membership query.
 const MAGIC: &[u8; 4] = b"EDKP";
-const SNAPSHOT_MAGIC: &[u8; 4] = b"EDKS";
+const SNAPSHOT_MAGIC: &[u8; 4] = b"EDKT";
 const MEMBERS_MAGIC: &[u8; 4] = b"EDKM";
 /// A request only the leader answers (lease keep-alives and TTLs, learner promotion), forwarded by
 /// a follower as etcd forwards them over its peer URLs.
@@ -61,10 +64,16 @@ const QUEUE: usize = 4096;
 const BATCH_BYTES: usize = 1 << 20;
 /// The largest message on the message stream (snapshots go apart).
 const MAX_FRAME: usize = 64 << 20;
-/// A snapshot's data goes in chunks of this size.
+/// A snapshot's pairs are written, and handed to the receiver's store, about this many bytes at a
+/// time; a few such chunks are in flight on each side.
 const CHUNK: usize = 1 << 20;
-/// The largest snapshot accepted (etcd's largest recommended backend is 8 GiB).
+const CHUNKS_IN_FLIGHT: usize = 4;
+/// The largest snapshot accepted (etcd's largest recommended backend is 8 GiB), and the largest
+/// pair in it.
 const MAX_SNAPSHOT: u64 = 16 << 30;
+const MAX_PAIR: usize = 1 << 30;
+/// Marks the end of a snapshot's pairs, where a key's length would be.
+const END_OF_PAIRS: u32 = u32::MAX;
 const RECONNECT: Duration = Duration::from_millis(100);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -84,11 +93,31 @@ pub trait Transport: Send + Sync {
     fn active_since(&self, id: u64) -> Option<Instant>;
 }
 
-/// What the transport tells the node: how a snapshot it sent went, and that peers refused this
-/// member as removed.
+/// What the transport tells the node (how a snapshot it sent went, that peers refused this member
+/// as removed) and asks of it (the pairs of a snapshot to send).
 pub trait TransportEvents: Send + Sync {
     fn snapshot_sent(&self, to: u64, ok: bool);
     fn removed(&self);
+    /// The pairs of the store the snapshot message `m` stands for; None once it is withdrawn.
+    fn snapshot_pairs(&self, m: &Message) -> Option<SnapshotPairs>;
+}
+
+#[path = "transport_snapshot.rs"]
+mod snapshot;
+use snapshot::{receive_snapshot, send_snapshot};
+
+/// A key and its value.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// A snapshot's (key, value) pairs in key order, read on a blocking thread as they go out.
+pub type SnapshotPairs = Box<dyn Iterator<Item = Result<Pair, String>> + Send>;
+
+/// Where a receiver stores a snapshot's pairs as they arrive (on a blocking thread).
+pub trait SnapshotSink: Send {
+    fn add(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String>;
+    /// Every pair arrived, and their count and checksum matched: make them durable and keep them
+    /// for raft, which gets the snapshot's message next. Dropped unfinished, a sink leaves nothing.
+    fn finish(self: Box<Self>) -> Result<(), String>;
 }
 
 /// A peer: its member ID, the address its peer URL names, and whether that URL is https.
@@ -196,9 +225,10 @@ impl PeerNet {
         let hello = handshake(SNAPSHOT_MAGIC, self.cluster_id, self.from, m.to);
         let dialer = self.dialer.clone();
         let events = self.events.clone();
+        let pairs = self.events.snapshot_pairs(&m);
         self.runtime.spawn(async move {
             let to = m.to;
-            let outcome = send_snapshot(&dialer, &addr, secure, &hello, m).await;
+            let outcome = send_snapshot(&dialer, &addr, secure, &hello, m, pairs).await;
             if let Err(why) = &outcome {
                 eprintln!("etcdeck node: sending a raft snapshot to {to:x} failed: {why}");
             }
@@ -401,40 +431,6 @@ fn frame(buf: &mut Vec<u8>, m: &Message) {
     let _ = m.encode(buf);
 }
 
-/// Sends one snapshot message on a connection of its own: the message without its data, the data's
-/// length, the data in chunks; then waits for the receiver's acknowledgement.
-async fn send_snapshot(
-    dialer: &Dialer,
-    addr: &str,
-    secure: bool,
-    hello: &[u8],
-    mut m: Message,
-) -> Result<(), String> {
-    let data = m.mut_snapshot().take_data();
-    let mut stream = dialer.dial(addr, secure).await?;
-    greet(&mut stream, hello).await?;
-    let mut head = Vec::new();
-    frame(&mut head, &m);
-    head.extend_from_slice(&(data.len() as u64).to_be_bytes());
-    stream.write_all(&head).await.map_err(|e| e.to_string())?;
-    for chunk in data.chunks(CHUNK) {
-        stream.write_all(&(chunk.len() as u32).to_be_bytes()).await.map_err(|e| e.to_string())?;
-        stream.write_all(chunk).await.map_err(|e| e.to_string())?;
-    }
-    let mut ack = [0u8; 1];
-    // Applying a large snapshot takes the receiver a while: wait as long as the transfer took and more.
-    tokio::time::timeout(Duration::from_secs(60) + Duration::from_millis(data.len() as u64 / 1000), async {
-        stream.read_exact(&mut ack).await
-    })
-    .await
-    .map_err(|_| "the receiver did not acknowledge the snapshot".to_string())?
-    .map_err(|e| e.to_string())?;
-    if ack[0] != ACCEPTED {
-        return Err("the receiver refused the snapshot".into());
-    }
-    Ok(())
-}
-
 /// What the node behind a peer listener does with what arrives.
 pub trait PeerHost: Send + Sync {
     /// Hands a message to raft.
@@ -445,6 +441,8 @@ pub trait PeerHost: Send + Sync {
     fn membership(&self) -> Vec<u8>;
     /// Answers a request another member forwarded (see `forward`).
     fn forwarded(&self, request: Vec<u8>) -> futures::future::BoxFuture<'static, Vec<u8>>;
+    /// Where the pairs of the snapshot message `m` go; Err refuses it.
+    fn snapshot_sink(&self, m: &Message) -> Result<Box<dyn SnapshotSink>, String>;
 }
 
 /// Serves the peer listener: every accepted stream's messages go to `host`.
@@ -593,49 +591,6 @@ async fn refuse(stream: &mut PeerStream, code: u8, why: String) -> Result<(), St
     Err(why)
 }
 
-async fn receive_snapshot(
-    mut stream: PeerStream,
-    from: u64,
-    me: u64,
-    host: Arc<dyn PeerHost>,
-) -> Result<(), String> {
-    let cut = |e: std::io::Error| format!("snapshot from {from:x} cut short: {e}");
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).await.map_err(cut)?;
-    let n = u32::from_be_bytes(len) as usize;
-    if n > MAX_FRAME {
-        return Err(format!("a {n}-byte snapshot header from {from:x} is over the limit"));
-    }
-    let mut head = vec![0u8; n];
-    stream.read_exact(&mut head).await.map_err(cut)?;
-    let mut m = Message::decode(head.as_slice()).map_err(|e| format!("bad snapshot from {from:x}: {e}"))?;
-    if m.from != from || m.to != me || m.msg_type() != MessageType::MsgSnapshot {
-        return Err(format!("a snapshot stream from {from:x} carried another message"));
-    }
-    let mut size = [0u8; 8];
-    stream.read_exact(&mut size).await.map_err(cut)?;
-    let size = u64::from_be_bytes(size);
-    if size > MAX_SNAPSHOT {
-        return Err(format!("a {size}-byte snapshot from {from:x} is over the {MAX_SNAPSHOT}-byte limit"));
-    }
-    let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
-    while (data.len() as u64) < size {
-        stream.read_exact(&mut len).await.map_err(cut)?;
-        let n = u32::from_be_bytes(len) as usize;
-        if n > CHUNK || data.len() as u64 + n as u64 > size {
-            return Err(format!("a snapshot from {from:x} has a bad chunk"));
-        }
-        let at = data.len();
-        data.resize(at + n, 0);
-        stream.read_exact(&mut data[at..]).await.map_err(cut)?;
-    }
-    m.mut_snapshot().data = data;
-    host.deliver(m);
-    // Raft takes it from here; the sender's raft learns the outcome from our answer to it.
-    let _ = stream.write_all(&[ACCEPTED]).await;
-    Ok(())
-}
-
 /// Sends a request to member `to` at `addr` for it to answer as the leader (its
 /// `PeerHost::forwarded`), within `limit`.
 pub async fn forward(
@@ -691,6 +646,8 @@ mod tests {
         removed: AtomicBool,
         /// One more member taken as removed (0: none).
         removed_id: std::sync::atomic::AtomicU64,
+        /// The snapshots that arrived whole.
+        stored: Arc<Mutex<Vec<Vec<Pair>>>>,
     }
 
     impl PeerHost for Host {
@@ -706,12 +663,34 @@ mod tests {
         fn membership(&self) -> Vec<u8> {
             b"members".to_vec()
         }
+        fn snapshot_sink(&self, _: &Message) -> Result<Box<dyn SnapshotSink>, String> {
+            Ok(Box::new(Sink { pairs: Vec::new(), stored: self.stored.clone() }))
+        }
+    }
+
+    /// Keeps the pairs of a finished snapshot where the test reads them.
+    struct Sink {
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+        stored: Arc<Mutex<Vec<Vec<Pair>>>>,
+    }
+
+    impl SnapshotSink for Sink {
+        fn add(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
+            self.pairs.push((key, value));
+            Ok(())
+        }
+        fn finish(self: Box<Self>) -> Result<(), String> {
+            self.stored.lock().unwrap().push(self.pairs);
+            Ok(())
+        }
     }
 
     #[derive(Default)]
     struct Events {
         removed: AtomicBool,
         snapshots: AtomicUsize,
+        /// The pairs a snapshot sends.
+        pairs: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
     }
 
     impl TransportEvents for Events {
@@ -723,14 +702,22 @@ mod tests {
         fn removed(&self) {
             self.removed.store(true, Ordering::Relaxed);
         }
+        fn snapshot_pairs(&self, _: &Message) -> Option<SnapshotPairs> {
+            let pairs = self.pairs.lock().unwrap().clone();
+            Some(Box::new(pairs.into_iter().map(Ok)))
+        }
     }
 
     async fn listener(cluster: u64, me: u64) -> (String, Arc<Host>, mpsc::UnboundedReceiver<Message>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (got_tx, got) = mpsc::unbounded_channel();
-        let host =
-            Arc::new(Host { got: got_tx, removed: AtomicBool::new(false), removed_id: Default::default() });
+        let host = Arc::new(Host {
+            got: got_tx,
+            removed: AtomicBool::new(false),
+            removed_id: Default::default(),
+            stored: Default::default(),
+        });
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         std::mem::forget(stop_tx);
         tokio::spawn(serve(PeerListener { listener, tls: None }, cluster, me, host.clone(), stop));
@@ -809,20 +796,57 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn snapshots_travel_apart_in_chunks_and_a_removed_member_is_told() {
+    async fn a_snapshot_that_arrives_damaged_or_cut_short_is_neither_stored_nor_handed_to_raft() {
+        let (addr, host, mut got) = listener(7, 2).await;
+        for cut in [false, true] {
+            let mut s = TcpStream::connect(&addr).await.unwrap();
+            s.write_all(&handshake(SNAPSHOT_MAGIC, 7, 1, 2)).await.unwrap();
+            let mut answer = [0u8; 1];
+            s.read_exact(&mut answer).await.unwrap();
+            assert_eq!(answer[0], ACCEPTED);
+            let m =
+                Message { msg_type: MessageType::MsgSnapshot.into(), from: 1, to: 2, ..Default::default() };
+            let mut bytes = Vec::new();
+            frame(&mut bytes, &m);
+            let pair = [&1u32.to_be_bytes()[..], b"a", &1u32.to_be_bytes(), b"b"].concat();
+            bytes.extend_from_slice(&pair);
+            if !cut {
+                // The end, one pair, and a checksum one off.
+                bytes.extend_from_slice(&END_OF_PAIRS.to_be_bytes());
+                bytes.extend_from_slice(&1u64.to_be_bytes());
+                bytes.extend_from_slice(&crc32fast::hash(&pair).wrapping_add(1).to_be_bytes());
+            }
+            s.write_all(&bytes).await.unwrap();
+            s.shutdown().await.unwrap();
+            let mut rest = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await.unwrap();
+            assert!(rest.is_empty(), "acknowledged: {rest:?}");
+        }
+        assert!(tokio::time::timeout(Duration::from_millis(200), got.recv()).await.is_err());
+        assert!(host.stored.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn snapshots_travel_apart_as_pairs_stored_before_raft_has_them_and_a_removed_member_is_told() {
         let (addr, host, mut got) = listener(7, 2).await;
         let events = Arc::new(Events::default());
+        // Several chunks' worth, one pair larger than a chunk, and an empty key and value.
+        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> =
+            (0..30_000u32).map(|i| (format!("k{i:08}").into_bytes(), vec![(i % 251) as u8; 100])).collect();
+        pairs.push((b"l".to_vec(), vec![7; 3 * CHUNK + 17]));
+        pairs.insert(0, (Vec::new(), Vec::new()));
+        *events.pairs.lock().unwrap() = pairs.clone();
         let net = PeerNet::new(7, 1, Dialer::default(), events.clone());
         net.set_peers(vec![Peer { id: 2, addr: addr.clone(), tls: false }]);
-        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
         let mut m =
             Message { msg_type: MessageType::MsgSnapshot.into(), from: 1, to: 2, ..Default::default() };
-        m.mut_snapshot().data = data.clone();
         m.mut_snapshot().mut_metadata().index = 42;
         net.send(vec![m]);
         let arrived = tokio::time::timeout(Duration::from_secs(5), got.recv()).await.unwrap().unwrap();
         assert_eq!(arrived.get_snapshot().get_metadata().index, 42);
-        assert_eq!(arrived.get_snapshot().data.to_vec(), data);
+        assert!(arrived.get_snapshot().data.is_empty());
+        // Stored before raft got the message.
+        assert_eq!(*host.stored.lock().unwrap(), vec![pairs]);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while events.snapshots.load(Ordering::Relaxed) == 0 {
             assert!(tokio::time::Instant::now() < deadline, "the snapshot was never acknowledged");

@@ -170,8 +170,8 @@ struct Group {
 /// RSS grows by about the cache's size once. At 64 MB that was most of a save's growth.
 const SLED_CACHE_BYTES: u64 = 32 << 20;
 
-fn sled_config(dir: &Path) -> sled::Config {
-    sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES)
+fn sled_config(dir: &Path, cache_bytes: u64) -> sled::Config {
+    sled::Config::new().path(dir).cache_capacity(cache_bytes)
 }
 
 /// How long an open waits for the lock a database of this process has just let go of.
@@ -182,9 +182,14 @@ const RELOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// can hold the file's lock a little longer: the open is tried again for up to RELOCK_WAIT. A lock
 /// held past that (another process has the data dir open) is the error.
 fn open_db(dir: &Path) -> sled::Result<sled::Db> {
+    open_db_with_cache(dir, SLED_CACHE_BYTES)
+}
+
+/// `open_db` with a page cache of `cache_bytes`.
+fn open_db_with_cache(dir: &Path, cache_bytes: u64) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + RELOCK_WAIT;
     loop {
-        match sled_config(dir).open() {
+        match sled_config(dir, cache_bytes).open() {
             Err(sled::Error::Io(e)) if is_lock_busy(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }

@@ -26,6 +26,8 @@ pub(super) async fn send_snapshot(
 ) -> Result<(), String> {
     let pairs = pairs.ok_or("the snapshot was withdrawn before it went")?;
     m.mut_snapshot().take_data();
+    let started = std::time::Instant::now();
+    let index = m.get_snapshot().get_metadata().index;
     let mut stream = dialer.dial(addr, secure).await?;
     greet(&mut stream, hello).await?;
     let mut head = Vec::new();
@@ -56,6 +58,11 @@ pub(super) async fn send_snapshot(
     if ack[0] != ACCEPTED {
         return Err("the receiver refused the snapshot".into());
     }
+    eprintln!(
+        "etcdeck node: sent the raft snapshot at raft index {index} to {:x}: {sent} bytes in {} ms",
+        m.to,
+        started.elapsed().as_millis()
+    );
     Ok(())
 }
 
@@ -118,6 +125,9 @@ pub(super) async fn receive_snapshot(
     if m.from != from || m.to != me || m.msg_type() != MessageType::MsgSnapshot {
         return Err(format!("a snapshot stream from {from:x} carried another message"));
     }
+    let started = std::time::Instant::now();
+    let index = m.get_snapshot().get_metadata().index;
+    eprintln!("etcdeck node: receiving the raft snapshot at raft index {index} from {from:x}");
     let sink = match host.snapshot_sink(&m) {
         Ok(sink) => sink,
         Err(why) => {
@@ -143,6 +153,7 @@ pub(super) async fn receive_snapshot(
         Err("cut short".to_string())
     });
     let read = read_pairs(&mut stream, &tx).await.map_err(|e| format!("snapshot from {from:x}: {e}"));
+    let received = read.as_ref().ok().copied();
     if read.is_ok() {
         let _ = tx.send(None).await;
     }
@@ -150,6 +161,13 @@ pub(super) async fn receive_snapshot(
     let stored = store.await.map_err(|e| e.to_string()).and_then(|r| r);
     read?;
     stored.map_err(|e| format!("snapshot from {from:x} not stored: {e}"))?;
+    if let Some((pairs, bytes)) = received {
+        eprintln!(
+            "etcdeck node: received and staged the raft snapshot at raft index {index} from {from:x}: \
+             {pairs} pairs, {bytes} bytes in {} ms",
+            started.elapsed().as_millis()
+        );
+    }
     host.deliver(m);
     // Raft takes it from here; the sender's raft learns the outcome from our answer to it.
     let _ = stream.get_mut().write_all(&[ACCEPTED]).await;
@@ -157,11 +175,12 @@ pub(super) async fn receive_snapshot(
 }
 
 /// Reads a snapshot's pairs up to the end mark and checks their count and checksum, handing them on
-/// a chunk at a time. Stops early when the store refused one (its error says why).
+/// a chunk at a time; how many pairs and bytes came. Stops early when the store refused one (its
+/// error says why).
 async fn read_pairs<R: AsyncRead + Unpin>(
     stream: &mut R,
     tx: &mpsc::Sender<Option<Vec<Pair>>>,
-) -> Result<(), String> {
+) -> Result<(u64, u64), String> {
     let cut = |e: std::io::Error| format!("cut short: {e}");
     let mut crc = crc32fast::Hasher::new();
     let (mut count, mut total) = (0u64, 0u64);
@@ -193,7 +212,7 @@ async fn read_pairs<R: AsyncRead + Unpin>(
         if chunk_bytes >= CHUNK {
             chunk_bytes = 0;
             if tx.send(Some(std::mem::take(&mut chunk))).await.is_err() {
-                return Ok(());
+                return Ok((count, total));
             }
         }
     }
@@ -207,5 +226,5 @@ async fn read_pairs<R: AsyncRead + Unpin>(
     if !chunk.is_empty() {
         let _ = tx.send(Some(chunk)).await;
     }
-    Ok(())
+    Ok((count, total))
 }

@@ -424,8 +424,10 @@ fn member_and_cluster_ids_are_etcds_for_the_same_configuration() {
     assert_eq!(ids(&clients), Some(from_etcd));
 }
 
-/// A member down while the others write more than the log keeps (--snapshot-count 1000, and etcd's
-/// 5000 catch-up entries) comes back through a raft snapshot of the leader's store.
+/// A member down while the others write less than the log keeps after its snapshots
+/// (--snapshot-count 1000: snapshots every 1000 entries, each keeping etcd's 5000 catch-up entries)
+/// comes back from the log; down while they write more, through a raft snapshot of the leader's
+/// store.
 #[test]
 fn a_member_behind_the_compacted_log_catches_up_from_a_raft_snapshot() {
     let Some(tools) = etcd_tools() else { return };
@@ -434,20 +436,30 @@ fn a_member_behind_the_compacted_log_catches_up_from_a_raft_snapshot() {
     let all = cluster.urls(None);
     let leader_id = status(ctl, &all[0]).expect("status").1;
     let down = (0..3).find(|i| status(ctl, &all[*i]).is_some_and(|s| s.0 != leader_id)).expect("a follower");
-    cluster.nodes[down].kill();
     let rest = cluster.urls(Some(down));
-    // 7000 writes, each its own raft entry, from 64 clients at once.
+    let catch_up = |cluster: &NodeCluster| {
+        let revision = status(ctl, &rest[0]).expect("status").2;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while status(ctl, &all[down]).map(|s| s.2) != Some(revision) {
+            assert!(Instant::now() < deadline, "the member did not catch up to revision {revision}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let h = hashes(ctl, &all, revision);
+        assert!(h.iter().all(|x| x == &h[0]) && !h[0].is_empty(), "HashKV at {revision}: {h:?}");
+        cluster.nodes[down].log_text()
+    };
+    // 3000 writes, each its own raft entry, from 64 clients at once: three snapshots on the others,
+    // and every entry still in their logs.
+    cluster.nodes[down].kill();
+    put_many(&rest, "log/", 3000);
+    cluster.nodes[down].restart();
+    let log = catch_up(&cluster);
+    assert!(!log.contains("applied the leader's snapshot"), "caught up from the log:\n{log}");
+    // 7000 more: the log the others keep starts after what the member has.
+    cluster.nodes[down].kill();
     put_many(&rest, "snap/", 7000);
     cluster.nodes[down].restart();
-    let revision = status(ctl, &rest[0]).expect("status").2;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while status(ctl, &all[down]).map(|s| s.2) != Some(revision) {
-        assert!(Instant::now() < deadline, "the member did not catch up to revision {revision}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let h = hashes(ctl, &all, revision);
-    assert!(h.iter().all(|x| x == &h[0]) && !h[0].is_empty(), "HashKV at {revision}: {h:?}");
-    let log = cluster.nodes[down].log_text();
+    let log = catch_up(&cluster);
     assert!(log.contains("applied the leader's snapshot"), "caught up through a snapshot:\n{log}");
     // And it goes on with the cluster after the snapshot.
     let (ok, _, err) = etcdctl(ctl, &rest, &["put", "after-snapshot", "x"]);
@@ -968,4 +980,49 @@ fn a_token_made_on_one_member_works_on_one_that_was_behind() {
     let read = rt.block_on(pending).expect("the read finished");
     let log = cluster.nodes[behind].log_text();
     assert_eq!(read.map_err(|s| s.message().to_string()), Ok(0), "the follower's log:\n{log}");
+}
+
+/// A leader whose process is gone (its peer port refuses connections) is replaced without waiting
+/// out an election timeout, and the member that campaigned says why; a leader paused for less than
+/// an election timeout (connections still accepted) is not deposed.
+#[test]
+fn a_killed_leader_is_replaced_at_once_and_a_paused_one_keeps_leading() {
+    let Some(tools) = etcd_tools() else { return };
+    let ctl = tools.etcdctl.as_path();
+    let mut cluster = NodeCluster::start(3, "etcdeck-early");
+    let all = cluster.urls(None);
+    let leader = leader_index(ctl, &all);
+    let leader_id = status(ctl, &all[leader]).expect("status").0;
+    // Paused for 300 ms of the tests' 500 ms election timeout, five times.
+    let pid = cluster.nodes[leader].pid().expect("running") as i32;
+    for _ in 0..5 {
+        // SAFETY: kill(2) on a child this test started and has not reaped.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        std::thread::sleep(Duration::from_millis(300));
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for url in &all {
+        assert_eq!(status(ctl, url).map(|s| s.1), Some(leader_id), "{url} follows another leader");
+    }
+    for node in &cluster.nodes {
+        assert!(!node.log_text().contains("campaigning now"), "{}", node.log_text());
+    }
+
+    cluster.nodes[leader].kill();
+    let rest = cluster.urls(Some(leader));
+    let new = eventually(Duration::from_secs(10), "a new leader", || {
+        let s: Vec<_> = rest.iter().map(|u| status(ctl, u)).collect();
+        s.iter().position(|st| st.is_some_and(|(me, l, _)| me == l))
+    });
+    let log =
+        cluster.nodes.iter().enumerate().filter(|(i, _)| *i != leader).nth(new).expect("member").1.log_text();
+    assert!(
+        log.contains(&format!(
+            "leader {leader_id:x}'s peer URL refuses connections (its process is gone): campaigning now"
+        )),
+        "{log}"
+    );
+    let (ok, _, err) = etcdctl(ctl, &rest, &["put", "after", "x"]);
+    assert!(ok, "{err}");
 }

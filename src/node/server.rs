@@ -548,6 +548,12 @@ impl TransportEvents for NodeEvents {
         }
     }
 
+    fn peer_refused(&self, id: u64) {
+        if let Some(h) = self.handle.get() {
+            h.peer_refused(id);
+        }
+    }
+
     fn snapshot_pairs(&self, m: &RaftMessage) -> Option<crate::node::raft::transport::SnapshotPairs> {
         self.handle.get()?.status.snapshots.pairs(m)
     }

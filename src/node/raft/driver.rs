@@ -33,7 +33,7 @@ use crate::node::watch::Hub;
 
 use super::apply::apply_write;
 use super::bootstrap::{open, Opened};
-use super::membership::{conf_state_of, validate_member_change};
+use super::membership::validate_member_change;
 use super::options::{DriverError, Options};
 use super::write::{Write, WriteResponse};
 
@@ -75,6 +75,8 @@ enum Command {
         to: u64,
         ok: bool,
     },
+    /// The peer's address refused a connection (see `Transport`'s `peer_refused`).
+    PeerRefused(u64),
     Stop,
 }
 
@@ -212,6 +214,11 @@ impl Handle {
         let _ = self.tx.send(Command::Step(message));
     }
 
+    /// Says that peer `id`'s address refused a connection: its process is gone.
+    pub fn peer_refused(&self, id: u64) {
+        let _ = self.tx.send(Command::PeerRefused(id));
+    }
+
     /// Tells raft how a snapshot sent to `to` went.
     pub fn snapshot_sent(&self, to: u64, ok: bool) {
         let _ = self.tx.send(Command::SnapshotSent { to, ok });
@@ -295,6 +302,7 @@ pub fn start(mut options: Options) -> Result<Handle, DriverError> {
         reads: Vec::new(),
         read_waiting: HashMap::new(),
         reads_before_commit: Vec::new(),
+        early: None,
         snapshot_count: options.snapshot_count.max(1),
         snapshot_index,
         applied,
@@ -356,8 +364,11 @@ struct Driver {
     /// round of heartbeats serves them all).
     read_waiting: HashMap<u64, Vec<(Reply<u64>, Instant)>>,
     reads_before_commit: Vec<(Reply<u64>, Instant)>,
+    /// A campaign due early (`leader_refused`): the gone leader, and when.
+    early: Option<(u64, Instant)>,
     snapshot_count: u64,
-    /// The log holds entries after this index.
+    /// The applied index of the last snapshot (etcd's snapi): the next comes --snapshot-count
+    /// entries later. At open, where the log starts.
     snapshot_index: u64,
     applied: u64,
     me: u64,
@@ -405,6 +416,7 @@ impl Driver {
             if Instant::now() >= next_tick {
                 self.raw.tick();
                 next_tick = Instant::now() + self.heartbeat;
+                self.campaign_early();
                 self.expire_requests();
                 if let Err(e) = self.flush_store_if_due().and_then(|()| self.finish_compaction()) {
                     return self.run_failed(e);
@@ -476,7 +488,12 @@ impl Driver {
                 Ok(Command::Progress { reply }) => {
                     let _ = reply.send(None);
                 }
-                Ok(Command::Step(_) | Command::TransferLeader(_) | Command::SnapshotSent { .. }) => {}
+                Ok(
+                    Command::Step(_)
+                    | Command::TransferLeader(_)
+                    | Command::SnapshotSent { .. }
+                    | Command::PeerRefused(_),
+                ) => {}
             }
         }
     }
@@ -540,8 +557,54 @@ impl Driver {
                 self.raw.mut_store().drop_prepared();
                 self.status.snapshots.withdraw();
             }
+            Command::PeerRefused(id) => self.leader_refused(id),
             Command::Stop => {}
         }
+    }
+
+    /// The leader's peer address refused a connection: its process is gone, and waiting out an
+    /// election timeout only keeps the cluster without a leader longer. A voting follower
+    /// campaigns as a leader transfer does (no pre-vote round, and the others' check-quorum lease
+    /// does not hold their votes back; their logs' up-to-dateness still does), two heartbeats on,
+    /// and two more for each remaining voter before it, so they do not split the vote. A leader
+    /// that is slow, paused or cut off does not refuse connections, and is not deposed so.
+    fn leader_refused(&mut self, id: u64) {
+        let r = &self.raw.raft;
+        if id != r.leader_id || r.state != StateRole::Follower || !r.promotable() || self.early.is_some() {
+            return;
+        }
+        let mut others: Vec<u64> = r.prs().conf().voters().ids().iter().filter(|v| *v != id).collect();
+        others.sort_unstable();
+        let Some(rank) = others.iter().position(|v| *v == self.me) else { return };
+        self.early = Some((id, Instant::now() + self.heartbeat * (2 * rank as u32 + 2)));
+    }
+
+    /// Campaigns once an early campaign is due (`leader_refused`), if the leader is still silent:
+    /// nothing heard from it for two heartbeats, and no other leader since.
+    fn campaign_early(&mut self) {
+        let Some((gone, at)) = self.early else { return };
+        if Instant::now() < at {
+            return;
+        }
+        self.early = None;
+        let r = &self.raw.raft;
+        let silent = r.election_elapsed >= 2 && (r.leader_id == gone || r.leader_id == raft::INVALID_ID);
+        if r.state != StateRole::Follower || !silent {
+            return;
+        }
+        eprintln!(
+            "etcdeck node: leader {gone:x}'s peer URL refuses connections (its process is gone): \
+             campaigning now rather than after an election timeout"
+        );
+        // raft's own way to start an election at once: what a leader handing over sends.
+        let timeout_now = RaftMessage {
+            msg_type: MessageType::MsgTimeoutNow.into(),
+            from: gone,
+            to: self.me,
+            term: r.term,
+            ..Default::default()
+        };
+        let _ = self.raw.step(timeout_now);
     }
 
     /// Fails proposals and reads that waited longer than the request timeout (no leader took them,
@@ -614,66 +677,6 @@ impl Driver {
                 let _ = reply.send(Err(NodeError::Storage(format!("raft: {e}"))));
             }
         }
-    }
-
-    /// Raft asked for a snapshot for a follower behind the log's start: offer an export of the
-    /// store as it is now (the transport reads it as it sends), with the membership it holds.
-    fn prepare_snapshot(&mut self) -> Result<(), DriverError> {
-        if self.raw.store().snapshot_wanted().is_none() {
-            if !self.raw.store().has_prepared() && self.status.snapshots.offering() {
-                // The prepared snapshot went stale (the membership changed): so did its export.
-                self.status.snapshots.withdraw();
-            }
-            return Ok(());
-        }
-        let started = Instant::now();
-        let (export, index, conf_state) = {
-            let store = self.store.read().map_err(|_| poisoned())?;
-            (store.raft_export()?, store.consistent_index(), conf_state_of(&store))
-        };
-        eprintln!(
-            "etcdeck node: offered a snapshot of the store at raft index {index} (revision {}, about {} \
-             bytes) for a member behind the log, in {} ms",
-            export.revision(),
-            export.bytes(),
-            started.elapsed().as_millis()
-        );
-        self.raw.mut_store().prepare_snapshot(Vec::new(), index, conf_state)?;
-        self.status.snapshots.offer(index, export);
-        Ok(())
-    }
-
-    /// A snapshot from the leader, staged by the transport as it arrived: the store switches to
-    /// it, and the log starts after it.
-    fn apply_snapshot(&mut self, snapshot: &raft::eraftpb::Snapshot) -> Result<(), DriverError> {
-        let metadata = snapshot.get_metadata();
-        let started = Instant::now();
-        let staged = self.status.snapshots.take_received(metadata.index).ok_or_else(|| {
-            DriverError::from(crate::node::mvcc::error::MvccError::Storage(format!(
-                "raft applied the snapshot at raft index {} without its data staged",
-                metadata.index
-            )))
-        })?;
-        let revision = {
-            // A snapshot being sent to a client reads the records the switch replaces: it ends first.
-            let mut store = crate::node::mvcc::store::write_without_exports(&self.store)?;
-            store.switch_to(staged)?;
-            store.current_revision()
-        };
-        self.raw.mut_store().apply_snapshot(metadata)?;
-        eprintln!(
-            "etcdeck node: applied the leader's snapshot at raft index {} (revision {revision}), switched \
-             to it in {} ms",
-            metadata.index,
-            started.elapsed().as_millis()
-        );
-        self.applied = metadata.index;
-        self.snapshot_index = metadata.index;
-        // Watchers go on from the store's history: the hub's memory lacks what the snapshot brought.
-        self.hub.restored(revision);
-        self.status.v2_changed.notify_waiters();
-        self.membership_changed = true;
-        Ok(())
     }
 
     /// Brings the transport's peers and this member's role up to date with the store's membership.
@@ -776,18 +779,8 @@ impl Driver {
         self.raw.advance_apply();
         self.refresh_membership();
         let applied = self.applied;
-        if applied >= self.snapshot_index + self.snapshot_count {
-            let store = self.store.read().map_err(|_| poisoned())?;
-            store.make_durable()?;
-            // Only what the store holds may leave the log; with peers, etcd's 5000 entries stay
-            // for followers a little behind, so they catch up from the log, not a snapshot.
-            let catch_up = if store.members().len() > 1 { CATCH_UP_ENTRIES } else { 0 };
-            let upto = applied.min(store.consistent_index()).saturating_sub(catch_up);
-            drop(store);
-            if upto > self.snapshot_index {
-                self.raw.mut_store().compact_to(upto)?;
-                self.snapshot_index = upto;
-            }
+        if applied > self.snapshot_index + self.snapshot_count {
+            self.snapshot()?;
         }
         self.status.applied.store(applied, Ordering::Relaxed);
         let (ready_reads, later): (Vec<_>, Vec<_>) =
@@ -980,6 +973,9 @@ type Applied = (u64, i64, Vec<crate::node::mvcc::store::Event>, Result<WriteResp
 fn poisoned() -> DriverError {
     DriverError::Mvcc(crate::node::mvcc::error::MvccError::Storage("store lock poisoned".into()))
 }
+
+#[path = "driver_snapshot.rs"]
+mod snapshot;
 
 #[cfg(test)]
 #[path = "driver_tests.rs"]

@@ -100,6 +100,22 @@ pub trait TransportEvents: Send + Sync {
     fn removed(&self);
     /// The pairs of the store the snapshot message `m` stands for; None once it is withdrawn.
     fn snapshot_pairs(&self, m: &Message) -> Option<SnapshotPairs>;
+    /// Peer `id`'s address refused a connection: nothing listens there, its process is gone (a
+    /// peer that is slow, paused or cut off does not refuse). Said at each refused attempt.
+    fn peer_refused(&self, id: u64);
+}
+
+/// Why dialling a peer failed, and whether its address refused the connection.
+#[derive(Debug)]
+pub struct DialError {
+    pub why: String,
+    pub refused: bool,
+}
+
+impl From<DialError> for String {
+    fn from(e: DialError) -> String {
+        e.why
+    }
 }
 
 #[path = "transport_snapshot.rs"]
@@ -137,8 +153,15 @@ pub struct Dialer {
 
 impl Dialer {
     /// Connects to `addr`, over TLS when `tls`; Err names what failed.
-    pub async fn dial(&self, addr: &str, tls: bool) -> Result<PeerStream, String> {
-        let stream = connect(addr, self.bind_host.as_deref()).await.map_err(|e| e.to_string())?;
+    pub async fn dial(&self, addr: &str, tls: bool) -> Result<PeerStream, DialError> {
+        let stream = connect(addr, self.bind_host.as_deref()).await.map_err(|e| DialError {
+            why: e.to_string(),
+            refused: e.kind() == std::io::ErrorKind::ConnectionRefused,
+        })?;
+        self.secure(addr, stream, tls).await.map_err(|why| DialError { why, refused: false })
+    }
+
+    async fn secure(&self, addr: &str, stream: TcpStream, tls: bool) -> Result<PeerStream, String> {
         if !tls {
             return Ok(Box::new(stream));
         }
@@ -274,8 +297,7 @@ impl Transport for PeerNet {
             let active = Arc::new(Mutex::new(None));
             let hello = handshake(MAGIC, self.cluster_id, self.from, peer.id);
             self.runtime.spawn(sender(
-                peer.addr.clone(),
-                peer.tls,
+                peer.clone(),
                 self.dialer.clone(),
                 hello,
                 rx,
@@ -343,8 +365,7 @@ async fn greet(stream: &mut PeerStream, hello: &[u8]) -> Result<(), String> {
 /// One peer's outgoing stream: connects, greets, then writes whatever is queued, batched.
 #[allow(clippy::too_many_arguments)]
 async fn sender(
-    addr: String,
-    secure: bool,
+    peer: Peer,
     dialer: Dialer,
     hello: Vec<u8>,
     mut rx: mpsc::Receiver<Message>,
@@ -354,10 +375,16 @@ async fn sender(
     let set_active = |since: Option<Instant>| *active.lock().unwrap_or_else(|p| p.into_inner()) = since;
     let mut buf = Vec::new();
     let mut last_refusal = String::new();
+    let addr = &peer.addr;
     loop {
-        let connected = match dialer.dial(&addr, secure).await {
+        let connected = match dialer.dial(addr, peer.tls).await {
             Ok(mut s) => greet(&mut s, &hello).await.map(|()| s),
-            Err(e) => Err(e),
+            Err(e) => {
+                if e.refused {
+                    events.peer_refused(peer.id);
+                }
+                Err(e.why)
+            }
         };
         let stream = match connected {
             Ok(s) => s,
@@ -691,6 +718,8 @@ mod tests {
         snapshots: AtomicUsize,
         /// The pairs a snapshot sends.
         pairs: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+        /// The peers whose address refused a connection, each time.
+        refused: Mutex<Vec<u64>>,
     }
 
     impl TransportEvents for Events {
@@ -701,6 +730,9 @@ mod tests {
         }
         fn removed(&self) {
             self.removed.store(true, Ordering::Relaxed);
+        }
+        fn peer_refused(&self, id: u64) {
+            self.refused.lock().unwrap().push(id);
         }
         fn snapshot_pairs(&self, _: &Message) -> Option<SnapshotPairs> {
             let pairs = self.pairs.lock().unwrap().clone();
@@ -793,6 +825,26 @@ mod tests {
         net.send(vec![heartbeat(1, 2, 1000)]);
         assert!(tokio::time::timeout(Duration::from_millis(300), got.recv()).await.is_err());
         assert!(!events.removed.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test]
+    async fn a_peer_whose_address_refuses_connections_is_reported_and_a_paused_one_is_not() {
+        // Nothing listens on the first port; the second's listener never accepts, as a paused
+        // process's would not (the kernel still completes the connections).
+        let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        let paused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let events = Arc::new(Events::default());
+        let net = PeerNet::new(7, 1, Dialer::default(), events.clone());
+        net.set_peers(vec![
+            Peer { id: 2, addr: gone, tls: false },
+            Peer { id: 3, addr: paused.local_addr().unwrap().to_string(), tls: false },
+        ]);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while events.refused.lock().unwrap().len() < 3 {
+            assert!(tokio::time::Instant::now() < deadline, "refusals not reported");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(events.refused.lock().unwrap().iter().all(|id| *id == 2), "{:?}", events.refused);
     }
 
     #[tokio::test]

@@ -410,6 +410,18 @@ fn cycle(
         loop {
             let log = c.nodes[follower].log_text();
             if log.len() > before && log[before..].contains("applied the leader's snapshot") {
+                // What a cut transfer or switch left beside the store is gone.
+                let snap = c.nodes[follower].data_dir.join("member").join("snap");
+                let left: Vec<String> = std::fs::read_dir(&snap)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("db."))
+                    .collect();
+                if !left.is_empty() {
+                    return Err(format!("{fault:?}{detail}: n{} left {left:?} beside its store", follower + 1));
+                }
                 break;
             }
             if Instant::now() > deadline {

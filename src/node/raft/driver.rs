@@ -50,6 +50,10 @@ const MAX_INFLIGHT_MSGS: usize = 512;
 
 type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 
+/// Heartbeats a follower must miss, after the leader's peer URL refused it, before it campaigns
+/// early (`leader_refused`): a leader that is alive sends one every heartbeat.
+const EARLY_SILENCE: usize = 3;
+
 /// Entries kept after a snapshot for slow followers (etcd's snapshotCatchUpEntries).
 const CATCH_UP_ENTRIES: u64 = 5000;
 
@@ -565,8 +569,9 @@ impl Driver {
     /// The leader's peer address refused a connection: its process is gone, and waiting out an
     /// election timeout only keeps the cluster without a leader longer. A voting follower
     /// campaigns as a leader transfer does (no pre-vote round, and the others' check-quorum lease
-    /// does not hold their votes back; their logs' up-to-dateness still does), two heartbeats on,
-    /// and two more for each remaining voter before it, so they do not split the vote. A leader
+    /// does not hold their votes back; their logs' up-to-dateness still does), once it has heard
+    /// nothing from the leader for EARLY_SILENCE heartbeats, and two heartbeats later for each
+    /// remaining voter before it, so they do not split the vote. A leader
     /// that is slow, paused or cut off does not refuse connections, and is not deposed so.
     fn leader_refused(&mut self, id: u64) {
         let r = &self.raw.raft;
@@ -576,20 +581,25 @@ impl Driver {
         let mut others: Vec<u64> = r.prs().conf().voters().ids().iter().filter(|v| *v != id).collect();
         others.sort_unstable();
         let Some(rank) = others.iter().position(|v| *v == self.me) else { return };
-        self.early = Some((id, Instant::now() + self.heartbeat * (2 * rank as u32 + 2)));
+        self.early = Some((id, Instant::now() + self.heartbeat * (2 * rank as u32)));
     }
 
-    /// Campaigns once an early campaign is due (`leader_refused`), if the leader is still silent:
-    /// nothing heard from it for two heartbeats, and no other leader since.
+    /// Campaigns once an early campaign is due (`leader_refused`) and the leader is silent:
+    /// nothing heard from it for EARLY_SILENCE heartbeats, and no other leader since.
     fn campaign_early(&mut self) {
         let Some((gone, at)) = self.early else { return };
-        if Instant::now() < at {
+        let r = &self.raw.raft;
+        let follower =
+            r.state == StateRole::Follower && (r.leader_id == gone || r.leader_id == raft::INVALID_ID);
+        let silent = r.election_elapsed >= EARLY_SILENCE;
+        // Due and not yet silent long enough: a little longer (a live leader is heard again within
+        // a heartbeat, and then this gives up).
+        let patience = self.heartbeat * 2 * EARLY_SILENCE as u32;
+        if Instant::now() < at || (follower && !silent && at.elapsed() < patience) {
             return;
         }
         self.early = None;
-        let r = &self.raw.raft;
-        let silent = r.election_elapsed >= 2 && (r.leader_id == gone || r.leader_id == raft::INVALID_ID);
-        if r.state != StateRole::Follower || !silent {
+        if !follower || !silent {
             return;
         }
         eprintln!(
@@ -775,6 +785,8 @@ impl Driver {
             self.raw.mut_store().set_commit(commit)?;
         }
         self.status.commit.store(self.raw.raft.raft_log.committed, Ordering::Relaxed);
+        // A staged snapshot raft did not take (its entries were here already) is let go.
+        self.status.snapshots.drop_received_upto(self.raw.raft.raft_log.committed);
         self.apply(light.take_committed_entries())?;
         self.raw.advance_apply();
         self.refresh_membership();

@@ -11,9 +11,15 @@ impl Driver {
     /// Raft asked for a snapshot for a follower behind the log's start: offer an export of the
     /// store as it is now (the transport reads it as it sends), with the membership it holds.
     pub(super) fn prepare_snapshot(&mut self) -> Result<(), DriverError> {
+        if self.raw.raft.state != raft::StateRole::Leader && self.raw.store().has_prepared() {
+            // No longer the leader: nothing will send it, and its export would keep compaction
+            // waiting (and a snapshot this member must apply, forever).
+            self.raw.mut_store().drop_prepared();
+        }
         if self.raw.store().snapshot_wanted().is_none() {
             if !self.raw.store().has_prepared() && self.status.snapshots.offering() {
-                // The prepared snapshot went stale (the membership changed): so did its export.
+                // The prepared snapshot went stale (the membership changed, or leadership went):
+                // so did its export.
                 self.status.snapshots.withdraw();
             }
             return Ok(());
@@ -46,6 +52,9 @@ impl Driver {
                 metadata.index
             )))
         })?;
+        // An export this member offered as a leader must not be waited for below.
+        self.raw.mut_store().drop_prepared();
+        self.status.snapshots.withdraw();
         let revision = {
             // A snapshot being sent to a client reads the records the switch replaces: it ends first.
             let mut store = crate::node::mvcc::store::write_without_exports(&self.store)?;

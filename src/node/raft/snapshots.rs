@@ -75,6 +75,14 @@ impl Shelf {
         }))
     }
 
+    /// Drops the staged snapshots at or below `committed`: raft refuses those (it has the entries).
+    pub fn drop_received_upto(&self, committed: u64) {
+        let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        if received.first_key_value().is_some_and(|(i, _)| *i <= committed) {
+            received.retain(|i, _| *i > committed);
+        }
+    }
+
     /// The staged snapshot at raft index `index`; older ones go.
     pub fn take_received(&self, index: u64) -> Option<Staged> {
         let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());

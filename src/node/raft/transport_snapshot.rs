@@ -1,6 +1,7 @@
 //! Raft snapshots on connections of their own: the message without data, then the store's pairs,
 //! encoded and decoded on blocking threads as they travel, then their count and checksum.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,7 +153,14 @@ pub(super) async fn receive_snapshot(
         }
         Err("cut short".to_string())
     });
-    let read = read_pairs(&mut stream, &tx).await.map_err(|e| format!("snapshot from {from:x}: {e}"));
+    // A sender that stops sending without closing (cut off on the way) is given up on, so that
+    // the next transfer can begin.
+    let progress = AtomicU64::new(0);
+    let read = tokio::select! {
+        r = read_pairs(&mut stream, &tx, &progress) => r,
+        () = stalled(&progress) => Err(format!("no data for {} s", STALL.as_secs())),
+    };
+    let read = read.map_err(|e| format!("snapshot from {from:x}: {e}"));
     let received = read.as_ref().ok().copied();
     if read.is_ok() {
         let _ = tx.send(None).await;
@@ -174,12 +182,27 @@ pub(super) async fn receive_snapshot(
     Ok(())
 }
 
+/// How long a snapshot may go without a pair arriving.
+const STALL: Duration = Duration::from_secs(30);
+
+/// Returns once `progress` stood still for STALL.
+async fn stalled(progress: &AtomicU64) {
+    loop {
+        let before = progress.load(Ordering::Relaxed);
+        tokio::time::sleep(STALL).await;
+        if progress.load(Ordering::Relaxed) == before {
+            return;
+        }
+    }
+}
+
 /// Reads a snapshot's pairs up to the end mark and checks their count and checksum, handing them on
 /// a chunk at a time; how many pairs and bytes came. Stops early when the store refused one (its
 /// error says why).
 async fn read_pairs<R: AsyncRead + Unpin>(
     stream: &mut R,
     tx: &mpsc::Sender<Option<Vec<Pair>>>,
+    progress: &AtomicU64,
 ) -> Result<(u64, u64), String> {
     let cut = |e: std::io::Error| format!("cut short: {e}");
     let mut crc = crc32fast::Hasher::new();
@@ -206,6 +229,7 @@ async fn read_pairs<R: AsyncRead + Unpin>(
             return Err(format!("over the {MAX_SNAPSHOT}-byte limit"));
         }
         count += 1;
+        progress.store(count, Ordering::Relaxed);
         chunk_bytes += pair[0].len() + pair[1].len();
         let [k, v] = pair;
         chunk.push((k, v));

@@ -420,7 +420,10 @@ fn cycle(
                     .filter(|n| n.starts_with("db."))
                     .collect();
                 if !left.is_empty() {
-                    return Err(format!("{fault:?}{detail}: n{} left {left:?} beside its store", follower + 1));
+                    return Err(format!(
+                        "{fault:?}{detail}: n{} left {left:?} beside its store",
+                        follower + 1
+                    ));
                 }
                 break;
             }

@@ -219,8 +219,16 @@ async fn read_pairs<R: AsyncRead + Unpin>(
             if len > MAX_PAIR {
                 return Err(format!("a {len}-byte key or value is over the {MAX_PAIR}-byte limit"));
             }
-            part.resize(len, 0);
-            stream.read_exact(part).await.map_err(cut)?;
+            if len <= CHUNK {
+                part.resize(len, 0);
+                stream.read_exact(part).await.map_err(cut)?;
+            } else {
+                // Grown as the bytes come: a length a damaged stream made up allocates nothing.
+                (&mut *stream).take(len as u64).read_to_end(part).await.map_err(cut)?;
+                if part.len() != len {
+                    return Err(format!("cut short: {} of a {len}-byte value", part.len()));
+                }
+            }
             crc.update(&(len as u32).to_be_bytes());
             crc.update(part);
             total += 4 + len as u64;

@@ -35,6 +35,9 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Installed first: a SIGTERM during start-up (a supervisor that gave up) then stops the
+        // member cleanly once it is up, where the default action would kill it mid-start.
+        let signals = Signals::install();
         let running = match server::start(&config).await {
             Ok(r) => r,
             Err(server::ServerError::Removed) => {
@@ -60,7 +63,7 @@ pub fn main(args: &[String]) -> ExitCode {
             eprintln!("etcdeck node: warning: cannot notify systemd: {e}");
         }
         let removed = tokio::select! {
-            _ = wait_for_signal() => false,
+            _ = signals.wait() => false,
             _ = running.removed() => true,
         };
         if removed {
@@ -85,16 +88,24 @@ fn removed_notice() {
     eprintln!("etcdeck node: the data-dir used by this member must be removed.");
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        // Without signal handlers the process still ends on a signal, just without the clean stop.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, caught from when `install` runs.
+struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals(signal(SignalKind::terminate()).ok().zip(signal(SignalKind::interrupt()).ok()))
+    }
+
+    /// Waits for either signal.
+    async fn wait(mut self) {
+        let Some((term, int)) = self.0.as_mut() else {
+            // Without signal handlers the process still ends on a signal, just without the clean stop.
+            return std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use super::defrag::defrag_path;
 use super::export::ExportToken;
 use super::load::{Loaded, Loader};
+use super::writes::room_for;
 use super::{
     io_error, open_db, open_db_with_cache, record_key, Store, META_RAFT_SNAPSHOT, META_TALLY, RECORD,
 };
@@ -312,24 +313,11 @@ impl Stager {
         self.unchecked += (k.len() + v.len()) as u64;
         if self.unchecked >= STAGE_CHECK_BYTES {
             let bytes = std::mem::take(&mut self.unchecked);
-            self.check_room(bytes)?;
+            room_for(&self.dir, bytes, &format!("staging a snapshot in {}", self.dir.display()))?;
         }
         let (_, tree) = self.db.as_ref().ok_or_else(|| MvccError::Storage("staging closed".into()))?;
         tree.insert(k, v)?;
         Ok(())
-    }
-
-    /// Refuses, as a full disk, to stage `bytes` more where that would leave sled short of room.
-    fn check_room(&self, bytes: u64) -> Result<(), MvccError> {
-        let need = (4 << 20) + 4 * bytes;
-        match crate::node::fsutil::free_bytes(&self.dir) {
-            Some(free) if free < need => Err(MvccError::DiskFull(format!(
-                "{free} bytes free in {}, under the {need} staging a snapshot needs: not written (No space \
-                 left on device)",
-                self.dir.display()
-            ))),
-            _ => Ok(()),
-        }
     }
 
     /// Ends the staging: records the raft snapshot (index, term) it is, writes the tally, makes the

@@ -18,6 +18,18 @@ pub(super) fn ops_bytes<'a>(ops: impl IntoIterator<Item = (&'a Vec<u8>, &'a Opti
     ops.into_iter().map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64).sum()
 }
 
+/// Refuses, as a full disk, writing `bytes` more to the sled database in `dir` (`what` says what)
+/// where that would leave it short of room.
+pub(super) fn room_for(dir: &std::path::Path, bytes: u64, what: &str) -> Result<(), MvccError> {
+    let need = STORE_FLOOR_BYTES + 4 * bytes;
+    match crate::node::fsutil::free_bytes(dir) {
+        Some(free) if free < need => Err(MvccError::DiskFull(format!(
+            "{free} bytes free, under the {need} {what} needs: not written (No space left on device)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl Store {
     /// The bytes of keys and values committed and not yet written to sled.
     pub fn group_bytes(&self) -> u64 {
@@ -33,14 +45,7 @@ impl Store {
 
     /// Refuses, as a full disk, a batch of `bytes` that would leave sled short of room.
     pub(super) fn check_room(&self, bytes: u64) -> Result<(), MvccError> {
-        let need = STORE_FLOOR_BYTES + 4 * bytes;
-        match crate::node::fsutil::free_bytes(&self.dir) {
-            Some(free) if free < need => Err(MvccError::DiskFull(format!(
-                "{free} bytes free, under the {need} a write of {bytes} bytes to the store needs: \
-                 not written (No space left on device)"
-            ))),
-            _ => Ok(()),
-        }
+        room_for(&self.dir, bytes, &format!("a write of {bytes} bytes to the store"))
     }
 
     /// The tally of what sled holds now.

@@ -19,14 +19,26 @@ fn http(url: &str, method: &str, path: &str, content_type: Option<&str>, body: &
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
     let ctype = content_type.map(|t| format!("Content-Type: {t}\r\n")).unwrap_or_default();
-    write!(
-        s,
+    // One write: `write!` on the stream sends each piece as its own segment, and a server that
+    // answers after the head may close before the rest arrives (a reset).
+    let request = format!(
         "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
         body.len()
-    )
-    .expect("send");
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).expect("read");
+    );
+    s.write_all(request.as_bytes()).expect("send");
+    // Go's server may reset a connection it has answered and closed (an HTTP/1.0 request's body
+    // still unread when it closes): the answer read before the reset is the answer.
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !bytes.is_empty() => break,
+            Err(e) => panic!("read the answer to {method} {path}: {e}"),
+        }
+    }
+    let answer = String::from_utf8_lossy(&bytes).into_owned();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let mut lines = head.lines();
     let status = lines.next().unwrap_or_default().replacen("HTTP/1.1", "HTTP/1.0", 1);

@@ -14,7 +14,7 @@ use crate::node::compactor;
 use crate::node::config::{ClusterState, NodeConfig, TlsInfo};
 use crate::node::discovery;
 use crate::node::error::NodeError;
-use crate::node::fsutil::write_durably;
+use crate::node::fsutil::{write_durably, FreeSpace};
 use crate::node::identity::{initial_members, InitialMember, MemberIdentity, IDENTITY_FILE};
 use crate::node::idutil::member_id;
 use crate::node::mvcc::store::RaftMember;
@@ -794,7 +794,7 @@ pub async fn start_with(c: &NodeConfig, timers: Timers) -> Result<Running, Serve
         no_leader: no_leader_rx,
         client_cert_auth: c.client_tls.client_cert_auth,
         bcrypt_cost: c.bcrypt_cost,
-        disk_dirs: vec![c.data_dir.clone(), wal_dir],
+        disk_dirs: Arc::new(vec![FreeSpace::new(c.data_dir.clone()), FreeSpace::new(wal_dir)]),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut servers =

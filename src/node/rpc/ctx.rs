@@ -9,7 +9,7 @@ use tonic::Status;
 
 use crate::node::auth::{Caller, Op};
 use crate::node::error::NodeError;
-use crate::node::fsutil::free_bytes;
+use crate::node::fsutil::FreeSpace;
 use crate::node::raft::driver::Handle;
 use crate::node::raft::write::{Write, WriteResponse, ALARM_NOSPACE};
 use crate::node::rpc::conn::ClientConn;
@@ -59,7 +59,7 @@ pub struct Ctx {
     /// --bcrypt-cost.
     pub bcrypt_cost: u32,
     /// The data dir and the WAL dir: writes stop while either has less than `LOW_DISK_BYTES` free.
-    pub disk_dirs: Vec<std::path::PathBuf>,
+    pub disk_dirs: Arc<Vec<FreeSpace>>,
 }
 
 /// Below this much free space where the log or the store lives (and four times what the store has
@@ -268,7 +268,8 @@ impl Ctx {
         // taken can always be written.
         let pending = self.handle.store_pending.load(std::sync::atomic::Ordering::Relaxed);
         let need = LOW_DISK_BYTES + 4 * pending;
-        let low = self.disk_dirs.iter().find_map(|d| free_bytes(d).filter(|f| *f < need).map(|f| (d, f)));
+        let low =
+            self.disk_dirs.iter().find_map(|d| d.free(need).filter(|f| *f < need).map(|f| (d.dir(), f)));
         let was = self.handle.status.disk_low.swap(low.is_some(), std::sync::atomic::Ordering::Relaxed);
         match low {
             Some((dir, free)) if !was => eprintln!(

@@ -104,11 +104,15 @@ impl Hub {
             // Memory answers only if no revision in from..=to could be missing from it: revisions
             // without events are never stored, so it must hold something at or before `from`.
             if recent.revisions.front().is_some_and(|(first, _, _)| *first <= from) {
+                // Revisions are in order: from the first at or after `from` (a thousand watchers
+                // each scanning the whole ring per revision was most of a watch's CPU).
+                let start = recent.revisions.partition_point(|(rev, _, _)| *rev < from);
                 let mut out = Vec::new();
-                for (rev, events, _) in recent.revisions.iter() {
-                    if *rev >= from && *rev <= to {
-                        out.extend(events.iter().filter(|e| wanted(e)).map(|e| (*rev, e.clone())));
+                for (rev, events, _) in recent.revisions.range(start..) {
+                    if *rev > to {
+                        break;
                     }
+                    out.extend(events.iter().filter(|e| wanted(e)).map(|e| (*rev, e.clone())));
                 }
                 return Ok(out);
             }
@@ -155,6 +159,17 @@ mod tests {
         assert_eq!(older[0].1.kv.key, b"before-the-hub");
         let only_b = hub.events(&store, 3, 5, |e| e.kv.key == b"b").unwrap();
         assert_eq!(only_b.len(), 1);
+        // A window inside the ring: from memory, bounded on both sides, as history gives it.
+        for (from, to) in [(4, 4), (4, 5), (3, 4), (5, 5), (6, 9)] {
+            let window = hub.events(&store, from, to, |_| true).unwrap();
+            let history: Vec<_> = store
+                .history(from, to.min(5))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(r, e)| (r.main, e))
+                .collect();
+            assert_eq!(window, history, "{from}..={to}");
+        }
     }
 
     /// Found by the fault tests: a member that caught up through a raft snapshot answered watches

@@ -35,6 +35,12 @@ const RAFT_MEMBER: u8 = b'r';
 const REMOVED: u8 = b'x';
 // Bookkeeping keys start with `m`, after every record key (`k`).
 const META_COMPACTED: &[u8] = b"mcompacted";
+/// The last compaction whose records are all gone (etcd's finishedCompactRev).
+const META_COMPACT_FINISHED: &[u8] = b"mcompact_finished";
+/// Records a compaction looks at per step, and the pause between steps: etcd's compaction batch
+/// limit and its pause.
+const COMPACTION_BATCH: usize = 1000;
+pub const COMPACTION_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 const META_CONSISTENT_INDEX: &[u8] = b"mconsistent_index";
 /// The raft index and term of the leader's snapshot the store was last replaced with, in the same
 /// batch as the image: a crash before the log records that snapshot is then finished at the next
@@ -97,6 +103,16 @@ pub struct RangeResult {
     pub rev: i64,
 }
 
+/// A compaction whose records are being removed.
+struct Compaction {
+    rev: i64,
+    /// The revisions reading at `rev` needs (etcd's kvindex.Keep); exports skip the others.
+    keep: std::sync::Arc<BTreeSet<Revision>>,
+    /// The record key to go on from.
+    next: Vec<u8>,
+    started: std::time::Instant,
+}
+
 pub struct Store {
     dir: std::path::PathBuf,
     db: sled::Db,
@@ -135,9 +151,12 @@ pub struct Store {
     /// Exports reading the records without the store's lock (snapshots): what removes records
     /// (compaction, defragmentation, a leader's image) waits for them to end.
     exports: std::sync::Arc<export::Exports>,
-    /// A compaction whose records stay until the exports reading them end (`compact_to`).
+    /// A compaction taken while exports read the records: the index is compacted, and the
+    /// records removed, once none does (`compaction_step`).
     deferred_compaction: Option<i64>,
-    /// The last compaction whose records are gone (`compacted` unless one is deferred).
+    /// A compaction whose records are being removed, a step at a time (`compaction_step`).
+    compaction: Option<Compaction>,
+    /// The last compaction whose records are gone (`compacted` unless one is under way).
     compacted_done: i64,
     /// The tally of what sled holds (after the last batch written to it).
     tally: std::sync::Mutex<Tally>,
@@ -239,6 +258,7 @@ impl Store {
             opening: (sled_opened, std::time::Duration::ZERO),
             exports: std::sync::Arc::default(),
             deferred_compaction: None,
+            compaction: None,
             compacted_done: 0,
             tally: std::sync::Mutex::default(),
         };
@@ -380,9 +400,10 @@ impl Store {
         let mut digest = CASTAGNOLI.digest();
         digest.update(b"key");
         // Records a deferred compaction has not removed yet are hashed as if gone.
-        let compaction_keeps: Option<BTreeSet<Revision>> = self
+        let deferred: Option<BTreeSet<Revision>> = self
             .deferred_compaction
             .map(|at| self.index.values().filter_map(|ki| ki.get(at)).map(|k| k.modified).collect());
+        let compaction_keeps = deferred.as_ref().or(self.compaction.as_ref().map(|c| &*c.keep));
         let end = record_key(Revision::new(rev.saturating_add(1), 0), false);
         for item in self.tree.range(&[RECORD][..]..&end[..]) {
             let (k, v) = item?;
@@ -582,7 +603,8 @@ impl Store {
         Ok(())
     }
 
-    /// Drops the history before `rev` (reads at `rev` and later still work), as etcd's Compact.
+    /// Drops the history before `rev` (reads at `rev` and later still work), as etcd's Compact:
+    /// the index at once, the records a step at a time after (`compaction_step`).
     pub fn compact(&mut self, rev: i64) -> Result<(), MvccError> {
         self.flush_group()?;
         if rev <= self.compacted {
@@ -594,52 +616,119 @@ impl Store {
         // Recorded first, so a crash mid-way finishes the job at the next open.
         self.apply_ops(vec![(META_COMPACTED.to_vec(), Some(rev.to_be_bytes().to_vec()))])?;
         self.compacted = rev;
-        self.compact_to(rev)
-    }
-
-    /// Removes what compacting at `rev` drops; while an export reads the records, later (see
-    /// `finish_compaction`): the compaction holds already, as reads before `compacted` are refused
-    /// and hashes skip what it drops.
-    fn compact_to(&mut self, rev: i64) -> Result<(), MvccError> {
+        // An export lays its file out from the index and reads the records after: neither may
+        // change under it.
         if self.exporting() {
             self.deferred_compaction = Some(rev);
-            return Ok(());
+        } else {
+            self.start_compaction(rev);
         }
-        self.deferred_compaction = None;
+        Ok(())
+    }
+
+    /// Compacts the index at `rev` and schedules the removal of the records it no longer needs
+    /// (from the first: a later compaction takes over one under way).
+    fn start_compaction(&mut self, rev: i64) {
         let mut keep = BTreeSet::new();
         self.index.retain(|_, ki| {
             ki.compact(rev, &mut keep);
             !ki.is_empty()
         });
-        let mut batch = sled::Batch::default();
-        let mut tally = self.tally();
-        let first = [RECORD];
-        let after = record_key(Revision::new(rev + 1, 0), false);
-        for item in self.tree.range(&first[..]..&after[..]) {
-            let (k, v) = item?;
-            let (r, _) = parse_record_key(&k)?;
-            if !keep.contains(&r) {
-                self.in_use = self.in_use.saturating_sub((k.len() + v.len()) as u64);
-                tally.remove(&k, &v);
-                batch.remove(k);
+        self.deferred_compaction = None;
+        self.compaction = Some(Compaction {
+            rev,
+            keep: std::sync::Arc::new(keep),
+            next: vec![RECORD],
+            started: std::time::Instant::now(),
+        });
+    }
+
+    /// Whether a compaction's records are still to be removed.
+    pub fn compacting(&self) -> bool {
+        self.compaction.is_some() || self.deferred_compaction.is_some()
+    }
+
+    /// The compaction under way, whose records exports skip: its revision and what it keeps.
+    fn compaction_skips(&self) -> Option<(i64, std::sync::Arc<BTreeSet<Revision>>)> {
+        self.compaction.as_ref().map(|c| (c.rev, c.keep.clone()))
+    }
+
+    /// Removes what the next `COMPACTION_BATCH` records of a compaction under way drop, in one
+    /// batch, as etcd's scheduled compaction does between its pauses (removing a multi-GB history
+    /// at once held the raft thread for seconds). Nothing while an export reads the records: the
+    /// compaction holds already, as reads before `compacted` are refused and hashes skip what it
+    /// drops. Returns the compaction's revision and time once its last step is done.
+    pub fn compaction_step(&mut self) -> Result<Option<(i64, std::time::Duration)>, MvccError> {
+        if self.exporting() {
+            return Ok(None);
+        }
+        if let Some(rev) = self.deferred_compaction {
+            self.start_compaction(rev);
+            return Ok(None);
+        }
+        let Some(mut c) = self.compaction.take() else { return Ok(None) };
+        let result = self.remove_compacted(&mut c);
+        match result {
+            Ok(true) => {
+                self.compacted_done = c.rev;
+                Ok(Some((c.rev, c.started.elapsed())))
+            }
+            Ok(false) => {
+                self.compaction = Some(c);
+                Ok(None)
+            }
+            Err(e) => {
+                self.compaction = Some(c);
+                Err(e)
             }
         }
-        self.apply_batch(batch, tally)?;
-        self.compacted_done = rev;
-        Ok(())
     }
 
-    /// Whether a compaction waits for exports to end before its records go.
-    pub fn compaction_deferred(&self) -> bool {
-        self.deferred_compaction.is_some()
-    }
-
-    /// Removes what a compaction deferred while an export ran, once none runs.
-    pub fn finish_compaction(&mut self) -> Result<(), MvccError> {
-        match self.deferred_compaction {
-            Some(rev) if !self.exporting() => self.compact_to(rev),
-            _ => Ok(()),
+    /// One step of `compaction_step`; true once the compaction's records are all gone (and that
+    /// is recorded).
+    fn remove_compacted(&mut self, c: &mut Compaction) -> Result<bool, MvccError> {
+        let after = record_key(Revision::new(c.rev + 1, 0), false);
+        let mut batch = sled::Batch::default();
+        let mut tally = self.tally();
+        let mut seen = 0;
+        let mut last = None;
+        for item in self.tree.range(c.next.as_slice()..after.as_slice()) {
+            let (k, v) = item?;
+            let (r, _) = parse_record_key(&k)?;
+            if !c.keep.contains(&r) {
+                self.in_use = self.in_use.saturating_sub((k.len() + v.len()) as u64);
+                tally.remove(&k, &v);
+                batch.remove(k.clone());
+            }
+            last = Some(k);
+            seen += 1;
+            if seen == COMPACTION_BATCH {
+                break;
+            }
         }
+        let done = seen < COMPACTION_BATCH;
+        if done {
+            let finished = c.rev.to_be_bytes();
+            if let Some(old) = self.tree.get(META_COMPACT_FINISHED)? {
+                tally.remove(META_COMPACT_FINISHED, &old);
+            }
+            tally.add(META_COMPACT_FINISHED, &finished);
+            batch.insert(META_COMPACT_FINISHED, &finished[..]);
+        } else if let Some(last) = last {
+            // The key right after the last one looked at.
+            c.next = last.to_vec();
+            c.next.push(0);
+        }
+        self.apply_batch(batch, tally)?;
+        Ok(done)
+    }
+
+    /// Removes now every record a compaction under way drops (unless an export reads them).
+    pub fn finish_compaction(&mut self) -> Result<(), MvccError> {
+        while self.compacting() && !self.exporting() {
+            self.compaction_step()?;
+        }
+        Ok(())
     }
 
     /// Makes everything written so far durable (sled's flush).

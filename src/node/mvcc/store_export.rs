@@ -49,6 +49,9 @@ pub struct BackendExport {
     /// The buckets before `key` and after it, by name.
     before: Vec<Bucket>,
     after: Vec<Bucket>,
+    /// A compaction under way: the records at or before its revision it does not keep are still
+    /// in the tree, and left out (the index, which lays the file out, no longer has them).
+    skip: Option<(i64, std::sync::Arc<std::collections::BTreeSet<Revision>>)>,
     _token: ExportToken,
 }
 
@@ -234,6 +237,7 @@ impl Store {
                 (b"members_removed", removed),
                 (b"meta", meta),
             ],
+            skip: self.compaction_skips(),
             _token: token,
         })
     }
@@ -325,6 +329,7 @@ impl BackendExport {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch, MvccError>>(4);
         let range = self.range();
         let touch = self.tree.clone();
+        let skip = self.skip.clone();
         let reader = std::thread::spawn(move || {
             let fresh =
                 || -> Batch { (Vec::with_capacity(EXPORT_BATCH * 320), Vec::with_capacity(EXPORT_BATCH)) };
@@ -338,7 +343,10 @@ impl BackendExport {
                     // grew by 110 MB during a save of a million keys, 40 MB with it). A lookup of
                     // the record just read is an access of its node, which fills the queues.
                     let _ = touch.get(&k);
-                    let (_, deleted) = parse_record_key(&k)?;
+                    let (rev, deleted) = parse_record_key(&k)?;
+                    if skip.as_ref().is_some_and(|(at, keep)| rev.main <= *at && !keep.contains(&rev)) {
+                        continue;
+                    }
                     let r = record_ref(&v)?;
                     let start = batch.0.len();
                     batch.0.extend_from_slice(&k[1..]);

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{
     be_i64_at, parse_record_key, record_ref, LeaseRecord, RaftMember, Store, ALARM, AUTH_KEY, LEASE, MEMBER,
-    META_COMPACTED, META_CONSISTENT_INDEX, META_TALLY, RAFT_MEMBER, RECORD, REMOVED, V2_EVENT, V2_KEY,
-    V2_NODE,
+    META_COMPACTED, META_COMPACT_FINISHED, META_CONSISTENT_INDEX, META_TALLY, RAFT_MEMBER, RECORD, REMOVED,
+    V2_EVENT, V2_KEY, V2_NODE,
 };
 use crate::node::mvcc::error::MvccError;
 use crate::node::mvcc::key_index::{backend_len, KeyIndex, Revision};
@@ -18,6 +18,7 @@ pub(super) struct Loaded {
     index: BTreeMap<Vec<u8>, KeyIndex>,
     current: i64,
     compacted: i64,
+    compact_finished: i64,
     consistent_index: u64,
     leases: BTreeMap<i64, LeaseRecord>,
     leased: HashMap<Vec<u8>, i64>,
@@ -38,6 +39,7 @@ pub(super) struct Loader {
     index: BTreeMap<Vec<u8>, KeyIndex>,
     current: i64,
     compacted: Option<i64>,
+    compact_finished: i64,
     consistent_index: Option<u64>,
     leases: BTreeMap<i64, LeaseRecord>,
     alarms: BTreeSet<(u64, i32)>,
@@ -122,6 +124,7 @@ impl Loader {
                 self.v2_index = Some(index);
             }
             _ if k == META_COMPACTED => self.compacted = Some(meta_i64(k, v)?),
+            _ if k == META_COMPACT_FINISHED => self.compact_finished = meta_i64(k, v)?,
             _ if k == META_CONSISTENT_INDEX => self.consistent_index = Some(meta_i64(k, v)? as u64),
             _ => {}
         }
@@ -178,6 +181,7 @@ impl Loader {
             // The store starts at revision 1.
             current: self.current.max(1).max(compacted),
             compacted,
+            compact_finished: self.compact_finished,
             consistent_index: self.consistent_index.unwrap_or(0),
             leases,
             leased,
@@ -226,14 +230,18 @@ impl Store {
         self.in_use = l.in_use;
         self.events.clear();
         self.deferred_compaction = None;
-        self.compacted_done = 0;
+        self.compaction = None;
+        self.compacted_done = l.compact_finished;
     }
 
-    /// Finishes a compaction a crash interrupted (or the leader's export deferred); compacting
-    /// again is harmless.
+    /// Compacts the index as the last compaction did, and goes on removing its records if a crash
+    /// (or a stop, or the leader's export in a raft snapshot) left some.
     pub(super) fn finish_loading(&mut self) -> Result<(), MvccError> {
         if self.compacted > 0 {
-            self.compact_to(self.compacted)?;
+            self.start_compaction(self.compacted);
+            if self.compacted_done >= self.compacted {
+                self.compaction = None;
+            }
         }
         Ok(())
     }

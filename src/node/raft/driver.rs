@@ -26,7 +26,7 @@ use crate::node::error::NodeError;
 use crate::node::idutil::IdGen;
 use crate::node::lease::Lessor;
 use crate::node::metrics::{inc, Metrics};
-use crate::node::mvcc::store::{RaftMember, Store};
+use crate::node::mvcc::store::{RaftMember, Store, COMPACTION_PAUSE};
 use crate::node::raft::storage::LogStore;
 use crate::node::raft::transport::{Peer, Transport};
 use crate::node::watch::Hub;
@@ -49,10 +49,6 @@ const MAX_SIZE_PER_MSG: u64 = 1 << 20;
 const MAX_INFLIGHT_MSGS: usize = 512;
 
 type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
-
-/// Heartbeats a follower must miss, after the leader's peer URL refused it, before it campaigns
-/// early (`leader_refused`): a leader that is alive sends one every heartbeat.
-const EARLY_SILENCE: usize = 3;
 
 /// Entries kept after a snapshot for slow followers (etcd's snapshotCatchUpEntries).
 const CATCH_UP_ENTRIES: u64 = 5000;
@@ -303,6 +299,7 @@ pub fn start(mut options: Options) -> Result<Handle, DriverError> {
         request_timeout: options.request_timeout,
         waiting: Vec::new(),
         pending: HashMap::new(),
+        next_compaction_step: Instant::now(),
         reads: Vec::new(),
         read_waiting: HashMap::new(),
         reads_before_commit: Vec::new(),
@@ -362,6 +359,8 @@ struct Driver {
     /// Proposals that arrived while no leader was known, with when they arrived.
     waiting: Vec<(Write, Reply<WriteResponse>, Instant)>,
     pending: HashMap<u64, (Reply<WriteResponse>, Instant)>,
+    /// When a compaction under way may take its next step.
+    next_compaction_step: Instant,
     /// ReadIndex requests raft answered: (index, reply), served once applied reaches index.
     reads: Vec<(u64, Reply<u64>)>,
     /// ReadIndex requests raft was asked for, each for every read that was waiting then (one
@@ -396,7 +395,10 @@ impl Driver {
     fn run_loop(&mut self) {
         let mut next_tick = Instant::now() + self.heartbeat;
         loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
+            let mut wait = next_tick.saturating_duration_since(Instant::now());
+            if self.store.read().is_ok_and(|s| s.compacting()) {
+                wait = wait.min(self.next_compaction_step.saturating_duration_since(Instant::now()));
+            }
             match self.rx.recv_timeout(wait) {
                 Ok(Command::Stop) => {
                     self.fail_all("server stopped");
@@ -422,11 +424,13 @@ impl Driver {
                 next_tick = Instant::now() + self.heartbeat;
                 self.campaign_early();
                 self.expire_requests();
-                if let Err(e) = self.flush_store_if_due().and_then(|()| self.finish_compaction()) {
+                if let Err(e) = self.flush_store_if_due() {
                     return self.run_failed(e);
                 }
             }
-            if let Err(e) = self.prepare_snapshot().and_then(|()| self.on_ready()) {
+            if let Err(e) =
+                self.prepare_snapshot().and_then(|()| self.on_ready()).and_then(|()| self.compaction_step())
+            {
                 return self.run_failed(e);
             }
         }
@@ -509,13 +513,19 @@ impl Driver {
         self.flush_if_due(&store)
     }
 
-    /// A compaction deferred while a snapshot was sent loses its records once no snapshot is sent,
-    /// also when no entry comes to be applied.
-    fn finish_compaction(&self) -> Result<(), DriverError> {
-        if !self.store.read().map_err(|_| poisoned())?.compaction_deferred() {
+    /// The next step of a compaction's removal of records, at most every `COMPACTION_PAUSE` (as
+    /// etcd pauses between its batches, so writes and heartbeats go on meanwhile).
+    fn compaction_step(&mut self) -> Result<(), DriverError> {
+        if Instant::now() < self.next_compaction_step
+            || !self.store.read().map_err(|_| poisoned())?.compacting()
+        {
             return Ok(());
         }
-        self.store.write().map_err(|_| poisoned())?.finish_compaction()?;
+        let finished = self.store.write().map_err(|_| poisoned())?.compaction_step()?;
+        self.next_compaction_step = Instant::now() + COMPACTION_PAUSE;
+        if let Some((rev, took)) = finished {
+            eprintln!("etcdeck node: finished scheduled compaction at {rev} (took {took:?})");
+        }
         Ok(())
     }
 
@@ -564,57 +574,6 @@ impl Driver {
             Command::PeerRefused(id) => self.leader_refused(id),
             Command::Stop => {}
         }
-    }
-
-    /// The leader's peer address refused a connection: its process is gone, and waiting out an
-    /// election timeout only keeps the cluster without a leader longer. A voting follower
-    /// campaigns as a leader transfer does (no pre-vote round, and the others' check-quorum lease
-    /// does not hold their votes back; their logs' up-to-dateness still does), once it has heard
-    /// nothing from the leader for EARLY_SILENCE heartbeats, and two heartbeats later for each
-    /// remaining voter before it, so they do not split the vote. A leader
-    /// that is slow, paused or cut off does not refuse connections, and is not deposed so.
-    fn leader_refused(&mut self, id: u64) {
-        let r = &self.raw.raft;
-        if id != r.leader_id || r.state != StateRole::Follower || !r.promotable() || self.early.is_some() {
-            return;
-        }
-        let mut others: Vec<u64> = r.prs().conf().voters().ids().iter().filter(|v| *v != id).collect();
-        others.sort_unstable();
-        let Some(rank) = others.iter().position(|v| *v == self.me) else { return };
-        self.early = Some((id, Instant::now() + self.heartbeat * (2 * rank as u32)));
-    }
-
-    /// Campaigns once an early campaign is due (`leader_refused`) and the leader is silent:
-    /// nothing heard from it for EARLY_SILENCE heartbeats, and no other leader since.
-    fn campaign_early(&mut self) {
-        let Some((gone, at)) = self.early else { return };
-        let r = &self.raw.raft;
-        let follower =
-            r.state == StateRole::Follower && (r.leader_id == gone || r.leader_id == raft::INVALID_ID);
-        let silent = r.election_elapsed >= EARLY_SILENCE;
-        // Due and not yet silent long enough: a little longer (a live leader is heard again within
-        // a heartbeat, and then this gives up).
-        let patience = self.heartbeat * 2 * EARLY_SILENCE as u32;
-        if Instant::now() < at || (follower && !silent && at.elapsed() < patience) {
-            return;
-        }
-        self.early = None;
-        if !follower || !silent {
-            return;
-        }
-        eprintln!(
-            "etcdeck node: leader {gone:x}'s peer URL refuses connections (its process is gone): \
-             campaigning now rather than after an election timeout"
-        );
-        // raft's own way to start an election at once: what a leader handing over sends.
-        let timeout_now = RaftMessage {
-            msg_type: MessageType::MsgTimeoutNow.into(),
-            from: gone,
-            to: self.me,
-            term: r.term,
-            ..Default::default()
-        };
-        let _ = self.raw.step(timeout_now);
     }
 
     /// Fails proposals and reads that waited longer than the request timeout (no leader took them,
@@ -870,7 +829,6 @@ impl Driver {
             }
             done.push((id, store.current_revision(), store.take_events(), result));
         }
-        store.finish_compaction()?;
         self.flush_if_due(&store)?;
         drop(store);
         if v2_changed {
@@ -988,6 +946,9 @@ fn poisoned() -> DriverError {
 
 #[path = "driver_snapshot.rs"]
 mod snapshot;
+
+#[path = "driver_failover.rs"]
+mod failover;
 
 #[cfg(test)]
 #[path = "driver_tests.rs"]

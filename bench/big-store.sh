@@ -23,14 +23,17 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 GB=${GB:-4} # a fraction works too: GB=0.1
-need_tools etcd etcdctl python3
+need_tools etcdctl python3
 pick_server
 members_workdir
+# The members' logs outlive the run (its data does not).
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; cp "$work"/n*.log "${TMPDIR:-/tmp}/" 2>/dev/null; rm -rf "$work"' EXIT
 export ETCDCTL_API=3
 
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 rss_mb() { awk '/^VmRSS/ { print int($2 / 1024) }' "/proc/$1/status" 2>/dev/null || echo 0; }
-du_mb() { du -sm "$1" | cut -f1; }
+# (sled removes files while du reads the directory.)
+du_mb() { du -sm "$1" 2>/dev/null | cut -f1; }
 status_field() { etcdctl --endpoints="$1" endpoint status -w json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]$2)"; }
 
 read -r -a ports <<<"$(free_ports 4)"
@@ -102,8 +105,8 @@ echo "compaction to $rev: $(ms_since "$s") ms; data dir $(du_mb "$work/n1") MB"
 sleep 5
 echo "5 s later: data dir $(du_mb "$work/n1") MB"
 s=$(date +%s%N)
-etcdctl --endpoints="$c1" --command-timeout=30m defrag >/dev/null
-echo "defragmentation: $(ms_since "$s") ms; data dir $(du_mb "$work/n1") MB, RSS $(rss_mb "$n1") MB"
+etcdctl --endpoints="$c1" --command-timeout=30m defrag >/dev/null || echo "defragmentation failed"
+echo "defragmentation: $(ms_since "$s") ms; data dir $(du_mb "$work/n1") MB, db size $(( $(status_field "$c1" '["Status"]["dbSize"]') >> 20 )) MB, RSS $(rss_mb "$n1") MB"
 
 kill -TERM "$n1"
 s=$(date +%s%N)

@@ -38,8 +38,10 @@ const META_COMPACTED: &[u8] = b"mcompacted";
 /// The last compaction whose records are all gone (etcd's finishedCompactRev).
 const META_COMPACT_FINISHED: &[u8] = b"mcompact_finished";
 /// Records a compaction looks at per step, and the pause between steps: etcd's compaction batch
-/// limit and its pause.
+/// limit and its pause. A step also ends past `COMPACTION_STEP_BYTES` of records read (etcd reads
+/// only their keys; a step over large values would hold the raft thread).
 const COMPACTION_BATCH: usize = 1000;
+const COMPACTION_STEP_BYTES: usize = 8 << 20;
 pub const COMPACTION_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 const META_CONSISTENT_INDEX: &[u8] = b"mconsistent_index";
 /// The raft index and term of the leader's snapshot the store was last replaced with, in the same
@@ -648,6 +650,16 @@ impl Store {
         self.compaction.is_some() || self.deferred_compaction.is_some()
     }
 
+    /// Whether `compaction_step` has work it can do now (none while exports read the records).
+    pub fn compaction_ready(&self) -> bool {
+        self.compacting() && !self.exporting()
+    }
+
+    /// The last compaction whose records are all gone.
+    pub fn compaction_finished(&self) -> i64 {
+        self.compacted_done
+    }
+
     /// The compaction under way, whose records exports skip: its revision and what it keeps.
     fn compaction_skips(&self) -> Option<(i64, std::sync::Arc<BTreeSet<Revision>>)> {
         self.compaction.as_ref().map(|c| (c.rev, c.keep.clone()))
@@ -690,23 +702,25 @@ impl Store {
         let after = record_key(Revision::new(c.rev + 1, 0), false);
         let mut batch = sled::Batch::default();
         let mut tally = self.tally();
-        let mut seen = 0;
+        let (mut seen, mut read, mut freed) = (0, 0, 0);
         let mut last = None;
+        let mut done = true;
         for item in self.tree.range(c.next.as_slice()..after.as_slice()) {
             let (k, v) = item?;
             let (r, _) = parse_record_key(&k)?;
             if !c.keep.contains(&r) {
-                self.in_use = self.in_use.saturating_sub((k.len() + v.len()) as u64);
+                freed += (k.len() + v.len()) as u64;
                 tally.remove(&k, &v);
                 batch.remove(k.clone());
             }
+            read += k.len() + v.len();
             last = Some(k);
             seen += 1;
-            if seen == COMPACTION_BATCH {
+            if seen == COMPACTION_BATCH || read >= COMPACTION_STEP_BYTES {
+                done = false;
                 break;
             }
         }
-        let done = seen < COMPACTION_BATCH;
         if done {
             let finished = c.rev.to_be_bytes();
             if let Some(old) = self.tree.get(META_COMPACT_FINISHED)? {
@@ -714,12 +728,15 @@ impl Store {
             }
             tally.add(META_COMPACT_FINISHED, &finished);
             batch.insert(META_COMPACT_FINISHED, &finished[..]);
-        } else if let Some(last) = last {
+        }
+        self.apply_batch(batch, tally)?;
+        // Moved on only once the batch is written: a failed step is taken again.
+        self.in_use = self.in_use.saturating_sub(freed);
+        if let (false, Some(last)) = (done, last) {
             // The key right after the last one looked at.
             c.next = last.to_vec();
             c.next.push(0);
         }
-        self.apply_batch(batch, tally)?;
         Ok(done)
     }
 

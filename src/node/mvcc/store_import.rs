@@ -53,7 +53,9 @@ impl Store {
         })
         .map_err(|e| e.to_string())?;
         if data.compacted > 0 {
+            // etcd's finished compaction: its records are gone from the file.
             batch.insert(META_COMPACTED, &data.compacted.to_be_bytes());
+            batch.insert(META_COMPACT_FINISHED, &data.compacted.to_be_bytes());
         }
         tree.apply_batch(batch).map_err(|e| e.to_string())?;
         // The tally of what was written, counted by the load, is written down with it.

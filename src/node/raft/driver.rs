@@ -396,7 +396,7 @@ impl Driver {
         let mut next_tick = Instant::now() + self.heartbeat;
         loop {
             let mut wait = next_tick.saturating_duration_since(Instant::now());
-            if self.store.read().is_ok_and(|s| s.compacting()) {
+            if self.store.read().is_ok_and(|s| s.compaction_ready()) {
                 wait = wait.min(self.next_compaction_step.saturating_duration_since(Instant::now()));
             }
             match self.rx.recv_timeout(wait) {
@@ -517,7 +517,7 @@ impl Driver {
     /// etcd pauses between its batches, so writes and heartbeats go on meanwhile).
     fn compaction_step(&mut self) -> Result<(), DriverError> {
         if Instant::now() < self.next_compaction_step
-            || !self.store.read().map_err(|_| poisoned())?.compacting()
+            || !self.store.read().map_err(|_| poisoned())?.compaction_ready()
         {
             return Ok(());
         }

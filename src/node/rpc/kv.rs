@@ -87,9 +87,15 @@ impl PbKvService for KvService {
         // etcd 3.4 lets any client compact; once auth is on, this node lets its users (a
         // kube-apiserver's user compacts, root or not), not anonymous clients.
         self.ctx.check_user(&req)?;
-        match self.ctx.write(Write::Compact(req.into_inner())).await? {
-            WriteResponse::Compact(resp) => Ok(Response::new(resp)),
-            _ => Err(mismatched()),
+        let (revision, physical) = (req.get_ref().revision, req.get_ref().physical);
+        let resp = match self.ctx.write(Write::Compact(req.into_inner())).await? {
+            WriteResponse::Compact(resp) => resp,
+            _ => return Err(mismatched()),
+        };
+        // etcd answers a physical compaction once its records are gone (so hashes agree).
+        while physical && self.ctx.handle.read_store()?.compaction_finished() < revision {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        Ok(Response::new(resp))
     }
 }

@@ -15,6 +15,8 @@ use crate::node::rpc::authority::AuthorityFix;
 pub struct ClientStream {
     io: Io,
     info: ClientConn,
+    /// The connection's task has yielded before its next write (`hold`).
+    held: bool,
 }
 
 enum Io {
@@ -32,7 +34,11 @@ pub struct ClientConn {
 
 impl ClientStream {
     pub fn plain(stream: TcpStream, remote: SocketAddr) -> Self {
-        Self { io: Io::Plain(stream), info: ClientConn { remote: Some(remote), common_name: None } }
+        Self {
+            io: Io::Plain(stream),
+            info: ClientConn { remote: Some(remote), common_name: None },
+            held: false,
+        }
     }
 
     pub fn tls(stream: tokio_rustls::server::TlsStream<TcpStream>, remote: SocketAddr) -> Self {
@@ -42,7 +48,23 @@ impl ClientStream {
             .peer_certificates()
             .and_then(|c| c.first())
             .and_then(|leaf| crate::node::tls::common_name(leaf));
-        Self { io: Io::Tls(Box::new(stream)), info: ClientConn { remote: Some(remote), common_name } }
+        Self {
+            io: Io::Tls(Box::new(stream)),
+            info: ClientConn { remote: Some(remote), common_name },
+            held: false,
+        }
+    }
+
+    /// Before the first write of a burst, the connection's task yields once: the requests whose
+    /// answers the raft thread completed together run first, and their responses leave in one
+    /// write rather than one each (tokio runs a task a request woke right after it, so the
+    /// connection otherwise flushed after every response). True when the write must wait.
+    fn hold(&mut self, cx: &mut Context<'_>) -> bool {
+        self.held = !self.held;
+        if self.held {
+            cx.waker().wake_by_ref();
+        }
+        self.held
     }
 }
 
@@ -61,6 +83,9 @@ impl AsyncRead for ClientStream {
 
 impl AsyncWrite for ClientStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.hold(cx) {
+            return Poll::Pending;
+        }
         match &mut self.io {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -86,6 +111,9 @@ impl AsyncWrite for ClientStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.hold(cx) {
+            return Poll::Pending;
+        }
         match &mut self.io {
             Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),

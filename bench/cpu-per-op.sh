@@ -66,10 +66,8 @@ print(f"{cpu / n * 1e6:.2f} µs/op, {rate} ops/s" + (f" ({e} errors)" if e else 
 
 start_member etcdeck "$work/etcdeck" "${server[@]}"
 ours_url=$url ours_pid=$pid
-pids+=("$pid")
 start_member etcd "$work/etcd" etcd
 etcd_url=$url etcd_pid=$pid
-pids+=("$pid")
 value=$(head -c 256 /dev/zero | tr '\0' v)
 for u in "$ours_url" "$etcd_url"; do ETCDCTL_API=3 etcdctl --endpoints "$u" put one "$value" >/dev/null; done
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores; put/range: $TOTAL per round, $CLIENTS clients on $CONNS connections; watch: $WATCHERS watchers, $PUTS puts"

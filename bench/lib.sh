@@ -58,7 +58,8 @@ tmux_wait() { # sock, session, regex, seconds
 }
 
 # Starts one member — the command given: etcd, or etcdeck node — named NAME on free loopback ports,
-# its data in DATA and its log in DATA.log; sets `url`, `peer` and `pid`, and waits until it is healthy.
+# its data in DATA and its log in DATA.log; sets `url`, `peer` and `pid` (also added to `pids`), and
+# waits until it is healthy.
 start_member() { # name, data dir, command...
   local name=$1 data=$2
   shift 2
@@ -70,6 +71,8 @@ start_member() { # name, data dir, command...
     --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "$name=$peer" \
     --quota-backend-bytes=8589934592 >"$data.log" 2>&1 &
   pid=$!
+  # Stopped at exit even if it never answers (members_workdir's trap).
+  pids+=("$pid")
   wait_healthy "$url"
 }
 

@@ -28,10 +28,8 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev
 server_command
 start_member src "$work/src" "${server[@]}"
 src=$url
-pids+=("$pid")
 start_member dst "$work/dst" "${server[@]}"
 dst=$url
-pids+=("$pid")
 
 # CPU seconds (utime + stime) of process PID so far.
 cpu_seconds() {

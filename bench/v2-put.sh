@@ -42,10 +42,8 @@ PY
 
 start_member etcdeck "$work/etcdeck" "$bin" node --enable-v2
 ours_url=$url ours_pid=$pid
-pids+=("$pid")
 start_member etcd "$work/etcd" etcd --enable-v2
 etcd_url=$url etcd_pid=$pid
-pids+=("$pid")
 echo "commit $(git rev-parse --short HEAD), $(nproc) cores, $TOTAL sequential v2 puts per round"
 for r in $(seq "$ROUNDS"); do
   echo "round $r: etcdeck $(round "$ours_url" "$ours_pid" "r$r") · etcd $(round "$etcd_url" "$etcd_pid" "r$r")"

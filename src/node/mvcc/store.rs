@@ -581,10 +581,15 @@ impl Store {
         &self,
         max_age: std::time::Duration,
         max_ops: usize,
+        max_bytes: u64,
     ) -> Result<bool, MvccError> {
         let mut group = self.group();
         match group.as_mut() {
-            Some(g) if g.ops.len() >= max_ops || g.since.is_some_and(|t| t.elapsed() >= max_age) => {
+            Some(g)
+                if g.ops.len() >= max_ops
+                    || g.bytes >= max_bytes
+                    || g.since.is_some_and(|t| t.elapsed() >= max_age) =>
+            {
                 self.write_group(g)?;
                 Ok(true)
             }

@@ -42,7 +42,7 @@ fn a_group_is_readable_before_sled_has_it_and_reaches_sled_whole_or_not_at_all()
     assert_eq!(get(&s, "a", 2).unwrap().value, b"1");
     assert_eq!(s.consistent_index(), 3);
     // Not due yet: nothing is written.
-    assert!(!s.flush_group_if_due(std::time::Duration::from_secs(60), 100).unwrap());
+    assert!(!s.flush_group_if_due(std::time::Duration::from_secs(60), 100, u64::MAX).unwrap());
     // A crash now (the store dropped unflushed) leaves sled at the index before the group:
     // the raft log applies those entries again.
     drop(s);
@@ -61,7 +61,7 @@ fn a_group_is_readable_before_sled_has_it_and_reaches_sled_whole_or_not_at_all()
     assert_eq!(history[1].1.kv.key, b"b");
     // Due by count: written, then durable across a reopen.
     put_at(&mut s, "c", "4", 4);
-    assert!(s.flush_group_if_due(std::time::Duration::from_secs(60), 2).unwrap());
+    assert!(s.flush_group_if_due(std::time::Duration::from_secs(60), 2, u64::MAX).unwrap());
     let hash = s.hash_kv(0).unwrap();
     s.flush().unwrap();
     drop(s);

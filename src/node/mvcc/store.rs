@@ -401,7 +401,7 @@ impl Store {
         const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
         let mut digest = CASTAGNOLI.digest();
         digest.update(b"key");
-        // Records a deferred compaction has not removed yet are hashed as if gone.
+        // Records a compaction (deferred, or under way) has not removed yet are hashed as if gone.
         let deferred: Option<BTreeSet<Revision>> = self
             .deferred_compaction
             .map(|at| self.index.values().filter_map(|ki| ki.get(at)).map(|k| k.modified).collect());
@@ -726,15 +726,11 @@ impl Store {
                 break;
             }
         }
-        if done {
-            let finished = c.rev.to_be_bytes();
-            if let Some(old) = self.tree.get(META_COMPACT_FINISHED)? {
-                tally.remove(META_COMPACT_FINISHED, &old);
-            }
-            tally.add(META_COMPACT_FINISHED, &finished);
-            batch.insert(META_COMPACT_FINISHED, &finished[..]);
-        }
         self.apply_batch(batch, tally)?;
+        if done {
+            // After the last removals: a crash between the two takes one more pass at the next open.
+            self.apply_ops(vec![(META_COMPACT_FINISHED.to_vec(), Some(c.rev.to_be_bytes().to_vec()))])?;
+        }
         // Moved on only once the batch is written: a failed step is taken again.
         self.in_use = self.in_use.saturating_sub(freed);
         if let (false, Some(last)) = (done, last) {

@@ -302,7 +302,7 @@ pub fn start(mut options: Options) -> Result<Handle, DriverError> {
         request_timeout: options.request_timeout,
         waiting: Vec::new(),
         pending: HashMap::new(),
-        next_compaction_step: Instant::now(),
+        compaction_due: None,
         reads: Vec::new(),
         read_waiting: HashMap::new(),
         reads_before_commit: Vec::new(),
@@ -362,8 +362,8 @@ struct Driver {
     /// Proposals that arrived while no leader was known, with when they arrived.
     waiting: Vec<(Write, Reply<WriteResponse>, Instant)>,
     pending: HashMap<u64, (Reply<WriteResponse>, Instant)>,
-    /// When a compaction under way may take its next step.
-    next_compaction_step: Instant,
+    /// When a compaction under way may take its next step (None while none can).
+    compaction_due: Option<Instant>,
     /// ReadIndex requests raft answered: (index, reply), served once applied reaches index.
     reads: Vec<(u64, Reply<u64>)>,
     /// ReadIndex requests raft was asked for, each for every read that was waiting then (one
@@ -398,10 +398,8 @@ impl Driver {
     fn run_loop(&mut self) {
         let mut next_tick = Instant::now() + self.heartbeat;
         loop {
-            let mut wait = next_tick.saturating_duration_since(Instant::now());
-            if self.store.read().is_ok_and(|s| s.compaction_ready()) {
-                wait = wait.min(self.next_compaction_step.saturating_duration_since(Instant::now()));
-            }
+            let due = self.compaction_due.map_or(next_tick, |at| at.min(next_tick));
+            let wait = due.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
                 Ok(Command::Stop) => {
                     self.fail_all("server stopped");
@@ -519,13 +517,15 @@ impl Driver {
     /// The next step of a compaction's removal of records, at most every `COMPACTION_PAUSE` (as
     /// etcd pauses between its batches, so writes and heartbeats go on meanwhile).
     fn compaction_step(&mut self) -> Result<(), DriverError> {
-        if Instant::now() < self.next_compaction_step
-            || !self.store.read().map_err(|_| poisoned())?.compaction_ready()
-        {
+        if self.compaction_due.is_some_and(|at| Instant::now() < at) {
+            return Ok(());
+        }
+        if !self.store.read().map_err(|_| poisoned())?.compaction_ready() {
+            self.compaction_due = None;
             return Ok(());
         }
         let finished = self.store.write().map_err(|_| poisoned())?.compaction_step()?;
-        self.next_compaction_step = Instant::now() + COMPACTION_PAUSE;
+        self.compaction_due = Some(Instant::now() + COMPACTION_PAUSE);
         if let Some((rev, took)) = finished {
             eprintln!("etcdeck node: finished scheduled compaction at {rev} (took {took:?})");
         }

@@ -105,6 +105,20 @@ pub struct RangeResult {
     pub rev: i64,
 }
 
+/// The records a compaction under way drops and has not removed yet: those at or before its
+/// revision that reading at it does not need.
+#[derive(Clone)]
+struct Skips {
+    rev: i64,
+    keep: std::sync::Arc<BTreeSet<Revision>>,
+}
+
+impl Skips {
+    fn drops(&self, r: &Revision) -> bool {
+        r.main <= self.rev && !self.keep.contains(r)
+    }
+}
+
 /// A compaction whose records are being removed.
 struct Compaction {
     rev: i64,
@@ -162,6 +176,8 @@ pub struct Store {
     compacted_done: i64,
     /// The tally of what sled holds (after the last batch written to it).
     tally: std::sync::Mutex<Tally>,
+    /// Held through a defragmentation, which copies without the store's lock: one at a time.
+    defragmenting: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 #[derive(Default)]
@@ -263,6 +279,7 @@ impl Store {
             compaction: None,
             compacted_done: 0,
             tally: std::sync::Mutex::default(),
+            defragmenting: std::sync::Arc::default(),
         };
         let loading = std::time::Instant::now();
         store.load()?;
@@ -666,8 +683,8 @@ impl Store {
     }
 
     /// The compaction under way, whose records exports skip: its revision and what it keeps.
-    fn compaction_skips(&self) -> Option<(i64, std::sync::Arc<BTreeSet<Revision>>)> {
-        self.compaction.as_ref().map(|c| (c.rev, c.keep.clone()))
+    fn compaction_skips(&self) -> Option<Skips> {
+        self.compaction.as_ref().map(|c| Skips { rev: c.rev, keep: c.keep.clone() })
     }
 
     /// Removes what the next `COMPACTION_BATCH` records of a compaction under way drop, in one
@@ -768,6 +785,7 @@ impl Store {
 
 #[path = "store_export.rs"]
 mod export;
+use export::write_with_own_export;
 pub use export::write_without_exports;
 
 #[path = "store_tally.rs"]
@@ -775,6 +793,7 @@ mod writes;
 
 #[path = "store_defrag.rs"]
 mod defrag;
+pub use defrag::defragment;
 use defrag::recover_defragmentation;
 
 #[path = "store_import.rs"]

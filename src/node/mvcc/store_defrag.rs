@@ -1,43 +1,180 @@
 //! Defragmentation: the database copied compactly to a new directory and swapped in, and what a
 //! crash part way leaves finished or undone at the next open.
+//!
+//! Records never change once written, and an export token keeps them from being removed: they are
+//! copied without the store's lock while the member goes on serving, in passes until what was
+//! written meanwhile is little. Only that, and the rest of the tree (members, leases, auth, the
+//! bookkeeping), is copied with the store held, as etcd holds its backend for the whole copy. At 4
+//! GB the copy takes a minute; held throughout, it left every request that reads the store waiting,
+//! the gRPC server's threads with them, and clients dropped their connections.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
-use super::{io_error, open_db, Store};
+use super::{
+    io_error, open_db, parse_record_key, record_key, write_with_own_export, Skips, Store, META_TALLY, RECORD,
+};
 use crate::node::mvcc::error::MvccError;
+use crate::node::mvcc::key_index::Revision;
+use crate::node::mvcc::tally::Tally;
 
-impl Store {
-    /// Rewrites the database compactly: copies it to a new directory, makes the copy durable, then
-    /// swaps the two. A crash part way is finished or undone at the next open; a failure part way
-    /// puts the old database back.
-    pub fn defragment(&mut self) -> Result<(), MvccError> {
-        self.flush_group()?;
-        self.check_no_exports("defragment")?;
-        // A compaction deferred while a snapshot was sent: its records go first, not into the copy.
-        self.finish_compaction()?;
-        let fresh = defrag_path(&self.dir, "defrag");
-        let old = defrag_path(&self.dir, "old");
-        if fresh.exists() {
-            std::fs::remove_dir_all(&fresh).map_err(io_error)?;
+/// A batch written to the copy ends after this many records or bytes.
+const COPY_BATCH: usize = 10_000;
+const COPY_BATCH_BYTES: usize = 8 << 20;
+/// Revisions written during a pass that are left to the copy under the store's lock, rather than
+/// to one more pass without it.
+const HELD_REVISIONS: i64 = 10_000;
+/// Passes without the lock at most: writes faster than the copy would never leave it fewer.
+const PASSES: usize = 4;
+
+/// The database being written beside the live one.
+struct Copy {
+    db: sled::Db,
+    tree: sled::Tree,
+    dir: PathBuf,
+    /// What the copy holds, and what it left out: the records a compaction under way drops.
+    copied: Tally,
+    left_out: Tally,
+    left_out_bytes: u64,
+}
+
+impl Copy {
+    fn create(dir: PathBuf) -> Result<Self, MvccError> {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_error)?;
         }
-        {
-            let db = open_db(&fresh)?;
-            let tree = db.open_tree("mvcc")?;
-            let mut batch = sled::Batch::default();
-            let mut n = 0;
-            for item in self.tree.iter() {
-                let (k, v) = item?;
-                batch.insert(k, v);
-                n += 1;
-                if n % 10_000 == 0 {
-                    tree.apply_batch(std::mem::take(&mut batch))?;
+        let db = open_db(&dir)?;
+        let tree = db.open_tree("mvcc")?;
+        Ok(Copy { db, tree, dir, copied: Tally::default(), left_out: Tally::default(), left_out_bytes: 0 })
+    }
+
+    /// Copies the pairs of `range` from `from`, leaving out the records `skips` drops.
+    fn pairs(
+        &mut self,
+        range: sled::Iter,
+        from: &sled::Tree,
+        skips: Option<&Skips>,
+    ) -> Result<(), MvccError> {
+        let mut batch = sled::Batch::default();
+        let (mut n, mut bytes) = (0, 0);
+        for item in range {
+            let (k, v) = item?;
+            if k.as_ref() == META_TALLY {
+                continue;
+            }
+            // An access of the node just read, so sled counts it into its cache (see the export's
+            // reader): a scan alone leaves what it reads in memory uncounted.
+            let _ = from.get(&k);
+            if let Some(skips) = skips.filter(|_| k.first() == Some(&RECORD)) {
+                let (rev, _) = parse_record_key(&k)?;
+                if skips.drops(&rev) {
+                    self.left_out.add(&k, &v);
+                    self.left_out_bytes += (k.len() + v.len()) as u64;
+                    continue;
                 }
             }
-            tree.apply_batch(batch)?;
-            db.flush()?;
+            self.copied.add(&k, &v);
+            bytes += k.len() + v.len();
+            n += 1;
+            batch.insert(k, v);
+            if n == COPY_BATCH || bytes >= COPY_BATCH_BYTES {
+                self.write(std::mem::take(&mut batch), bytes)?;
+                (n, bytes) = (0, 0);
+            }
         }
-        crate::node::fsutil::sync_tree(&fresh).map_err(io_error)?;
+        self.write(batch, bytes)
+    }
+
+    fn write(&self, batch: sled::Batch, bytes: usize) -> Result<(), MvccError> {
+        super::writes::room_for(&self.dir, bytes as u64, "a defragmentation's copy")?;
+        Ok(self.tree.apply_batch(batch)?)
+    }
+
+    /// The records of revisions after `after` and up to `upto` (all after, without it).
+    fn records(
+        &mut self,
+        from: &sled::Tree,
+        after: i64,
+        upto: Option<i64>,
+        skips: Option<&Skips>,
+    ) -> Result<(), MvccError> {
+        let start = record_key(Revision::new(after + 1, 0), false);
+        let end = match upto {
+            Some(upto) => record_key(Revision::new(upto + 1, 0), false),
+            None => vec![RECORD + 1],
+        };
+        self.pairs(from.range(start..end), from, skips)
+    }
+
+    fn make_durable(&self) -> Result<(), MvccError> {
+        self.db.flush()?;
+        crate::node::fsutil::sync_tree(&self.dir).map_err(io_error)
+    }
+}
+
+/// Rewrites the store's database compactly: copies it to a new directory, makes the copy durable,
+/// then swaps the two with the store held. A crash part way is finished or undone at the next open;
+/// a failure part way leaves the store as it was. One at a time; a snapshot being sent is waited
+/// for before the swap. Returns how long the store was held.
+pub fn defragment(lock: &RwLock<Store>) -> Result<std::time::Duration, MvccError> {
+    let poisoned = || MvccError::Storage("store lock poisoned".into());
+    let one_at_a_time = lock.read().map_err(|_| poisoned())?.defragmenting.clone();
+    let _only = one_at_a_time.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (token, tree, dir, skips, mut copied_to) = {
+        let store = lock.read().map_err(|_| poisoned())?;
+        store.flush_group()?;
+        (store.begin_export(), store.tree.clone(), store.dir.clone(), store.compaction_skips(), store.current)
+    };
+    let mut copy = Copy::create(defrag_path(&dir, "defrag"))?;
+    let result = (|| {
+        copy.records(&tree, 0, Some(copied_to), skips.as_ref())?;
+        for _ in 1..PASSES {
+            let now = {
+                let store = lock.read().map_err(|_| poisoned())?;
+                store.flush_group()?;
+                store.current
+            };
+            if now - copied_to <= HELD_REVISIONS {
+                break;
+            }
+            copy.records(&tree, copied_to, Some(now), skips.as_ref())?;
+            copied_to = now;
+        }
+        copy.make_durable()?;
+        let mut store = write_with_own_export(lock, &token)?;
+        let held = std::time::Instant::now();
+        store.flush_group()?;
+        copy.records(&tree, copied_to, None, skips.as_ref())?;
+        copy.pairs(tree.range(..[RECORD]), &tree, None)?;
+        copy.pairs(tree.range([RECORD + 1]..), &tree, None)?;
+        let mut counted = copy.copied;
+        counted.merge(&copy.left_out);
+        let tally = store.tally();
+        if counted != tally {
+            return Err(MvccError::Corrupt(format!(
+                "the defragmentation's copy counts {counted:?} where the store's tally is {tally:?}: not swapped"
+            )));
+        }
+        copy.tree.insert(META_TALLY, copy.copied.encode())?;
+        copy.make_durable()?;
+        store.swap_in(copy)?;
+        Ok(held.elapsed())
+    })();
+    drop(token);
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(defrag_path(&dir, "defrag"));
+    }
+    result
+}
+
+impl Store {
+    /// Puts the copy in the database's place: renamed into it once the store is durable, and
+    /// opened. The old database goes back if that fails.
+    fn swap_in(&mut self, copy: Copy) -> Result<(), MvccError> {
+        let Copy { db, tree, dir: fresh, copied, left_out_bytes, .. } = copy;
+        drop((tree, db));
         self.make_durable()?;
+        let old = defrag_path(&self.dir, "old");
         let parent = self.dir.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into());
         std::fs::rename(&self.dir, &old).map_err(io_error)?;
         if let Err(e) = std::fs::rename(&fresh, &self.dir) {
@@ -58,6 +195,10 @@ impl Store {
                 return Err(e.into());
             }
         }
+        *self.tally.lock().unwrap_or_else(|e| e.into_inner()) = copied;
+        self.in_use = self.in_use.saturating_sub(left_out_bytes);
+        // The quota check reads the new size next.
+        self.size_cache.at_ms.store(0, std::sync::atomic::Ordering::Relaxed);
         std::fs::remove_dir_all(&old).map_err(io_error)?;
         crate::node::fsutil::sync_dir(&parent).map_err(io_error)?;
         Ok(())

@@ -51,7 +51,7 @@ pub struct BackendExport {
     after: Vec<Bucket>,
     /// A compaction under way: the records at or before its revision it does not keep are still
     /// in the tree, and left out (the index, which lays the file out, no longer has them).
-    skip: Option<(i64, std::sync::Arc<std::collections::BTreeSet<Revision>>)>,
+    skip: Option<Skips>,
     _token: ExportToken,
 }
 
@@ -111,7 +111,11 @@ impl Store {
 
     /// Whether an export is reading the records. Held exclusively, the store starts no new one.
     pub(super) fn exporting(&self) -> bool {
-        *self.exports.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner) > 0
+        self.export_count() > 0
+    }
+
+    fn export_count(&self) -> usize {
+        *self.exports.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Refuses work that removes records while an export reads them. An export lays itself out
@@ -131,17 +135,32 @@ impl Store {
 pub fn write_without_exports(
     lock: &std::sync::RwLock<Store>,
 ) -> Result<std::sync::RwLockWriteGuard<'_, Store>, MvccError> {
+    write_with_exports(lock, 0)
+}
+
+/// `write_without_exports` for the holder of an export token: every export but its own ended.
+pub(super) fn write_with_own_export<'a>(
+    lock: &'a std::sync::RwLock<Store>,
+    _own: &ExportToken,
+) -> Result<std::sync::RwLockWriteGuard<'a, Store>, MvccError> {
+    write_with_exports(lock, 1)
+}
+
+fn write_with_exports(
+    lock: &std::sync::RwLock<Store>,
+    allowed: usize,
+) -> Result<std::sync::RwLockWriteGuard<'_, Store>, MvccError> {
     let poisoned = || MvccError::Storage("store lock poisoned".into());
     loop {
         let exports = lock.read().map_err(|_| poisoned())?.exports.clone();
         {
             let mut count = exports.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            while *count > 0 {
+            while *count > allowed {
                 count = exports.ended.wait(count).unwrap_or_else(std::sync::PoisonError::into_inner);
             }
         }
         let store = lock.write().map_err(|_| poisoned())?;
-        if !store.exporting() {
+        if store.export_count() <= allowed {
             return Ok(store);
         }
     }
@@ -344,7 +363,7 @@ impl BackendExport {
                     // the record just read is an access of its node, which fills the queues.
                     let _ = touch.get(&k);
                     let (rev, deleted) = parse_record_key(&k)?;
-                    if skip.as_ref().is_some_and(|(at, keep)| rev.main <= *at && !keep.contains(&rev)) {
+                    if skip.as_ref().is_some_and(|s| s.drops(&rev)) {
                         continue;
                     }
                     let r = record_ref(&v)?;

@@ -32,6 +32,12 @@ impl Tally {
         self.sum = self.sum.wrapping_sub(pair_hash(key, value));
     }
 
+    /// Adds the pairs `other` counts (two tallies of disjoint sets make the tally of both).
+    pub fn merge(&mut self, other: &Tally) {
+        self.pairs = self.pairs.wrapping_add(other.pairs);
+        self.sum = self.sum.wrapping_add(other.sum);
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(LEN);
         out.extend_from_slice(&self.pairs.to_be_bytes());

@@ -8,7 +8,7 @@
 #     and p50/p99, then values of 1, 4 and 9 MiB (BIG_MIB);
 #   - the data dir's size and the member's RSS;
 #   - the 16 KiB values written again, a compaction to the newest revision and a defragmentation:
-#     the data dir before and after each, and their times;
+#     the data dir before and after each, and their times, and puts from one client meanwhile;
 #   - a restart (SIGTERM, then the same command): the time to a healthy answer, and the RSS;
 #   - `etcdctl snapshot save` (time, size), `etcdctl snapshot restore` of the file and, on etcdeck,
 #     `etcdeck snapshot restore` (times);
@@ -105,7 +105,13 @@ echo "compaction to $rev: $(ms_since "$s") ms; data dir $(du_mb "$work/n1") MB"
 sleep 5
 echo "5 s later: data dir $(du_mb "$work/n1") MB"
 s=$(date +%s%N)
-etcdctl --endpoints="$c1" --command-timeout=30m defrag >/dev/null || echo "defragmentation failed"
+etcdctl --endpoints="$c1" --command-timeout=30m defrag >/dev/null 2>"$work/defrag.err" &
+defrag=$!
+# Meanwhile one client puts 100 a second, 5 s at a time.
+while kill -0 "$defrag" 2>/dev/null; do
+  echo "  puts during the defragmentation: $(puts --clients 1 --rate 100 --total 500 --key-size 8 --val-size 256 --key-space-size 1000)"
+done
+wait "$defrag" || echo "defragmentation failed: $(cat "$work/defrag.err")"
 echo "defragmentation: $(ms_since "$s") ms; data dir $(du_mb "$work/n1") MB, db size $(( $(status_field "$c1" '["Status"]["dbSize"]') >> 20 )) MB, RSS $(rss_mb "$n1") MB"
 
 kill -TERM "$n1"

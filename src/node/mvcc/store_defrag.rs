@@ -110,6 +110,34 @@ impl Copy {
         self.db.flush()?;
         crate::node::fsutil::sync_tree(&self.dir).map_err(io_error)
     }
+
+    /// Closes the copy and opens it again. sled 0.34 writes the snapshot of its page table only as
+    /// it opens a database, and an open reads the log written since: opened once here, the open
+    /// after the swap (with the store held) reads only what was copied after this.
+    fn reopen(self) -> Result<Self, MvccError> {
+        let Copy { db, tree, dir, copied, left_out, left_out_bytes } = self;
+        drop((tree, db));
+        let db = open_db(&dir)?;
+        let tree = db.open_tree("mvcc")?;
+        Ok(Copy { db, tree, dir, copied, left_out, left_out_bytes })
+    }
+}
+
+/// The database a swap put aside: closed and removed after the store is let go.
+struct Old {
+    db: sled::Db,
+    tree: sled::Tree,
+    dir: PathBuf,
+}
+
+impl Old {
+    fn remove(self) -> Result<(), MvccError> {
+        let Old { db, tree, dir } = self;
+        drop((tree, db));
+        std::fs::remove_dir_all(&dir).map_err(io_error)?;
+        let parent = dir.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into());
+        crate::node::fsutil::sync_dir(&parent).map_err(io_error)
+    }
 }
 
 /// Rewrites the store's database compactly: copies it to a new directory, makes the copy durable,
@@ -141,6 +169,7 @@ pub fn defragment(lock: &RwLock<Store>) -> Result<std::time::Duration, MvccError
             copied_to = now;
         }
         copy.make_durable()?;
+        copy = copy.reopen()?;
         let mut store = write_with_own_export(lock, &token)?;
         let held = std::time::Instant::now();
         store.flush_group()?;
@@ -157,8 +186,11 @@ pub fn defragment(lock: &RwLock<Store>) -> Result<std::time::Duration, MvccError
         }
         copy.tree.insert(META_TALLY, copy.copied.encode())?;
         copy.make_durable()?;
-        store.swap_in(copy)?;
-        Ok(held.elapsed())
+        let old = store.swap_in(copy)?;
+        let held = held.elapsed();
+        drop(store);
+        old.remove()?;
+        Ok(held)
     })();
     drop(token);
     if result.is_err() {
@@ -168,40 +200,42 @@ pub fn defragment(lock: &RwLock<Store>) -> Result<std::time::Duration, MvccError
 }
 
 impl Store {
-    /// Puts the copy in the database's place: renamed into it once the store is durable, and
-    /// opened. The old database goes back if that fails.
-    fn swap_in(&mut self, copy: Copy) -> Result<(), MvccError> {
+    /// Puts the copy in the database's place: the database is renamed aside, the copy into its
+    /// place and opened. The old database goes back if that fails. What was put aside is renamed
+    /// to where the copy was (a crash leaves it to be removed at the next open) and handed back.
+    fn swap_in(&mut self, copy: Copy) -> Result<Old, MvccError> {
         let Copy { db, tree, dir: fresh, copied, left_out_bytes, .. } = copy;
         drop((tree, db));
-        self.make_durable()?;
-        let old = defrag_path(&self.dir, "old");
+        let aside = defrag_path(&self.dir, "old");
         let parent = self.dir.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into());
-        std::fs::rename(&self.dir, &old).map_err(io_error)?;
+        std::fs::rename(&self.dir, &aside).map_err(io_error)?;
         if let Err(e) = std::fs::rename(&fresh, &self.dir) {
-            let _ = std::fs::rename(&old, &self.dir);
+            let _ = std::fs::rename(&aside, &self.dir);
             return Err(io_error(e));
         }
         crate::node::fsutil::sync_dir(&parent).map_err(io_error)?;
-        match open_db(&self.dir).and_then(|db| db.open_tree("mvcc").map(|t| (db, t))) {
-            Ok((db, tree)) => {
-                self.db = db;
-                self.tree = tree;
-            }
+        let (db, tree) = match open_db(&self.dir).and_then(|db| db.open_tree("mvcc").map(|t| (db, t))) {
+            Ok(opened) => opened,
             Err(e) => {
                 // Back to the old database, which this process still has open.
                 let _ = std::fs::rename(&self.dir, &fresh);
-                let _ = std::fs::rename(&old, &self.dir);
+                let _ = std::fs::rename(&aside, &self.dir);
                 let _ = crate::node::fsutil::sync_dir(&parent);
                 return Err(e.into());
             }
-        }
+        };
+        // Where the copy was, unless that rename fails.
+        let dir = if std::fs::rename(&aside, &fresh).is_ok() { fresh } else { aside };
+        let old = Old {
+            db: std::mem::replace(&mut self.db, db),
+            tree: std::mem::replace(&mut self.tree, tree),
+            dir,
+        };
         *self.tally.lock().unwrap_or_else(|e| e.into_inner()) = copied;
         self.in_use = self.in_use.saturating_sub(left_out_bytes);
         // The quota check reads the new size next.
         self.size_cache.at_ms.store(0, std::sync::atomic::Ordering::Relaxed);
-        std::fs::remove_dir_all(&old).map_err(io_error)?;
-        crate::node::fsutil::sync_dir(&parent).map_err(io_error)?;
-        Ok(())
+        Ok(old)
     }
 }
 

@@ -24,7 +24,7 @@ use std::ops::Bound;
 use std::path::Path;
 
 use crate::node::mvcc::error::MvccError;
-use crate::node::mvcc::key_index::{backend_len, KeyIndex, Revision};
+use crate::node::mvcc::key_index::{backend_len, Keep, KeyIndex, Revision};
 use crate::node::mvcc::tally::Tally;
 
 const RECORD: u8 = b'k';
@@ -110,7 +110,7 @@ pub struct RangeResult {
 #[derive(Clone)]
 struct Skips {
     rev: i64,
-    keep: std::sync::Arc<BTreeSet<Revision>>,
+    keep: std::sync::Arc<Keep>,
 }
 
 impl Skips {
@@ -123,7 +123,7 @@ impl Skips {
 struct Compaction {
     rev: i64,
     /// The revisions reading at `rev` needs (etcd's kvindex.Keep); exports skip the others.
-    keep: std::sync::Arc<BTreeSet<Revision>>,
+    keep: std::sync::Arc<Keep>,
     /// The record key to go on from.
     next: Vec<u8>,
     started: std::time::Instant,
@@ -413,15 +413,14 @@ impl Store {
         let rev = if rev <= 0 { self.current } else { rev };
         self.flush_group()?;
         // What compacting at `rev` would keep, as etcd's kvindex.Keep.
-        let keep: BTreeSet<Revision> =
-            self.index.values().filter_map(|ki| ki.get(rev)).map(|k| k.modified).collect();
+        let keep = Keep::new(self.index.values().filter_map(|ki| ki.get(rev)).map(|k| k.modified).collect());
         const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
         let mut digest = CASTAGNOLI.digest();
         digest.update(b"key");
         // Records a compaction (deferred, or under way) has not removed yet are hashed as if gone.
-        let deferred: Option<BTreeSet<Revision>> = self
-            .deferred_compaction
-            .map(|at| self.index.values().filter_map(|ki| ki.get(at)).map(|k| k.modified).collect());
+        let deferred: Option<Keep> = self.deferred_compaction.map(|at| {
+            Keep::new(self.index.values().filter_map(|ki| ki.get(at)).map(|k| k.modified).collect())
+        });
         let compaction_keeps = deferred.as_ref().or(self.compaction.as_ref().map(|c| &*c.keep));
         let end = record_key(Revision::new(rev.saturating_add(1), 0), false);
         for item in self.tree.range(&[RECORD][..]..&end[..]) {
@@ -653,7 +652,7 @@ impl Store {
     /// Compacts the index at `rev` and schedules the removal of the records it no longer needs
     /// (from the first: a later compaction takes over one under way).
     fn start_compaction(&mut self, rev: i64) {
-        let mut keep = BTreeSet::new();
+        let mut keep = Vec::new();
         self.index.retain(|_, ki| {
             ki.compact(rev, &mut keep);
             !ki.is_empty()
@@ -661,7 +660,7 @@ impl Store {
         self.deferred_compaction = None;
         self.compaction = Some(Compaction {
             rev,
-            keep: std::sync::Arc::new(keep),
+            keep: std::sync::Arc::new(Keep::new(keep)),
             next: vec![RECORD],
             started: std::time::Instant::now(),
         });

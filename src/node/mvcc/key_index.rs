@@ -1,5 +1,6 @@
 //! The history of one key, as etcd's keyIndex keeps it: generations of revisions, each generation
 //! running from a put that created the key to the tombstone that deleted it.
+
 use crate::node::mvcc::error::MvccError;
 
 /// A store revision: `main` is the write transaction, `sub` the change within it.

@@ -37,12 +37,6 @@ const REMOVED: u8 = b'x';
 const META_COMPACTED: &[u8] = b"mcompacted";
 /// The last compaction whose records are all gone (etcd's finishedCompactRev).
 const META_COMPACT_FINISHED: &[u8] = b"mcompact_finished";
-/// Records a compaction looks at per step, and the pause between steps: etcd's compaction batch
-/// limit and its pause. A step also ends past `COMPACTION_STEP_BYTES` of records read (etcd reads
-/// only their keys; a step over large values would hold the raft thread).
-const COMPACTION_BATCH: usize = 1000;
-const COMPACTION_STEP_BYTES: usize = 8 << 20;
-pub const COMPACTION_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 const META_CONSISTENT_INDEX: &[u8] = b"mconsistent_index";
 /// The raft index and term of the leader's snapshot the store was last replaced with, in the same
 /// batch as the image: a crash before the log records that snapshot is then finished at the next
@@ -103,30 +97,6 @@ pub struct RangeResult {
     pub count: usize,
     /// The store's revision at the read (what etcd puts in the header, whichever revision was read).
     pub rev: i64,
-}
-
-/// The records a compaction under way drops and has not removed yet: those at or before its
-/// revision that reading at it does not need.
-#[derive(Clone)]
-struct Skips {
-    rev: i64,
-    keep: std::sync::Arc<Keep>,
-}
-
-impl Skips {
-    fn drops(&self, r: &Revision) -> bool {
-        r.main <= self.rev && !self.keep.contains(r)
-    }
-}
-
-/// A compaction whose records are being removed.
-struct Compaction {
-    rev: i64,
-    /// The revisions reading at `rev` needs (etcd's kvindex.Keep); exports skip the others.
-    keep: std::sync::Arc<Keep>,
-    /// The record key to go on from.
-    next: Vec<u8>,
-    started: std::time::Instant,
 }
 
 pub struct Store {
@@ -418,7 +388,12 @@ impl Store {
         let mut digest = CASTAGNOLI.digest();
         digest.update(b"key");
         // Records a compaction (deferred, or under way) has not removed yet are hashed as if gone.
-        let deferred: Option<Keep> = self.deferred_compaction.map(|at| {
+        let unindexed = self.deferred_compaction.or(self
+            .compaction
+            .as_ref()
+            .filter(|c| c.indexing.is_some())
+            .map(|c| c.rev));
+        let deferred: Option<Keep> = unindexed.map(|at| {
             Keep::new(self.index.values().filter_map(|ki| ki.get(at)).map(|k| k.modified).collect())
         });
         let compaction_keeps = deferred.as_ref().or(self.compaction.as_ref().map(|c| &*c.keep));
@@ -626,145 +601,6 @@ impl Store {
         Ok(())
     }
 
-    /// Drops the history before `rev` (reads at `rev` and later still work), as etcd's Compact:
-    /// the index at once, the records a step at a time after (`compaction_step`).
-    pub fn compact(&mut self, rev: i64) -> Result<(), MvccError> {
-        self.flush_group()?;
-        if rev <= self.compacted {
-            return Err(MvccError::Compacted);
-        }
-        if rev > self.current {
-            return Err(MvccError::FutureRev);
-        }
-        // Recorded first, so a crash mid-way finishes the job at the next open.
-        self.apply_ops(vec![(META_COMPACTED.to_vec(), Some(rev.to_be_bytes().to_vec()))])?;
-        self.compacted = rev;
-        // An export lays its file out from the index and reads the records after: neither may
-        // change under it.
-        if self.exporting() {
-            self.deferred_compaction = Some(rev);
-        } else {
-            self.start_compaction(rev);
-        }
-        Ok(())
-    }
-
-    /// Compacts the index at `rev` and schedules the removal of the records it no longer needs
-    /// (from the first: a later compaction takes over one under way).
-    fn start_compaction(&mut self, rev: i64) {
-        let mut keep = Vec::new();
-        self.index.retain(|_, ki| {
-            ki.compact(rev, &mut keep);
-            !ki.is_empty()
-        });
-        self.deferred_compaction = None;
-        self.compaction = Some(Compaction {
-            rev,
-            keep: std::sync::Arc::new(Keep::new(keep)),
-            next: vec![RECORD],
-            started: std::time::Instant::now(),
-        });
-    }
-
-    /// Whether a compaction's records are still to be removed.
-    pub fn compacting(&self) -> bool {
-        self.compaction.is_some() || self.deferred_compaction.is_some()
-    }
-
-    /// Whether `compaction_step` has work it can do now (none while exports read the records).
-    pub fn compaction_ready(&self) -> bool {
-        self.compacting() && !self.exporting()
-    }
-
-    /// The last compaction whose records are all gone.
-    pub fn compaction_finished(&self) -> i64 {
-        self.compacted_done
-    }
-
-    /// The compaction under way, whose records exports skip: its revision and what it keeps.
-    fn compaction_skips(&self) -> Option<Skips> {
-        self.compaction.as_ref().map(|c| Skips { rev: c.rev, keep: c.keep.clone() })
-    }
-
-    /// Removes what the next `COMPACTION_BATCH` records of a compaction under way drop, in one
-    /// batch, as etcd's scheduled compaction does between its pauses (removing a multi-GB history
-    /// at once held the raft thread for seconds). Nothing while an export reads the records: the
-    /// compaction holds already, as reads before `compacted` are refused and hashes skip what it
-    /// drops. Returns the compaction's revision and time once its last step is done.
-    pub fn compaction_step(&mut self) -> Result<Option<(i64, std::time::Duration)>, MvccError> {
-        if self.exporting() {
-            return Ok(None);
-        }
-        if let Some(rev) = self.deferred_compaction {
-            self.start_compaction(rev);
-            return Ok(None);
-        }
-        let Some(mut c) = self.compaction.take() else { return Ok(None) };
-        let result = self.remove_compacted(&mut c);
-        match result {
-            Ok(true) => {
-                self.compacted_done = c.rev;
-                Ok(Some((c.rev, c.started.elapsed())))
-            }
-            Ok(false) => {
-                self.compaction = Some(c);
-                Ok(None)
-            }
-            Err(e) => {
-                self.compaction = Some(c);
-                Err(e)
-            }
-        }
-    }
-
-    /// One step of `compaction_step`; true once the compaction's records are all gone (and that
-    /// is recorded).
-    fn remove_compacted(&mut self, c: &mut Compaction) -> Result<bool, MvccError> {
-        let after = record_key(Revision::new(c.rev + 1, 0), false);
-        let mut batch = sled::Batch::default();
-        let mut tally = self.tally();
-        let (mut seen, mut read, mut freed) = (0, 0, 0);
-        let mut last = None;
-        let mut done = true;
-        for item in self.tree.range(c.next.as_slice()..after.as_slice()) {
-            let (k, v) = item?;
-            let (r, _) = parse_record_key(&k)?;
-            if !c.keep.contains(&r) {
-                freed += (k.len() + v.len()) as u64;
-                tally.remove(&k, &v);
-                batch.remove(k.clone());
-            }
-            read += k.len() + v.len();
-            last = Some(k);
-            seen += 1;
-            if seen == COMPACTION_BATCH || read >= COMPACTION_STEP_BYTES {
-                done = false;
-                break;
-            }
-        }
-        self.apply_batch(batch, tally)?;
-        if done {
-            // After the last removals: a crash between the two takes one more pass at the next open.
-            self.apply_ops(vec![(META_COMPACT_FINISHED.to_vec(), Some(c.rev.to_be_bytes().to_vec()))])?;
-        }
-        // Moved on only once the batch is written: a failed step is taken again.
-        self.in_use = self.in_use.saturating_sub(freed);
-        if let (false, Some(last)) = (done, last) {
-            // The key right after the last one looked at.
-            c.next = last.to_vec();
-            c.next.push(0);
-        }
-        Ok(done)
-    }
-
-    /// Removes now every record a compaction under way drops (unless an export reads them).
-    pub fn finish_compaction(&mut self) -> Result<(), MvccError> {
-        while self.compacting() && !self.exporting() {
-            self.compaction_step()?;
-        }
-        Ok(())
-    }
-
     /// Makes everything written so far durable (sled's flush).
     pub fn flush(&self) -> Result<(), MvccError> {
         self.flush_group()?;
@@ -781,6 +617,11 @@ impl Store {
         crate::node::fsutil::sync_tree(&self.dir).map_err(io_error)
     }
 }
+
+#[path = "store_compact.rs"]
+mod compact;
+pub use compact::COMPACTION_PAUSE;
+use compact::{Compaction, Skips};
 
 #[path = "store_export.rs"]
 mod export;

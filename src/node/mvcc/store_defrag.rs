@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use super::{
-    io_error, open_db, parse_record_key, record_key, write_with_own_export, Skips, Store, META_TALLY, RECORD,
+    io_error, open_db, parse_record_key, record_key, record_ref, write_with_own_export, Skips, Store,
+    META_TALLY, RECORD,
 };
 use crate::node::mvcc::error::MvccError;
 use crate::node::mvcc::key_index::Revision;
@@ -67,7 +68,7 @@ impl Copy {
             let _ = from.get(&k);
             if let Some(skips) = skips.filter(|_| k.first() == Some(&RECORD)) {
                 let (rev, _) = parse_record_key(&k)?;
-                if skips.drops(&rev) {
+                if skips.drops(&rev, record_ref(&v)?.key) {
                     self.left_out.add(&k, &v);
                     self.left_out_bytes += (k.len() + v.len()) as u64;
                     continue;

@@ -363,10 +363,10 @@ impl BackendExport {
                     // the record just read is an access of its node, which fills the queues.
                     let _ = touch.get(&k);
                     let (rev, deleted) = parse_record_key(&k)?;
-                    if skip.as_ref().is_some_and(|s| s.drops(&rev)) {
+                    let r = record_ref(&v)?;
+                    if skip.as_ref().is_some_and(|s| s.drops(&rev, r.key)) {
                         continue;
                     }
-                    let r = record_ref(&v)?;
                     let start = batch.0.len();
                     batch.0.extend_from_slice(&k[1..]);
                     let key_len = batch.0.len() - start;

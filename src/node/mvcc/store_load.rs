@@ -238,10 +238,7 @@ impl Store {
     /// (or a stop, or the leader's export in a raft snapshot) left some.
     pub(super) fn finish_loading(&mut self) -> Result<(), MvccError> {
         if self.compacted > 0 {
-            self.start_compaction(self.compacted);
-            if self.compacted_done >= self.compacted {
-                self.compaction = None;
-            }
+            self.resume_compaction();
         }
         Ok(())
     }

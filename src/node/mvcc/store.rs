@@ -146,6 +146,8 @@ pub struct Store {
     compacted_done: i64,
     /// The tally of what sled holds (after the last batch written to it).
     tally: std::sync::Mutex<Tally>,
+    /// Why a group of committed transactions could not be written (see `write_group`).
+    group_lost: std::sync::OnceLock<MvccError>,
     /// Held through a defragmentation, which copies without the store's lock: one at a time.
     defragmenting: std::sync::Arc<std::sync::Mutex<()>>,
 }
@@ -249,6 +251,7 @@ impl Store {
             compaction: None,
             compacted_done: 0,
             tally: std::sync::Mutex::default(),
+            group_lost: std::sync::OnceLock::new(),
             defragmenting: std::sync::Arc::default(),
         };
         let loading = std::time::Instant::now();
@@ -589,13 +592,28 @@ impl Store {
     }
 
     /// The records stay readable from the group until sled holds them (the lock is held throughout).
+    ///
+    /// A group that could not be written is gone from memory while the index, the revision and
+    /// the applied index still count it: from then on no group is written, whichever thread asks
+    /// (the raft loop stops taking part; a later group, carrying a later applied index, would
+    /// otherwise make the lost one unrecoverable from the log at the next start). A full disk is
+    /// found before the group is taken, and loses nothing.
     fn write_group(&self, g: &mut Group) -> Result<(), MvccError> {
+        if let Some(e) = self.group_lost.get() {
+            return Err(e.clone());
+        }
+        if g.ops.is_empty() {
+            g.records.clear();
+            return Ok(());
+        }
+        self.check_room(writes::ops_bytes(g.ops.iter().map(|(k, v)| (k, v))))?;
         let ops = std::mem::take(&mut g.ops);
         g.since = None;
         g.bytes = 0;
         self.pending.store(0, std::sync::atomic::Ordering::Relaxed);
-        if !ops.is_empty() {
-            self.apply_ops(ops)?;
+        if let Err(e) = self.apply_ops(ops) {
+            let _ = self.group_lost.set(e.clone());
+            return Err(e);
         }
         g.records.clear();
         Ok(())
@@ -625,8 +643,8 @@ use compact::{Compaction, Skips};
 
 #[path = "store_export.rs"]
 mod export;
-use export::write_with_own_export;
 pub use export::write_without_exports;
+use export::{wait_for_other_exports, write_with_own_export};
 
 #[path = "store_tally.rs"]
 mod writes;

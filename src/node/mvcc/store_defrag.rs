@@ -11,9 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
+use super::writes::room_beyond;
 use super::{
-    io_error, open_db, parse_record_key, record_key, record_ref, write_with_own_export, Skips, Store,
-    META_TALLY, RECORD,
+    io_error, open_db, parse_record_key, record_key, record_ref, wait_for_other_exports,
+    write_with_own_export, Skips, Store, META_TALLY, RECORD,
 };
 use crate::node::mvcc::error::MvccError;
 use crate::node::mvcc::key_index::Revision;
@@ -23,8 +24,10 @@ use crate::node::mvcc::tally::Tally;
 const COPY_BATCH: usize = 10_000;
 const COPY_BATCH_BYTES: usize = 8 << 20;
 /// Revisions written during a pass that are left to the copy under the store's lock, rather than
-/// to one more pass without it.
-const HELD_REVISIONS: i64 = 10_000;
+/// to one more pass without it (a few in tests, so that they see several passes).
+const HELD_REVISIONS: i64 = if cfg!(test) { 50 } else { 10_000 };
+/// Room the copy leaves on the disk for the live store's own writes meanwhile.
+const LIVE_ROOM: u64 = 256 << 20;
 /// Passes without the lock at most: writes faster than the copy would never leave it fewer.
 const PASSES: usize = 4;
 
@@ -87,7 +90,7 @@ impl Copy {
     }
 
     fn write(&self, batch: sled::Batch, bytes: usize) -> Result<(), MvccError> {
-        super::writes::room_for(&self.dir, bytes as u64, "a defragmentation's copy")?;
+        room_beyond(&self.dir, bytes as u64, LIVE_ROOM, "a defragmentation's copy")?;
         Ok(self.tree.apply_batch(batch)?)
     }
 
@@ -132,32 +135,52 @@ struct Old {
 }
 
 impl Old {
-    fn remove(self) -> Result<(), MvccError> {
+    /// The swap is done whatever happens here: what is left is removed at the next open.
+    fn remove(self) {
         let Old { db, tree, dir } = self;
         drop((tree, db));
-        std::fs::remove_dir_all(&dir).map_err(io_error)?;
         let parent = dir.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into());
-        crate::node::fsutil::sync_dir(&parent).map_err(io_error)
+        if let Err(e) = std::fs::remove_dir_all(&dir).and_then(|()| crate::node::fsutil::sync_dir(&parent)) {
+            eprintln!(
+                "etcdeck node: removing the database a defragmentation replaced, {}: {e}",
+                dir.display()
+            );
+        }
     }
+}
+
+/// What a defragmentation took: passes over the records without the store's lock, and how long
+/// the store was held.
+#[derive(Debug)]
+pub struct Defragmented {
+    pub passes: usize,
+    pub held: std::time::Duration,
 }
 
 /// Rewrites the store's database compactly: copies it to a new directory, makes the copy durable,
 /// then swaps the two with the store held. A crash part way is finished or undone at the next open;
-/// a failure part way leaves the store as it was. One at a time; a snapshot being sent is waited
-/// for before the swap. Returns how long the store was held.
-pub fn defragment(lock: &RwLock<Store>) -> Result<std::time::Duration, MvccError> {
+/// a failure part way leaves the store as it was. One at a time. A snapshot being sent is waited for
+/// before the last passes, which copy what was written meanwhile.
+pub fn defragment(lock: &RwLock<Store>) -> Result<Defragmented, MvccError> {
     let poisoned = || MvccError::Storage("store lock poisoned".into());
     let one_at_a_time = lock.read().map_err(|_| poisoned())?.defragmenting.clone();
     let _only = one_at_a_time.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let (token, tree, dir, skips, mut copied_to) = {
+    let (token, tree, dir, skips, mut copied_to, in_use) = {
         let store = lock.read().map_err(|_| poisoned())?;
         store.flush_group()?;
-        (store.begin_export(), store.tree.clone(), store.dir.clone(), store.compaction_skips(), store.current)
+        let skips = store.compaction_skips();
+        (store.begin_export(), store.tree.clone(), store.dir.clone(), skips, store.current, store.in_use)
     };
+    // The copy holds about the records' bytes: refused at once, not once it has filled the disk.
+    room_beyond(&dir, in_use / 4, LIVE_ROOM, "a defragmentation's copy of the records")?;
     let mut copy = Copy::create(defrag_path(&dir, "defrag"))?;
     let result = (|| {
         copy.records(&tree, 0, Some(copied_to), skips.as_ref())?;
-        for _ in 1..PASSES {
+        let mut passes = 1;
+        // Writes made while another export runs are copied in the passes after it ends, not with
+        // the store held.
+        wait_for_other_exports(lock, &token)?;
+        while passes < PASSES {
             let now = {
                 let store = lock.read().map_err(|_| poisoned())?;
                 store.flush_group()?;
@@ -168,6 +191,7 @@ pub fn defragment(lock: &RwLock<Store>) -> Result<std::time::Duration, MvccError
             }
             copy.records(&tree, copied_to, Some(now), skips.as_ref())?;
             copied_to = now;
+            passes += 1;
         }
         copy.make_durable()?;
         copy = copy.reopen()?;
@@ -190,8 +214,8 @@ pub fn defragment(lock: &RwLock<Store>) -> Result<std::time::Duration, MvccError
         let old = store.swap_in(copy)?;
         let held = held.elapsed();
         drop(store);
-        old.remove()?;
-        Ok(held)
+        old.remove();
+        Ok(Defragmented { passes, held })
     })();
     drop(token);
     if result.is_err() {
@@ -209,12 +233,18 @@ impl Store {
         drop((tree, db));
         let aside = defrag_path(&self.dir, "old");
         let parent = self.dir.parent().map(Path::to_path_buf).unwrap_or_else(|| ".".into());
+        // Left by a switch whose removal of it failed: the live database is whole.
+        if aside.exists() {
+            std::fs::remove_dir_all(&aside).map_err(io_error)?;
+        }
         std::fs::rename(&self.dir, &aside).map_err(io_error)?;
         if let Err(e) = std::fs::rename(&fresh, &self.dir) {
             let _ = std::fs::rename(&aside, &self.dir);
             return Err(io_error(e));
         }
-        crate::node::fsutil::sync_dir(&parent).map_err(io_error)?;
+        // Failed, the renames may not last a crash; the store goes on with what the disk holds now,
+        // and says so.
+        let synced = crate::node::fsutil::sync_dir(&parent).map_err(io_error);
         let (db, tree) = match open_db(&self.dir).and_then(|db| db.open_tree("mvcc").map(|t| (db, t))) {
             Ok(opened) => opened,
             Err(e) => {
@@ -236,6 +266,7 @@ impl Store {
         self.in_use = self.in_use.saturating_sub(left_out_bytes);
         // The quota check reads the new size next.
         self.size_cache.at_ms.store(0, std::sync::atomic::Ordering::Relaxed);
+        synced?;
         Ok(old)
     }
 }

@@ -146,19 +146,30 @@ pub(super) fn write_with_own_export<'a>(
     write_with_exports(lock, 1)
 }
 
+/// Waits, without the store, until the holder of `_own` is the only export.
+pub(super) fn wait_for_other_exports(
+    lock: &std::sync::RwLock<Store>,
+    _own: &ExportToken,
+) -> Result<(), MvccError> {
+    wait_for_exports(lock, 1)
+}
+
+fn wait_for_exports(lock: &std::sync::RwLock<Store>, allowed: usize) -> Result<(), MvccError> {
+    let exports = lock.read().map_err(|_| MvccError::Storage("store lock poisoned".into()))?.exports.clone();
+    let mut count = exports.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    while *count > allowed {
+        count = exports.ended.wait(count).unwrap_or_else(std::sync::PoisonError::into_inner);
+    }
+    Ok(())
+}
+
 fn write_with_exports(
     lock: &std::sync::RwLock<Store>,
     allowed: usize,
 ) -> Result<std::sync::RwLockWriteGuard<'_, Store>, MvccError> {
     let poisoned = || MvccError::Storage("store lock poisoned".into());
     loop {
-        let exports = lock.read().map_err(|_| poisoned())?.exports.clone();
-        {
-            let mut count = exports.count.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            while *count > allowed {
-                count = exports.ended.wait(count).unwrap_or_else(std::sync::PoisonError::into_inner);
-            }
-        }
+        wait_for_exports(lock, allowed)?;
         let store = lock.write().map_err(|_| poisoned())?;
         if store.export_count() <= allowed {
             return Ok(store);

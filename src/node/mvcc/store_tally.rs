@@ -21,7 +21,17 @@ pub(super) fn ops_bytes<'a>(ops: impl IntoIterator<Item = (&'a Vec<u8>, &'a Opti
 /// Refuses, as a full disk, writing `bytes` more to the sled database in `dir` (`what` says what)
 /// where that would leave it short of room.
 pub(super) fn room_for(dir: &std::path::Path, bytes: u64, what: &str) -> Result<(), MvccError> {
-    let need = STORE_FLOOR_BYTES + 4 * bytes;
+    room_beyond(dir, bytes, 0, what)
+}
+
+/// `room_for`, leaving `reserve` bytes more free for other writes.
+pub(super) fn room_beyond(
+    dir: &std::path::Path,
+    bytes: u64,
+    reserve: u64,
+    what: &str,
+) -> Result<(), MvccError> {
+    let need = STORE_FLOOR_BYTES + 4 * bytes + reserve;
     match crate::node::fsutil::free_bytes(dir) {
         Some(free) if free < need => Err(MvccError::DiskFull(format!(
             "{free} bytes free, under the {need} {what} needs: not written (No space left on device)"

@@ -523,11 +523,13 @@ fn defragment_during_compaction(index_part_way: bool) {
         let (lock, stop) = (lock.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut n = 0;
-            while !stop.load(Ordering::SeqCst) && n < 2000 {
+            while !stop.load(Ordering::SeqCst) && n < 20_000 {
                 let mut s = lock.write().unwrap();
                 s.begin_group();
                 put(&mut s, &format!("w{n:05}"), "during");
+                drop(s);
                 n += 1;
+                std::thread::sleep(std::time::Duration::from_micros(200));
             }
             n
         })
@@ -542,10 +544,12 @@ fn defragment_during_compaction(index_part_way: bool) {
     let data = export.layout(|at, from| lock.read().unwrap().record_lengths(at, from, 1000)).unwrap();
     assert!(data.bytes() > 0);
     drop(export);
-    defrag.join().unwrap().unwrap();
+    let done = defrag.join().unwrap().unwrap();
     stop.store(true, Ordering::SeqCst);
     let written = writer.join().unwrap();
     assert!(written > 0);
+    assert!(done.passes >= 2, "what was written during the first pass is copied in another: {done:?}");
+    assert_eq!(beside(&path), Vec::<String>::new(), "nothing left beside the store");
 
     let mut s = std::sync::Arc::try_unwrap(lock).ok().unwrap().into_inner().unwrap();
     // Every key reads at the compaction's revision (its record there was kept), and an export,

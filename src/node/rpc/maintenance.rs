@@ -134,14 +134,15 @@ impl PbMaintenanceService for MaintenanceService {
         tokio::task::spawn_blocking(move || -> Result<(), NodeError> {
             let started = std::time::Instant::now();
             let (dir, size) = handle.read_store().map(|s| (s.dir().to_path_buf(), s.db_size()))?;
-            let held = crate::node::mvcc::store::defragment(&handle.store)?;
+            let done = crate::node::mvcc::store::defragment(&handle.store)?;
             // etcd's "defragmented".
             eprintln!(
-                "etcdeck node: defragmented {}: {size} bytes before, {} after (took {:?}, writes held {:?})",
+                "etcdeck node: defragmented {}: {size} bytes before, {} after (took {:?}, {} passes, writes held {:?})",
                 dir.display(),
                 handle.read_store()?.db_size(),
                 started.elapsed(),
-                held
+                done.passes,
+                done.held
             );
             Ok(())
         })

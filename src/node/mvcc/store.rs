@@ -190,6 +190,19 @@ const RELOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// defragmentation opens the copy it wrote, a restore's store is reopened), sled's flusher thread
 /// can hold the file's lock a little longer: the open is tried again for up to RELOCK_WAIT. A lock
 /// held past that (another process has the data dir open) is the error.
+/// What sled wrote to the database `db` in `dir` made durable as fsync does (see `make_durable`).
+fn db_durable(db: &sled::Db, dir: &Path) -> Result<(), MvccError> {
+    db.flush()?;
+    crate::node::fsutil::sync_tree(dir).map_err(io_error)
+}
+
+/// The store's database in `dir` and its tree, opened as `open_db` does.
+fn open_store_tree(dir: &Path) -> sled::Result<(sled::Db, sled::Tree)> {
+    let db = open_db(dir)?;
+    let tree = db.open_tree("mvcc")?;
+    Ok((db, tree))
+}
+
 fn open_db(dir: &Path) -> sled::Result<sled::Db> {
     open_db_with_cache(dir, SLED_CACHE_BYTES)
 }
@@ -221,8 +234,7 @@ impl Store {
         recover_defragmentation(dir)?;
         stream::remove_stagings(dir)?;
         let started = std::time::Instant::now();
-        let db = open_db(dir)?;
-        let tree = db.open_tree("mvcc")?;
+        let (db, tree) = open_store_tree(dir)?;
         let sled_opened = started.elapsed();
         let mut store = Store {
             dir: dir.to_path_buf(),
@@ -606,12 +618,12 @@ impl Store {
             g.records.clear();
             return Ok(());
         }
-        self.check_room(writes::ops_bytes(g.ops.iter().map(|(k, v)| (k, v))))?;
+        self.check_ops_room(&g.ops)?;
         let ops = std::mem::take(&mut g.ops);
         g.since = None;
         g.bytes = 0;
         self.pending.store(0, std::sync::atomic::Ordering::Relaxed);
-        if let Err(e) = self.apply_ops(ops) {
+        if let Err(e) = self.write_ops(ops) {
             let _ = self.group_lost.set(e.clone());
             return Err(e);
         }
@@ -631,8 +643,7 @@ impl Store {
     /// files and directory are fsynced too. Needed before raft log entries the store holds may go.
     pub fn make_durable(&self) -> Result<(), MvccError> {
         self.flush_group()?;
-        self.db.flush()?;
-        crate::node::fsutil::sync_tree(&self.dir).map_err(io_error)
+        db_durable(&self.db, &self.dir)
     }
 }
 

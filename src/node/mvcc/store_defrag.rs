@@ -13,7 +13,7 @@ use std::sync::RwLock;
 
 use super::writes::room_beyond;
 use super::{
-    io_error, open_db, parse_record_key, record_key, record_ref, wait_for_other_exports,
+    db_durable, io_error, open_store_tree, parse_record_key, record_key, record_ref, wait_for_other_exports,
     write_with_own_export, Skips, Store, META_TALLY, RECORD,
 };
 use crate::node::mvcc::error::MvccError;
@@ -47,8 +47,7 @@ impl Copy {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io_error)?;
         }
-        let db = open_db(&dir)?;
-        let tree = db.open_tree("mvcc")?;
+        let (db, tree) = open_store_tree(&dir)?;
         Ok(Copy { db, tree, dir, copied: Tally::default(), left_out: Tally::default(), left_out_bytes: 0 })
     }
 
@@ -111,8 +110,7 @@ impl Copy {
     }
 
     fn make_durable(&self) -> Result<(), MvccError> {
-        self.db.flush()?;
-        crate::node::fsutil::sync_tree(&self.dir).map_err(io_error)
+        db_durable(&self.db, &self.dir)
     }
 
     /// Closes the copy and opens it again. sled 0.34 writes the snapshot of its page table only as
@@ -121,8 +119,7 @@ impl Copy {
     fn reopen(self) -> Result<Self, MvccError> {
         let Copy { db, tree, dir, copied, left_out, left_out_bytes } = self;
         drop((tree, db));
-        let db = open_db(&dir)?;
-        let tree = db.open_tree("mvcc")?;
+        let (db, tree) = open_store_tree(&dir)?;
         Ok(Copy { db, tree, dir, copied, left_out, left_out_bytes })
     }
 }
@@ -245,7 +242,7 @@ impl Store {
         // Failed, the renames may not last a crash; the store goes on with what the disk holds now,
         // and says so.
         let synced = crate::node::fsutil::sync_dir(&parent).map_err(io_error);
-        let (db, tree) = match open_db(&self.dir).and_then(|db| db.open_tree("mvcc").map(|t| (db, t))) {
+        let (db, tree) = match open_store_tree(&self.dir) {
             Ok(opened) => opened,
             Err(e) => {
                 // Back to the old database, which this process still has open.

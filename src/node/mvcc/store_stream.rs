@@ -19,7 +19,7 @@ use super::export::ExportToken;
 use super::load::{Loaded, Loader};
 use super::writes::room_for;
 use super::{
-    io_error, open_db, open_db_with_cache, record_key, Store, META_RAFT_SNAPSHOT, META_TALLY, RECORD,
+    io_error, open_db_with_cache, open_store_tree, record_key, Store, META_RAFT_SNAPSHOT, META_TALLY, RECORD,
 };
 use crate::node::mvcc::error::MvccError;
 use crate::node::mvcc::key_index::Revision;
@@ -139,8 +139,7 @@ impl Store {
         }
         crate::node::fsutil::sync_dir(&parent).map_err(io_error)?;
         // From here the staged database is the store, on disk: a failure below is a failed open.
-        let db = open_db(&self.dir)?;
-        let tree = db.open_tree("mvcc")?;
+        let (db, tree) = open_store_tree(&self.dir)?;
         // The tree and the memory that describes it change together.
         self.tree = tree;
         self.db = db;

@@ -14,8 +14,8 @@ use crate::node::mvcc::tally::Tally;
 const STORE_FLOOR_BYTES: u64 = 4 << 20;
 
 /// The bytes of the keys and values `ops` write.
-pub(super) fn ops_bytes<'a>(ops: impl IntoIterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>) -> u64 {
-    ops.into_iter().map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64).sum()
+pub(super) fn ops_bytes(ops: &[(Vec<u8>, Option<Vec<u8>>)]) -> u64 {
+    ops.iter().map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64).sum()
 }
 
 /// Refuses, as a full disk, writing `bytes` more to the sled database in `dir` (`what` says what)
@@ -65,8 +65,18 @@ impl Store {
 
     /// Writes `ops` (the last one for a key wins) in one sled batch, with the tally they lead to.
     pub(super) fn apply_ops(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), MvccError> {
+        self.check_ops_room(&ops)?;
+        self.write_ops(ops)
+    }
+
+    /// Refuses, as a full disk, `ops` that would leave sled short of room.
+    pub(super) fn check_ops_room(&self, ops: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), MvccError> {
+        self.check_room(ops_bytes(ops))
+    }
+
+    /// `apply_ops` once `check_ops_room` has passed.
+    pub(super) fn write_ops(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), MvccError> {
         let last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = ops.into_iter().collect();
-        self.check_room(ops_bytes(&last))?;
         let mut tally = self.tally();
         let mut batch = sled::Batch::default();
         for (k, v) in last {

@@ -223,7 +223,7 @@ impl WriteTxn<'_> {
                 if g.since.is_none() {
                     g.since = Some(std::time::Instant::now());
                 }
-                g.bytes += super::writes::ops_bytes(ops.iter().map(|(k, v)| (k, v)));
+                g.bytes += super::writes::ops_bytes(&ops);
                 store.pending.store(g.bytes, std::sync::atomic::Ordering::Relaxed);
                 g.ops.extend(ops);
                 g.records.extend(pending);
